@@ -1,0 +1,448 @@
+package dev.taskgroup;
+
+import dev.taskgroup.internal.CancelReason;
+import dev.taskgroup.internal.Group;
+import dev.taskgroup.internal.PlainScope;
+import dev.taskgroup.internal.Scope;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A region of code, in one thread plus everything started inside it, that can be cancelled as a
+ * whole: Trio's cancel scope for Java threads.
+ *
+ * {@snippet :
+ * var scope = CancelScope.withTimeout(Duration.ofSeconds(2));
+ * scope.run(() -> {
+ *   while (true) {
+ *     process(queue.take());   // interrupted when the deadline expires
+ *   }
+ * });
+ * if (scope.cancelCaught()) {
+ *   log.info("gave up after 2 s");
+ * }
+ * }
+ *
+ * <h2>The scope tree</h2>
+ *
+ * Scopes nest: a scope run inside another is below it, and the root scope of a task forked into a
+ * {@link TaskGroup} is below the group's scope, so the scopes of all threads form one tree. A
+ * thread is <em>effectively cancelled</em> when its innermost scope, or any scope above it up to
+ * and including the nearest {@linkplain #shielded() shielded} one, is cancelled.
+ *
+ * <h2>Delivery</h2>
+ *
+ * Cancelling a scope interrupts every thread it makes effectively cancelled. Delivery is
+ * level-triggered: every library checkpoint ({@link #checkpoint()}, entering or leaving a scope,
+ * {@code fork}, {@link Task#get()}) throws {@link InterruptedException} while the thread is
+ * effectively cancelled and leaves the interrupt status set, so the next interruptible JDK call
+ * throws too. A thread that swallowed the interrupt is interrupted again when it enters or leaves
+ * a scope or reaches a checkpoint. Blocking that an interrupt cannot reach ({@code synchronized}
+ * entry, file I/O on platform threads, JDBC, busy loops) is out of reach of delivery. An
+ * interruptible channel is closed by each interrupt that lands: cleanup that does I/O after a
+ * cancellation belongs in a shielded scope.
+ *
+ * <h2>Catching</h2>
+ *
+ * A cancellation that reaches the end of {@link #run} is absorbed by this scope if it is
+ * cancelled and no cancelled scope above it is visible; then {@code run} returns normally (and
+ * {@code call} returns {@code null}) and {@link #cancelCaught()} is true. Otherwise the {@link
+ * InterruptedException} propagates to the outermost cancelled scope, which absorbs it. A body
+ * that returns normally despite {@code cancel()} leaves {@code cancelCaught()} false. What counts
+ * as a cancellation, for a thread that is effectively cancelled: {@link InterruptedException},
+ * {@link java.nio.channels.ClosedByInterruptException}, {@link java.io.InterruptedIOException}
+ * (except {@link java.net.SocketTimeoutException}), {@link
+ * java.util.concurrent.CancellationException}, any exception with one of those in its cause chain,
+ * and any {@link java.io.IOException} thrown while the interrupt status is still set by the
+ * cancellation. Every other exception passes through unchanged.
+ *
+ * <h2>Interrupts</h2>
+ *
+ * An interrupt the library delivered for a scope never survives that scope's exit. An interrupt
+ * from someone else that was pending when a cancellation was delivered is never lost: it is set
+ * again, or thrown, after the scope exits. One that arrives while the library's own interrupt is
+ * pending cannot be told apart from it and may be absorbed with it.
+ *
+ * <h2>Memory consistency, nulls, threads</h2>
+ *
+ * {@code cancel()} happens-before the {@link InterruptedException} it causes. Every method may
+ * be called from any thread, except that {@code run} runs the body on the calling thread. Null
+ * arguments throw {@link NullPointerException} naming the parameter. A scope runs once; a second
+ * {@code run} throws {@link IllegalStateException}.
+ */
+public final class CancelScope {
+  /**
+   * Code run inside a scope. It throws what it throws ({@code X}), plus {@link
+   * InterruptedException} when cancelled.
+   *
+   * @param <X> the exception type the code may throw
+   */
+  @FunctionalInterface
+  public interface Block<X extends Exception> {
+    /**
+     * Runs the code.
+     *
+     * @throws X what the code throws
+     * @throws InterruptedException when cancelled or interrupted
+     */
+    void run() throws X, InterruptedException;
+  }
+
+  /**
+   * Code run inside a scope that computes a result.
+   *
+   * @param <T> the result type
+   * @param <X> the exception type the code may throw
+   */
+  @FunctionalInterface
+  public interface Computation<T, X extends Exception> {
+    /**
+     * Computes the result.
+     *
+     * @return the result
+     * @throws X what the code throws
+     * @throws InterruptedException when cancelled or interrupted
+     */
+    T call() throws X, InterruptedException;
+  }
+
+  /**
+   * A registered cancel hook; closing it removes the hook. See {@link #onCancel(Runnable)}.
+   */
+  public interface Registration extends AutoCloseable {
+    /**
+     * Removes the hook: after {@code close} returns, the action will not start. If the action ran
+     * and threw, with no group around, {@code close} throws what it threw.
+     */
+    @Override
+    void close();
+  }
+
+  private final Scope scope;
+  /** The group whose scope this is, or null for a scope of its own. */
+  private final Group group;
+
+  private CancelScope(Scope scope, Group group) {
+    this.scope = scope;
+    this.group = group;
+  }
+
+  /** The view of a group's own scope returned by {@link TaskGroup#cancelScope()}. */
+  static CancelScope viewOf(Group group) {
+    return new CancelScope(group, group);
+  }
+
+  /**
+   * A new scope with no deadline, not shielded.
+   *
+   * @return a new scope, not yet running
+   */
+  public static CancelScope create() {
+    return new CancelScope(new PlainScope(false), null);
+  }
+
+  /**
+   * A new scope whose deadline is {@code timeout} after its {@code run} starts.
+   *
+   * @param timeout the timeout; zero cancels at once
+   * @return a new scope, not yet running
+   * @throws NullPointerException if {@code timeout} is null
+   * @throws IllegalArgumentException if {@code timeout} is negative
+   */
+  public static CancelScope withTimeout(Duration timeout) {
+    CancelScope s = create();
+    s.setTimeout(timeout);
+    return s;
+  }
+
+  /**
+   * A new scope with a deadline; one in the past cancels at once when run starts.
+   *
+   * @param deadline when to cancel, converted once to the monotonic clock
+   * @return a new scope, not yet running
+   * @throws NullPointerException if {@code deadline} is null
+   */
+  public static CancelScope withDeadline(Instant deadline) {
+    CancelScope s = create();
+    s.setDeadline(deadline);
+    return s;
+  }
+
+  /**
+   * A new shielded scope: cancellation of scopes above it does not reach it or anything below
+   * it; its own {@code cancel()} and deadline still work. Use it for cleanup that must block
+   * after a cancellation.
+   *
+   * {@snippet :
+   * } finally {
+   *   CancelScope.shielded().run(() -> connection.sendGoodbye());  // runs even if cancelled
+   * }
+   * }
+   *
+   * @return a new shielded scope, not yet running
+   */
+  public static CancelScope shielded() {
+    return new CancelScope(new PlainScope(true), null);
+  }
+
+  /**
+   * Runs {@code body} inside this scope on the calling thread.
+   *
+   * @param body the code
+   * @param <X> the exception type the body throws
+   * @throws X what the body throws, unchanged
+   * @throws InterruptedException if a cancellation this scope does not absorb reaches its end,
+   *     or the thread is interrupted by someone else
+   * @throws IllegalStateException if the scope has already run, or it is a group's scope
+   * @throws NullPointerException if {@code body} is null
+   */
+  public <X extends Exception> void run(Block<X> body) throws X, InterruptedException {
+    Objects.requireNonNull(body, "body");
+    plain().call(
+        () -> {
+          body.run();
+          return null;
+        });
+  }
+
+  /**
+   * Runs {@code body} inside this scope on the calling thread and returns its result.
+   *
+   * @param body the code
+   * @param <T> the result type
+   * @param <X> the exception type the body throws
+   * @return the body's result, or {@code null} if this scope absorbed a cancellation
+   * @throws X what the body throws, unchanged
+   * @throws InterruptedException as for {@link #run(Block)}
+   * @throws IllegalStateException if the scope has already run, or it is a group's scope
+   * @throws NullPointerException if {@code body} is null
+   */
+  public <T, X extends Exception> T call(Computation<T, X> body) throws X, InterruptedException {
+    Objects.requireNonNull(body, "body");
+    return plain().call(body);
+  }
+
+  private PlainScope plain() {
+    if (group != null) {
+      throw new IllegalStateException(
+          "this is the scope of " + group.describe() + ": it runs with the group's run()");
+    }
+    return (PlainScope) scope;
+  }
+
+  /**
+   * Cancels this scope: every thread it makes effectively cancelled is interrupted, and its
+   * checkpoints throw. Returns at once. Cancelling again has no further effect; after the scope
+   * exited it only sets {@link #cancelCalled()}; before it runs, the scope starts cancelled.
+   */
+  public void cancel() {
+    scope.cancel(CancelReason.explicit("cancel() called"), Scope.CANCEL_CALLED);
+  }
+
+  /**
+   * Cancels this scope, recording {@code reason}; the first reason given is kept.
+   *
+   * @param reason why
+   * @throws NullPointerException if {@code reason} is null
+   */
+  public void cancel(String reason) {
+    Objects.requireNonNull(reason, "reason");
+    scope.cancel(CancelReason.explicit(reason), Scope.CANCEL_CALLED);
+  }
+
+  /**
+   * Whether {@code cancel()} was called (at any time) or the deadline expired.
+   *
+   * @return whether this scope was cancelled
+   */
+  public boolean cancelCalled() {
+    return scope.cancelCalled();
+  }
+
+  /**
+   * Whether this scope absorbed a cancellation (see the class description).
+   *
+   * @return whether the scope caught a cancellation
+   */
+  public boolean cancelCaught() {
+    return scope.cancelCaught();
+  }
+
+  /**
+   * The deadline: as set, or for a relative timeout when it expires (empty before {@code run}
+   * starts); empty when there is none.
+   *
+   * @return the deadline, if any
+   */
+  public Optional<Instant> deadline() {
+    throw notYet("deadlines");
+  }
+
+  /**
+   * Sets the deadline; while running it takes effect at once, earlier or later. One in the past
+   * cancels at once.
+   *
+   * @param deadline the new deadline
+   * @throws NullPointerException if {@code deadline} is null
+   */
+  public void setDeadline(Instant deadline) {
+    Objects.requireNonNull(deadline, "deadline");
+    throw notYet("deadlines");
+  }
+
+  /**
+   * Sets the deadline to {@code timeout} from now, or, before {@code run}, from when it starts.
+   *
+   * @param timeout the timeout; zero cancels at once
+   * @throws NullPointerException if {@code timeout} is null
+   * @throws IllegalArgumentException if {@code timeout} is negative
+   */
+  public void setTimeout(Duration timeout) {
+    Objects.requireNonNull(timeout, "timeout");
+    if (timeout.isNegative()) {
+      throw new IllegalArgumentException("timeout must not be negative, was " + timeout);
+    }
+    throw notYet("deadlines");
+  }
+
+  /**
+   * Whether this scope is shielded.
+   *
+   * @return whether cancellation from above is kept out
+   */
+  public boolean isShielded() {
+    return scope.isShielded();
+  }
+
+  /**
+   * Turns the shield on or off, also while the scope runs. On, from the thread running the
+   * scope, it drops an interrupt the library delivered for a cancellation above (an interrupt
+   * already pending on another thread below may still fire once). Off, while a scope above is
+   * cancelled, it delivers that cancellation at once.
+   *
+   * @param shield whether to shield
+   */
+  public void setShielded(boolean shield) {
+    scope.setShielded(shield);
+  }
+
+  /**
+   * Why this scope was cancelled: the reason given to {@code cancel(reason)}, or a description
+   * of what cancelled it (a plain {@code cancel()}, the deadline, a failure in the group, the
+   * owner being interrupted); empty while it is not cancelled.
+   *
+   * @return the first reason, if cancelled
+   */
+  public Optional<String> cancelReason() {
+    CancelReason why = scope.reason();
+    return why == null ? Optional.empty() : Optional.of(why.text());
+  }
+
+  /**
+   * Registers {@code action} to run once, on another thread, soon after the calling thread's
+   * innermost scope becomes effectively cancelled while the registration is open (at once, before
+   * this method returns, if it already is). It is for what an interrupt cannot stop: {@code
+   * Statement.cancel()}, closing a socket. Scopes entered later do not trigger it. An exception
+   * the action throws is a failure of the innermost enclosing group or, with no group around, is
+   * thrown by {@link Registration#close()}.
+   *
+   * {@snippet :
+   * try (var hook = CancelScope.onCancel(statement::cancel)) {
+   *   return statement.executeQuery(sql);
+   * }
+   * }
+   *
+   * @param action the action
+   * @return the registration; close it to remove the action
+   * @throws NullPointerException if {@code action} is null
+   */
+  public static Registration onCancel(Runnable action) {
+    Objects.requireNonNull(action, "action");
+    throw notYet("cancel hooks");
+  }
+
+  /**
+   * A checkpoint: throws {@link InterruptedException} if the calling thread is effectively
+   * cancelled (the interrupt status stays set) or if its interrupt status was set by someone else
+   * (it is cleared, as JDK blocking methods do).
+   *
+   * @throws InterruptedException if cancelled or interrupted
+   */
+  public static void checkpoint() throws InterruptedException {
+    PlainScope.checkpoint();
+  }
+
+  /**
+   * Whether the calling thread is effectively cancelled.
+   *
+   * @return whether a checkpoint would throw because of a cancellation
+   */
+  public static boolean isCancelled() {
+    return PlainScope.isCancelled();
+  }
+
+  /**
+   * Runs {@code body} with a timeout; if the deadline fires, the body is cancelled and this
+   * returns {@code null}. When {@code null} is also a valid result, use {@link #withTimeout} and
+   * {@link #cancelCaught()}.
+   *
+   * {@snippet :
+   * String reply = CancelScope.moveOnAfter(Duration.ofMillis(200), () -> server.ask(question));
+   * if (reply == null) reply = cachedReply;
+   * }
+   *
+   * @param timeout the timeout
+   * @param body the code
+   * @param <T> the result type
+   * @param <X> the exception type the body throws
+   * @return the body's result, or {@code null} on timeout
+   * @throws X what the body throws, unchanged
+   * @throws InterruptedException if cancelled from above or interrupted
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if {@code timeout} is negative
+   */
+  public static <T, X extends Exception> T moveOnAfter(Duration timeout, Computation<T, X> body)
+      throws X, InterruptedException {
+    Objects.requireNonNull(body, "body");
+    return withTimeout(timeout).call(body);
+  }
+
+  /**
+   * Runs {@code body} with a timeout; if the deadline fires and cancels the body, throws {@link
+   * TimeoutException}. If the body ignores the cancellation and completes, its result is
+   * returned and nothing is thrown.
+   *
+   * @param timeout the timeout
+   * @param body the code
+   * @param <T> the result type
+   * @param <X> the exception type the body throws
+   * @return the body's result
+   * @throws TimeoutException if the deadline cancelled the body
+   * @throws X what the body throws, unchanged
+   * @throws InterruptedException if cancelled from above or interrupted
+   * @throws NullPointerException if an argument is null
+   * @throws IllegalArgumentException if {@code timeout} is negative
+   */
+  public static <T, X extends Exception> T failAfter(Duration timeout, Computation<T, X> body)
+      throws X, InterruptedException, TimeoutException {
+    Objects.requireNonNull(body, "body");
+    CancelScope scope = withTimeout(timeout);
+    T result = scope.call(body);
+    if (scope.cancelCaught()) {
+      throw new TimeoutException("timed out after " + timeout);
+    }
+    return result;
+  }
+
+  private static UnsupportedOperationException notYet(String feature) {
+    return new UnsupportedOperationException(feature + " are not implemented yet");
+  }
+
+  @Override
+  public String toString() {
+    return "CancelScope[" + scope.describe() + "]";
+  }
+}

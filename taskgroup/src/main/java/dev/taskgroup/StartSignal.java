@@ -1,0 +1,28 @@
+package dev.taskgroup;
+
+/**
+ * The readiness signal handed to work started with {@link TaskGroup#start(Startable)}.
+ *
+ * <p>The work calls {@link #started(Object)} once it is ready (a server bound to its port, say);
+ * the caller of {@code start} then gets the value back while the work keeps running in the group.
+ * A signal may be used from any thread, exactly once.
+ *
+ * @param <T> the type of the value handed back to the caller of {@code start}
+ */
+public interface StartSignal<T> {
+  /**
+   * Reports that the work is ready, handing {@code value} to the caller of {@code start}. From now
+   * on the work is cancelled with its group instead of with the caller.
+   *
+   * @param value the value {@code start} returns; may be {@code null}
+   * @throws IllegalStateException if the signal was already given
+   */
+  void started(T value);
+
+  /**
+   * Reports that the work is ready, with no value: {@code start} returns {@code null}.
+   *
+   * @throws IllegalStateException if the signal was already given
+   */
+  void started();
+}

@@ -1,0 +1,52 @@
+package dev.taskgroup;
+
+import java.util.concurrent.Future;
+
+/**
+ * A child of a {@link TaskGroup}: work running on its own thread, and the handle to its outcome.
+ *
+ * <p>A task is a {@link Future}. Its {@linkplain #state() state} is {@code RUNNING} until the work
+ * ends, then:
+ *
+ * <ul>
+ *   <li>{@code SUCCESS} when the work returned; {@link #get()} returns its result;
+ *   <li>{@code FAILED} when it threw anything that is not a cancellation; {@link #get()} throws
+ *       {@link java.util.concurrent.ExecutionException} with that throwable as its cause, and the
+ *       group reports the same throwable as a failure;
+ *   <li>{@code CANCELLED} when it ended by a cancellation (of the group, of a scope above it, or
+ *       of this task), when it was forked into a group that was already cancelled and never
+ *       started, or as soon as {@link #cancel(boolean)} returned {@code true}; {@link #get()}
+ *       throws {@link java.util.concurrent.CancellationException}.
+ * </ul>
+ *
+ * <p><b>Cancellation.</b> {@link #cancel(boolean)} cancels this task's own cancel scope, whatever
+ * the flag: the task's thread is interrupted, and keeps being interrupted if it swallows the
+ * interrupt, until the work ends. Once {@code cancel} returns {@code true} the state is {@code
+ * CANCELLED} and a result that arrives later is dropped. A failure that arrives later is still a
+ * failure of the group: failures are never lost. The group waits for the task's thread either way.
+ *
+ * <p><b>Memory consistency.</b> Actions of the task's work happen-before a {@code get()} that
+ * returns its result or throws its failure, and happen-before the return of the group's {@code
+ * run}.
+ *
+ * {@snippet :
+ * var group = TaskGroup.create();
+ * group.run(() -> {
+ *   Task<User> user = group.fork(() -> fetchUser(id));
+ *   Task<List<Order>> orders = group.fork(() -> fetchOrders(id));
+ *   render(user.get(), orders.get());   // get() waits for each result
+ * });
+ * }
+ *
+ * @param <T> the result type of the work
+ */
+public interface Task<T> extends Future<T> {
+  /**
+   * The name of this task: the name passed to {@link TaskGroup#fork(String,
+   * java.util.concurrent.Callable)}, otherwise the name of its thread (empty for an unnamed
+   * virtual thread).
+   *
+   * @return this task's name, never {@code null}
+   */
+  String name();
+}

@@ -1,0 +1,451 @@
+package dev.taskgroup;
+
+import dev.taskgroup.internal.CancelReason;
+import dev.taskgroup.internal.Group;
+import dev.taskgroup.internal.GroupConfig;
+import dev.taskgroup.internal.Scope;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ThreadFactory;
+import java.util.function.Consumer;
+
+/**
+ * A block of code and the tasks it forks, run and cancelled as one: structured concurrency with
+ * first-class cancellation.
+ *
+ * <p>{@link #run(Body)} runs the body in the calling thread; the body (and any child) may {@link
+ * #fork} children, each on its own thread (virtual by default). {@code run} returns only when the
+ * body and every child have finished, whatever happens; no thread outlives the group, and no
+ * interrupt the group delivered is left on the caller.
+ *
+ * {@snippet :
+ * var group = TaskGroup.named("search");
+ * group.run(() -> {
+ *   for (Path shard : shards) {
+ *     group.fork(() -> {
+ *       if (contains(shard, needle)) {   // blocking, interruptible work
+ *         found.set(shard);
+ *         group.cancel();                  // done: stop every sibling
+ *       }
+ *       return null;
+ *     });
+ *   }
+ * });                                      // returns normally once all have stopped
+ * assert group.cancelCalled() && group.cancelCaught();
+ * }
+ *
+ * <h2>Cancellation</h2>
+ *
+ * {@link #cancel()} may be called from the body, from a child or from any other thread. It
+ * cancels the group's {@linkplain #cancelScope() scope}: the body and every child not yet done are
+ * interrupted, and keep being interrupted if they swallow the interrupt, until they finish; every
+ * library checkpoint ({@link CancelScope#checkpoint()}, {@code fork}, {@link Task#get()}) throws
+ * {@link InterruptedException}. The group then waits for every child and {@code run} returns
+ * normally, with {@link #cancelCalled()} and {@link #cancelCaught()} true. A cancelled group
+ * composes with the scopes around it as {@link CancelScope} describes: a cancellation of an
+ * enclosing scope passes through the group (its {@code run} throws {@code InterruptedException})
+ * to the outermost cancelled scope, which absorbs it.
+ *
+ * <h2>Failures</h2>
+ *
+ * Any exception or error a child or the body throws that is not the cancellation itself is a
+ * failure. With the default policy {@link FailurePolicy#CANCEL_ALL} the first failure cancels the
+ * body and the other children; when all have finished, {@code run} throws a {@link
+ * TaskGroupException} holding every failure in the order they happened, including those raised
+ * while being cancelled. Failures are never lost, whatever the order of failures and
+ * cancellations. See {@link Builder#failurePolicy} for the supervisor style.
+ *
+ * <h2>When outcomes coincide</h2>
+ *
+ * {@code run} reports the first that applies: (1) failures: {@link TaskGroupException} (an
+ * interrupt of the owner from outside stays set on the thread); (2) the owner was interrupted by
+ * someone else: {@link InterruptedException}, after cancelling and waiting for the children; (3)
+ * a cancelled scope above the group: {@link InterruptedException}, absorbed by the outermost
+ * cancelled scope; (4) the group's own cancel or deadline: {@code run} returns normally and
+ * {@link #cancelCaught()} is true.
+ *
+ * <h2>Memory consistency</h2>
+ *
+ * Actions before a {@code fork} happen-before the forked work begins; everything the body and
+ * every child did happens-before {@code run} returns or throws.
+ *
+ * <h2>Nulls, misuse and thread safety</h2>
+ *
+ * Every method may be called from any thread. Null arguments throw {@link NullPointerException}
+ * naming the parameter. A group runs once: a second {@code run} or {@code call} throws {@link
+ * IllegalStateException}, as does a {@code fork} before {@code run} or after it finished. A
+ * rejected call leaves the group as it was.
+ */
+public final class TaskGroup {
+  private final Group group;
+  /** The view returned by cancelScope(); benign race on creation. */
+  private CancelScope scopeView;
+
+  private TaskGroup(GroupConfig config) {
+    this.group = new Group(config);
+  }
+
+  /**
+   * A group with the default configuration: virtual threads, unbounded concurrency, {@link
+   * FailurePolicy#CANCEL_ALL}, no deadline.
+   *
+   * @return a new group, not yet running
+   */
+  public static TaskGroup create() {
+    return new TaskGroup(GroupConfig.DEFAULT);
+  }
+
+  /**
+   * A group with the default configuration and a name (used in messages and by {@link #name()}).
+   *
+   * @param name the group's name
+   * @return a new group, not yet running
+   * @throws NullPointerException if {@code name} is null
+   */
+  public static TaskGroup named(String name) {
+    return builder().name(name).build();
+  }
+
+  /**
+   * A builder for a group with a non-default configuration.
+   *
+   * {@snippet :
+   * TaskGroup crawl = TaskGroup.builder()
+   *     .name("crawler")
+   *     .maxConcurrency(8)
+   *     .timeout(Duration.ofSeconds(30))
+   *     .build();
+   * }
+   *
+   * @return a new builder
+   */
+  public static Builder builder() {
+    return new BuilderImpl();
+  }
+
+  /**
+   * Configures a {@link TaskGroup}. Each setter returns the builder; a setter given a bad value
+   * throws and leaves the builder as it was. A builder may build any number of groups.
+   */
+  public interface Builder {
+    /**
+     * Sets the group's name.
+     *
+     * @param name the name
+     * @return this builder
+     * @throws NullPointerException if {@code name} is null
+     */
+    Builder name(String name);
+
+    /**
+     * Sets the factory that makes the children's threads (default: virtual threads).
+     *
+     * @param factory the factory; a factory that throws or returns null makes {@code fork} throw
+     *     {@link java.util.concurrent.RejectedExecutionException}
+     * @return this builder
+     * @throws NullPointerException if {@code factory} is null
+     */
+    Builder threadFactory(ThreadFactory factory);
+
+    /**
+     * Limits how many children run at once (default: unbounded). A {@code fork} beyond the limit
+     * waits, in FIFO order, for a child to finish.
+     *
+     * @param max the limit, at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if {@code max} is below 1
+     */
+    Builder maxConcurrency(int max);
+
+    /**
+     * Sets what a child failure does (default {@link FailurePolicy#CANCEL_ALL}).
+     *
+     * @param policy the policy
+     * @return this builder
+     * @throws NullPointerException if {@code policy} is null
+     */
+    Builder failurePolicy(FailurePolicy policy);
+
+    /**
+     * Hands each failure to {@code handler} as it happens instead of keeping it (policy {@link
+     * FailurePolicy#COLLECT} only). The handler runs on the failing thread; an exception it
+     * throws is a failure of the group.
+     *
+     * @param handler the handler
+     * @return this builder
+     * @throws NullPointerException if {@code handler} is null
+     */
+    Builder onFailure(Consumer<? super Throwable> handler);
+
+    /**
+     * Gives the group a deadline, {@code timeout} after its {@code run} starts: when it expires
+     * the group is cancelled as by {@link #cancel()} (and {@code run} returns normally).
+     *
+     * @param timeout the timeout; zero cancels at once
+     * @return this builder
+     * @throws NullPointerException if {@code timeout} is null
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     */
+    Builder timeout(Duration timeout);
+
+    /**
+     * Builds a new group.
+     *
+     * @return a new group, not yet running
+     * @throws IllegalStateException if {@code onFailure} was set with a policy other than {@link
+     *     FailurePolicy#COLLECT}
+     */
+    TaskGroup build();
+  }
+
+  /** Collects a configuration; each setter validates before it changes anything. */
+  private static final class BuilderImpl implements Builder {
+    private String name;
+    private ThreadFactory factory;
+    private int maxConcurrency = GroupConfig.UNBOUNDED;
+    private FailurePolicy policy = FailurePolicy.CANCEL_ALL;
+    private Consumer<? super Throwable> onFailure;
+    private Duration timeout;
+
+    @Override
+    public Builder name(String name) {
+      this.name = Objects.requireNonNull(name, "name");
+      return this;
+    }
+
+    @Override
+    public Builder threadFactory(ThreadFactory factory) {
+      this.factory = Objects.requireNonNull(factory, "factory");
+      return this;
+    }
+
+    @Override
+    public Builder maxConcurrency(int max) {
+      if (max < 1) {
+        throw new IllegalArgumentException("maxConcurrency must be at least 1, was " + max);
+      }
+      this.maxConcurrency = max;
+      return this;
+    }
+
+    @Override
+    public Builder failurePolicy(FailurePolicy policy) {
+      this.policy = Objects.requireNonNull(policy, "policy");
+      return this;
+    }
+
+    @Override
+    public Builder onFailure(Consumer<? super Throwable> handler) {
+      this.onFailure = Objects.requireNonNull(handler, "handler");
+      return this;
+    }
+
+    @Override
+    public Builder timeout(Duration timeout) {
+      Objects.requireNonNull(timeout, "timeout");
+      if (timeout.isNegative()) {
+        throw new IllegalArgumentException("timeout must not be negative, was " + timeout);
+      }
+      this.timeout = timeout;
+      return this;
+    }
+
+    @Override
+    public TaskGroup build() {
+      if (onFailure != null && policy != FailurePolicy.COLLECT) {
+        throw new IllegalStateException(
+            "onFailure needs failurePolicy(COLLECT): with " + policy
+                + " failures are reported by run() in a TaskGroupException");
+      }
+      return new TaskGroup(
+          new GroupConfig(name, factory, maxConcurrency, policy, onFailure, timeout));
+    }
+  }
+
+  /**
+   * Runs {@code body} in the calling thread as the group's body, then waits for every child.
+   *
+   * @param body the body; it may fork children
+   * @throws TaskGroupException if the body or any child failed
+   * @throws InterruptedException if the calling thread was interrupted by someone else, or a
+   *     cancelled scope above the group is visible (see the class description)
+   * @throws IllegalStateException if the group has already run
+   * @throws NullPointerException if {@code body} is null
+   */
+  public void run(Body body) throws InterruptedException {
+    Objects.requireNonNull(body, "body");
+    finish(group.run(body));
+  }
+
+  /**
+   * Like {@link #run(Body)}, returning the body's result.
+   *
+   * @param body the body
+   * @param <T> the result type
+   * @return the body's result, or {@code null} if the body was cut short by a cancellation
+   * @throws TaskGroupException if the body or any child failed
+   * @throws InterruptedException as for {@link #run(Body)}
+   * @throws IllegalStateException if the group has already run
+   * @throws NullPointerException if {@code body} is null
+   */
+  @SuppressWarnings("unchecked")
+  public <T> T call(Callable<T> body) throws InterruptedException {
+    Objects.requireNonNull(body, "body");
+    return (T) finish(group.run(body));
+  }
+
+  private Object finish(Object outcome) {
+    if (outcome == Group.FAILED) {
+      throw new TaskGroupException(name(), group.failures());
+    }
+    return outcome;
+  }
+
+  /**
+   * Forks {@code work} as a child of this group, on a new thread.
+   *
+   * <p>If the group is effectively cancelled the work is not started and the returned task is
+   * already {@code CANCELLED}. With {@link Builder#maxConcurrency} set, waits for a free place.
+   *
+   * @param work the work
+   * @param <T> its result type
+   * @return the child's task
+   * @throws IllegalStateException if the group has not started or has finished
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory threw or
+   *     returned null (the group is as it was)
+   * @throws NullPointerException if {@code work} is null
+   */
+  public <T> Task<T> fork(Callable<T> work) {
+    Objects.requireNonNull(work, "work");
+    return group.fork(work, null);
+  }
+
+  /**
+   * Forks {@code work}, which returns nothing, as a child of this group; see {@link
+   * #fork(Callable)}.
+   *
+   * @param work the work
+   * @return the child's task; its result is {@code null}
+   * @throws IllegalStateException if the group has not started or has finished
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory failed
+   * @throws NullPointerException if {@code work} is null
+   */
+  public Task<Void> fork(Body work) {
+    Objects.requireNonNull(work, "work");
+    return group.fork(work, null);
+  }
+
+  /**
+   * Forks {@code work} as a child of this group on a thread named {@code name}, whichever factory
+   * made the thread; see {@link #fork(Callable)}.
+   *
+   * @param name the task's and its thread's name
+   * @param work the work
+   * @param <T> its result type
+   * @return the child's task
+   * @throws IllegalStateException if the group has not started or has finished
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory failed
+   * @throws NullPointerException if {@code name} or {@code work} is null
+   */
+  public <T> Task<T> fork(String name, Callable<T> work) {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(work, "work");
+    return group.fork(work, name);
+  }
+
+  /**
+   * Runs {@code work} as a child and waits until it calls {@link StartSignal#started(Object)};
+   * returns that value while the child keeps running in the group.
+   *
+   * <p>Until it signals, the child is cancelled with the caller's scope: if the caller is
+   * cancelled or interrupted while waiting, the child is cancelled and waited for, then {@code
+   * start} throws {@link InterruptedException}. After it signals, the child is cancelled with the
+   * group. If the work fails before signalling, {@code start} throws that failure (a checked one
+   * inside a {@link TaskGroupException}) and it is not a failure of the group; if it returns
+   * without signalling, {@code start} throws {@link IllegalStateException}.
+   *
+   * @param work the work; it must call {@code signal.started(...)} once ready
+   * @param <T> the type of the value it signals
+   * @return the value passed to {@code started}
+   * @throws InterruptedException if the caller is cancelled or interrupted first, or the group is
+   *     effectively cancelled (then the work does not start)
+   * @throws IllegalStateException if the group has not started or has finished, or the work
+   *     returned without signalling
+   * @throws NullPointerException if {@code work} is null
+   */
+  public <T> T start(Startable<T> work) throws InterruptedException {
+    Objects.requireNonNull(work, "work");
+    return group.start(work, TaskGroupException::new);
+  }
+
+  /**
+   * Cancels the group: see the class description. Returns at once; the caller, if it is in the
+   * group, is cancelled too and its next checkpoint throws. Cancelling again has no further
+   * effect; cancelling after the group finished only sets {@link #cancelCalled()}; cancelling
+   * before it runs makes it start cancelled.
+   */
+  public void cancel() {
+    group.cancel(CancelReason.explicit("cancel() called"), Scope.CANCEL_CALLED);
+  }
+
+  /**
+   * Cancels the group, recording {@code reason} (the first reason given is kept).
+   *
+   * @param reason why, for {@link CancelScope#cancelReason()} and exception messages
+   * @throws NullPointerException if {@code reason} is null
+   */
+  public void cancel(String reason) {
+    Objects.requireNonNull(reason, "reason");
+    group.cancel(CancelReason.explicit(reason), Scope.CANCEL_CALLED);
+  }
+
+  /**
+   * Whether {@link #cancel()} was called (at any time) or the group's deadline expired. A group
+   * cancelling its children because of a failure or an outside interrupt does not set it.
+   *
+   * @return whether the group was cancelled on purpose
+   */
+  public boolean cancelCalled() {
+    return group.cancelCalled();
+  }
+
+  /**
+   * Whether the group absorbed its own cancellation: it was cancelled by {@link #cancel()} or its
+   * deadline while running, and {@code run} returned normally because of it.
+   *
+   * @return whether the group caught its cancellation
+   */
+  public boolean cancelCaught() {
+    return group.cancelCaught();
+  }
+
+  /**
+   * The group's own cancel scope: its deadline, shield and cancel reason. It cannot be {@code
+   * run} on its own.
+   *
+   * @return the group's scope
+   */
+  public CancelScope cancelScope() {
+    CancelScope view = scopeView;
+    if (view == null) {
+      view = CancelScope.viewOf(group);
+      scopeView = view;
+    }
+    return view;
+  }
+
+  /**
+   * The group's name: the one given, otherwise a generated one.
+   *
+   * @return the name
+   */
+  public String name() {
+    return group.name();
+  }
+
+  @Override
+  public String toString() {
+    return "TaskGroup[" + name() + "]";
+  }
+}

@@ -1,0 +1,65 @@
+package dev.taskgroup;
+
+import java.io.Serial;
+import java.util.List;
+
+/**
+ * Thrown by {@link TaskGroup#run} when the body or any child failed: it holds every failure.
+ *
+ * <p>{@link #failures()} lists each throwable in the order the failures happened: the first, and
+ * any raised by others while they were being cancelled or in their cleanup. The throwables are the
+ * originals, checked or not, never wrapped; a nested group's {@code TaskGroupException} is kept as
+ * one failure, not flattened. A cancellation is never among them. {@link #getCause()} is the first
+ * failure, and the others are attached as {@linkplain #getSuppressed() suppressed} exceptions so
+ * that a printed stack trace shows them all.
+ *
+ * {@snippet :
+ * try {
+ *   group.run(() -> {
+ *     group.fork(() -> download(a));
+ *     group.fork(() -> download(b));
+ *   });
+ * } catch (TaskGroupException e) {
+ *   for (Throwable failure : e.failures()) log.warn("download failed", failure);
+ * }
+ * }
+ */
+public final class TaskGroupException extends RuntimeException {
+  @Serial private static final long serialVersionUID = 1L;
+
+  /** Every failure, in order; serialised with the exception. */
+  @SuppressWarnings("serial") // an unmodifiable list of serialisable throwables
+  private final List<Throwable> failures;
+
+  /**
+   * Creates an exception for the failures of the named group.
+   *
+   * @param groupName the group's name, used in the message
+   * @param failures the failures in the order they happened; at least one
+   */
+  TaskGroupException(String groupName, List<Throwable> failures) {
+    super(message(groupName, failures), failures.get(0));
+    this.failures = List.copyOf(failures);
+    for (int i = 1; i < this.failures.size(); i++) {
+      Throwable other = this.failures.get(i);
+      if (other != this) {
+        addSuppressed(other);
+      }
+    }
+  }
+
+  private static String message(String groupName, List<Throwable> failures) {
+    int n = failures.size();
+    String count = n == 1 ? "1 failure" : n + " failures";
+    return "group '" + groupName + "' failed with " + count + "; first: " + failures.get(0);
+  }
+
+  /**
+   * Every failure of the group, in the order they happened.
+   *
+   * @return an unmodifiable, non-empty list; its first element is {@link #getCause()}
+   */
+  public List<Throwable> failures() {
+    return failures;
+  }
+}

@@ -1,0 +1,51 @@
+package dev.taskgroup.internal;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.SocketTimeoutException;
+import java.nio.channels.ClosedByInterruptException;
+import java.util.concurrent.CancellationException;
+
+/** Which exceptions count as a cancellation (SPEC section 2, "cancellation-family"). */
+public final class Cancellation {
+  /** Longer cause chains are cut here (a cycle of causes must not hang the library). */
+  private static final int MAX_CAUSE_DEPTH = 64;
+
+  private Cancellation() {}
+
+  /**
+   * Whether {@code t}, thrown in a thread that is effectively cancelled, is the cancellation
+   * itself rather than a failure: an interrupt-family exception or {@link CancellationException}
+   * anywhere in its cause chain, or an {@link IOException} thrown while the thread's interrupt
+   * status is still set by the cancellation.
+   */
+  public static boolean isCancellation(Throwable t, ThreadState ts) {
+    int depth = 0;
+    for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = c.getCause(), depth++) {
+      if (c instanceof InterruptedException
+          || c instanceof ClosedByInterruptException
+          || c instanceof CancellationException
+          || (c instanceof InterruptedIOException && !(c instanceof SocketTimeoutException))) {
+        return true;
+      }
+    }
+    return t instanceof IOException && ts.cancellationInterruptPending();
+  }
+
+  /**
+   * The exception a cancellation leaves a scope with when the scope does not absorb it: the
+   * original when it is an {@link InterruptedException}, else one naming the cancelled scope.
+   */
+  public static InterruptedException asInterrupted(Throwable t, Scope where) {
+    if (t instanceof InterruptedException ie) {
+      return ie;
+    }
+    return new CancelledException(Scope.cancelledAbove(where), t);
+  }
+
+  /** Throws any throwable without declaring it (for exception-transparent bodies). */
+  @SuppressWarnings("unchecked")
+  public static <X extends Throwable> RuntimeException sneakyThrow(Throwable t) throws X {
+    throw (X) t;
+  }
+}

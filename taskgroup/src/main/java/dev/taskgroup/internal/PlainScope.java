@@ -1,0 +1,74 @@
+package dev.taskgroup.internal;
+
+import dev.taskgroup.CancelScope;
+
+/**
+ * A cancel scope that is not a group's: the state behind {@code CancelScope.create()} and its
+ * siblings, and its run.
+ */
+public final class PlainScope extends Scope {
+
+  public PlainScope(boolean shielded) {
+    super(shielded ? SHIELDED : 0);
+  }
+
+  /**
+   * Runs {@code body} inside this scope on the calling thread (SPEC section 2, "Catching").
+   *
+   * @return the body's result, or null if a cancellation of this scope cut it short
+   * @throws InterruptedException a cancellation this scope does not absorb, or an outside
+   *     interrupt; anything else the body throws passes through unchanged
+   */
+  public <T> T call(CancelScope.Computation<T, ?> body) throws InterruptedException {
+    if (!claim()) {
+      throw new IllegalStateException("this cancel scope has already run: a scope runs once");
+    }
+    ThreadState ts = enter();
+    T result = null;
+    Throwable thrown = null;
+    try {
+      result = body.call();
+    } catch (Throwable t) {
+      thrown = t;
+    }
+    boolean cancellation =
+        thrown != null && effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts);
+    boolean aboveVisible = cancelledAboveVisible();
+    int f = exit(ts);
+    if (cancellation) {
+      if ((f & CANCELLED) != 0 && !aboveVisible) {
+        setFlags(CAUGHT);
+        return null;
+      }
+      throw Cancellation.asInterrupted(thrown, this);
+    }
+    if (thrown != null) {
+      throw Cancellation.<RuntimeException>sneakyThrow(thrown);
+    }
+    return result;
+  }
+
+  /**
+   * A checkpoint: throws if the calling thread is effectively cancelled (leaving the interrupt
+   * status set) or if its interrupt status is set by someone else (clearing it).
+   */
+  public static void checkpoint() throws InterruptedException {
+    ThreadState ts = ThreadState.currentOrNull();
+    if (ts != null) {
+      Scope cancelled = cancelledAbove(ts.innermost());
+      ts.settle();
+      if (cancelled != null) {
+        throw new CancelledException(cancelled, null);
+      }
+    }
+    if (Thread.interrupted()) {
+      throw new InterruptedException("interrupted");
+    }
+  }
+
+  /** Whether the calling thread is effectively cancelled. */
+  public static boolean isCancelled() {
+    ThreadState ts = ThreadState.currentOrNull();
+    return ts != null && effectivelyCancelled(ts.innermost());
+  }
+}

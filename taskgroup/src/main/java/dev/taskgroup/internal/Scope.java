@@ -1,0 +1,294 @@
+package dev.taskgroup.internal;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayDeque;
+
+/**
+ * A node of the cancel-scope tree: the state behind one {@code CancelScope}, one task group
+ * ({@link Group}), the root scope of one forked task ({@link TaskImpl}), or the root of a thread
+ * that entered scopes ({@link ThreadState}).
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * The tree. A node's parent is the node that was innermost in the same thread when it was
+ * entered; a task's root has its group as parent. The nodes one thread is inside form a chain
+ * from its ThreadState down to its innermost node, linked downward by `inner`. A Group also
+ * reaches its children's roots through its list of children (Group.firstChild, TaskImpl.next).
+ * Cancellation walks down these links; "is this thread cancelled?" walks up the parents.
+ *
+ * Flags, one atomic int per node (updated by CAS, never decreasing except SHIELDED):
+ *   CANCEL_CALLED   cancel() or the deadline: sticky, what cancelCalled() reports
+ *   CANCEL_INTERNAL the group cancels what it holds because of a failure or an outside
+ *                   interrupt of its owner: cancels like CANCEL_CALLED, but is not "called"
+ *   SHIELDED        cancellation above does not pass this node (may be toggled)
+ *   ENTERED         run() started: cancel() from now on propagates
+ *   EXITED          run() ended: cancel() from now on only records cancelCalled
+ *   CAUGHT          the scope absorbed a cancellation (cancelCaught)
+ * Lifecycle: NEW -> ENTERED -> ENTERED|EXITED. A node is entered once (claim() rejects a
+ * second run).
+ *
+ * Effective cancellation of a node: it, or any node above it up to and including the nearest
+ * shielded one, has a CANCELLED bit. It is derived on demand by walking up (no cache to keep
+ * consistent); scopes are shallow, and the walk is a few volatile reads.
+ *
+ * Propagation (propagateFrom): after a node becomes cancelled (or unshielded), walk its
+ * thread's chain below it, stopping at a shield; every Group met pushes its first child; each
+ * child's chain is walked the same way, siblings in fork order. Every thread reached gets
+ * ThreadState.deliver(), which re-checks effective cancellation itself, so a walk racing with
+ * entry and exit of scopes is harmless. The walk uses an explicit stack, never recursion.
+ *
+ * Fields: `flags` and `reason` by CAS from any thread; `parent`, `home` written by the
+ * entering thread before the node is published (volatile, read by walkers); `inner` written by
+ * the thread of the chain, read by walkers.
+ * </pre>
+ */
+public class Scope {
+  /** {@code cancel()} was called or the deadline expired. */
+  public static final int CANCEL_CALLED = 1;
+  /** Cancelled by its group because of a failure or an outside interrupt; not "called". */
+  public static final int CANCEL_INTERNAL = 1 << 1;
+  /** Cancellation above this node does not reach it or anything below it. */
+  public static final int SHIELDED = 1 << 2;
+  /** Its run has started. */
+  public static final int ENTERED = 1 << 3;
+  /** Its run has ended. */
+  public static final int EXITED = 1 << 4;
+  /** It absorbed a cancellation. */
+  public static final int CAUGHT = 1 << 5;
+  /** Either kind of cancellation. */
+  public static final int CANCELLED = CANCEL_CALLED | CANCEL_INTERNAL;
+
+  /** The flag bits above; CAS from any thread. */
+  volatile int flags;
+  /** Why it was first cancelled; CAS once from null, by any thread. */
+  volatile CancelReason reason;
+  /** The node above; set on entry (for a task root: its group, at construction). */
+  volatile Scope parent;
+  /** The thread whose chain holds this node; set on entry. */
+  volatile ThreadState home;
+  /** The node entered below this one in the same thread, while it runs; null otherwise. */
+  volatile Scope inner;
+
+  protected Scope(int initialFlags) {
+    this.flags = initialFlags;
+  }
+
+  // ---- queries --------------------------------------------------------------------------
+
+  /** The current flag bits. */
+  public final int flags() {
+    return flags;
+  }
+
+  /** Whether {@code cancel()} was called or the deadline expired. */
+  public final boolean cancelCalled() {
+    return (flags & CANCEL_CALLED) != 0;
+  }
+
+  /** Whether this scope absorbed a cancellation. */
+  public final boolean cancelCaught() {
+    return (flags & CAUGHT) != 0;
+  }
+
+  /** Whether this scope is shielded. */
+  public final boolean isShielded() {
+    return (flags & SHIELDED) != 0;
+  }
+
+  /** The first reason this scope was cancelled for, or null. */
+  public final CancelReason reason() {
+    return reason;
+  }
+
+  /** A short description for messages: "cancel scope", "group 'x'", "task 'y'". */
+  public String describe() {
+    return "cancel scope";
+  }
+
+  /**
+   * The nearest node at or above {@code from}, up to the nearest shield, that is cancelled: the
+   * one that makes {@code from} effectively cancelled; null if none does.
+   */
+  public static Scope cancelledAbove(Scope from) {
+    for (Scope s = from; s != null; s = s.parent) {
+      int f = s.flags;
+      if ((f & CANCELLED) != 0) {
+        return s;
+      }
+      if ((f & SHIELDED) != 0) {
+        return null;
+      }
+    }
+    return null;
+  }
+
+  /** Whether code running innermost in {@code from} is effectively cancelled. */
+  public static boolean effectivelyCancelled(Scope from) {
+    return cancelledAbove(from) != null;
+  }
+
+  /**
+   * Whether a cancelled scope is visible above this one (the absorb rule): none is when this
+   * scope is shielded.
+   */
+  final boolean cancelledAboveVisible() {
+    return (flags & SHIELDED) == 0 && effectivelyCancelled(parent);
+  }
+
+  // ---- transitions ----------------------------------------------------------------------
+
+  /**
+   * Marks this node entered; false if it already was (a second run).
+   *
+   * @return whether the caller may run it
+   */
+  final boolean claim() {
+    for (;;) {
+      int f = flags;
+      if ((f & ENTERED) != 0) {
+        return false;
+      }
+      if (FLAGS.compareAndSet(this, f, f | ENTERED)) {
+        return true;
+      }
+    }
+  }
+
+  /** Sets bits, returning the bits before. */
+  final int setFlags(int bits) {
+    return (int) FLAGS.getAndBitwiseOr(this, bits);
+  }
+
+  /** Clears bits, returning the bits before. */
+  final int clearFlags(int bits) {
+    return (int) FLAGS.getAndBitwiseAnd(this, ~bits);
+  }
+
+  /**
+   * Cancels this node: records the first reason, sets {@code bit} ({@link #CANCEL_CALLED} or
+   * {@link #CANCEL_INTERNAL}) and, if the node is running and was not cancelled before,
+   * interrupts every thread this makes effectively cancelled. Idempotent.
+   */
+  public final void cancel(CancelReason why, int bit) {
+    if (reason == null) {
+      REASON.compareAndSet(this, null, why);
+    }
+    int before = setFlags(bit);
+    if ((before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED) {
+      onCancelled();
+      propagateFrom(this);
+    }
+  }
+
+  /** Hook run once, when a running node first becomes cancelled, before propagation. */
+  void onCancelled() {}
+
+  /**
+   * Turns the shield on or off. Off, while something above is cancelled: delivers that
+   * cancellation below at once. On, from the thread that runs this scope: drops an interrupt the
+   * library delivered for a cancellation above it.
+   */
+  public final void setShielded(boolean shield) {
+    if (shield) {
+      int before = setFlags(SHIELDED);
+      ThreadState h = home;
+      if ((before & SHIELDED) == 0 && h != null && h.thread == Thread.currentThread()) {
+        h.settle();
+      }
+    } else {
+      int before = clearFlags(SHIELDED);
+      if ((before & SHIELDED) != 0
+          && (before & (ENTERED | EXITED)) == ENTERED
+          && effectivelyCancelled(this)) {
+        propagateFrom(this);
+      }
+    }
+  }
+
+  /** Makes this (claimed) node the calling thread's innermost scope. */
+  final ThreadState enter() {
+    ThreadState ts = ThreadState.current();
+    Scope above = ts.innermost;
+    home = ts;
+    parent = above;
+    above.inner = this;
+    ts.innermost = this;
+    ts.settle();
+    return ts;
+  }
+
+  /**
+   * Leaves this scope, which must be the innermost of {@code ts}, the calling thread's state:
+   * marks it exited and brings the thread's interrupt status in line with where it now is.
+   *
+   * @return the flags as they were at exit (a later cancel() no longer counts)
+   */
+  final int exit(ThreadState ts) {
+    assert ts.innermost == this : "scopes exited out of order";
+    int f = setFlags(EXITED);
+    Scope above = parent;
+    above.inner = null;
+    ts.innermost = above;
+    ts.settle();
+    return f;
+  }
+
+  /**
+   * Interrupts every thread that {@code from} being cancelled (or unshielded) makes effectively
+   * cancelled: its own thread's chain below it, and every child of every group met there,
+   * recursively, siblings in fork order; shields stop the walk.
+   */
+  static void propagateFrom(Scope from) {
+    ArrayDeque<TaskImpl<?>> pending = null;
+    Scope start = from;
+    for (;;) {
+      for (Scope s = start; s != null; s = s.inner) {
+        if (s != start && (s.flags & SHIELDED) != 0) {
+          break;
+        }
+        if (s instanceof Group g) {
+          TaskImpl<?> first = g.firstChild();
+          if (first != null) {
+            if (pending == null) {
+              pending = new ArrayDeque<>();
+            }
+            pending.push(first);
+          }
+        }
+      }
+      ThreadState ts = start.home;
+      if (ts != null) {
+        ts.deliver();
+      }
+      start = null;
+      while (start == null && pending != null && !pending.isEmpty()) {
+        TaskImpl<?> child = pending.pop();
+        TaskImpl<?> sibling = child.next;
+        if (sibling != null) {
+          pending.push(sibling);
+        }
+        if (!child.isFinished()) {
+          start = child;
+        }
+      }
+      if (start == null) {
+        return;
+      }
+    }
+  }
+
+  private static final VarHandle FLAGS;
+  private static final VarHandle REASON;
+
+  static {
+    try {
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      FLAGS = l.findVarHandle(Scope.class, "flags", int.class);
+      REASON = l.findVarHandle(Scope.class, "reason", CancelReason.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+}

@@ -1,0 +1,298 @@
+package dev.taskgroup.internal;
+
+import dev.taskgroup.Body;
+import dev.taskgroup.Task;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A forked task: its {@link Runnable} (what its thread runs), its root cancel scope and thread
+ * state (inherited), its {@link Task} handle, and its link in the group's list of children. One
+ * object per child.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * `state` (the Future state) moves once, by CAS, from RUNNING to SUCCESS, FAILED or CANCELLED.
+ * The thread sets it when the work ends; Task.cancel() may set CANCELLED first, and then the
+ * thread's late result is dropped (a late failure still goes to the group). `outcome` (result
+ * or throwable) is written before that CAS and read after seeing the state.
+ *
+ * The thread's own life is separate: it is "finished" once the root scope is EXITED (flags),
+ * which happens after the work ended and before the group is told (Group.childDone). Waiters in
+ * get() form a Treiber stack in `waiters`, swapped for DONE when the state is set.
+ *
+ * `next` links the group's children in fork order; written under the group's lock, read
+ * without it by cancellation walks (see Group).
+ * </pre>
+ *
+ * @param <T> the result type
+ */
+public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable {
+  private static final int RUNNING = 0;
+  private static final int SUCCESS = 1;
+  private static final int FAILED = 2;
+  private static final int CANCELLED_STATE = 3;
+
+  private static final Waiter DONE = new Waiter(null);
+
+  final Group group;
+  /** A {@link Callable} or a {@link Body}; dropped once run. */
+  private Object work;
+  /** The explicit name, or null: then the thread's name. */
+  private final String name;
+  /** The result or failure; written by the task's thread before `state` is set. */
+  private Object outcome;
+  private volatile int state;
+  private volatile Waiter waiters;
+  /** The next child of the group, in fork order; see Group. */
+  volatile TaskImpl<?> next;
+
+  TaskImpl(Group group, Object work, String name) {
+    super(group);
+    this.group = group;
+    this.work = work;
+    this.name = name;
+  }
+
+  /** A task that never started because its group was already cancelled. */
+  static <T> TaskImpl<T> cancelledBeforeStart(Group group, String name) {
+    TaskImpl<T> t = new TaskImpl<>(group, null, name);
+    t.state = CANCELLED_STATE;
+    t.waiters = DONE;
+    t.setFlags(EXITED);
+    return t;
+  }
+
+  /** The thread could not be started: the task ends cancelled, never having run. */
+  void abandon() {
+    setFlags(EXITED);
+    complete(CANCELLED_STATE, null);
+  }
+
+  @Override
+  public String describe() {
+    return "task '" + name() + "'";
+  }
+
+  /** Whether the task's thread is done with the work and its bookkeeping. */
+  boolean isFinished() {
+    return (flags & EXITED) != 0;
+  }
+
+  // ---- the task's thread ------------------------------------------------------------------
+
+  @Override
+  public void run() {
+    if (thread != Thread.currentThread()) {
+      throw new IllegalStateException("a taskgroup task runs only on the thread made for it");
+    }
+    bindToCurrentThread();
+    innermost = this;
+    Object value = null;
+    Throwable failure = null;
+    boolean cancelled = true;
+    if (!effectivelyCancelled(this)) {
+      Object w = work;
+      work = null;
+      try {
+        if (w instanceof Body b) {
+          b.run();
+        } else {
+          value = ((Callable<?>) w).call();
+        }
+        cancelled = false;
+      } catch (Throwable t) {
+        if (!(effectivelyCancelled(this) && Cancellation.isCancellation(t, this))) {
+          failure = t;
+          cancelled = false;
+        }
+      }
+    }
+    setFlags(EXITED);
+    innermost = null;
+    if (failure != null) {
+      group.childFailed(this, failure);
+      complete(FAILED, failure);
+    } else {
+      complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
+    }
+    group.childDone(this);
+  }
+
+  private void complete(int newState, Object result) {
+    outcome = result;
+    if (STATE.compareAndSet(this, RUNNING, newState)) {
+      releaseWaiters();
+    }
+  }
+
+  private void releaseWaiters() {
+    Waiter w = (Waiter) WAITERS.getAndSet(this, DONE);
+    while (w != null && w != DONE) {
+      LockSupport.unpark(w.thread);
+      w = w.next;
+    }
+  }
+
+  // ---- Task / Future ----------------------------------------------------------------------
+
+  @Override
+  public String name() {
+    if (name != null) {
+      return name;
+    }
+    Thread t = thread;
+    return t == null ? "" : t.getName();
+  }
+
+  @Override
+  public boolean cancel(boolean mayInterruptIfRunning) {
+    if (!STATE.compareAndSet(this, RUNNING, CANCELLED_STATE)) {
+      return false;
+    }
+    releaseWaiters();
+    cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
+    return true;
+  }
+
+  @Override
+  public boolean isCancelled() {
+    return state == CANCELLED_STATE;
+  }
+
+  @Override
+  public boolean isDone() {
+    return state != RUNNING;
+  }
+
+  @Override
+  public T get() throws InterruptedException, ExecutionException {
+    int s = state;
+    if (s == RUNNING) {
+      s = await(false, 0L);
+    }
+    return report(s);
+  }
+
+  @Override
+  public T get(long timeout, TimeUnit unit)
+      throws InterruptedException, ExecutionException, TimeoutException {
+    long nanos = unit.toNanos(timeout);
+    int s = state;
+    if (s == RUNNING && (s = await(true, nanos)) == RUNNING) {
+      throw new TimeoutException(describe() + " did not finish within " + timeout + " " + unit);
+    }
+    return report(s);
+  }
+
+  @Override
+  @SuppressWarnings("unchecked")
+  public T resultNow() {
+    return switch (state) {
+      case SUCCESS -> (T) outcome;
+      case FAILED -> throw new IllegalStateException(describe() + " failed");
+      case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
+      default -> throw new IllegalStateException(describe() + " has not completed");
+    };
+  }
+
+  @Override
+  public Throwable exceptionNow() {
+    return switch (state) {
+      case FAILED -> (Throwable) outcome;
+      case SUCCESS -> throw new IllegalStateException(describe() + " completed with a result");
+      case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
+      default -> throw new IllegalStateException(describe() + " has not completed");
+    };
+  }
+
+  @Override
+  public State state() {
+    return switch (state) {
+      case SUCCESS -> State.SUCCESS;
+      case FAILED -> State.FAILED;
+      case CANCELLED_STATE -> State.CANCELLED;
+      default -> State.RUNNING;
+    };
+  }
+
+  @SuppressWarnings("unchecked")
+  private T report(int s) throws ExecutionException {
+    return switch (s) {
+      case SUCCESS -> (T) outcome;
+      case FAILED -> throw new ExecutionException((Throwable) outcome);
+      default -> throw new CancellationException(describe() + " was cancelled");
+    };
+  }
+
+  /** Waits until the state is set, the time is up (timed) or the caller is interrupted. */
+  private int await(boolean timed, long nanos) throws InterruptedException {
+    long deadline = timed ? System.nanoTime() + nanos : 0L;
+    Waiter node = null;
+    for (;;) {
+      int s = state;
+      if (s != RUNNING) {
+        return s;
+      }
+      if (Thread.interrupted()) {
+        throw new InterruptedException("interrupted while waiting for " + describe());
+      }
+      if (node == null) {
+        node = new Waiter(Thread.currentThread());
+        Waiter head;
+        do {
+          head = waiters;
+          if (head == DONE) {
+            return state;
+          }
+          node.next = head;
+        } while (!WAITERS.compareAndSet(this, head, node));
+        continue;
+      }
+      if (timed) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0L) {
+          return state;
+        }
+        LockSupport.parkNanos(this, left);
+      } else {
+        LockSupport.park(this);
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "Task[" + name() + ", " + state() + "]";
+  }
+
+  /** A thread waiting in get(). */
+  private static final class Waiter {
+    final Thread thread;
+    Waiter next;
+
+    Waiter(Thread thread) {
+      this.thread = thread;
+    }
+  }
+
+  private static final VarHandle STATE;
+  private static final VarHandle WAITERS;
+
+  static {
+    try {
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
+      WAITERS = l.findVarHandle(TaskImpl.class, "waiters", Waiter.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+}

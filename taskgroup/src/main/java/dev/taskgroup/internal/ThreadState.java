@@ -1,0 +1,205 @@
+package dev.taskgroup.internal;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * What the library knows about one thread: where it is in the scope tree, and whose interrupt
+ * its interrupt status holds. It is also the root node of the thread's chain of scopes: never
+ * cancelled for a thread that merely entered scopes, the task's own root scope for a forked task
+ * ({@link TaskImpl} extends this class, so a child costs one object, not three).
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * `innermost` is the thread's innermost scope (this node when it is in none; null for a task
+ * that has not started or has finished). Only the thread itself writes it.
+ *
+ * `status` is one atomic int:
+ *   BUSY      a tiny spin lock, held around "decide and act on the interrupt status" by
+ *             deliverers and by the thread itself; never held across anything that blocks
+ *   DELIVERED the library interrupted the thread for a cancellation, and that interrupt may
+ *             still be pending
+ *   OUTSIDE   when a cancellation was delivered, the thread's interrupt status was already set
+ *             by someone else: that interrupt must survive the cancelled region
+ *   JOINING   the thread is a group owner waiting for its children: the library never
+ *             interrupts it (so any interrupt it sees there is from outside)
+ *
+ * Delivery (any thread): take BUSY, re-read `innermost`, and if the thread is effectively
+ * cancelled and nothing is pending, interrupt it and set DELIVERED (or record OUTSIDE). The
+ * thread's own side (settle) publishes its new `innermost` first, then takes BUSY: a deliverer
+ * either sees the new position or finishes before the thread looks, so no interrupt meant for a
+ * scope the thread has left can land after it left.
+ *
+ * settle() (the thread itself, after entering or leaving a scope and at checkpoints):
+ *   effectively cancelled, status clear  -> interrupt itself (first delivery, or re-delivery
+ *                                           after user code swallowed the interrupt)
+ *   effectively cancelled, status set    -> nothing (record OUTSIDE if it is not ours)
+ *   not cancelled, OUTSIDE               -> make sure the status is set again
+ *   not cancelled, DELIVERED             -> clear the interrupt status: ours must not leak
+ * An outside interrupt that arrives while ours is pending cannot be told apart from it; it may
+ * be absorbed with it (SPEC section 2).
+ * </pre>
+ */
+public class ThreadState extends Scope {
+  static final int BUSY = 1;
+  static final int DELIVERED = 1 << 1;
+  static final int OUTSIDE = 1 << 2;
+  static final int JOINING = 1 << 3;
+
+  private static final int SPINS_BEFORE_YIELD = 64;
+
+  private static final ThreadLocal<ThreadState> CURRENT = new ThreadLocal<>();
+
+  /** The thread; for a task, set once before its thread starts. */
+  Thread thread;
+  /** The thread's innermost scope; written only by the thread itself. */
+  volatile Scope innermost;
+  /** BUSY | DELIVERED | OUTSIDE | JOINING; see the overview. */
+  private volatile int status;
+
+  /** The root of a thread that entered a scope: never cancelled, never shielded. */
+  private ThreadState(Thread thread) {
+    super(ENTERED);
+    this.thread = thread;
+    this.home = this;
+    this.innermost = this;
+  }
+
+  /** The root scope of a forked task: its parent is the task's group. */
+  ThreadState(Scope parent) {
+    super(ENTERED);
+    this.parent = parent;
+    this.home = this;
+  }
+
+  /** The calling thread's state, created on first use. */
+  public static ThreadState current() {
+    ThreadState ts = CURRENT.get();
+    if (ts == null) {
+      ts = new ThreadState(Thread.currentThread());
+      CURRENT.set(ts);
+    }
+    return ts;
+  }
+
+  /** The calling thread's state, or null if it never entered a scope. */
+  public static ThreadState currentOrNull() {
+    return CURRENT.get();
+  }
+
+  /** Binds the calling thread, a task's own new thread, to this state. */
+  final void bindToCurrentThread() {
+    CURRENT.set(this);
+  }
+
+  /** The thread's innermost scope. */
+  public final Scope innermost() {
+    return innermost;
+  }
+
+  /** Whether an interrupt delivered for a cancellation (ours or an outsider's) is set now. */
+  final boolean cancellationInterruptPending() {
+    return (status & (DELIVERED | OUTSIDE)) != 0 && thread.isInterrupted();
+  }
+
+  // ---- delivery ---------------------------------------------------------------------------
+
+  /** Interrupts the thread if it is effectively cancelled and no interrupt is pending yet. */
+  final void deliver() {
+    if ((status & (DELIVERED | OUTSIDE | JOINING)) != 0) {
+      return;
+    }
+    int s = lockStatus();
+    int add = 0;
+    if ((s & (DELIVERED | OUTSIDE | JOINING)) == 0) {
+      Scope in = innermost;
+      if (in != null && effectivelyCancelled(in)) {
+        Thread t = thread;
+        if (t.isInterrupted()) {
+          add = OUTSIDE;
+        } else {
+          t.interrupt();
+          add = DELIVERED;
+        }
+      }
+    }
+    status = s | add;
+  }
+
+  /**
+   * Called by the thread itself: makes its interrupt status match where it is. See the
+   * overview.
+   */
+  public final void settle() {
+    int s = status;
+    if ((s & (DELIVERED | OUTSIDE)) == 0 && !effectivelyCancelled(innermost)) {
+      return; // the common case: nothing cancelled, nothing of ours pending
+    }
+    s = lockStatus();
+    int n = s;
+    Thread me = Thread.currentThread();
+    if (effectivelyCancelled(innermost)) {
+      if (!me.isInterrupted()) {
+        me.interrupt();
+        n |= DELIVERED;
+      } else if ((s & (DELIVERED | OUTSIDE)) == 0) {
+        n |= OUTSIDE;
+      }
+    } else if ((s & OUTSIDE) != 0) {
+      me.interrupt();
+      n &= ~(DELIVERED | OUTSIDE);
+    } else if ((s & DELIVERED) != 0) {
+      Thread.interrupted();
+      n &= ~DELIVERED;
+    }
+    status = n;
+  }
+
+  /**
+   * A group owner starts waiting for its children: from now on the library does not interrupt
+   * it, and an interrupt of ours still pending is cleared.
+   *
+   * @return whether the owner was interrupted from outside (an outsider's interrupt is pending,
+   *     or was pending when a cancellation was delivered); the status is cleared either way
+   */
+  final boolean beginJoin() {
+    int s = lockStatus();
+    boolean interrupted = Thread.interrupted();
+    boolean outside = (s & OUTSIDE) != 0 || (interrupted && (s & DELIVERED) == 0);
+    status = (s & ~(DELIVERED | OUTSIDE)) | JOINING;
+    return outside;
+  }
+
+  /** The owner stops waiting for its children. */
+  final void endJoin() {
+    int s = lockStatus();
+    status = s & ~JOINING;
+  }
+
+  /** Spins until BUSY is taken; returns the status without BUSY. */
+  private int lockStatus() {
+    for (int spins = 0; ; spins++) {
+      int s = status;
+      if ((s & BUSY) == 0) {
+        if (STATUS.compareAndSet(this, s, s | BUSY)) {
+          return s;
+        }
+      } else if (spins < SPINS_BEFORE_YIELD) {
+        Thread.onSpinWait();
+      } else {
+        Thread.yield(); // a virtual holder may need this carrier to finish
+      }
+    }
+  }
+
+  private static final VarHandle STATUS;
+
+  static {
+    try {
+      STATUS = MethodHandles.lookup().findVarHandle(ThreadState.class, "status", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+}

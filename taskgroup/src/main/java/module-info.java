@@ -1,0 +1,11 @@
+/**
+ * Structured concurrency for Java 21+ with first-class cancellation.
+ *
+ * <p>The one exported package, {@link dev.taskgroup}, holds the whole public API: {@link
+ * dev.taskgroup.TaskGroup}, {@link dev.taskgroup.CancelScope} and their helper types. The
+ * machinery lives in {@code dev.taskgroup.internal}, which is not exported. The module has no
+ * dependencies beyond {@code java.base}.
+ */
+module dev.taskgroup {
+  exports dev.taskgroup;
+}
