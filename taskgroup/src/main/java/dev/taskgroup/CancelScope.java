@@ -1,6 +1,7 @@
 package dev.taskgroup;
 
 import dev.taskgroup.internal.CancelReason;
+import dev.taskgroup.internal.Deadlines;
 import dev.taskgroup.internal.Group;
 import dev.taskgroup.internal.PlainScope;
 import dev.taskgroup.internal.Scope;
@@ -36,8 +37,8 @@ import java.util.concurrent.TimeoutException;
  * <h2>Delivery</h2>
  *
  * Cancelling a scope interrupts every thread it makes effectively cancelled. Delivery is
- * level-triggered: every library checkpoint ({@link #checkpoint()}, entering or leaving a scope,
- * {@code fork}, {@link Task#get()}) throws {@link InterruptedException} while the thread is
+ * level-triggered: every library checkpoint ({@link #checkpoint()}, a {@link Task#get()} that has
+ * to wait, a group's wait for its children) throws {@link InterruptedException} while the thread is
  * effectively cancelled and leaves the interrupt status set, so the next interruptible JDK call
  * throws too. A thread that swallowed the interrupt is interrupted again when it enters or leaves
  * a scope or reaches a checkpoint. Blocking that an interrupt cannot reach ({@code synchronized}
@@ -278,7 +279,7 @@ public final class CancelScope {
    * @return the deadline, if any
    */
   public Optional<Instant> deadline() {
-    throw notYet("deadlines");
+    return Deadlines.deadline(scope);
   }
 
   /**
@@ -290,7 +291,7 @@ public final class CancelScope {
    */
   public void setDeadline(Instant deadline) {
     Objects.requireNonNull(deadline, "deadline");
-    throw notYet("deadlines");
+    Deadlines.setDeadline(scope, deadline);
   }
 
   /**
@@ -305,7 +306,7 @@ public final class CancelScope {
     if (timeout.isNegative()) {
       throw new IllegalArgumentException("timeout must not be negative, was " + timeout);
     }
-    throw notYet("deadlines");
+    Deadlines.setTimeout(scope, timeout);
   }
 
   /**

@@ -40,8 +40,8 @@ import java.util.function.Consumer;
  * {@link #cancel()} may be called from the body, from a child or from any other thread. It
  * cancels the group's {@linkplain #cancelScope() scope}: the body and every child not yet done are
  * interrupted, and keep being interrupted if they swallow the interrupt, until they finish; every
- * library checkpoint ({@link CancelScope#checkpoint()}, {@code fork}, {@link Task#get()}) throws
- * {@link InterruptedException}. The group then waits for every child and {@code run} returns
+ * library checkpoint ({@link CancelScope#checkpoint()}, a {@link Task#get()} that has to wait)
+ * throws {@link InterruptedException}, and {@code fork} no longer starts work. The group then waits for every child and {@code run} returns
  * normally, with {@link #cancelCalled()} and {@link #cancelCaught()} true. A cancelled group
  * composes with the scopes around it as {@link CancelScope} describes: a cancellation of an
  * enclosing scope passes through the group (its {@code run} throws {@code InterruptedException})

@@ -79,6 +79,9 @@ public final class Group extends Scope {
     super(0);
     this.config = config;
     this.factory = config.factory() != null ? config.factory() : VIRTUAL_THREADS;
+    if (config.timeout() != null) {
+      Deadlines.setTimeout(this, config.timeout());
+    }
   }
 
   /** The configured name, or one made from the identity hash (computed when asked). */

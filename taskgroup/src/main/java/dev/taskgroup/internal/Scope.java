@@ -70,6 +70,8 @@ public class Scope {
   volatile ThreadState home;
   /** The node entered below this one in the same thread, while it runs; null otherwise. */
   volatile Scope inner;
+  /** The deadline, or null if none was ever set; its fields are guarded by Deadlines. */
+  volatile Deadlines.Deadline deadline;
 
   protected Scope(int initialFlags) {
     this.flags = initialFlags;
@@ -172,14 +174,38 @@ public class Scope {
    * interrupts every thread this makes effectively cancelled. Idempotent.
    */
   public final void cancel(CancelReason why, int bit) {
+    if (markCancelled(why, bit)) {
+      afterCancelled();
+    }
+  }
+
+  /**
+   * The cheap half of {@link #cancel}: records the reason and sets the bit.
+   *
+   * @return whether {@link #afterCancelled()} must now deliver the cancellation
+   */
+  final boolean markCancelled(CancelReason why, int bit) {
     if (reason == null) {
       REASON.compareAndSet(this, null, why);
     }
     int before = setFlags(bit);
-    if ((before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED) {
-      onCancelled();
-      propagateFrom(this);
+    return (before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED;
+  }
+
+  /** The walking half of {@link #cancel}: interrupts everything it cancelled. */
+  final void afterCancelled() {
+    onCancelled();
+    propagateFrom(this);
+  }
+
+  /** Whether this scope's thread has a group running below it (a cancel may walk far). */
+  final boolean hasGroupBelow() {
+    for (Scope s = this; s != null; s = s.inner) {
+      if (s instanceof Group) {
+        return true;
+      }
     }
+    return false;
   }
 
   /** Hook run once, when a running node first becomes cancelled, before propagation. */
@@ -215,6 +241,9 @@ public class Scope {
     parent = above;
     above.inner = this;
     ts.innermost = this;
+    if (deadline != null) {
+      Deadlines.start(this);
+    }
     ts.settle();
     return ts;
   }
@@ -228,6 +257,9 @@ public class Scope {
   final int exit(ThreadState ts) {
     assert ts.innermost == this : "scopes exited out of order";
     int f = setFlags(EXITED);
+    if (deadline != null) {
+      Deadlines.stop(this);
+    }
     Scope above = parent;
     above.inner = null;
     ts.innermost = above;

@@ -242,7 +242,7 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
         return s;
       }
       if (Thread.interrupted()) {
-        throw new InterruptedException("interrupted while waiting for " + describe());
+        throw interruptedWhileWaiting(describe());
       }
       if (node == null) {
         node = new Waiter(Thread.currentThread());

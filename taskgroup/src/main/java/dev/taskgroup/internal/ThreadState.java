@@ -88,6 +88,25 @@ public class ThreadState extends Scope {
     return CURRENT.get();
   }
 
+  /**
+   * The exception for a library wait that saw the calling thread's interrupt: a cancellation
+   * (the interrupt status is set again, as every checkpoint leaves it) or a plain interrupt (the
+   * status stays clear, as JDK blocking methods leave it).
+   *
+   * @param what what the thread was waiting for, for the message
+   */
+  public static InterruptedException interruptedWhileWaiting(String what) {
+    ThreadState ts = CURRENT.get();
+    if (ts != null) {
+      Scope cancelled = cancelledAbove(ts.innermost);
+      if (cancelled != null) {
+        ts.settle();
+        return new CancelledException(cancelled, null);
+      }
+    }
+    return new InterruptedException("interrupted while waiting for " + what);
+  }
+
   /** Binds the calling thread, a task's own new thread, to this state. */
   final void bindToCurrentThread() {
     CURRENT.set(this);

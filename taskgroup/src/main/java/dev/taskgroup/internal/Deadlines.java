@@ -1,0 +1,330 @@
+package dev.taskgroup.internal;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.Optional;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Every deadline of the process, on one timer: a binary min-heap of {@link Deadline} entries
+ * ordered by their {@code System.nanoTime} instant, and one daemon thread that sleeps until the
+ * earliest and cancels its scope.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * One lock (LOCK) guards the heap, `size`, and every field of every Deadline. A scope's entry is
+ * in the heap only while the scope runs and its deadline has not fired; exit removes it
+ * (O(log n), by the index the entry keeps), so nothing stays scheduled after a scope ends and a
+ * million short scopes leave nothing behind.
+ *
+ * The timer thread is started on first use. It parks until the earliest deadline (or without a
+ * time limit when the heap is empty); whoever puts a new earliest entry at the top unparks it.
+ * It fires expired entries outside the lock: marking the scope cancelled is cheap, and the
+ * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
+ * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
+ *
+ * Times are kept on the monotonic clock; an Instant is converted once, when it is set, so a jump
+ * of the wall clock does not fire a deadline early or late.
+ * </pre>
+ */
+public final class Deadlines {
+  private static final ReentrantLock LOCK = new ReentrantLock();
+  /** The heap; under LOCK. */
+  private static Deadline[] heap = new Deadline[64];
+  /** Entries in the heap; under LOCK. */
+  private static int size;
+  /** The timer thread, started once; under LOCK. */
+  private static Thread timer;
+
+  private static final int NEW = 0;
+  private static final int RUNNING = 1;
+  private static final int STOPPED = 2;
+
+  private Deadlines() {}
+
+  /** One scope's deadline; every field under LOCK. */
+  static final class Deadline {
+    final Scope scope;
+    /** When it fires, on System.nanoTime; meaningful once set or started. */
+    long nanos;
+    /** A timeout not yet started (set before run), or -1. */
+    long pendingTimeoutNanos = -1L;
+    /** The deadline as the user sees it, or null (a timeout before run). */
+    Instant shown;
+    /** NEW (scope not started), RUNNING (scheduled unless fired), STOPPED (scope exited). */
+    int state = NEW;
+    /** Index in the heap, or -1. */
+    int index = -1;
+
+    Deadline(Scope scope) {
+      this.scope = scope;
+    }
+  }
+
+  // ---- what scopes call ---------------------------------------------------------------------
+
+  /** Sets an absolute deadline (converted once to the monotonic clock). */
+  public static void setDeadline(Scope scope, Instant deadline) {
+    long now = System.nanoTime();
+    long nanos = now + saturatedNanos(Duration.between(Instant.now(), deadline));
+    update(scope, nanos, deadline, -1L);
+  }
+
+  /** Sets a timeout: from now if the scope runs, else from when it starts. */
+  public static void setTimeout(Scope scope, Duration timeout) {
+    update(scope, 0L, null, saturatedNanos(timeout));
+  }
+
+  /** The deadline as set, or for a timeout when it expires (empty before run starts). */
+  public static Optional<Instant> deadline(Scope scope) {
+    LOCK.lock();
+    try {
+      Deadline d = scope.deadline;
+      return d == null ? Optional.empty() : Optional.ofNullable(d.shown);
+    } finally {
+      LOCK.unlock();
+    }
+  }
+
+  /** The scope starts running: schedule its deadline, if any; fire it now if already due. */
+  static void start(Scope scope) {
+    boolean due;
+    LOCK.lock();
+    try {
+      Deadline d = scope.deadline;
+      if (d.state != NEW) {
+        return; // update() saw the scope running first and started it
+      }
+      d.state = RUNNING;
+      if (d.pendingTimeoutNanos >= 0L) {
+        startTimeout(d, d.pendingTimeoutNanos);
+      }
+      due = schedule(d);
+    } finally {
+      LOCK.unlock();
+    }
+    if (due) {
+      fire(scope);
+    }
+  }
+
+  /** The scope stops running: nothing of it stays scheduled. */
+  static void stop(Scope scope) {
+    LOCK.lock();
+    try {
+      Deadline d = scope.deadline;
+      d.state = STOPPED;
+      remove(d);
+    } finally {
+      LOCK.unlock();
+    }
+  }
+
+  private static void update(Scope scope, long nanos, Instant shown, long timeoutNanos) {
+    boolean due = false;
+    LOCK.lock();
+    try {
+      Deadline d = scope.deadline;
+      if (d == null) {
+        d = new Deadline(scope);
+        scope.deadline = d;
+        // Published before the flags are read: if the scope entered without seeing this entry,
+        // start it here (Scope.enter reads `deadline` after setting ENTERED).
+        if ((scope.flags() & (Scope.ENTERED | Scope.EXITED)) == Scope.ENTERED) {
+          d.state = RUNNING;
+        }
+      }
+      if (timeoutNanos >= 0L && d.state != RUNNING) {
+        d.pendingTimeoutNanos = timeoutNanos;
+        d.shown = null;
+        return;
+      }
+      d.pendingTimeoutNanos = -1L;
+      if (timeoutNanos >= 0L) {
+        startTimeout(d, timeoutNanos);
+      } else {
+        d.nanos = nanos;
+        d.shown = shown;
+      }
+      if (d.state == RUNNING) {
+        remove(d);
+        due = schedule(d);
+      }
+    } finally {
+      LOCK.unlock();
+    }
+    if (due) {
+      fire(scope);
+    }
+  }
+
+  private static void startTimeout(Deadline d, long timeoutNanos) {
+    long now = System.nanoTime();
+    d.nanos = saturatedAdd(now, timeoutNanos);
+    d.shown = saturatedInstant(Instant.now(), timeoutNanos);
+    d.pendingTimeoutNanos = -1L;
+  }
+
+  /** Puts a running entry in the heap unless it is already due; under LOCK. */
+  private static boolean schedule(Deadline d) {
+    if (d.nanos - System.nanoTime() <= 0L) {
+      return true;
+    }
+    if (size == heap.length) {
+      heap = Arrays.copyOf(heap, size * 2);
+    }
+    d.index = size;
+    heap[size++] = d;
+    siftUp(d.index);
+    if (d.index == 0) {
+      ensureTimer();
+      LockSupport.unpark(timer);
+    }
+    return false;
+  }
+
+  /** Cancels the scope for its deadline, handing big walks to a virtual thread. */
+  private static void fire(Scope scope) {
+    CancelReason why = CancelReason.of(CancelReason.Kind.DEADLINE, "deadline expired");
+    if (!scope.markCancelled(why, Scope.CANCEL_CALLED)) {
+      return;
+    }
+    if (scope.hasGroupBelow()) {
+      Thread.ofVirtual().name("taskgroup-deadline").start(scope::afterCancelled);
+    } else {
+      scope.afterCancelled();
+    }
+  }
+
+  // ---- the timer thread ---------------------------------------------------------------------
+
+  private static void ensureTimer() {
+    if (timer == null) {
+      timer = Thread.ofPlatform().daemon().name("taskgroup-deadlines").unstarted(Deadlines::loop);
+      timer.start();
+    }
+  }
+
+  private static void loop() {
+    for (;;) {
+      Scope expired = null;
+      long waitNanos = 0L;
+      LOCK.lock();
+      try {
+        if (size == 0) {
+          waitNanos = -1L;
+        } else {
+          Deadline top = heap[0];
+          long left = top.nanos - System.nanoTime();
+          if (left <= 0L) {
+            remove(top);
+            expired = top.scope;
+          } else {
+            waitNanos = left;
+          }
+        }
+      } finally {
+        LOCK.unlock();
+      }
+      if (expired != null) {
+        try {
+          fire(expired);
+        } catch (Throwable t) {
+          // A bug (or an OutOfMemoryError) must not kill the one timer of the process.
+          Thread.UncaughtExceptionHandler h = Thread.getDefaultUncaughtExceptionHandler();
+          if (h != null) {
+            h.uncaughtException(Thread.currentThread(), t);
+          } else {
+            t.printStackTrace();
+          }
+        }
+      } else if (waitNanos < 0L) {
+        LockSupport.park(Deadlines.class);
+      } else {
+        LockSupport.parkNanos(Deadlines.class, waitNanos);
+      }
+    }
+  }
+
+  // ---- the heap (under LOCK) ----------------------------------------------------------------
+
+  private static void remove(Deadline d) {
+    int i = d.index;
+    if (i < 0) {
+      return;
+    }
+    d.index = -1;
+    Deadline last = heap[--size];
+    heap[size] = null;
+    if (last != d) {
+      heap[i] = last;
+      last.index = i;
+      siftDown(i);
+      siftUp(last.index);
+    }
+  }
+
+  private static void siftUp(int i) {
+    Deadline d = heap[i];
+    while (i > 0) {
+      int p = (i - 1) >>> 1;
+      Deadline parent = heap[p];
+      if (parent.nanos - d.nanos <= 0L) {
+        break;
+      }
+      heap[i] = parent;
+      parent.index = i;
+      i = p;
+    }
+    heap[i] = d;
+    d.index = i;
+  }
+
+  private static void siftDown(int i) {
+    Deadline d = heap[i];
+    int half = size >>> 1;
+    while (i < half) {
+      int c = 2 * i + 1;
+      int r = c + 1;
+      if (r < size && heap[r].nanos - heap[c].nanos < 0L) {
+        c = r;
+      }
+      if (d.nanos - heap[c].nanos <= 0L) {
+        break;
+      }
+      heap[i] = heap[c];
+      heap[i].index = i;
+      i = c;
+    }
+    heap[i] = d;
+    d.index = i;
+  }
+
+  // ---- arithmetic -----------------------------------------------------------------------------
+
+  /** Far enough to never fire, near enough that nanoTime differences do not overflow. */
+  private static final long FOREVER_NANOS = Long.MAX_VALUE / 4;
+
+  private static long saturatedNanos(Duration d) {
+    try {
+      return Math.max(Math.min(d.toNanos(), FOREVER_NANOS), -FOREVER_NANOS);
+    } catch (ArithmeticException overflow) {
+      return d.isNegative() ? -FOREVER_NANOS : FOREVER_NANOS;
+    }
+  }
+
+  private static long saturatedAdd(long now, long nanos) {
+    return now + Math.min(nanos, FOREVER_NANOS);
+  }
+
+  private static Instant saturatedInstant(Instant now, long nanos) {
+    try {
+      return now.plusNanos(nanos);
+    } catch (RuntimeException overflow) {
+      return Instant.MAX;
+    }
+  }
+}

@@ -1,0 +1,184 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import dev.taskgroup.Fixtures.Trail;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The {@link Task} handle: Future semantics and cancelling one task. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class TaskTest {
+
+  @Test
+  void getReturnsTheResultAndStateIsSuccess() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          Task<Integer> t = g.fork(() -> 6 * 7);
+          assertThat(t.get()).isEqualTo(42);
+          assertThat(t.state()).isEqualTo(Future.State.SUCCESS);
+          assertThat(t.resultNow()).isEqualTo(42);
+          assertThat(t.isDone()).isTrue();
+          assertThat(t.isCancelled()).isFalse();
+          assertThatThrownBy(t::exceptionNow).isInstanceOf(IllegalStateException.class);
+        });
+  }
+
+  @Test
+  void timedGetTimesOutWhileRunning() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          CountDownLatch release = new CountDownLatch(1);
+          Task<String> t =
+              g.fork(
+                  () -> {
+                    release.await();
+                    return "late";
+                  });
+          assertThatThrownBy(() -> t.get(10, TimeUnit.MILLISECONDS))
+              .isInstanceOf(TimeoutException.class);
+          assertThat(t.state()).isEqualTo(Future.State.RUNNING);
+          assertThatThrownBy(t::resultNow).isInstanceOf(IllegalStateException.class);
+          release.countDown();
+          assertThat(t.get(10, TimeUnit.SECONDS)).isEqualTo("late");
+        });
+  }
+
+  @Test
+  void manyWaitersAreAllReleased() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Integer> sum = new AtomicReference<>(0);
+    g.run(
+        () -> {
+          CountDownLatch release = new CountDownLatch(1);
+          Task<Integer> t =
+              g.fork(
+                  () -> {
+                    release.await();
+                    return 1;
+                  });
+          CountDownLatch waiting = new CountDownLatch(10);
+          for (int i = 0; i < 10; i++) {
+            g.fork(
+                () -> {
+                  waiting.countDown();
+                  int v = t.get();
+                  sum.accumulateAndGet(v, Integer::sum);
+                });
+          }
+          waiting.await();
+          release.countDown();
+        });
+    assertThat(sum.get()).isEqualTo(10);
+  }
+
+  @RepeatedTest(10)
+  void cancellingOneTaskLeavesSiblingsAndTheGroupAlone() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    Trail trail = new Trail();
+    g.run(
+        () -> {
+          CountDownLatch started = new CountDownLatch(1);
+          Task<String> victim =
+              g.fork(
+                  () -> {
+                    started.countDown();
+                    Thread.sleep(60_000);
+                    return "never";
+                  });
+          Task<String> sibling = g.fork(() -> "sibling ok");
+          started.await();
+          assertThat(victim.cancel(false)).isTrue();
+          assertThat(victim.state()).isEqualTo(Future.State.CANCELLED);
+          assertThat(victim.isCancelled()).isTrue();
+          assertThat(victim.cancel(true)).isFalse();
+          assertThatThrownBy(victim::get).isInstanceOf(CancellationException.class);
+          trail.add(sibling.get());
+          CancelScope.checkpoint();
+          trail.add("body not cancelled");
+        });
+    assertThat(trail.events()).containsExactly("sibling ok", "body not cancelled");
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(g.cancelCaught()).isFalse();
+  }
+
+  @Test
+  void groupWaitsForACancelledTaskThatKeepsRunning() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicBoolean done = new AtomicBoolean();
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    g.run(
+        () -> {
+          CountDownLatch started = new CountDownLatch(1);
+          task.set(
+              g.fork(
+                  () -> {
+                    started.countDown();
+                    try {
+                      Thread.sleep(60_000);
+                    } catch (InterruptedException swallowed) {
+                      long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20);
+                      while (System.nanoTime() < until) {
+                        Thread.onSpinWait();
+                      }
+                    }
+                    done.set(true);
+                    return "late result, dropped";
+                  }));
+          started.await();
+          task.get().cancel(true);
+        });
+    assertThat(done).isTrue();
+    assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  @Test
+  void lateFailureOfACancelledTaskIsStillAFailureOfTheGroup() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    RuntimeException late = new RuntimeException("late");
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      CountDownLatch started = new CountDownLatch(1);
+                      Task<Void> t =
+                          g.fork(
+                              () -> {
+                                started.countDown();
+                                try {
+                                  Thread.sleep(60_000);
+                                } finally {
+                                  throw late;
+                                }
+                              });
+                      started.await();
+                      t.cancel(true);
+                    }));
+    assertThat(e.failures()).containsExactly(late);
+  }
+
+  @Test
+  void taskNameIsTheGivenNameOrTheThreadName() throws Exception {
+    TaskGroup g =
+        TaskGroup.builder().threadFactory(Thread.ofPlatform().name("pt-", 1).factory()).build();
+    g.run(
+        () -> {
+          assertThat(g.fork("given", () -> 1).name()).isEqualTo("given");
+          assertThat(g.fork(() -> 1).name()).startsWith("pt-");
+        });
+  }
+}
