@@ -79,6 +79,12 @@ public final class Group extends Scope {
     super(0);
     this.config = config;
     this.factory = config.factory() != null ? config.factory() : VIRTUAL_THREADS;
+    if (config.maxConcurrency() != GroupConfig.UNBOUNDED) {
+      throw new UnsupportedOperationException("maxConcurrency is not implemented yet");
+    }
+    if (config.policy() == dev.taskgroup.FailurePolicy.COLLECT) {
+      throw new UnsupportedOperationException("FailurePolicy.COLLECT is not implemented yet");
+    }
     if (config.timeout() != null) {
       Deadlines.setTimeout(this, config.timeout());
     }
