@@ -24,6 +24,7 @@ import java.lang.invoke.VarHandle;
  *             by someone else: that interrupt must survive the cancelled region
  *   JOINING   the thread is a group owner waiting for its children: the library never
  *             interrupts it (so any interrupt it sees there is from outside)
+ *   WATCHED   the thread is queued for, or under, the re-delivery watch (Redelivery)
  *
  * Delivery (any thread): take BUSY, re-read `innermost`, and if the thread is effectively
  * cancelled and nothing is pending, interrupt it and set DELIVERED (or record OUTSIDE). The
@@ -46,6 +47,11 @@ public class ThreadState extends Scope {
   static final int DELIVERED = 1 << 1;
   static final int OUTSIDE = 1 << 2;
   static final int JOINING = 1 << 3;
+  static final int WATCHED = 1 << 4;
+
+  static final int RECHECK_DROP = 0;
+  static final int RECHECK_SWALLOWED = 1;
+  static final int RECHECK_PENDING = 2;
 
   private static final int SPINS_BEFORE_YIELD = 64;
 
@@ -55,8 +61,10 @@ public class ThreadState extends Scope {
   Thread thread;
   /** The thread's innermost scope; written only by the thread itself. */
   volatile Scope innermost;
-  /** BUSY | DELIVERED | OUTSIDE | JOINING; see the overview. */
+  /** BUSY | DELIVERED | OUTSIDE | JOINING | WATCHED; see the overview. */
   private volatile int status;
+  /** Link in Redelivery's queue of newly interrupted threads; written while WATCHED. */
+  ThreadState watchNext;
 
   /** The root of a thread that entered a scope: never cancelled, never shielded. */
   private ThreadState(Thread thread) {
@@ -141,9 +149,39 @@ public class ThreadState extends Scope {
           t.interrupt();
           add = DELIVERED;
         }
+        add |= WATCHED;
       }
     }
     status = s | add;
+    if ((add & WATCHED) != 0 && (s & WATCHED) == 0) {
+      Redelivery.watch(this);
+    }
+  }
+
+  /**
+   * Called by the re-delivery watcher: interrupts the thread again if it swallowed a
+   * cancellation and is still effectively cancelled.
+   *
+   * @return {@link #RECHECK_DROP} (stop watching: not cancelled any more, finished, or joining),
+   *     {@link #RECHECK_SWALLOWED} (interrupted again) or {@link #RECHECK_PENDING}
+   */
+  final int recheck() {
+    int s = lockStatus();
+    Scope in = innermost;
+    int outcome;
+    int n = s;
+    if (in == null || (s & JOINING) != 0 || !effectivelyCancelled(in)) {
+      outcome = RECHECK_DROP;
+      n &= ~WATCHED;
+    } else if (!thread.isInterrupted()) {
+      thread.interrupt();
+      n |= DELIVERED;
+      outcome = RECHECK_SWALLOWED;
+    } else {
+      outcome = RECHECK_PENDING;
+    }
+    status = n;
+    return outcome;
   }
 
   /**
@@ -161,9 +199,9 @@ public class ThreadState extends Scope {
     if (effectivelyCancelled(innermost)) {
       if (!me.isInterrupted()) {
         me.interrupt();
-        n |= DELIVERED;
+        n |= DELIVERED | WATCHED;
       } else if ((s & (DELIVERED | OUTSIDE)) == 0) {
-        n |= OUTSIDE;
+        n |= OUTSIDE | WATCHED;
       }
     } else if ((s & OUTSIDE) != 0) {
       me.interrupt();
@@ -173,6 +211,9 @@ public class ThreadState extends Scope {
       n &= ~DELIVERED;
     }
     status = n;
+    if ((n & WATCHED) != 0 && (s & WATCHED) == 0) {
+      Redelivery.watch(this);
+    }
   }
 
   /**
