@@ -1,5 +1,6 @@
 package dev.taskgroup;
 
+import dev.taskgroup.internal.CancelHook;
 import dev.taskgroup.internal.CancelReason;
 import dev.taskgroup.internal.Deadlines;
 import dev.taskgroup.internal.Group;
@@ -362,7 +363,7 @@ public final class CancelScope {
    */
   public static Registration onCancel(Runnable action) {
     Objects.requireNonNull(action, "action");
-    throw notYet("cancel hooks");
+    return CancelHook.register(action);
   }
 
   /**
@@ -436,10 +437,6 @@ public final class CancelScope {
       throw new TimeoutException("timed out after " + timeout);
     }
     return result;
-  }
-
-  private static UnsupportedOperationException notYet(String feature) {
-    return new UnsupportedOperationException(feature + " are not implemented yet");
   }
 
   @Override

@@ -1,43 +1,36 @@
 package dev.taskgroup.internal;
 
 import dev.taskgroup.Body;
-import dev.taskgroup.Startable;
+import dev.taskgroup.FailurePolicy;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.BiFunction;
+import java.util.function.Consumer;
 
 /**
- * The state behind one task group: its cancel scope (inherited), its children, its failures, and
- * the owner's run from start to close.
+ * The state behind one task group: its cancel scope (inherited), its members, its failures, and
+ * the owner's run from start to close. Forking lives in {@link Forks}.
  *
  * <pre>
  * Implementation overview
  *
  * `live` is one atomic long: STARTED | count, where count is the body (1 while it runs) plus
- * every child thread that has not finished. 0 = not started; STARTED with count 0 = closed.
- * fork increments it by CAS unless the group is closed; a child decrements it as its very last
- * act (childDone), and the one that takes it to 0 unparks the owner. Because the body and every
- * child count, a child can always fork (its own share keeps the group open), and once the count
- * is 0 nothing can reopen it.
+ * every member that has not finished: child threads, and cancel-hook actions of scopes inside
+ * the group. 0 = not started; STARTED with count 0 = closed. A member is admitted by CAS unless
+ * the group is closed, and leaves as its very last act; the one that takes the count to 0
+ * unparks the owner. Because the body and every child count, a child can always fork (its own
+ * share keeps the group open), and once the count is 0 nothing can reopen it.
  *
- * Children form a singly linked list in fork order (head, TaskImpl.next), appended under
- * `lock`. Finished children are unlinked lazily by sweep(), under the lock, when they outnumber
- * the live ones (amortised O(1) per fork, so a long-running group does not grow). Cancellation
- * walks the list without the lock: an unlinked node keeps its `next`, so a walk standing on it
- * still reaches every later child; a child appended after the walk began sees the cancellation
- * itself when it starts.
+ * `failureLock` guards `failures`. It is never held while calling user code.
  *
- * `lock` guards head/tail/listSize and `failures`. It is never held while calling user code or
- * while blocking on anything but itself.
- *
- * The owner's run (run):
+ * The owner's run:
  *   1. claim, enter the scope, run the body;
  *   2. classify the body's outcome: cancellation / outside interrupt / failure;
  *   3. beginJoin (the library stops interrupting the owner), give up the body's share and park
@@ -48,43 +41,36 @@ import java.util.function.BiFunction;
 public final class Group extends Scope {
   private static final long STARTED = 1L << 62;
   private static final long COUNT_MASK = STARTED - 1;
-  private static final int SWEEP_SLACK = 64;
+  private static final ThreadFactory VIRTUAL_THREADS = Thread.ofVirtual().factory();
 
   /** Returned by {@link #run} when the group failed: see {@link #failures()}. */
   public static final Object FAILED = new Object();
 
-  private static final ThreadFactory VIRTUAL_THREADS = Thread.ofVirtual().factory();
+  final GroupConfig config;
+  final ThreadFactory factory;
+  /** Places for running children, FIFO; null when unbounded. */
+  final Semaphore places;
+  final ChildList children = new ChildList();
 
-  private final GroupConfig config;
-  private final ThreadFactory factory;
-
-  /** STARTED | count of body and unfinished children; see the overview. */
+  /** STARTED | count of members; see the overview. */
   private volatile long live;
   /** The thread running run(); set once before the body starts. */
   private volatile Thread owner;
   /** Set by the owner only: it was interrupted from outside. */
   private boolean ownerInterrupted;
 
-  private final ReentrantLock lock = new ReentrantLock();
-  /** First child in fork order; written under lock, read by cancellation walks. */
-  private volatile TaskImpl<?> head;
-  /** Last child still linked; under lock. */
-  private TaskImpl<?> tail;
-  /** Children linked, finished or not; under lock. */
-  private int listSize;
-  /** Failures in order; under lock. */
+  private final ReentrantLock failureLock = new ReentrantLock();
+  /** Failures in order; under failureLock. */
   private final List<Throwable> failures = new ArrayList<>(2);
 
   public Group(GroupConfig config) {
     super(0);
     this.config = config;
     this.factory = config.factory() != null ? config.factory() : VIRTUAL_THREADS;
-    if (config.maxConcurrency() != GroupConfig.UNBOUNDED) {
-      throw new UnsupportedOperationException("maxConcurrency is not implemented yet");
-    }
-    if (config.policy() == dev.taskgroup.FailurePolicy.COLLECT) {
-      throw new UnsupportedOperationException("FailurePolicy.COLLECT is not implemented yet");
-    }
+    this.places =
+        config.maxConcurrency() == GroupConfig.UNBOUNDED
+            ? null
+            : new Semaphore(config.maxConcurrency(), true);
     if (config.timeout() != null) {
       Deadlines.setTimeout(this, config.timeout());
     }
@@ -102,17 +88,27 @@ public final class Group extends Scope {
   }
 
   TaskImpl<?> firstChild() {
-    return head;
+    return children.head();
   }
 
   /** The failures, in the order they happened (after run returned {@link #FAILED}). */
   public List<Throwable> failures() {
-    lock.lock();
+    failureLock.lock();
     try {
       return List.copyOf(failures);
     } finally {
-      lock.unlock();
+      failureLock.unlock();
     }
+  }
+
+  /** The innermost group at or above {@code s}, or null. */
+  static Group enclosing(Scope s) {
+    for (Scope x = s; x != null; x = x.parent) {
+      if (x instanceof Group g) {
+        return g;
+      }
+    }
+    return null;
   }
 
   // ---- the owner ------------------------------------------------------------------------
@@ -148,15 +144,14 @@ public final class Group extends Scope {
       } else if (thrown instanceof InterruptedException) {
         ownerInterrupted(); // not cancelled: someone else interrupted the owner
       } else {
-        childFailed(null, thrown);
-        cancelChildren(CancelReason.Kind.FAILURE, String.valueOf(thrown));
+        reportFailure(thrown, "the body", true);
       }
     }
     if (ts.beginJoin()) {
       ownerInterrupted();
     }
-    if ((((long) LIVE.getAndAdd(this, -1L) - 1L) & COUNT_MASK) != 0L) {
-      awaitChildren();
+    if (leave() != 0L) {
+      awaitMembers();
     }
     ts.endJoin();
     boolean aboveVisible = cancelledAboveVisible();
@@ -182,7 +177,7 @@ public final class Group extends Scope {
     return result;
   }
 
-  private void awaitChildren() {
+  private void awaitMembers() {
     while ((live & COUNT_MASK) != 0L) {
       LockSupport.park(this);
       if (Thread.interrupted()) {
@@ -193,64 +188,131 @@ public final class Group extends Scope {
 
   private void ownerInterrupted() {
     ownerInterrupted = true;
-    cancelChildren(CancelReason.Kind.OWNER_INTERRUPTED, "owner interrupted");
+    cancelMembers(CancelReason.Kind.OWNER_INTERRUPTED, "owner interrupted");
   }
 
-  private void cancelChildren(CancelReason.Kind kind, String text) {
+  private void cancelMembers(CancelReason.Kind kind, String text) {
     cancel(CancelReason.of(kind, text), CANCEL_INTERNAL);
   }
 
   private boolean hasFailures() {
-    lock.lock();
+    failureLock.lock();
     try {
       return !failures.isEmpty();
     } finally {
-      lock.unlock();
+      failureLock.unlock();
     }
   }
 
-  /** Runs {@code work} as a child and waits for its readiness signal (SPEC item 17). */
-  public <T> T start(
-      Startable<T> work, BiFunction<String, List<Throwable>, RuntimeException> wrapChecked)
-      throws InterruptedException {
-    throw new UnsupportedOperationException("start() is not implemented yet");
+  // ---- membership -------------------------------------------------------------------------
+
+  /** Whether the group has started (run was called). */
+  boolean started() {
+    return live != 0L;
   }
 
-  // ---- children ---------------------------------------------------------------------------
+  /** Whether the group has closed (run is returning or returned). */
+  boolean closed() {
+    long s = live;
+    return s != 0L && (s & COUNT_MASK) == 0L;
+  }
 
   /**
-   * Forks {@code work} (a Callable or a Body) as a new child.
+   * Admits one more member unless the group is closed.
    *
-   * @throws IllegalStateException if the group has not started or has finished
-   * @throws RejectedExecutionException if the thread factory fails
+   * @return the unfinished members before this one, or -1 if the group is closed
    */
-  public <T> TaskImpl<T> fork(Object work, String taskName) {
-    long s = live;
-    if (s == 0L) {
-      throw new IllegalStateException(
-          "cannot fork into " + describe() + " before it runs: fork from its body or children");
-    }
-    if ((s & COUNT_MASK) == 0L) {
-      throw new IllegalStateException("cannot fork into " + describe() + ": it has finished");
-    }
-    if (effectivelyCancelled(this)) {
-      return TaskImpl.cancelledBeforeStart(this, taskName);
-    }
-    TaskImpl<T> task = new TaskImpl<>(this, work, taskName);
-    Thread thread = newThread(task, taskName);
-    task.thread = thread;
-    register(task);
-    try {
-      thread.start();
-    } catch (Throwable e) {
-      task.abandon();
-      childDone(task);
-      throw new RejectedExecutionException(describe() + " could not start a thread", e);
-    }
-    return task;
+  long admit() {
+    long s;
+    do {
+      s = live;
+      if ((s & COUNT_MASK) == 0L) {
+        return -1L;
+      }
+    } while (!LIVE.compareAndSet(this, s, s + 1L));
+    return s & COUNT_MASK;
   }
 
-  private Thread newThread(Runnable task, String taskName) {
+  /** A member leaves; the last one wakes the owner. Returns the members still unfinished. */
+  long leave() {
+    long after = ((long) LIVE.getAndAdd(this, -1L) - 1L) & COUNT_MASK;
+    if (after == 0L) {
+      LockSupport.unpark(owner);
+    }
+    return after;
+  }
+
+  /** Admits a cancel-hook action as a member; false if the group has closed. */
+  boolean admitHelper() {
+    return admit() >= 0L;
+  }
+
+  /** A cancel-hook action threw. */
+  void helperFailed(Throwable t, String what) {
+    reportFailure(t, what, config.policy() == FailurePolicy.CANCEL_ALL);
+  }
+
+  /** A cancel-hook action ended. */
+  void helperDone() {
+    leave();
+  }
+
+  // ---- failures ---------------------------------------------------------------------------
+
+  /** A child failed (on its own thread). */
+  void childFailed(TaskImpl<?> task, Throwable failure) {
+    reportFailure(failure, task.describe(), config.policy() == FailurePolicy.CANCEL_ALL);
+  }
+
+  /**
+   * Keeps a failure (or hands it to the COLLECT handler) and, if {@code cancelRest}, cancels
+   * the body and every child. A handler that throws is a failure of the group, which then
+   * cancels the rest: supervision itself is broken.
+   */
+  private void reportFailure(Throwable failure, String source, boolean cancelRest) {
+    Consumer<? super Throwable> handler = config.onFailure();
+    if (handler != null) {
+      try {
+        handler.accept(failure);
+      } catch (Throwable handlerFailure) {
+        keep(handlerFailure);
+        cancelMembers(CancelReason.Kind.FAILURE, "the onFailure handler threw: " + handlerFailure);
+        return;
+      }
+    } else {
+      keep(failure);
+    }
+    if (cancelRest) {
+      cancelMembers(CancelReason.Kind.FAILURE, source + " failed: " + failure);
+    }
+  }
+
+  private void keep(Throwable failure) {
+    failureLock.lock();
+    try {
+      failures.add(failure);
+    } finally {
+      failureLock.unlock();
+    }
+  }
+
+  // ---- forking ----------------------------------------------------------------------------
+
+  /** See {@link Forks#fork}. */
+  public <T> TaskImpl<T> fork(Object work, String taskName) {
+    return Forks.fork(this, work, taskName);
+  }
+
+  /** See {@link Forks#start}. */
+  public <T> T start(
+      dev.taskgroup.Startable<T> work,
+      java.util.function.BiFunction<String, List<Throwable>, RuntimeException> wrapChecked)
+      throws InterruptedException {
+    return Forks.start(this, work, wrapChecked);
+  }
+
+  /** Makes a new thread for {@code task} with the group's factory. */
+  Thread newThread(Runnable task, String taskName) {
     Thread thread;
     try {
       thread = factory.newThread(task);
@@ -265,72 +327,6 @@ public final class Group extends Scope {
       thread.setName(taskName);
     }
     return thread;
-  }
-
-  /** Counts the child in and appends it, or throws if the group has closed meanwhile. */
-  private void register(TaskImpl<?> task) {
-    lock.lock();
-    try {
-      long s;
-      do {
-        s = live;
-        if ((s & COUNT_MASK) == 0L) {
-          throw new IllegalStateException("cannot fork into " + describe() + ": it has finished");
-        }
-      } while (!LIVE.compareAndSet(this, s, s + 1L));
-      if (tail == null) {
-        head = task;
-      } else {
-        tail.next = task;
-      }
-      tail = task;
-      if (++listSize > 2 * (s & COUNT_MASK) + SWEEP_SLACK) {
-        sweep();
-      }
-    } finally {
-      lock.unlock();
-    }
-  }
-
-  /** Unlinks finished children; under lock. Unlinked nodes keep `next` for running walks. */
-  private void sweep() {
-    TaskImpl<?> kept = null;
-    int n = 0;
-    for (TaskImpl<?> t = head; t != null; t = t.next) {
-      if (t.isFinished()) {
-        if (kept == null) {
-          head = t.next;
-        } else {
-          kept.next = t.next;
-        }
-      } else {
-        kept = t;
-        n++;
-      }
-    }
-    tail = kept;
-    listSize = n;
-  }
-
-  /** A child (or, with task null, the body) failed: keep the failure, cancel the rest. */
-  void childFailed(TaskImpl<?> task, Throwable failure) {
-    lock.lock();
-    try {
-      failures.add(failure);
-    } finally {
-      lock.unlock();
-    }
-    if (task != null) {
-      cancelChildren(CancelReason.Kind.FAILURE, task.describe() + " failed: " + failure);
-    }
-  }
-
-  /** The child's thread is done with everything; its very last call into the group. */
-  void childDone(TaskImpl<?> task) {
-    long after = (long) LIVE.getAndAdd(this, -1L) - 1L;
-    if ((after & COUNT_MASK) == 0L) {
-      LockSupport.unpark(owner);
-    }
   }
 
   private static final VarHandle LIVE;

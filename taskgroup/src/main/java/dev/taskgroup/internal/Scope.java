@@ -72,6 +72,8 @@ public class Scope {
   volatile Scope inner;
   /** The deadline, or null if none was ever set; its fields are guarded by Deadlines. */
   volatile Deadlines.Deadline deadline;
+  /** Cancel hooks registered on this scope (a stack); pushed and pruned by its own thread. */
+  volatile CancelHook hooks;
 
   protected Scope(int initialFlags) {
     this.flags = initialFlags;
@@ -198,6 +200,31 @@ public class Scope {
     propagateFrom(this);
   }
 
+  /** Adds a hook, first unlinking spent ones; called only by the thread running this scope. */
+  final void pushHook(CancelHook hook) {
+    CancelHook first = hooks;
+    while (first != null && first.isSpent()) {
+      first = first.next;
+    }
+    for (CancelHook h = first; h != null; ) {
+      CancelHook n = h.next;
+      while (n != null && n.isSpent()) {
+        n = n.next;
+      }
+      h.next = n;
+      h = n;
+    }
+    hook.next = first;
+    hooks = hook;
+  }
+
+  /** Fires every open hook of this scope (it has just become effectively cancelled). */
+  private void fireHooks() {
+    for (CancelHook h = hooks; h != null; h = h.next) {
+      h.fire();
+    }
+  }
+
   /** Whether this scope's thread has a group running below it (a cancel may walk far). */
   final boolean hasGroupBelow() {
     for (Scope s = this; s != null; s = s.inner) {
@@ -279,6 +306,9 @@ public class Scope {
       for (Scope s = start; s != null; s = s.inner) {
         if (s != start && (s.flags & SHIELDED) != 0) {
           break;
+        }
+        if (s.hooks != null) {
+          s.fireHooks();
         }
         if (s instanceof Group g) {
           TaskImpl<?> first = g.firstChild();

@@ -25,7 +25,7 @@ import java.util.concurrent.locks.LockSupport;
  * or throwable) is written before that CAS and read after seeing the state.
  *
  * The thread's own life is separate: it is "finished" once the root scope is EXITED (flags),
- * which happens after the work ended and before the group is told (Group.childDone). Waiters in
+ * which happens after the work ended and before the group is told (Group.leave). Waiters in
  * get() form a Treiber stack in `waiters`, swapped for DONE when the state is set.
  *
  * `next` links the group's children in fork order; written under the group's lock, read
@@ -42,6 +42,13 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
 
   private static final Waiter DONE = new Waiter(null);
 
+  /** No place to take or give back (unbounded group, or already given back). */
+  static final int PLACE_NONE = 0;
+  /** The fork took a place for this child; the child gives it back when its work ends. */
+  static final int PLACE_HELD = 1;
+  /** The child takes its place on its own thread before running the work. */
+  static final int PLACE_ACQUIRE_IN_THREAD = 2;
+
   final Group group;
   /** A {@link Callable} or a {@link Body}; dropped once run. */
   private Object work;
@@ -51,8 +58,10 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
   private Object outcome;
   private volatile int state;
   private volatile Waiter waiters;
-  /** The next child of the group, in fork order; see Group. */
+  /** The next child of the group, in fork order; see ChildList. */
   volatile TaskImpl<?> next;
+  /** PLACE_*; set before the thread starts, then used only by the task's thread. */
+  int place;
 
   TaskImpl(Group group, Object work, String name) {
     super(group);
@@ -72,8 +81,40 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
 
   /** The thread could not be started: the task ends cancelled, never having run. */
   void abandon() {
+    releasePlace();
     setFlags(EXITED);
     complete(CANCELLED_STATE, null);
+  }
+
+  private void releasePlace() {
+    if (place == PLACE_HELD) {
+      place = PLACE_NONE;
+      group.places.release();
+    }
+  }
+
+  /** Started work signalled: from now on it is cancelled with its group (SPEC item 17). */
+  void moveUnderGroup() {
+    parent = group;
+    if (effectivelyCancelled(this)) {
+      propagateFrom(this);
+    }
+  }
+
+  /** Waits until the work has ended, whatever interrupts arrive; keeps them for the caller. */
+  void awaitDoneUninterruptibly() {
+    boolean interrupted = false;
+    while (true) {
+      try {
+        await(false, 0L);
+        break;
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   @Override
@@ -95,12 +136,12 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
     }
     bindToCurrentThread();
     innermost = this;
+    Object w = work;
+    work = null;
     Object value = null;
     Throwable failure = null;
     boolean cancelled = true;
-    if (!effectivelyCancelled(this)) {
-      Object w = work;
-      work = null;
+    if (!effectivelyCancelled(this) && takePlace()) {
       try {
         if (w instanceof Body b) {
           b.run();
@@ -115,15 +156,34 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
         }
       }
     }
+    releasePlace();
     setFlags(EXITED);
     innermost = null;
+    if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
+      failure = null; // it never signalled: the caller of start() gets the outcome, not the group
+    }
     if (failure != null) {
       group.childFailed(this, failure);
       complete(FAILED, failure);
     } else {
       complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
     }
-    group.childDone(this);
+    group.leave();
+  }
+
+  /** Takes the place this child waits for on its own thread, if any; false if cancelled. */
+  private boolean takePlace() {
+    if (place != PLACE_ACQUIRE_IN_THREAD) {
+      return true;
+    }
+    try {
+      group.places.acquire();
+      place = PLACE_HELD;
+      return !effectivelyCancelled(this);
+    } catch (InterruptedException e) {
+      place = PLACE_NONE;
+      return false;
+    }
   }
 
   private void complete(int newState, Object result) {

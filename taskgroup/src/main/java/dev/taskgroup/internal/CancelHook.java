@@ -1,0 +1,157 @@
+package dev.taskgroup.internal;
+
+import dev.taskgroup.CancelScope;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * One {@code CancelScope.onCancel} registration: an action run once, on its own virtual thread,
+ * when its scope becomes effectively cancelled while the registration is open.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * `state` moves by CAS: OPEN -> RUNNING -> RAN (fired), or OPEN -> CLOSED (closed first).
+ * Firing (Scope.fireHooks, from whoever propagates the cancellation, or register() when the
+ * scope already is cancelled) wins the CAS once and starts the action on a virtual thread; if a
+ * group encloses the scope, the action counts as one of the group's members until it ends, so
+ * the group waits for it and an exception it throws is a failure of the group. Otherwise the
+ * exception is kept and close() throws it.
+ *
+ * The scope's hooks form a stack through `next`, pushed and pruned only by the scope's own
+ * thread (registration is always for the caller's innermost scope); firers walk it without a
+ * lock, and a pruned hook keeps its `next`.
+ * </pre>
+ */
+public final class CancelHook implements CancelScope.Registration {
+  private static final int OPEN = 0;
+  private static final int RUNNING = 1;
+  private static final int RAN = 2;
+  private static final int CLOSED = 3;
+
+  private final Scope scope;
+  private final Runnable action;
+  private volatile int state;
+  /** Counted down when a fired action has ended. */
+  private final CountDownLatch ran = new CountDownLatch(1);
+  /** What the action threw, when no group took it; written before `ran` is counted down. */
+  private Throwable failure;
+  /** The next hook of the same scope. */
+  volatile CancelHook next;
+
+  private CancelHook(Scope scope, Runnable action) {
+    this.scope = scope;
+    this.action = action;
+  }
+
+  /**
+   * Registers {@code action} for the calling thread's innermost scope; runs it at once (and
+   * waits for it) if that scope already is effectively cancelled.
+   */
+  public static CancelHook register(Runnable action) {
+    ThreadState ts = ThreadState.current();
+    Scope s = ts.innermost;
+    CancelHook hook = new CancelHook(s, action);
+    s.pushHook(hook);
+    if (Scope.effectivelyCancelled(s)) {
+      hook.fire();
+      hook.awaitRan();
+    }
+    return hook;
+  }
+
+  boolean isSpent() {
+    int st = state;
+    return st == RAN || st == CLOSED;
+  }
+
+  /** Starts the action on its own thread, once, unless closed first. */
+  void fire() {
+    if (state != OPEN) {
+      return;
+    }
+    if (!STATE.compareAndSet(this, OPEN, RUNNING)) {
+      return;
+    }
+    Group group = Group.enclosing(scope);
+    if (group != null && !group.admitHelper()) {
+      group = null; // the group has closed; nothing to report to
+    }
+    Group reportTo = group;
+    try {
+      Thread.ofVirtual().name("taskgroup-cancel-hook").start(() -> runAction(reportTo));
+    } catch (Throwable e) {
+      failed(reportTo, e);
+      finish(reportTo);
+    }
+  }
+
+  private void runAction(Group reportTo) {
+    try {
+      action.run();
+    } catch (Throwable t) {
+      failed(reportTo, t);
+    } finally {
+      finish(reportTo);
+    }
+  }
+
+  private void failed(Group reportTo, Throwable t) {
+    if (reportTo != null) {
+      reportTo.helperFailed(t, "a cancel hook");
+    } else {
+      failure = t;
+    }
+  }
+
+  private void finish(Group reportTo) {
+    state = RAN;
+    ran.countDown();
+    if (reportTo != null) {
+      reportTo.helperDone();
+    }
+  }
+
+  /** Waits, without being interruptible, until a fired action has ended. */
+  private void awaitRan() {
+    boolean interrupted = false;
+    while (true) {
+      try {
+        ran.await();
+        break;
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @Override
+  public void close() {
+    if (STATE.compareAndSet(this, OPEN, CLOSED)) {
+      return;
+    }
+    if (state == CLOSED) {
+      return;
+    }
+    awaitRan();
+    Throwable t = failure;
+    if (t != null) {
+      failure = null; // thrown once
+      throw Cancellation.<RuntimeException>sneakyThrow(t);
+    }
+  }
+
+  private static final VarHandle STATE;
+
+  static {
+    try {
+      STATE = MethodHandles.lookup().findVarHandle(CancelHook.class, "state", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+}

@@ -1,0 +1,191 @@
+package dev.taskgroup.internal;
+
+import dev.taskgroup.Startable;
+import java.util.List;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.BiFunction;
+
+/**
+ * Starting children: {@code fork} and the {@code start} handshake, including the wait for a
+ * place under {@code maxConcurrency}.
+ *
+ * <pre>
+ * Places (maxConcurrency): a fair Semaphore, so waiting forks are served in FIFO order. A fork
+ * from the owner or from outside the group waits for a place before the child exists
+ * (backpressure). A fork from inside one of the group's own children must not wait: that child
+ * holds a place, and with every place held by children that fork, nobody would ever free one.
+ * Such a fork starts the child's thread at once, and the child takes its place (FIFO with the
+ * others) on its own thread before running the work. A child releases its place when its work
+ * ends.
+ * </pre>
+ */
+final class Forks {
+  private Forks() {}
+
+  static <T> TaskImpl<T> fork(Group g, Object work, String taskName) {
+    checkOpen(g, "fork into");
+    if (Scope.effectivelyCancelled(g)) {
+      return TaskImpl.cancelledBeforeStart(g, taskName);
+    }
+    int place = TaskImpl.PLACE_NONE;
+    if (g.places != null) {
+      if (insideChildOf(g)) {
+        place = TaskImpl.PLACE_ACQUIRE_IN_THREAD;
+      } else if (acquirePlace(g)) {
+        place = TaskImpl.PLACE_HELD;
+        if (Scope.effectivelyCancelled(g)) { // cancelled while this fork waited
+          g.places.release();
+          return TaskImpl.cancelledBeforeStart(g, taskName);
+        }
+      } else {
+        return TaskImpl.cancelledBeforeStart(g, taskName);
+      }
+    }
+    return launch(g, new TaskImpl<>(g, work, taskName), taskName, place);
+  }
+
+  static <T> T start(
+      Group g, Startable<T> work, BiFunction<String, List<Throwable>, RuntimeException> wrapChecked)
+      throws InterruptedException {
+    checkOpen(g, "start in");
+    if (Scope.effectivelyCancelled(g)) {
+      throw new CancelledException(Scope.cancelledAbove(g), null);
+    }
+    int place = TaskImpl.PLACE_NONE;
+    if (g.places != null) {
+      if (insideChildOf(g)) {
+        place = TaskImpl.PLACE_ACQUIRE_IN_THREAD;
+      } else if (acquirePlace(g)) {
+        place = TaskImpl.PLACE_HELD;
+      } else {
+        Thread.interrupted(); // thrown instead; a cancellation sets it again
+        throw ThreadState.interruptedWhileWaiting("a place in " + g.describe());
+      }
+    }
+    ThreadState caller = ThreadState.current();
+    StartSignalImpl<T> signal = new StartSignalImpl<>(work, Thread.currentThread());
+    TaskImpl<Void> task = new TaskImpl<>(g, signal, null);
+    signal.task = task;
+    task.parent = caller.innermost(); // cancelled with the caller's scope until it signals
+    launch(g, task, null, place);
+
+    while (signal.state() < StartSignalImpl.STARTED) {
+      LockSupport.park(signal);
+      if (Thread.interrupted() && signal.state() < StartSignalImpl.STARTED) {
+        return abandonStart(g, task, signal);
+      }
+    }
+    if (signal.state() == StartSignalImpl.STARTED) {
+      return signal.value();
+    }
+    Throwable failure = signal.failure();
+    if (failure instanceof RuntimeException re) {
+      throw re;
+    }
+    if (failure instanceof Error e) {
+      throw e;
+    }
+    if (failure != null) {
+      throw wrapChecked.apply(g.name(), List.of(failure));
+    }
+    if (signal.endedByCancellation()) {
+      throw new CancelledException(Scope.cancelledAbove(task), null);
+    }
+    throw new IllegalStateException(
+        "the work passed to start() on " + g.describe() + " returned without calling started()");
+  }
+
+  /**
+   * The caller of start was cancelled or interrupted before the work signalled: cancel the
+   * child, wait for it, then throw.
+   */
+  private static <T> T abandonStart(Group g, TaskImpl<Void> task, StartSignalImpl<T> signal)
+      throws InterruptedException {
+    // If it signals meanwhile it is cancelled all the same: the caller is leaving.
+    task.cancel(
+        CancelReason.of(CancelReason.Kind.OWNER_INTERRUPTED, "the caller of start() stopped"),
+        Scope.CANCEL_INTERNAL);
+    task.awaitDoneUninterruptibly();
+    throw ThreadState.interruptedWhileWaiting("start() on " + g.describe());
+  }
+
+  /** Makes the thread, admits the child, links it and starts it. */
+  private static <T> TaskImpl<T> launch(Group g, TaskImpl<T> task, String taskName, int place) {
+    Thread thread;
+    try {
+      thread = g.newThread(task, taskName);
+    } catch (RuntimeException e) {
+      if (place == TaskImpl.PLACE_HELD) {
+        g.places.release();
+      }
+      throw e;
+    }
+    task.thread = thread;
+    task.place = place;
+    long before = g.admit();
+    if (before < 0L) {
+      if (place == TaskImpl.PLACE_HELD) {
+        g.places.release();
+      }
+      throw finished(g, "fork into");
+    }
+    g.children.append(task, before + 1L);
+    try {
+      thread.start();
+    } catch (Throwable e) {
+      task.abandon();
+      g.leave();
+      throw new RejectedExecutionException(g.describe() + " could not start a thread", e);
+    }
+    return task;
+  }
+
+  private static void checkOpen(Group g, String what) {
+    if (!g.started()) {
+      throw new IllegalStateException(
+          "cannot " + what + " " + g.describe() + " before it runs: do it from its body or"
+              + " its children");
+    }
+    if (g.closed()) {
+      throw finished(g, what);
+    }
+  }
+
+  private static IllegalStateException finished(Group g, String what) {
+    return new IllegalStateException("cannot " + what + " " + g.describe() + ": it has finished");
+  }
+
+  /** Whether the calling thread runs inside one of {@code g}'s children (which holds a place). */
+  private static boolean insideChildOf(Group g) {
+    ThreadState ts = ThreadState.currentOrNull();
+    if (ts == null) {
+      return false;
+    }
+    for (Scope s = ts.innermost(); s != null && s != g; s = s.parent) {
+      if (s instanceof TaskImpl<?> t && t.group == g) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Waits for a place. If the caller is cancelled or interrupted while waiting, returns false
+   * and leaves the interrupt status set.
+   */
+  static boolean acquirePlace(Group g) {
+    try {
+      g.places.acquire();
+      return true;
+    } catch (InterruptedException e) {
+      ThreadState ts = ThreadState.currentOrNull();
+      if (ts != null && Scope.effectivelyCancelled(ts.innermost())) {
+        ts.settle();
+      } else {
+        Thread.currentThread().interrupt();
+      }
+      return false;
+    }
+  }
+}

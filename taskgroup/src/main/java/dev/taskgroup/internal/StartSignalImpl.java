@@ -1,0 +1,117 @@
+package dev.taskgroup.internal;
+
+import dev.taskgroup.Body;
+import dev.taskgroup.StartSignal;
+import dev.taskgroup.Startable;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The handshake of {@code TaskGroup.start}: the signal handed to the work, and the work itself
+ * as the child's body.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * `state` moves once by CAS from PENDING to STARTING (started() was called; then STARTED once
+ * the value is stored) or to ENDED (the work ended first). Whoever wins decides: after STARTED the child belongs to its group (its root
+ * scope is moved under the group, and its failures are the group's); after ENDED the outcome
+ * (`failure`, or none: returned without signalling, or cancelled) goes to the caller of start,
+ * and is never a failure of the group. The caller parks until the state leaves PENDING.
+ * </pre>
+ *
+ * @param <T> the type of the signalled value
+ */
+final class StartSignalImpl<T> implements StartSignal<T>, Body {
+  static final int PENDING = 0;
+  static final int STARTING = 1;
+  static final int STARTED = 2;
+  static final int ENDED = 3;
+
+  private final Startable<T> work;
+  private final Thread caller;
+  /** The child; set before its thread starts. */
+  TaskImpl<?> task;
+  private volatile int state;
+  /** The signalled value; written before STARTED. */
+  private T value;
+  /** What the work threw before signalling, if anything; written before ENDED. */
+  private Throwable failure;
+  /** Whether the work ended by a cancellation before signalling; written before ENDED. */
+  private boolean cancelled;
+
+  StartSignalImpl(Startable<T> work, Thread caller) {
+    this.work = work;
+    this.caller = caller;
+  }
+
+  @Override
+  public void run() throws Exception {
+    work.run(this);
+  }
+
+  @Override
+  public void started(T v) {
+    if (!STATE.compareAndSet(this, PENDING, STARTING)) {
+      throw new IllegalStateException(
+          state == ENDED
+              ? "started() called after the started work ended"
+              : "started() was already called for this start()");
+    }
+    value = v;
+    task.moveUnderGroup();
+    state = STARTED;
+    LockSupport.unpark(caller);
+  }
+
+  @Override
+  public void started() {
+    started(null);
+  }
+
+  /**
+   * The child's work ended (called on the child's thread before it reports anything).
+   *
+   * @return true if the outcome belongs to the caller of start (the work never signalled), so
+   *     the group must not see it
+   */
+  boolean workEnded(Throwable thrown, boolean wasCancelled) {
+    if (state != PENDING) {
+      return false;
+    }
+    failure = thrown;
+    cancelled = wasCancelled;
+    if (!STATE.compareAndSet(this, PENDING, ENDED)) {
+      return false;
+    }
+    LockSupport.unpark(caller);
+    return true;
+  }
+
+  int state() {
+    return state;
+  }
+
+  T value() {
+    return value;
+  }
+
+  Throwable failure() {
+    return failure;
+  }
+
+  boolean endedByCancellation() {
+    return cancelled;
+  }
+
+  private static final VarHandle STATE;
+
+  static {
+    try {
+      STATE = MethodHandles.lookup().findVarHandle(StartSignalImpl.class, "state", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+}
