@@ -5,7 +5,15 @@ import dev.taskgroup.internal.Group;
 import dev.taskgroup.internal.GroupConfig;
 import dev.taskgroup.internal.Scope;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadFactory;
 import java.util.function.Consumer;
@@ -377,6 +385,113 @@ public final class TaskGroup {
   public <T> T start(Startable<T> work) throws InterruptedException {
     Objects.requireNonNull(work, "work");
     return group.start(work, TaskGroupException::new);
+  }
+
+  /**
+   * Runs every task as a child of a new group and returns all their results, in the order given:
+   * Java's {@code ExecutorService.invokeAll}, or asyncio's {@code gather}, with structured
+   * lifetimes. The first failure cancels the others; every failure is then reported.
+   *
+   * {@snippet :
+   * List<Page> pages = TaskGroup.invokeAll(List.of(
+   *     () -> fetch(home), () -> fetch(about), () -> fetch(contact)));
+   * }
+   *
+   * @param tasks the work, run concurrently
+   * @param <T> the result type
+   * @return the results, in the order of {@code tasks}
+   * @throws TaskGroupException if any task failed, with every failure
+   * @throws InterruptedException if the caller was cancelled or interrupted (the tasks are
+   *     cancelled and waited for first)
+   * @throws NullPointerException if {@code tasks} or one of its elements is null
+   */
+  public static <T> List<T> invokeAll(Collection<? extends Callable<? extends T>> tasks)
+      throws InterruptedException {
+    List<Callable<? extends T>> work = copyOf(tasks);
+    TaskGroup group = TaskGroup.named("invokeAll");
+    List<Task<? extends T>> forked = new ArrayList<>(work.size());
+    group.run(
+        () -> {
+          for (Callable<? extends T> c : work) {
+            forked.add(group.fork(c));
+          }
+        });
+    List<T> results = new ArrayList<>(forked.size());
+    for (Task<? extends T> t : forked) {
+      if (t.state() != Future.State.SUCCESS) {
+        throw new CancellationException(t + " did not complete");
+      }
+      results.add(t.resultNow());
+    }
+    return results;
+  }
+
+  /**
+   * Runs every task as a child of a new group and returns the first successful result; as soon
+   * as one succeeds the others are cancelled and waited for: Java's {@code
+   * ExecutorService.invokeAny} (or a race), with structured lifetimes. A task that fails does not
+   * stop the others. When two succeed at the same moment exactly one result is returned, and the
+   * loser's cancellation is not a failure.
+   *
+   * {@snippet :
+   * Address fastest = TaskGroup.invokeAny(List.of(
+   *     () -> resolve(primaryDns, host), () -> resolve(secondaryDns, host)));
+   * }
+   *
+   * @param tasks the work, run concurrently; at least one
+   * @param <T> the result type
+   * @return the first successful result
+   * @throws TaskGroupException if every task failed, with every failure in order
+   * @throws InterruptedException if the caller was cancelled or interrupted (the tasks are
+   *     cancelled and waited for first)
+   * @throws IllegalArgumentException if {@code tasks} is empty
+   * @throws NullPointerException if {@code tasks} or one of its elements is null
+   */
+  public static <T> T invokeAny(Collection<? extends Callable<? extends T>> tasks)
+      throws InterruptedException {
+    List<Callable<? extends T>> work = copyOf(tasks);
+    if (work.isEmpty()) {
+      throw new IllegalArgumentException("invokeAny needs at least one task");
+    }
+    AtomicReference<Optional<T>> winner = new AtomicReference<>();
+    List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
+    TaskGroup group =
+        TaskGroup.builder()
+            .name("invokeAny")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(failures::add)
+            .build();
+    group.run(
+        () -> {
+          for (Callable<? extends T> c : work) {
+            group.fork(
+                () -> {
+                  T value = c.call();
+                  if (winner.compareAndSet(null, Optional.ofNullable(value))) {
+                    group.cancel("invokeAny: a result arrived");
+                  }
+                  return null;
+                });
+          }
+        });
+    Optional<T> won = winner.get();
+    if (won != null) {
+      return won.orElse(null);
+    }
+    if (failures.isEmpty()) {
+      throw new CancellationException("invokeAny: no task completed");
+    }
+    throw new TaskGroupException("invokeAny", failures);
+  }
+
+  private static <T> List<Callable<? extends T>> copyOf(
+      Collection<? extends Callable<? extends T>> tasks) {
+    Objects.requireNonNull(tasks, "tasks");
+    List<Callable<? extends T>> copy = new ArrayList<>(tasks.size());
+    for (Callable<? extends T> c : tasks) {
+      copy.add(Objects.requireNonNull(c, "tasks contains null"));
+    }
+    return copy;
   }
 
   /**

@@ -345,9 +345,11 @@ class GroupCancelTest {
     group.run(
         () -> {
           CountDownLatch release = new CountDownLatch(1);
+          CountDownLatch started = new CountDownLatch(1);
           Task<Void> child =
               group.fork(
                   () -> {
+                    started.countDown();
                     while (true) { // ignores the cancellation until released
                       try {
                         release.await();
@@ -357,6 +359,7 @@ class GroupCancelTest {
                       }
                     }
                   });
+          started.await();
           group.cancel();
           try {
             child.get();

@@ -1,0 +1,144 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.taskgroup.Fixtures.Trail;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** SPEC item 18: maxConcurrency. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class MaxConcurrencyTest {
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 3, 8})
+  void atMostNChildrenRunAtOnce(int n) throws Exception {
+    TaskGroup group = TaskGroup.builder().maxConcurrency(n).build();
+    AtomicInteger running = new AtomicInteger();
+    AtomicInteger maxSeen = new AtomicInteger();
+    int children = Stress.scaled(200, 20_000);
+    group.run(
+        () -> {
+          for (int i = 0; i < children; i++) {
+            group.fork(
+                () -> {
+                  int now = running.incrementAndGet();
+                  maxSeen.accumulateAndGet(now, Math::max);
+                  Thread.sleep(1);
+                  running.decrementAndGet();
+                });
+          }
+        });
+    System.out.printf("maxConcurrency(%d): at most %d ran at once%n", n, maxSeen.get());
+    assertThat(maxSeen.get()).isLessThanOrEqualTo(n).isPositive();
+    if (n > 1) {
+      assertThat(maxSeen.get()).as("the limit is actually used").isGreaterThan(1);
+    }
+  }
+
+  @Test
+  void waitingForksAreServedInFifoOrder() throws Exception {
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).build();
+    List<Integer> order = java.util.Collections.synchronizedList(new ArrayList<>());
+    group.run(
+        () -> {
+          for (int i = 0; i < 20; i++) {
+            int id = i;
+            group.fork(() -> order.add(id));
+          }
+        });
+    assertThat(order).containsExactlyElementsOf(java.util.stream.IntStream.range(0, 20).boxed().toList());
+  }
+
+  @RepeatedTest(5)
+  void forkWaitingWhenTheGroupIsCancelledReturnsACancelledTask() throws Exception {
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).build();
+    AtomicBoolean secondRan = new AtomicBoolean();
+    AtomicReference<Task<?>> second = new AtomicReference<>();
+    AtomicBoolean statusSetAfterFork = new AtomicBoolean();
+    CountDownLatch firstRunning = new CountDownLatch(1);
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                firstRunning.countDown();
+                Fixtures.parkUntilInterrupted();
+              });
+          firstRunning.await();
+          Thread canceller =
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        Thread owner = null;
+                        group.cancel();
+                      });
+          second.set(group.fork(() -> secondRan.set(true))); // waits for the place
+          statusSetAfterFork.set(Thread.currentThread().isInterrupted());
+          canceller.join();
+        });
+    assertThat(secondRan).isFalse();
+    assertThat(second.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(statusSetAfterFork).isTrue();
+  }
+
+  @Test
+  void childForkingIntoItsOwnGroupWithOnePlaceDoesNotDeadlock() throws Exception {
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).build();
+    Trail trail = new Trail();
+    AtomicInteger running = new AtomicInteger();
+    AtomicInteger maxSeen = new AtomicInteger();
+    group.run(
+        () ->
+            group.fork(
+                () -> {
+                  maxSeen.accumulateAndGet(running.incrementAndGet(), Math::max);
+                  group.fork(
+                      () -> {
+                        maxSeen.accumulateAndGet(running.incrementAndGet(), Math::max);
+                        trail.add("grandchild ran");
+                        running.decrementAndGet();
+                      });
+                  trail.add("child forked and goes on");
+                  running.decrementAndGet();
+                }));
+    assertThat(trail.events()).containsExactly("child forked and goes on", "grandchild ran");
+    assertThat(maxSeen.get()).isEqualTo(1);
+  }
+
+  @Test
+  void forkFromAnUnrelatedThreadAlsoWaitsForAPlace() throws Exception {
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).build();
+    Trail trail = new Trail();
+    group.run(
+        () -> {
+          CountDownLatch release = new CountDownLatch(1);
+          group.fork(
+              () -> {
+                release.await();
+                trail.add("first done");
+              });
+          Thread outsider =
+              Thread.ofPlatform()
+                  .start(() -> group.fork(() -> trail.add("outsider's child ran")));
+          while (outsider.getState() != Thread.State.WAITING) {
+            Thread.onSpinWait(); // the outsider's fork is waiting for the place
+          }
+          trail.add("outsider waiting");
+          release.countDown();
+          outsider.join();
+        });
+    assertThat(trail.events())
+        .containsExactly("outsider waiting", "first done", "outsider's child ran");
+  }
+}

@@ -1,0 +1,299 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import dev.taskgroup.Fixtures.Trail;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** SPEC item 17: start() with a readiness signal. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class StartTest {
+
+  @Test
+  void startReturnsTheSignalledValueWhileTheChildKeepsRunning() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    Trail trail = new Trail();
+    group.run(
+        () -> {
+          String v =
+              group.start(
+                  signal -> {
+                    signal.started("ready");
+                    Thread.sleep(20);
+                    trail.add("child still ran after start returned");
+                  });
+          trail.add("start returned " + v);
+        });
+    assertThat(trail.events())
+        .containsExactly("start returned ready", "child still ran after start returned");
+  }
+
+  @Test
+  void startAServerOnAnEphemeralPortAndConnectToIt() throws Exception {
+    TaskGroup group = TaskGroup.named("server");
+    AtomicReference<String> reply = new AtomicReference<>();
+    group.run(
+        () -> {
+          int port =
+              group.start(
+                  signal -> {
+                    try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+                      signal.started(server.getLocalPort());
+                      while (true) {
+                        Socket client = server.accept();
+                        group.fork(() -> echoOnce(client));
+                      }
+                    }
+                  });
+          try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            s.getOutputStream().write("hello\n".getBytes(StandardCharsets.UTF_8));
+            reply.set(new String(s.getInputStream().readNBytes(6), StandardCharsets.UTF_8));
+          }
+          group.cancel("client done");
+        });
+    assertThat(reply.get()).isEqualTo("hello\n");
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
+  private static Void echoOnce(Socket client) throws IOException {
+    try (client) {
+      InputStream in = client.getInputStream();
+      OutputStream out = client.getOutputStream();
+      out.write(in.readNBytes(6));
+      out.flush();
+    }
+    return null;
+  }
+
+  @Test
+  void failureBeforeStartedIsThrownByStartAndIsNotAFailureOfTheGroup() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    IllegalStateException boom = new IllegalStateException("bind failed");
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    group.run(
+        () ->
+            thrown.set(
+                catchThrowable(
+                    () ->
+                        group.start(
+                            signal -> {
+                              throw boom;
+                            }))));
+    assertThat(thrown.get()).isSameAs(boom);
+  }
+
+  @Test
+  void checkedFailureBeforeStartedComesInsideATaskGroupException() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    IOException io = new IOException("port in use");
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    group.run(
+        () ->
+            thrown.set(
+                catchThrowable(
+                    () ->
+                        group.start(
+                            signal -> {
+                              throw io;
+                            }))));
+    assertThat(thrown.get()).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown.get()).failures()).containsExactly(io);
+  }
+
+  @Test
+  void returningWithoutSignallingIsAnIllegalState() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    group.run(() -> thrown.set(catchThrowable(() -> group.start(signal -> {}))));
+    assertThat(thrown.get())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("started()");
+  }
+
+  @Test
+  void signallingTwiceThrowsAndTheFirstValueWins() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    AtomicReference<Throwable> second = new AtomicReference<>();
+    Integer v =
+        group.call(
+            () ->
+                group.start(
+                    signal -> {
+                      signal.started(1);
+                      second.set(catchThrowable(() -> signal.started(2)));
+                    }));
+    assertThat(v).isEqualTo(1);
+    assertThat(second.get()).isInstanceOf(IllegalStateException.class);
+  }
+
+  @Test
+  void startedMayBeCalledFromAnotherThread() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    String v =
+        group.call(
+            () ->
+                group.start(
+                    signal -> {
+                      Thread helper = Thread.ofPlatform().start(() -> signal.started("from helper"));
+                      helper.join();
+                    }));
+    assertThat(v).isEqualTo("from helper");
+  }
+
+  @RepeatedTest(5)
+  void callerScopeCancelledWhileWaitingCancelsTheChildAndWaitsForIt() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    AtomicBoolean childFinished = new AtomicBoolean();
+    AtomicBoolean childFinishedWhenStartThrew = new AtomicBoolean();
+    CancelScope callerScope = CancelScope.create();
+    CountDownLatch childRunning = new CountDownLatch(1);
+    group.run(
+        () -> {
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try {
+                      childRunning.await();
+                    } catch (InterruptedException e) {
+                      return;
+                    }
+                    callerScope.cancel();
+                  });
+          callerScope.run(
+              () -> {
+                try {
+                  group.start(
+                      signal -> {
+                        childRunning.countDown();
+                        try {
+                          Thread.sleep(60_000);
+                        } finally {
+                          childFinished.set(true);
+                        }
+                      });
+                } catch (InterruptedException e) {
+                  childFinishedWhenStartThrew.set(childFinished.get());
+                  throw e;
+                }
+              });
+        });
+    assertThat(callerScope.cancelCaught()).isTrue();
+    assertThat(childFinishedWhenStartThrew).isTrue();
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
+  @Test
+  void afterSignallingTheChildIsNoLongerCancelledWithTheCallersScope() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    Trail trail = new Trail();
+    group.run(
+        () -> {
+          CancelScope callerScope = CancelScope.create();
+          CountDownLatch release = new CountDownLatch(1);
+          callerScope.run(
+              () -> {
+                group.start(
+                    signal -> {
+                      signal.started();
+                      release.await(); // not interrupted by the caller's scope
+                      trail.add("child survived the caller's scope");
+                    });
+                callerScope.cancel();
+              });
+          release.countDown();
+        });
+    assertThat(trail.events()).containsExactly("child survived the caller's scope");
+  }
+
+  @Test
+  void afterSignallingTheChildIsCancelledWithTheGroup() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    AtomicBoolean childCancelled = new AtomicBoolean();
+    group.run(
+        () -> {
+          group.start(
+              signal -> {
+                signal.started();
+                try {
+                  Thread.sleep(60_000);
+                } catch (InterruptedException e) {
+                  childCancelled.set(true);
+                  throw e;
+                }
+              });
+          group.cancel();
+        });
+    assertThat(childCancelled).isTrue();
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
+  @Test
+  void startIntoACancelledGroupDoesNotStartTheWork() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    AtomicBoolean ran = new AtomicBoolean();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    group.run(
+        () -> {
+          group.cancel();
+          thrown.set(
+              catchThrowable(
+                  () ->
+                      group.start(
+                          signal -> {
+                            ran.set(true);
+                            signal.started();
+                          })));
+        });
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+    assertThat(ran).isFalse();
+  }
+
+  @Test
+  void startBeforeRunIsRejected() {
+    TaskGroup group = TaskGroup.named("not-yet");
+    assertThatThrownBy(() -> group.start(StartSignal::started))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("not-yet");
+  }
+
+  @Test
+  void startedChildCountsTowardMaxConcurrency() throws Exception {
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).build();
+    Trail trail = new Trail();
+    group.run(
+        () -> {
+          CountDownLatch release = new CountDownLatch(1);
+          group.start(
+              signal -> {
+                signal.started();
+                release.await();
+                trail.add("server done");
+              });
+          Thread releaser =
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        trail.add("releasing");
+                        release.countDown();
+                      });
+          group.fork(() -> trail.add("second child ran")); // waits for the place
+          releaser.join();
+        });
+    assertThat(trail.events()).containsExactly("releasing", "server done", "second child ran");
+  }
+}
