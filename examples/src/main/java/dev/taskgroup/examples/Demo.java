@@ -22,6 +22,8 @@ public final class Demo {
     nested();
     failures();
     deadlines();
+    crawler();
+    supervisor();
     System.out.printf("%n[%6.1f ms] done%n", elapsedMs());
   }
 
@@ -150,6 +152,48 @@ public final class Demo {
     }
     String fast = CancelScope.failAfter(Duration.ofSeconds(1), () -> "fast answer");
     System.out.println("  failAfter(1 s) around fast work: returned \"" + fast + "\"");
+  }
+
+  /** (e) start() a local web site, then crawl it with bounded concurrency until found. */
+  static void crawler() throws Exception {
+    heading("(e) start() a web server, then a bounded crawler that cancels when it finds the page");
+    Crawler.run(8);
+  }
+
+  /** (f) supervisor style: COLLECT with a handler keeps serving while some requests fail. */
+  static void supervisor() throws InterruptedException {
+    heading("(f) a supervisor (FailurePolicy.COLLECT): failures are handled, nobody is cancelled");
+    AtomicInteger failed = new AtomicInteger();
+    AtomicInteger served = new AtomicInteger();
+    TaskGroup server =
+        TaskGroup.builder()
+            .name("server")
+            .failurePolicy(dev.taskgroup.FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  if (failed.incrementAndGet() <= 2) {
+                    System.out.println("  handler: request failed: " + f.getMessage());
+                  }
+                })
+            .build();
+    long t0 = System.nanoTime();
+    server.run(
+        () -> {
+          for (int request = 0; request < 1_000; request++) {
+            int id = request;
+            server.fork(
+                () -> {
+                  if (id % 10 == 7) {
+                    throw new IllegalArgumentException("bad request #" + id);
+                  }
+                  served.incrementAndGet();
+                });
+          }
+        });
+    System.out.printf(
+        "  %d requests served, %d failed and were handed to the handler; run() returned normally"
+            + " after %.1f ms%n",
+        served.get(), failed.get(), ms(t0));
   }
 
   private static String slowQuery() throws InterruptedException {
