@@ -123,6 +123,7 @@ final class Forks {
     }
     task.thread = thread;
     task.place = place;
+    thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
     long before = g.admit();
     if (before < 0L) {
       if (place == TaskImpl.PLACE_HELD) {

@@ -34,7 +34,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * @param <T> the result type
  */
-public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable {
+public final class TaskImpl<T> extends ThreadState
+    implements Task<T>, Runnable, Thread.UncaughtExceptionHandler {
   private static final int RUNNING = 0;
   private static final int SUCCESS = 1;
   private static final int FAILED = 2;
@@ -50,7 +51,7 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
   static final int PLACE_ACQUIRE_IN_THREAD = 2;
 
   final Group group;
-  /** A {@link Callable} or a {@link Body}; dropped once run. */
+  /** A {@link Callable} or a {@link Body}; dropped when the work ends. */
   private Object work;
   /** The explicit name, or null: then the thread's name. */
   private final String name;
@@ -77,6 +78,15 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
     t.waiters = DONE;
     t.setFlags(EXITED);
     return t;
+  }
+
+  /**
+   * Only reached by a throwable that escaped the task's own bookkeeping (the work's are all
+   * caught): handled as the thread group would.
+   */
+  @Override
+  public void uncaughtException(Thread t, Throwable e) {
+    t.getThreadGroup().uncaughtException(t, e);
   }
 
   /** The thread could not be started: the task ends cancelled, never having run. */
@@ -129,31 +139,50 @@ public final class TaskImpl<T> extends ThreadState implements Task<T>, Runnable 
 
   // ---- the task's thread ------------------------------------------------------------------
 
+  /**
+   * The task's thread. Kept small on purpose: this frame stays on the child's stack for as long
+   * as the work runs, and a parked virtual thread's stack is heap memory (see begin and end).
+   */
   @Override
   public void run() {
+    if (!begin()) {
+      end(null, null, true);
+      return;
+    }
+    Object value = null;
+    Throwable thrown = null;
+    try {
+      if (work instanceof Body b) {
+        b.run();
+      } else {
+        value = ((Callable<?>) work).call();
+      }
+    } catch (Throwable t) {
+      thrown = t;
+    }
+    end(value, thrown, false);
+  }
+
+  /** Binds the thread; false if the task was cancelled before its work started. */
+  private boolean begin() {
     if (thread != Thread.currentThread()) {
       throw new IllegalStateException("a taskgroup task runs only on the thread made for it");
     }
-    bindToCurrentThread();
     innermost = this;
+    return !effectivelyCancelled(this) && takePlace();
+  }
+
+  /** Classifies the outcome, reports it, and leaves the group: the thread's last acts. */
+  private void end(Object value, Throwable thrown, boolean notRun) {
     Object w = work;
     work = null;
-    Object value = null;
+    boolean cancelled = notRun;
     Throwable failure = null;
-    boolean cancelled = true;
-    if (!effectivelyCancelled(this) && takePlace()) {
-      try {
-        if (w instanceof Body b) {
-          b.run();
-        } else {
-          value = ((Callable<?>) w).call();
-        }
-        cancelled = false;
-      } catch (Throwable t) {
-        if (!(effectivelyCancelled(this) && Cancellation.isCancellation(t, this))) {
-          failure = t;
-          cancelled = false;
-        }
+    if (thrown != null) {
+      if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this)) {
+        cancelled = true;
+      } else {
+        failure = thrown;
       }
     }
     releasePlace();
