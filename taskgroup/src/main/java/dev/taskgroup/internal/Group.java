@@ -139,7 +139,9 @@ public final class Group extends Scope {
       thrown = t;
     }
     if (thrown != null) {
-      if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
+      if (OutsideInterruptException.isIn(thrown)) {
+        ownerInterrupted(); // a nested group on this thread saw the owner interrupted
+      } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
         result = null; // the body was cut short by a cancellation
       } else if (thrown instanceof InterruptedException) {
         ownerInterrupted(); // not cancelled: someone else interrupted the owner
@@ -164,7 +166,7 @@ public final class Group extends Scope {
     }
     if (ownerInterrupted) {
       Thread.interrupted();
-      throw new InterruptedException(describe() + ": owner interrupted");
+      throw new OutsideInterruptException(describe() + ": its owner was interrupted");
     }
     if (aboveVisible) {
       throw thrown instanceof InterruptedException ie

@@ -38,6 +38,9 @@ public final class PlainScope extends Scope {
     if (cancellation) {
       if ((f & CANCELLED) != 0 && !aboveVisible) {
         setFlags(CAUGHT);
+        if (OutsideInterruptException.isIn(thrown)) {
+          Thread.currentThread().interrupt(); // someone else's interrupt: never lost
+        }
         return null;
       }
       throw Cancellation.asInterrupted(thrown, this);

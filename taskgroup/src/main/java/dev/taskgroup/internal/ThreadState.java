@@ -142,7 +142,12 @@ public class ThreadState extends Scope {
 
   /** Whether an interrupt delivered for a cancellation (ours or an outsider's) is set now. */
   final boolean cancellationInterruptPending() {
-    return (status & (DELIVERED | OUTSIDE)) != 0 && thread.isInterrupted();
+    int s = status;
+    while ((s & BUSY) != 0) { // a deliverer is deciding: wait for what it decides
+      Thread.onSpinWait();
+      s = status;
+    }
+    return (s & (DELIVERED | OUTSIDE)) != 0 && thread.isInterrupted();
   }
 
   // ---- delivery ---------------------------------------------------------------------------
@@ -159,12 +164,14 @@ public class ThreadState extends Scope {
       if (in != null && effectivelyCancelled(in)) {
         Thread t = thread;
         if (t.isInterrupted()) {
-          add = OUTSIDE;
+          add = OUTSIDE | WATCHED;
         } else {
+          // DELIVERED is visible before the interrupt lands: the woken thread may look at
+          // once (Cancellation.isCancellation) to tell our interrupt from someone else's.
+          add = DELIVERED | WATCHED;
+          status = s | BUSY | add;
           t.interrupt();
-          add = DELIVERED;
         }
-        add |= WATCHED;
       }
     }
     status = s | add;
@@ -189,8 +196,9 @@ public class ThreadState extends Scope {
       outcome = RECHECK_DROP;
       n &= ~WATCHED;
     } else if (!thread.isInterrupted()) {
-      thread.interrupt();
       n |= DELIVERED;
+      status = n | BUSY; // visible before the interrupt lands, as in deliver()
+      thread.interrupt();
       outcome = RECHECK_SWALLOWED;
     } else {
       outcome = RECHECK_PENDING;
