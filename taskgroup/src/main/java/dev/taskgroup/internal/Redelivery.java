@@ -2,8 +2,7 @@ package dev.taskgroup.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.Arrays;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
@@ -73,52 +72,60 @@ public final class Redelivery {
     return w;
   }
 
-  /** One thread being watched. */
-  private static final class Watch {
-    final ThreadState ts;
-    long due;
-    long interval;
-
-    Watch(ThreadState ts, long now) {
-      this.ts = ts;
-      this.interval = BASE_NANOS;
-      this.due = now + BASE_NANOS;
-    }
-  }
-
+  /**
+   * The watcher's loop. Its watches live in three parallel arrays (no object per watch): a mass
+   * cancellation of a million children costs a few array slots and a few unlocked reads each.
+   */
   private static void loop() {
-    List<Watch> watches = new ArrayList<>();
+    ThreadState[] watched = new ThreadState[64];
+    long[] due = new long[64];
+    long[] interval = new long[64];
+    int n = 0;
     for (;;) {
       long now = System.nanoTime();
-      ThreadState ts = (ThreadState) INCOMING.getAndSet(null);
-      while (ts != null) {
+      for (ThreadState ts = (ThreadState) INCOMING.getAndSet(null); ts != null; ) {
         ThreadState next = ts.watchNext;
         ts.watchNext = null;
-        watches.add(new Watch(ts, now));
+        if (n == watched.length) {
+          watched = Arrays.copyOf(watched, n * 2);
+          due = Arrays.copyOf(due, n * 2);
+          interval = Arrays.copyOf(interval, n * 2);
+        }
+        watched[n] = ts;
+        due[n] = now + BASE_NANOS;
+        interval[n] = BASE_NANOS;
+        n++;
         ts = next;
       }
       long nextDue = Long.MAX_VALUE;
       int kept = 0;
-      for (int i = 0, n = watches.size(); i < n; i++) {
-        Watch w = watches.get(i);
-        if (w.due - now <= 0L) {
-          int outcome = w.ts.recheck();
+      for (int i = 0; i < n; i++) {
+        ThreadState ts = watched[i];
+        long d = due[i];
+        long iv = interval[i];
+        if (d - now <= 0L) {
+          int outcome = ts.recheck();
           if (outcome == ThreadState.RECHECK_DROP) {
             continue;
           }
-          w.interval =
-              outcome == ThreadState.RECHECK_SWALLOWED
-                  ? BASE_NANOS
-                  : Math.min(w.interval * 2, BOUND_NANOS);
-          w.due = now + w.interval;
+          iv = outcome == ThreadState.RECHECK_SWALLOWED ? BASE_NANOS : Math.min(iv * 2, BOUND_NANOS);
+          d = now + iv;
         }
-        nextDue = Math.min(nextDue, w.due);
-        watches.set(kept++, w);
+        nextDue = Math.min(nextDue, d);
+        watched[kept] = ts;
+        due[kept] = d;
+        interval[kept] = iv;
+        kept++;
       }
-      watches.subList(kept, watches.size()).clear();
-      if (watches.isEmpty()) {
+      Arrays.fill(watched, kept, n, null);
+      n = kept;
+      if (n == 0) {
+        if (watched.length > 1024) { // let go of a mass cancellation's arrays
+          watched = new ThreadState[64];
+          due = new long[64];
+          interval = new long[64];
+        }
         if (incoming == null) {
-          watches = new ArrayList<>(); // let go of a big array left by a mass cancellation
           LockSupport.park(Redelivery.class);
         }
       } else {

@@ -188,6 +188,13 @@ public class ThreadState extends Scope {
    *     {@link #RECHECK_SWALLOWED} (interrupted again) or {@link #RECHECK_PENDING}
    */
   final int recheck() {
+    Scope in0 = innermost;
+    if (in0 == null && this instanceof TaskImpl<?>) {
+      return RECHECK_DROP; // a finished task: nothing will be delivered to it again
+    }
+    if (in0 != null && thread.isInterrupted() && effectivelyCancelled(in0)) {
+      return RECHECK_PENDING; // the usual case, decided without the lock
+    }
     int s = lockStatus();
     Scope in = innermost;
     int outcome;
