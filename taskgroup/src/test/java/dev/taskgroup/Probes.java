@@ -79,6 +79,26 @@ final class Probes {
         });
   }
 
+  /**
+   * Waits until {@code t} is blocked inside a socket read: a frame of the JDK's socket
+   * implementation on its stack, and the thread parked (virtual) or in the native read
+   * (platform, where the state stays RUNNABLE).
+   */
+  static void awaitInSocketRead(Thread t, Duration max) {
+    awaitTrue(
+        t + " blocked in a socket read",
+        max,
+        () -> {
+          StackTraceElement[] stack = t.getStackTrace();
+          boolean inSocket =
+              Arrays.stream(stack).anyMatch(e -> e.getClassName().equals("sun.nio.ch.NioSocketImpl"));
+          boolean blocked =
+              t.getState() == Thread.State.WAITING
+                  || (stack.length > 0 && stack[0].isNativeMethod());
+          return inSocket && blocked;
+        });
+  }
+
   /** The heap in use after a full GC: the least of a few measurements, in bytes. */
   static long usedHeapAfterGc() throws InterruptedException {
     Runtime rt = Runtime.getRuntime();

@@ -409,7 +409,7 @@ class RedeliveryTest {
                       }
                     }));
             Probes.awaitTrue("reader started", Duration.ofSeconds(5), () -> reader.get() != null);
-            Probes.awaitWaiting(reader.get(), Duration.ofSeconds(5)); // parked in the read
+            Probes.awaitInSocketRead(reader.get(), Duration.ofSeconds(5));
             cancelledAt[0] = System.nanoTime();
             group.cancel();
           });
