@@ -512,28 +512,33 @@ class CancelHookTest {
       AtomicReference<Thread> reader = new AtomicReference<>();
       long[] cancelledAt = new long[1];
       long[] endedAt = new long[1];
-      group.run(
-          () -> {
-            task.set(
-                group.fork(
-                    () -> {
-                      reader.set(Thread.currentThread());
-                      InputStream in = client.getInputStream();
-                      try (CancelScope.Registration r = CancelScope.onCancel(() -> close(client))) {
-                        registered.countDown();
-                        return in.read();
-                      } catch (IOException e) {
-                        readThrew.set(e);
-                        throw e;
-                      } finally {
-                        endedAt[0] = System.nanoTime();
-                      }
-                    }));
-            registered.await();
-            Probes.awaitInSocketRead(reader.get(), Duration.ofSeconds(5));
-            cancelledAt[0] = System.nanoTime();
-            group.cancel();
-          });
+      try {
+        group.run(
+            () -> {
+              task.set(
+                  group.fork(
+                      () -> {
+                        reader.set(Thread.currentThread());
+                        InputStream in = client.getInputStream();
+                        try (CancelScope.Registration r = CancelScope.onCancel(() -> close(client))) {
+                          registered.countDown();
+                          return in.read();
+                        } catch (IOException e) {
+                          readThrew.set(e);
+                          throw e;
+                        } finally {
+                          endedAt[0] = System.nanoTime();
+                        }
+                      }));
+              registered.await();
+              Probes.awaitInSocketRead(reader.get(), Duration.ofSeconds(5));
+              cancelledAt[0] = System.nanoTime();
+              group.cancel();
+            });
+      } catch (TaskGroupException e) {
+        throw new AssertionError(
+            "round " + round + ": the cancelled read was reported as a failure of the group", e);
+      }
       System.out.printf(
           "%s child's socket read (round %d) ended %d ms after cancel with %s%n",
           kind, round, Probes.millis(endedAt[0] - cancelledAt[0]), readThrew.get());
