@@ -622,13 +622,13 @@ class DeadlineTest {
             long timeoutNanos = random.nextLong(100_000L, 1_500_000L);
             long bodyNanos = random.nextLong(100_000L, 1_500_000L);
             boolean busy = random.nextBoolean();
+            boolean viaMoveOnAfter = random.nextBoolean();
             assertThat(interrupted()).as("round %d starts with a clear status", i).isFalse();
             CancelScope scope = CancelScope.withTimeout(Duration.ofNanos(timeoutNanos));
             AtomicBoolean cutShort = new AtomicBoolean();
             String result;
             try {
-              result =
-                  scope.call(
+              CancelScope.Computation<String, RuntimeException> body =
                       () -> {
                         if (busy) {
                           long until = System.nanoTime() + bodyNanos;
@@ -644,14 +644,21 @@ class DeadlineTest {
                           }
                         }
                         return "done";
-                      });
+                      };
+              result =
+                  viaMoveOnAfter
+                      ? CancelScope.moveOnAfter(Duration.ofNanos(timeoutNanos), body)
+                      : scope.call(body);
             } catch (InterruptedException e) {
               throw new AssertionError(
                   "round " + i + " (seed " + seed + "): an interrupt escaped the scope", e);
             }
             String where = "round " + i + " (seed " + seed + ")";
             assertThat(interrupted()).as("%s: interrupt left after exit", where).isFalse();
-            assertThat(scope.cancelCaught()).as("%s: cancelCaught", where).isEqualTo(cutShort.get());
+            if (!viaMoveOnAfter) {
+              assertThat(scope.cancelCaught()).as("%s: cancelCaught", where)
+                  .isEqualTo(cutShort.get());
+            }
             assertThat(result).as("%s: result", where).isEqualTo(cutShort.get() ? null : "done");
             outcomes[cutShort.get() ? 0 : busy ? 2 : 1]++;
           }
