@@ -1,0 +1,149 @@
+package dev.taskgroup;
+
+import dev.taskgroup.Fixtures.ThreadKind;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+
+/**
+ * Measuring helpers for the deadline, shield, re-delivery, hook and interrupt-order tests: run
+ * code on a thread of a given kind and get back what it threw, wait for a condition without
+ * sleeping, measure the heap after GC, and summarise delays.
+ */
+final class Probes {
+  private Probes() {}
+
+  /** Code run on a probe thread. */
+  interface Action {
+    void run() throws Exception;
+  }
+
+  /**
+   * Runs {@code action} on a new thread of {@code kind}, waits for it (at most {@code max}) and
+   * rethrows what it threw. A thread that does not finish in time is a failure that shows its
+   * stack; it is then interrupted so it does not outlive the test.
+   */
+  static void onThread(ThreadKind kind, Duration max, Action action) throws Exception {
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    Thread t =
+        kind.start(
+            () -> {
+              try {
+                action.run();
+              } catch (Throwable e) {
+                thrown.set(e);
+              }
+            });
+    if (!t.join(max)) {
+      StackTraceElement[] stack = t.getStackTrace();
+      t.interrupt();
+      throw new AssertionError(
+          "thread " + t + " still running after " + max + " (stuck?) at:\n  "
+              + String.join("\n  ", Arrays.stream(stack).map(String::valueOf).toList()));
+    }
+    Throwable e = thrown.get();
+    if (e instanceof Exception ex) {
+      throw ex;
+    }
+    if (e instanceof Error err) {
+      throw err;
+    }
+  }
+
+  /** {@link #onThread(ThreadKind, Duration, Action)} with 20 s to finish. */
+  static void onThread(ThreadKind kind, Action action) throws Exception {
+    onThread(kind, Duration.ofSeconds(20), action);
+  }
+
+  /** Waits (spinning politely, never sleeping) until {@code condition} holds, or fails. */
+  static void awaitTrue(String what, Duration max, BooleanSupplier condition) {
+    long until = System.nanoTime() + max.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() - until > 0L) {
+        throw new AssertionError("timed out after " + max + " waiting for: " + what);
+      }
+      Thread.yield();
+    }
+  }
+
+  /** Waits until {@code t} is parked or blocked (WAITING / TIMED_WAITING), or fails. */
+  static void awaitWaiting(Thread t, Duration max) {
+    awaitTrue(
+        t + " waiting",
+        max,
+        () -> {
+          Thread.State s = t.getState();
+          return s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING;
+        });
+  }
+
+  /**
+   * Waits until {@code t} is blocked inside a socket read: a frame of the JDK's socket
+   * implementation on its stack, and the thread parked (virtual) or in the native read
+   * (platform, where the state stays RUNNABLE).
+   */
+  static void awaitInSocketRead(Thread t, Duration max) {
+    awaitTrue(
+        t + " blocked in a socket read",
+        max,
+        () -> {
+          StackTraceElement[] stack = t.getStackTrace();
+          boolean inSocket =
+              Arrays.stream(stack).anyMatch(e -> e.getClassName().equals("sun.nio.ch.NioSocketImpl"));
+          boolean blocked =
+              t.getState() == Thread.State.WAITING
+                  || (stack.length > 0 && stack[0].isNativeMethod());
+          return inSocket && blocked;
+        });
+  }
+
+  /** The heap in use after a full GC: the least of a few measurements, in bytes. */
+  static long usedHeapAfterGc() throws InterruptedException {
+    Runtime rt = Runtime.getRuntime();
+    long least = Long.MAX_VALUE;
+    for (int i = 0; i < 5; i++) {
+      System.gc();
+      Thread.sleep(20); // lets reference processing finish; orders no threads
+      least = Math.min(least, rt.totalMemory() - rt.freeMemory());
+    }
+    return least;
+  }
+
+  static double mib(long bytes) {
+    return bytes / (1024.0 * 1024.0);
+  }
+
+  static long millis(long nanos) {
+    return TimeUnit.NANOSECONDS.toMillis(nanos);
+  }
+
+  static double millisExact(long nanos) {
+    return nanos / 1_000_000.0;
+  }
+
+  /** Median, p99 and max of {@code nanos}, as milliseconds, for printing. */
+  static String summary(long[] nanos) {
+    long[] s = nanos.clone();
+    Arrays.sort(s);
+    return String.format(
+        "n=%d median=%.2f ms p99=%.2f ms max=%.2f ms",
+        s.length,
+        millisExact(percentile(s, 50)),
+        millisExact(percentile(s, 99)),
+        millisExact(s[s.length - 1]));
+  }
+
+  /** The {@code p}-th percentile (nearest rank) of sorted {@code s}. */
+  static long percentile(long[] sorted, double p) {
+    int rank = (int) Math.ceil(p / 100.0 * sorted.length);
+    return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
+  }
+
+  /** A seed: the system property {@code name} if given (to replay), else a fresh one. */
+  static long seed(String name) {
+    Long given = Long.getLong(name);
+    return given != null ? given : System.nanoTime() ^ Thread.currentThread().threadId();
+  }
+}
