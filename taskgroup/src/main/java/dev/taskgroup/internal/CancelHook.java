@@ -74,6 +74,13 @@ public final class CancelHook implements CancelScope.Registration {
     if (!STATE.compareAndSet(this, OPEN, RUNNING)) {
       return;
     }
+    // Interrupt the scope's thread before the action runs: an action that closes the socket the
+    // thread reads must find it already marked as cancelled, or the read's IOException would
+    // look like a failure.
+    ThreadState h = scope.home;
+    if (h != null) {
+      h.deliver();
+    }
     Group group = Group.enclosing(scope);
     if (group != null && !group.admitHelper()) {
       group = null; // the group has closed; nothing to report to

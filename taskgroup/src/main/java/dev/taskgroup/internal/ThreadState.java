@@ -154,28 +154,29 @@ public class ThreadState extends Scope {
 
   /** Interrupts the thread if it is effectively cancelled and no interrupt is pending yet. */
   final void deliver() {
-    if ((status & (DELIVERED | OUTSIDE | JOINING)) != 0) {
-      return;
+    int s0 = status;
+    if ((s0 & JOINING) != 0
+        || ((s0 & (DELIVERED | OUTSIDE)) != 0 && (s0 & WATCHED) != 0 && thread.isInterrupted())) {
+      return; // an owner waiting for its children, or an interrupt already pending and watched
     }
     int s = lockStatus();
-    int add = 0;
-    if ((s & (DELIVERED | OUTSIDE | JOINING)) == 0) {
-      Scope in = innermost;
-      if (in != null && effectivelyCancelled(in)) {
-        Thread t = thread;
-        if (t.isInterrupted()) {
-          add = OUTSIDE | WATCHED;
-        } else {
-          // DELIVERED is visible before the interrupt lands: the woken thread may look at
-          // once (Cancellation.isCancellation) to tell our interrupt from someone else's.
-          add = DELIVERED | WATCHED;
-          status = s | BUSY | add;
-          t.interrupt();
-        }
+    int n = s;
+    Scope in = innermost;
+    if ((s & JOINING) == 0 && in != null && effectivelyCancelled(in)) {
+      Thread t = thread;
+      if (!t.isInterrupted()) {
+        // First delivery, or the thread swallowed an earlier one (a stale DELIVERED after a
+        // shield came and went). DELIVERED is visible before the interrupt lands: the woken
+        // thread may look at once (Cancellation.isCancellation) to tell ours from another's.
+        n |= DELIVERED | WATCHED;
+        status = n | BUSY;
+        t.interrupt();
+      } else {
+        n |= WATCHED | ((s & (DELIVERED | OUTSIDE)) == 0 ? OUTSIDE : 0);
       }
     }
-    status = s | add;
-    if ((add & WATCHED) != 0 && (s & WATCHED) == 0) {
+    status = n;
+    if ((n & WATCHED) != 0 && (s & WATCHED) == 0) {
       Redelivery.watch(this);
     }
   }
@@ -220,8 +221,8 @@ public class ThreadState extends Scope {
    */
   public final void settle() {
     int s = status;
-    if ((s & (DELIVERED | OUTSIDE)) == 0 && !effectivelyCancelled(innermost)) {
-      return; // the common case: nothing cancelled, nothing of ours pending
+    if ((s & (BUSY | DELIVERED | OUTSIDE)) == 0 && !effectivelyCancelled(innermost)) {
+      return; // the common case: nothing cancelled, nothing of ours pending or landing
     }
     s = lockStatus();
     int n = s;
