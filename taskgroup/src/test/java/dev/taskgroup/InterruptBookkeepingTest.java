@@ -334,4 +334,78 @@ class InterruptBookkeepingTest {
                     }));
     assertThat(thrown).isSameAs(ce);
   }
+
+  // ---- failures riding on a cancellation --------------------------------------------------
+
+  @Test
+  void failureSuppressedByAnAbsorbedCancellationIsThrown() {
+    CancelScope scope = CancelScope.create();
+    IllegalStateException closeFailed = new IllegalStateException("close failed");
+    Throwable thrown =
+        catchThrowableOfType(
+            IllegalStateException.class,
+            () ->
+                scope.run(
+                    () -> {
+                      try (AutoCloseable resource =
+                          () -> {
+                            throw closeFailed;
+                          }) {
+                        scope.cancel();
+                        Thread.sleep(10_000);
+                      }
+                    }));
+    assertThat(thrown).isSameAs(closeFailed);
+    assertThat(isInterrupted()).isFalse();
+  }
+
+  @Test
+  void failureSuppressedByACancelledChildIsAFailureOfTheGroup() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    IllegalStateException closeFailed = new IllegalStateException("close failed");
+    java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                group.run(
+                    () -> {
+                      group.fork(
+                          () -> {
+                            try (AutoCloseable resource =
+                                () -> {
+                                  throw closeFailed;
+                                }) {
+                              started.countDown();
+                              Thread.sleep(10_000);
+                            }
+                            return null;
+                          });
+                      started.await();
+                      group.cancel();
+                    }));
+    assertThat(e.failures()).containsExactly(closeFailed);
+  }
+
+  @Test
+  void cancelHookFailureWithNoGroupSurvivesTryWithResources() {
+    CancelScope scope = CancelScope.create();
+    IllegalStateException hookFailed = new IllegalStateException("hook failed");
+    Throwable thrown =
+        catchThrowableOfType(
+            IllegalStateException.class,
+            () ->
+                scope.run(
+                    () -> {
+                      try (var hook =
+                          CancelScope.onCancel(
+                              () -> {
+                                throw hookFailed;
+                              })) {
+                        scope.cancel();
+                        Thread.sleep(10_000);
+                      }
+                    }));
+    assertThat(thrown).isSameAs(hookFailed);
+  }
 }

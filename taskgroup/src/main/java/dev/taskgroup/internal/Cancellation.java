@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
 import java.nio.channels.ClosedByInterruptException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CancellationException;
 
 /** Which exceptions count as a cancellation (SPEC section 2, "cancellation-family"). */
@@ -30,6 +32,25 @@ public final class Cancellation {
       }
     }
     return t instanceof IOException && ts.cancellationInterruptPending();
+  }
+
+  /**
+   * The failures riding on a cancellation: exceptions suppressed by it (a try-with-resources
+   * whose {@code close()} failed while the block was being cancelled) that are not
+   * cancellations themselves. A scope that absorbs the cancellation must not lose them.
+   */
+  public static List<Throwable> suppressedFailures(Throwable cancellation, ThreadState ts) {
+    Throwable[] suppressed = cancellation.getSuppressed();
+    if (suppressed.length == 0) {
+      return List.of();
+    }
+    List<Throwable> failures = new ArrayList<>(suppressed.length);
+    for (Throwable s : suppressed) {
+      if (!isCancellation(s, ts)) {
+        failures.add(s);
+      }
+    }
+    return failures;
   }
 
   /**

@@ -143,6 +143,9 @@ public final class Group extends Scope {
         ownerInterrupted(); // a nested group on this thread saw the owner interrupted
       } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
         result = null; // the body was cut short by a cancellation
+        for (Throwable riding : Cancellation.suppressedFailures(thrown, ts)) {
+          reportFailure(riding, "the body", true);
+        }
       } else if (thrown instanceof InterruptedException) {
         ownerInterrupted(); // not cancelled: someone else interrupted the owner
       } else {

@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import dev.taskgroup.CancelScope;
+import java.util.List;
 
 /**
  * A cancel scope that is not a group's: the state behind {@code CancelScope.create()} and its
@@ -33,8 +34,18 @@ public final class PlainScope extends Scope {
     }
     boolean cancellation =
         thrown != null && effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts);
+    List<Throwable> riding =
+        cancellation ? Cancellation.suppressedFailures(thrown, ts) : List.of();
     boolean aboveVisible = cancelledAboveVisible();
     int f = exit(ts);
+    if (!riding.isEmpty()) {
+      // A failure suppressed by the cancellation (a close() that threw) is still a failure.
+      Throwable first = riding.get(0);
+      for (int i = 1; i < riding.size(); i++) {
+        first.addSuppressed(riding.get(i));
+      }
+      throw Cancellation.<RuntimeException>sneakyThrow(first);
+    }
     if (cancellation) {
       if ((f & CANCELLED) != 0 && !aboveVisible) {
         setFlags(CAUGHT);

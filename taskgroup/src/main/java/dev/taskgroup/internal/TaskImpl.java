@@ -181,6 +181,9 @@ public final class TaskImpl<T> extends ThreadState
     if (thrown != null) {
       if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this)) {
         cancelled = true;
+        for (Throwable riding : Cancellation.suppressedFailures(thrown, this)) {
+          group.childFailed(this, riding); // a close() that failed during the cancellation
+        }
       } else {
         failure = thrown;
       }
