@@ -5,15 +5,9 @@ import dev.taskgroup.internal.Group;
 import dev.taskgroup.internal.GroupConfig;
 import dev.taskgroup.internal.Scope;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadFactory;
 import java.util.function.Consumer;
@@ -94,6 +88,11 @@ public final class TaskGroup {
     this.group = new Group(config);
   }
 
+  /** A group with {@code config}, already validated by {@link GroupBuilder}. */
+  static TaskGroup of(GroupConfig config) {
+    return new TaskGroup(config);
+  }
+
   /**
    * A group with the default configuration: virtual threads, unbounded concurrency, {@link
    * FailurePolicy#CANCEL_ALL}, no deadline.
@@ -129,7 +128,7 @@ public final class TaskGroup {
    * @return a new builder
    */
   public static Builder builder() {
-    return new BuilderImpl();
+    return new GroupBuilder();
   }
 
   /**
@@ -205,70 +204,6 @@ public final class TaskGroup {
      *     FailurePolicy#COLLECT}
      */
     TaskGroup build();
-  }
-
-  /** Collects a configuration; each setter validates before it changes anything. */
-  private static final class BuilderImpl implements Builder {
-    private String name;
-    private ThreadFactory factory;
-    private int maxConcurrency = GroupConfig.UNBOUNDED;
-    private FailurePolicy policy = FailurePolicy.CANCEL_ALL;
-    private Consumer<? super Throwable> onFailure;
-    private Duration timeout;
-
-    @Override
-    public Builder name(String name) {
-      this.name = Objects.requireNonNull(name, "name");
-      return this;
-    }
-
-    @Override
-    public Builder threadFactory(ThreadFactory factory) {
-      this.factory = Objects.requireNonNull(factory, "factory");
-      return this;
-    }
-
-    @Override
-    public Builder maxConcurrency(int max) {
-      if (max < 1) {
-        throw new IllegalArgumentException("maxConcurrency must be at least 1, was " + max);
-      }
-      this.maxConcurrency = max;
-      return this;
-    }
-
-    @Override
-    public Builder failurePolicy(FailurePolicy policy) {
-      this.policy = Objects.requireNonNull(policy, "policy");
-      return this;
-    }
-
-    @Override
-    public Builder onFailure(Consumer<? super Throwable> handler) {
-      this.onFailure = Objects.requireNonNull(handler, "handler");
-      return this;
-    }
-
-    @Override
-    public Builder timeout(Duration timeout) {
-      Objects.requireNonNull(timeout, "timeout");
-      if (timeout.isNegative()) {
-        throw new IllegalArgumentException("timeout must not be negative, was " + timeout);
-      }
-      this.timeout = timeout;
-      return this;
-    }
-
-    @Override
-    public TaskGroup build() {
-      if (onFailure != null && policy != FailurePolicy.COLLECT) {
-        throw new IllegalStateException(
-            "onFailure needs failurePolicy(COLLECT): with " + policy
-                + " failures are reported by run() in a TaskGroupException");
-      }
-      return new TaskGroup(
-          new GroupConfig(name, factory, maxConcurrency, policy, onFailure, timeout));
-    }
   }
 
   /**
@@ -407,23 +342,7 @@ public final class TaskGroup {
    */
   public static <T> List<T> invokeAll(Collection<? extends Callable<? extends T>> tasks)
       throws InterruptedException {
-    List<Callable<? extends T>> work = copyOf(tasks);
-    TaskGroup group = TaskGroup.named("invokeAll");
-    List<Task<? extends T>> forked = new ArrayList<>(work.size());
-    group.run(
-        () -> {
-          for (Callable<? extends T> c : work) {
-            forked.add(group.fork(c));
-          }
-        });
-    List<T> results = new ArrayList<>(forked.size());
-    for (Task<? extends T> t : forked) {
-      if (t.state() != Future.State.SUCCESS) {
-        throw new CancellationException(t + " did not complete");
-      }
-      results.add(t.resultNow());
-    }
-    return results;
+    return Invocations.all(tasks);
   }
 
   /**
@@ -449,49 +368,7 @@ public final class TaskGroup {
    */
   public static <T> T invokeAny(Collection<? extends Callable<? extends T>> tasks)
       throws InterruptedException {
-    List<Callable<? extends T>> work = copyOf(tasks);
-    if (work.isEmpty()) {
-      throw new IllegalArgumentException("invokeAny needs at least one task");
-    }
-    AtomicReference<Optional<T>> winner = new AtomicReference<>();
-    List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
-    TaskGroup group =
-        TaskGroup.builder()
-            .name("invokeAny")
-            .failurePolicy(FailurePolicy.COLLECT)
-            .onFailure(failures::add)
-            .build();
-    group.run(
-        () -> {
-          for (Callable<? extends T> c : work) {
-            group.fork(
-                () -> {
-                  T value = c.call();
-                  if (winner.compareAndSet(null, Optional.ofNullable(value))) {
-                    group.cancel("invokeAny: a result arrived");
-                  }
-                  return null;
-                });
-          }
-        });
-    Optional<T> won = winner.get();
-    if (won != null) {
-      return won.orElse(null);
-    }
-    if (failures.isEmpty()) {
-      throw new CancellationException("invokeAny: no task completed");
-    }
-    throw new TaskGroupException("invokeAny", failures);
-  }
-
-  private static <T> List<Callable<? extends T>> copyOf(
-      Collection<? extends Callable<? extends T>> tasks) {
-    Objects.requireNonNull(tasks, "tasks");
-    List<Callable<? extends T>> copy = new ArrayList<>(tasks.size());
-    for (Callable<? extends T> c : tasks) {
-      copy.add(Objects.requireNonNull(c, "tasks contains null"));
-    }
-    return copy;
+    return Invocations.any(tasks);
   }
 
   /**

@@ -1,0 +1,70 @@
+package dev.taskgroup;
+
+import dev.taskgroup.internal.GroupConfig;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.concurrent.ThreadFactory;
+import java.util.function.Consumer;
+
+/** Collects a configuration; each setter validates before it changes anything. */
+final class GroupBuilder implements TaskGroup.Builder {
+  private String name;
+  private ThreadFactory factory;
+  private int maxConcurrency = GroupConfig.UNBOUNDED;
+  private FailurePolicy policy = FailurePolicy.CANCEL_ALL;
+  private Consumer<? super Throwable> onFailure;
+  private Duration timeout;
+
+  @Override
+  public TaskGroup.Builder name(String name) {
+    this.name = Objects.requireNonNull(name, "name");
+    return this;
+  }
+
+  @Override
+  public TaskGroup.Builder threadFactory(ThreadFactory factory) {
+    this.factory = Objects.requireNonNull(factory, "factory");
+    return this;
+  }
+
+  @Override
+  public TaskGroup.Builder maxConcurrency(int max) {
+    if (max < 1) {
+      throw new IllegalArgumentException("maxConcurrency must be at least 1, was " + max);
+    }
+    this.maxConcurrency = max;
+    return this;
+  }
+
+  @Override
+  public TaskGroup.Builder failurePolicy(FailurePolicy policy) {
+    this.policy = Objects.requireNonNull(policy, "policy");
+    return this;
+  }
+
+  @Override
+  public TaskGroup.Builder onFailure(Consumer<? super Throwable> handler) {
+    this.onFailure = Objects.requireNonNull(handler, "handler");
+    return this;
+  }
+
+  @Override
+  public TaskGroup.Builder timeout(Duration timeout) {
+    Objects.requireNonNull(timeout, "timeout");
+    if (timeout.isNegative()) {
+      throw new IllegalArgumentException("timeout must not be negative, was " + timeout);
+    }
+    this.timeout = timeout;
+    return this;
+  }
+
+  @Override
+  public TaskGroup build() {
+    if (onFailure != null && policy != FailurePolicy.COLLECT) {
+      throw new IllegalStateException(
+          "onFailure needs failurePolicy(COLLECT): with " + policy
+              + " failures are reported by run() in a TaskGroupException");
+    }
+    return TaskGroup.of(new GroupConfig(name, factory, maxConcurrency, policy, onFailure, timeout));
+  }
+}

@@ -1,0 +1,85 @@
+package dev.taskgroup;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
+
+/** The implementation of {@link TaskGroup#invokeAll} and {@link TaskGroup#invokeAny}. */
+final class Invocations {
+  private Invocations() {}
+
+  static <T> List<T> all(Collection<? extends Callable<? extends T>> tasks)
+      throws InterruptedException {
+    List<Callable<? extends T>> work = copyOf(tasks);
+    TaskGroup group = TaskGroup.named("invokeAll");
+    List<Task<? extends T>> forked = new ArrayList<>(work.size());
+    group.run(
+        () -> {
+          for (Callable<? extends T> c : work) {
+            forked.add(group.fork(c));
+          }
+        });
+    List<T> results = new ArrayList<>(forked.size());
+    for (Task<? extends T> t : forked) {
+      if (t.state() != Future.State.SUCCESS) {
+        throw new CancellationException(t + " did not complete");
+      }
+      results.add(t.resultNow());
+    }
+    return results;
+  }
+
+  static <T> T any(Collection<? extends Callable<? extends T>> tasks)
+      throws InterruptedException {
+    List<Callable<? extends T>> work = copyOf(tasks);
+    if (work.isEmpty()) {
+      throw new IllegalArgumentException("invokeAny needs at least one task");
+    }
+    AtomicReference<Optional<T>> winner = new AtomicReference<>();
+    List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
+    TaskGroup group =
+        TaskGroup.builder()
+            .name("invokeAny")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(failures::add)
+            .build();
+    group.run(
+        () -> {
+          for (Callable<? extends T> c : work) {
+            group.fork(
+                () -> {
+                  T value = c.call();
+                  if (winner.compareAndSet(null, Optional.ofNullable(value))) {
+                    group.cancel("invokeAny: a result arrived");
+                  }
+                  return null;
+                });
+          }
+        });
+    Optional<T> won = winner.get();
+    if (won != null) {
+      return won.orElse(null);
+    }
+    if (failures.isEmpty()) {
+      throw new CancellationException("invokeAny: no task completed");
+    }
+    throw new TaskGroupException("invokeAny", failures);
+  }
+
+  private static <T> List<Callable<? extends T>> copyOf(
+      Collection<? extends Callable<? extends T>> tasks) {
+    Objects.requireNonNull(tasks, "tasks");
+    List<Callable<? extends T>> copy = new ArrayList<>(tasks.size());
+    for (Callable<? extends T> c : tasks) {
+      copy.add(Objects.requireNonNull(c, "tasks contains null"));
+    }
+    return copy;
+  }
+}
