@@ -1,0 +1,45 @@
+package dev.taskgroup.bench;
+
+import java.util.Locale;
+
+/**
+ * SPEC section 5, workload (d): one owner with N (1 000 000) concurrent parked children: the time
+ * to start them all, and the time to cancel them all. Not JMH: {@code java -Xmx16g ...
+ * MillionProbe raw|taskgroup N rounds}, one fresh JVM per implementation.
+ *
+ * <ul>
+ *   <li>Start: from the owner's first fork (the owner stamps the time just before it starts
+ *       forking, or before {@code group.run}) until the last child checks in; each child checks in
+ *       right before its park loop. All threads are then checked to be {@code WAITING} before the
+ *       cancel (not timed).
+ *   <li>Cancel: raw, the owner interrupts its threads in start order, then joins each; taskgroup,
+ *       {@code group.cancel()} until {@code run} returns (stamped by the owner).
+ * </ul>
+ *
+ * <p>Round 0 is a warm-up and not reported. Output: {@code RESULT start|cancel round nanos}. The
+ * driver (which calls {@code cancel()}) and every owner are virtual threads.
+ */
+public final class MillionProbe {
+  private MillionProbe() {}
+
+  public static void main(String[] args) throws Exception {
+    Harness.onVirtualThread(() -> run(args));
+  }
+
+  private static void run(String[] args) throws Exception {
+    String impl = args[0];
+    int n = Integer.parseInt(args[1]);
+    int rounds = Integer.parseInt(args[2]);
+    for (int round = 0; round <= rounds; round++) {
+      Heap.usedAfterFullGc();
+      Harness h = Harness.of(impl, n);
+      h.start();
+      long start = h.awaitStarted();
+      h.parked.awaitAllParked();
+      long cancel = h.cancel();
+      String tag = round == 0 ? "WARMUP" : "RESULT";
+      System.out.printf(Locale.ROOT, "%s start %d %d%n", tag, round, start);
+      System.out.printf(Locale.ROOT, "%s cancel %d %d%n", tag, round, cancel);
+    }
+  }
+}
