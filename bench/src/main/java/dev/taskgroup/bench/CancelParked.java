@@ -23,7 +23,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * SPEC section 5, workload (b): cancel a group of N children, each parked in a {@code
  * LockSupport.park()} loop ({@link ParkedChildren}), timed from the cancel until the owner's run
  * returns. Each iteration is one cancel (single shot); the set-up of every iteration starts N
- * fresh children and waits until each one is {@code WAITING}, outside the timing.
+ * fresh children and waits until each one is {@code WAITING}, outside the timing. With {@code
+ * gcBeforeCancel=true} (a second, optional state) set-up then runs one full GC, so that every
+ * parked child's stack (a heap object) has been through a GC, as a long-parked thread's has; the
+ * JDK then thaws the waking children's stacks on its slow path, for every implementation.
  *
  * <ul>
  *   <li>raw: the owner (the benchmark thread) started N virtual threads; it interrupts them in
@@ -49,6 +52,16 @@ public class CancelParked {
   public abstract static class Size {
     @Param({"10000", "100000"})
     public int n;
+
+    /** Whether set-up ends with a full GC; see the class comment. */
+    @Param({"false"})
+    public boolean gcBeforeCancel;
+
+    void gcIfAsked() {
+      if (gcBeforeCancel) {
+        System.gc();
+      }
+    }
   }
 
   /** The owner's Thread[] in start order, all parked. */
@@ -64,6 +77,7 @@ public class CancelParked {
         threads[i] = Thread.ofVirtual().start(parked.child());
       }
       parked.awaitAllParked();
+      gcIfAsked();
     }
 
     @TearDown(Level.Iteration)
@@ -123,6 +137,7 @@ public class CancelParked {
                     LockSupport.unpark(timer);
                   });
       parked.awaitAllParked();
+      gcIfAsked();
     }
 
     void awaitReturn() {
@@ -164,6 +179,7 @@ public class CancelParked {
         executor.submit(parked.child());
       }
       parked.awaitAllParked();
+      gcIfAsked();
     }
 
     @TearDown(Level.Iteration)

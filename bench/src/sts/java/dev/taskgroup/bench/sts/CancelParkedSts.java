@@ -35,6 +35,10 @@ public class CancelParkedSts {
   @Param({"10000", "100000"})
   public int n;
 
+  /** Whether set-up ends with a full GC; see CancelParked. */
+  @Param({"false"})
+  public boolean gcBeforeCancel;
+
   Thread owner;
   volatile Thread timer;
   volatile boolean returned;
@@ -63,6 +67,9 @@ public class CancelParkedSts {
                   LockSupport.unpark(timer);
                 });
     parked.awaitAllParked();
+    if (gcBeforeCancel) {
+      System.gc();
+    }
   }
 
   @TearDown(Level.Iteration)
