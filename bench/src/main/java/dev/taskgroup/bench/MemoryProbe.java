@@ -13,7 +13,8 @@ import java.util.Map;
  * are started and parked, and divides the difference by N. A parked virtual thread's stack lives
  * on the heap (its frames are copied into {@code jdk.internal.vm.StackChunk} objects when it
  * unmounts), so this counts the whole child: thread object, continuation, stack chunk and the
- * library's bookkeeping. A warm-up round with a small N first loads every class involved. Also
+ * library's bookkeeping. Ten warm-up rounds of N/5 children first load and compile
+ * everything involved, so that the children park in compiled frames. Also
  * prints the classes that grew, per child, from two class histograms.
  *
  * <p>Output: lines {@code RESULT key value}, read by {@link Compare}.
@@ -29,9 +30,12 @@ public final class MemoryProbe {
     String impl = args[0];
     int n = Integer.parseInt(args[1]);
 
-    // Warm-up: load and initialise every class on the path, with a small N.
-    for (int i = 0; i < 3; i++) {
-      Harness warm = Harness.of(impl, 1000);
+    // Warm-up: load every class on the path and let the JIT compile it, so that the children
+    // below park in compiled frames. A parked child's stack chunk holds its frames as they were
+    // when it parked: interpreted and C1 frames are larger, and with a short warm-up on a busy
+    // machine the chunks (and so the result) grew by up to half.
+    for (int i = 0; i < 10; i++) {
+      Harness warm = Harness.of(impl, Math.max(1, n / 5));
       warm.start();
       warm.parked.awaitAllParked();
       warm.cancel();
