@@ -10,7 +10,8 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * SPEC section 5, workload (e): deadline lateness with N (10 000) concurrent deadlines. Not JMH:
- * {@code java ... DeadlineProbe taskgroup|raw N windowMs rounds}.
+ * {@code java ... DeadlineProbe raw,taskgroup N windowMs rounds}: the implementations
+ * named take turns, round by round, in the same JVM.
  *
  * <p>N virtual threads start and check in; then all are released at once and each computes its
  * deadline {@code base + lead + i * window / N} (deadlines spread evenly over the window; the
@@ -26,11 +27,13 @@ import java.util.concurrent.locks.LockSupport;
  * The library computes its own deadline from its own clock read, a little after ours, so both
  * numbers slightly overstate the lateness (by the scope's entry cost). The {@code raw} peer is
  * the JDK's own timer under the same load: each thread does {@code Thread.sleep(deadline - now)}
- * and its lateness is when it woke. Round 0 is a warm-up. Output: {@code RESULT key value}
+ * and its lateness is when it woke. Round 0 is a warm-up. Output: {@code RESULT impl.key value}
  * (milliseconds), over all measured rounds pooled.
  */
 public final class DeadlineProbe {
   private static final long LEAD_NANOS = 500_000_000L;
+  /** The body blocks in a park loop instead of Thread.sleep (-Dbench.deadlineBody=park). */
+  private static final boolean PARK = "park".equals(System.getProperty("bench.deadlineBody"));
 
   private DeadlineProbe() {}
 
@@ -39,32 +42,60 @@ public final class DeadlineProbe {
   }
 
   private static void run(String[] args) throws Exception {
-    String impl = args[0];
+    String[] impls = args[0].split(",");
     int n = Integer.parseInt(args[1]);
     long windowNanos = Long.parseLong(args[2]) * 1_000_000L;
     int rounds = Integer.parseInt(args[3]);
-    long[] observed = new long[n * rounds];
-    long[] returned = new long[n * rounds];
-    long latestEntry = Long.MIN_VALUE;
-    int timedOut = 0;
+    int k = impls.length;
+    long[][] observed = new long[k][n * rounds];
+    long[][] returned = new long[k][n * rounds];
+    long[] latestEntry = new long[k];
+    int[] timedOut = new int[k];
+    Arrays.fill(latestEntry, Long.MIN_VALUE);
     for (int round = 0; round <= rounds; round++) {
-      Round r = new Round(impl, n, windowNanos);
-      r.run();
-      if (round > 0) {
-        System.arraycopy(r.observed, 0, observed, (round - 1) * n, n);
-        System.arraycopy(r.returned, 0, returned, (round - 1) * n, n);
-        latestEntry = Math.max(latestEntry, r.latestEntryBeforeFirstDeadline);
-        timedOut += r.timedOut.get();
+      // The implementations take turns, round by round, so that they share the machine's state.
+      for (int j = 0; j < k; j++) {
+        Round r = new Round(impls[j], n, windowNanos);
+        r.run();
+        if (Boolean.getBoolean("bench.trace")) {
+          trace(impls[j], round, r, n);
+        }
+        if (round > 0) {
+          System.arraycopy(r.observed, 0, observed[j], (round - 1) * n, n);
+          System.arraycopy(r.returned, 0, returned[j], (round - 1) * n, n);
+          latestEntry[j] = Math.max(latestEntry[j], r.latestEntryBeforeFirstDeadline);
+          timedOut[j] += r.timedOut.get();
+        }
+        Heap.usedAfterFullGc();
       }
-      Heap.usedAfterFullGc();
     }
-    report("observed", observed);
-    report("returned", returned);
-    System.out.printf(Locale.ROOT, "RESULT timedOut %d%n", timedOut);
-    System.out.printf(Locale.ROOT, "RESULT samples %d%n", observed.length);
-    // Negative: every scope was open before the first deadline (all deadlines concurrent).
-    System.out.printf(
-        Locale.ROOT, "RESULT lastEntryVsFirstDeadlineMs %.3f%n", latestEntry / 1e6);
+    for (int j = 0; j < k; j++) {
+      String p = impls[j] + ".";
+      report(p + "observed", observed[j]);
+      report(p + "returned", returned[j]);
+      System.out.printf(Locale.ROOT, "RESULT %stimedOut %d%n", p, timedOut[j]);
+      System.out.printf(Locale.ROOT, "RESULT %ssamples %d%n", p, observed[j].length);
+      // Negative: every scope was open before the first deadline (all deadlines concurrent).
+      System.out.printf(
+          Locale.ROOT, "RESULT %slastEntryVsFirstDeadlineMs %.3f%n", p, latestEntry[j] / 1e6);
+    }
+  }
+
+  private static void trace(String impl, int round, Round r, int n) {
+    long[] s = r.returned.clone();
+    Arrays.sort(s);
+    StringBuilder b = new StringBuilder();
+    b.append(String.format(Locale.ROOT,
+        "%s round %d: returned median %.3f ms, p99 %.3f ms, max %.3f ms; max per tenth:", impl,
+        round, pct(s, 0.5) / 1e6, pct(s, 0.99) / 1e6, s[s.length - 1] / 1e6));
+    for (int d = 0; d < 10; d++) {
+      long max = 0;
+      for (int i = d * n / 10; i < (d + 1) * n / 10; i++) {
+        max = Math.max(max, r.returned[i]);
+      }
+      b.append(String.format(Locale.ROOT, " %.1f", max / 1e6));
+    }
+    System.err.println(b);
   }
 
   private static void report(String what, long[] latenessNanos) {
@@ -147,6 +178,15 @@ public final class DeadlineProbe {
             CancelScope.moveOnAfter(
                 Duration.ofNanos(deadline - now),
                 () -> {
+                  if (PARK) {
+                    // Blocked in park until the cancellation's interrupt; no JDK timer involved.
+                    Thread me = Thread.currentThread();
+                    while (!me.isInterrupted()) {
+                      LockSupport.park();
+                    }
+                    observed[id] = System.nanoTime() - deadline;
+                    throw new InterruptedException("cancelled");
+                  }
                   try {
                     Thread.sleep(Duration.ofSeconds(60));
                   } catch (InterruptedException e) {

@@ -121,8 +121,8 @@ class SmokeTest {
         .contains("RESULT bytesPerChild");
     assertThat(capture(() -> MillionProbe.main(new String[] {"taskgroup", "2000", "1"})))
         .contains("RESULT start 1", "RESULT cancel 1");
-    assertThat(capture(() -> DeadlineProbe.main(new String[] {"taskgroup", "200", "100", "1"})))
-        .contains("RESULT returned.p99", "RESULT timedOut 200");
+    assertThat(capture(() -> DeadlineProbe.main(new String[] {"raw,taskgroup", "200", "100", "1"})))
+        .contains("RESULT taskgroup.returned.p99", "RESULT taskgroup.timedOut 200", "RESULT raw.timedOut 200");
   }
 
   @Test
