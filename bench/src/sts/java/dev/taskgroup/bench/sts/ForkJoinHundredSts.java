@@ -14,9 +14,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /** Workload (a), 100 trivial children per scope, reported per child. */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
+@Warmup(iterations = 4, time = 500, timeUnit = TimeUnit.MILLISECONDS)
+@Measurement(iterations = 10, time = 500, timeUnit = TimeUnit.MILLISECONDS)
+@Fork(value = 2, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
 @OperationsPerInvocation(ForkJoinHundredSts.CHILDREN)
 public class ForkJoinHundredSts {
   static final int CHILDREN = 100;

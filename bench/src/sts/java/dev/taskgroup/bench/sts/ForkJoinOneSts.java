@@ -13,9 +13,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /** Workload (a), one trivial child: {@code StructuredTaskScope.open()}, fork, join, close. */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
+@Warmup(iterations = 4, time = 500, timeUnit = TimeUnit.MILLISECONDS)
+@Measurement(iterations = 10, time = 500, timeUnit = TimeUnit.MILLISECONDS)
+@Fork(value = 2, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
 public class ForkJoinOneSts {
   static final Runnable NOTHING = () -> {};
 
