@@ -74,9 +74,11 @@ public final class Compare {
         sts ? "" : " (no StructuredTaskScope peer: not built with -Pbench)",
         logs.toAbsolutePath());
 
-    jmh("a1", "ForkJoinOne", "(a) fork + join, one trivial child per group", 55);
-    jmh("a100", "ForkJoinHundred", "(a) fork + join, 100 trivial children per group", 55);
-    jmh("b", "CancelParked", "(b) cancel of 10 000 / 100 000 parked children", 150);
+    jmh("a1", "ForkJoinOne", "(a) fork + join, one trivial child per group", 80);
+    jmh("a100", "ForkJoinHundred", "(a) fork + join, 100 trivial children per group", 80);
+    jmh("b", "CancelParked", "(b) cancel of 10 000 / 100 000 parked children", 100);
+    jmh("bgc", "CancelParked", "(b) cancel of 100 000 parked children, full GC before cancel", 60,
+        "n", "100000", "gcBeforeCancel", "true");
     memory();
     million();
     deadlines();
@@ -90,19 +92,23 @@ public final class Compare {
 
   // ---- JMH ------------------------------------------------------------------------------------
 
-  private void jmh(String key, String simpleName, String title, int approxSeconds)
-      throws RunnerException {
+  private void jmh(String key, String simpleName, String title, int approxSeconds,
+      String... params) throws RunnerException {
     say("%s: JMH, about %d s ...", title, approxSeconds);
     List<String> prepend = new ArrayList<>(List.of("-Djmh.executor=VIRTUAL"));
     if (preview) {
       prepend.add("--enable-preview");
     }
+    OptionsBuilder builder = new OptionsBuilder();
+    for (int i = 0; i + 1 < params.length; i += 2) {
+      builder.param(params[i], params[i + 1]);
+    }
     Options options =
-        new OptionsBuilder()
+        builder
             .include("^" + PKG.replace(".", "\\.") + "(sts\\.)?" + simpleName + "(Sts)?\\.")
             .jvmArgsPrepend(prepend.toArray(String[]::new))
             .shouldFailOnError(true)
-            .output(logs.resolve("jmh-" + simpleName + ".txt").toString())
+            .output(logs.resolve("jmh-" + key + ".txt").toString())
             .build();
     Collection<RunResult> results = new Runner(options).run();
     if (results.isEmpty()) {
@@ -154,11 +160,11 @@ public final class Compare {
 
   private void million() throws Exception {
     int n = 1_000_000;
-    int rounds = 3;
+    int rounds = 5;
     say("(d) 1 000 000 parked children, %d rounds after a warm-up, about 60 s ...", rounds);
     for (String impl : List.of("raw", "taskgroup")) {
       Map<String, List<String>> r =
-          probe("million-" + impl, List.of("-Xmx16g"), "MillionProbe", impl, String.valueOf(n),
+          probe("million-" + impl, List.of("-Xms8g", "-Xmx16g"), "MillionProbe", impl, String.valueOf(n),
               String.valueOf(rounds));
       for (String what : List.of("start", "cancel")) {
         List<Double> ms = new ArrayList<>();
@@ -175,15 +181,20 @@ public final class Compare {
   private void deadlines() throws Exception {
     int n = 10_000;
     int windowMs = 1000;
-    int rounds = 3;
-    say("(e) deadline lateness, %d concurrent deadlines over %d ms, %d rounds, about 15 s ...", n,
+    int rounds = 5;
+    say("(e) deadline lateness, %d concurrent deadlines over %d ms, %d rounds each, about 20 s ...", n,
         windowMs, rounds);
+    Map<String, List<String>> r =
+        probe("deadlines", List.of("-Xms2g", "-Xmx2g"), "DeadlineProbe", "raw,taskgroup",
+            String.valueOf(n), String.valueOf(windowMs), String.valueOf(rounds));
     for (String impl : List.of("raw", "taskgroup")) {
-      Map<String, List<String>> r =
-          probe("deadlines-" + impl, List.of("-Xmx2g"), "DeadlineProbe", impl, String.valueOf(n),
-              String.valueOf(windowMs), String.valueOf(rounds));
       Map<String, String> flat = new LinkedHashMap<>();
-      r.forEach((k, v) -> flat.put(k, v.get(0)));
+      r.forEach(
+          (k, v) -> {
+            if (k.startsWith(impl + ".")) {
+              flat.put(k.substring(impl.length() + 1), v.get(0));
+            }
+          });
       report.deadlines(impl, flat);
       say("  %-10s median %s ms, p99 %s ms, max %s ms (returned)", impl,
           flat.get("returned.median"), flat.get("returned.p99"), flat.get("returned.max"));

@@ -129,8 +129,9 @@ final class Report {
         .append("`run` + `fork`, `run` returns when the children are done. STS: `open()`, ")
         .append("`fork`, `join()`, `close()`. Executor: `newVirtualThreadPerTaskExecutor()`, ")
         .append("`submit`, `close()`. Kotlin: `runBlocking { launch(Dispatchers.Default) {} }` ")
-        .append("called from Java. JMH average time, 1 fork, 3 x 1 s warm-up, 5 x 1 s ")
-        .append("measurement.\n\n");
+        .append("called from Java (the owner's body runs on its own event loop; the children run on ")
+        .append("`Dispatchers.Default`, whose workers are platform threads). JMH average time, 2 forks x (4 x 0.5 s warm-up + 10 x 0.5 s ")
+        .append("measurement).\n\n");
     b.append("### One child per group (time per group)\n\n");
     table(b, "a1");
     b.append("### 100 children per group (time per child)\n\n");
@@ -162,6 +163,13 @@ final class Report {
       b.append("### N = ").append(n).append("\n\n");
       table(b, "b/" + n);
     }
+    b.append("### N = 100000, one full GC at the end of set-up\n\n");
+    b.append("The same, but set-up ends with `System.gc()`, so every parked child's stack (a ")
+        .append("heap object) has been through a GC, as the stack of a thread parked for long ")
+        .append("has; the JDK then thaws the waking children's stacks on its slow path, for ")
+        .append("every implementation. Not a SPEC target; shown because it changes the absolute ")
+        .append("numbers and the spread.\n\n");
+    table(b, "bgc/100000");
     verdictAtMost("(b) cancel of 100 000 parked children: taskgroup at most 1.2x raw",
         ratio("b/100000", "taskgroup"), 1.2);
   }
@@ -195,11 +203,15 @@ final class Report {
 
   private void million(StringBuilder b) {
     b.append("## (d) one group with 1 000 000 parked children\n\n");
-    b.append("Not JMH: `MillionProbe`, one fresh JVM per implementation (`-Xmx16g`), a warm-up ")
-        .append("round then 3 measured rounds. Start: from the owner's first fork until the ")
-        .append("last child checked in (each child checks in right before its park loop); then ")
-        .append("every thread is checked to be `WAITING` (not timed). Cancel: raw interrupts in ")
-        .append("start order and joins each; taskgroup `group.cancel()` until `run` returns. ")
+    b.append("Not JMH: `MillionProbe`, one fresh JVM per implementation (`-Xms8g -Xmx16g`), a ")
+        .append("JIT warm-up of 10 rounds at 100 000 children (start, park, cancel), a warm-up ")
+        .append("round at 1 000 000, then 5 measured rounds. Start: from the owner's first fork ")
+        .append("until the last child checked in (each child checks in right before its park ")
+        .append("loop); then every thread is checked to be `WAITING` (not timed). Cancel: raw ")
+        .append("interrupts in start order and joins each; taskgroup `group.cancel()` until `run` ")
+        .append("returns. Without the JIT warm-up, cancel rounds took 8-10 s instead of about 1 s ")
+        .append("while the code under the parked frames was still C1 code: for raw in its first ")
+        .append("round, for taskgroup in its first three (until `TaskImpl.run` reached C2). ")
         .append("± is the standard deviation over the rounds.\n\n");
     b.append("### Start all 1 000 000\n\n");
     table(b, "d/start");
@@ -215,7 +227,8 @@ final class Report {
 
   private void deadline(StringBuilder b) {
     b.append("## (e) deadline lateness, 10 000 concurrent deadlines\n\n");
-    b.append("Not JMH: `DeadlineProbe`, one fresh JVM per implementation. 10 000 virtual ")
+    b.append("Not JMH: `DeadlineProbe`, one fresh JVM (heap 2 GiB) in which raw and taskgroup ")
+        .append("take turns, round by round, so that both see the same machine. 10 000 virtual ")
         .append("threads are released together; thread i enters ")
         .append("`CancelScope.moveOnAfter(deadline_i - now, body)` with deadlines spread evenly ")
         .append("over a 1 s window starting 500 ms later (every scope is open before the first ")
@@ -224,7 +237,7 @@ final class Report {
         .append("(returned), minus the deadline; the library reads its own clock a little after ")
         .append("ours, so these slightly overstate it. Raw: the same threads in ")
         .append("`Thread.sleep(deadline_i - now)`, i.e. the JDK's own timer under the same load. ")
-        .append("A warm-up round, then 3 rounds pooled (30 000 samples). Milliseconds.\n\n");
+        .append("A warm-up round, then 5 rounds each, pooled (50 000 samples). Milliseconds.\n\n");
     b.append("| implementation | observed median | observed p99 | returned median | ")
         .append("returned p99 | returned max | timed out | last scope entry vs first ")
         .append("deadline |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
@@ -287,7 +300,9 @@ final class Report {
       String unit = m.unit().equals("B/child") ? "bytes" : m.unit();
       b.append("| ").append(impl).append(" | ").append(fmt(m.score())).append(' ').append(unit)
           .append(" | ").append(fmt(m.error()));
-      if (raw != null) {
+      if (impl.equals("raw")) {
+        b.append(" | 1 (baseline) | ");
+      } else if (raw != null) {
         Measured r = m.over(raw);
         b.append(" | ").append(String.format(Locale.ROOT, "%.2fx", r.score())).append(" | ")
             .append(String.format(Locale.ROOT, "%.2f", r.error()));
