@@ -1,0 +1,94 @@
+package dev.taskgroup.bench;
+
+import dev.taskgroup.TaskGroup;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * SPEC section 5, workload (a): fork + join of 100 trivial children per group, reported per
+ * child ({@code @OperationsPerInvocation(100)}). Raw: the owner starts 100 virtual threads, each
+ * child counts down ONE shared counter, and the owner parks until the last child unparks it.
+ * The {@code StructuredTaskScope} peer is {@code dev.taskgroup.bench.sts.ForkJoinHundredSts}.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 4, time = 500, timeUnit = TimeUnit.MILLISECONDS)
+@Measurement(iterations = 10, time = 500, timeUnit = TimeUnit.MILLISECONDS)
+@Fork(value = 2, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
+@OperationsPerInvocation(ForkJoinHundred.CHILDREN)
+public class ForkJoinHundred {
+  public static final int CHILDREN = 100;
+
+  /** Raw: 100 starts; each child counts down one shared counter; the owner parks until zero. */
+  @Benchmark
+  public void raw() {
+    Countdown countdown = new Countdown(CHILDREN, Thread.currentThread());
+    for (int i = 0; i < CHILDREN; i++) {
+      Thread.ofVirtual().start(countdown);
+    }
+    countdown.await();
+  }
+
+  /** A new group; the body forks 100 children; run returns when all are done. */
+  @Benchmark
+  public void taskgroup() throws InterruptedException {
+    TaskGroup group = TaskGroup.create();
+    group.run(
+        () -> {
+          for (int i = 0; i < CHILDREN; i++) {
+            group.fork(ForkJoinOne.NOTHING_BODY);
+          }
+        });
+  }
+
+  /** A new {@code newVirtualThreadPerTaskExecutor()}: 100 submits, close (waits for all). */
+  @Benchmark
+  public void executor() {
+    try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+      for (int i = 0; i < CHILDREN; i++) {
+        executor.submit(ForkJoinOne.NOTHING);
+      }
+    }
+  }
+
+  /** {@code runBlocking { repeat(100) { launch(Dispatchers.Default) {} } }}. */
+  @Benchmark
+  public void kotlin() throws InterruptedException {
+    Kotlin.forkJoin(CHILDREN);
+  }
+
+  /** The raw peer's one shared counter; the child that takes it to zero unparks the owner. */
+  static final class Countdown implements Runnable {
+    private final AtomicInteger left;
+    private final Thread owner;
+
+    Countdown(int n, Thread owner) {
+      this.left = new AtomicInteger(n);
+      this.owner = owner;
+    }
+
+    @Override
+    public void run() {
+      if (left.decrementAndGet() == 0) {
+        LockSupport.unpark(owner);
+      }
+    }
+
+    void await() {
+      while (left.get() != 0) {
+        LockSupport.park(this);
+      }
+    }
+  }
+}

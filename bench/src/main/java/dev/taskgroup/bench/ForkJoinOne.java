@@ -1,0 +1,57 @@
+package dev.taskgroup.bench;
+
+import dev.taskgroup.Body;
+import dev.taskgroup.TaskGroup;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * SPEC section 5, workload (a): fork + join of ONE trivial child per group (a new group, scope or
+ * executor per operation). The owner is the JMH benchmark thread, a virtual thread when run with
+ * {@code -Djmh.executor=VIRTUAL} (the comparison always does). The {@code StructuredTaskScope}
+ * peer is {@code dev.taskgroup.bench.sts.ForkJoinOneSts} (JDK 25 preview, bench profile only).
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 4, time = 500, timeUnit = TimeUnit.MILLISECONDS)
+@Measurement(iterations = 10, time = 500, timeUnit = TimeUnit.MILLISECONDS)
+@Fork(value = 2, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
+public class ForkJoinOne {
+  static final Runnable NOTHING = () -> {};
+  static final Body NOTHING_BODY = () -> {};
+
+  /** Raw: {@code Thread.ofVirtual().start()} + {@code join()}. */
+  @Benchmark
+  public void raw() throws InterruptedException {
+    Thread.ofVirtual().start(NOTHING).join();
+  }
+
+  /** A new group per operation: run, fork one child, run returns when the child is done. */
+  @Benchmark
+  public void taskgroup() throws InterruptedException {
+    TaskGroup group = TaskGroup.create();
+    group.run(() -> group.fork(NOTHING_BODY));
+  }
+
+  /** A new {@code newVirtualThreadPerTaskExecutor()} per operation: submit, close (waits). */
+  @Benchmark
+  public void executor() {
+    try (ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor()) {
+      executor.submit(NOTHING);
+    }
+  }
+
+  /** {@code runBlocking { launch(Dispatchers.Default) {} }}. */
+  @Benchmark
+  public void kotlin() throws InterruptedException {
+    Kotlin.forkJoin(1);
+  }
+}

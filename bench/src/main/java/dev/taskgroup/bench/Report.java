@@ -1,0 +1,396 @@
+package dev.taskgroup.bench;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** Collects what {@link Compare} measured and writes RESULTS.md. */
+final class Report {
+  /** Workload key ("a1", "b/100000", ...) to implementation to number. */
+  private final Map<String, Map<String, Measured>> data = new LinkedHashMap<>();
+  private final Map<String, List<String>> memoryClasses = new LinkedHashMap<>();
+  private final Map<String, Map<String, String>> deadlines = new LinkedHashMap<>();
+  private final List<String[]> verdicts = new ArrayList<>();
+  private String date;
+  private String loadStart;
+  private String loadEnd;
+  private long wallNanos;
+  private boolean sts;
+
+  void environment(String load) {
+    date = Compare.now();
+    loadStart = load;
+  }
+
+  void finish(long wallNanos, String load, boolean sts) {
+    this.wallNanos = wallNanos;
+    this.loadEnd = load;
+    this.sts = sts;
+  }
+
+  void put(String workload, String impl, Measured m) {
+    data.computeIfAbsent(workload, k -> new LinkedHashMap<>()).put(impl, m);
+  }
+
+  void memoryClasses(String impl, List<String> lines) {
+    memoryClasses.put(impl, lines);
+  }
+
+  void deadlines(String impl, Map<String, String> values) {
+    deadlines.put(impl, values);
+  }
+
+  // ---- the report -------------------------------------------------------------------------------
+
+  String markdown() {
+    StringBuilder b = new StringBuilder();
+    b.append("# taskgroup benchmark results\n\n");
+    b.append("Written by the comparison in `bench/` (README, \"Benchmarks\"): ");
+    b.append("`./mvnw -q -Pbench clean verify -DskipTests`, one run, every implementation side ");
+    b.append("by side. Total wall time of the comparison: ")
+        .append(String.format(Locale.ROOT, "%.1f min", wallNanos / 60e9))
+        .append(". Do not compare these numbers with other machines; compare the ratios.\n\n");
+    machine(b);
+    howToRead(b);
+    int targetsAt = b.length();
+    forkJoin(b);
+    cancel(b);
+    memory(b);
+    million(b);
+    deadline(b);
+    checkpoint(b);
+    b.insert(targetsAt, targets());
+    return b.toString();
+  }
+
+  private void machine(StringBuilder b) {
+    var os = (com.sun.management.OperatingSystemMXBean)
+        ManagementFactory.getOperatingSystemMXBean();
+    b.append("## Machine\n\n| | |\n| --- | --- |\n");
+    row(b, "date", date);
+    row(b, "cores", String.valueOf(Runtime.getRuntime().availableProcessors()));
+    row(b, "memory", String.format(Locale.ROOT, "%.1f GiB", os.getTotalMemorySize() / 1073741824.0));
+    row(b, "CPU", cpuModel());
+    row(b, "OS", osRelease() + ", " + System.getProperty("os.name") + " "
+        + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
+    row(b, "JDK", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name")
+        + " " + System.getProperty("java.runtime.version"));
+    row(b, "load average (1, 5, 15 min) at start / at end", loadStart + " / " + loadEnd);
+    b.append("\n");
+  }
+
+  private void howToRead(StringBuilder b) {
+    b.append("## How to read this\n\n");
+    b.append("- **Every owner runs on a virtual thread, for every implementation.** The JMH ")
+        .append("benchmarks ((a), (b), (f)) run in forks started with `-Djmh.executor=VIRTUAL` ")
+        .append("(JMH 1.37), so the benchmark thread, which is the owner (or the thread that ")
+        .append("cancels), is virtual; the harnesses ((c), (d), (e)) start their owners and ")
+        .append("drivers on virtual threads themselves. Children are virtual threads for raw, ")
+        .append("taskgroup, StructuredTaskScope and the executor; Kotlin's children are ")
+        .append("coroutines on `Dispatchers.Default`.\n");
+    b.append("- **±** on a JMH number is JMH's score error: the half-width of the 99.9% ")
+        .append("confidence interval. On a harness number it is the sample standard deviation ")
+        .append("over its rounds or JVMs (said per table).\n");
+    b.append("- **vs raw** is the implementation's number divided by raw's; its ± is the ")
+        .append("propagated error, `r * sqrt((e/x)^2 + (e_raw/raw)^2)`.\n");
+    b.append("- **Verdict**: PASS when the measured value meets the target; \"(within error)\" ")
+        .append("when the ± interval crosses the threshold, so the verdict could flip on ")
+        .append("another run.\n");
+    if (!sts) {
+      b.append("- This run had no StructuredTaskScope peer (built without `-Pbench`).\n");
+    }
+    b.append("\n");
+  }
+
+  private String targets() {
+    StringBuilder b = new StringBuilder("## SPEC section 5 targets\n\n");
+    b.append("| target | measured | verdict |\n| --- | --- | --- |\n");
+    for (String[] v : verdicts) {
+      b.append("| ").append(v[0]).append(" | ").append(v[1]).append(" | ").append(v[2])
+          .append(" |\n");
+    }
+    return b.append("\n").toString();
+  }
+
+  // ---- workloads ----------------------------------------------------------------------------
+
+  private void forkJoin(StringBuilder b) {
+    b.append("## (a) fork + join of trivial children\n\n");
+    b.append("A new group (scope, executor, `runBlocking`) per operation; the children do ")
+        .append("nothing. Raw with one child: `Thread.ofVirtual().start(r)` + `join()`. Raw with ")
+        .append("100: the owner starts 100 virtual threads, each counts down one shared ")
+        .append("`AtomicInteger`, and the owner parks until the last one unparks it. taskgroup: ")
+        .append("`run` + `fork`, `run` returns when the children are done. STS: `open()`, ")
+        .append("`fork`, `join()`, `close()`. Executor: `newVirtualThreadPerTaskExecutor()`, ")
+        .append("`submit`, `close()`. Kotlin: `runBlocking { launch(Dispatchers.Default) {} }` ")
+        .append("called from Java (the owner's body runs on its own event loop; the children run on ")
+        .append("`Dispatchers.Default`, whose workers are platform threads). JMH average time, 2 forks x (4 x 0.5 s warm-up + 10 x 0.5 s ")
+        .append("measurement).\n\n");
+    b.append("### One child per group (time per group)\n\n");
+    table(b, "a1");
+    b.append("### 100 children per group (time per child)\n\n");
+    table(b, "a100");
+    Measured one = ratio("a1", "taskgroup");
+    verdictAtMost("(a) one child: taskgroup at most 1.5x raw", one, 1.5);
+    verdictBelow("(a) one child: taskgroup below STS", "a1", "sts");
+    Measured hundred = ratio("a100", "taskgroup");
+    verdictAtMost("(a) 100 children: taskgroup per child at most 1.2x raw", hundred, 1.2);
+    verdictBelow("(a) 100 children: taskgroup below STS", "a100", "sts");
+    verdictBelow("(a) 100 children: taskgroup below the executor", "a100", "executor");
+  }
+
+  private void cancel(StringBuilder b) {
+    b.append("## (b) cancel of a group of parked children\n\n");
+    b.append("N children, each in `while (!Thread.currentThread().isInterrupted()) ")
+        .append("LockSupport.park();`. Each iteration starts N fresh children and waits until ")
+        .append("every one has checked in and its thread is `WAITING` (outside the timing), then ")
+        .append("times one cancel. Raw: the owner interrupts its threads in start order, then ")
+        .append("joins each. taskgroup: `group.cancel()` (from the benchmark thread; the owner is ")
+        .append("another virtual thread, waiting for its children) until `run` returns. STS: ")
+        .append("the owner, waiting in `join()`, is interrupted; timed until `close()` returned ")
+        .append("(it interrupts and waits for every child). Executor: `shutdownNow()` + ")
+        .append("`close()`. Kotlin: not run: coroutines cancel at suspension points, and a ")
+        .append("thread parked in `LockSupport.park()` is not one (the workload needs N blocked ")
+        .append("threads and interrupt-based cancellation, which do not translate). JMH single ")
+        .append("shot, 2 forks x (5 warm-up + 20 measured) iterations, heap 4 GiB.\n\n");
+    for (String n : List.of("10000", "100000")) {
+      b.append("### N = ").append(n).append("\n\n");
+      table(b, "b/" + n);
+    }
+    b.append("### N = 100000, one full GC at the end of set-up\n\n");
+    b.append("The same, but set-up ends with `System.gc()`, so every parked child's stack (a ")
+        .append("heap object) has been through a GC, as the stack of a thread parked for long ")
+        .append("has; the JDK then thaws the waking children's stacks on its slow path, for ")
+        .append("every implementation. Not a SPEC target; shown because it changes the absolute ")
+        .append("numbers and the spread.\n\n");
+    table(b, "bgc/100000");
+    verdictAtMost("(b) cancel of 100 000 parked children: taskgroup at most 1.2x raw",
+        ratio("b/100000", "taskgroup"), 1.2);
+  }
+
+  private void memory(StringBuilder b) {
+    b.append("## (c) memory per parked child\n\n");
+    b.append("Not JMH: `MemoryProbe` in a fresh JVM per measurement (heap 4 GiB, G1), 3 JVMs ")
+        .append("per implementation. Used heap after full GCs (`System.gc()` repeated until two ")
+        .append("readings agree within 64 KiB, read with `MemoryMXBean`) before and after ")
+        .append("100 000 children are started and parked, divided by 100 000. A parked virtual ")
+        .append("thread's stack is a heap object (`jdk.internal.vm.StackChunk`), so this counts ")
+        .append("the whole child. Raw keeps its `Thread[]` (it needs it to cancel); taskgroup ")
+        .append("keeps its list of tasks. ± is the standard deviation over the JVMs.\n\n");
+    table(b, "c");
+    b.append("What grew, per child (class histogram after minus before, first JVM; classes ")
+        .append("adding at least 0.5 byte per child):\n\n");
+    b.append("| implementation | class | bytes per child | instances per child |\n")
+        .append("| --- | --- | ---: | ---: |\n");
+    memoryClasses.forEach(
+        (impl, lines) -> {
+          for (String line : lines) {
+            String[] f = line.split(" ");
+            b.append("| ").append(impl).append(" | `").append(f[0]).append("` | ").append(f[1])
+                .append(" | ").append(f[2]).append(" |\n");
+          }
+        });
+    b.append("\n");
+    verdictAtMost("(c) memory per parked child: taskgroup within 1.3x raw", ratio("c",
+        "taskgroup"), 1.3);
+  }
+
+  private void million(StringBuilder b) {
+    b.append("## (d) one group with 1 000 000 parked children\n\n");
+    b.append("Not JMH: `MillionProbe`, one fresh JVM per implementation (`-Xms8g -Xmx16g`), a ")
+        .append("JIT warm-up of 10 rounds at 100 000 children (start, park, cancel), a warm-up ")
+        .append("round at 1 000 000, then 5 measured rounds. Start: from the owner's first fork ")
+        .append("until the last child checked in (each child checks in right before its park ")
+        .append("loop); then every thread is checked to be `WAITING` (not timed). Cancel: raw ")
+        .append("interrupts in start order and joins each; taskgroup `group.cancel()` until `run` ")
+        .append("returns. Without the JIT warm-up, cancel rounds took 8-10 s instead of about 1 s ")
+        .append("while the code under the parked frames was still C1 code: for raw in its first ")
+        .append("round, for taskgroup in its first three (until `TaskImpl.run` reached C2). ")
+        .append("± is the standard deviation over the rounds.\n\n");
+    b.append("### Start all 1 000 000\n\n");
+    table(b, "d/start");
+    b.append("### Cancel all 1 000 000\n\n");
+    table(b, "d/cancel");
+    Map<String, Measured> d = data.get("d/cancel");
+    boolean held = d != null && d.containsKey("taskgroup");
+    verdicts.add(new String[] {"(d) one group holds 1 000 000 concurrent parked children",
+        held ? "all started, parked and cancelled" : "did not run", held ? "PASS" : "MISS"});
+    verdictAtMost("(d) 1 000 000: start within 2x raw", ratio("d/start", "taskgroup"), 2.0);
+    verdictAtMost("(d) 1 000 000: cancel within 2x raw", ratio("d/cancel", "taskgroup"), 2.0);
+  }
+
+  private void deadline(StringBuilder b) {
+    b.append("## (e) deadline lateness, 10 000 concurrent deadlines\n\n");
+    b.append("Not JMH: `DeadlineProbe`, one fresh JVM (heap 2 GiB) in which raw and taskgroup ")
+        .append("take turns, round by round, so that both see the same machine. 10 000 virtual ")
+        .append("threads are released together; thread i enters ")
+        .append("`CancelScope.moveOnAfter(deadline_i - now, body)` with deadlines spread evenly ")
+        .append("over a 1 s window starting 500 ms later (every scope is open before the first ")
+        .append("deadline), and the body blocks in `Thread.sleep(60 s)`. Lateness = the moment ")
+        .append("the body caught the `InterruptedException` (observed) or `moveOnAfter` returned ")
+        .append("(returned), minus the deadline; the library reads its own clock a little after ")
+        .append("ours, so these slightly overstate it. Raw: the same threads in ")
+        .append("`Thread.sleep(deadline_i - now)`, i.e. the JDK's own timer under the same load. ")
+        .append("A warm-up round, then 5 rounds each, pooled (50 000 samples). Milliseconds.\n\n");
+    b.append("| implementation | observed median | observed p99 | returned median | ")
+        .append("returned p99 | returned max | timed out | last scope entry vs first ")
+        .append("deadline |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    deadlines.forEach(
+        (impl, v) ->
+            b.append("| ").append(impl).append(" | ").append(v.get("observed.median"))
+                .append(" | ").append(v.get("observed.p99")).append(" | ")
+                .append(v.get("returned.median")).append(" | ").append(v.get("returned.p99"))
+                .append(" | ").append(v.get("returned.max")).append(" | ")
+                .append(v.get("timedOut")).append(" / ").append(v.get("samples")).append(" | ")
+                .append(v.get("lastEntryVsFirstDeadlineMs")).append(" |\n"));
+    b.append("\n");
+    Map<String, String> tg = deadlines.get("taskgroup");
+    if (tg != null) {
+      double p99 = Double.parseDouble(tg.get("returned.p99"));
+      verdicts.add(new String[] {"(e) deadlines: p99 lateness at most 5 ms with 10 000",
+          String.format(Locale.ROOT, "p99 %.3f ms (returned), median %s ms", p99,
+              tg.get("returned.median")), p99 <= 5.0 ? "PASS" : "MISS"});
+    }
+  }
+
+  private void checkpoint(StringBuilder b) {
+    b.append("## (f) nothing cancelled: checkpoint and scope entry/exit\n\n");
+    b.append("A loop of 1024 operations inside one uncancelled `CancelScope` (its own entry ")
+        .append("and exit are amortised, about 0.1 ns per operation), reported per operation. ")
+        .append("Baseline: `Thread.currentThread().isInterrupted()` into a `Blackhole`. ")
+        .append("JMH average time, 1 fork, 3 x 1 s warm-up, 5 x 1 s measurement. The SPEC ")
+        .append("target is qualitative (\"nanoseconds\"); this report reads it as at most 20 ns ")
+        .append("for a checkpoint and at most 100 ns for entering and leaving a scope.\n\n");
+    b.append("| operation | time | ± |\n| --- | ---: | ---: |\n");
+    Map<String, Measured> f = data.getOrDefault("f", Map.of());
+    f.forEach(
+        (op, m) ->
+            b.append("| ").append(op).append(" | ").append(fmt(m.score())).append(' ')
+                .append(m.unit()).append(" | ").append(fmt(m.error())).append(" |\n"));
+    b.append("\n");
+    Measured cp = f.get("checkpoint");
+    if (cp != null) {
+      verdictAtMost("(f) uncancelled `checkpoint()` costs nanoseconds (read: at most 20 ns)",
+          cp, 20);
+    }
+    Measured ns = f.get("nestedScope");
+    if (ns != null) {
+      verdictAtMost("(f) uncancelled nested scope entry + exit costs nanoseconds (read: at most "
+          + "100 ns)", ns, 100);
+    }
+  }
+
+  // ---- tables and verdicts ------------------------------------------------------------------
+
+  private void table(StringBuilder b, String workload) {
+    Map<String, Measured> w = data.getOrDefault(workload, Map.of());
+    Measured raw = w.get("raw");
+    b.append("| implementation | time | ± | vs raw | ± |\n| --- | ---: | ---: | ---: | ---: |\n");
+    for (String impl : Compare.ORDER) {
+      Measured m = w.get(impl);
+      if (m == null) {
+        continue;
+      }
+      String unit = m.unit().equals("B/child") ? "bytes" : m.unit();
+      b.append("| ").append(impl).append(" | ").append(fmt(m.score())).append(' ').append(unit)
+          .append(" | ").append(fmt(m.error()));
+      if (impl.equals("raw")) {
+        b.append(" | 1 (baseline) | ");
+      } else if (raw != null) {
+        Measured r = m.over(raw);
+        b.append(" | ").append(String.format(Locale.ROOT, "%.2fx", r.score())).append(" | ")
+            .append(String.format(Locale.ROOT, "%.2f", r.error()));
+      } else {
+        b.append(" | | ");
+      }
+      b.append(" |\n");
+    }
+    b.append("\n");
+  }
+
+  private Measured ratio(String workload, String impl) {
+    Map<String, Measured> w = data.get(workload);
+    if (w == null || w.get(impl) == null || w.get("raw") == null) {
+      return null;
+    }
+    return w.get(impl).over(w.get("raw"));
+  }
+
+  private void verdictAtMost(String target, Measured m, double limit) {
+    if (m == null) {
+      verdicts.add(new String[] {target, "not measured", "MISS (not measured)"});
+      return;
+    }
+    boolean pass = m.score() <= limit;
+    boolean straddles = m.score() - m.error() <= limit && m.score() + m.error() > limit;
+    String unit = m.unit().equals("x") ? "x" : " " + m.unit();
+    verdicts.add(new String[] {target,
+        String.format(Locale.ROOT, "%s%s ± %s", fmt(m.score()), unit, fmt(m.error())),
+        (pass ? "PASS" : "MISS") + (straddles ? " (within error)" : "")});
+  }
+
+  private void verdictBelow(String target, String workload, String other) {
+    Map<String, Measured> w = data.getOrDefault(workload, Map.of());
+    Measured tg = w.get("taskgroup");
+    Measured o = w.get(other);
+    if (tg == null || o == null) {
+      verdicts.add(new String[] {target, "not measured", "MISS (not measured)"});
+      return;
+    }
+    Measured r = tg.over(o);
+    boolean pass = tg.score() < o.score();
+    boolean overlap = Math.abs(tg.score() - o.score()) < tg.error() + o.error();
+    verdicts.add(new String[] {target,
+        String.format(Locale.ROOT, "%s %s vs %s %s (%.2fx ± %.2f)", fmt(tg.score()), tg.unit(),
+            fmt(o.score()), o.unit(), r.score(), r.error()),
+        (pass ? "PASS" : "MISS") + (overlap ? " (within error)" : "")});
+  }
+
+  private static void row(StringBuilder b, String k, String v) {
+    b.append("| ").append(k).append(" | ").append(v).append(" |\n");
+  }
+
+  static String fmt(double v) {
+    double a = Math.abs(v);
+    if (a >= 100) {
+      return String.format(Locale.ROOT, "%.0f", v);
+    } else if (a >= 10) {
+      return String.format(Locale.ROOT, "%.1f", v);
+    } else if (a >= 1) {
+      return String.format(Locale.ROOT, "%.2f", v);
+    }
+    return String.format(Locale.ROOT, "%.3f", v);
+  }
+
+  private static String cpuModel() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+        if (line.startsWith("model name")) {
+          return line.substring(line.indexOf(':') + 1).trim();
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // not Linux
+    }
+    return "unknown";
+  }
+
+  private static String osRelease() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/etc/os-release"))) {
+        if (line.startsWith("PRETTY_NAME=")) {
+          return line.substring(12).replace("\"", "");
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // not Linux
+    }
+    return "unknown";
+  }
+}
