@@ -39,6 +39,9 @@ public final class Deadlines {
   /** The timer thread, started once; under LOCK. */
   private static Thread timer;
 
+  /** Expired deadlines taken from the heap under one hold of the lock. */
+  private static final int FIRE_BATCH = 64;
+
   private static final int NEW = 0;
   private static final int RUNNING = 1;
   private static final int STOPPED = 2;
@@ -209,29 +212,29 @@ public final class Deadlines {
   }
 
   private static void loop() {
+    Scope[] expired = new Scope[FIRE_BATCH];
     for (;;) {
-      Scope expired = null;
-      long waitNanos = 0L;
+      int count = 0;
+      long waitNanos = -1L;
       LOCK.lock();
       try {
-        if (size == 0) {
-          waitNanos = -1L;
-        } else {
+        long now = System.nanoTime();
+        while (size > 0 && count < FIRE_BATCH) {
           Deadline top = heap[0];
-          long left = top.nanos - System.nanoTime();
-          if (left <= 0L) {
-            remove(top);
-            expired = top.scope;
-          } else {
+          long left = top.nanos - now;
+          if (left > 0L) {
             waitNanos = left;
+            break;
           }
+          remove(top);
+          expired[count++] = top.scope;
         }
       } finally {
         LOCK.unlock();
       }
-      if (expired != null) {
+      for (int i = 0; i < count; i++) {
         try {
-          fire(expired);
+          fire(expired[i]);
         } catch (Throwable t) {
           // A bug (or an OutOfMemoryError) must not kill the one timer of the process.
           Thread.UncaughtExceptionHandler h = Thread.getDefaultUncaughtExceptionHandler();
@@ -241,7 +244,12 @@ public final class Deadlines {
             t.printStackTrace();
           }
         }
-      } else if (waitNanos < 0L) {
+        expired[i] = null;
+      }
+      if (count == FIRE_BATCH) {
+        continue; // more may be due
+      }
+      if (waitNanos < 0L) {
         LockSupport.park(Deadlines.class);
       } else {
         LockSupport.parkNanos(Deadlines.class, waitNanos);

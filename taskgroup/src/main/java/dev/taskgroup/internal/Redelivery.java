@@ -17,8 +17,10 @@ import java.util.concurrent.locks.LockSupport;
  *
  * Registration: whoever delivers a cancellation interrupt (ThreadState.deliver or settle) pushes
  * the thread's state on `incoming`, a Treiber stack linked through ThreadState.watchNext, once
- * (the WATCHED status bit says it is queued or watched). The push that finds the stack empty
- * unparks the watcher. Nothing is registered, and nothing runs, while nothing is cancelled.
+ * (the WATCHED status bit says it is queued or watched). A push wakes the watcher only if it
+ * is idle (parked with nothing to watch); a busy watcher wakes at least every BASE by itself
+ * and takes new registrations then, so a new watch is first checked within 2 * BASE of the
+ * delivery. Nothing is registered, and nothing runs, while nothing is cancelled.
  *
  * The watcher (one daemon platform thread, started on first use) owns its list of watches. Each
  * watch is checked when due (ThreadState.recheck, under the thread's BUSY bit):
@@ -43,6 +45,12 @@ public final class Redelivery {
   private static volatile ThreadState incoming;
   /** The watcher thread; started once, under the class lock of startWatcher. */
   private static volatile Thread watcher;
+  /**
+   * Whether the watcher is parked with nothing to watch (only then does a new registration wake
+   * it). Otherwise it wakes by itself at least every BASE and takes new registrations then, so
+   * a mass cancellation does not wake it once per thread.
+   */
+  private static volatile boolean idle;
 
   private Redelivery() {}
 
@@ -53,11 +61,10 @@ public final class Redelivery {
       head = incoming;
       ts.watchNext = head;
     } while (!INCOMING.compareAndSet(head, ts));
-    if (head == null) {
-      Thread w = watcher;
-      if (w == null) {
-        w = startWatcher();
-      }
+    Thread w = watcher;
+    if (w == null) {
+      startWatcher();
+    } else if (head == null && idle) {
       LockSupport.unpark(w);
     }
   }
@@ -125,11 +132,13 @@ public final class Redelivery {
           due = new long[64];
           interval = new long[64];
         }
+        idle = true; // then read `incoming`: watch() writes it, then reads `idle`
         if (incoming == null) {
           LockSupport.park(Redelivery.class);
         }
+        idle = false;
       } else {
-        long wait = nextDue - System.nanoTime();
+        long wait = Math.min(nextDue - System.nanoTime(), BASE_NANOS);
         if (wait > 0L) {
           LockSupport.parkNanos(Redelivery.class, wait);
         }
