@@ -17,9 +17,22 @@ import java.util.concurrent.locks.ReentrantLock;
  * </pre>
  */
 final class ChildList {
+  private static final java.lang.invoke.VarHandle HEAD;
+
+  static {
+    try {
+      HEAD =
+          java.lang.invoke.MethodHandles.lookup()
+              .findVarHandle(ChildList.class, "head", TaskImpl.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+
   private static final int SWEEP_SLACK = 64;
 
-  private final ReentrantLock lock = new ReentrantLock();
+  /** Guards the list's own fields, and also the group's failures (one lock per group). */
+  final ReentrantLock lock = new ReentrantLock();
   /** First child; written under lock, read by walks. */
   private volatile TaskImpl<?> head;
   /** Last linked child; under lock. */
@@ -35,10 +48,12 @@ final class ChildList {
   void append(TaskImpl<?> task, long live) {
     lock.lock();
     try {
+      // Release stores: a cancellation walk that reads the link sees a fully built child
+      // (its own start check covers a walk that misses it); no full fence per fork.
       if (tail == null) {
-        head = task;
+        HEAD.setRelease(this, task);
       } else {
-        tail.next = task;
+        TaskImpl.NEXT.setRelease(tail, task);
       }
       tail = task;
       if (++size > 2 * live + SWEEP_SLACK) {

@@ -11,7 +11,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.locks.LockSupport;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
 /**
@@ -28,7 +27,8 @@ import java.util.function.Consumer;
  * unparks the owner. Because the body and every child count, a child can always fork (its own
  * share keeps the group open), and once the count is 0 nothing can reopen it.
  *
- * `failureLock` guards `failures`. It is never held while calling user code.
+ * `children.lock` (the group's one lock) guards the child list and `failures`. It is never held
+ * while calling user code.
  *
  * The owner's run:
  *   1. claim, enter the scope, run the body;
@@ -59,9 +59,8 @@ public final class Group extends Scope {
   /** Set by the owner only: it was interrupted from outside. */
   private boolean ownerInterrupted;
 
-  private final ReentrantLock failureLock = new ReentrantLock();
-  /** Failures in order; under failureLock. */
-  private final List<Throwable> failures = new ArrayList<>(2);
+  /** Failures in order, created on the first; under children.lock. */
+  private List<Throwable> failures;
 
   public Group(GroupConfig config) {
     super(0);
@@ -93,11 +92,11 @@ public final class Group extends Scope {
 
   /** The failures, in the order they happened (after run returned {@link #FAILED}). */
   public List<Throwable> failures() {
-    failureLock.lock();
+    children.lock.lock();
     try {
-      return List.copyOf(failures);
+      return failures == null ? List.of() : List.copyOf(failures);
     } finally {
-      failureLock.unlock();
+      children.lock.unlock();
     }
   }
 
@@ -201,11 +200,11 @@ public final class Group extends Scope {
   }
 
   private boolean hasFailures() {
-    failureLock.lock();
+    children.lock.lock();
     try {
-      return !failures.isEmpty();
+      return failures != null;
     } finally {
-      failureLock.unlock();
+      children.lock.unlock();
     }
   }
 
@@ -293,11 +292,14 @@ public final class Group extends Scope {
   }
 
   private void keep(Throwable failure) {
-    failureLock.lock();
+    children.lock.lock();
     try {
+      if (failures == null) {
+        failures = new ArrayList<>(2);
+      }
       failures.add(failure);
     } finally {
-      failureLock.unlock();
+      children.lock.unlock();
     }
   }
 

@@ -75,8 +75,19 @@ public class Scope {
   /** Cancel hooks registered on this scope (a stack); pushed and pruned by its own thread. */
   volatile CancelHook hooks;
 
+  /**
+   * A new node. Its fields are written plainly (a volatile write here would cost a full fence on
+   * every fork): a node is published to other threads only through a lock, a volatile link or
+   * {@code Thread.start}, all of which order these writes before it.
+   */
   protected Scope(int initialFlags) {
-    this.flags = initialFlags;
+    FLAGS.set(this, initialFlags);
+  }
+
+  /** Sets {@code parent} and {@code home} of a node not yet published (see the constructor). */
+  final void initLinks(Scope parentNode, ThreadState homeState) {
+    PARENT.set(this, parentNode);
+    HOME.set(this, homeState);
   }
 
   // ---- queries --------------------------------------------------------------------------
@@ -264,10 +275,9 @@ public class Scope {
   final ThreadState enter() {
     ThreadState ts = ThreadState.current();
     Scope above = ts.innermost;
-    home = ts;
-    parent = above;
-    above.inner = this;
-    ts.innermost = this;
+    initLinks(above, ts); // not yet reachable: plain writes, published by the two below
+    INNER.setRelease(above, this);
+    ts.innermost = this; // volatile: ordered before settle() reads the flags (see ThreadState)
     if (deadline != null) {
       Deadlines.start(this);
     }
@@ -288,7 +298,7 @@ public class Scope {
       Deadlines.stop(this);
     }
     Scope above = parent;
-    above.inner = null;
+    INNER.setRelease(above, null); // a walk that still sees this node re-checks; no fence needed
     ts.innermost = above;
     ts.settle();
     return f;
@@ -343,12 +353,18 @@ public class Scope {
 
   private static final VarHandle FLAGS;
   private static final VarHandle REASON;
+  private static final VarHandle PARENT;
+  private static final VarHandle HOME;
+  private static final VarHandle INNER;
 
   static {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
       FLAGS = l.findVarHandle(Scope.class, "flags", int.class);
       REASON = l.findVarHandle(Scope.class, "reason", CancelReason.class);
+      PARENT = l.findVarHandle(Scope.class, "parent", Scope.class);
+      HOME = l.findVarHandle(Scope.class, "home", ThreadState.class);
+      INNER = l.findVarHandle(Scope.class, "inner", Scope.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

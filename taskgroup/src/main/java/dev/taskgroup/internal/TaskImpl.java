@@ -190,7 +190,7 @@ public final class TaskImpl<T> extends ThreadState
     }
     releasePlace();
     setFlags(EXITED);
-    innermost = null;
+    INNERMOST.setRelease(this, null); // deliverers re-check; the EXITED CAS already fenced
     if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
     }
@@ -377,12 +377,14 @@ public final class TaskImpl<T> extends ThreadState
 
   private static final VarHandle STATE;
   private static final VarHandle WAITERS;
+  static final VarHandle NEXT;
 
   static {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
       STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
       WAITERS = l.findVarHandle(TaskImpl.class, "waiters", Waiter.class);
+      NEXT = l.findVarHandle(TaskImpl.class, "next", TaskImpl.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

@@ -74,15 +74,14 @@ public class ThreadState extends Scope {
   private ThreadState(Thread thread) {
     super(ENTERED);
     this.thread = thread;
-    this.home = this;
-    this.innermost = this;
+    initLinks(null, this);
+    INNERMOST.set(this, this);
   }
 
   /** The root scope of a forked task: its parent is the task's group. */
   ThreadState(Scope parent) {
     super(ENTERED);
-    this.parent = parent;
-    this.home = this;
+    initLinks(parent, this);
   }
 
   /** The calling thread's state, created on first use. */
@@ -285,10 +284,13 @@ public class ThreadState extends Scope {
   }
 
   private static final VarHandle STATUS;
+  static final VarHandle INNERMOST;
 
   static {
     try {
       STATUS = MethodHandles.lookup().findVarHandle(ThreadState.class, "status", int.class);
+      INNERMOST =
+          MethodHandles.lookup().findVarHandle(ThreadState.class, "innermost", Scope.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
