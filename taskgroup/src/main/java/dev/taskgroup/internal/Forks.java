@@ -123,6 +123,7 @@ final class Forks {
     }
     task.thread = thread;
     task.place = place;
+    task.initInnermost(); // before start: deliverers may interrupt it from now on
     thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
     long before = g.admit();
     if (before < 0L) {
@@ -131,7 +132,7 @@ final class Forks {
       }
       throw finished(g, "fork into");
     }
-    g.children.append(task, before + 1L);
+    g.children.append(task, before + 1L, g.ownedByCurrentThread());
     try {
       thread.start();
     } catch (Throwable e) {

@@ -86,8 +86,9 @@ public final class Group extends Scope {
     return "group '" + name() + "'";
   }
 
-  TaskImpl<?> firstChild() {
-    return children.head();
+  /** Whether the calling thread is this group's owner (the thread running its body). */
+  boolean ownedByCurrentThread() {
+    return owner == Thread.currentThread();
   }
 
   /** The failures, in the order they happened (after run returned {@link #FAILED}). */

@@ -321,12 +321,19 @@ public class Scope {
           s.fireHooks();
         }
         if (s instanceof Group g) {
-          TaskImpl<?> first = g.firstChild();
-          if (first != null) {
+          // Other threads' forks pushed first, so the owner's (usually all) are walked first.
+          TaskImpl<?> shared = g.children.sharedHead();
+          TaskImpl<?> owned = g.children.ownerHead();
+          if (shared != null || owned != null) {
             if (pending == null) {
               pending = new ArrayDeque<>();
             }
-            pending.push(first);
+            if (shared != null) {
+              pending.push(shared);
+            }
+            if (owned != null) {
+              pending.push(owned);
+            }
           }
         }
       }

@@ -19,17 +19,16 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>
  * Implementation overview
  *
- * `state` (the Future state) moves once, by CAS, from RUNNING to SUCCESS, FAILED or CANCELLED.
- * The thread sets it when the work ends; Task.cancel() may set CANCELLED first, and then the
- * thread's late result is dropped (a late failure still goes to the group). `outcome` (result
- * or throwable) is written before that CAS and read after seeing the state.
+ * `state` is one atomic int: the Future outcome (low bits) and FINISHED. The outcome moves
+ * once, by CAS, from RUNNING to SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED
+ * first, and then the thread's late result is dropped (a late failure still goes to the
+ * group). FINISHED says the thread is done with the work and its bookkeeping; the thread sets
+ * it, with its outcome, in one CAS at the end (before the group is told, Group.leave).
+ * `outcome` (result or throwable) is written before that CAS and read after seeing the state.
+ * Waiters in get() form a Treiber stack in `waiters`; whoever moves the outcome out of RUNNING
+ * wakes them, and a waiter re-checks the state after pushing itself.
  *
- * The thread's own life is separate: it is "finished" once the root scope is EXITED (flags),
- * which happens after the work ended and before the group is told (Group.leave). Waiters in
- * get() form a Treiber stack in `waiters`, swapped for DONE when the state is set.
- *
- * `next` links the group's children in fork order; written under the group's lock, read
- * without it by cancellation walks (see Group).
+ * `next` links the group's children in fork order (see ChildList).
  * </pre>
  *
  * @param <T> the result type
@@ -40,8 +39,8 @@ public final class TaskImpl<T> extends ThreadState
   private static final int SUCCESS = 1;
   private static final int FAILED = 2;
   private static final int CANCELLED_STATE = 3;
-
-  private static final Waiter DONE = new Waiter(null);
+  private static final int OUTCOME = 3;
+  private static final int FINISHED = 4;
 
   /** No place to take or give back (unbounded group, or already given back). */
   static final int PLACE_NONE = 0;
@@ -74,9 +73,7 @@ public final class TaskImpl<T> extends ThreadState
   /** A task that never started because its group was already cancelled. */
   static <T> TaskImpl<T> cancelledBeforeStart(Group group, String name) {
     TaskImpl<T> t = new TaskImpl<>(group, null, name);
-    t.state = CANCELLED_STATE;
-    t.waiters = DONE;
-    t.setFlags(EXITED);
+    STATE.set(t, CANCELLED_STATE | FINISHED);
     return t;
   }
 
@@ -92,7 +89,7 @@ public final class TaskImpl<T> extends ThreadState
   /** The thread could not be started: the task ends cancelled, never having run. */
   void abandon() {
     releasePlace();
-    setFlags(EXITED);
+    INNERMOST.setRelease(this, null);
     complete(CANCELLED_STATE, null);
   }
 
@@ -101,6 +98,15 @@ public final class TaskImpl<T> extends ThreadState
       place = PLACE_NONE;
       group.places.release();
     }
+  }
+
+  /**
+   * Makes the task its own innermost scope, before its thread starts (a plain write, published
+   * by the list link and Thread.start): from then on a deliverer may interrupt the thread, even
+   * before it runs, and the thread's first act is to check for a cancellation anyway.
+   */
+  void initInnermost() {
+    INNERMOST.set(this, this);
   }
 
   /** Started work signalled: from now on it is cancelled with its group (SPEC item 17). */
@@ -134,7 +140,7 @@ public final class TaskImpl<T> extends ThreadState
 
   /** Whether the task's thread is done with the work and its bookkeeping. */
   boolean isFinished() {
-    return (flags & EXITED) != 0;
+    return (state & FINISHED) != 0;
   }
 
   // ---- the task's thread ------------------------------------------------------------------
@@ -168,7 +174,6 @@ public final class TaskImpl<T> extends ThreadState
     if (thread != Thread.currentThread()) {
       throw new IllegalStateException("a taskgroup task runs only on the thread made for it");
     }
-    innermost = this;
     return !effectivelyCancelled(this) && takePlace();
   }
 
@@ -189,8 +194,7 @@ public final class TaskImpl<T> extends ThreadState
       }
     }
     releasePlace();
-    setFlags(EXITED);
-    INNERMOST.setRelease(this, null); // deliverers re-check; the EXITED CAS already fenced
+    INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
     if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
     }
@@ -218,16 +222,27 @@ public final class TaskImpl<T> extends ThreadState
     }
   }
 
-  private void complete(int newState, Object result) {
+  /** The thread's last word on the task: its outcome (unless cancelled first) and FINISHED. */
+  private void complete(int newOutcome, Object result) {
     outcome = result;
-    if (STATE.compareAndSet(this, RUNNING, newState)) {
-      releaseWaiters();
+    for (;;) {
+      int s = state;
+      int next = (s & OUTCOME) == RUNNING ? newOutcome | FINISHED : s | FINISHED;
+      if (STATE.compareAndSet(this, s, next)) {
+        if ((s & OUTCOME) == RUNNING) {
+          releaseWaiters();
+        }
+        return;
+      }
     }
   }
 
   private void releaseWaiters() {
-    Waiter w = (Waiter) WAITERS.getAndSet(this, DONE);
-    while (w != null && w != DONE) {
+    if (waiters == null) {
+      return; // a waiter that pushes itself later sees the state before it parks
+    }
+    Waiter w = (Waiter) WAITERS.getAndSet(this, null);
+    while (w != null) {
       LockSupport.unpark(w.thread);
       w = w.next;
     }
@@ -246,9 +261,13 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public boolean cancel(boolean mayInterruptIfRunning) {
-    if (!STATE.compareAndSet(this, RUNNING, CANCELLED_STATE)) {
-      return false;
-    }
+    int s;
+    do {
+      s = state;
+      if ((s & OUTCOME) != RUNNING) {
+        return false;
+      }
+    } while (!STATE.compareAndSet(this, s, s | CANCELLED_STATE));
     releaseWaiters();
     cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
     return true;
@@ -256,17 +275,17 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public boolean isCancelled() {
-    return state == CANCELLED_STATE;
+    return (state & OUTCOME) == CANCELLED_STATE;
   }
 
   @Override
   public boolean isDone() {
-    return state != RUNNING;
+    return (state & OUTCOME) != RUNNING;
   }
 
   @Override
   public T get() throws InterruptedException, ExecutionException {
-    int s = state;
+    int s = state & OUTCOME;
     if (s == RUNNING) {
       s = await(false, 0L);
     }
@@ -277,7 +296,7 @@ public final class TaskImpl<T> extends ThreadState
   public T get(long timeout, TimeUnit unit)
       throws InterruptedException, ExecutionException, TimeoutException {
     long nanos = unit.toNanos(timeout);
-    int s = state;
+    int s = state & OUTCOME;
     if (s == RUNNING && (s = await(true, nanos)) == RUNNING) {
       throw new TimeoutException(describe() + " did not finish within " + timeout + " " + unit);
     }
@@ -287,7 +306,7 @@ public final class TaskImpl<T> extends ThreadState
   @Override
   @SuppressWarnings("unchecked")
   public T resultNow() {
-    return switch (state) {
+    return switch (state & OUTCOME) {
       case SUCCESS -> (T) outcome;
       case FAILED -> throw new IllegalStateException(describe() + " failed");
       case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
@@ -297,7 +316,7 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public Throwable exceptionNow() {
-    return switch (state) {
+    return switch (state & OUTCOME) {
       case FAILED -> (Throwable) outcome;
       case SUCCESS -> throw new IllegalStateException(describe() + " completed with a result");
       case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
@@ -307,7 +326,7 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public State state() {
-    return switch (state) {
+    return switch (state & OUTCOME) {
       case SUCCESS -> State.SUCCESS;
       case FAILED -> State.FAILED;
       case CANCELLED_STATE -> State.CANCELLED;
@@ -329,7 +348,7 @@ public final class TaskImpl<T> extends ThreadState
     long deadline = timed ? System.nanoTime() + nanos : 0L;
     Waiter node = null;
     for (;;) {
-      int s = state;
+      int s = state & OUTCOME;
       if (s != RUNNING) {
         return s;
       }
@@ -341,17 +360,14 @@ public final class TaskImpl<T> extends ThreadState
         Waiter head;
         do {
           head = waiters;
-          if (head == DONE) {
-            return state;
-          }
           node.next = head;
         } while (!WAITERS.compareAndSet(this, head, node));
-        continue;
+        continue; // re-check the state before parking: the completer may have missed us
       }
       if (timed) {
         long left = deadline - System.nanoTime();
         if (left <= 0L) {
-          return state;
+          return state & OUTCOME;
         }
         LockSupport.parkNanos(this, left);
       } else {
@@ -377,14 +393,13 @@ public final class TaskImpl<T> extends ThreadState
 
   private static final VarHandle STATE;
   private static final VarHandle WAITERS;
-  static final VarHandle NEXT;
+
 
   static {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
       STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
       WAITERS = l.findVarHandle(TaskImpl.class, "waiters", Waiter.class);
-      NEXT = l.findVarHandle(TaskImpl.class, "next", TaskImpl.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
