@@ -5,6 +5,7 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
 import dev.taskgroup.CancelScope;
 import java.time.Duration;
+import java.util.concurrent.ThreadLocalRandom;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Arbiter;
 import org.openjdk.jcstress.annotations.Description;
@@ -16,10 +17,10 @@ import org.openjdk.jcstress.infra.results.L_Result;
 /**
  * A deadline firing against the exit of its scope: a plain scope with a very short timeout whose
  * body busy-waits for about as long (no checkpoint, no interruptible call) and returns normally.
- * The racing thread is the library's deadline timer. SPEC section 2: a plain scope whose body
- * returns normally reports {@code cancelCaught() == false} (cancelCalled may be either: the
- * deadline may or may not have expired before the scope exited), and the interrupt the library
- * delivered for the deadline never survives the scope's exit.
+ * Only one actor: the racing thread is the library's deadline timer. SPEC section 2: a plain
+ * scope whose body returns normally reports {@code cancelCaught() == false} (cancelCalled may be
+ * either: the deadline may or may not have expired before the scope exited), and the interrupt
+ * the library delivered for the deadline never survives the scope's exit.
  */
 @JCStressTest
 @Description("A CancelScope deadline firing against the scope's exit")
@@ -57,10 +58,17 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class DeadlineVersusExit {
-  /** The timeout, and about how long the body runs: the deadline timer fires around the exit. */
-  private static final long NANOS = 100_000L;
+  /** The timeout. */
+  private static final long TIMEOUT_NANOS = 100_000L;
 
-  private final CancelScope scope = CancelScope.withTimeout(Duration.ofNanos(NANOS));
+  private final CancelScope scope = CancelScope.withTimeout(Duration.ofNanos(TIMEOUT_NANOS));
+  /**
+   * How long the body runs: spread from half the timeout to two and a half times it, since the
+   * timer thread wakes up some tens of microseconds late (more on a loaded machine); so some
+   * instances exit just before the deadline fires, some just after.
+   */
+  private final long bodyNanos =
+      TIMEOUT_NANOS / 2 + ThreadLocalRandom.current().nextLong(2 * TIMEOUT_NANOS);
 
   private boolean sawCancelled;
   private String runThrew;
@@ -71,7 +79,7 @@ public class DeadlineVersusExit {
     try {
       scope.run(
           () -> {
-            Race.spinFor(NANOS);
+            Race.spinFor(bodyNanos);
             sawCancelled = CancelScope.isCancelled();
           });
     } catch (Throwable t) {

@@ -59,7 +59,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 public class ForkVersusClose {
   private static final Integer RESULT = 42;
   /** How long the body lingers after it started, so that forks land around the close. */
-  private static final long BODY_NANOS = 2_000L;
+  private static final long BODY_NANOS = 5_000L;
 
   private final TaskGroup group = TaskGroup.create();
   private volatile boolean bodyStarted;
