@@ -66,6 +66,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "caught without throw",
     expect = FORBIDDEN,
     desc = "The body returned normally, yet cancelCaught() is true.")
+@Outcome(
+    id = "interrupt landed late",
+    expect = FORBIDDEN,
+    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
+        + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelHookVersusCancel {
@@ -83,8 +88,12 @@ public class CancelHookVersusCancel {
   private String runThrew;
   private boolean interruptLeft;
 
+  /** Set when the owner's thread arrives with an interrupt left by an earlier instance. */
+  private boolean staleInterrupt;
+
   @Actor
   public void owner() {
+    staleInterrupt = Thread.interrupted();
     try {
       scope.run(
           () -> {
@@ -122,6 +131,9 @@ public class CancelHookVersusCancel {
   }
 
   private String verdict() {
+    if (staleInterrupt) {
+      return "interrupt landed late";
+    }
     int n = runs.get();
     if (n > 1) {
       return "ran twice";

@@ -46,6 +46,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "cancelCalled false",
     expect = FORBIDDEN,
     desc = "cancelCalled() is false after cancel() returned.")
+@Outcome(
+    id = "interrupt landed late",
+    expect = FORBIDDEN,
+    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
+        + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelVersusExit {
@@ -56,8 +61,12 @@ public class CancelVersusExit {
   private boolean caughtAtReturn;
   private boolean calledAtReturn;
 
+  /** Set when the owner's thread arrives with an interrupt left by an earlier instance. */
+  private boolean staleInterrupt;
+
   @Actor
   public void owner() {
+    staleInterrupt = Thread.interrupted();
     try {
       group.run(() -> {});
     } catch (Throwable t) {
@@ -79,6 +88,9 @@ public class CancelVersusExit {
   }
 
   private String verdict() {
+    if (staleInterrupt) {
+      return "interrupt landed late";
+    }
     if (runThrew != null) {
       return "run threw " + runThrew;
     }

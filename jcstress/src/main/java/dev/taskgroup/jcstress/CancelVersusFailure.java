@@ -63,6 +63,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "caught lost",
     expect = FORBIDDEN,
     desc = "The child never started because of the cancel, yet cancelCaught() is false.")
+@Outcome(
+    id = "interrupt landed late",
+    expect = FORBIDDEN,
+    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
+        + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelVersusFailure {
@@ -76,8 +81,12 @@ public class CancelVersusFailure {
   private List<Throwable> failures;
   private boolean interruptLeft;
 
+  /** Set when the owner's thread arrives with an interrupt left by an earlier instance. */
+  private boolean staleInterrupt;
+
   @Actor
   public void owner() {
+    staleInterrupt = Thread.interrupted();
     try {
       group.run(
           () -> {
@@ -106,6 +115,9 @@ public class CancelVersusFailure {
   }
 
   private String verdict() {
+    if (staleInterrupt) {
+      return "interrupt landed late";
+    }
     if (runThrew != null) {
       return "run threw " + runThrew;
     }

@@ -79,6 +79,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "cancelCalled false",
     expect = FORBIDDEN,
     desc = "cancelCalled() is false after cancel() returned.")
+@Outcome(
+    id = "interrupt landed late",
+    expect = FORBIDDEN,
+    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
+        + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelVersusFork {
@@ -101,8 +106,12 @@ public class CancelVersusFork {
   private boolean startedAtReturn;
   private boolean endedAtReturn;
 
+  /** Set when the owner's thread arrives with an interrupt left by an earlier instance. */
+  private boolean staleInterrupt;
+
   @Actor
   public void owner() {
+    staleInterrupt = Thread.interrupted();
     try {
       group.run(
           () -> {
@@ -145,6 +154,9 @@ public class CancelVersusFork {
   }
 
   private String verdict() {
+    if (staleInterrupt) {
+      return "interrupt landed late";
+    }
     if (runThrew != null) {
       return "run threw " + runThrew;
     }

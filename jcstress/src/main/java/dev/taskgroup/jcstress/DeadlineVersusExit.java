@@ -55,6 +55,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "cancelled but not called",
     expect = FORBIDDEN,
     desc = "The body saw itself cancelled, yet cancelCalled() is false after run.")
+@Outcome(
+    id = "interrupt landed late",
+    expect = FORBIDDEN,
+    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
+        + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class DeadlineVersusExit {
@@ -74,8 +79,12 @@ public class DeadlineVersusExit {
   private String runThrew;
   private boolean interruptLeft;
 
+  /** Set when the owner's thread arrives with an interrupt left by an earlier instance. */
+  private boolean staleInterrupt;
+
   @Actor
   public void owner() {
+    staleInterrupt = Thread.interrupted();
     try {
       scope.run(
           () -> {
@@ -94,6 +103,9 @@ public class DeadlineVersusExit {
   }
 
   private String verdict() {
+    if (staleInterrupt) {
+      return "interrupt landed late";
+    }
     boolean called = scope.cancelCalled();
     String fired = sawCancelled ? "fired in body" : called ? "fired at exit" : "did not fire";
     if (runThrew != null) {

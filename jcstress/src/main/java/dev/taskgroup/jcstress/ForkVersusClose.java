@@ -54,6 +54,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "hung",
     expect = FORBIDDEN,
     desc = "A bounded wait (10 s) for the body to start gave up.")
+@Outcome(
+    id = "interrupt landed late",
+    expect = FORBIDDEN,
+    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
+        + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class ForkVersusClose {
@@ -77,8 +82,12 @@ public class ForkVersusClose {
   private Task<Integer> task;
   private String forkThrew;
 
+  /** Set when the owner's thread arrives with an interrupt left by an earlier instance. */
+  private boolean staleInterrupt;
+
   @Actor
   public void owner() {
+    staleInterrupt = Thread.interrupted();
     try {
       group.run(
           () -> {
@@ -125,6 +134,9 @@ public class ForkVersusClose {
   }
 
   private String verdict() {
+    if (staleInterrupt) {
+      return "interrupt landed late";
+    }
     if (gaveUp) {
       return "hung";
     }

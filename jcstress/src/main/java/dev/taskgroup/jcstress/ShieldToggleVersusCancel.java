@@ -59,6 +59,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "caught without throw",
     expect = FORBIDDEN,
     desc = "The outer's body returned normally, yet cancelCaught() is true.")
+@Outcome(
+    id = "interrupt landed late",
+    expect = FORBIDDEN,
+    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
+        + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class ShieldToggleVersusCancel {
@@ -72,8 +77,12 @@ public class ShieldToggleVersusCancel {
   private String outerThrew;
   private boolean interruptLeft;
 
+  /** Set when the owner's thread arrives with an interrupt left by an earlier instance. */
+  private boolean staleInterrupt;
+
   @Actor
   public void owner() {
+    staleInterrupt = Thread.interrupted();
     try {
       outer.run(
           () -> {
@@ -114,6 +123,9 @@ public class ShieldToggleVersusCancel {
   }
 
   private String verdict() {
+    if (staleInterrupt) {
+      return "interrupt landed late";
+    }
     if (shieldedCheckpointThrew != null) {
       return "shielded checkpoint threw " + shieldedCheckpointThrew;
     }

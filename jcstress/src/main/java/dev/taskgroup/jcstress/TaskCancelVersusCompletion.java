@@ -67,6 +67,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "hung",
     expect = FORBIDDEN,
     desc = "A bounded wait (10 s) for the other actor gave up.")
+@Outcome(
+    id = "interrupt landed late",
+    expect = FORBIDDEN,
+    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
+        + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class TaskCancelVersusCompletion {
@@ -87,8 +92,12 @@ public class TaskCancelVersusCompletion {
   private Future.State stateAfterCancel;
   private String got;
 
+  /** Set when the owner's thread arrives with an interrupt left by an earlier instance. */
+  private boolean staleInterrupt;
+
   @Actor
   public void owner() {
+    staleInterrupt = Thread.interrupted();
     try {
       group.run(
           () -> {
@@ -136,6 +145,9 @@ public class TaskCancelVersusCompletion {
   }
 
   private String verdict() {
+    if (staleInterrupt) {
+      return "interrupt landed late";
+    }
     if (ownerGaveUp || otherGaveUp) {
       return "hung";
     }
