@@ -127,16 +127,34 @@ public class Scope {
    * one that makes {@code from} effectively cancelled; null if none does.
    */
   public static Scope cancelledAbove(Scope from) {
-    for (Scope s = from; s != null; s = s.parent) {
-      int f = s.flags;
-      if ((f & CANCELLED) != 0) {
-        return s;
+    for (;;) {
+      Scope found = null;
+      for (Scope s = from; s != null; s = s.parent) {
+        int f = s.flags;
+        if ((f & CANCELLED) != 0) {
+          found = s;
+          break;
+        }
+        if ((f & SHIELDED) != 0) {
+          return null;
+        }
       }
-      if ((f & SHIELDED) != 0) {
-        return null;
+      if (found == null || noShieldBelow(from, found)) {
+        return found;
+      }
+      // A shield went up below `found` while we walked (cancels are sticky, shields are not):
+      // walk again, so that the answer held at one moment.
+    }
+  }
+
+  /** Whether no node from {@code from} up to (not including) {@code until} is shielded now. */
+  private static boolean noShieldBelow(Scope from, Scope until) {
+    for (Scope s = from; s != until; s = s.parent) {
+      if ((s.flags & SHIELDED) != 0) {
+        return false;
       }
     }
-    return null;
+    return true;
   }
 
   /** Whether code running innermost in {@code from} is effectively cancelled. */
