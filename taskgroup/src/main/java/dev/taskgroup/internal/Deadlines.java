@@ -9,19 +9,19 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Every deadline of the process, on one timer: a binary min-heap of {@link Deadline} entries
- * ordered by their {@code System.nanoTime} instant, and one daemon thread that sleeps until the
+ * ordered by their {@code System.nanoTime} instant, and one thread that sleeps until the
  * earliest and cancels its scope.
  *
  * <pre>
  * Implementation overview
  *
- * One lock (LOCK) guards the heap, `size`, and every field of every Deadline. A scope's entry is
- * in the heap only while the scope runs and its deadline has not fired; exit removes it
- * (O(log n), by the index the entry keeps), so nothing stays scheduled after a scope ends and a
- * million short scopes leave nothing behind.
+ * One lock (LOCK) guards the heap, `size`, and every field of every Deadline (`queued` is also
+ * read without it). A scope's entry is in the heap only while the scope runs and its deadline
+ * has not fired; exit removes it (O(log n), by the index the entry keeps), so nothing stays
+ * scheduled after a scope ends and a million short scopes leave nothing behind.
  *
- * The timer thread is started on first use. It parks until the earliest deadline (or without a
- * time limit when the heap is empty); whoever puts a new earliest entry at the top unparks it.
+ * The timer thread (a virtual thread, see ensureTimer) is started on first use. It parks until
+ * the earliest deadline (or without a time limit when the heap is empty); whoever puts a new earliest entry at the top unparks it.
  * It fires expired entries outside the lock: marking the scope cancelled is cheap, and the
  * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
@@ -65,6 +65,8 @@ public final class Deadlines {
     int state = NEW;
     /** Index in the heap, or -1. */
     int index = -1;
+    /** Whether it is in the heap (index >= 0); volatile for stop()'s look without the lock. */
+    volatile boolean queued;
 
     Deadline(Scope scope) {
       this.scope = scope;
@@ -118,11 +120,19 @@ public final class Deadlines {
     }
   }
 
-  /** The scope stops running: nothing of it stays scheduled. */
+  /**
+   * The scope stops running (its EXITED flag is already set): nothing of it stays scheduled.
+   * Without the lock when the entry is not in the heap (it fired, the common case for a scope
+   * that was cut short): a timer cancelling many scopes at once then does not queue behind the
+   * very threads it woke. A concurrent update() re-reads EXITED after queueing (see there).
+   */
   static void stop(Scope scope) {
+    Deadline d = scope.deadline;
+    if (!d.queued) {
+      return;
+    }
     LOCK.lock();
     try {
-      Deadline d = scope.deadline;
       d.state = STOPPED;
       remove(d);
     } finally {
@@ -159,6 +169,10 @@ public final class Deadlines {
       if (d.state == RUNNING) {
         remove(d);
         due = schedule(d);
+        if ((scope.flags() & Scope.EXITED) != 0) { // exited meanwhile: stop() may have
+          remove(d); // read `queued` before schedule() set it
+          due = false;
+        }
       }
     } finally {
       LOCK.unlock();
@@ -184,6 +198,7 @@ public final class Deadlines {
       heap = Arrays.copyOf(heap, size * 2);
     }
     d.index = size;
+    d.queued = true;
     heap[size++] = d;
     siftUp(d.index);
     if (d.index == 0) {
@@ -207,9 +222,16 @@ public final class Deadlines {
 
   // ---- the timer thread ---------------------------------------------------------------------
 
+  /**
+   * The timer is a virtual thread. Measured with 10 000 deadlines spread over a second on 2
+   * cores: as a platform thread it fired late (median 0.1-3 ms, p99 5-16 ms), because each
+   * interrupt it delivered woke a carrier thread that then pre-empted the timer on its core. A
+   * virtual timer sleeps on the JDK's own timer, which fires on the carriers (as Thread.sleep
+   * does), and the interrupts it delivers are pushed to its carrier's own queue.
+   */
   private static void ensureTimer() {
     if (timer == null) {
-      timer = Thread.ofPlatform().daemon().name("taskgroup-deadlines").unstarted(Deadlines::loop);
+      timer = Thread.ofVirtual().name("taskgroup-deadlines").unstarted(Deadlines::loop);
       timer.start();
     }
   }
@@ -268,6 +290,7 @@ public final class Deadlines {
       return;
     }
     d.index = -1;
+    d.queued = false;
     Deadline last = heap[--size];
     heap[size] = null;
     if (last != d) {

@@ -37,7 +37,9 @@ public final class PlainScope extends Scope {
     List<Throwable> riding =
         cancellation ? Cancellation.suppressedFailures(thrown, ts) : List.of();
     boolean aboveVisible = cancelledAboveVisible();
-    int f = exit(ts);
+    // A JDK call's exception for the cancellation proves our interrupt landed; our own
+    // checkpoint's (CancelledException) does not (ThreadState, "In flight").
+    int f = exit(ts, cancellation && !(thrown instanceof CancelledException));
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
       Throwable first = riding.get(0);

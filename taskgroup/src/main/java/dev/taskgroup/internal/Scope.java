@@ -310,6 +310,14 @@ public class Scope {
    * @return the flags as they were at exit (a later cancel() no longer counts)
    */
   final int exit(ThreadState ts) {
+    return exit(ts, false);
+  }
+
+  /**
+   * As {@link #exit(ThreadState)}; {@code interruptLanded}: the scope is left with the
+   * cancellation's exception (see ThreadState.settle(boolean)).
+   */
+  final int exit(ThreadState ts, boolean interruptLanded) {
     assert ts.innermost == this : "scopes exited out of order";
     int f = setFlags(EXITED);
     if (deadline != null) {
@@ -318,7 +326,7 @@ public class Scope {
     Scope above = parent;
     INNER.setRelease(above, null); // a walk that still sees this node re-checks; no fence needed
     ts.innermost = above;
-    ts.settle();
+    ts.settle(interruptLanded);
     return f;
   }
 
