@@ -26,6 +26,8 @@ import java.util.concurrent.locks.LockSupport;
  *   JOINING   the thread is a group owner waiting for its children: the library never
  *             interrupts it (so any interrupt it sees there is from outside)
  *   WATCHED   the thread is queued for, or under, the re-delivery watch (Redelivery)
+ *   IN_FLIGHT a count (bits 8-15) of first deliveries between their decision and the return
+ *             of their Thread.interrupt() (see "In flight")
  *
  * Delivery (any thread): take BUSY, re-read `innermost`, and if the thread is effectively
  * cancelled and nothing is pending, interrupt it and set DELIVERED (or record OUTSIDE). The
@@ -38,11 +40,13 @@ import java.util.concurrent.locks.LockSupport;
  * it wakes runs at once, and interrupt() can take milliseconds to return (it wakes a carrier,
  * which may pre-empt the caller). While one is in flight no other delivery or re-delivery
  * interrupts the thread. A thread that leaves its cancelled region (or starts a group join)
- * while one is in flight waits until interrupt() has returned, unless it leaves with the
- * cancellation's exception: that exception was raised by the in-flight interrupt (or by someone
- * else's, which then may be absorbed with it), so it has landed. (One window remains: a
- * cancellation of an outer scope delivered while the exception of an inner scope's, already
- * absorbed there, is still propagating; the outer's interrupt can then land after the exit.)
+ * while one is in flight, with an interrupt of ours to clear, waits (parking) until
+ * interrupt() has returned, unless it leaves with an exception a JDK call raised for the
+ * interrupt: no other library interrupt was possible meanwhile, so the in-flight one raised it
+ * (or someone else's did, which then may be absorbed with it) and has landed. settle() does not
+ * interrupt its own thread while one is in flight. (One window remains: an exception raised by
+ * an earlier interrupt still propagating when a new first delivery starts, for an outer scope;
+ * that interrupt can then land after the exit. It needs two cancellations racing the exit.)
  *
  * settle() (the thread itself, after entering or leaving a scope and at checkpoints):
  *   effectively cancelled, status clear  -> interrupt itself (first delivery, or re-delivery
