@@ -28,16 +28,18 @@ class StartTest {
   void startReturnsTheSignalledValueWhileTheChildKeepsRunning() throws Exception {
     TaskGroup group = TaskGroup.create();
     Trail trail = new Trail();
+    CountDownLatch returned = new CountDownLatch(1);
     group.run(
         () -> {
           String v =
               group.start(
                   signal -> {
                     signal.started("ready");
-                    Thread.sleep(20);
+                    returned.await(); // start() returns while this child is still running
                     trail.add("child still ran after start returned");
                   });
           trail.add("start returned " + v);
+          returned.countDown();
         });
     assertThat(trail.events())
         .containsExactly("start returned ready", "child still ran after start returned");
