@@ -26,6 +26,7 @@ final class Forks {
   static <T> TaskImpl<T> fork(Group g, Object work, String taskName) {
     checkOpen(g, "fork into");
     if (Scope.effectivelyCancelled(g)) {
+      settleCaller(); // a caller inside the cancelled group keeps its interrupt status set
       return TaskImpl.cancelledBeforeStart(g, taskName);
     }
     int place = TaskImpl.PLACE_NONE;
@@ -156,6 +157,13 @@ final class Forks {
 
   private static IllegalStateException finished(Group g, String what) {
     return new IllegalStateException("cannot " + what + " " + g.describe() + ": it has finished");
+  }
+
+  private static void settleCaller() {
+    ThreadState ts = ThreadState.currentOrNull();
+    if (ts != null) {
+      ts.settle();
+    }
   }
 
   /** Whether the calling thread runs inside one of {@code g}'s children (which holds a place). */

@@ -286,20 +286,24 @@ public class ThreadState extends Scope {
     }
     Thread me = Thread.currentThread();
     s = lockStatus();
-    for (int waits = 0;
-        (s & IN_FLIGHT_MASK) != 0
-            && (s & (DELIVERED | OUTSIDE)) != 0 // something to clear (else it has landed)
-            && !interruptLanded
-            && !effectivelyCancelled(innermost);
-        waits++) {
-      status = s; // leaving, and our interrupt has not landed yet: let it land first
+    for (int waits = 0; (s & IN_FLIGHT_MASK) != 0; waits++) {
+      boolean landing;
+      if (effectivelyCancelled(innermost)) {
+        landing = !me.isInterrupted(); // let it set the status (we must not set it too)
+      } else {
+        landing = (s & (DELIVERED | OUTSIDE)) != 0 && !interruptLanded; // leaving: wait to clear
+      }
+      if (!landing) {
+        break;
+      }
+      status = s;
       waitBriefly(waits);
       s = lockStatus();
     }
     int n = s;
     if (effectivelyCancelled(innermost)) {
       if ((s & IN_FLIGHT_MASK) != 0) {
-        // ours is landing any moment; interrupting ourselves too would make two
+        // ours has landed (the loop above) and the rest of interrupt() is still running
       } else if (!me.isInterrupted()) {
         me.interrupt();
         n |= DELIVERED | WATCHED;
