@@ -319,7 +319,7 @@ public final class TaskGroup {
    */
   public <T> T start(Startable<T> work) throws InterruptedException {
     Objects.requireNonNull(work, "work");
-    return group.start(work, TaskGroupException::new);
+    return group.start(work, TaskGroupException::failedBeforeStarted);
   }
 
   /**

@@ -5,6 +5,8 @@ import java.util.List;
 
 /**
  * Thrown by {@link TaskGroup#run} when the body or any child failed: it holds every failure.
+ * {@link TaskGroup#start} also throws one, holding that single failure, when the work fails with
+ * a checked exception before it signals.
  *
  * <p>{@link #failures()} lists each throwable in the order the failures happened: the first, and
  * any raised by others while they were being cancelled or in their cleanup. The throwables are the
@@ -38,7 +40,21 @@ public final class TaskGroupException extends RuntimeException {
    * @param failures the failures in the order they happened; at least one
    */
   TaskGroupException(String groupName, List<Throwable> failures) {
-    super(message(groupName, failures), failures.get(0));
+    this(failures, message(groupName, failures));
+  }
+
+  /** For a checked failure of the work passed to {@code start} before it signalled. */
+  static TaskGroupException failedBeforeStarted(String groupName, List<Throwable> failures) {
+    return new TaskGroupException(
+        failures,
+        "the work passed to start() on group '"
+            + groupName
+            + "' failed before calling started(): "
+            + failures.get(0));
+  }
+
+  private TaskGroupException(List<Throwable> failures, String message) {
+    super(message, failures.get(0));
     this.failures = List.copyOf(failures);
     for (int i = 1; i < this.failures.size(); i++) {
       Throwable other = this.failures.get(i);

@@ -135,7 +135,10 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public String describe() {
-    return "task '" + name() + "'";
+    String n = name();
+    return n.isEmpty()
+        ? "an unnamed task of " + group.describe()
+        : "task '" + n + "' of " + group.describe();
   }
 
   /** Whether the task's thread is done with the work and its bookkeeping. */
