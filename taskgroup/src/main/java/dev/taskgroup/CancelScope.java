@@ -155,9 +155,10 @@ public final class CancelScope {
    * @throws IllegalArgumentException if {@code timeout} is negative
    */
   public static CancelScope withTimeout(Duration timeout) {
-    CancelScope s = create();
-    s.setTimeout(timeout);
-    return s;
+    checkTimeout(timeout);
+    PlainScope fresh = new PlainScope(false);
+    Deadlines.initTimeout(fresh, timeout);
+    return new CancelScope(fresh, null);
   }
 
   /**
@@ -303,11 +304,15 @@ public final class CancelScope {
    * @throws IllegalArgumentException if {@code timeout} is negative
    */
   public void setTimeout(Duration timeout) {
+    checkTimeout(timeout);
+    Deadlines.setTimeout(scope, timeout);
+  }
+
+  private static void checkTimeout(Duration timeout) {
     Objects.requireNonNull(timeout, "timeout");
     if (timeout.isNegative()) {
       throw new IllegalArgumentException("timeout must not be negative, was " + timeout);
     }
-    Deadlines.setTimeout(scope, timeout);
   }
 
   /**

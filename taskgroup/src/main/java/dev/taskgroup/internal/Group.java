@@ -71,7 +71,7 @@ public final class Group extends Scope {
             ? null
             : new Semaphore(config.maxConcurrency(), true);
     if (config.timeout() != null) {
-      Deadlines.setTimeout(this, config.timeout());
+      Deadlines.initTimeout(this, config.timeout()); // `this` is not yet published
     }
   }
 
