@@ -16,7 +16,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * Implementation overview
  *
  * One lock (LOCK) guards the heap, `size`, and every field of every Deadline (`queued` is also
- * read without it). A scope's entry is in the heap only while the scope runs and its deadline
+ * read without it), except while a scope is still private to the thread that made it:
+ * initTimeout fills in its entry without the lock, before the scope is published. A scope's entry is in the heap only while the scope runs and its deadline
  * has not fired; exit removes it (O(log n), by the index the entry keeps), so nothing stays
  * scheduled after a scope ends and a million short scopes leave nothing behind.
  *
