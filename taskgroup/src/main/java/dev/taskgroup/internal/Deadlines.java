@@ -17,9 +17,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * One lock (LOCK) guards the heap, `size`, and every field of every Deadline (`queued` is also
  * read without it), except while a scope is still private to the thread that made it:
- * initTimeout fills in its entry without the lock, before the scope is published. A scope's entry is in the heap only while the scope runs and its deadline
- * has not fired; exit removes it (O(log n), by the index the entry keeps), so nothing stays
- * scheduled after a scope ends and a million short scopes leave nothing behind.
+ * initTimeout fills in its entry without the lock, before the scope is published. A scope's
+ * entry is in the heap only while the scope runs and its deadline has not fired; exit removes
+ * it (O(log n), by the index the entry keeps), so nothing stays scheduled after a scope ends
+ * and a million short scopes leave nothing behind.
  *
  * The timer thread (a virtual thread, see ensureTimer) is started on first use. It parks until
  * the earliest deadline (or without a time limit when the heap is empty); whoever puts a new earliest entry at the top unparks it.
