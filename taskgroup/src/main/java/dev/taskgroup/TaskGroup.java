@@ -43,8 +43,9 @@ import java.util.function.Consumer;
  * cancels the group's {@linkplain #cancelScope() scope}: the body and every child not yet done are
  * interrupted, and keep being interrupted if they swallow the interrupt, until they finish; every
  * library checkpoint ({@link CancelScope#checkpoint()}, a {@link Task#get()} that has to wait)
- * throws {@link InterruptedException}, and {@code fork} no longer starts work. The group then waits for every child and {@code run} returns
- * normally, with {@link #cancelCalled()} and {@link #cancelCaught()} true. A cancelled group
+ * throws {@link InterruptedException}, and {@code fork} no longer starts work. The group then
+ * waits for every child and {@code run} returns normally, with {@link #cancelCalled()} and
+ * {@link #cancelCaught()} true. A cancelled group
  * composes with the scopes around it as {@link CancelScope} describes: a cancellation of an
  * enclosing scope passes through the group (its {@code run} throws {@code InterruptedException})
  * to the outermost cancelled scope, which absorbs it.

@@ -22,7 +22,8 @@ public final class RedeliveryCostProbe {
   }
 
   private static void run(int n, long windowMs) throws Exception {
-    var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+    var os =
+        (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     AtomicLong caught = new AtomicLong();
     AtomicBoolean stop = new AtomicBoolean();
     CountDownLatch ready = new CountDownLatch(n);

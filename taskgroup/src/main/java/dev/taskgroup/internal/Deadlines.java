@@ -23,7 +23,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * and a million short scopes leave nothing behind.
  *
  * The timer thread (a virtual thread, see ensureTimer) is started on first use. It parks until
- * the earliest deadline (or without a time limit when the heap is empty); whoever puts a new earliest entry at the top unparks it.
+ * the earliest deadline (or without a time limit when the heap is empty); whoever puts a new
+ * earliest entry at the top unparks it.
  * It fires expired entries outside the lock: marking the scope cancelled is cheap, and the
  * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.

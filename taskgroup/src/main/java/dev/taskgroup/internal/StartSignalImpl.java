@@ -15,10 +15,10 @@ import java.util.concurrent.locks.LockSupport;
  * Implementation overview
  *
  * `state` moves once by CAS from PENDING to STARTING (started() was called; then STARTED once
- * the value is stored) or to ENDED (the work ended first). Whoever wins decides: after STARTED the child belongs to its group (its root
- * scope is moved under the group, and its failures are the group's); after ENDED the outcome
- * (`failure`, or none: returned without signalling, or cancelled) goes to the caller of start,
- * and is never a failure of the group. The caller parks until the state leaves PENDING.
+ * the value is stored) or to ENDED (the work ended first). Whoever wins decides: after STARTED
+ * the child belongs to its group (its root scope is moved under the group, and its failures are
+ * the group's); after ENDED the outcome (`failure`, or none: returned without signalling, or
+ * cancelled) goes to the caller of start, and is never a failure of the group. The caller parks until the state leaves PENDING.
  * </pre>
  *
  * @param <T> the type of the signalled value
