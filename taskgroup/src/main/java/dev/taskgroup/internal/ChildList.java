@@ -3,97 +3,90 @@ package dev.taskgroup.internal;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A group's children in fork order, in two lists: those forked by the group's owner (the body's
- * thread, the common case: appended without a lock, it is their only writer) and those forked
- * by any other thread (appended under the lock). Walked without a lock.
+ * A group's live children, in fork order: a doubly linked list through {@link TaskImpl#next} and
+ * {@link TaskImpl#prev}. A child is appended when it is forked and unlinks itself when its work
+ * ends, so the group never holds a finished child (nor, through it, a result or failure that
+ * nobody else holds).
  *
  * <pre>
  * Implementation overview
  *
- * Each list is singly linked through TaskImpl.next; its head and links are volatile, so a
- * cancellation walk (which sets the group's flag, then reads them) and a fork (which links the
- * child, then starts it; the child checks the flag) cannot both miss each other. Finished
- * children are unlinked lazily by the list's writer, when they outnumber the live ones
- * (amortised O(1) per append), so a group that runs for days holds only its live children. An
- * unlinked node keeps its `next`, so a walk standing on it still reaches every later child; a
- * child appended after a walk passed sees the cancellation itself when it starts.
+ * Writers (append, remove) hold `lock`; walkers (the cancellation walk, Scope.propagateFrom)
+ * read `head` and each `next` without it. `head` and `next` are volatile, so a cancellation
+ * walk (which sets the group's flag, then reads them) and a fork (which links the child, then
+ * starts it; the child checks the flag) cannot both miss each other.
  *
- * `lock` guards the shared list's head/tail/size, and the group's failures (Group).
+ * remove(t) links t's neighbours to each other and then points t.next at t itself (and clears
+ * t.prev): an unlinked task holds nothing of the list, so a Task handle kept by the user does not
+ * keep later children (and their outcomes) reachable. A walker that reads a self-link is standing
+ * on a child that has finished: it restarts from the head (see next()). Only children finishing
+ * at that very moment cause a restart, and the walk's deliveries are idempotent.
+ *
+ * `lock` guards head/tail/prev links, and also the group's failures (Group): one lock per group.
+ * Invariant: every task reachable from `head` has been started and has not finished its work.
  * </pre>
  */
 final class ChildList {
-  private static final int SWEEP_SLACK = 64;
-
-  /** Guards the shared list, and also the group's failures (one lock per group). */
+  /** Guards the list's links (not `next` reads), and also the group's failures. */
   final ReentrantLock lock = new ReentrantLock();
 
-  private final Chain owners = new Chain();
-  private final Chain shared = new Chain();
+  /** The first live child, or null; written under the lock. */
+  private volatile TaskImpl<?> head;
+  /** The last live child, or null; under the lock. */
+  private TaskImpl<?> tail;
 
-  /** The first child forked by the owner, or null. */
-  TaskImpl<?> ownerHead() {
-    return owners.head;
-  }
-
-  /** The first child forked by another thread, or null. */
-  TaskImpl<?> sharedHead() {
-    return shared.head;
+  /** The first live child, or null. */
+  TaskImpl<?> head() {
+    return head;
   }
 
   /**
-   * Appends {@code task}; {@code live} is about how many members are unfinished.
-   *
-   * @param byOwner whether the calling thread is the group's owner (the owners' list writer)
+   * The child after {@code t} for a walker without the lock: its successor, or, when {@code t}
+   * has been unlinked meanwhile, the current first child (the walk starts over; see overview).
    */
-  void append(TaskImpl<?> task, long live, boolean byOwner) {
-    if (byOwner) {
-      owners.append(task, live);
-      return;
-    }
+  TaskImpl<?> next(TaskImpl<?> t) {
+    TaskImpl<?> n = t.next;
+    return n == t ? head : n;
+  }
+
+  /** Appends a child about to start. */
+  void append(TaskImpl<?> task) {
     lock.lock();
     try {
-      shared.append(task, live);
+      TaskImpl<?> last = tail;
+      task.prev = last;
+      if (last == null) {
+        head = task;
+      } else {
+        last.next = task;
+      }
+      tail = task;
     } finally {
       lock.unlock();
     }
   }
 
-  /** One list; its writer is the owner, or whoever holds the lock. */
-  private static final class Chain {
-    volatile TaskImpl<?> head;
-    private TaskImpl<?> tail;
-    private int size;
-
-    void append(TaskImpl<?> task, long live) {
-      if (tail == null) {
-        head = task;
+  /** Unlinks a child whose work has ended; called once, by the child's own thread. */
+  void remove(TaskImpl<?> task) {
+    lock.lock();
+    try {
+      assert task.next != task : "a child is unlinked once";
+      TaskImpl<?> before = task.prev;
+      TaskImpl<?> after = task.next;
+      if (before == null) {
+        head = after;
       } else {
-        tail.next = task;
+        before.next = after;
       }
-      tail = task;
-      if (++size > 2 * live + SWEEP_SLACK) {
-        sweep();
+      if (after == null) {
+        tail = before;
+      } else {
+        after.prev = before;
       }
-    }
-
-    /** Unlinks finished children. */
-    private void sweep() {
-      TaskImpl<?> kept = null;
-      int n = 0;
-      for (TaskImpl<?> t = head; t != null; t = t.next) {
-        if (t.isFinished()) {
-          if (kept == null) {
-            head = t.next;
-          } else {
-            kept.next = t.next;
-          }
-        } else {
-          kept = t;
-          n++;
-        }
-      }
-      tail = kept;
-      size = n;
+      task.prev = null;
+      task.next = task;
+    } finally {
+      lock.unlock();
     }
   }
 }

@@ -123,7 +123,7 @@ final class Forks {
       throw e;
     }
     task.thread = thread;
-    task.place = place;
+    task.initPlace(place);
     task.initInnermost(); // before start: deliverers may interrupt it from now on
     thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
     long before = g.admit();
@@ -133,7 +133,7 @@ final class Forks {
       }
       throw finished(g, "fork into");
     }
-    g.children.append(task, before + 1L, g.ownedByCurrentThread());
+    g.children.append(task);
     try {
       thread.start();
     } catch (Throwable e) {

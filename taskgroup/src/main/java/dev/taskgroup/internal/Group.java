@@ -86,11 +86,6 @@ public final class Group extends Scope {
     return "group '" + name() + "'";
   }
 
-  /** Whether the calling thread is this group's owner (the thread running its body). */
-  boolean ownedByCurrentThread() {
-    return owner == Thread.currentThread();
-  }
-
   /** The failures, in the order they happened (after run returned {@link #FAILED}). */
   public List<Throwable> failures() {
     children.lock.lock();
@@ -272,9 +267,18 @@ public final class Group extends Scope {
   /**
    * Keeps a failure (or hands it to the COLLECT handler) and, if {@code cancelRest}, cancels
    * the body and every child. A handler that throws is a failure of the group, which then
-   * cancels the rest: supervision itself is broken.
+   * cancels the rest: supervision itself is broken. The ExecutionException of {@code Task.get()}
+   * for one of this group's own children, rethrown by the body or a sibling, is that child's
+   * failure, already reported: it is not kept or handed on a second time.
    */
   private void reportFailure(Throwable failure, String source, boolean cancelRest) {
+    if (failure instanceof FailedTaskException again && again.reportedBy(this)) {
+      // Task.get() of a child of this group rethrown: the group has reported it already.
+      if (cancelRest) {
+        cancelMembers(CancelReason.Kind.FAILURE, source + " failed: " + failure);
+      }
+      return;
+    }
     Consumer<? super Throwable> handler = config.onFailure();
     if (handler != null) {
       try {

@@ -59,6 +59,9 @@ public final class PlainScope extends Scope {
       throw Cancellation.asInterrupted(thrown, this);
     }
     if (thrown != null) {
+      if (parent != ts || ts instanceof TaskImpl<?>) { // a scope exit further out will judge it
+        Cancellation.judgedFailure(thrown, ts);
+      }
       throw Cancellation.<RuntimeException>sneakyThrow(thrown);
     }
     return result;

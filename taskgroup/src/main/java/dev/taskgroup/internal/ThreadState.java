@@ -109,7 +109,7 @@ public class ThreadState extends Scope {
   public static ThreadState current() {
     ThreadState ts = lookup();
     if (ts == null) {
-      ts = new ThreadState(Thread.currentThread());
+      ts = new OwnThread(Thread.currentThread());
       CURRENT.set(ts);
     }
     return ts;
@@ -153,6 +153,37 @@ public class ThreadState extends Scope {
       }
     }
     return new InterruptedException("interrupted while waiting for " + what);
+  }
+
+  /**
+   * The exception a scope exit on this thread last let through as a failure (see {@link
+   * Cancellation}), or null. Read and written by the thread itself, only on exception paths.
+   */
+  Throwable judgedFailure() {
+    return null;
+  }
+
+  /** Records {@code t} as judged a failure (see {@link #judgedFailure()}). */
+  void judgedFailure(Throwable t) {}
+
+  /** The state of a thread that is not a task's: it keeps its judged failure in a field. */
+  private static final class OwnThread extends ThreadState {
+    /** See {@link ThreadState#judgedFailure()}; written by the thread itself. */
+    private Throwable judged;
+
+    OwnThread(Thread thread) {
+      super(thread);
+    }
+
+    @Override
+    Throwable judgedFailure() {
+      return judged;
+    }
+
+    @Override
+    void judgedFailure(Throwable t) {
+      judged = t;
+    }
   }
 
   /** The thread's innermost scope. */
