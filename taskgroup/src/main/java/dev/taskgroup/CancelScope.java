@@ -59,7 +59,14 @@ import java.util.concurrent.TimeoutException;
  * (except {@link java.net.SocketTimeoutException}), {@link
  * java.util.concurrent.CancellationException}, any exception with one of those in its cause chain,
  * and any {@link java.io.IOException} thrown while the interrupt status is still set by the
- * cancellation. Every other exception passes through unchanged.
+ * cancellation. Every other exception passes through unchanged, and is a failure. An exception is
+ * judged once, at the innermost scope exit it reaches, and the judgment travels with it: an
+ * {@code IOException} that leaves a shielded scope (where nothing is cancelled) is a failure at
+ * every exit further out too, even though the cancellation outside is delivered again as it
+ * leaves the shield. So cleanup whose I/O failures matter runs in a {@linkplain #shielded()
+ * shielded} scope. A {@link TaskGroupException}, and the {@link
+ * java.util.concurrent.ExecutionException} of {@link Task#get()}, are always failures, whatever
+ * their causes.
  *
  * <h2>Interrupts</h2>
  *
