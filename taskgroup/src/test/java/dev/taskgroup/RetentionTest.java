@@ -41,7 +41,7 @@ class RetentionTest {
           }
           handled.await();
           // The group is still running (its body is here) and idle: nothing may be kept.
-          assertThat(Reachability.awaitCleared(List.copyOf(failures)))
+          assertThat(Stress.awaitCleared(List.copyOf(failures)))
               .as("failures still reachable from an idle group")
               .isZero();
         });
@@ -64,7 +64,7 @@ class RetentionTest {
                 });
           }
           produced.await();
-          assertThat(Reachability.awaitCleared(List.copyOf(results)))
+          assertThat(Stress.awaitCleared(List.copyOf(results)))
               .as("results of dropped tasks still reachable")
               .isZero();
         });
@@ -89,33 +89,10 @@ class RetentionTest {
                 });
           }
           produced.await();
-          assertThat(Reachability.awaitCleared(List.copyOf(later)))
+          assertThat(Stress.awaitCleared(List.copyOf(later)))
               .as("results reachable through a held, finished task")
               .isZero();
           assertThat(first.resultNow()).hasSize(16);
         });
-  }
-
-  /** Heap checks: how many weakly held objects survive repeated full collections. */
-  static final class Reachability {
-    private Reachability() {}
-
-    /**
-     * Collects until every reference is cleared or 10 s have passed (finished threads may still
-     * be ending), and returns how many are still reachable.
-     */
-    static int awaitCleared(List<? extends WeakReference<?>> refs) throws InterruptedException {
-      long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-      int alive;
-      do {
-        System.gc();
-        alive = (int) refs.stream().filter(r -> r.get() != null).count();
-        if (alive == 0) {
-          return 0;
-        }
-        Thread.sleep(20); // give finished threads time to terminate between collections
-      } while (System.nanoTime() < end);
-      return alive;
-    }
   }
 }

@@ -28,4 +28,23 @@ final class Stress {
     }
     return used;
   }
+
+  /**
+   * Collects until every reference is cleared or 10 s have passed (finished threads may still
+   * be ending), and returns how many referents are still reachable.
+   */
+  static int awaitCleared(java.util.List<? extends java.lang.ref.WeakReference<?>> refs)
+      throws InterruptedException {
+    long end = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+    int alive;
+    do {
+      System.gc();
+      alive = (int) refs.stream().filter(r -> r.get() != null).count();
+      if (alive == 0) {
+        return 0;
+      }
+      Thread.sleep(20); // let finished threads terminate between collections (not an ordering)
+    } while (System.nanoTime() < end);
+    return alive;
+  }
 }
