@@ -274,4 +274,29 @@ class FailureAccountingTest {
     assertThat(e.failures()).hasSize(1);
     assertThat(e.failures().get(0)).isInstanceOf(ExecutionException.class).hasCause(boom);
   }
+
+  @RepeatedTest(10)
+  void theSameFailureRethrownByTheBodyIsKeptOnce() {
+    IllegalStateException boom = new IllegalStateException("boom");
+    TaskGroup g = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      Task<Void> failing =
+                          g.fork(
+                              () -> {
+                                throw boom;
+                              });
+                      try {
+                        failing.get();
+                      } catch (ExecutionException ex) {
+                        throw (RuntimeException) ex.getCause(); // the usual unwrapping
+                      }
+                    }));
+    assertThat(e).isNotNull();
+    assertThat(e.failures()).containsExactly(boom);
+  }
 }

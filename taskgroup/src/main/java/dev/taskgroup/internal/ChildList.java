@@ -23,7 +23,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * at that very moment cause a restart, and the walk's deliveries are idempotent.
  *
  * `lock` guards head/tail/prev links, and also the group's failures (Group): one lock per group.
- * Invariant: every task reachable from `head` has been started and has not finished its work.
+ * Invariant: every task reachable from `head` has been forked (its thread started, or about to
+ * be) and has not finished its work.
  * </pre>
  */
 final class ChildList {

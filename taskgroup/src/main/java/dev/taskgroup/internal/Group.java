@@ -296,11 +296,18 @@ public final class Group extends Scope {
     }
   }
 
+  /** Keeps a failure, once: the same throwable rethrown (say, a task's exceptionNow()) is one. */
   private void keep(Throwable failure) {
     children.lock.lock();
     try {
       if (failures == null) {
         failures = new ArrayList<>(2);
+      } else {
+        for (Throwable kept : failures) {
+          if (kept == failure) {
+            return;
+          }
+        }
       }
       failures.add(failure);
     } finally {
