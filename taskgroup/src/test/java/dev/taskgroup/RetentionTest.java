@@ -41,7 +41,7 @@ class RetentionTest {
           }
           handled.await();
           // The group is still running (its body is here) and idle: nothing may be kept.
-          assertThat(Stress.awaitCleared(List.copyOf(failures)))
+          assertThat(Probes.awaitCleared(List.copyOf(failures)))
               .as("failures still reachable from an idle group")
               .isZero();
         });
@@ -64,7 +64,7 @@ class RetentionTest {
                 });
           }
           produced.await();
-          assertThat(Stress.awaitCleared(List.copyOf(results)))
+          assertThat(Probes.awaitCleared(List.copyOf(results)))
               .as("results of dropped tasks still reachable")
               .isZero();
         });
@@ -89,7 +89,7 @@ class RetentionTest {
                 });
           }
           produced.await();
-          assertThat(Stress.awaitCleared(List.copyOf(later)))
+          assertThat(Probes.awaitCleared(List.copyOf(later)))
               .as("results reachable through a held, finished task")
               .isZero();
           assertThat(first.resultNow()).hasSize(16);

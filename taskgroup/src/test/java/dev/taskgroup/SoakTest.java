@@ -31,7 +31,7 @@ class SoakTest {
                   try {
                     for (int i = 0; i < groups; i++) {
                       if (i == groups / 10) {
-                        heap[0] = Stress.usedHeapAfterGc();
+                        heap[0] = Probes.usedHeapAfterGc();
                       }
                       TaskGroup g = TaskGroup.create();
                       int v = i;
@@ -41,7 +41,7 @@ class SoakTest {
                             CancelScope.moveOnAfter(Duration.ofHours(1), () -> sum.addAndGet(1));
                           });
                     }
-                    heap[1] = Stress.usedHeapAfterGc();
+                    heap[1] = Probes.usedHeapAfterGc();
                   } catch (InterruptedException e) {
                     throw new AssertionError(e);
                   }
@@ -121,7 +121,7 @@ class SoakTest {
                 () -> {
                   try {
                     if (warm.await(length.toMillis(), TimeUnit.MILLISECONDS)) {
-                      heap[0] = Stress.usedHeapAfterGc();
+                      heap[0] = Probes.usedHeapAfterGc();
                     }
                   } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
@@ -147,7 +147,7 @@ class SoakTest {
           }
         });
     sampler.join();
-    heap[1] = Stress.usedHeapAfterGc();
+    heap[1] = Probes.usedHeapAfterGc();
     System.out.printf(
         "soak: supervisor ran %s: %,d served, %,d failures handled; heap after GC %,d KiB"
             + " early, %,d KiB at the end%n",
@@ -191,7 +191,7 @@ class SoakTest {
                   });
             }
             made.await();
-            int alive = Stress.awaitCleared(java.util.List.copyOf(outcomes));
+            int alive = Probes.awaitCleared(java.util.List.copyOf(outcomes));
             assertThat(alive).as("outcomes still reachable after burst %d", r).isZero();
           }
         });
