@@ -430,6 +430,9 @@ final class ChaosRun {
                 liveChildren.decrementAndGet(id);
               }
             });
+    if (failing.isCancelled() && !CancelScope.isCancelled()) {
+      return; // fork was interrupted from outside while it waited for a place: nothing started
+    }
     failing.get();
   }
 

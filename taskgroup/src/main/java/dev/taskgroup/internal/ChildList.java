@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
-import java.util.concurrent.locks.ReentrantLock;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 
 /**
  * A group's live children, in fork order: a doubly linked list through {@link TaskImpl#next} and
@@ -11,7 +12,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <pre>
  * Implementation overview
  *
- * Writers (append, remove) hold `lock`; walkers (the cancellation walk, Scope.propagateFrom)
+ * Writers (append, remove) hold `locked`, a spin lock: its sections are a few writes and never
+ * block, and releasing it needs no fence (a ReentrantLock's release is a volatile write: two
+ * more fences per child on the fork/join path). Walkers (the cancellation walk, Scope.propagateFrom)
  * read `head` and each `next` without it. `head` and `next` are volatile, so a cancellation
  * walk (which sets the group's flag, then reads them) and a fork (which links the child, then
  * starts it; the child checks the flag) cannot both miss each other.
@@ -22,14 +25,14 @@ import java.util.concurrent.locks.ReentrantLock;
  * on a child that has finished: it restarts from the head (see next()). Only children finishing
  * at that very moment cause a restart, and the walk's deliveries are idempotent.
  *
- * `lock` guards head/tail/prev links, and also the group's failures (Group): one lock per group.
+ * `locked` guards head, tail and every prev and next write.
  * Invariant: every task reachable from `head` has been forked (its thread started, or about to
  * be) and has not finished its work.
  * </pre>
  */
 final class ChildList {
-  /** Guards the list's links (not `next` reads), and also the group's failures. */
-  final ReentrantLock lock = new ReentrantLock();
+  /** 1 while a writer holds the list; see the overview. */
+  private volatile int locked;
 
   /** The first live child, or null; written under the lock. */
   private volatile TaskImpl<?> head;
@@ -52,7 +55,7 @@ final class ChildList {
 
   /** Appends a child about to start. */
   void append(TaskImpl<?> task) {
-    lock.lock();
+    lock();
     try {
       TaskImpl<?> last = tail;
       task.prev = last;
@@ -63,13 +66,13 @@ final class ChildList {
       }
       tail = task;
     } finally {
-      lock.unlock();
+      unlock();
     }
   }
 
   /** Unlinks a child whose work has ended; called once, by the child's own thread. */
   void remove(TaskImpl<?> task) {
-    lock.lock();
+    lock();
     try {
       assert task.next != task : "a child is unlinked once";
       TaskImpl<?> before = task.prev;
@@ -87,7 +90,29 @@ final class ChildList {
       task.prev = null;
       task.next = task;
     } finally {
-      lock.unlock();
+      unlock();
+    }
+  }
+
+  private void lock() {
+    if (!LOCKED.compareAndSet(this, 0, 1)) {
+      for (int round = 0; locked != 0 || !LOCKED.compareAndSet(this, 0, 1); round++) {
+        ThreadState.waitBriefly(round);
+      }
+    }
+  }
+
+  private void unlock() {
+    LOCKED.setRelease(this, 0);
+  }
+
+  private static final VarHandle LOCKED;
+
+  static {
+    try {
+      LOCKED = MethodHandles.lookup().findVarHandle(ChildList.class, "locked", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
     }
   }
 }

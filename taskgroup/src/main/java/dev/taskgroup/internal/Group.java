@@ -27,8 +27,8 @@ import java.util.function.Consumer;
  * unparks the owner. Because the body and every child count, a child can always fork (its own
  * share keeps the group open), and once the count is 0 nothing can reopen it.
  *
- * `children.lock` (the group's one lock) guards the child list and `failures`. It is never held
- * while calling user code.
+ * The Group's monitor guards `failures` (the child list has its own lock, see ChildList). It is
+ * never held while calling user code, nor across anything that blocks.
  *
  * The owner's run:
  *   1. claim, enter the scope, run the body;
@@ -59,7 +59,7 @@ public final class Group extends Scope {
   /** Set by the owner only: it was interrupted from outside. */
   private boolean ownerInterrupted;
 
-  /** Failures in order, created on the first; under children.lock. */
+  /** Failures in order, created on the first; under the monitor (synchronized (this)). */
   private List<Throwable> failures;
 
   public Group(GroupConfig config) {
@@ -88,11 +88,8 @@ public final class Group extends Scope {
 
   /** The failures, in the order they happened (after run returned {@link #FAILED}). */
   public List<Throwable> failures() {
-    children.lock.lock();
-    try {
+    synchronized (this) {
       return failures == null ? List.of() : List.copyOf(failures);
-    } finally {
-      children.lock.unlock();
     }
   }
 
@@ -196,11 +193,8 @@ public final class Group extends Scope {
   }
 
   private boolean hasFailures() {
-    children.lock.lock();
-    try {
+    synchronized (this) {
       return failures != null;
-    } finally {
-      children.lock.unlock();
     }
   }
 
@@ -298,8 +292,7 @@ public final class Group extends Scope {
 
   /** Keeps a failure, once: the same throwable rethrown (say, a task's exceptionNow()) is one. */
   private void keep(Throwable failure) {
-    children.lock.lock();
-    try {
+    synchronized (this) {
       if (failures == null) {
         failures = new ArrayList<>(2);
       } else {
@@ -310,8 +303,6 @@ public final class Group extends Scope {
         }
       }
       failures.add(failure);
-    } finally {
-      children.lock.unlock();
     }
   }
 

@@ -400,7 +400,7 @@ public class ThreadState extends Scope {
    * 1 scope exit in 50 took 3-8 ms). The park's permit is handed back afterwards, in case it
    * consumed one meant for the caller's own code (a spurious wake-up is allowed).
    */
-  private static void waitBriefly(int round) {
+  static void waitBriefly(int round) {
     if (round < SPINS_BEFORE_YIELD) {
       Thread.onSpinWait();
     } else if (round < SPINS_BEFORE_PARK) {
