@@ -58,12 +58,14 @@ package dev.taskgroup;
  *       java.util.concurrent.RejectedExecutionException} with that exception as its cause, the
  *       work does not run and the group is as it was.
  *   <li>The returned {@code Runnable} runs on the child's thread, and must call {@code
- *       work.run()} once, on that thread. {@code work.run()} does not throw: the work's outcome
- *       goes to the child's {@link Task} and the group as usual.
+ *       work.run()} once, on that thread (a second call, or one from another thread, throws
+ *       {@link IllegalStateException}). {@code work.run()} does not throw what the work throws:
+ *       the work's outcome goes to the child's {@link Task} and the group as usual.
  *   <li>An exception thrown by the returned {@code Runnable} outside {@code work.run()} is a
- *       failure of the group (and of the task, if its work succeeded); so is returning without
- *       calling {@code work.run()} (an {@link IllegalStateException}), and then the work does
- *       not run.
+ *       failure of the group, and the task fails with it unless the work failed first; so is
+ *       returning without calling {@code work.run()} (an {@link IllegalStateException}), and
+ *       then the work does not run. For a {@link TaskGroup#start} child whose work has not
+ *       signalled yet, such a failure before the work is thrown by {@code start} instead.
  *   <li>Code the propagator runs after {@code work.run()} returns (restoring the MDC, closing a
  *       tracing scope) finishes before the child leaves its group: when the group's {@code run}
  *       returns, no propagator code of its children is still running. It may see the interrupt

@@ -29,6 +29,10 @@ import java.util.concurrent.locks.LockSupport;
  * wakes them, and a waiter re-checks the state after pushing itself.
  *
  * `next` links the group's children in fork order (see ChildList).
+ *
+ * With context propagators, the thread runs a Propagation.Child instead of the task: runWork
+ * (begin, the work, classify) inside the propagators, then report (outcome, FINISHED, leave)
+ * once they have returned.
  * </pre>
  *
  * @param <T> the result type
