@@ -3,6 +3,7 @@ package dev.taskgroup;
 import static dev.taskgroup.Propagators.REQUEST;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.taskgroup.Propagators.CarryRequest;
 import dev.taskgroup.Propagators.Tagging;
@@ -20,6 +21,13 @@ import org.junit.jupiter.api.Timeout;
 /** Context propagation: what a child inherits, and the group's own ContextPropagators. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ContextPropagationTest {
+
+  @Test
+  void theModuleDeclaresThatItUsesContextPropagators() {
+    Module module = ContextPropagator.class.getModule();
+    assumeTrue(module.isNamed(), "runs on the module path only");
+    assertThat(module.getDescriptor().uses()).contains(ContextPropagator.class.getName());
+  }
 
   @Test
   void withoutPropagatorOnlyInheritableThreadLocalsReachAChild() throws Exception {
