@@ -14,7 +14,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Propagated children racing a cancel: whatever the moment, every propagator that ran its code
- * before the work also ran its code after it, before run returned (SPEC item 19).
+ * before the work also ran its code after it, before run returned.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class PropagationStressTest {

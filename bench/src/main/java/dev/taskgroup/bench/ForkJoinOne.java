@@ -48,8 +48,8 @@ public class ForkJoinOne {
   }
 
   /**
-   * As {@link #taskgroup()}, with one context propagator that does nothing (SPEC section 5:
-   * within 1.1x of {@code taskgroup}, which has none).
+   * As {@link #taskgroup()}, with one context propagator that does nothing (target: within
+   * 1.1x of {@code taskgroup}, which has none).
    */
   @Benchmark
   public void taskgroupPropagator() throws InterruptedException {

@@ -134,7 +134,7 @@ final class Report {
         .append("measurement).\n\n");
     b.append("`taskgroupPropagator`: taskgroup with one context propagator that does nothing ")
         .append("(`work -> work`), its group built by a `TaskGroup.Builder`; `taskgroup` has ")
-        .append("none. SPEC section 5 wants it within 1.1x of `taskgroup`. (The other half of ")
+        .append("none. The target: within 1.1x of `taskgroup`. (The other half of ")
         .append("that target, no propagator within 3% of a build without the feature, compares ")
         .append("`taskgroup` across two runs: this one and one of the build before.)\n\n");
     b.append("### One child per group (time per group)\n\n");
