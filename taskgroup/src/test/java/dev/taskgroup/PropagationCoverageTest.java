@@ -62,6 +62,24 @@ class PropagationCoverageTest {
     group.run(() -> assertThatThrownBy(() -> group.start(StartSignal::started)).isSameAs(boom));
   }
 
+  @RepeatedTest(5)
+  void aChildForkedFromAChildUnderMaxConcurrencyWaitsForItsPlaceInsideThePropagators()
+      throws Exception {
+    REQUEST.set("req-bounded");
+    TaskGroup group =
+        TaskGroup.builder().maxConcurrency(1).contextPropagator(new CarryRequest()).build();
+    AtomicReference<String> grandchild = new AtomicReference<>();
+    group.run(
+        () ->
+            group.fork(
+                () -> {
+                  // the only place is this child's: the grandchild takes it once this ends
+                  group.fork(() -> grandchild.set(REQUEST.get()));
+                  return null;
+                }));
+    assertThat(grandchild.get()).isEqualTo("req-bounded");
+  }
+
   @Test
   void invokeAllTasksRunInsideTheEnclosingGroupsPropagators() throws Exception {
     REQUEST.set("req-all");
