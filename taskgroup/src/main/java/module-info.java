@@ -4,8 +4,12 @@
  * <p>The one exported package, {@link dev.taskgroup}, holds the whole public API: {@link
  * dev.taskgroup.TaskGroup}, {@link dev.taskgroup.CancelScope} and their helper types. The
  * machinery lives in {@code dev.taskgroup.internal}, which is not exported. The module has no
- * dependencies beyond {@code java.base}.
+ * dependencies beyond {@code java.base}. It uses the service {@link
+ * dev.taskgroup.ContextPropagator}: propagators that modules provide apply to every group.
  */
 module dev.taskgroup {
   exports dev.taskgroup;
+
+  // Context propagators found by ServiceLoader apply to every fork of every group.
+  uses dev.taskgroup.ContextPropagator;
 }

@@ -361,7 +361,9 @@ public final class CancelScope {
    * this method returns, if it already is). It is for what an interrupt cannot stop: {@code
    * Statement.cancel()}, closing a socket. Scopes entered later do not trigger it. An exception
    * the action throws is a failure of the innermost enclosing group or, with no group around, is
-   * thrown by {@link Registration#close()}.
+   * thrown by {@link Registration#close()}. The action runs inside the {@link
+   * ContextPropagator}s that are service-loaded and those of the innermost group around the
+   * calling thread, which wrap it here, on the calling thread.
    *
    * {@snippet :
    * try (var hook = CancelScope.onCancel(statement::cancel)) {
@@ -372,6 +374,8 @@ public final class CancelScope {
    * @param action the action
    * @return the registration; close it to remove the action
    * @throws NullPointerException if {@code action} is null
+   * @throws java.util.concurrent.RejectedExecutionException if a context propagator threw in
+   *     {@code wrap} (nothing is registered)
    */
   public static Registration onCancel(Runnable action) {
     Objects.requireNonNull(action, "action");

@@ -111,11 +111,15 @@ final class Forks {
     throw ThreadState.interruptedWhileWaiting("start() on " + g.describe());
   }
 
-  /** Makes the thread, admits the child, links it and starts it. */
+  /**
+   * Wraps the child in the group's context propagators (if any), makes the thread, admits the
+   * child, links it and starts it.
+   */
   private static <T> TaskImpl<T> launch(Group g, TaskImpl<T> task, String taskName, int place) {
     Thread thread;
     try {
-      thread = g.newThread(task, taskName);
+      Runnable run = g.propagators == null ? task : Propagation.wrapChild(g, task);
+      thread = g.newThread(run, taskName);
     } catch (RuntimeException e) {
       if (place == TaskImpl.PLACE_HELD) {
         g.places.release();

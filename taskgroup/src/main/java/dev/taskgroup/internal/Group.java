@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import dev.taskgroup.Body;
+import dev.taskgroup.ContextPropagator;
 import dev.taskgroup.FailurePolicy;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -51,6 +52,8 @@ public final class Group extends Scope {
   /** Places for running children, FIFO; null when unbounded. */
   final Semaphore places;
   final ChildList children = new ChildList();
+  /** Service-loaded then own context propagators; null when none (see Propagation). */
+  final ContextPropagator[] propagators;
 
   /** STARTED | count of members; see the overview. */
   private volatile long live;
@@ -70,6 +73,7 @@ public final class Group extends Scope {
         config.maxConcurrency() == GroupConfig.UNBOUNDED
             ? null
             : new Semaphore(config.maxConcurrency(), true);
+    this.propagators = Propagation.forGroup(config.propagators());
     if (config.timeout() != null) {
       Deadlines.initTimeout(this, config.timeout()); // `this` is not yet published
     }

@@ -39,6 +39,10 @@ import java.util.concurrent.locks.LockSupport;
  * unlinks itself when its work ends, before it leaves the group: the group holds no finished
  * child, so the outcome of a task nobody holds is garbage at once.
  * Invariant: once FINISHED is set, the task is not in its group's list.
+ *
+ * With context propagators, the thread runs a Propagation.Child instead of the task: runWork
+ * (begin, the work, classify) inside the propagators, then report (outcome, FINISHED, leave)
+ * once they have returned.
  * </pre>
  *
  * @param <T> the result type
@@ -196,7 +200,7 @@ public final class TaskImpl<T> extends ThreadState
   @Override
   public void run() {
     if (!begin()) {
-      end(null, null, true);
+      end(null, null, true, null);
       return;
     }
     Object value = null;
@@ -210,7 +214,37 @@ public final class TaskImpl<T> extends ThreadState
     } catch (Throwable t) {
       thrown = t;
     }
-    end(value, thrown, false);
+    end(value, thrown, false, null);
+  }
+
+  /**
+   * What a task's thread runs inside its context propagators (see Propagation): as {@link #run},
+   * but the outcome is handed to {@code via} and reported later, by {@link #report}, once the
+   * propagators' code has ended. (A copy of run rather than a call from it: run's frame is kept
+   * as small and shallow as it is for the common case.)
+   */
+  void runWork(Propagation.Child via) {
+    if (!begin()) {
+      end(null, null, true, via);
+      return;
+    }
+    Object value = null;
+    Throwable thrown = null;
+    try {
+      if (work instanceof Body b) {
+        b.run();
+      } else {
+        value = ((Callable<?>) work).call();
+      }
+    } catch (Throwable t) {
+      thrown = t;
+    }
+    end(value, thrown, false, via);
+  }
+
+  /** A context propagator threw, or returned, before the work ran: the work never runs. */
+  void endWithoutWork(Throwable thrown) {
+    end(null, thrown, false, null);
   }
 
   /** Binds the thread; false if the task was cancelled before its work started. */
@@ -221,8 +255,12 @@ public final class TaskImpl<T> extends ThreadState
     return !effectivelyCancelled(this) && takePlace();
   }
 
-  /** Classifies the outcome, reports it, and leaves the group: the thread's last acts. */
-  private void end(Object value, Throwable thrown, boolean notRun) {
+  /**
+   * Classifies the outcome, reports it, and leaves the group: the thread's last acts. Under
+   * context propagators ({@code via} not null) the outcome is kept in {@code via} and reported
+   * after the propagators' code has ended.
+   */
+  private void end(Object value, Throwable thrown, boolean notRun, Propagation.Child via) {
     Object w = work;
     work = null;
     boolean cancelled = notRun;
@@ -243,8 +281,28 @@ public final class TaskImpl<T> extends ThreadState
     if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
     }
+    if (via != null) {
+      via.ended(value, failure, cancelled);
+      return;
+    }
+    report(value, failure, cancelled, null);
+  }
+
+  /**
+   * Reports the outcome to the task and the group, then leaves the group. {@code outside}: what
+   * a context propagator threw outside the work, a failure too (after the work's own).
+   */
+  void report(Object value, Throwable failure, boolean cancelled, Throwable outside) {
     if (failure != null) {
       group.childFailed(this, failure);
+    }
+    if (outside != null) {
+      group.childFailed(this, outside);
+      if (failure == null) {
+        failure = outside;
+      }
+    }
+    if (failure != null) {
       complete(FAILED, failure);
     } else {
       complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
