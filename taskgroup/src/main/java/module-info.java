@@ -4,8 +4,12 @@
  * <p>The one exported package, {@link dev.taskgroup}, holds the whole public API: {@link
  * dev.taskgroup.TaskGroup}, {@link dev.taskgroup.CancelScope} and their helper types. The
  * machinery lives in {@code dev.taskgroup.internal}, which is not exported. The module has no
- * dependencies beyond {@code java.base}.
+ * dependencies beyond {@code java.base}. The library's clock ({@code
+ * dev.taskgroup.internal.clock}) is exported only to the test kit, {@code dev.taskgroup.test},
+ * which installs a virtual clock in tests.
  */
 module dev.taskgroup {
   exports dev.taskgroup;
+  exports dev.taskgroup.internal.clock to
+      dev.taskgroup.test;
 }

@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import dev.taskgroup.Startable;
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.LockSupport;
@@ -134,6 +135,9 @@ final class Forks {
       throw finished(g, "fork into");
     }
     g.children.append(task, before + 1L, g.ownedByCurrentThread());
+    if (LibraryClock.testClockInstalled()) {
+      ClockedThreads.track(task); // not started yet: holds the test clock's auto-advance still
+    }
     try {
       thread.start();
     } catch (Throwable e) {
