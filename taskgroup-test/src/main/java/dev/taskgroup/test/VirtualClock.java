@@ -143,11 +143,12 @@ public final class VirtualClock implements AutoCloseable {
    * jumps to the next deadline or sleep, which fires (as Trio's {@code autojump_threshold}).
    *
    * <p><b>Blocked</b> means that the thread's {@link Thread#getState() state} is {@code WAITING}
-   * or {@code TIMED_WAITING}: parked (a library wait, a lock, a queue, a latch, {@code
-   * CancelScope.sleep}), in {@code Thread.sleep} or {@code Object.wait}, or a virtual thread
-   * parked in I/O. A {@code RUNNABLE} thread (running, ready to run, or a platform thread in
-   * native I/O) and a {@code BLOCKED} one (waiting for a monitor) hold the clock still, and so
-   * does a child forked but not yet started. The threads looked at are those that entered a
+   * or {@code TIMED_WAITING} (parked: a library wait, a lock, a queue, a latch, {@code
+   * CancelScope.sleep}; in {@code Thread.sleep} or {@code Object.wait}; or a virtual thread
+   * parked in I/O), and it has no interrupt pending and is not a sleeper this clock has just
+   * woken (both are about to run). A {@code RUNNABLE} thread (running, ready to run, or a
+   * platform thread in native I/O) and a {@code BLOCKED} one (waiting for a monitor) hold the
+   * clock still, and so does a child forked but not yet started. The threads looked at are those that entered a
    * scope or group, or were forked, while this clock was installed, for as long as they are
    * inside one; a thread outside every scope does not count.
    *
@@ -280,7 +281,7 @@ public final class VirtualClock implements AutoCloseable {
       List<Thread> threads = LibraryClock.threadsInScopes();
       long activity = time.sleepsStarted() * 31L + threads.size();
       long realNow = System.nanoTime();
-      if (!allBlocked(threads) || activity != lastActivity) {
+      if (!allBlocked(threads) || time.sleeperWaking() || activity != lastActivity) {
         lastActivity = activity;
         quietSince = realNow;
         continue;
@@ -301,10 +302,15 @@ public final class VirtualClock implements AutoCloseable {
     }
   }
 
+  /**
+   * Whether every thread is WAITING or TIMED_WAITING with no interrupt pending (an interrupted
+   * thread cannot stay parked: it is about to run, typically to handle a cancellation that a
+   * deadline just delivered).
+   */
   private static boolean allBlocked(List<Thread> threads) {
     for (Thread t : threads) {
       Thread.State s = t.getState();
-      if (s != Thread.State.WAITING && s != Thread.State.TIMED_WAITING) {
+      if ((s != Thread.State.WAITING && s != Thread.State.TIMED_WAITING) || t.isInterrupted()) {
         return false;
       }
     }

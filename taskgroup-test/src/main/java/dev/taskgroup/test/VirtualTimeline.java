@@ -15,7 +15,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * Implementation overview
  *
  * `now` is written only by the clock, under its `advancing` lock, and read by anyone (volatile).
- * `lock` guards `sleepers` (a min-heap by wake time, then arrival), `closed` and `sleepsStarted`.
+ * `lock` guards `sleepers` (a min-heap by wake time, then arrival), `closed`, `sleepsStarted` and
+ * `waking` (sleepers the clock took out of `sleepers` and unparked whose parkUntil has not yet
+ * returned: a woken platform thread shows as WAITING until it runs, and must not count as
+ * blocked for auto-advance).
  *
  * A sleep (parkUntil, one park per call; the library's sleep loops): register, re-check `now`,
  * park, unregister. The clock moves `now` first and then wakes every registered sleeper due, so
@@ -39,6 +42,8 @@ final class VirtualTimeline implements TimeSource {
           (a, b) -> a.wake != b.wake ? Long.signum(a.wake - b.wake) : Long.compare(a.seq, b.seq));
   private boolean closed;
   private long sleepsStarted;
+  /** Sleepers woken by the clock whose parkUntil has not returned yet: not blocked any more. */
+  private int waking;
 
   private record Sleeper(long wake, long seq, Thread thread) {}
 
@@ -81,7 +86,9 @@ final class VirtualTimeline implements TimeSource {
     } finally {
       lock.lock();
       try {
-        sleepers.remove(s);
+        if (!sleepers.remove(s)) {
+          waking--; // the clock took it out and counted it (wakeDueSleepers)
+        }
       } finally {
         lock.unlock();
       }
@@ -104,8 +111,19 @@ final class VirtualTimeline implements TimeSource {
     lock.lock();
     try {
       while (!sleepers.isEmpty() && sleepers.peek().wake - now <= 0L) {
+        waking++;
         LockSupport.unpark(sleepers.poll().thread);
       }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Whether a sleeper the clock woke has yet to run (it still shows as WAITING meanwhile). */
+  boolean sleeperWaking() {
+    lock.lock();
+    try {
+      return waking > 0;
     } finally {
       lock.unlock();
     }
@@ -127,6 +145,7 @@ final class VirtualTimeline implements TimeSource {
     try {
       closed = true;
       for (Sleeper s : sleepers) {
+        waking++;
         LockSupport.unpark(s.thread);
       }
       sleepers.clear();
