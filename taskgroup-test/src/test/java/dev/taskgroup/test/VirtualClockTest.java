@@ -167,6 +167,86 @@ class VirtualClockTest {
     assertThat(seen).isEqualTo(start);
   }
 
+  @RepeatedTest(3)
+  void aThreadInThreadSleepCountsAsBlockedSoTheClockJumps(VirtualClock clock) throws Exception {
+    clock.autoAdvance();
+    Instant start = clock.instant();
+    long realStart = System.nanoTime();
+    String result =
+        CancelScope.moveOnAfter(
+            Duration.ofSeconds(30),
+            () -> {
+              Thread.sleep(Duration.ofMinutes(5)); // real time, invisible to the clock
+              return "slept";
+            });
+    assertThat(result).isNull(); // the clock jumped to the deadline while Thread.sleep waited
+    assertThat(clock.instant()).isEqualTo(start.plusSeconds(30));
+    assertThat(Duration.ofNanos(System.nanoTime() - realStart)).isLessThan(Duration.ofSeconds(5));
+  }
+
+  @Test
+  void aChildForkedButNotYetStartedHoldsTheClockStill(VirtualClock clock) throws Exception {
+    clock.autoAdvance();
+    Instant start = clock.instant();
+    CountDownLatch startCalled = new CountDownLatch(1);
+    CountDownLatch letItStart = new CountDownLatch(1);
+    var group =
+        TaskGroup.builder()
+            .timeout(Duration.ofSeconds(1))
+            .threadFactory(r -> new HeldAtStart(r, startCalled, letItStart))
+            .build();
+    Thread owner =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    group.run(() -> group.fork(() -> CancelScope.sleep(Duration.ofHours(1))));
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                  }
+                });
+    startCalled.await(); // the owner waits in start(), the child's thread is NEW
+    long spinUntil = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(200); // 20 thresholds
+    while (System.nanoTime() - spinUntil < 0L) {
+      Thread.onSpinWait();
+    }
+    assertThat(clock.instant()).isEqualTo(start);
+    letItStart.countDown();
+    owner.join();
+    assertThat(group.cancelCaught()).isTrue(); // then the 1 s timeout fired, virtually
+    assertThat(clock.instant()).isEqualTo(start.plusSeconds(1));
+  }
+
+  /** A thread whose start() waits for a latch: a child forked and not yet started. */
+  static final class HeldAtStart extends Thread {
+    private final CountDownLatch startCalled;
+    private final CountDownLatch letItStart;
+
+    HeldAtStart(Runnable r, CountDownLatch startCalled, CountDownLatch letItStart) {
+      super(r);
+      this.startCalled = startCalled;
+      this.letItStart = letItStart;
+    }
+
+    @Override
+    public void start() {
+      startCalled.countDown();
+      boolean interrupted = false;
+      while (true) {
+        try {
+          letItStart.await();
+          break;
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+      if (interrupted) {
+        interrupt(); // keep it for whoever owns this thread
+      }
+      super.start();
+    }
+  }
+
   static void awaitState(Thread t, Thread.State state) {
     while (t.getState() != state) {
       Thread.onSpinWait();
