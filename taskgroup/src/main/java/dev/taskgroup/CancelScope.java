@@ -41,8 +41,8 @@ import java.util.concurrent.TimeoutException;
  * level-triggered: every library checkpoint ({@link #checkpoint()}, {@link #sleep(Duration)}, a
  * {@link Task#get()} that has to wait, a group's wait for its children) throws {@link
  * InterruptedException} while the thread is effectively cancelled and leaves the interrupt status
- * set, so the next interruptible JDK call throws too. A thread that swallowed the interrupt is interrupted again when it enters or leaves
- * a scope or reaches a checkpoint. Blocking that an interrupt cannot reach ({@code synchronized}
+ * set, so the next interruptible JDK call throws too. A thread that swallowed the interrupt is
+ * interrupted again when it enters or leaves a scope or reaches a checkpoint. Blocking that an interrupt cannot reach ({@code synchronized}
  * entry, file I/O on platform threads, JDBC, busy loops) is out of reach of delivery. An
  * interruptible channel is closed by each interrupt that lands: cleanup that does I/O after a
  * cancellation belongs in a shielded scope.
@@ -410,7 +410,9 @@ public final class CancelScope {
     Objects.requireNonNull(duration, "duration");
     if (duration.isNegative()) {
       throw new IllegalArgumentException(
-          "duration must not be negative, was " + duration + ": use Duration.ZERO for a checkpoint");
+          "duration must not be negative, was "
+              + duration
+              + ": use Duration.ZERO for a checkpoint");
     }
     long nanos;
     try {

@@ -148,9 +148,10 @@ public final class VirtualClock implements AutoCloseable {
    * parked in I/O), and it has no interrupt pending and is not a sleeper this clock has just
    * woken (both are about to run). A {@code RUNNABLE} thread (running, ready to run, or a
    * platform thread in native I/O) and a {@code BLOCKED} one (waiting for a monitor) hold the
-   * clock still, and so does a child forked but not yet started. The threads looked at are those that entered a
-   * scope or group, or were forked, while this clock was installed, for as long as they are
-   * inside one; a thread outside every scope does not count.
+   * clock still, and so does a child forked but not yet started. The threads looked at are
+   * those that entered a scope or group, or were forked, while this clock was installed, for as
+   * long as they are inside one; a thread outside every scope does not count (a thread that
+   * entered its scope before the clock was installed is not seen until it enters another).
    *
    * <p>The clock cannot tell why a thread waits. A thread blocked in a JDK call on real time,
    * such as {@code Thread.sleep}, a socket read on a virtual thread, or {@code

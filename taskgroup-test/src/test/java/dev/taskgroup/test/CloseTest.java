@@ -35,7 +35,8 @@ class CloseTest {
     clock.close();
     runner.join();
     long waitedMs = TimeUnit.NANOSECONDS.toMillis(endedAt.get() - closedAt);
-    System.out.printf("deadline with %d ms left at close fired %d ms after it%n", LEFT_MS, waitedMs);
+    System.out.printf(
+        "deadline with %d ms left at close fired %d ms after it%n", LEFT_MS, waitedMs);
     assertThat(scope.cancelCaught()).isTrue();
     assertThat(waitedMs).isBetween(LEFT_MS, 10_000L); // its 300 ms, not 10.3 s anew
   }

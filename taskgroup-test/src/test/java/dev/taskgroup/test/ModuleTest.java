@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
 class ModuleTest {
   @Test
   void theTestKitRunsAsAModuleThroughTheQualifiedExport() throws Exception {
-    ModuleFinder finder = ModuleFinder.of(locationOf(VirtualClock.class), locationOf(CancelScope.class));
+    ModuleFinder finder =
+        ModuleFinder.of(locationOf(VirtualClock.class), locationOf(CancelScope.class));
     ModuleLayer boot = ModuleLayer.boot();
     Configuration cf =
         boot.configuration().resolve(finder, ModuleFinder.of(), Set.of("dev.taskgroup.test"));
