@@ -38,14 +38,14 @@ import java.util.concurrent.TimeoutException;
  * <h2>Delivery</h2>
  *
  * Cancelling a scope interrupts every thread it makes effectively cancelled. Delivery is
- * level-triggered: every library checkpoint ({@link #checkpoint()}, {@link #sleep(Duration)}, a
- * {@link Task#get()} that has to wait, a group's wait for its children) throws {@link
- * InterruptedException} while the thread is effectively cancelled and leaves the interrupt status
- * set, so the next interruptible JDK call throws too. A thread that swallowed the interrupt is
- * interrupted again when it enters or leaves a scope or reaches a checkpoint. Blocking that an
- * interrupt cannot reach ({@code synchronized} entry, file I/O on platform threads, JDBC, busy
- * loops) is out of reach of delivery. An interruptible channel is closed by each interrupt that
- * lands: cleanup that does I/O after a cancellation belongs in a shielded scope.
+ * level-triggered: every library checkpoint ({@link #checkpoint()}, a {@link Task#get()} that has
+ * to wait, a group's wait for its children) throws {@link InterruptedException} while the thread is
+ * effectively cancelled and leaves the interrupt status set, so the next interruptible JDK call
+ * throws too. A thread that swallowed the interrupt is interrupted again when it enters or leaves
+ * a scope or reaches a checkpoint. Blocking that an interrupt cannot reach ({@code synchronized}
+ * entry, file I/O on platform threads, JDBC, busy loops) is out of reach of delivery. An
+ * interruptible channel is closed by each interrupt that lands: cleanup that does I/O after a
+ * cancellation belongs in a shielded scope.
  *
  * <h2>Catching</h2>
  *
