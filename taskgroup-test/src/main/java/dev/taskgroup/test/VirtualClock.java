@@ -108,8 +108,9 @@ public final class VirtualClock implements AutoCloseable {
   /**
    * Moves the time forward by {@code duration}, firing every deadline and waking every sleep due
    * on the way, in time order. When it returns, the cancellation of each deadline that fired has
-   * been delivered (every thread it cancels has been interrupted) and every sleeper due has been
-   * woken; what those threads do next happens on their own threads, after.
+   * been delivered (every thread it cancels has been interrupted, and its {@code onCancel}
+   * actions started) and every sleeper due has been woken; what those threads do next happens
+   * on their own threads, after.
    *
    * @param duration how far to move; zero fires what is due now
    * @throws NullPointerException if {@code duration} is null
