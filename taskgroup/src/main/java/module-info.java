@@ -5,10 +5,14 @@
  * dev.taskgroup.TaskGroup}, {@link dev.taskgroup.CancelScope} and their helper types. The
  * machinery lives in {@code dev.taskgroup.internal}, which is not exported. The module has no
  * dependencies beyond {@code java.base}. It uses the service {@link
- * dev.taskgroup.ContextPropagator}: propagators that modules provide apply to every group.
+ * dev.taskgroup.ContextPropagator}: propagators that modules provide apply to every group. The
+ * library's clock ({@code dev.taskgroup.internal.clock}) is exported only to the test kit,
+ * {@code dev.taskgroup.test}, which installs a virtual clock in tests.
  */
 module dev.taskgroup {
   exports dev.taskgroup;
+  exports dev.taskgroup.internal.clock to
+      dev.taskgroup.test;
 
   // Context propagators found by ServiceLoader apply to every fork of every group.
   uses dev.taskgroup.ContextPropagator;

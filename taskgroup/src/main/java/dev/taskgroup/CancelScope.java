@@ -394,6 +394,47 @@ public final class CancelScope {
   }
 
   /**
+   * Sleeps for {@code duration} on the library's clock: the clock every deadline runs on, which
+   * is the system's monotonic clock unless a test installs a virtual one (the test kit {@code
+   * dev.taskgroup:taskgroup-test}); then this sleep ends when the virtual time reaches its end,
+   * and a 5-minute sleep in a test takes no real time.
+   *
+   * <p>The sleep is a {@linkplain #checkpoint() checkpoint}, at its start and all the while it
+   * waits: if the calling thread is, or becomes, effectively cancelled, it throws {@link
+   * InterruptedException} and leaves the interrupt status set (like every checkpoint); if the
+   * thread is interrupted by someone else, it throws and clears the status (like {@link
+   * Thread#sleep(Duration)}). A zero duration is just a checkpoint.
+   *
+   * {@snippet :
+   * while (true) {
+   *   poll(inbox);
+   *   CancelScope.sleep(Duration.ofSeconds(5));   // ends early, throwing, when cancelled
+   * }
+   * }
+   *
+   * @param duration how long to sleep
+   * @throws InterruptedException if the thread is effectively cancelled or interrupted
+   * @throws NullPointerException if {@code duration} is null
+   * @throws IllegalArgumentException if {@code duration} is negative
+   */
+  public static void sleep(Duration duration) throws InterruptedException {
+    Objects.requireNonNull(duration, "duration");
+    if (duration.isNegative()) {
+      throw new IllegalArgumentException(
+          "duration must not be negative, was "
+              + duration
+              + ": use Duration.ZERO for a checkpoint");
+    }
+    long nanos;
+    try {
+      nanos = Math.min(duration.toNanos(), Long.MAX_VALUE / 4);
+    } catch (ArithmeticException tooLong) {
+      nanos = Long.MAX_VALUE / 4; // longer than any JVM lives
+    }
+    PlainScope.sleep(nanos);
+  }
+
+  /**
    * Whether the calling thread is effectively cancelled.
    *
    * @return whether a checkpoint would throw because of a cancellation

@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import dev.taskgroup.Startable;
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.LockSupport;
@@ -138,6 +139,9 @@ final class Forks {
       throw finished(g, "fork into");
     }
     g.children.append(task);
+    if (LibraryClock.testClockInstalled()) {
+      ClockedThreads.track(task); // not started yet: holds the test clock's auto-advance still
+    }
     try {
       thread.start();
     } catch (Throwable e) {

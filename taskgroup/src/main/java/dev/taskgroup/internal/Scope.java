@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
@@ -298,6 +299,9 @@ public class Scope {
     ts.innermost = this; // volatile: ordered before settle() reads the flags (see ThreadState)
     if (deadline != null) {
       Deadlines.start(this);
+    }
+    if (LibraryClock.testClockInstalled()) {
+      ClockedThreads.track(ts); // for the test clock's auto-advance; one static read otherwise
     }
     ts.settle();
     return ts;
