@@ -299,6 +299,32 @@ public final class TaskGroup {
   }
 
   /**
+   * Forks {@code work}, which returns nothing, as a child of this group on a thread named {@code
+   * name}, whichever factory made the thread; see {@link #fork(Callable)}.
+   *
+   * {@snippet :
+   * group.fork("heartbeat", () -> {
+   *   while (true) {
+   *     peer.ping();
+   *     Thread.sleep(1_000);   // ends when the group is cancelled
+   *   }
+   * });
+   * }
+   *
+   * @param name the task's and its thread's name
+   * @param work the work
+   * @return the child's task; its result is {@code null}
+   * @throws IllegalStateException if the group has not started or has finished
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory failed
+   * @throws NullPointerException if {@code name} or {@code work} is null
+   */
+  public Task<Void> fork(String name, Body work) {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(work, "work");
+    return group.fork(work, name);
+  }
+
+  /**
    * Runs {@code work} as a child and waits until it calls {@link StartSignal#started(Object)};
    * returns that value while the child keeps running in the group.
    *

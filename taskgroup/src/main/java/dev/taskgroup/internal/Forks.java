@@ -156,7 +156,10 @@ final class Forks {
   }
 
   private static IllegalStateException finished(Group g, String what) {
-    return new IllegalStateException("cannot " + what + " " + g.describe() + ": it has finished");
+    return new IllegalStateException(
+        "cannot " + what + " " + g.describe() + ": it has finished (its run returned or is"
+            + " returning) and takes no new work; fork or start only while its run is open, or"
+            + " use a new TaskGroup");
   }
 
   private static void settleCaller() {

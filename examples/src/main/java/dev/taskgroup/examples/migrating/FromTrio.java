@@ -23,7 +23,6 @@ public final class FromTrio {
           channel.put(item);
         }
         channel.put("done");
-        return null;
       });
       nursery.fork("consumer", () -> {
         for (String item = channel.take(); !item.equals("done"); item = channel.take()) {
