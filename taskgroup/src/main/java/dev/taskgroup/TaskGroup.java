@@ -149,6 +149,13 @@ public final class TaskGroup {
     /**
      * Sets the factory that makes the children's threads (default: virtual threads).
      *
+     * <p>The factory may configure the thread (name, daemon, priority, context class loader,
+     * uncaught-exception handler). The group then installs its own uncaught-exception handler on
+     * each child thread: that is how the thread finds its task. It passes everything it receives
+     * on to the handler the factory set, so a factory's handler keeps working. Code running in a
+     * child must not replace its own thread's handler: that detaches the thread from its group's
+     * cancellation.
+     *
      * @param factory the factory; a factory that throws or returns null makes {@code fork} throw
      *     {@link java.util.concurrent.RejectedExecutionException}
      * @return this builder

@@ -6,9 +6,12 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import dev.taskgroup.Fixtures.ThreadKind;
 import dev.taskgroup.Fixtures.Trail;
+import java.util.Queue;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -197,5 +200,29 @@ class TaskTest {
     assertThat(task.get().name()).isEqualTo("flusher");
     assertThat(task.get().state()).isEqualTo(Future.State.SUCCESS);
     assertThat(task.get().resultNow()).isNull();
+  }
+
+  @Test
+  void aThreadFactorysUncaughtExceptionHandlerKeepsReceivingWhatReachesIt() throws Exception {
+    Queue<Throwable> handled = new ConcurrentLinkedQueue<>();
+    ThreadFactory withHandler =
+        Thread.ofVirtual().uncaughtExceptionHandler((t, e) -> handled.add(e)).factory();
+    TaskGroup g = TaskGroup.builder().threadFactory(withHandler).build();
+    RuntimeException reported = new RuntimeException("reported through the thread's handler");
+    CountDownLatch blocked = new CountDownLatch(1);
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                Thread me = Thread.currentThread();
+                me.getUncaughtExceptionHandler().uncaughtException(me, reported);
+                blocked.countDown();
+                Thread.sleep(60_000); // the group still cancels this thread
+              });
+          blocked.await();
+          g.cancel();
+        });
+    assertThat(handled).containsExactly(reported);
+    assertThat(g.cancelCaught()).isTrue();
   }
 }
