@@ -51,7 +51,7 @@ public class CancelledException extends InterruptedException {
   public CancelledException(String message, Throwable cause) {
     super(message);
     if (cause != null) {
-      initCause(cause);
+      super.initCause(cause);
     }
   }
 }

@@ -57,6 +57,7 @@ public final class Basics {
   }
   // endregion
 
+  @SuppressWarnings("finally") // the sample's cleanup fails on purpose
   // region failures
   static List<String> uploadBoth() throws InterruptedException {
     var upload = TaskGroup.named("upload");
