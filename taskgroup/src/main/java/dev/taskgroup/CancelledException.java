@@ -48,10 +48,11 @@ public class CancelledException extends InterruptedException {
    * @param message what was cancelled and why
    * @param cause the exception that carried the cancellation, or {@code null}
    */
+  @SuppressWarnings("this-escape") // initCause is Throwable's; this class does not override it
   public CancelledException(String message, Throwable cause) {
     super(message);
     if (cause != null) {
-      super.initCause(cause);
+      initCause(cause);
     }
   }
 }
