@@ -36,7 +36,9 @@ class CancelledExceptionTest {
   void anOutsideInterruptIsAPlainInterruptedException() {
     Thread.currentThread().interrupt();
     Throwable t = catchThrowable(CancelScope::checkpoint);
-    assertThat(t).isInstanceOf(InterruptedException.class).isNotInstanceOf(CancelledException.class);
+    assertThat(t)
+        .isInstanceOf(InterruptedException.class)
+        .isNotInstanceOf(CancelledException.class);
     assertThat(Thread.interrupted()).isFalse();
   }
 

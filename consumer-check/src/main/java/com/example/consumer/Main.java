@@ -24,7 +24,8 @@ public final class Main {
       return "too late";
     });
     if (!"ab".equals(both) || !group.cancelCaught() || late != null) {
-      System.err.println("consumer check FAILED: " + both + " " + group.cancelCaught() + " " + late);
+      System.err.println(
+          "consumer check FAILED: " + both + " " + group.cancelCaught() + " " + late);
       System.exit(1);
     }
     System.out.println("consumer check: taskgroup "

@@ -35,7 +35,11 @@ class DocSamplesTest {
     }
     assertThat(blocks).as("java blocks found in docs/").hasSizeGreaterThan(10);
     return blocks.stream()
-        .map(b -> DynamicTest.dynamicTest(ROOT.relativize(b.doc()) + ":" + b.line(), () -> check(b)));
+        .map(b -> DynamicTest.dynamicTest(name(b), () -> check(b)));
+  }
+
+  private static String name(Block b) {
+    return ROOT.relativize(b.doc()) + ":" + b.line();
   }
 
   @Test
