@@ -1,5 +1,6 @@
 package dev.taskgroup;
 
+import dev.taskgroup.internal.Blocking;
 import dev.taskgroup.internal.CancelHook;
 import dev.taskgroup.internal.CancelReason;
 import dev.taskgroup.internal.Deadlines;
@@ -10,6 +11,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeoutException;
 
 /**
@@ -112,7 +115,7 @@ public final class CancelScope {
   }
 
   /**
-   * A registered cancel hook; closing it removes the hook. See {@link #onCancel(Runnable)}.
+   * A registered cancel hook; closing it removes the hook. See {@link #onCancel(Body)}.
    */
   public interface Registration extends AutoCloseable {
     /**
@@ -352,9 +355,16 @@ public final class CancelScope {
    * Registers {@code action} to run once, on another thread, soon after the calling thread's
    * innermost scope becomes effectively cancelled while the registration is open (at once, before
    * this method returns, if it already is). It is for what an interrupt cannot stop: {@code
-   * Statement.cancel()}, closing a socket. Scopes entered later do not trigger it. An exception
-   * the action throws is a failure of the innermost enclosing group or, with no group around, is
-   * thrown by {@link Registration#close()}.
+   * Statement.cancel()}, closing a socket, destroying a process. Scopes entered later do not
+   * trigger it. The action may throw checked exceptions; what it throws is a failure of the
+   * innermost enclosing group or, with no group around, is thrown by {@link
+   * Registration#close()}.
+   *
+   * <p>Once the action has started, any {@link Exception} (not an {@link Error}) the calling
+   * thread throws while it stays cancelled counts as the cancellation, since it is the action's
+   * effect: the cancelled statement's {@code SQLException} below ends the scope or task as
+   * cancelled (the group's {@code run} returns normally and {@code cancelCaught()} is true), not
+   * as a failure.
    *
    * {@snippet :
    * try (var hook = CancelScope.onCancel(statement::cancel)) {
@@ -366,9 +376,56 @@ public final class CancelScope {
    * @return the registration; close it to remove the action
    * @throws NullPointerException if {@code action} is null
    */
-  public static Registration onCancel(Runnable action) {
+  public static Registration onCancel(Body action) {
     Objects.requireNonNull(action, "action");
     return CancelHook.register(action);
+  }
+
+  /**
+   * Registers {@code resource.close()} as an {@link #onCancel(Body)} action: the way to end a
+   * blocking read on a socket, a pipe or a stream that an interrupt does not reach. An exception
+   * thrown by {@code close()} is handled as the action's, as it is, never wrapped.
+   *
+   * {@snippet :
+   * try (var hook = CancelScope.closeOnCancel(socket)) {
+   *   return socket.getInputStream().read(buffer);   // ends when cancelled, on any thread
+   * }
+   * }
+   *
+   * @param resource what to close on cancellation
+   * @return the registration; close it to remove the action (the resource stays open)
+   * @throws NullPointerException if {@code resource} is null
+   */
+  public static Registration closeOnCancel(AutoCloseable resource) {
+    Objects.requireNonNull(resource, "resource");
+    return CancelHook.register(resource::close);
+  }
+
+  /**
+   * Waits for {@code stage} like {@link java.util.concurrent.Future#get()}, as a checkpoint:
+   * when the calling thread is, or becomes, effectively cancelled before the stage completes, the
+   * stage is cancelled with {@code stage.toCompletableFuture().cancel(true)} (which aborts, for
+   * example, a JDK {@code HttpClient.sendAsync} request) and {@link InterruptedException} is
+   * thrown. A stage already complete may be returned. An interrupt from someone else throws
+   * {@link InterruptedException} and leaves the stage alone.
+   *
+   * {@snippet :
+   * HttpResponse<String> response =
+   *     CancelScope.await(client.sendAsync(request, HttpResponse.BodyHandlers.ofString()));
+   * }
+   *
+   * @param stage what to wait for
+   * @param <T> the result type
+   * @return the stage's result
+   * @throws InterruptedException if cancelled or interrupted while waiting
+   * @throws ExecutionException if the stage completed exceptionally (its exception is the cause)
+   * @throws java.util.concurrent.CancellationException if someone else cancelled the stage
+   * @throws NullPointerException if {@code stage} is null
+   */
+  public static <T> T await(CompletionStage<T> stage)
+      throws InterruptedException, ExecutionException {
+    Objects.requireNonNull(stage, "stage");
+    return Blocking.await(stage);
   }
 
   /**

@@ -18,8 +18,9 @@ public final class Cancellation {
   /**
    * Whether {@code t}, thrown in a thread that is effectively cancelled, is the cancellation
    * itself rather than a failure: an interrupt-family exception or {@link CancellationException}
-   * anywhere in its cause chain, or an {@link IOException} thrown while the thread's interrupt
-   * status is still set by the cancellation.
+   * anywhere in its cause chain, an {@link IOException} thrown while the thread's interrupt
+   * status is still set by the cancellation, or any {@link Exception} thrown after an action
+   * the thread registered with {@code onCancel} started for this cancellation.
    */
   public static boolean isCancellation(Throwable t, ThreadState ts) {
     int depth = 0;
@@ -31,7 +32,19 @@ public final class Cancellation {
         return true;
       }
     }
-    return t instanceof IOException && ts.cancellationInterruptPending();
+    return (t instanceof IOException && ts.cancellationInterruptPending())
+        || isHookEffect(t, ts);
+  }
+
+  /**
+   * Whether {@code t} is the effect of an {@code onCancel} / {@code closeOnCancel} action the
+   * thread registered: any {@link Exception} (never an {@link Error}) thrown while the thread
+   * stays effectively cancelled by the cancellation for which such an action has started (a
+   * cancelled statement's {@code SQLException}, a closed socket's {@code SocketException}); but
+   * not the action's own failure, which {@code close()} throws when no group takes it.
+   */
+  private static boolean isHookEffect(Throwable t, ThreadState ts) {
+    return t instanceof Exception && ts.ownHookFired() && !CancelHook.thrownByClose(t);
   }
 
   /**

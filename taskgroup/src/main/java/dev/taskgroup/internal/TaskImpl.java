@@ -6,6 +6,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -62,6 +63,8 @@ public final class TaskImpl<T> extends ThreadState
   volatile TaskImpl<?> next;
   /** PLACE_*; set before the thread starts, then used only by the task's thread. */
   int place;
+  /** The future of toCompletableFuture(), made on first use; see TaskFuture. */
+  private volatile TaskFuture<T> future;
 
   TaskImpl(Group group, Object work, String name) {
     super(group);
@@ -241,6 +244,10 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   private void releaseWaiters() {
+    TaskFuture<T> f = future;
+    if (f != null) {
+      f.taskDone();
+    }
     if (waiters == null) {
       return; // a waiter that pushes itself later sees the state before it parks
     }
@@ -274,6 +281,21 @@ public final class TaskImpl<T> extends ThreadState
     releaseWaiters();
     cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
     return true;
+  }
+
+  @Override
+  public CompletableFuture<T> toCompletableFuture() {
+    TaskFuture<T> f = future;
+    if (f == null) {
+      TaskFuture<T> made = new TaskFuture<>(this);
+      @SuppressWarnings("unchecked")
+      TaskFuture<T> other = (TaskFuture<T>) FUTURE.compareAndExchange(this, null, made);
+      f = other == null ? made : other;
+      if (other == null && (state & OUTCOME) != RUNNING) {
+        f.taskDone(); // the outcome was set before the future was there to see it
+      }
+    }
+    return f;
   }
 
   @Override
@@ -396,6 +418,7 @@ public final class TaskImpl<T> extends ThreadState
 
   private static final VarHandle STATE;
   private static final VarHandle WAITERS;
+  private static final VarHandle FUTURE;
 
 
   static {
@@ -403,6 +426,7 @@ public final class TaskImpl<T> extends ThreadState
       MethodHandles.Lookup l = MethodHandles.lookup();
       STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
       WAITERS = l.findVarHandle(TaskImpl.class, "waiters", Waiter.class);
+      FUTURE = l.findVarHandle(TaskImpl.class, "future", TaskFuture.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

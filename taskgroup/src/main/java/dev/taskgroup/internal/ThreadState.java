@@ -26,6 +26,12 @@ import java.util.concurrent.locks.LockSupport;
  *   JOINING   the thread is a group owner waiting for its children: the library never
  *             interrupts it (so any interrupt it sees there is from outside)
  *   WATCHED   the thread is queued for, or under, the re-delivery watch (Redelivery)
+ *   HOOK_FIRED an onCancel action the thread registered has started for the cancellation it is
+ *             in: what it throws while it stays effectively cancelled is that action's effect
+ *             (a cancelled statement's SQLException), a cancellation. Set under BUSY by the
+ *             firer only while the thread is effectively cancelled; cleared by settle() when it
+ *             is not. Invariant: HOOK_FIRED implies the thread has been effectively cancelled
+ *             without a break since an action of its own started.
  *   IN_FLIGHT a count (bits 8-15) of first deliveries between their decision and the return
  *             of their Thread.interrupt() (see "In flight")
  *
@@ -54,6 +60,7 @@ import java.util.concurrent.locks.LockSupport;
  *   effectively cancelled, status set    -> nothing (record OUTSIDE if it is not ours)
  *   not cancelled, OUTSIDE               -> make sure the status is set again
  *   not cancelled, DELIVERED             -> clear the interrupt status: ours must not leak
+ *   not cancelled (any status)           -> also forget HOOK_FIRED
  * An outside interrupt that arrives while ours is pending cannot be told apart from it; it may
  * be absorbed with it (SPEC section 2).
  * </pre>
@@ -64,6 +71,7 @@ public class ThreadState extends Scope {
   static final int OUTSIDE = 1 << 2;
   static final int JOINING = 1 << 3;
   static final int WATCHED = 1 << 4;
+  static final int HOOK_FIRED = 1 << 5;
   /** Counts deliverers between "decided to interrupt" and "Thread.interrupt() returned". */
   static final int IN_FLIGHT_UNIT = 1 << 8;
   static final int IN_FLIGHT_MASK = 0xFF << 8;
@@ -168,6 +176,26 @@ public class ThreadState extends Scope {
       s = status;
     }
     return (s & (DELIVERED | OUTSIDE)) != 0 && thread.isInterrupted();
+  }
+
+  /**
+   * An onCancel action this thread registered is about to start (called by the firer, before
+   * the action runs): marks the thread, if it still is effectively cancelled.
+   */
+  final void ownHookFiring() {
+    int s = lockStatus();
+    Scope in = innermost;
+    status = in != null && effectivelyCancelled(in) ? s | HOOK_FIRED : s;
+  }
+
+  /** Whether an action of this thread's started for the cancellation it is still in. */
+  final boolean ownHookFired() {
+    int s = status;
+    while ((s & BUSY) != 0) { // a firer or deliverer is deciding: wait for what it decides
+      Thread.onSpinWait();
+      s = status;
+    }
+    return (s & HOOK_FIRED) != 0;
   }
 
   // ---- delivery ---------------------------------------------------------------------------
@@ -280,7 +308,7 @@ public class ThreadState extends Scope {
    */
   final void settle(boolean interruptLanded) {
     int s = status;
-    if ((s & (BUSY | DELIVERED | OUTSIDE | IN_FLIGHT_MASK)) == 0
+    if ((s & (BUSY | DELIVERED | OUTSIDE | HOOK_FIRED | IN_FLIGHT_MASK)) == 0
         && !effectivelyCancelled(innermost)) {
       return; // the common case: nothing cancelled, nothing of ours pending or landing
     }
@@ -301,7 +329,11 @@ public class ThreadState extends Scope {
       s = lockStatus();
     }
     int n = s;
-    if (effectivelyCancelled(innermost)) {
+    boolean cancelled = effectivelyCancelled(innermost);
+    if (!cancelled) {
+      n &= ~HOOK_FIRED; // out of the cancellation its hooks fired for
+    }
+    if (cancelled) {
       if ((s & IN_FLIGHT_MASK) != 0) {
         // ours has landed (the loop above) and the rest of interrupt() is still running
       } else if (!me.isInterrupted()) {
