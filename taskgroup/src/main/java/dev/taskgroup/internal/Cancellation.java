@@ -32,19 +32,18 @@ public final class Cancellation {
         return true;
       }
     }
-    return (t instanceof IOException && ts.cancellationInterruptPending())
-        || isHookEffect(t, ts);
+    return ((t instanceof IOException && ts.cancellationInterruptPending()) || isHookEffect(t, ts))
+        && !CancelHook.thrownByClose(t); // an action's own failure is never the cancellation
   }
 
   /**
    * Whether {@code t} is the effect of an {@code onCancel} / {@code closeOnCancel} action the
    * thread registered: any {@link Exception} (never an {@link Error}) thrown while the thread
    * stays effectively cancelled by the cancellation for which such an action has started (a
-   * cancelled statement's {@code SQLException}, a closed socket's {@code SocketException}); but
-   * not the action's own failure, which {@code close()} throws when no group takes it.
+   * cancelled statement's {@code SQLException}, a closed socket's {@code SocketException}).
    */
   private static boolean isHookEffect(Throwable t, ThreadState ts) {
-    return t instanceof Exception && ts.ownHookFired() && !CancelHook.thrownByClose(t);
+    return t instanceof Exception && ts.ownHookFired();
   }
 
   /**
