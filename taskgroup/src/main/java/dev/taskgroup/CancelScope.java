@@ -195,6 +195,37 @@ public final class CancelScope {
   }
 
   /**
+   * A new cooperative scope: inside it the library never interrupts the calling thread. For code
+   * that an interrupt damages: H2's file store closes its {@code FileChannel} on an interrupt,
+   * and a cancelled H2 writer has been seen to lose committed rows.
+   *
+   * <p>Inside it, an interrupt the library delivered before entry is dropped (as at a shield) and
+   * none is re-delivered; the cancellation is still seen by {@link #checkpoint()} (which throws
+   * without setting the interrupt status), {@link #isCancelled()}, {@link #await}, and every
+   * library wait ({@link Task#get()} with or without a timeout, {@code fork} waiting for a place,
+   * {@code start}, a group's wait for its children), and {@link #onCancel} actions still run. It
+   * covers the calling thread only: threads forked inside it are interrupted as usual. On leaving
+   * it into a region that is still cancelled, delivery resumes at once.
+   *
+   * {@snippet :
+   * CancelScope.cooperative().run(() -> {
+   *   for (int i = 0; i < rows.size(); i++) {
+   *     insert.setString(1, rows.get(i));
+   *     insert.executeUpdate();
+   *     if (i % 1_000 == 0) {
+   *       CancelScope.checkpoint();   // stops here, between two committed rows
+   *     }
+   *   }
+   * });
+   * }
+   *
+   * @return a new cooperative scope, not yet running
+   */
+  public static CancelScope cooperative() {
+    return new CancelScope(new PlainScope(false, true), null);
+  }
+
+  /**
    * Runs {@code body} inside this scope on the calling thread.
    *
    * @param body the code

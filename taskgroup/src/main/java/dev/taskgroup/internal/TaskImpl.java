@@ -372,15 +372,17 @@ public final class TaskImpl<T> extends ThreadState
   private int await(boolean timed, long nanos) throws InterruptedException {
     long deadline = timed ? System.nanoTime() + nanos : 0L;
     Waiter node = null;
+    ThreadState me = null; // looked up once, when it first has to wait
     for (;;) {
       int s = state & OUTCOME;
       if (s != RUNNING) {
         return s;
       }
-      if (Thread.interrupted()) {
+      if (Thread.interrupted() || cooperativelyCancelled(me)) {
         throw interruptedWhileWaiting(describe());
       }
       if (node == null) {
+        me = ThreadState.currentOrNull();
         node = new Waiter(Thread.currentThread());
         Waiter head;
         do {
