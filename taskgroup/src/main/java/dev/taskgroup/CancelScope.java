@@ -45,10 +45,21 @@ import java.util.concurrent.TimeoutException;
  * to wait, a group's wait for its children) throws {@link InterruptedException} while the thread is
  * effectively cancelled and leaves the interrupt status set, so the next interruptible JDK call
  * throws too. A thread that swallowed the interrupt is interrupted again when it enters or leaves
- * a scope or reaches a checkpoint. Blocking that an interrupt cannot reach ({@code synchronized}
- * entry, file I/O on platform threads, JDBC, busy loops) is out of reach of delivery. An
- * interruptible channel is closed by each interrupt that lands: cleanup that does I/O after a
- * cancellation belongs in a shielded scope.
+ * a scope or reaches a checkpoint.
+ *
+ * <p>Blocking that an interrupt cannot reach is out of reach of delivery. Measured on JDK 25:
+ * {@code synchronized} entry, {@code Lock.lock()}, socket read, accept and connect on platform
+ * threads, a read from a process's output, a JDBC query, a {@code FileInputStream} read of a
+ * pipe, a {@code FileChannel} read of a pipe on a virtual thread (on a platform thread the
+ * interrupt ends it), and busy loops. An {@link #onCancel} or {@link #closeOnCancel} action ends
+ * most of them: closing the socket, {@code Statement.cancel()}, {@code Process.destroy()}; a
+ * {@code synchronized} entry and a pipe read through a {@code FileInputStream} have no remedy.
+ * Some calls end but leave something behind: an interrupt closes an interruptible channel, and
+ * a socket on a virtual thread, for good (cleanup that does I/O after a cancellation belongs in
+ * a shielded scope); {@code Process.waitFor} leaves the process running; and an interrupt that
+ * lands in H2's file store closes it and can lose committed rows: run such code in a {@link
+ * #cooperative()} scope with checkpoints. The project's {@code docs/cancellation.md} has the
+ * measured table.
  *
  * <h2>Catching</h2>
  *

@@ -31,7 +31,7 @@ class AwaitTest {
   }
 
   /** A JDK HttpServer on loopback whose handler blocks until released. */
-  private static final class BlockingServer implements AutoCloseable {
+  static final class BlockingServer implements AutoCloseable {
     final HttpServer server;
     final CountDownLatch entered = new CountDownLatch(1);
     final CountDownLatch release = new CountDownLatch(1);

@@ -23,6 +23,8 @@ final class H2FileWriter {
   private final String url;
   final AtomicLong committed = new AtomicLong();
   final CountDownLatch underWay = new CountDownLatch(1);
+  /** Set by a test to end a writer nothing else ends. */
+  volatile boolean stop;
 
   H2FileWriter(Path dir) throws SQLException {
     this.url = "jdbc:h2:file:" + dir.resolve("db").toAbsolutePath() + ";CACHE_SIZE=256";
@@ -41,7 +43,7 @@ final class H2FileWriter {
   void write(boolean checkpoints) throws Exception {
     try (Connection c = DriverManager.getConnection(url);
         PreparedStatement insert = c.prepareStatement("INSERT INTO T VALUES (?, ?)")) {
-      for (long i = 1; ; i++) {
+      for (long i = 1; !stop; i++) {
         insert.setLong(1, i);
         insert.setString(2, "row " + i);
         insert.executeUpdate();
