@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 
 import java.nio.file.Path;
 import java.sql.SQLException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
@@ -41,7 +42,9 @@ class CooperativeTest {
     System.out.printf(
         "interrupted H2 writer: cancel took %d ms, saw %s, counted %d, reopened %d%n",
         out.ms, out.seen, writer.committed.get(), out.rows);
-    assertThat(out.seen).as("the interrupt closed H2's file store").isInstanceOf(SQLException.class);
+    assertThat(out.seen)
+        .as("the interrupt closed H2's file store")
+        .isInstanceOf(SQLException.class);
   }
 
   @RepeatedTest(3)
@@ -81,6 +84,45 @@ class CooperativeTest {
           seen[2] = Thread.currentThread().isInterrupted();
         });
     assertThat(seen).containsExactly(true, false, true);
+  }
+
+  @RepeatedTest(3)
+  void aThreadForkedInsideIsInterruptedAsUsual() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    AtomicReference<Throwable> childSaw = new AtomicReference<>();
+    CountDownLatch running = new CountDownLatch(1);
+    CancelScope.cooperative()
+        .run(
+            () ->
+                group.run(
+                    () -> {
+                      group.fork(
+                          () -> {
+                            running.countDown();
+                            childSaw.set(catchThrowable(() -> Thread.sleep(30_000)));
+                          });
+                      running.await();
+                      group.cancel();
+                    }));
+    assertThat(childSaw.get()).isInstanceOf(InterruptedException.class);
+  }
+
+  @RepeatedTest(3)
+  void aNestedCooperativeScopeKeepsTheOuterOneCooperative() throws Exception {
+    CancelScope outer = CancelScope.create();
+    boolean[] interrupted = new boolean[1];
+    outer.run(
+        () ->
+            CancelScope.cooperative()
+                .run(
+                    () -> {
+                      CancelScope.cooperative().run(() -> {});
+                      outer.cancel();
+                      interrupted[0] = Thread.currentThread().isInterrupted();
+                      CancelScope.checkpoint();
+                    }));
+    assertThat(interrupted[0]).as("still cooperative after the inner one left").isFalse();
+    assertThat(outer.cancelCaught()).isTrue();
   }
 
   @RepeatedTest(3)

@@ -60,9 +60,10 @@ final class MatrixDoc {
         cancellation), so `run` returns normally.
       - An interrupt can **destroy data**: H2's file store closes its `FileChannel` when an
         interrupt lands in it, the writer gets an `MVStoreException`, and the reopened database
-        has lost rows the writer had seen committed. In a `CancelScope.cooperative()` scope the
-        library never interrupts the thread; a `checkpoint()` every 1 000 rows stops the writer
-        in milliseconds with every committed row kept.
+        has lost rows the writer had seen committed. Whether `run` then reports a cancellation
+        or a failure depends on where the interrupt landed. In a `CancelScope.cooperative()`
+        scope the library never interrupts the thread; a `checkpoint()` every 1 000 rows stops
+        the writer in milliseconds with every committed row kept.
 
       ## Where no remedy works
 

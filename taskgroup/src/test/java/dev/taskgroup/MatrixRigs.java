@@ -53,8 +53,11 @@ final class MatrixRigs {
       return Duration.ofSeconds(1);
     }
 
-    /** Whether the time it takes varies too much to band finer than {@link #bound()}. */
-    boolean timeVaries(boolean remedy) {
+    /**
+     * Whether the outcome varies from run to run: then the time is banded no finer than {@link
+     * #bound()}, and what {@code run} reports is shown as varying.
+     */
+    boolean varies(boolean remedy) {
       return false;
     }
 
@@ -316,7 +319,8 @@ final class MatrixRigs {
     @Override
     String leftBehind() throws InterruptedException {
       // destroy() sends a signal: give the process a moment to go
-      return process.waitFor(500, TimeUnit.MILLISECONDS) ? "process ended" : "process still running";
+      boolean ended = process.waitFor(500, TimeUnit.MILLISECONDS);
+      return ended ? "process ended" : "process still running";
     }
 
     @Override

@@ -186,7 +186,9 @@ final class MatrixWaitRigs {
     }
 
     @Override
-    boolean timeVaries(boolean remedy) {
+    boolean varies(boolean remedy) {
+      // Where the interrupt lands differs from run to run: the writer's exception may carry it
+      // (a cancellation) or come from the store it already closed (a failure).
       return !remedy;
     }
 

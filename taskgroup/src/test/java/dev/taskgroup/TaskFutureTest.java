@@ -81,7 +81,9 @@ class TaskFutureTest {
           });
       assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
       assertThat(task.get().toCompletableFuture()).isCancelled();
-      assertThat(seen.get()).as("the task was interrupted").isInstanceOf(InterruptedException.class);
+      assertThat(seen.get())
+          .as("the task was interrupted")
+          .isInstanceOf(InterruptedException.class);
     }
   }
 
