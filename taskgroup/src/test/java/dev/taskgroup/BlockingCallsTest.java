@@ -141,6 +141,35 @@ class BlockingCallsTest {
         .hasCauseInstanceOf(IllegalStateException.class);
   }
 
+  @RepeatedTest(3)
+  void anotherThreadsHookDoesNotMakeMyExceptionACancellation() {
+    TaskGroup group = TaskGroup.named("other");
+    CountDownLatch registered = new CountDownLatch(1);
+    CountDownLatch fired = new CountDownLatch(1);
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                group.run(
+                    () -> {
+                      group.fork(
+                          () -> {
+                            try (var hook = CancelScope.onCancel(fired::countDown)) {
+                              registered.countDown();
+                              Thread.sleep(30_000);
+                            }
+                          });
+                      registered.await();
+                      group.cancel();
+                      while (fired.getCount() != 0L) {
+                        Thread.onSpinWait();
+                      }
+                      throw new IllegalStateException("the body's own failure");
+                    }));
+    assertThat(thrown)
+        .isInstanceOf(TaskGroupException.class)
+        .hasCauseInstanceOf(IllegalStateException.class);
+  }
+
   /** Registers a hook, cancels, waits (not interruptibly) until the hook ran, then throws. */
   private static void throwAfterOwnHookRan(TaskGroup group, Throwable t) throws Exception {
     CountDownLatch fired = new CountDownLatch(1);
