@@ -15,8 +15,8 @@ import java.util.concurrent.locks.LockSupport;
  * completion) and is woken by the stage's completion (a whenComplete that unparks it), by a
  * cancellation's interrupt, or, in a cooperative scope, by the deliverer's unpark. After every
  * wake-up it looks, in this order: the stage is done (a result that arrived is returned: no
- * result is lost to a race), the thread is effectively cancelled (cancel the stage, throw as a checkpoint), the
- * interrupt status is set by someone else (throw, leave the stage alone).
+ * result is lost to a race), the thread is effectively cancelled (cancel the stage, throw as a
+ * checkpoint), the interrupt status is set by someone else (throw, leave the stage alone).
  * </pre>
  */
 public final class Blocking {
