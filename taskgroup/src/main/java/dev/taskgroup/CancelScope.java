@@ -1,5 +1,6 @@
 package dev.taskgroup;
 
+import dev.taskgroup.internal.Blocking;
 import dev.taskgroup.internal.CancelHook;
 import dev.taskgroup.internal.CancelReason;
 import dev.taskgroup.internal.Deadlines;
@@ -10,6 +11,8 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeoutException;
 
 /**
@@ -42,10 +45,21 @@ import java.util.concurrent.TimeoutException;
  * to wait, a group's wait for its children) throws {@link InterruptedException} while the thread is
  * effectively cancelled and leaves the interrupt status set, so the next interruptible JDK call
  * throws too. A thread that swallowed the interrupt is interrupted again when it enters or leaves
- * a scope or reaches a checkpoint. Blocking that an interrupt cannot reach ({@code synchronized}
- * entry, file I/O on platform threads, JDBC, busy loops) is out of reach of delivery. An
- * interruptible channel is closed by each interrupt that lands: cleanup that does I/O after a
- * cancellation belongs in a shielded scope.
+ * a scope or reaches a checkpoint.
+ *
+ * <p>Blocking that an interrupt cannot reach is out of reach of delivery. Measured on JDK 25:
+ * {@code synchronized} entry, {@code Lock.lock()}, socket read, accept and connect on platform
+ * threads, a read from a process's output, a JDBC query, a {@code FileInputStream} read of a
+ * pipe, a {@code FileChannel} read of a pipe on a virtual thread (on a platform thread the
+ * interrupt ends it), and busy loops. An {@link #onCancel} or {@link #closeOnCancel} action ends
+ * most of them: closing the socket, {@code Statement.cancel()}, {@code Process.destroy()}; a
+ * {@code synchronized} entry and a pipe read through a {@code FileInputStream} have no remedy.
+ * Some calls end but leave something behind: an interrupt closes an interruptible channel, and
+ * a socket on a virtual thread, for good (cleanup that does I/O after a cancellation belongs in
+ * a shielded scope); {@code Process.waitFor} leaves the process running; and an interrupt that
+ * lands in H2's file store closes it and can lose committed rows: run such code in a {@link
+ * #cooperative()} scope with checkpoints. The project's {@code docs/cancellation.md} has the
+ * measured table.
  *
  * <h2>Catching</h2>
  *
@@ -119,7 +133,7 @@ public final class CancelScope {
   }
 
   /**
-   * A registered cancel hook; closing it removes the hook. See {@link #onCancel(Runnable)}.
+   * A registered cancel hook; closing it removes the hook. See {@link #onCancel(Body)}.
    */
   public interface Registration extends AutoCloseable {
     /**
@@ -196,6 +210,37 @@ public final class CancelScope {
    */
   public static CancelScope shielded() {
     return new CancelScope(new PlainScope(true), null);
+  }
+
+  /**
+   * A new cooperative scope: inside it the library never interrupts the calling thread. For code
+   * that an interrupt damages: H2's file store closes its {@code FileChannel} on an interrupt,
+   * and a cancelled H2 writer has been seen to lose committed rows.
+   *
+   * <p>Inside it, an interrupt the library delivered before entry is dropped (as at a shield) and
+   * none is re-delivered; the cancellation is still seen by {@link #checkpoint()} (which throws
+   * without setting the interrupt status), {@link #isCancelled()}, {@link #await}, and every
+   * library wait ({@link Task#get()} with or without a timeout, {@code fork} waiting for a place,
+   * {@code start}, a group's wait for its children), and {@link #onCancel} actions still run. It
+   * covers the calling thread only: threads forked inside it are interrupted as usual. On leaving
+   * it into a region that is still cancelled, delivery resumes at once.
+   *
+   * {@snippet :
+   * CancelScope.cooperative().run(() -> {
+   *   for (int i = 0; i < rows.size(); i++) {
+   *     insert.setString(1, rows.get(i));
+   *     insert.executeUpdate();
+   *     if (i % 1_000 == 0) {
+   *       CancelScope.checkpoint();   // stops here, between two committed rows
+   *     }
+   *   }
+   * });
+   * }
+   *
+   * @return a new cooperative scope, not yet running
+   */
+  public static CancelScope cooperative() {
+    return new CancelScope(new PlainScope(false, true), null);
   }
 
   /**
@@ -359,11 +404,18 @@ public final class CancelScope {
    * Registers {@code action} to run once, on another thread, soon after the calling thread's
    * innermost scope becomes effectively cancelled while the registration is open (at once, before
    * this method returns, if it already is). It is for what an interrupt cannot stop: {@code
-   * Statement.cancel()}, closing a socket. Scopes entered later do not trigger it. An exception
-   * the action throws is a failure of the innermost enclosing group or, with no group around, is
-   * thrown by {@link Registration#close()}. The action runs inside the {@link
-   * ContextPropagator}s that are service-loaded and those of the innermost group around the
-   * calling thread, which wrap it here, on the calling thread.
+   * Statement.cancel()}, closing a socket, destroying a process. Scopes entered later do not
+   * trigger it. The action may throw checked exceptions; what it throws is a failure of the
+   * innermost enclosing group or, with no group around, is thrown by {@link
+   * Registration#close()}.
+   *
+   * <p>Once the action has started, any {@link Exception} (not an {@link Error}) the calling
+   * thread throws while it stays cancelled counts as the cancellation, since it is the action's
+   * effect: the cancelled statement's {@code SQLException} below ends the scope or task as
+   * cancelled (the group's {@code run} returns normally and {@code cancelCaught()} is true), not
+   * as a failure. The action runs inside the {@link ContextPropagator}s that are service-loaded
+   * and those of the innermost group around the calling thread, which wrap it here, on the
+   * calling thread.
    *
    * {@snippet :
    * try (var hook = CancelScope.onCancel(statement::cancel)) {
@@ -377,9 +429,56 @@ public final class CancelScope {
    * @throws java.util.concurrent.RejectedExecutionException if a context propagator threw in
    *     {@code wrap} (nothing is registered)
    */
-  public static Registration onCancel(Runnable action) {
+  public static Registration onCancel(Body action) {
     Objects.requireNonNull(action, "action");
     return CancelHook.register(action);
+  }
+
+  /**
+   * Registers {@code resource.close()} as an {@link #onCancel(Body)} action: the way to end a
+   * blocking read on a socket, a pipe or a stream that an interrupt does not reach. An exception
+   * thrown by {@code close()} is handled as the action's, as it is, never wrapped.
+   *
+   * {@snippet :
+   * try (var hook = CancelScope.closeOnCancel(socket)) {
+   *   return socket.getInputStream().read(buffer);   // ends when cancelled, on any thread
+   * }
+   * }
+   *
+   * @param resource what to close on cancellation
+   * @return the registration; close it to remove the action (the resource stays open)
+   * @throws NullPointerException if {@code resource} is null
+   */
+  public static Registration closeOnCancel(AutoCloseable resource) {
+    Objects.requireNonNull(resource, "resource");
+    return CancelHook.register(resource::close);
+  }
+
+  /**
+   * Waits for {@code stage} like {@link java.util.concurrent.Future#get()}, as a checkpoint:
+   * when the calling thread is, or becomes, effectively cancelled before the stage completes, the
+   * stage is cancelled with {@code stage.toCompletableFuture().cancel(true)} (which aborts, for
+   * example, a JDK {@code HttpClient.sendAsync} request) and {@link InterruptedException} is
+   * thrown. A stage already complete may be returned. An interrupt from someone else throws
+   * {@link InterruptedException} and leaves the stage alone.
+   *
+   * {@snippet :
+   * HttpResponse<String> response =
+   *     CancelScope.await(client.sendAsync(request, HttpResponse.BodyHandlers.ofString()));
+   * }
+   *
+   * @param stage what to wait for
+   * @param <T> the result type
+   * @return the stage's result
+   * @throws InterruptedException if cancelled or interrupted while waiting
+   * @throws ExecutionException if the stage completed exceptionally (its exception is the cause)
+   * @throws java.util.concurrent.CancellationException if someone else cancelled the stage
+   * @throws NullPointerException if {@code stage} is null
+   */
+  public static <T> T await(CompletionStage<T> stage)
+      throws InterruptedException, ExecutionException {
+    Objects.requireNonNull(stage, "stage");
+    return Blocking.await(stage);
   }
 
   /**

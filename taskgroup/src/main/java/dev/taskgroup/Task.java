@@ -1,5 +1,6 @@
 package dev.taskgroup;
 
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
 
 /**
@@ -65,4 +66,19 @@ public interface Task<T> extends Future<T> {
    * @return this task's name, never {@code null}
    */
   String name();
+
+  /**
+   * The task's outcome as a {@link CompletableFuture}, for code that composes futures: the same
+   * future on every call, completed when the task is (normally with its result, exceptionally
+   * with its failure, or cancelled). Cancelling the future, with either flag, cancels the task as
+   * {@link #cancel(boolean)} does; completing it from outside does not affect the task.
+   *
+   * {@snippet :
+   * Task<Price> price = group.fork(() -> quote(item));
+   * CompletableFuture<String> label = price.toCompletableFuture().thenApply(Price::format);
+   * }
+   *
+   * @return the task's future
+   */
+  CompletableFuture<T> toCompletableFuture();
 }

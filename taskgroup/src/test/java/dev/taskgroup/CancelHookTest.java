@@ -42,7 +42,7 @@ class CancelHookTest {
   }
 
   /** An action that records how often it ran, on which thread, and when. */
-  private static final class Probe implements Runnable {
+  private static final class Probe implements Body {
     final AtomicInteger runs = new AtomicInteger();
     final AtomicReference<Thread> ranOn = new AtomicReference<>();
     final AtomicLong ranAt = new AtomicLong();

@@ -24,6 +24,7 @@ public final class Demo {
     deadlines();
     crawler();
     supervisor();
+    jdbc();
     System.out.printf("%n[%6.1f ms] done%n", elapsedMs());
   }
 
@@ -210,6 +211,13 @@ public final class Demo {
   private static String sleepThen(long millis, String value) throws InterruptedException {
     Thread.sleep(millis);
     return value;
+  }
+
+  /** (g) a long JDBC query: an interrupt does not stop it, Statement.cancel() in a hook does. */
+  static void jdbc() throws Exception {
+    heading("(g) a long H2 query, cancelled 200 ms in: without a hook, and with one");
+    JdbcCancel.cancelQuery(false);
+    JdbcCancel.cancelQuery(true);
   }
 
   private static void heading(String title) {

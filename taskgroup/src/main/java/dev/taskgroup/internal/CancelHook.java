@@ -1,8 +1,12 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.Body;
 import dev.taskgroup.CancelScope;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.Collections;
+import java.util.Map;
+import java.util.WeakHashMap;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -17,7 +21,9 @@ import java.util.concurrent.CountDownLatch;
  * scope already is cancelled) wins the CAS once and starts the action on a virtual thread; if a
  * group encloses the scope, the action counts as one of the group's members until it ends, so
  * the group waits for it and an exception it throws is a failure of the group. Otherwise the
- * exception is kept and close() throws it.
+ * exception is kept and close() throws it. Before the action starts, the registering thread is
+ * marked (ThreadState HOOK_FIRED): an exception it throws while it stays effectively cancelled
+ * is then the action's effect, a cancellation (Cancellation.isCancellation).
  *
  * The scope's hooks form a stack through `next`, pushed and pruned only by the scope's own
  * thread (registration is always for the caller's innermost scope); firers walk it without a
@@ -31,7 +37,7 @@ public final class CancelHook implements CancelScope.Registration {
   private static final int CLOSED = 3;
 
   private final Scope scope;
-  private final Runnable action;
+  private final Body action;
   private volatile int state;
   /** Counted down when a fired action has ended. */
   private final CountDownLatch ran = new CountDownLatch(1);
@@ -40,7 +46,7 @@ public final class CancelHook implements CancelScope.Registration {
   /** The next hook of the same scope. */
   volatile CancelHook next;
 
-  private CancelHook(Scope scope, Runnable action) {
+  private CancelHook(Scope scope, Body action) {
     this.scope = scope;
     this.action = action;
   }
@@ -53,7 +59,7 @@ public final class CancelHook implements CancelScope.Registration {
    * @throws java.util.concurrent.RejectedExecutionException if a propagator threw: nothing is
    *     registered
    */
-  public static CancelHook register(Runnable action) {
+  public static CancelHook register(Body action) {
     ThreadState ts = ThreadState.current();
     Scope s = ts.innermost;
     CancelHook hook = new CancelHook(s, Propagation.wrapAction(action, s));
@@ -78,11 +84,13 @@ public final class CancelHook implements CancelScope.Registration {
     if (!STATE.compareAndSet(this, OPEN, RUNNING)) {
       return;
     }
-    // Interrupt the scope's thread before the action runs: an action that closes the socket the
-    // thread reads must find it already marked as cancelled, or the read's IOException would
-    // look like a failure.
+    // Mark the scope's thread (what it throws from now on, while it stays cancelled, is the
+    // action's effect: Cancellation.isCancellation) and interrupt it, both before the action
+    // runs: an action that closes the socket the thread reads must find the thread already
+    // marked, or the read's SocketException would look like a failure.
     ThreadState h = scope.home;
     if (h != null) {
+      h.ownHookFiring();
       h.deliver();
     }
     Group group = Group.enclosing(scope);
@@ -152,8 +160,22 @@ public final class CancelHook implements CancelScope.Registration {
     Throwable t = failure;
     if (t != null) {
       failure = null; // thrown once
+      THROWN_BY_CLOSE.put(t, Boolean.TRUE);
       throw Cancellation.<RuntimeException>sneakyThrow(t);
     }
+  }
+
+  /**
+   * Failures of actions thrown by close(): they are the action's own failure, never its effect
+   * on the thread (Cancellation.isCancellation). Rare (a failing action with no group around);
+   * weak, so they go with the exception.
+   */
+  private static final Map<Throwable, Boolean> THROWN_BY_CLOSE =
+      Collections.synchronizedMap(new WeakHashMap<>());
+
+  /** Whether {@code t} is an action's failure that a registration's close() threw. */
+  static boolean thrownByClose(Throwable t) {
+    return THROWN_BY_CLOSE.containsKey(t);
   }
 
   private static final VarHandle STATE;

@@ -20,8 +20,10 @@ import java.util.concurrent.CancellationException;
  *   by type  an InterruptedException, ClosedByInterruptException, InterruptedIOException (not a
  *            SocketTimeoutException) or CancellationException anywhere in its cause chain: a
  *            cancellation wherever it goes;
- *   by state an IOException thrown while a cancellation's interrupt is still pending: a
- *            cancellation only where the thread's state says so.
+ *   by state an IOException thrown while a cancellation's interrupt is still pending, or any
+ *            Exception thrown after an onCancel / closeOnCancel action the thread registered
+ *            has started for the cancellation (the action's effect): a cancellation only where
+ *            the thread's state says so; never an action's own failure.
  * A judgment by state must not be made again further out: after a shield's exit the library
  * interrupts the thread again for the cancellation outside, so an IOException the shield let
  * through as a failure would look like a cancellation at the next exit. So the judgment travels
@@ -44,16 +46,30 @@ public final class Cancellation {
 
   /**
    * Whether {@code t}, thrown in a thread that is effectively cancelled, is the cancellation
-   * itself rather than a failure: a cancellation by type, or an {@link IOException} thrown while
-   * the thread's interrupt status is still set by the cancellation; never an exception judged a
-   * failure at an earlier scope exit.
+   * itself rather than a failure: a cancellation by type, an {@link IOException} thrown while
+   * the thread's interrupt status is still set by the cancellation, or any {@link Exception}
+   * thrown after an action the thread registered with {@code onCancel} started for this
+   * cancellation; never an exception judged a failure at an earlier scope exit, nor an action's
+   * own failure.
    */
   public static boolean isCancellation(Throwable t, ThreadState ts) {
     return switch (judgeByType(t, ts.judgedFailure())) {
       case CANCELLATION -> true;
       case FAILURE -> false;
-      default -> t instanceof IOException && ts.cancellationInterruptPending();
+      default ->
+          ((t instanceof IOException && ts.cancellationInterruptPending()) || isHookEffect(t, ts))
+              && !CancelHook.thrownByClose(t); // an action's own failure is never the cancellation
     };
+  }
+
+  /**
+   * Whether {@code t} is the effect of an {@code onCancel} / {@code closeOnCancel} action the
+   * thread registered: any {@link Exception} (never an {@link Error}) thrown while the thread
+   * stays effectively cancelled by the cancellation for which such an action has started (a
+   * cancelled statement's {@code SQLException}, a closed socket's {@code SocketException}).
+   */
+  private static boolean isHookEffect(Throwable t, ThreadState ts) {
+    return t instanceof Exception && ts.ownHookFired();
   }
 
   /**

@@ -4,6 +4,7 @@ import dev.taskgroup.Startable;
 import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiFunction;
 
@@ -74,7 +75,8 @@ final class Forks {
 
     while (signal.state() < StartSignalImpl.STARTED) {
       LockSupport.park(signal);
-      if (Thread.interrupted() && signal.state() < StartSignalImpl.STARTED) {
+      if ((Thread.interrupted() || ThreadState.cooperativelyCancelled(caller))
+          && signal.state() < StartSignalImpl.STARTED) {
         return abandonStart(g, task, signal);
       }
     }
@@ -198,6 +200,10 @@ final class Forks {
    */
   static boolean acquirePlace(Group g) {
     try {
+      ThreadState ts = ThreadState.currentOrNull();
+      if (ts != null && ts.isCooperative()) {
+        return acquirePlaceCooperatively(g, ts);
+      }
       g.places.acquire();
       return true;
     } catch (InterruptedException e) {
@@ -210,4 +216,22 @@ final class Forks {
       return false;
     }
   }
+
+  /**
+   * Waits for a place in a cooperative scope, where no interrupt comes: a Semaphore cannot be
+   * woken otherwise, so it waits in slices (fair: a timed tryAcquire keeps the FIFO order) and
+   * looks for a cancellation between them.
+   */
+  private static boolean acquirePlaceCooperatively(Group g, ThreadState ts)
+      throws InterruptedException {
+    while (!g.places.tryAcquire(COOPERATIVE_SLICE_NANOS, TimeUnit.NANOSECONDS)) {
+      if (ThreadState.cooperativelyCancelled(ts)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** How often a fork waiting for a place in a cooperative scope looks for a cancellation. */
+  private static final long COOPERATIVE_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 }

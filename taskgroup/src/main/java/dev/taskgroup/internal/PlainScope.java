@@ -9,9 +9,16 @@ import java.util.List;
  * siblings, and its run.
  */
 public final class PlainScope extends Scope {
+  /** A {@code CancelScope.cooperative()} scope: no interrupts for its thread inside it. */
+  private final boolean cooperative;
 
   public PlainScope(boolean shielded) {
+    this(shielded, false);
+  }
+
+  public PlainScope(boolean shielded, boolean cooperative) {
     super(shielded ? SHIELDED : 0);
+    this.cooperative = cooperative;
   }
 
   /**
@@ -27,7 +34,13 @@ public final class PlainScope extends Scope {
           "this cancel scope has already run (or is running): a scope runs once; create a new"
               + " CancelScope for each region");
     }
-    ThreadState ts = enter();
+    ThreadState ts;
+    boolean nested = false;
+    if (cooperative) {
+      ts = ThreadState.current();
+      nested = ts.beginCooperative(); // before enter()'s settle(), which drops ours
+    }
+    ts = enter();
     T result = null;
     Throwable thrown = null;
     try {
@@ -40,6 +53,9 @@ public final class PlainScope extends Scope {
     List<Throwable> riding =
         cancellation ? Cancellation.suppressedFailures(thrown, ts) : List.of();
     boolean aboveVisible = cancelledAboveVisible();
+    if (cooperative && !nested) {
+      ts.endCooperative(); // so that exit()'s settle() delivers into a cancelled region at once
+    }
     // A JDK call's exception for the cancellation proves our interrupt landed; our own
     // checkpoint's (CancelledException) does not (ThreadState, "In flight").
     int f = exit(ts, cancellation && !(thrown instanceof CancelledException));

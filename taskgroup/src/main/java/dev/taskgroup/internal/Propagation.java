@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.Body;
 import dev.taskgroup.ContextPropagator;
 import java.util.ArrayList;
 import java.util.List;
@@ -75,10 +76,26 @@ public final class Propagation {
    *
    * @throws RejectedExecutionException if a propagator threw or returned null
    */
-  static Runnable wrapAction(Runnable action, Scope scope) {
+  static Body wrapAction(Body action, Scope scope) {
     Group g = Group.enclosing(scope);
     ContextPropagator[] ps = g != null ? g.propagators : forGroup(List.of());
-    return ps == null ? action : apply(ps, action, "onCancel");
+    if (ps == null) {
+      return action;
+    }
+    // The action may throw checked exceptions: they pass through the propagators' Runnables
+    // unchanged (the same throwable), as the action's own.
+    Runnable wrapped =
+        apply(
+            ps,
+            () -> {
+              try {
+                action.run();
+              } catch (Exception e) {
+                throw Cancellation.<RuntimeException>sneakyThrow(e);
+              }
+            },
+            "onCancel");
+    return wrapped::run;
   }
 
   /**

@@ -24,7 +24,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * The watcher (one daemon platform thread, started on first use) owns its list of watches. Each
  * watch is checked when due (ThreadState.recheck, under the thread's BUSY bit):
- *   no longer effectively cancelled, or finished -> dropped (WATCHED cleared)
+ *   no longer effectively cancelled, finished,
+ *   joining, or in a cooperative scope           -> dropped (WATCHED cleared)
  *   status clear (swallowed)                     -> interrupted again; next check after BASE
  *   status still set (not reacted yet)           -> next check after twice the last interval,
  *                                                   at most CAP

@@ -6,6 +6,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -81,6 +82,8 @@ public final class TaskImpl<T> extends ThreadState
   TaskImpl<?> prev;
   /** The handler the thread factory gave the thread (or its thread group); set before start. */
   Thread.UncaughtExceptionHandler replacedHandler;
+  /** The future of toCompletableFuture(), made on first use; see TaskFuture. */
+  private volatile TaskFuture<T> future;
 
   TaskImpl(Group group, Object work, String name) {
     super(group);
@@ -345,6 +348,10 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   private void releaseWaiters() {
+    TaskFuture<T> f = future;
+    if (f != null) {
+      f.taskDone();
+    }
     if (waiters == null) {
       return; // a waiter that pushes itself later sees the state before it parks
     }
@@ -378,6 +385,21 @@ public final class TaskImpl<T> extends ThreadState
     releaseWaiters();
     cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
     return true;
+  }
+
+  @Override
+  public CompletableFuture<T> toCompletableFuture() {
+    TaskFuture<T> f = future;
+    if (f == null) {
+      TaskFuture<T> made = new TaskFuture<>(this);
+      @SuppressWarnings("unchecked")
+      TaskFuture<T> other = (TaskFuture<T>) FUTURE.compareAndExchange(this, null, made);
+      f = other == null ? made : other;
+      if (other == null && (state & OUTCOME) != RUNNING) {
+        f.taskDone(); // the outcome was set before the future was there to see it
+      }
+    }
+    return f;
   }
 
   @Override
@@ -469,15 +491,17 @@ public final class TaskImpl<T> extends ThreadState
   private int await(boolean timed, long nanos) throws InterruptedException {
     long deadline = timed ? System.nanoTime() + nanos : 0L;
     Waiter node = null;
+    ThreadState me = null; // looked up once, when it first has to wait
     for (;;) {
       int s = state & OUTCOME;
       if (s != RUNNING) {
         return s;
       }
-      if (Thread.interrupted()) {
+      if (Thread.interrupted() || cooperativelyCancelled(me)) {
         throw interruptedWhileWaiting(describe());
       }
       if (node == null) {
+        me = ThreadState.currentOrNull();
         node = new Waiter(Thread.currentThread());
         Waiter head;
         do {
@@ -515,6 +539,7 @@ public final class TaskImpl<T> extends ThreadState
 
   private static final VarHandle STATE;
   private static final VarHandle WAITERS;
+  private static final VarHandle FUTURE;
 
 
   static {
@@ -522,6 +547,7 @@ public final class TaskImpl<T> extends ThreadState
       MethodHandles.Lookup l = MethodHandles.lookup();
       STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
       WAITERS = l.findVarHandle(TaskImpl.class, "waiters", Waiter.class);
+      FUTURE = l.findVarHandle(TaskImpl.class, "future", TaskFuture.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

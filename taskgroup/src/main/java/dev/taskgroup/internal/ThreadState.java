@@ -26,6 +26,17 @@ import java.util.concurrent.locks.LockSupport;
  *   JOINING   the thread is a group owner waiting for its children: the library never
  *             interrupts it (so any interrupt it sees there is from outside)
  *   WATCHED   the thread is queued for, or under, the re-delivery watch (Redelivery)
+ *   HOOK_FIRED an onCancel action the thread registered has started for the cancellation it is
+ *             in: what it throws while it stays effectively cancelled is that action's effect
+ *             (a cancelled statement's SQLException), a cancellation. Set under BUSY by the
+ *             firer only while the thread is effectively cancelled; cleared by settle() when it
+ *             is not. Invariant: HOOK_FIRED implies the thread has been effectively cancelled
+ *             without a break since an action of its own started.
+ *   COOPERATIVE the thread is inside a CancelScope.cooperative() scope: the library never
+ *             interrupts it; a deliverer unparks it instead (library waits re-check after a
+ *             wake-up), settle() drops an interrupt of ours, Redelivery stops watching it. Set
+ *             and cleared only by the thread itself, on entering and leaving its outermost
+ *             cooperative scope (under BUSY, like every status change).
  *   IN_FLIGHT a count (bits 8-15) of first deliveries between their decision and the return
  *             of their Thread.interrupt() (see "In flight")
  *
@@ -54,6 +65,11 @@ import java.util.concurrent.locks.LockSupport;
  *   effectively cancelled, status set    -> nothing (record OUTSIDE if it is not ours)
  *   not cancelled, OUTSIDE               -> make sure the status is set again
  *   not cancelled, DELIVERED             -> clear the interrupt status: ours must not leak
+ *   not cancelled (any status)           -> also forget HOOK_FIRED
+ *   cancelled but COOPERATIVE            -> as "not cancelled" for the interrupt status (drop
+ *                                           ours, restore an outsider's); HOOK_FIRED is kept
+ * Leaving the outermost cooperative scope clears COOPERATIVE first, so the exit's settle()
+ * delivers at once into a region that is still cancelled.
  * An outside interrupt that arrives while ours is pending cannot be told apart from it; it may
  * be absorbed with it (SPEC section 2).
  * </pre>
@@ -64,6 +80,8 @@ public class ThreadState extends Scope {
   static final int OUTSIDE = 1 << 2;
   static final int JOINING = 1 << 3;
   static final int WATCHED = 1 << 4;
+  static final int HOOK_FIRED = 1 << 5;
+  static final int COOPERATIVE = 1 << 6;
   /** Counts deliverers between "decided to interrupt" and "Thread.interrupt() returned". */
   static final int IN_FLIGHT_UNIT = 1 << 8;
   static final int IN_FLIGHT_MASK = 0xFF << 8;
@@ -201,6 +219,26 @@ public class ThreadState extends Scope {
     return (s & (DELIVERED | OUTSIDE)) != 0 && thread.isInterrupted();
   }
 
+  /**
+   * An onCancel action this thread registered is about to start (called by the firer, before
+   * the action runs): marks the thread, if it still is effectively cancelled.
+   */
+  final void ownHookFiring() {
+    int s = lockStatus();
+    Scope in = innermost;
+    status = in != null && effectivelyCancelled(in) ? s | HOOK_FIRED : s;
+  }
+
+  /** Whether an action of this thread's started for the cancellation it is still in. */
+  final boolean ownHookFired() {
+    int s = status;
+    while ((s & BUSY) != 0) { // a firer or deliverer is deciding: wait for what it decides
+      Thread.onSpinWait();
+      s = status;
+    }
+    return (s & HOOK_FIRED) != 0;
+  }
+
   // ---- delivery ---------------------------------------------------------------------------
 
   /** Interrupts the thread if it is effectively cancelled and no interrupt is pending yet. */
@@ -217,6 +255,11 @@ public class ThreadState extends Scope {
       return;
     }
     Thread t = thread;
+    if ((s & COOPERATIVE) != 0) {
+      status = s;
+      LockSupport.unpark(t); // no interrupt: a library wait it may be in re-checks instead
+      return;
+    }
     if ((s & IN_FLIGHT_MASK) != 0) {
       status = s; // an interrupt of ours is on its way: never two at once (see the overview)
       return;
@@ -281,7 +324,7 @@ public class ThreadState extends Scope {
     Scope in = innermost;
     int outcome;
     int n = s;
-    if (in == null || (s & JOINING) != 0 || !effectivelyCancelled(in)) {
+    if (in == null || (s & (JOINING | COOPERATIVE)) != 0 || !effectivelyCancelled(in)) {
       outcome = RECHECK_DROP;
       n &= ~WATCHED;
     } else if (!thread.isInterrupted()) {
@@ -311,7 +354,7 @@ public class ThreadState extends Scope {
    */
   final void settle(boolean interruptLanded) {
     int s = status;
-    if ((s & (BUSY | DELIVERED | OUTSIDE | IN_FLIGHT_MASK)) == 0
+    if ((s & (BUSY | DELIVERED | OUTSIDE | HOOK_FIRED | IN_FLIGHT_MASK)) == 0
         && !effectivelyCancelled(innermost)) {
       return; // the common case: nothing cancelled, nothing of ours pending or landing
     }
@@ -319,7 +362,7 @@ public class ThreadState extends Scope {
     s = lockStatus();
     for (int waits = 0; (s & IN_FLIGHT_MASK) != 0; waits++) {
       boolean landing;
-      if (effectivelyCancelled(innermost)) {
+      if (effectivelyCancelled(innermost) && (s & COOPERATIVE) == 0) {
         landing = !me.isInterrupted(); // let it set the status (we must not set it too)
       } else {
         landing = (s & (DELIVERED | OUTSIDE)) != 0 && !interruptLanded; // leaving: wait to clear
@@ -332,7 +375,11 @@ public class ThreadState extends Scope {
       s = lockStatus();
     }
     int n = s;
-    if (effectivelyCancelled(innermost)) {
+    boolean cancelled = effectivelyCancelled(innermost);
+    if (!cancelled) {
+      n &= ~HOOK_FIRED; // out of the cancellation its hooks fired for
+    }
+    if (cancelled && (s & COOPERATIVE) == 0) {
       if ((s & IN_FLIGHT_MASK) != 0) {
         // ours has landed (the loop above) and the rest of interrupt() is still running
       } else if (!me.isInterrupted()) {
@@ -350,6 +397,37 @@ public class ThreadState extends Scope {
     }
     status = n;
     watchIfNew(s, n);
+  }
+
+  /**
+   * The thread enters a cooperative scope (before its settle()): from now on the library does
+   * not interrupt it.
+   *
+   * @return whether it already was in one (then leaving this one changes nothing)
+   */
+  final boolean beginCooperative() {
+    int s = lockStatus();
+    status = s | COOPERATIVE;
+    return (s & COOPERATIVE) != 0;
+  }
+
+  /** The thread leaves its outermost cooperative scope (before that scope's exit). */
+  final void endCooperative() {
+    int s = lockStatus();
+    status = s & ~COOPERATIVE;
+  }
+
+  /** Whether the thread is inside a cooperative scope. */
+  final boolean isCooperative() {
+    return (status & COOPERATIVE) != 0;
+  }
+
+  /**
+   * Whether {@code ts} (the calling thread's state, or null) is in a cooperative scope and
+   * effectively cancelled: a library wait that no interrupt will end must give up now.
+   */
+  static boolean cooperativelyCancelled(ThreadState ts) {
+    return ts != null && (ts.status & COOPERATIVE) != 0 && effectivelyCancelled(ts.innermost);
   }
 
   /**

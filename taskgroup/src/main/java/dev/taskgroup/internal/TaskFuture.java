@@ -1,0 +1,52 @@
+package dev.taskgroup.internal;
+
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The {@link CompletableFuture} of {@code Task.toCompletableFuture()}: completed by the task
+ * when its outcome is set (normally, exceptionally with the failure, or cancelled); cancelling
+ * it cancels the task. Completing it from outside completes only this future.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * Made on the first toCompletableFuture() and published by CAS in TaskImpl.future; a task that
+ * never calls it pays nothing. Whoever moves the task's outcome out of RUNNING calls
+ * taskDone() after reading the field; the maker calls it after publishing the field if the
+ * outcome was already set. Either sees the other (both fields are volatile); a second
+ * taskDone() does nothing, as CompletableFuture completes once.
+ * </pre>
+ *
+ * @param <T> the result type
+ */
+final class TaskFuture<T> extends CompletableFuture<T> {
+  private final TaskImpl<T> task;
+
+  TaskFuture(TaskImpl<T> task) {
+    this.task = task;
+  }
+
+  /** Copies the task's outcome, which is set. */
+  void taskDone() {
+    switch (task.state()) {
+      case SUCCESS -> complete(task.resultNow());
+      case FAILED -> completeExceptionally(task.exceptionNow());
+      case CANCELLED -> super.cancel(false);
+      case RUNNING -> throw new AssertionError("taskDone() before the outcome is set");
+    }
+  }
+
+  /** Cancels the task as {@code Task.cancel} does, whatever the flag; this future follows it. */
+  @Override
+  public boolean cancel(boolean mayInterruptIfRunning) {
+    if (!isDone()) {
+      task.cancel(mayInterruptIfRunning); // completes this future, whoever wins
+    }
+    return isCancelled();
+  }
+
+  @Override
+  public String toString() {
+    return "CompletableFuture of " + task;
+  }
+}

@@ -1,0 +1,184 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** {@code CancelScope.await} and {@code CancelScope.closeOnCancel}. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class AwaitTest {
+  @AfterEach
+  void clearStatus() {
+    Thread.interrupted();
+  }
+
+  /** A JDK HttpServer on loopback whose handler blocks until released. */
+  static final class BlockingServer implements AutoCloseable {
+    final HttpServer server;
+    final CountDownLatch entered = new CountDownLatch(1);
+    final CountDownLatch release = new CountDownLatch(1);
+
+    BlockingServer() throws IOException {
+      server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+      server.createContext(
+          "/slow",
+          exchange -> {
+            entered.countDown();
+            try {
+              release.await(30, TimeUnit.SECONDS);
+              exchange.sendResponseHeaders(200, -1);
+            } catch (InterruptedException | IOException e) {
+              // the client went away
+            } finally {
+              exchange.close();
+            }
+          });
+      server.start();
+    }
+
+    URI uri() {
+      return URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/slow");
+    }
+
+    @Override
+    public void close() {
+      release.countDown();
+      server.stop(0);
+    }
+  }
+
+  @RepeatedTest(3)
+  void cancelledAwaitOnHttpClientSendAsyncCancelsTheRequest() throws Exception {
+    try (BlockingServer server = new BlockingServer();
+        HttpClient client = HttpClient.newHttpClient()) {
+      AtomicReference<CompletableFuture<HttpResponse<Void>>> request = new AtomicReference<>();
+      TaskGroup group = TaskGroup.named("http");
+      long start = System.nanoTime();
+      group.run(
+          () -> {
+            group.fork(
+                () -> {
+                  server.entered.await();
+                  group.cancel();
+                });
+            request.set(
+                client.sendAsync(
+                    HttpRequest.newBuilder(server.uri()).build(),
+                    HttpResponse.BodyHandlers.discarding()));
+            CancelScope.await(request.get());
+            throw new AssertionError("await returned without a response");
+          });
+      long ms = Probes.millis(System.nanoTime() - start);
+      System.out.printf("await(sendAsync) cancelled: run took %d ms%n", ms);
+      assertThat(group.cancelCaught()).isTrue();
+      assertThat(request.get()).isCompletedExceptionally(); // HttpClient: "Request cancelled"
+      assertThat(catchThrowable(request.get()::join))
+          .hasCauseInstanceOf(CancellationException.class);
+      assertThat(server.release.getCount()).as("the handler is still blocked").isEqualTo(1L);
+    }
+  }
+
+  @Test
+  void awaitReturnsTheResultAndReportsAFailureAsExecutionException() throws Exception {
+    assertThat(CancelScope.await(CompletableFuture.supplyAsync(() -> "done"))).isEqualTo("done");
+    IllegalStateException boom = new IllegalStateException("boom");
+    Throwable thrown = catchThrowable(() -> CancelScope.await(CompletableFuture.failedStage(boom)));
+    assertThat(thrown).isInstanceOf(ExecutionException.class).hasCause(boom);
+  }
+
+  @RepeatedTest(3)
+  void anOutsideInterruptThrowsAndLeavesTheStageAlone() throws Exception {
+    CompletableFuture<String> never = new CompletableFuture<>();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    CountDownLatch waiting = new CountDownLatch(1);
+    Thread waiter =
+        Thread.ofVirtual()
+            .start(
+                () ->
+                    thrown.set(
+                        catchThrowable(
+                            () -> {
+                              waiting.countDown();
+                              CancelScope.create().run(() -> CancelScope.await(never));
+                            })));
+    waiting.await();
+    waiter.interrupt();
+    waiter.join();
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+    assertThat(never).isNotDone();
+  }
+
+  @Test
+  void awaitInAnAlreadyCancelledScopeCancelsTheStage() throws Exception {
+    CompletableFuture<String> never = new CompletableFuture<>();
+    CancelScope scope = CancelScope.create();
+    scope.run(
+        () -> {
+          scope.cancel();
+          CancelScope.await(never);
+        });
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(never).isCancelled();
+  }
+
+  @Test
+  void closeOnCancelThrowsTheCloseFailureAsItIsFromRegistrationClose() throws Exception {
+    IOException closeFailed = new IOException("close failed");
+    CancelScope scope = CancelScope.create();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                scope.run(
+                    () -> {
+                      try (var hook =
+                          CancelScope.closeOnCancel(
+                              () -> {
+                                throw closeFailed;
+                              })) {
+                        scope.cancel();
+                        Thread.sleep(10_000);
+                      }
+                    }));
+    assertThat(thrown).isSameAs(closeFailed);
+  }
+
+  @Test
+  void closeOnCancelFailureInAGroupIsOneOfItsFailuresUnwrapped() {
+    IOException closeFailed = new IOException("close failed");
+    TaskGroup group = TaskGroup.named("closer");
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                group.run(
+                    () -> {
+                      try (var hook =
+                          CancelScope.closeOnCancel(
+                              () -> {
+                                throw closeFailed;
+                              })) {
+                        group.cancel();
+                        Thread.sleep(10_000);
+                      }
+                    }));
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(closeFailed);
+  }
+}
