@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
 
 /**
  * A group's children in fork order, in two lists: those forked by the group's owner (the body's
@@ -38,6 +39,23 @@ final class ChildList {
   /** The first child forked by another thread, or null. */
   TaskImpl<?> sharedHead() {
     return shared.head;
+  }
+
+  /**
+   * Calls {@code action} for every child not yet finished, the owner's forks first, each list in
+   * fork order. Without a lock: a child linked or finishing meanwhile may be missed or included.
+   */
+  void forEachLive(Consumer<TaskImpl<?>> action) {
+    for (TaskImpl<?> t = owners.head; t != null; t = t.next) {
+      if (!t.isFinished()) {
+        action.accept(t);
+      }
+    }
+    for (TaskImpl<?> t = shared.head; t != null; t = t.next) {
+      if (!t.isFinished()) {
+        action.accept(t);
+      }
+    }
   }
 
   /**

@@ -231,6 +231,7 @@ public final class Deadlines {
     if (!scope.markCancelled(EXPIRED, Scope.CANCEL_CALLED)) {
       return;
     }
+    Events.deadlineExpired(scope);
     if (scope.hasGroupBelow()) {
       Thread.ofVirtual().name("taskgroup-deadline").start(scope::afterCancelled);
     } else {

@@ -134,6 +134,10 @@ final class Forks {
       throw finished(g, "fork into");
     }
     g.children.append(task, before + 1L, g.ownedByCurrentThread());
+    Object recording = g.recording;
+    if (recording != null) {
+      Events.forked(recording);
+    }
     try {
       thread.start();
     } catch (Throwable e) {

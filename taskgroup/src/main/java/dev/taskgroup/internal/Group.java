@@ -61,6 +61,11 @@ public final class Group extends Scope {
 
   /** Failures in order, created on the first; under children.lock. */
   private List<Throwable> failures;
+  /**
+   * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
+   * owner before the body starts, read by forks (ordered by the fork's own path from the body).
+   */
+  Object recording;
 
   public Group(GroupConfig config) {
     super(0);
@@ -84,6 +89,39 @@ public final class Group extends Scope {
   @Override
   public String describe() {
     return "group '" + name() + "'";
+  }
+
+  /**
+   * As {@link Scope#treeState()}, and {@code joining} while the body has ended and the owner
+   * waits for the children of a group that is not cancelled.
+   */
+  @Override
+  public String treeState() {
+    String s = super.treeState();
+    return s.equals("running") && joining() ? "joining" : s;
+  }
+
+  /** Whether the owner is waiting for the members (its body has ended). */
+  boolean joining() {
+    ThreadState h = home;
+    return h != null && h.innermost == this && h.joining();
+  }
+
+  /** Wakes the owner if it waits for the members (it then re-checks, see awaitMembers). */
+  void wakeJoiningOwner() {
+    Thread o = owner;
+    if (o != null && joining()) {
+      LockSupport.unpark(o);
+    }
+  }
+
+  /**
+   * Names the group and its state: this object is what the owner parks on while it waits for the
+   * children, so a thread dump that prints park blockers names the group it waits for.
+   */
+  @Override
+  public String toString() {
+    return "TaskGroup[" + name() + ", " + treeState() + "]";
   }
 
   /** Whether the calling thread is this group's owner (the thread running its body). */
@@ -126,6 +164,10 @@ public final class Group extends Scope {
       throw new IllegalStateException(describe() + " has already run: a group runs once");
     }
     owner = Thread.currentThread();
+    Object rec = Events.groupStart();
+    if (rec != null) {
+      recording = rec;
+    }
     ThreadState ts = enter();
     Object result = null;
     Throwable thrown = null;
@@ -161,6 +203,9 @@ public final class Group extends Scope {
     ts.endJoin();
     boolean aboveVisible = cancelledAboveVisible();
     int f = exit(ts);
+    if (rec != null) {
+      Events.groupEnd(rec, name(), outcome(f, aboveVisible));
+    }
     if (hasFailures()) {
       if (ownerInterrupted) {
         Thread.currentThread().interrupt(); // an outside interrupt stays set
@@ -182,13 +227,43 @@ public final class Group extends Scope {
     return result;
   }
 
+  /**
+   * Parks until every member has left. While the group is cancelled and the stuck warning is on,
+   * the park is timed, so that the warning can be logged once when the children outlive the
+   * threshold (see {@link StuckWarning}); otherwise it costs nothing.
+   */
   private void awaitMembers() {
+    long warnAt = 0L; // when to warn (nanoTime), once the wait is seen cancelled; 0: not yet
+    boolean warned = false;
     while ((live & COUNT_MASK) != 0L) {
-      LockSupport.park(this);
+      if (!warned && StuckWarning.enabled() && effectivelyCancelled(this)) {
+        long now = System.nanoTime();
+        if (warnAt == 0L) {
+          warnAt = now + StuckWarning.thresholdNanos();
+        } else if (now - warnAt >= 0L) {
+          warned = true;
+          StuckWarning.log(this);
+          continue;
+        }
+        LockSupport.parkNanos(this, warnAt - now);
+      } else {
+        LockSupport.park(this);
+      }
       if (Thread.interrupted()) {
         ownerInterrupted();
       }
     }
+  }
+
+  /** How run ends, for the GroupEnd event: by the precedence of run's returns. */
+  private String outcome(int exitFlags, boolean aboveVisible) {
+    if (hasFailures()) {
+      return "failed";
+    }
+    if (ownerInterrupted) {
+      return "interrupted";
+    }
+    return aboveVisible || (exitFlags & CANCELLED) != 0 ? "cancelled" : "completed";
   }
 
   private void ownerInterrupted() {

@@ -74,6 +74,12 @@ public class Scope {
   volatile Deadlines.Deadline deadline;
   /** Cancel hooks registered on this scope (a stack); pushed and pruned by its own thread. */
   volatile CancelHook hooks;
+  /**
+   * System.nanoTime when the node was first cancelled, 0 before (or if it could not be told):
+   * written once, on the cancel path only, by the cancelling thread; read by TaskTree and the
+   * stuck warning.
+   */
+  volatile long cancelledAtNanos;
 
   /**
    * A new node. Its fields are written plainly (a volatile write here would cost a full fence on
@@ -120,6 +126,21 @@ public class Scope {
   /** A short description for messages: "cancel scope", "group 'x'", "task 'y'". */
   public String describe() {
     return "cancel scope";
+  }
+
+  /**
+   * The node's state as a task tree shows it: {@code new} (not yet run), {@code running}, {@code
+   * cancelled} (effectively cancelled while it runs), {@code done}.
+   */
+  public String treeState() {
+    int f = flags;
+    if ((f & EXITED) != 0) {
+      return "done";
+    }
+    if ((f & ENTERED) == 0) {
+      return "new";
+    }
+    return effectivelyCancelled(this) ? "cancelled" : "running";
   }
 
   /**
@@ -220,6 +241,11 @@ public class Scope {
       REASON.compareAndSet(this, null, why);
     }
     int before = setFlags(bit);
+    if ((before & CANCELLED) == 0) {
+      long now = System.nanoTime();
+      cancelledAtNanos = now == 0L ? 1L : now;
+      Events.cancel(this, reason);
+    }
     return (before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED;
   }
 
@@ -347,6 +373,9 @@ public class Scope {
           s.fireHooks();
         }
         if (s instanceof Group g) {
+          if (StuckWarning.enabled()) {
+            g.wakeJoiningOwner(); // so that it starts its timed wait for the stuck warning
+          }
           // Other threads' forks pushed first, so the owner's (usually all) are walked first.
           TaskImpl<?> shared = g.children.sharedHead();
           TaskImpl<?> owned = g.children.ownerHead();

@@ -90,6 +90,12 @@ public class ThreadState extends Scope {
   private volatile int status;
   /** Link in Redelivery's queue of newly interrupted threads; written while WATCHED. */
   ThreadState watchNext;
+  /**
+   * Times the thread's cancellation interrupt was delivered again after it was swallowed:
+   * written under BUSY (by the watcher in recheck, by the thread in settle), read without it by
+   * TaskTree and the stuck warning.
+   */
+  int redeliveries;
 
   /** The root of a thread that entered a scope: never cancelled, never shielded. */
   private ThreadState(Thread thread) {
@@ -111,6 +117,7 @@ public class ThreadState extends Scope {
     if (ts == null) {
       ts = new ThreadState(Thread.currentThread());
       CURRENT.set(ts);
+      TreeRoots.add(ts); // once per thread that is not a task: where TaskTree starts its walk
     }
     return ts;
   }
@@ -153,6 +160,11 @@ public class ThreadState extends Scope {
       }
     }
     return new InterruptedException("interrupted while waiting for " + what);
+  }
+
+  /** Whether the thread is a group owner waiting for its children. */
+  final boolean joining() {
+    return (status & JOINING) != 0;
   }
 
   /** The thread's innermost scope. */
@@ -258,10 +270,15 @@ public class ThreadState extends Scope {
       status = n | BUSY; // visible before the interrupt lands, as in deliver()
       thread.interrupt();
       outcome = RECHECK_SWALLOWED;
+      redeliveries++;
     } else {
       outcome = RECHECK_PENDING;
     }
+    int count = redeliveries;
     status = n;
+    if (outcome == RECHECK_SWALLOWED) {
+      Events.redelivery(thread, count); // after the lock: a recording costs the thread nothing
+    }
     return outcome;
   }
 
@@ -301,11 +318,15 @@ public class ThreadState extends Scope {
       s = lockStatus();
     }
     int n = s;
+    int redelivered = 0;
     if (effectivelyCancelled(innermost)) {
       if ((s & IN_FLIGHT_MASK) != 0) {
         // ours has landed (the loop above) and the rest of interrupt() is still running
       } else if (!me.isInterrupted()) {
         me.interrupt();
+        if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
+          redelivered = ++redeliveries;
+        }
         n |= DELIVERED | WATCHED;
       } else if ((s & (DELIVERED | OUTSIDE)) == 0) {
         n |= OUTSIDE | WATCHED;
@@ -319,6 +340,9 @@ public class ThreadState extends Scope {
     }
     status = n;
     watchIfNew(s, n);
+    if (redelivered != 0) {
+      Events.redelivery(me, redelivered);
+    }
   }
 
   /**
