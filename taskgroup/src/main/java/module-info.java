@@ -9,6 +9,8 @@
 module dev.taskgroup {
   // Optional: the library's JFR events are recorded only when jdk.jfr is present and readable.
   requires static jdk.jfr;
+  // Optional: the JMX bean dev.taskgroup:type=TaskTree is registered only when it is readable.
+  requires static java.management;
 
   exports dev.taskgroup;
 }

@@ -205,6 +205,25 @@ class TaskTreeTest {
     return tids.toString();
   }
 
+  @RepeatedTest(2)
+  void theJmxBeanServesTheTree() throws Exception {
+    var server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+    var name = new javax.management.ObjectName("dev.taskgroup:type=TaskTree");
+    TaskGroup group = TaskGroup.named("jmx-group");
+    group.run(
+        () -> {
+          while (!server.isRegistered(name)) { // registered in the background on first use
+            Thread.onSpinWait();
+            Thread.yield();
+          }
+          assertThat((String) server.invoke(name, "format", null, null))
+              .contains("group 'jmx-group' running #" + Thread.currentThread().threadId());
+          assertThat((String) server.invoke(name, "toJson", null, null))
+              .startsWith("{\"roots\":[")
+              .contains("\"name\":\"jmx-group\"");
+        });
+  }
+
   @Test
   void nothingRunningCapturesNoNodeOfThisThread() {
     assertThat(TaskTree.capture().format())

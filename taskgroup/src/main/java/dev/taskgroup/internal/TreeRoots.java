@@ -32,6 +32,16 @@ final class TreeRoots {
   private static final ReentrantLock SWEEPING = new ReentrantLock();
   private static volatile long sweepAt = 256L;
 
+  static {
+    // The library's first use (the first thread to enter a scope or group): serve the tree
+    // over JMX too. TreeBean is loaded only inside this guard: java.management may be absent.
+    try {
+      TreeBean.registerInBackground();
+    } catch (LinkageError noJmx) {
+      // without java.management the tree is still available through TaskTree.capture()
+    }
+  }
+
   private TreeRoots() {}
 
   /** Registers the state of the calling thread, just made. */
