@@ -34,7 +34,9 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
  */
 public final class Compare {
   static final String PKG = "dev.taskgroup.bench.";
-  static final List<String> ORDER = List.of("raw", "taskgroup", "sts", "executor", "kotlin");
+  static final List<String> ORDER =
+      List.of(
+          "raw", "taskgroup", "sts", "executor", "kotlin", "rawFreshOwner", "taskgroupFreshOwner");
 
   private final Path out;
   private final Path logs;

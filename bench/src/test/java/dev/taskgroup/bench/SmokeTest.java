@@ -35,7 +35,9 @@ class SmokeTest {
         new String[] {
           "ForkJoinOne_raw", "ForkJoinOne_taskgroup", "ForkJoinOne_executor", "ForkJoinOne_kotlin",
           "ForkJoinHundred_raw", "ForkJoinHundred_taskgroup", "ForkJoinHundred_executor",
-          "ForkJoinHundred_kotlin", "CancelParked_raw", "CancelParked_taskgroup",
+          "ForkJoinHundred_kotlin", "ForkJoinOne_rawFreshOwner", "ForkJoinOne_taskgroupFreshOwner",
+          "ForkJoinHundred_rawFreshOwner", "ForkJoinHundred_taskgroupFreshOwner",
+          "CancelParked_raw", "CancelParked_taskgroup",
           "CancelParked_executor", "CheckpointCost_baseline", "CheckpointCost_checkpoint",
           "CheckpointCost_nestedScope"
         }) {
@@ -58,6 +60,10 @@ class SmokeTest {
             hundred.taskgroup();
             hundred.executor();
             hundred.kotlin();
+            one.rawFreshOwner();
+            one.taskgroupFreshOwner();
+            hundred.rawFreshOwner();
+            hundred.taskgroupFreshOwner();
           }
         });
   }
