@@ -14,9 +14,9 @@ import java.util.List;
  * {@snippet :
  * TaskTree tree = TaskTree.capture();
  * System.out.print(tree.format());
- * // group 'orders' cancelled #31 "main"
- * // ├─ task 'fetch-1' cancelled #35 "fetch-1" redeliveries=5796
- * // └─ task 'fetch-2' running #36 "fetch-2"
+ * // group 'orders' cancelled #3 "main" parked on <dev.taskgroup.internal.Group@31b70d0b> (...)
+ * // └─ task 'fetch-prices' cancelled #24 "fetch-prices" redeliveries=974 (cancelled by
+ * //    thread "main": client went away, 7411 ms ago)
  * }
  *
  * <p>Each node says its kind ({@code group}, {@code scope} or {@code task}), its name (a group's
@@ -62,7 +62,9 @@ public final class TaskTree {
   /**
    * The tree as text, one line per node, indented like {@code pstree}: kind, name (quoted), state,
    * {@code #} thread id and the thread's name (quoted), then, when they apply, {@code
-   * deadline=}, {@code redeliveries=N} (when not zero), and the cancel reason and age.
+   * deadline=}, {@code redeliveries=N} (when not zero), for a group whose owner waits for its
+   * children {@code parked on <dev.taskgroup.internal.Group@1b6d3586>} (the object a JDK thread
+   * dump shows the owner "parking to wait for"), and the cancel reason and age.
    *
    * {@snippet :
    * System.out.print(TaskTree.capture().format());
@@ -109,6 +111,9 @@ public final class TaskTree {
     }
     if (n.redeliveries != 0) {
       sb.append(" redeliveries=").append(n.redeliveries);
+    }
+    if (n.parkedOn != null) {
+      sb.append(" parked on <").append(n.parkedOn).append('>');
     }
     if (n.cancelReason != null) {
       sb.append(" (").append(n.cancelReason);

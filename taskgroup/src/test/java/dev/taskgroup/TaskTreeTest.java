@@ -62,10 +62,16 @@ class TaskTreeTest {
                     throw new AssertionError(e);
                   }
                 });
-    while (!group.toString().contains("joining")) {
-      Thread.onSpinWait();
+    while (java.util.concurrent.locks.LockSupport.getBlocker(owner) == null) {
+      Thread.onSpinWait(); // the owner parks only once it waits for the child
     }
     assertThat(group.toString()).isEqualTo("TaskGroup[ts-group, joining]");
+    Object blocker = java.util.concurrent.locks.LockSupport.getBlocker(owner);
+    assertThat(blocker).hasToString("TaskGroup[ts-group, joining]");
+    assertThat(TaskTree.capture().format())
+        .contains(
+            "group 'ts-group' joining #" + owner.threadId() + " \"\" parked on <"
+                + java.util.Objects.toIdentityString(blocker) + ">\n");
     assertThat(group.cancelScope().toString()).isEqualTo("CancelScope[group 'ts-group', joining]");
     assertThat(task[0].toString()).isEqualTo("Task[ts-child, running]");
     release.countDown();

@@ -116,8 +116,10 @@ public final class Group extends Scope {
   }
 
   /**
-   * Names the group and its state: this object is what the owner parks on while it waits for the
-   * children, so a thread dump that prints park blockers names the group it waits for.
+   * Names the group and its state. This object is what the owner parks on while it waits for the
+   * children: {@code LockSupport.getBlocker(owner)} and a debugger show this text. (JDK thread
+   * dumps print a blocker's identity string instead, {@code dev.taskgroup.internal.Group@hash};
+   * TaskTree's text gives that string next to the group, to join the two.)
    */
   @Override
   public String toString() {

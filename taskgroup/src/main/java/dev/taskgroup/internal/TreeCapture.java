@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -94,6 +95,9 @@ public final class TreeCapture {
       }
       redeliveries = ts == null ? 0 : ts.redeliveries;
     }
-    return new TreeNode(kind, name, state, thread, deadline, reason, ago, redeliveries);
+    // JDK thread dumps print a park blocker as its identity string, never its toString(): give
+    // it here too, so that a dump's "parking to wait for <...Group@hash>" finds its group.
+    String parkedOn = s instanceof Group g && g.joining() ? Objects.toIdentityString(g) : null;
+    return new TreeNode(kind, name, state, thread, deadline, reason, ago, redeliveries, parkedOn);
   }
 }

@@ -29,6 +29,11 @@ public final class TreeNode {
   public final long cancelledMillisAgo;
   /** For a cancelled node: re-deliveries of the interrupt to its thread so far. */
   public final int redeliveries;
+  /**
+   * For a group whose owner waits for its children: the object it parks on, as JDK thread dumps
+   * print it ({@code dev.taskgroup.internal.Group@1b6d3586}); null otherwise.
+   */
+  public final String parkedOn;
 
   final List<TreeNode> children = new ArrayList<>();
 
@@ -40,7 +45,8 @@ public final class TreeNode {
       Instant deadline,
       String cancelReason,
       long cancelledMillisAgo,
-      int redeliveries) {
+      int redeliveries,
+      String parkedOn) {
     this.kind = kind;
     this.name = name;
     this.state = state;
@@ -50,6 +56,7 @@ public final class TreeNode {
     this.cancelReason = cancelReason;
     this.cancelledMillisAgo = cancelledMillisAgo;
     this.redeliveries = redeliveries;
+    this.parkedOn = parkedOn;
   }
 
   /** The nodes below this one: nested scopes first, then the children of a group. */
