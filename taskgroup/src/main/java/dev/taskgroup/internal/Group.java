@@ -91,16 +91,6 @@ public final class Group extends Scope {
     return "group '" + name() + "'";
   }
 
-  /**
-   * As {@link Scope#treeState()}, and {@code joining} while the body has ended and the owner
-   * waits for the children of a group that is not cancelled.
-   */
-  @Override
-  public String treeState() {
-    String s = super.treeState();
-    return s.equals("running") && joining() ? "joining" : s;
-  }
-
   /** Whether the owner is waiting for the members (its body has ended). */
   boolean joining() {
     ThreadState h = home;

@@ -129,18 +129,11 @@ public class Scope {
   }
 
   /**
-   * The node's state as a task tree shows it: {@code new} (not yet run), {@code running}, {@code
-   * cancelled} (effectively cancelled while it runs), {@code done}.
+   * The node's state as a task tree shows it: {@code new}, {@code running}, {@code cancelled},
+   * {@code joining} or {@code done} (see {@link TreeCapture#state}).
    */
-  public String treeState() {
-    int f = flags;
-    if ((f & EXITED) != 0) {
-      return "done";
-    }
-    if ((f & ENTERED) == 0) {
-      return "new";
-    }
-    return effectivelyCancelled(this) ? "cancelled" : "running";
+  public final String treeState() {
+    return TreeCapture.state(this);
   }
 
   /**

@@ -44,11 +44,14 @@ final class StuckWarning {
 
   /** Logs the warning for {@code g}, whose owner still waits for the members. */
   static void log(Group g) {
-    System.Logger logger = System.getLogger(LOGGER);
-    if (!logger.isLoggable(Level.WARNING)) {
-      return;
+    try {
+      System.Logger logger = System.getLogger(LOGGER);
+      if (logger.isLoggable(Level.WARNING)) {
+        logger.log(Level.WARNING, message(g));
+      }
+    } catch (RuntimeException brokenLogging) {
+      // a diagnostic must never change how the group ends
     }
-    logger.log(Level.WARNING, message(g));
   }
 
   /** The warning's text. */

@@ -379,20 +379,6 @@ public final class TaskImpl<T> extends ThreadState
     }
   }
 
-  /**
-   * As a task tree shows it: {@code done} once its thread is done with it, {@code cancelled}
-   * while it runs effectively cancelled, otherwise {@code running} (also before its thread
-   * starts).
-   */
-  @Override
-  public String treeState() {
-    if (isFinished()) {
-      return "done";
-    }
-    Scope in = innermost;
-    return effectivelyCancelled(in != null ? in : this) ? "cancelled" : "running";
-  }
-
   @Override
   public String toString() {
     String n = name();

@@ -226,10 +226,14 @@ public class ThreadState extends Scope {
         deliver();
       }
     } else {
+      int count = (s & DELIVERED) != 0 ? ++redeliveries : 0; // ours was swallowed: again
       status = n | BUSY;
       t.interrupt();
       status = n;
       watchIfNew(s, n);
+      if (count != 0) {
+        Events.redelivery(t, count);
+      }
     }
   }
 

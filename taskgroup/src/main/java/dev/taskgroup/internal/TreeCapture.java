@@ -26,6 +26,34 @@ import java.util.concurrent.TimeUnit;
 public final class TreeCapture {
   private TreeCapture() {}
 
+  /**
+   * A node's state: for a task, {@code done} once its thread is done with it, else {@code
+   * cancelled} or {@code running} (also before its thread starts); for a group or scope, {@code
+   * new} before it runs, {@code done} after, {@code cancelled} while effectively cancelled,
+   * {@code joining} for a group whose body has ended and whose owner waits for the children,
+   * otherwise {@code running}.
+   */
+  static String state(Scope s) {
+    if (s instanceof TaskImpl<?> t) {
+      if (t.isFinished()) {
+        return "done";
+      }
+      Scope in = t.innermost;
+      return Scope.effectivelyCancelled(in != null ? in : t) ? "cancelled" : "running";
+    }
+    int f = s.flags;
+    if ((f & Scope.EXITED) != 0) {
+      return "done";
+    }
+    if ((f & Scope.ENTERED) == 0) {
+      return "new";
+    }
+    if (Scope.effectivelyCancelled(s)) {
+      return "cancelled";
+    }
+    return s instanceof Group g && g.joining() ? "joining" : "running";
+  }
+
   /** A chain of scopes still to walk, and the list its first node goes into. */
   private record Pending(Scope first, List<TreeNode> into) {}
 

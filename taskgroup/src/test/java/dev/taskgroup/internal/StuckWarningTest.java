@@ -72,17 +72,7 @@ class StuckWarningTest {
     TaskGroup group = TaskGroup.named("stuck-group");
     CountDownLatch entered = new CountDownLatch(1);
     CountDownLatch stop = new CountDownLatch(1);
-    Thread releaser =
-        Thread.ofVirtual()
-            .start(
-                () -> {
-                  try {
-                    logged.await();
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  stop.countDown();
-                });
+    Thread releaser = releaseAfterWarning(stop);
     group.run(
         () -> {
           group.fork("stuck-child", () -> swallowUntil(entered, stop));
@@ -130,6 +120,56 @@ class StuckWarningTest {
     canceller.join();
     assertThat(records).hasSize(1);
     assertThat(records.get(0).getMessage()).contains("group 'late-cancel'", "'late-child'");
+  }
+
+  @RepeatedTest(2)
+  void aLoggerThatThrowsDoesNotChangeHowTheGroupEnds() throws Exception {
+    Handler throwing =
+        new Handler() {
+          @Override
+          public void publish(LogRecord r) {
+            logged.countDown();
+            throw new IllegalStateException("broken log handler");
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    jul.removeHandler(capture);
+    jul.addHandler(throwing);
+    try {
+      TaskGroup group = TaskGroup.named("broken-logging");
+      CountDownLatch entered = new CountDownLatch(1);
+      CountDownLatch stop = new CountDownLatch(1);
+      Thread releaser = releaseAfterWarning(stop);
+      group.run(
+          () -> {
+            group.fork(() -> swallowUntil(entered, stop));
+            entered.await();
+            group.cancel();
+          });
+      releaser.join();
+      assertThat(group.cancelCaught()).isTrue();
+    } finally {
+      jul.removeHandler(throwing);
+    }
+  }
+
+  /** A thread that counts {@code stop} down once the warning was published. */
+  private Thread releaseAfterWarning(CountDownLatch stop) {
+    return Thread.ofVirtual()
+        .start(
+            () -> {
+              try {
+                logged.await();
+              } catch (InterruptedException e) {
+                return;
+              }
+              stop.countDown();
+            });
   }
 
   @RepeatedTest(2)
