@@ -44,6 +44,9 @@ import java.util.List;
  * dev.taskgroup:type=TaskTree} (operations {@code format} and {@code toJson}).
  */
 public final class TaskTree {
+  /** Deeper than this, a line gives its depth instead of more indentation. */
+  private static final int DRAWN_DEPTH = 64;
+
   private final List<TreeNode> roots;
 
   private TaskTree(List<TreeNode> roots) {
@@ -64,7 +67,8 @@ public final class TaskTree {
    * {@code #} thread id and the thread's name (quoted), then, when they apply, {@code
    * deadline=}, {@code redeliveries=N} (when not zero), for a group whose owner waits for its
    * children {@code parked on <dev.taskgroup.internal.Group@1b6d3586>} (the object a JDK thread
-   * dump shows the owner "parking to wait for"), and the cancel reason and age.
+   * dump shows the owner "parking to wait for"), and the cancel reason and age. Below 64 levels
+   * a line says its depth ({@code … 65 └─ scope ...}) instead of indenting further.
    *
    * {@snippet :
    * System.out.print(TaskTree.capture().format());
@@ -84,11 +88,14 @@ public final class TaskTree {
       String prefix = (String) e[1];
       boolean last = (Boolean) e[2];
       int depth = (Integer) e[3];
-      if (depth > 0) {
+      if (depth > DRAWN_DEPTH) {
+        sb.append(prefix).append("… ").append(depth).append(last ? " └─ " : " ├─ ");
+      } else if (depth > 0) {
         sb.append(prefix).append(last ? "└─ " : "├─ ");
       }
       line(sb, n);
-      String childPrefix = depth == 0 ? "" : prefix + (last ? "   " : "│  ");
+      String childPrefix =
+          depth == 0 || depth >= DRAWN_DEPTH ? prefix : prefix + (last ? "   " : "│  ");
       List<TreeNode> c = n.children();
       for (int i = c.size() - 1; i >= 0; i--) {
         stack.push(new Object[] {c.get(i), childPrefix, i == c.size() - 1, depth + 1});

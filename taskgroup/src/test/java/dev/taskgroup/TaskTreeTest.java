@@ -230,6 +230,65 @@ class TaskTreeTest {
         });
   }
 
+  @RepeatedTest(2)
+  void finishedChildrenAreLeftOut() throws Exception {
+    TaskGroup group = TaskGroup.named("fin-group");
+    CountDownLatch release = new CountDownLatch(1);
+    group.run(
+        () -> {
+          java.util.List<Task<Integer>> done = new java.util.ArrayList<>();
+          for (int i = 0; i < 1_000; i++) {
+            done.add(group.fork(() -> 1));
+          }
+          group.fork("fin-live", () -> release.await(1, TimeUnit.MINUTES));
+          for (Task<Integer> t : done) {
+            t.get();
+          }
+          String text = TaskTree.capture().format();
+          assertThat(text.lines().filter(l -> l.contains("task ")).toList())
+              .hasSize(1)
+              .allMatch(l -> l.contains("'fin-live'"));
+          release.countDown();
+        });
+  }
+
+  @Test
+  void tenThousandNestedScopesCaptureWithoutRecursion() throws Exception {
+    int depth = 10_000;
+    String[] out = new String[2];
+    long[] tid = new long[1];
+    Thread t =
+        Thread.ofPlatform()
+            .stackSize(64 * 1024 * 1024) // for the test's own nesting; capture must not recurse
+            .start(
+                () -> {
+                  try {
+                    nest(depth, () -> {
+                      TaskTree tree = TaskTree.capture();
+                      out[0] = tree.format();
+                      out[1] = tree.toJson();
+                      tid[0] = Thread.currentThread().threadId();
+                    });
+                  } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                  }
+                });
+    t.join();
+    assertThat(out[0].lines().filter(l -> l.contains("scope running #" + tid[0])).count())
+        .isEqualTo(depth);
+    assertThat(out[1]).contains("\"kind\":\"scope\"").endsWith("]}");
+  }
+
+  /** Runs {@code body} inside {@code depth} nested cancel scopes. */
+  private static void nest(int depth, CancelScope.Block<RuntimeException> body)
+      throws InterruptedException {
+    if (depth == 0) {
+      body.run();
+      return;
+    }
+    CancelScope.create().run(() -> nest(depth - 1, body));
+  }
+
   @Test
   void nothingRunningCapturesNoNodeOfThisThread() {
     assertThat(TaskTree.capture().format())
