@@ -153,6 +153,25 @@ class TaskTreeTest {
   }
 
   @RepeatedTest(2)
+  void anExpiredDeadlineSaysHowLongAgoItFired() throws Exception {
+    TaskGroup group = TaskGroup.named("dl-group");
+    CountDownLatch entered = new CountDownLatch(1);
+    CountDownLatch stop = new CountDownLatch(1);
+    group.run(
+        () -> {
+          group.fork(
+              "dl-child",
+              () -> CancelScope.withTimeout(Duration.ofMillis(1)).call(swallowing(entered, stop)::call));
+          entered.await();
+          String text = awaitTree(t -> t.contains("scope cancelled"));
+          assertThat(text)
+              .containsPattern("└─ scope cancelled #\\d+ \"dl-child\" deadline=\\S+"
+                  + "( redeliveries=\\d+)? \\(deadline expired, \\d+ ms ago\\)\n");
+          stop.countDown();
+        });
+  }
+
+  @RepeatedTest(2)
   void jsonHasTheNodeFieldsAndThreadIdsJoinWithJcmd(@org.junit.jupiter.api.io.TempDir Path dir)
       throws Exception {
     TaskGroup group = TaskGroup.named("js-\"group\"");

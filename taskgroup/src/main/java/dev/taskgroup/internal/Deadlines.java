@@ -44,7 +44,7 @@ public final class Deadlines {
 
   /** The reason every expired deadline records (one object: firing allocates nothing). */
   private static final CancelReason EXPIRED =
-      new CancelReason(CancelReason.Kind.DEADLINE, "deadline expired", "taskgroup-deadlines");
+      new CancelReason(CancelReason.Kind.DEADLINE, "deadline expired", "taskgroup-deadlines", 0L);
 
   /** Expired deadlines taken from the heap under one hold of the lock. */
   private static final int FIRE_BATCH = 64;

@@ -74,12 +74,6 @@ public class Scope {
   volatile Deadlines.Deadline deadline;
   /** Cancel hooks registered on this scope (a stack); pushed and pruned by its own thread. */
   volatile CancelHook hooks;
-  /**
-   * System.nanoTime when the node was first cancelled, 0 before (or if it could not be told):
-   * written once, on the cancel path only, by the cancelling thread; read by TaskTree and the
-   * stuck warning.
-   */
-  volatile long cancelledAtNanos;
 
   /**
    * A new node. Its fields are written plainly (a volatile write here would cost a full fence on
@@ -235,8 +229,6 @@ public class Scope {
     }
     int before = setFlags(bit);
     if ((before & CANCELLED) == 0) {
-      long now = System.nanoTime();
-      cancelledAtNanos = now == 0L ? 1L : now;
       Events.cancel(this, reason);
     }
     return (before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED;

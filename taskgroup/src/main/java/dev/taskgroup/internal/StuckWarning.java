@@ -58,7 +58,7 @@ final class StuckWarning {
   static String message(Group g) {
     StringBuilder sb = new StringBuilder();
     Scope cause = Scope.cancelledAbove(g);
-    long since = cause == null ? 0L : cause.cancelledAtNanos;
+    long since = cause == null ? 0L : TreeCapture.cancelledAt(cause);
     sb.append(g.describe()).append(" was cancelled");
     if (since != 0L) {
       sb.append(' ')
@@ -81,7 +81,7 @@ final class StuckWarning {
             sb.append(" on thread #").append(th.threadId()).append(" \"").append(th.getName());
             sb.append("\" (").append(th.getState()).append(')');
           }
-          sb.append(", interrupt re-delivered ").append(t.redeliveries).append(" times");
+          sb.append(", interrupt re-delivered ").append(t.redeliveries()).append(" times");
           if (th != null) {
             for (StackTraceElement e : th.getStackTrace()) {
               sb.append("\n      at ").append(e);

@@ -28,6 +28,8 @@ import java.util.concurrent.locks.LockSupport;
  *   WATCHED   the thread is queued for, or under, the re-delivery watch (Redelivery)
  *   IN_FLIGHT a count (bits 8-15) of first deliveries between their decision and the return
  *             of their Thread.interrupt() (see "In flight")
+ *   bits 16-31 how many times the interrupt was delivered again after the thread swallowed it
+ *             (saturating): only counted, never decided on; kept here, not in a field per child
  *
  * Delivery (any thread): take BUSY, re-read `innermost`, and if the thread is effectively
  * cancelled and nothing is pending, interrupt it and set DELIVERED (or record OUTSIDE). The
@@ -67,6 +69,9 @@ public class ThreadState extends Scope {
   /** Counts deliverers between "decided to interrupt" and "Thread.interrupt() returned". */
   static final int IN_FLIGHT_UNIT = 1 << 8;
   static final int IN_FLIGHT_MASK = 0xFF << 8;
+  /** Bits 16-31 count re-deliveries (saturating), for TaskTree, the stuck warning and JFR. */
+  static final int REDELIVERY_SHIFT = 16;
+  private static final int REDELIVERY_MAX = 0xFFFF;
 
   static final int RECHECK_DROP = 0;
   static final int RECHECK_SWALLOWED = 1;
@@ -90,12 +95,6 @@ public class ThreadState extends Scope {
   private volatile int status;
   /** Link in Redelivery's queue of newly interrupted threads; written while WATCHED. */
   ThreadState watchNext;
-  /**
-   * Times the thread's cancellation interrupt was delivered again after it was swallowed:
-   * written under BUSY (by the watcher in recheck, by the thread in settle), read without it by
-   * TaskTree and the stuck warning.
-   */
-  int redeliveries;
 
   /** The root of a thread that entered a scope: never cancelled, never shielded. */
   private ThreadState(Thread thread) {
@@ -162,6 +161,16 @@ public class ThreadState extends Scope {
     return new InterruptedException("interrupted while waiting for " + what);
   }
 
+  /** Times the thread's cancellation interrupt was delivered again after it was swallowed. */
+  final int redeliveries() {
+    return status >>> REDELIVERY_SHIFT;
+  }
+
+  /** {@code n} with one more re-delivery counted (saturating at 65 535). */
+  private static int countRedelivery(int n) {
+    return (n >>> REDELIVERY_SHIFT) == REDELIVERY_MAX ? n : n + (1 << REDELIVERY_SHIFT);
+  }
+
   /** Whether the thread is a group owner waiting for its children. */
   final boolean joining() {
     return (status & JOINING) != 0;
@@ -226,7 +235,11 @@ public class ThreadState extends Scope {
         deliver();
       }
     } else {
-      int count = (s & DELIVERED) != 0 ? ++redeliveries : 0; // ours was swallowed: again
+      int count = 0;
+      if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
+        n = countRedelivery(n);
+        count = n >>> REDELIVERY_SHIFT;
+      }
       status = n | BUSY;
       t.interrupt();
       status = n;
@@ -270,15 +283,14 @@ public class ThreadState extends Scope {
       outcome = RECHECK_DROP;
       n &= ~WATCHED;
     } else if (!thread.isInterrupted()) {
-      n |= DELIVERED;
+      n = countRedelivery(n | DELIVERED);
       status = n | BUSY; // visible before the interrupt lands, as in deliver()
       thread.interrupt();
       outcome = RECHECK_SWALLOWED;
-      redeliveries++;
     } else {
       outcome = RECHECK_PENDING;
     }
-    int count = redeliveries;
+    int count = n >>> REDELIVERY_SHIFT;
     status = n;
     if (outcome == RECHECK_SWALLOWED) {
       Events.redelivery(thread, count); // after the lock: a recording costs the thread nothing
@@ -328,10 +340,11 @@ public class ThreadState extends Scope {
         // ours has landed (the loop above) and the rest of interrupt() is still running
       } else if (!me.isInterrupted()) {
         me.interrupt();
-        if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
-          redelivered = ++redeliveries;
-        }
         n |= DELIVERED | WATCHED;
+        if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
+          n = countRedelivery(n);
+          redelivered = n >>> REDELIVERY_SHIFT;
+        }
       } else if ((s & (DELIVERED | OUTSIDE)) == 0) {
         n |= OUTSIDE | WATCHED;
       }

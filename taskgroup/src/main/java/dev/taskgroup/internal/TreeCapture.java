@@ -54,6 +54,22 @@ public final class TreeCapture {
     return s instanceof Group g && g.joining() ? "joining" : "running";
   }
 
+  /**
+   * When {@code cause} (a cancelled node) was first cancelled, on System.nanoTime, or 0 if that
+   * cannot be told: its reason's time, or for an expired deadline the deadline itself.
+   */
+  static long cancelledAt(Scope cause) {
+    CancelReason r = cause.reason;
+    if (r == null) {
+      return 0L;
+    }
+    if (r.atNanos() != 0L) {
+      return r.atNanos();
+    }
+    Deadlines.Deadline d = cause.deadline;
+    return r.kind() == CancelReason.Kind.DEADLINE && d != null ? d.nanos : 0L;
+  }
+
   /** A chain of scopes still to walk, and the list its first node goes into. */
   private record Pending(Scope first, List<TreeNode> into) {}
 
@@ -118,10 +134,10 @@ public final class TreeCapture {
       if (cause != null) {
         CancelReason r = cause.reason;
         reason = r == null ? null : r.describe();
-        long at = cause.cancelledAtNanos;
+        long at = cancelledAt(cause);
         ago = at == 0L ? -1L : TimeUnit.NANOSECONDS.toMillis(Math.max(0L, now - at));
       }
-      redeliveries = ts == null ? 0 : ts.redeliveries;
+      redeliveries = ts == null ? 0 : ts.redeliveries();
     }
     // JDK thread dumps print a park blocker as its identity string, never its toString(): give
     // it here too, so that a dump's "parking to wait for <...Group@hash>" finds its group.
