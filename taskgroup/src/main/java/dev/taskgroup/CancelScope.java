@@ -59,7 +59,14 @@ import java.util.concurrent.TimeoutException;
  * (except {@link java.net.SocketTimeoutException}), {@link
  * java.util.concurrent.CancellationException}, any exception with one of those in its cause chain,
  * and any {@link java.io.IOException} thrown while the interrupt status is still set by the
- * cancellation. Every other exception passes through unchanged.
+ * cancellation. Every other exception passes through unchanged, and is a failure. An exception is
+ * judged once, at the innermost scope exit it reaches, and the judgment travels with it: an
+ * {@code IOException} that leaves a shielded scope (where nothing is cancelled) is a failure at
+ * every exit further out too, even though the cancellation outside is delivered again as it
+ * leaves the shield. So cleanup whose I/O failures matter runs in a {@linkplain #shielded()
+ * shielded} scope. A {@link TaskGroupException}, and the {@link
+ * java.util.concurrent.ExecutionException} of {@link Task#get()}, are always failures, whatever
+ * their causes.
  *
  * <h2>Interrupts</h2>
  *
@@ -354,7 +361,9 @@ public final class CancelScope {
    * this method returns, if it already is). It is for what an interrupt cannot stop: {@code
    * Statement.cancel()}, closing a socket. Scopes entered later do not trigger it. An exception
    * the action throws is a failure of the innermost enclosing group or, with no group around, is
-   * thrown by {@link Registration#close()}.
+   * thrown by {@link Registration#close()}. The action runs inside the {@link
+   * ContextPropagator}s that are service-loaded and those of the innermost group around the
+   * calling thread, which wrap it here, on the calling thread.
    *
    * {@snippet :
    * try (var hook = CancelScope.onCancel(statement::cancel)) {
@@ -365,6 +374,8 @@ public final class CancelScope {
    * @param action the action
    * @return the registration; close it to remove the action
    * @throws NullPointerException if {@code action} is null
+   * @throws java.util.concurrent.RejectedExecutionException if a context propagator threw in
+   *     {@code wrap} (nothing is registered)
    */
   public static Registration onCancel(Runnable action) {
     Objects.requireNonNull(action, "action");
@@ -380,6 +391,47 @@ public final class CancelScope {
    */
   public static void checkpoint() throws InterruptedException {
     PlainScope.checkpoint();
+  }
+
+  /**
+   * Sleeps for {@code duration} on the library's clock: the clock every deadline runs on, which
+   * is the system's monotonic clock unless a test installs a virtual one (the test kit {@code
+   * dev.taskgroup:taskgroup-test}); then this sleep ends when the virtual time reaches its end,
+   * and a 5-minute sleep in a test takes no real time.
+   *
+   * <p>The sleep is a {@linkplain #checkpoint() checkpoint}, at its start and all the while it
+   * waits: if the calling thread is, or becomes, effectively cancelled, it throws {@link
+   * InterruptedException} and leaves the interrupt status set (like every checkpoint); if the
+   * thread is interrupted by someone else, it throws and clears the status (like {@link
+   * Thread#sleep(Duration)}). A zero duration is just a checkpoint.
+   *
+   * {@snippet :
+   * while (true) {
+   *   poll(inbox);
+   *   CancelScope.sleep(Duration.ofSeconds(5));   // ends early, throwing, when cancelled
+   * }
+   * }
+   *
+   * @param duration how long to sleep
+   * @throws InterruptedException if the thread is effectively cancelled or interrupted
+   * @throws NullPointerException if {@code duration} is null
+   * @throws IllegalArgumentException if {@code duration} is negative
+   */
+  public static void sleep(Duration duration) throws InterruptedException {
+    Objects.requireNonNull(duration, "duration");
+    if (duration.isNegative()) {
+      throw new IllegalArgumentException(
+          "duration must not be negative, was "
+              + duration
+              + ": use Duration.ZERO for a checkpoint");
+    }
+    long nanos;
+    try {
+      nanos = Math.min(duration.toNanos(), Long.MAX_VALUE / 4);
+    } catch (ArithmeticException tooLong) {
+      nanos = Long.MAX_VALUE / 4; // longer than any JVM lives
+    }
+    PlainScope.sleep(nanos);
   }
 
   /**

@@ -2,6 +2,8 @@ package dev.taskgroup;
 
 import dev.taskgroup.internal.GroupConfig;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.ThreadFactory;
 import java.util.function.Consumer;
@@ -14,6 +16,7 @@ final class GroupBuilder implements TaskGroup.Builder {
   private FailurePolicy policy = FailurePolicy.CANCEL_ALL;
   private Consumer<? super Throwable> onFailure;
   private Duration timeout;
+  private final List<ContextPropagator> propagators = new ArrayList<>(0);
 
   @Override
   public TaskGroup.Builder name(String name) {
@@ -59,12 +62,19 @@ final class GroupBuilder implements TaskGroup.Builder {
   }
 
   @Override
+  public TaskGroup.Builder contextPropagator(ContextPropagator propagator) {
+    propagators.add(Objects.requireNonNull(propagator, "propagator"));
+    return this;
+  }
+
+  @Override
   public TaskGroup build() {
     if (onFailure != null && policy != FailurePolicy.COLLECT) {
       throw new IllegalStateException(
           "onFailure needs failurePolicy(COLLECT): with " + policy
               + " failures are reported by run() in a TaskGroupException");
     }
-    return TaskGroup.of(new GroupConfig(name, factory, maxConcurrency, policy, onFailure, timeout));
+    return TaskGroup.of(new GroupConfig(
+            name, factory, maxConcurrency, policy, onFailure, timeout, List.copyOf(propagators)));
   }
 }

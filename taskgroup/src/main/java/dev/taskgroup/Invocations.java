@@ -1,5 +1,6 @@
 package dev.taskgroup;
 
+import dev.taskgroup.internal.Propagation;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -18,7 +19,7 @@ final class Invocations {
   static <T> List<T> all(Collection<? extends Callable<? extends T>> tasks)
       throws InterruptedException {
     List<Callable<? extends T>> work = copyOf(tasks);
-    TaskGroup group = TaskGroup.named("invokeAll");
+    TaskGroup group = inheritingPropagators(TaskGroup.builder().name("invokeAll")).build();
     List<Task<? extends T>> forked = new ArrayList<>(work.size());
     group.run(
         () -> {
@@ -45,8 +46,7 @@ final class Invocations {
     AtomicReference<Optional<T>> winner = new AtomicReference<>();
     List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
     TaskGroup group =
-        TaskGroup.builder()
-            .name("invokeAny")
+        inheritingPropagators(TaskGroup.builder().name("invokeAny"))
             .failurePolicy(FailurePolicy.COLLECT)
             .onFailure(failures::add)
             .build();
@@ -71,6 +71,17 @@ final class Invocations {
       throw new CancellationException("invokeAny: no task completed");
     }
     throw new TaskGroupException("invokeAny", failures);
+  }
+
+  /**
+   * The invoking group has no builder of its own: it applies the context propagators of the
+   * innermost group around the caller (the service-loaded ones apply to every group anyway).
+   */
+  private static TaskGroup.Builder inheritingPropagators(TaskGroup.Builder builder) {
+    for (ContextPropagator p : Propagation.ofEnclosingGroup()) {
+      builder.contextPropagator(p);
+    }
+    return builder;
   }
 
   private static <T> List<Callable<? extends T>> copyOf(

@@ -25,6 +25,22 @@ import java.util.concurrent.Future;
  * CANCELLED} and a result that arrives later is dropped. A failure that arrives later is still a
  * failure of the group: failures are never lost. The group waits for the task's thread either way.
  *
+ * <p><b>Reading an outcome from a cancelled thread.</b> {@link #get()} and {@link #get(long,
+ * java.util.concurrent.TimeUnit)} are checkpoints for a task that did not succeed: when the
+ * calling thread is effectively cancelled (see {@link CancelScope}) and the task failed or was
+ * cancelled, or the caller would have to wait, they throw {@link InterruptedException} (leaving
+ * the interrupt status set) instead of the task's failure. A result that has arrived is returned
+ * all the same. This is what keeps a failure from being counted twice: with {@link
+ * FailurePolicy#CANCEL_ALL} a child's failure cancels the body and the siblings before anyone can
+ * read it, so a body that forks and then calls {@code get()} (the example below) ends by that
+ * cancellation, and the group reports the child's failure once, whatever the order of the
+ * failure, the cancellation and the {@code get()}. When the caller is not cancelled (policy
+ * {@link FailurePolicy#COLLECT}, a shield, or a thread outside the group), {@code get()} throws
+ * {@link java.util.concurrent.ExecutionException} with the failure as cause; if the body or a
+ * sibling rethrows that exception, the group knows it as the child's failure and does not report
+ * it a second time. {@link #resultNow()}, {@link #exceptionNow()} and {@link #state()} never
+ * throw for a cancellation.
+ *
  * <p><b>Memory consistency.</b> Actions of the task's work happen-before a {@code get()} that
  * returns its result or throws its failure, and happen-before the return of the group's {@code
  * run}.

@@ -68,6 +68,14 @@ import java.util.function.Consumer;
  * cancelled scope; (4) the group's own cancel or deadline: {@code run} returns normally and
  * {@link #cancelCaught()} is true.
  *
+ * <h2>Context</h2>
+ *
+ * A child's thread inherits its forking thread's inheritable thread locals (the thread factory
+ * is called on the forking thread, and virtual threads inherit them as {@code
+ * Thread.ofVirtual()} does), but no plain {@link ThreadLocal}, logging MDC, trace context or
+ * {@code ScopedValue} binding. {@link ContextPropagator}s carry those: configured per group
+ * ({@link Builder#contextPropagator}) or for every group through {@link java.util.ServiceLoader}.
+ *
  * <h2>Memory consistency</h2>
  *
  * Actions before a {@code fork} happen-before the forked work begins; everything the body and
@@ -198,6 +206,25 @@ public final class TaskGroup {
     Builder timeout(Duration timeout);
 
     /**
+     * Adds a {@link ContextPropagator}: every child of the group runs inside what it returns, so
+     * that context of the forking thread (MDC, a trace, {@code ScopedValue} bindings) reaches
+     * the child. May be called several times: the propagators apply in the order given, after
+     * every service-loaded one, and the last one applied runs outermost in the child.
+     *
+     * {@snippet :
+     * TaskGroup group = TaskGroup.builder()
+     *     .contextPropagator(new MdcPropagator())      // wraps first, runs inside
+     *     .contextPropagator(new TracingPropagator())  // wraps last, runs outermost
+     *     .build();
+     * }
+     *
+     * @param propagator the propagator
+     * @return this builder
+     * @throws NullPointerException if {@code propagator} is null
+     */
+    Builder contextPropagator(ContextPropagator propagator);
+
+    /**
      * Builds a new group.
      *
      * @return a new group, not yet running
@@ -257,7 +284,8 @@ public final class TaskGroup {
    * @return the child's task
    * @throws IllegalStateException if the group has not started or has finished
    * @throws java.util.concurrent.RejectedExecutionException if the thread factory threw or
-   *     returned null (the group is as it was)
+   *     returned null, or a {@link ContextPropagator} threw in {@code wrap} (the work does not
+   *     run and the group is as it was)
    * @throws NullPointerException if {@code work} is null
    */
   public <T> Task<T> fork(Callable<T> work) {
@@ -272,7 +300,8 @@ public final class TaskGroup {
    * @param work the work
    * @return the child's task; its result is {@code null}
    * @throws IllegalStateException if the group has not started or has finished
-   * @throws java.util.concurrent.RejectedExecutionException if the thread factory failed
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory or a context
+   *     propagator failed
    * @throws NullPointerException if {@code work} is null
    */
   public Task<Void> fork(Body work) {
@@ -289,7 +318,8 @@ public final class TaskGroup {
    * @param <T> its result type
    * @return the child's task
    * @throws IllegalStateException if the group has not started or has finished
-   * @throws java.util.concurrent.RejectedExecutionException if the thread factory failed
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory or a context
+   *     propagator failed
    * @throws NullPointerException if {@code name} or {@code work} is null
    */
   public <T> Task<T> fork(String name, Callable<T> work) {
@@ -316,6 +346,8 @@ public final class TaskGroup {
    *     effectively cancelled (then the work does not start)
    * @throws IllegalStateException if the group has not started or has finished, or the work
    *     returned without signalling
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory or a context
+   *     propagator failed (the work does not run and the group is as it was)
    * @throws NullPointerException if {@code work} is null
    */
   public <T> T start(Startable<T> work) throws InterruptedException {
@@ -326,7 +358,9 @@ public final class TaskGroup {
   /**
    * Runs every task as a child of a new group and returns all their results, in the order given:
    * Java's {@code ExecutorService.invokeAll}, or asyncio's {@code gather}, with structured
-   * lifetimes. The first failure cancels the others; every failure is then reported.
+   * lifetimes. The first failure cancels the others; every failure is then reported. The tasks
+   * run inside the {@link ContextPropagator}s that are service-loaded and those of the innermost
+   * group around the caller.
    *
    * {@snippet :
    * List<Page> pages = TaskGroup.invokeAll(List.of(
@@ -351,7 +385,7 @@ public final class TaskGroup {
    * as one succeeds the others are cancelled and waited for: Java's {@code
    * ExecutorService.invokeAny} (or a race), with structured lifetimes. A task that fails does not
    * stop the others. When two succeed at the same moment exactly one result is returned, and the
-   * loser's cancellation is not a failure.
+   * loser's cancellation is not a failure. Context propagation is as for {@link #invokeAll}.
    *
    * {@snippet :
    * Address fastest = TaskGroup.invokeAny(List.of(

@@ -24,7 +24,26 @@ final class ChaosPlan {
     SWALLOW,
     CANCEL,
     FORK_INTO,
-    INTERRUPT_ROOT
+    INTERRUPT_ROOT,
+    /** Block, then fail from shielded cleanup (in a finally, or after swallowing). */
+    CLEANUP_FAIL,
+    /** Fork a failing child into the innermost group, get() it, rethrow what get() threw. */
+    GET_FAILED
+  }
+
+  /** How a CLEANUP_FAIL fails: the kind of exception thrown from the shield. */
+  enum FailureKind {
+    UNCHECKED,
+    CHECKED,
+    IO,
+    SOCKET_TIMEOUT
+  }
+
+  /** Where a CLEANUP_FAIL's shield runs. */
+  enum CleanupShape {
+    FINALLY,
+    AFTER_SWALLOWING,
+    NESTED_SHIELDS
   }
 
   sealed interface Node permits GroupNode, ScopeNode, Leaf {}
@@ -48,12 +67,21 @@ final class ChaosPlan {
    * A leaf action. {@code millis}: how long it blocks; {@code target}: the node a CANCEL
    * cancels, or how many ancestors up a FORK_INTO forks into; {@code failureId}: the id of an
    * injected failure; {@code inner}: what a SWALLOW blocks in, {@code repeats} times; {@code
-   * forked}: what a FORK_INTO forks.
+   * forked}: what a FORK_INTO forks; for CLEANUP_FAIL, {@code target} is the {@link
+   * FailureKind} and {@code repeats} the {@link CleanupShape} (their ordinals).
    */
   record Leaf(Act act, int millis, int target, int failureId, Act inner, int repeats, Leaf forked)
       implements Node {
     static Leaf of(Act act, int millis) {
       return new Leaf(act, millis, 0, 0, null, 0, null);
+    }
+
+    FailureKind kind() {
+      return FailureKind.values()[target];
+    }
+
+    CleanupShape shape() {
+      return CleanupShape.values()[repeats];
     }
   }
 
@@ -129,6 +157,9 @@ final class ChaosPlan {
   private Leaf leaf(int depth) {
     int roll = rnd.nextInt(100);
     int ms = rnd.nextInt(1, 30);
+    if (rnd.nextInt(100) < 12) {
+      return specialLeaf(ms);
+    }
     if (roll < 10) {
       return Leaf.of(Act.RETURN, 0);
     } else if (roll < 22) {
@@ -156,6 +187,16 @@ final class ChaosPlan {
       interrupts = true;
       return Leaf.of(Act.INTERRUPT_ROOT, rnd.nextInt(20));
     }
+  }
+
+  /** The shapes that once lost or doubled a failure: shielded cleanup, a body that get()s. */
+  private Leaf specialLeaf(int ms) {
+    if (rnd.nextInt(3) == 0) {
+      return new Leaf(Act.GET_FAILED, 0, 0, nextFailure++, null, 0, null);
+    }
+    int kind = rnd.nextInt(FailureKind.values().length);
+    int shape = rnd.nextInt(CleanupShape.values().length);
+    return new Leaf(Act.CLEANUP_FAIL, ms, kind, nextFailure++, Act.SLEEP, shape, null);
   }
 
   @Override

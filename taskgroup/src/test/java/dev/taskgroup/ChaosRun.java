@@ -32,12 +32,67 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 final class ChaosRun {
   /** A failure the tree injected on purpose; its id says which leaf threw it. */
-  static final class InjectedFailure extends RuntimeException {
-    final int id;
+  interface Injected {
+    int id();
+  }
+
+  /** An injected unchecked failure. */
+  static final class InjectedFailure extends RuntimeException implements Injected {
+    private final int id;
 
     InjectedFailure(int id) {
       super("injected failure #" + id, null, false, false);
       this.id = id;
+    }
+
+    @Override
+    public int id() {
+      return id;
+    }
+  }
+
+  /** An injected checked failure. */
+  static final class InjectedChecked extends Exception implements Injected {
+    private final int id;
+
+    InjectedChecked(int id) {
+      super("injected checked failure #" + id, null, false, false);
+      this.id = id;
+    }
+
+    @Override
+    public int id() {
+      return id;
+    }
+  }
+
+  /** An injected I/O failure: an IOException may look like a cancellation's. */
+  static final class InjectedIo extends IOException implements Injected {
+    private final int id;
+
+    InjectedIo(int id) {
+      super("injected I/O failure #" + id);
+      this.id = id;
+    }
+
+    @Override
+    public int id() {
+      return id;
+    }
+  }
+
+  /** An injected socket timeout: an InterruptedIOException that is never a cancellation. */
+  static final class InjectedTimeout extends SocketTimeoutException implements Injected {
+    private final int id;
+
+    InjectedTimeout(int id) {
+      super("injected socket timeout #" + id);
+      this.id = id;
+    }
+
+    @Override
+    public int id() {
+      return id;
     }
   }
 
@@ -88,6 +143,8 @@ final class ChaosRun {
   final ChaosPlan plan;
   final Object[] nodes;
   final AtomicIntegerArray liveChildren;
+  /** Each group's maxConcurrency (0: unbounded), by node id. */
+  private final int[] limits;
   /** 1 when a node's run threw, 2 when a scope's body completed normally. */
   final AtomicIntegerArray outcome;
   final Set<Integer> injected = ConcurrentHashMap.newKeySet();
@@ -105,6 +162,7 @@ final class ChaosRun {
     this.plan = plan;
     this.nodes = new Object[plan.nodes];
     this.liveChildren = new AtomicIntegerArray(plan.nodes);
+    this.limits = new int[plan.nodes];
     this.outcome = new AtomicIntegerArray(plan.nodes);
     create(plan.root);
   }
@@ -131,6 +189,7 @@ final class ChaosRun {
         }
         if (g.maxConcurrency() > 0) {
           b.maxConcurrency(g.maxConcurrency());
+          limits[g.id()] = g.maxConcurrency();
         }
         if (g.timeoutMillis() >= 0) {
           b.timeout(Duration.ofMillis(g.timeoutMillis()));
@@ -179,6 +238,7 @@ final class ChaosRun {
     try {
       group.run(
           () -> {
+            owners.put(group, Thread.currentThread());
             for (Node c : g.children()) {
               forkCounted(group, g.id(), c, inside);
             }
@@ -292,6 +352,8 @@ final class ChaosRun {
           forkCounted(into, id, l.forked(), enclosing.subList(0, index + 1));
         }
       }
+      case CLEANUP_FAIL -> cleanupFail(l);
+      case GET_FAILED -> getFailed(l, enclosing);
       case INTERRUPT_ROOT -> {
         if (l.millis() > 0) {
           Thread.sleep(l.millis());
@@ -300,6 +362,84 @@ final class ChaosRun {
         rootThread.interrupt();
       }
     }
+  }
+
+  /** Blocks, then throws an injected failure from a shield, in one of three shapes. */
+  private void cleanupFail(Leaf l) throws Exception {
+    CancelScope.Block<Exception> fail =
+        () -> {
+          injected.add(l.failureId());
+          throw switch (l.kind()) {
+            case UNCHECKED -> new InjectedFailure(l.failureId());
+            case CHECKED -> new InjectedChecked(l.failureId());
+            case IO -> new InjectedIo(l.failureId());
+            case SOCKET_TIMEOUT -> new InjectedTimeout(l.failureId());
+          };
+        };
+    switch (l.shape()) {
+      case FINALLY -> {
+        try {
+          block(l.inner(), l.millis());
+        } finally {
+          CancelScope.shielded().run(fail);
+        }
+      }
+      case AFTER_SWALLOWING -> {
+        if (onRoot()) {
+          rootSwallowed = true;
+        }
+        try {
+          block(l.inner(), l.millis());
+        } catch (InterruptedException swallowed) {
+          // the cleanup below fails; the cancellation goes on being delivered
+        }
+        CancelScope.shielded().run(fail);
+      }
+      case NESTED_SHIELDS -> {
+        try {
+          block(l.inner(), l.millis());
+        } finally {
+          CancelScope.shielded()
+              .run(() -> CancelScope.create().run(() -> CancelScope.shielded().run(fail)));
+        }
+      }
+    }
+  }
+
+  /**
+   * Forks a failing child into the innermost enclosing group and reads it with get(), letting
+   * whatever get() throws go up: the failure must still be reported exactly once.
+   */
+  private void getFailed(Leaf l, List<TaskGroup> enclosing) throws Exception {
+    if (enclosing.isEmpty()) {
+      return;
+    }
+    TaskGroup into = enclosing.get(enclosing.size() - 1);
+    int id = Integer.parseInt(into.name().substring("group#".length()));
+    if (limits[id] > 0 && !onOwnerOf(into)) {
+      return; // a child waiting for a child of a bounded group may wait for its own place
+    }
+    Task<Object> failing =
+        into.fork(
+            () -> {
+              liveChildren.incrementAndGet(id);
+              try {
+                injected.add(l.failureId());
+                throw new InjectedFailure(l.failureId());
+              } finally {
+                liveChildren.decrementAndGet(id);
+              }
+            });
+    if (failing.isCancelled() && !CancelScope.isCancelled()) {
+      return; // fork was interrupted from outside while it waited for a place: nothing started
+    }
+    failing.get();
+  }
+
+  private final java.util.Map<TaskGroup, Thread> owners = new ConcurrentHashMap<>();
+
+  private boolean onOwnerOf(TaskGroup g) {
+    return owners.get(g) == Thread.currentThread();
   }
 
   private static void block(Act kind, int millis) throws InterruptedException, IOException {

@@ -164,14 +164,14 @@ class CollectTest {
         () -> {
           for (int i = 0; i < children; i++) {
             if (i == children / 10) {
-              heap[0] = Stress.usedHeapAfterGc();
+              heap[0] = Probes.usedHeapAfterGc();
             }
             group.fork(
                 () -> {
                   throw failure;
                 });
           }
-          heap[1] = Stress.usedHeapAfterGc();
+          heap[1] = Probes.usedHeapAfterGc();
         });
     assertThat(handled.get()).isEqualTo(children);
     System.out.printf(

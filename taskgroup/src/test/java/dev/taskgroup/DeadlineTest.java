@@ -411,6 +411,7 @@ class DeadlineTest {
     CountDownLatch started = new CountDownLatch(children);
     Trail trail = new Trail();
     List<Task<Void>> tasks = new ArrayList<>();
+    java.util.concurrent.atomic.AtomicInteger ran = new java.util.concurrent.atomic.AtomicInteger();
     long t0 = System.nanoTime();
     group.run(
         () -> {
@@ -418,6 +419,7 @@ class DeadlineTest {
             tasks.add(
                 group.fork(
                     () -> {
+                      ran.incrementAndGet();
                       started.countDown();
                       try {
                         Thread.sleep(60_000);
@@ -427,9 +429,9 @@ class DeadlineTest {
                       }
                     }));
           }
-          started.await();
-          inBody.accept(group);
           try {
+            started.await(); // on a loaded machine the deadline may fire here already
+            inBody.accept(group);
             Thread.sleep(60_000);
           } catch (InterruptedException e) {
             trail.add("body cancelled");
@@ -443,7 +445,10 @@ class DeadlineTest {
     assertThat(group.cancelScope().cancelReason())
         .hasValueSatisfying(r -> assertThat(r).containsIgnoringCase("deadline"));
     assertThat(tasks).allSatisfy(t -> assertThat(t.state()).isEqualTo(Future.State.CANCELLED));
-    assertThat(trail.events()).containsOnly("child cancelled", "body cancelled").hasSize(5);
+    // Every child that ran was cancelled in its sleep (one the deadline beat never ran at all).
+    assertThat(trail.events()).containsOnly("child cancelled", "body cancelled");
+    assertThat(trail.events()).filteredOn("body cancelled"::equals).hasSize(1);
+    assertThat(trail.events()).filteredOn("child cancelled"::equals).hasSize(ran.get());
     assertThat(ms).isLessThan(PROMPT_MS + 1_000);
     threads.assertAllDone();
   }

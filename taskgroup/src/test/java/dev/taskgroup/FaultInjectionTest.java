@@ -2,7 +2,6 @@ package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.fail;
 
-import dev.taskgroup.ChaosRun.InjectedFailure;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -114,8 +113,8 @@ class FaultInjectionTest {
     }
     Map<Integer, Integer> seen = new HashMap<>();
     for (Throwable f : reported) {
-      if (f instanceof InjectedFailure inj) {
-        seen.merge(inj.id, 1, Integer::sum);
+      if (f instanceof ChaosRun.Injected inj) {
+        seen.merge(inj.id(), 1, Integer::sum);
       } else {
         problems.add("reported a failure that was not injected: " + describe(f));
       }

@@ -1,8 +1,10 @@
 package dev.taskgroup;
 
 import dev.taskgroup.Fixtures.ThreadKind;
+import java.lang.ref.WeakReference;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
@@ -109,6 +111,24 @@ final class Probes {
       least = Math.min(least, rt.totalMemory() - rt.freeMemory());
     }
     return least;
+  }
+
+  /**
+   * Collects until every reference is cleared or 10 s have passed (finished threads may still
+   * be ending), and returns how many referents are still reachable.
+   */
+  static int awaitCleared(List<? extends WeakReference<?>> refs) throws InterruptedException {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    int alive;
+    do {
+      System.gc();
+      alive = (int) refs.stream().filter(r -> r.get() != null).count();
+      if (alive == 0) {
+        return 0;
+      }
+      Thread.sleep(20); // lets finished threads terminate between collections; orders none
+    } while (System.nanoTime() < end);
+    return alive;
   }
 
   static double mib(long bytes) {

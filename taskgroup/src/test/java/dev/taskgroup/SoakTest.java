@@ -31,7 +31,7 @@ class SoakTest {
                   try {
                     for (int i = 0; i < groups; i++) {
                       if (i == groups / 10) {
-                        heap[0] = Stress.usedHeapAfterGc();
+                        heap[0] = Probes.usedHeapAfterGc();
                       }
                       TaskGroup g = TaskGroup.create();
                       int v = i;
@@ -41,7 +41,7 @@ class SoakTest {
                             CancelScope.moveOnAfter(Duration.ofHours(1), () -> sum.addAndGet(1));
                           });
                     }
-                    heap[1] = Stress.usedHeapAfterGc();
+                    heap[1] = Probes.usedHeapAfterGc();
                   } catch (InterruptedException e) {
                     throw new AssertionError(e);
                   }
@@ -121,7 +121,7 @@ class SoakTest {
                 () -> {
                   try {
                     if (warm.await(length.toMillis(), TimeUnit.MILLISECONDS)) {
-                      heap[0] = Stress.usedHeapAfterGc();
+                      heap[0] = Probes.usedHeapAfterGc();
                     }
                   } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
@@ -147,7 +147,7 @@ class SoakTest {
           }
         });
     sampler.join();
-    heap[1] = Stress.usedHeapAfterGc();
+    heap[1] = Probes.usedHeapAfterGc();
     System.out.printf(
         "soak: supervisor ran %s: %,d served, %,d failures handled; heap after GC %,d KiB"
             + " early, %,d KiB at the end%n",
@@ -155,5 +155,47 @@ class SoakTest {
     assertThat(server.cancelCaught()).isTrue();
     assertThat(handled.get()).isPositive();
     assertThat(heap[1] - heap[0]).as("heap growth in bytes").isLessThan(32L << 20);
+  }
+
+  /**
+   * A supervisor that forks bursts and waits in between keeps nothing of the finished children:
+   * no failure it handed to its handler, no result of a task nobody holds.
+   */
+  @Test
+  void burstThenIdleSupervisorKeepsNoFinishedChild() throws Exception {
+    int rounds = Stress.scaled(5, 200);
+    int burst = Stress.scaled(400, 5_000);
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("bursts")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(f -> {})
+            .build();
+    g.run(
+        () -> {
+          for (int r = 0; r < rounds; r++) {
+            java.util.Queue<java.lang.ref.WeakReference<Object>> outcomes =
+                new java.util.concurrent.ConcurrentLinkedQueue<>();
+            CountDownLatch made = new CountDownLatch(burst);
+            for (int i = 0; i < burst; i++) {
+              boolean fail = (i & 1) == 0;
+              g.fork(
+                  () -> {
+                    Object outcome = fail ? new RuntimeException("failed") : new byte[256];
+                    outcomes.add(new java.lang.ref.WeakReference<>(outcome));
+                    made.countDown();
+                    if (outcome instanceof RuntimeException e) {
+                      throw e;
+                    }
+                    return outcome;
+                  });
+            }
+            made.await();
+            int alive = Probes.awaitCleared(java.util.List.copyOf(outcomes));
+            assertThat(alive).as("outcomes still reachable after burst %d", r).isZero();
+          }
+        });
+    System.out.printf(
+        "soak: %d bursts of %,d children, idle after each: no outcome kept%n", rounds, burst);
   }
 }

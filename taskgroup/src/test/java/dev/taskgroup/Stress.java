@@ -1,6 +1,6 @@
 package dev.taskgroup;
 
-/** The short (CI) and long (-Pstress) modes of stress tests, and heap measurement. */
+/** The short (CI) and long (-Pstress) modes of stress tests. */
 final class Stress {
   private Stress() {}
 
@@ -12,20 +12,5 @@ final class Stress {
   /** {@code shortValue} in CI, {@code longValue} with -Pstress. */
   static int scaled(int shortValue, int longValue) {
     return longMode() ? longValue : shortValue;
-  }
-
-  /** Used heap after the collector has settled (several full collections). */
-  static long usedHeapAfterGc() {
-    Runtime rt = Runtime.getRuntime();
-    long used = Long.MAX_VALUE;
-    for (int i = 0; i < 5; i++) {
-      System.gc();
-      long now = rt.totalMemory() - rt.freeMemory();
-      if (Math.abs(now - used) < (1L << 20)) {
-        return now;
-      }
-      used = now;
-    }
-    return used;
   }
 }

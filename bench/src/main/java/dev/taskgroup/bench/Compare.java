@@ -36,7 +36,14 @@ public final class Compare {
   static final String PKG = "dev.taskgroup.bench.";
   static final List<String> ORDER =
       List.of(
-          "raw", "taskgroup", "sts", "executor", "kotlin", "rawFreshOwner", "taskgroupFreshOwner");
+          "raw",
+          "taskgroup",
+          "taskgroupPropagator",
+          "sts",
+          "executor",
+          "kotlin",
+          "rawFreshOwner",
+          "taskgroupFreshOwner");
 
   private final Path out;
   private final Path logs;

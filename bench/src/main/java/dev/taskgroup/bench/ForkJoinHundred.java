@@ -76,6 +76,18 @@ public class ForkJoinHundred {
         .join();
   }
 
+  /** As {@link #taskgroup()}, with one context propagator that does nothing. */
+  @Benchmark
+  public void taskgroupPropagator() throws InterruptedException {
+    TaskGroup group = ForkJoinOne.PROPAGATED.build();
+    group.run(
+        () -> {
+          for (int i = 0; i < CHILDREN; i++) {
+            group.fork(ForkJoinOne.NOTHING_BODY);
+          }
+        });
+  }
+
   /** A new {@code newVirtualThreadPerTaskExecutor()}: 100 submits, close (waits for all). */
   @Benchmark
   public void executor() {

@@ -1,6 +1,7 @@
 package dev.taskgroup.bench;
 
 import dev.taskgroup.Body;
+import dev.taskgroup.ContextPropagator;
 import dev.taskgroup.TaskGroup;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -27,6 +28,11 @@ import org.openjdk.jmh.annotations.Warmup;
 public class ForkJoinOne {
   static final Runnable NOTHING = () -> {};
   static final Body NOTHING_BODY = () -> {};
+  /** A context propagator that does nothing: what one propagator costs by being there. */
+  static final ContextPropagator NOOP_PROPAGATOR = work -> work;
+  /** Builds groups with {@link #NOOP_PROPAGATOR}. */
+  static final TaskGroup.Builder PROPAGATED =
+      TaskGroup.builder().contextPropagator(NOOP_PROPAGATOR);
 
   /** Raw: {@code Thread.ofVirtual().start()} + {@code join()}. */
   @Benchmark
@@ -38,6 +44,16 @@ public class ForkJoinOne {
   @Benchmark
   public void taskgroup() throws InterruptedException {
     TaskGroup group = TaskGroup.create();
+    group.run(() -> group.fork(NOTHING_BODY));
+  }
+
+  /**
+   * As {@link #taskgroup()}, with one context propagator that does nothing (target: within
+   * 1.1x of {@code taskgroup}, which has none).
+   */
+  @Benchmark
+  public void taskgroupPropagator() throws InterruptedException {
+    TaskGroup group = PROPAGATED.build();
     group.run(() -> group.fork(NOTHING_BODY));
   }
 

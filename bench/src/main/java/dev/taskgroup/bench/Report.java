@@ -135,6 +135,11 @@ final class Report {
         .append("thread (raw and taskgroup alike): taskgroup then pays per operation what a ")
         .append("thread pays once, its state and its entry in the task tree's registry of root ")
         .append("threads, with no JFR recording on (the diagnostics' bookkeeping at its worst).\n\n");
+    b.append("`taskgroupPropagator`: taskgroup with one context propagator that does nothing ")
+        .append("(`work -> work`), its group built by a `TaskGroup.Builder`; `taskgroup` has ")
+        .append("none. The target: within 1.1x of `taskgroup`. (The other half of ")
+        .append("that target, no propagator within 3% of a build without the feature, compares ")
+        .append("`taskgroup` across two runs: this one and one of the build before.)\n\n");
     b.append("### One child per group (time per group)\n\n");
     table(b, "a1");
     b.append("### 100 children per group (time per child)\n\n");
@@ -146,6 +151,10 @@ final class Report {
     verdictAtMost("(a) 100 children: taskgroup per child at most 1.2x raw", hundred, 1.2);
     verdictBelow("(a) 100 children: taskgroup below STS", "a100", "sts");
     verdictBelow("(a) 100 children: taskgroup below the executor", "a100", "executor");
+    verdictAtMost("(a) one child: one no-op context propagator at most 1.1x none",
+        ratio("a1", "taskgroupPropagator", "taskgroup"), 1.1);
+    verdictAtMost("(a) 100 children: one no-op context propagator at most 1.1x none",
+        ratio("a100", "taskgroupPropagator", "taskgroup"), 1.1);
   }
 
   private void cancel(StringBuilder b) {
@@ -318,11 +327,15 @@ final class Report {
   }
 
   private Measured ratio(String workload, String impl) {
+    return ratio(workload, impl, "raw");
+  }
+
+  private Measured ratio(String workload, String impl, String base) {
     Map<String, Measured> w = data.get(workload);
-    if (w == null || w.get(impl) == null || w.get("raw") == null) {
+    if (w == null || w.get(impl) == null || w.get(base) == null) {
       return null;
     }
-    return w.get(impl).over(w.get("raw"));
+    return w.get(impl).over(w.get(base));
   }
 
   private void verdictAtMost(String target, Measured m, double limit) {

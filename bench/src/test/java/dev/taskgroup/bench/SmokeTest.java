@@ -33,11 +33,12 @@ class SmokeTest {
     }
     for (String b :
         new String[] {
-          "ForkJoinOne_raw", "ForkJoinOne_taskgroup", "ForkJoinOne_executor", "ForkJoinOne_kotlin",
-          "ForkJoinHundred_raw", "ForkJoinHundred_taskgroup", "ForkJoinHundred_executor",
-          "ForkJoinHundred_kotlin", "ForkJoinOne_rawFreshOwner", "ForkJoinOne_taskgroupFreshOwner",
-          "ForkJoinHundred_rawFreshOwner", "ForkJoinHundred_taskgroupFreshOwner",
-          "CancelParked_raw", "CancelParked_taskgroup",
+          "ForkJoinOne_raw", "ForkJoinOne_taskgroup", "ForkJoinOne_taskgroupPropagator",
+          "ForkJoinOne_executor", "ForkJoinOne_kotlin", "ForkJoinHundred_raw",
+          "ForkJoinHundred_taskgroup", "ForkJoinHundred_taskgroupPropagator",
+          "ForkJoinHundred_executor", "ForkJoinHundred_kotlin", "ForkJoinOne_rawFreshOwner",
+          "ForkJoinOne_taskgroupFreshOwner", "ForkJoinHundred_rawFreshOwner",
+          "ForkJoinHundred_taskgroupFreshOwner", "CancelParked_raw", "CancelParked_taskgroup",
           "CancelParked_executor", "CheckpointCost_baseline", "CheckpointCost_checkpoint",
           "CheckpointCost_nestedScope"
         }) {
@@ -54,10 +55,12 @@ class SmokeTest {
           for (int i = 0; i < 20; i++) {
             one.raw();
             one.taskgroup();
+            one.taskgroupPropagator();
             one.executor();
             one.kotlin();
             hundred.raw();
             hundred.taskgroup();
+            hundred.taskgroupPropagator();
             hundred.executor();
             hundred.kotlin();
             one.rawFreshOwner();

@@ -47,12 +47,16 @@ public final class CancelHook implements CancelScope.Registration {
 
   /**
    * Registers {@code action} for the calling thread's innermost scope; runs it at once (and
-   * waits for it) if that scope already is effectively cancelled.
+   * waits for it) if that scope already is effectively cancelled. The action is first wrapped,
+   * here on the registering thread, by the context propagators that apply (see Propagation).
+   *
+   * @throws java.util.concurrent.RejectedExecutionException if a propagator threw: nothing is
+   *     registered
    */
   public static CancelHook register(Runnable action) {
     ThreadState ts = ThreadState.current();
     Scope s = ts.innermost;
-    CancelHook hook = new CancelHook(s, action);
+    CancelHook hook = new CancelHook(s, Propagation.wrapAction(action, s));
     s.pushHook(hook);
     if (Scope.effectivelyCancelled(s)) {
       hook.fire();

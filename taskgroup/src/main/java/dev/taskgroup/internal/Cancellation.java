@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.TaskGroupException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
@@ -8,7 +9,33 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 
-/** Which exceptions count as a cancellation (SPEC section 2, "cancellation-family"). */
+/**
+ * Which exceptions count as a cancellation rather than a failure (see {@code CancelScope}, "What
+ * counts as a cancellation"), and how that judgment travels with an exception.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * An exception leaving a scope in a thread that is effectively cancelled is judged there, once:
+ *   by type  an InterruptedException, ClosedByInterruptException, InterruptedIOException (not a
+ *            SocketTimeoutException) or CancellationException anywhere in its cause chain: a
+ *            cancellation wherever it goes;
+ *   by state an IOException thrown while a cancellation's interrupt is still pending: a
+ *            cancellation only where the thread's state says so.
+ * A judgment by state must not be made again further out: after a shield's exit the library
+ * interrupts the thread again for the cancellation outside, so an IOException the shield let
+ * through as a failure would look like a cancellation at the next exit. So the judgment travels
+ * with the exception:
+ *   - a scope exit that lets an exception through as not a cancellation (and it is not one by
+ *     type) records it as the thread's judged failure (ThreadState.judgedFailure); every later
+ *     exit on that thread that finds it in an exception's cause chain judges a failure;
+ *   - a TaskGroupException (a group's failures) and the ExecutionException of Task.get()
+ *     (FailedTaskException: a failure its task's exit judged) are failures by type: the cause
+ *     chain walk stops there.
+ * Invariant: an exception once judged a failure at a scope exit is never judged a cancellation
+ * at a later one.
+ * </pre>
+ */
 public final class Cancellation {
   /** Longer cause chains are cut here (a cycle of causes must not hang the library). */
   private static final int MAX_CAUSE_DEPTH = 64;
@@ -17,21 +44,49 @@ public final class Cancellation {
 
   /**
    * Whether {@code t}, thrown in a thread that is effectively cancelled, is the cancellation
-   * itself rather than a failure: an interrupt-family exception or {@link CancellationException}
-   * anywhere in its cause chain, or an {@link IOException} thrown while the thread's interrupt
-   * status is still set by the cancellation.
+   * itself rather than a failure: a cancellation by type, or an {@link IOException} thrown while
+   * the thread's interrupt status is still set by the cancellation; never an exception judged a
+   * failure at an earlier scope exit.
    */
   public static boolean isCancellation(Throwable t, ThreadState ts) {
+    return switch (judgeByType(t, ts.judgedFailure())) {
+      case CANCELLATION -> true;
+      case FAILURE -> false;
+      default -> t instanceof IOException && ts.cancellationInterruptPending();
+    };
+  }
+
+  /**
+   * Called at a scope exit that let {@code t} through as not a cancellation: from now on, on this
+   * thread, {@code t} is a failure (see the overview). Only the exception path pays for it.
+   */
+  static void judgedFailure(Throwable t, ThreadState ts) {
+    if (judgeByType(t, null) == Verdict.UNDECIDED) {
+      ts.judgedFailure(t);
+    }
+  }
+
+  private enum Verdict {
+    CANCELLATION,
+    FAILURE,
+    UNDECIDED
+  }
+
+  /** The verdict that does not depend on the thread's state, from {@code t}'s cause chain. */
+  private static Verdict judgeByType(Throwable t, Throwable judged) {
     int depth = 0;
     for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = c.getCause(), depth++) {
+      if (c == judged || c instanceof TaskGroupException || c instanceof FailedTaskException) {
+        return Verdict.FAILURE;
+      }
       if (c instanceof InterruptedException
           || c instanceof ClosedByInterruptException
           || c instanceof CancellationException
           || (c instanceof InterruptedIOException && !(c instanceof SocketTimeoutException))) {
-        return true;
+        return Verdict.CANCELLATION;
       }
     }
-    return t instanceof IOException && ts.cancellationInterruptPending();
+    return Verdict.UNDECIDED;
   }
 
   /**

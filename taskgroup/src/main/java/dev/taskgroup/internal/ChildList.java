@@ -1,117 +1,136 @@
 package dev.taskgroup.internal;
 
-import java.util.concurrent.locks.ReentrantLock;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * A group's children in fork order, in two lists: those forked by the group's owner (the body's
- * thread, the common case: appended without a lock, it is their only writer) and those forked
- * by any other thread (appended under the lock). Walked without a lock.
+ * A group's live children, in fork order: a doubly linked list through {@link TaskImpl#next} and
+ * {@link TaskImpl#prev}. A child is appended when it is forked and unlinks itself when its work
+ * ends, so the group never holds a finished child (nor, through it, a result or failure that
+ * nobody else holds).
  *
  * <pre>
  * Implementation overview
  *
- * Each list is singly linked through TaskImpl.next; its head and links are volatile, so a
- * cancellation walk (which sets the group's flag, then reads them) and a fork (which links the
- * child, then starts it; the child checks the flag) cannot both miss each other. Finished
- * children are unlinked lazily by the list's writer, when they outnumber the live ones
- * (amortised O(1) per append), so a group that runs for days holds only its live children. An
- * unlinked node keeps its `next`, so a walk standing on it still reaches every later child; a
- * child appended after a walk passed sees the cancellation itself when it starts.
+ * Writers (append, remove) hold `locked`, a spin lock: its sections are a few writes and never
+ * block, and releasing it needs no fence (a ReentrantLock's release is a volatile write: two
+ * more fences per child on the fork/join path). Walkers (the cancellation walk, Scope.propagateFrom)
+ * read `head` and each `next` without it. `head` and `next` are volatile, so a cancellation
+ * walk (which sets the group's flag, then reads them) and a fork (which links the child, then
+ * starts it; the child checks the flag) cannot both miss each other.
  *
- * `lock` guards the shared list's head/tail/size, and the group's failures (Group).
+ * remove(t) links t's neighbours to each other and then points t.next at t itself (and clears
+ * t.prev): an unlinked task holds nothing of the list, so a Task handle kept by the user does not
+ * keep later children (and their outcomes) reachable. A walker that reads a self-link is standing
+ * on a child that has finished: it restarts from the head (see next()). Only children finishing
+ * at that very moment cause a restart, and the walk's deliveries are idempotent.
+ *
+ * `locked` guards head, tail and every prev and next write.
+ * Invariant: every task reachable from `head` has been forked (its thread started, or about to
+ * be) and has not finished its work.
  * </pre>
  */
 final class ChildList {
-  private static final int SWEEP_SLACK = 64;
+  /** 1 while a writer holds the list; see the overview. */
+  private volatile int locked;
 
-  /** Guards the shared list, and also the group's failures (one lock per group). */
-  final ReentrantLock lock = new ReentrantLock();
+  /** The first live child, or null; written under the lock. */
+  private volatile TaskImpl<?> head;
+  /** The last live child, or null; under the lock. */
+  private TaskImpl<?> tail;
 
-  private final Chain owners = new Chain();
-  private final Chain shared = new Chain();
-
-  /** The first child forked by the owner, or null. */
-  TaskImpl<?> ownerHead() {
-    return owners.head;
-  }
-
-  /** The first child forked by another thread, or null. */
-  TaskImpl<?> sharedHead() {
-    return shared.head;
+  /** The first live child, or null. */
+  TaskImpl<?> head() {
+    return head;
   }
 
   /**
-   * Calls {@code action} for every child not yet finished, the owner's forks first, each list in
-   * fork order. Without a lock: a child linked or finishing meanwhile may be missed or included.
+ * Calls {@code action} for every live child, in fork order, without the lock (for TaskTree and
+   * the stuck warning): a child forked or finishing meanwhile may be missed or included, none
+   * twice (a walk that starts over, see {@link #next}, skips the children it has seen).
    */
   void forEachLive(Consumer<TaskImpl<?>> action) {
-    for (TaskImpl<?> t = owners.head; t != null; t = t.next) {
-      if (!t.isFinished()) {
-        action.accept(t);
-      }
-    }
-    for (TaskImpl<?> t = shared.head; t != null; t = t.next) {
-      if (!t.isFinished()) {
+    Set<TaskImpl<?>> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+    for (TaskImpl<?> t = head; t != null; t = next(t)) {
+      if (seen.add(t) && !t.isFinished()) {
         action.accept(t);
       }
     }
   }
 
   /**
-   * Appends {@code task}; {@code live} is about how many members are unfinished.
-   *
-   * @param byOwner whether the calling thread is the group's owner (the owners' list writer)
+   * The child after {@code t} for a walker without the lock: its successor, or, when {@code t}
+   * has been unlinked meanwhile, the current first child (the walk starts over; see overview).
    */
-  void append(TaskImpl<?> task, long live, boolean byOwner) {
-    if (byOwner) {
-      owners.append(task, live);
-      return;
-    }
-    lock.lock();
+  TaskImpl<?> next(TaskImpl<?> t) {
+    TaskImpl<?> n = t.next;
+    return n == t ? head : n;
+  }
+
+  /** Appends a child about to start. */
+  void append(TaskImpl<?> task) {
+    lock();
     try {
-      shared.append(task, live);
+      TaskImpl<?> last = tail;
+      task.prev = last;
+      if (last == null) {
+        head = task;
+      } else {
+        last.next = task;
+      }
+      tail = task;
     } finally {
-      lock.unlock();
+      unlock();
     }
   }
 
-  /** One list; its writer is the owner, or whoever holds the lock. */
-  private static final class Chain {
-    volatile TaskImpl<?> head;
-    private TaskImpl<?> tail;
-    private int size;
-
-    void append(TaskImpl<?> task, long live) {
-      if (tail == null) {
-        head = task;
+  /** Unlinks a child whose work has ended; called once, by the child's own thread. */
+  void remove(TaskImpl<?> task) {
+    lock();
+    try {
+      assert task.next != task : "a child is unlinked once";
+      TaskImpl<?> before = task.prev;
+      TaskImpl<?> after = task.next;
+      if (before == null) {
+        head = after;
       } else {
-        tail.next = task;
+        before.next = after;
       }
-      tail = task;
-      if (++size > 2 * live + SWEEP_SLACK) {
-        sweep();
+      if (after == null) {
+        tail = before;
+      } else {
+        after.prev = before;
+      }
+      task.prev = null;
+      task.next = task;
+    } finally {
+      unlock();
+    }
+  }
+
+  private void lock() {
+    if (!LOCKED.compareAndSet(this, 0, 1)) {
+      for (int round = 0; locked != 0 || !LOCKED.compareAndSet(this, 0, 1); round++) {
+        ThreadState.waitBriefly(round);
       }
     }
+  }
 
-    /** Unlinks finished children. */
-    private void sweep() {
-      TaskImpl<?> kept = null;
-      int n = 0;
-      for (TaskImpl<?> t = head; t != null; t = t.next) {
-        if (t.isFinished()) {
-          if (kept == null) {
-            head = t.next;
-          } else {
-            kept.next = t.next;
-          }
-        } else {
-          kept = t;
-          n++;
-        }
-      }
-      tail = kept;
-      size = n;
+  private void unlock() {
+    LOCKED.setRelease(this, 0);
+  }
+
+  private static final VarHandle LOCKED;
+
+  static {
+    try {
+      LOCKED = MethodHandles.lookup().findVarHandle(ChildList.class, "locked", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
     }
   }
 }

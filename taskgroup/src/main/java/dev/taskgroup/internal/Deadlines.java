@@ -1,16 +1,19 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Every deadline of the process, on one timer: a binary min-heap of {@link Deadline} entries
- * ordered by their {@code System.nanoTime} instant, and one thread that sleeps until the
- * earliest and cancels its scope.
+ * ordered by their instant on the library's clock ({@link LibraryClock#nanoTime()}, the
+ * system's monotonic clock unless a test clock is installed), and one thread that sleeps until
+ * the earliest and cancels its scope.
  *
  * <pre>
  * Implementation overview
@@ -31,6 +34,14 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * Times are kept on the monotonic clock; an Instant is converted once, when it is set, so a jump
  * of the wall clock does not fire a deadline early or late.
+ *
+ * With a test clock installed (LibraryClock.testClockInstalled()) the timer thread fires
+ * nothing and parks without a time limit: the test clock moves the time and calls fireDue()
+ * itself, which fires due entries in order and delivers each inline, so that its advance
+ * returns only after every cancellation it caused has been delivered. Closing the test clock
+ * wakes the timer (wakeTimer), which goes on with the entries left, on the system clock.
+ * Invariant: while a test clock is installed, only fireDue() and the due path of schedule()
+ * (a deadline set in the past) fire entries.
  * </pre>
  */
 public final class Deadlines {
@@ -58,7 +69,7 @@ public final class Deadlines {
   /** One scope's deadline; every field under LOCK. */
   static final class Deadline {
     final Scope scope;
-    /** When it fires, on System.nanoTime; meaningful once set or started. */
+    /** When it fires, on LibraryClock.nanoTime(); meaningful once set or started. */
     long nanos;
     /** A timeout not yet started (set before run), or -1. */
     long pendingTimeoutNanos = -1L;
@@ -80,14 +91,14 @@ public final class Deadlines {
 
   /** Sets an absolute deadline (converted once to the monotonic clock). */
   public static void setDeadline(Scope scope, Instant deadline) {
-    long now = System.nanoTime();
-    long nanos = now + saturatedNanos(Duration.between(Instant.now(), deadline));
+    long now = LibraryClock.nanoTime();
+    long nanos = now + saturatedNanos(Duration.between(LibraryClock.instant(), deadline));
     update(scope, nanos, deadline, -1L);
   }
 
   /** Sets a timeout: from now if the scope runs, else from when it starts. */
   public static void setTimeout(Scope scope, Duration timeout) {
-    update(scope, System.nanoTime(), Instant.now(), saturatedNanos(timeout));
+    update(scope, LibraryClock.nanoTime(), LibraryClock.instant(), saturatedNanos(timeout));
   }
 
   /**
@@ -116,8 +127,8 @@ public final class Deadlines {
   static void start(Scope scope) {
     // The clocks are read before the lock: a timeout counts from when run started, not from
     // when this thread got the lock (10 000 scopes entering at once queue on it for ms).
-    long now = System.nanoTime();
-    Instant wallNow = Instant.now();
+    long now = LibraryClock.nanoTime();
+    Instant wallNow = LibraryClock.instant();
     boolean due;
     LOCK.lock();
     try {
@@ -209,7 +220,7 @@ public final class Deadlines {
 
   /** Puts a running entry in the heap unless it is already due; under LOCK. */
   private static boolean schedule(Deadline d) {
-    if (d.nanos - System.nanoTime() <= 0L) {
+    if (d.nanos - LibraryClock.nanoTime() <= 0L) {
       return true;
     }
     if (size == heap.length) {
@@ -239,6 +250,56 @@ public final class Deadlines {
     }
   }
 
+  // ---- what the test clock calls (LibraryClock) ---------------------------------------------
+
+  /** When the earliest pending deadline is due; empty when none is. */
+  public static OptionalLong nextDue() {
+    LOCK.lock();
+    try {
+      return size == 0 ? OptionalLong.empty() : OptionalLong.of(heap[0].nanos);
+    } finally {
+      LOCK.unlock();
+    }
+  }
+
+  /**
+   * Fires every deadline due now, earliest first, on the calling thread (the timer thread does
+   * not fire while a test clock is installed): when this returns, each expired scope is
+   * cancelled and its cancellation delivered, however many threads it reaches.
+   */
+  public static void fireDue() {
+    for (;;) {
+      Scope due = null;
+      LOCK.lock();
+      try {
+        if (size > 0 && heap[0].nanos - LibraryClock.nanoTime() <= 0L) {
+          due = heap[0].scope;
+          remove(heap[0]);
+        }
+      } finally {
+        LOCK.unlock();
+      }
+      if (due == null) {
+        return;
+      }
+      if (due.markCancelled(EXPIRED, Scope.CANCEL_CALLED)) {
+        due.afterCancelled();
+      }
+    }
+  }
+
+  /** Wakes the timer thread to re-read the clock (a test clock was closed). */
+  public static void wakeTimer() {
+    LOCK.lock();
+    try {
+      if (timer != null) {
+        LockSupport.unpark(timer);
+      }
+    } finally {
+      LOCK.unlock();
+    }
+  }
+
   // ---- the timer thread ---------------------------------------------------------------------
 
   /**
@@ -260,9 +321,13 @@ public final class Deadlines {
     for (;;) {
       int count = 0;
       long waitNanos = -1L;
+      if (LibraryClock.testClockInstalled()) {
+        LockSupport.park(Deadlines.class); // the test clock fires (fireDue); close wakes us
+        continue;
+      }
       LOCK.lock();
       try {
-        long now = System.nanoTime();
+        long now = LibraryClock.nanoTime();
         while (size > 0 && count < FIRE_BATCH) {
           Deadline top = heap[0];
           long left = top.nanos - now;

@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import dev.taskgroup.Startable;
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.locks.LockSupport;
@@ -111,11 +112,15 @@ final class Forks {
     throw ThreadState.interruptedWhileWaiting("start() on " + g.describe());
   }
 
-  /** Makes the thread, admits the child, links it and starts it. */
+  /**
+   * Wraps the child in the group's context propagators (if any), makes the thread, admits the
+   * child, links it and starts it.
+   */
   private static <T> TaskImpl<T> launch(Group g, TaskImpl<T> task, String taskName, int place) {
     Thread thread;
     try {
-      thread = g.newThread(task, taskName);
+      Runnable run = g.propagators == null ? task : Propagation.wrapChild(g, task);
+      thread = g.newThread(run, taskName);
     } catch (RuntimeException e) {
       if (place == TaskImpl.PLACE_HELD) {
         g.places.release();
@@ -123,7 +128,7 @@ final class Forks {
       throw e;
     }
     task.thread = thread;
-    task.place = place;
+    task.initPlace(place);
     task.initInnermost(); // before start: deliverers may interrupt it from now on
     thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
     long before = g.admit();
@@ -133,10 +138,13 @@ final class Forks {
       }
       throw finished(g, "fork into");
     }
-    g.children.append(task, before + 1L, g.ownedByCurrentThread());
+    g.children.append(task);
     Object recording = g.recording;
     if (recording != null) {
       Events.forked(recording);
+    }
+    if (LibraryClock.testClockInstalled()) {
+      ClockedThreads.track(task); // not started yet: holds the test clock's auto-advance still
     }
     try {
       thread.start();

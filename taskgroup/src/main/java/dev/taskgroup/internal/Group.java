@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import dev.taskgroup.Body;
+import dev.taskgroup.ContextPropagator;
 import dev.taskgroup.FailurePolicy;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -27,8 +28,8 @@ import java.util.function.Consumer;
  * unparks the owner. Because the body and every child count, a child can always fork (its own
  * share keeps the group open), and once the count is 0 nothing can reopen it.
  *
- * `children.lock` (the group's one lock) guards the child list and `failures`. It is never held
- * while calling user code.
+ * The Group's monitor guards `failures` (the child list has its own lock, see ChildList). It is
+ * never held while calling user code, nor across anything that blocks.
  *
  * The owner's run:
  *   1. claim, enter the scope, run the body;
@@ -51,6 +52,8 @@ public final class Group extends Scope {
   /** Places for running children, FIFO; null when unbounded. */
   final Semaphore places;
   final ChildList children = new ChildList();
+  /** Service-loaded then own context propagators; null when none (see Propagation). */
+  final ContextPropagator[] propagators;
 
   /** STARTED | count of members; see the overview. */
   private volatile long live;
@@ -59,7 +62,7 @@ public final class Group extends Scope {
   /** Set by the owner only: it was interrupted from outside. */
   private boolean ownerInterrupted;
 
-  /** Failures in order, created on the first; under children.lock. */
+  /** Failures in order, created on the first; under the monitor (synchronized (this)). */
   private List<Throwable> failures;
   /**
    * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
@@ -75,6 +78,7 @@ public final class Group extends Scope {
         config.maxConcurrency() == GroupConfig.UNBOUNDED
             ? null
             : new Semaphore(config.maxConcurrency(), true);
+    this.propagators = Propagation.forGroup(config.propagators());
     if (config.timeout() != null) {
       Deadlines.initTimeout(this, config.timeout()); // `this` is not yet published
     }
@@ -116,18 +120,10 @@ public final class Group extends Scope {
     return "TaskGroup[" + name() + ", " + treeState() + "]";
   }
 
-  /** Whether the calling thread is this group's owner (the thread running its body). */
-  boolean ownedByCurrentThread() {
-    return owner == Thread.currentThread();
-  }
-
   /** The failures, in the order they happened (after run returned {@link #FAILED}). */
   public List<Throwable> failures() {
-    children.lock.lock();
-    try {
+    synchronized (this) {
       return failures == null ? List.of() : List.copyOf(failures);
-    } finally {
-      children.lock.unlock();
     }
   }
 
@@ -268,11 +264,8 @@ public final class Group extends Scope {
   }
 
   private boolean hasFailures() {
-    children.lock.lock();
-    try {
+    synchronized (this) {
       return failures != null;
-    } finally {
-      children.lock.unlock();
     }
   }
 
@@ -339,9 +332,18 @@ public final class Group extends Scope {
   /**
    * Keeps a failure (or hands it to the COLLECT handler) and, if {@code cancelRest}, cancels
    * the body and every child. A handler that throws is a failure of the group, which then
-   * cancels the rest: supervision itself is broken.
+   * cancels the rest: supervision itself is broken. The ExecutionException of {@code Task.get()}
+   * for one of this group's own children, rethrown by the body or a sibling, is that child's
+   * failure, already reported: it is not kept or handed on a second time.
    */
   private void reportFailure(Throwable failure, String source, boolean cancelRest) {
+    if (failure instanceof FailedTaskException again && again.reportedBy(this)) {
+      // Task.get() of a child of this group rethrown: the group has reported it already.
+      if (cancelRest) {
+        cancelMembers(CancelReason.Kind.FAILURE, source + " failed: " + failure);
+      }
+      return;
+    }
     Consumer<? super Throwable> handler = config.onFailure();
     if (handler != null) {
       try {
@@ -359,15 +361,19 @@ public final class Group extends Scope {
     }
   }
 
+  /** Keeps a failure, once: the same throwable rethrown (say, a task's exceptionNow()) is one. */
   private void keep(Throwable failure) {
-    children.lock.lock();
-    try {
+    synchronized (this) {
       if (failures == null) {
         failures = new ArrayList<>(2);
+      } else {
+        for (Throwable kept : failures) {
+          if (kept == failure) {
+            return;
+          }
+        }
       }
       failures.add(failure);
-    } finally {
-      children.lock.unlock();
     }
   }
 

@@ -1,7 +1,9 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.ContextPropagator;
 import dev.taskgroup.FailurePolicy;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ThreadFactory;
 import java.util.function.Consumer;
 
@@ -14,6 +16,8 @@ import java.util.function.Consumer;
  * @param policy the failure policy
  * @param onFailure the failure handler (COLLECT only), or null
  * @param timeout the group's timeout counted from run, or null for none
+ * @param propagators the group's own context propagators, in the order given (an unmodifiable
+ *     list; the service-loaded ones are not in it)
  */
 public record GroupConfig(
     String name,
@@ -21,12 +25,13 @@ public record GroupConfig(
     int maxConcurrency,
     FailurePolicy policy,
     Consumer<? super Throwable> onFailure,
-    Duration timeout) {
+    Duration timeout,
+    List<ContextPropagator> propagators) {
 
   /** No limit on concurrent children. */
   public static final int UNBOUNDED = Integer.MAX_VALUE;
 
-  /** Virtual threads, unbounded, CANCEL_ALL, no deadline. */
+  /** Virtual threads, unbounded, CANCEL_ALL, no deadline, no propagator of its own. */
   public static final GroupConfig DEFAULT =
-      new GroupConfig(null, null, UNBOUNDED, FailurePolicy.CANCEL_ALL, null, null);
+      new GroupConfig(null, null, UNBOUNDED, FailurePolicy.CANCEL_ALL, null, null, List.of());
 }

@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import dev.taskgroup.CancelScope;
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.List;
 
 /**
@@ -59,6 +60,9 @@ public final class PlainScope extends Scope {
       throw Cancellation.asInterrupted(thrown, this);
     }
     if (thrown != null) {
+      if (parent != ts || ts instanceof TaskImpl<?>) { // a scope exit further out will judge it
+        Cancellation.judgedFailure(thrown, ts);
+      }
       throw Cancellation.<RuntimeException>sneakyThrow(thrown);
     }
     return result;
@@ -79,6 +83,22 @@ public final class PlainScope extends Scope {
     }
     if (Thread.interrupted()) {
       throw new InterruptedException("interrupted");
+    }
+  }
+
+  /**
+   * Sleeps {@code nanos} on the library's clock (a test clock's, when one is installed). A
+   * checkpoint at the start and while it waits: throws if the thread is, or becomes, effectively
+   * cancelled (the interrupt status set) or is interrupted by someone else (the status cleared).
+   */
+  public static void sleep(long nanos) throws InterruptedException {
+    checkpoint();
+    long until = LibraryClock.nanoTime() + nanos;
+    while (until - LibraryClock.nanoTime() > 0L) {
+      LibraryClock.parkUntil(until, CancelScope.class);
+      if (Thread.interrupted() || isCancelled()) {
+        throw ThreadState.interruptedWhileWaiting("CancelScope.sleep");
+      }
     }
   }
 

@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
@@ -15,7 +16,7 @@ import java.util.ArrayDeque;
  * The tree. A node's parent is the node that was innermost in the same thread when it was
  * entered; a task's root has its group as parent. The nodes one thread is inside form a chain
  * from its ThreadState down to its innermost node, linked downward by `inner`. A Group also
- * reaches its children's roots through its list of children (Group.firstChild, TaskImpl.next).
+ * reaches its live children's roots through its list of children (ChildList).
  * Cancellation walks down these links; "is this thread cancelled?" walks up the parents.
  *
  * Flags, one atomic int per node (updated by CAS, never decreasing except SHIELDED):
@@ -310,6 +311,9 @@ public class Scope {
     if (deadline != null) {
       Deadlines.start(this);
     }
+    if (LibraryClock.testClockInstalled()) {
+      ClockedThreads.track(ts); // for the test clock's auto-advance; one static read otherwise
+    }
     ts.settle();
     return ts;
   }
@@ -361,19 +365,12 @@ public class Scope {
           if (StuckWarning.enabled()) {
             g.wakeJoiningOwner(); // so that it starts its timed wait for the stuck warning
           }
-          // Other threads' forks pushed first, so the owner's (usually all) are walked first.
-          TaskImpl<?> shared = g.children.sharedHead();
-          TaskImpl<?> owned = g.children.ownerHead();
-          if (shared != null || owned != null) {
+          TaskImpl<?> first = g.children.head();
+          if (first != null) {
             if (pending == null) {
               pending = new ArrayDeque<>();
             }
-            if (shared != null) {
-              pending.push(shared);
-            }
-            if (owned != null) {
-              pending.push(owned);
-            }
+            pending.push(first);
           }
         }
       }
@@ -384,7 +381,7 @@ public class Scope {
       start = null;
       while (start == null && pending != null && !pending.isEmpty()) {
         TaskImpl<?> child = pending.pop();
-        TaskImpl<?> sibling = child.next;
+        TaskImpl<?> sibling = child.group.children.next(child);
         if (sibling != null) {
           pending.push(sibling);
         }

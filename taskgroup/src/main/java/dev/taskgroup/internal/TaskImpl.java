@@ -19,16 +19,30 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>
  * Implementation overview
  *
- * `state` is one atomic int: the Future outcome (low bits) and FINISHED. The outcome moves
- * once, by CAS, from RUNNING to SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED
- * first, and then the thread's late result is dropped (a late failure still goes to the
- * group). FINISHED says the thread is done with the work and its bookkeeping; the thread sets
- * it, with its outcome, in one CAS at the end (before the group is told, Group.leave).
- * `outcome` (result or throwable) is written before that CAS and read after seeing the state.
+ * `state` is one atomic int: the Future outcome (bits 0-1), FINISHED (bit 2) and the place
+ * under maxConcurrency (bits 3-4, PLACE_*). The outcome moves once, by CAS, from RUNNING to
+ * SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED first, and then the thread's
+ * late result is dropped (a late failure still goes to the group). FINISHED says the thread is
+ * done with the work and its bookkeeping; the thread sets it, with its outcome, in one CAS at the
+ * end (before the group is told, Group.leave). The place bits are written before the thread
+ * starts and then only by the task's thread (by CAS, as Task.cancel may change the outcome
+ * meanwhile).
+ *
+ * `outcome`: while the work runs, the exception a scope exit on this thread last let through as
+ * a failure (ThreadState.judgedFailure; only the task's thread uses it); at the end, the result
+ * or the failure, written before the final CAS and read after seeing the state.
+ *
  * Waiters in get() form a Treiber stack in `waiters`; whoever moves the outcome out of RUNNING
  * wakes them, and a waiter re-checks the state after pushing itself.
  *
- * `next` links the group's children in fork order (see ChildList).
+ * `next` and `prev` link the group's live children in fork order (see ChildList). A child
+ * unlinks itself when its work ends, before it leaves the group: the group holds no finished
+ * child, so the outcome of a task nobody holds is garbage at once.
+ * Invariant: once FINISHED is set, the task is not in its group's list.
+ *
+ * With context propagators, the thread runs a Propagation.Child instead of the task: runWork
+ * (begin, the work, classify) inside the propagators, then report (outcome, FINISHED, leave)
+ * once they have returned.
  * </pre>
  *
  * @param <T> the result type
@@ -45,23 +59,26 @@ public final class TaskImpl<T> extends ThreadState
   /** No place to take or give back (unbounded group, or already given back). */
   static final int PLACE_NONE = 0;
   /** The fork took a place for this child; the child gives it back when its work ends. */
-  static final int PLACE_HELD = 1;
+  static final int PLACE_HELD = 1 << 3;
   /** The child takes its place on its own thread before running the work. */
-  static final int PLACE_ACQUIRE_IN_THREAD = 2;
+  static final int PLACE_ACQUIRE_IN_THREAD = 2 << 3;
+
+  private static final int PLACE_MASK = 3 << 3;
 
   final Group group;
   /** A {@link Callable} or a {@link Body}; dropped when the work ends. */
   private Object work;
   /** The explicit name, or null: then the thread's name. */
   private final String name;
-  /** The result or failure; written by the task's thread before `state` is set. */
+  /** The judged failure while running, then the result or failure; see the overview. */
   private Object outcome;
+  /** Outcome, FINISHED and place bits; see the overview. */
   private volatile int state;
   private volatile Waiter waiters;
-  /** The next child of the group, in fork order; see ChildList. */
+  /** The next live child of the group, in fork order, or this task once unlinked; ChildList. */
   volatile TaskImpl<?> next;
-  /** PLACE_*; set before the thread starts, then used only by the task's thread. */
-  int place;
+  /** The previous live child of the group; under the group's lock (ChildList). */
+  TaskImpl<?> prev;
 
   TaskImpl(Group group, Object work, String name) {
     super(group);
@@ -90,14 +107,42 @@ public final class TaskImpl<T> extends ThreadState
   void abandon() {
     releasePlace();
     INNERMOST.setRelease(this, null);
+    group.children.remove(this);
     complete(CANCELLED_STATE, null);
   }
 
+  /** Sets the place bits (PLACE_*) before the thread starts (published by Thread.start). */
+  void initPlace(int place) {
+    STATE.set(this, place);
+  }
+
+  private int place() {
+    return state & PLACE_MASK;
+  }
+
+  /** Changes the place bits; called only by the task's thread. */
+  private void setPlace(int place) {
+    int s;
+    do {
+      s = state;
+    } while (!STATE.compareAndSet(this, s, (s & ~PLACE_MASK) | place));
+  }
+
   private void releasePlace() {
-    if (place == PLACE_HELD) {
-      place = PLACE_NONE;
+    if (place() == PLACE_HELD) {
+      setPlace(PLACE_NONE);
       group.places.release();
     }
+  }
+
+  @Override
+  Throwable judgedFailure() {
+    return outcome instanceof Throwable t ? t : null;
+  }
+
+  @Override
+  void judgedFailure(Throwable t) {
+    outcome = t;
   }
 
   /**
@@ -155,7 +200,7 @@ public final class TaskImpl<T> extends ThreadState
   @Override
   public void run() {
     if (!begin()) {
-      end(null, null, true);
+      end(null, null, true, null);
       return;
     }
     Object value = null;
@@ -169,7 +214,37 @@ public final class TaskImpl<T> extends ThreadState
     } catch (Throwable t) {
       thrown = t;
     }
-    end(value, thrown, false);
+    end(value, thrown, false, null);
+  }
+
+  /**
+   * What a task's thread runs inside its context propagators (see Propagation): as {@link #run},
+   * but the outcome is handed to {@code via} and reported later, by {@link #report}, once the
+   * propagators' code has ended. (A copy of run rather than a call from it: run's frame is kept
+   * as small and shallow as it is for the common case.)
+   */
+  void runWork(Propagation.Child via) {
+    if (!begin()) {
+      end(null, null, true, via);
+      return;
+    }
+    Object value = null;
+    Throwable thrown = null;
+    try {
+      if (work instanceof Body b) {
+        b.run();
+      } else {
+        value = ((Callable<?>) work).call();
+      }
+    } catch (Throwable t) {
+      thrown = t;
+    }
+    end(value, thrown, false, via);
+  }
+
+  /** A context propagator threw, or returned, before the work ran: the work never runs. */
+  void endWithoutWork(Throwable thrown) {
+    end(null, thrown, false, null);
   }
 
   /** Binds the thread; false if the task was cancelled before its work started. */
@@ -180,8 +255,12 @@ public final class TaskImpl<T> extends ThreadState
     return !effectivelyCancelled(this) && takePlace();
   }
 
-  /** Classifies the outcome, reports it, and leaves the group: the thread's last acts. */
-  private void end(Object value, Throwable thrown, boolean notRun) {
+  /**
+   * Classifies the outcome, reports it, and leaves the group: the thread's last acts. Under
+   * context propagators ({@code via} not null) the outcome is kept in {@code via} and reported
+   * after the propagators' code has ended.
+   */
+  private void end(Object value, Throwable thrown, boolean notRun, Propagation.Child via) {
     Object w = work;
     work = null;
     boolean cancelled = notRun;
@@ -198,11 +277,32 @@ public final class TaskImpl<T> extends ThreadState
     }
     releasePlace();
     INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
+    group.children.remove(this); // the group keeps no finished child (see the overview)
     if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
     }
+    if (via != null) {
+      via.ended(value, failure, cancelled);
+      return;
+    }
+    report(value, failure, cancelled, null);
+  }
+
+  /**
+   * Reports the outcome to the task and the group, then leaves the group. {@code outside}: what
+   * a context propagator threw outside the work, a failure too (after the work's own).
+   */
+  void report(Object value, Throwable failure, boolean cancelled, Throwable outside) {
     if (failure != null) {
       group.childFailed(this, failure);
+    }
+    if (outside != null) {
+      group.childFailed(this, outside);
+      if (failure == null) {
+        failure = outside;
+      }
+    }
+    if (failure != null) {
       complete(FAILED, failure);
     } else {
       complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
@@ -212,15 +312,15 @@ public final class TaskImpl<T> extends ThreadState
 
   /** Takes the place this child waits for on its own thread, if any; false if cancelled. */
   private boolean takePlace() {
-    if (place != PLACE_ACQUIRE_IN_THREAD) {
+    if (place() != PLACE_ACQUIRE_IN_THREAD) {
       return true;
     }
     try {
       group.places.acquire();
-      place = PLACE_HELD;
+      setPlace(PLACE_HELD);
       return !effectivelyCancelled(this);
     } catch (InterruptedException e) {
-      place = PLACE_NONE;
+      setPlace(PLACE_NONE);
       return false;
     }
   }
@@ -230,7 +330,7 @@ public final class TaskImpl<T> extends ThreadState
     outcome = result;
     for (;;) {
       int s = state;
-      int next = (s & OUTCOME) == RUNNING ? newOutcome | FINISHED : s | FINISHED;
+      int next = (s & OUTCOME) == RUNNING ? (s | newOutcome | FINISHED) : s | FINISHED;
       if (STATE.compareAndSet(this, s, next)) {
         if ((s & OUTCOME) == RUNNING) {
           releaseWaiters();
@@ -337,13 +437,28 @@ public final class TaskImpl<T> extends ThreadState
     };
   }
 
+  /**
+   * The outcome for get(). A caller that is effectively cancelled gets the cancellation, not a
+   * failure or a CancellationException: the failure is its group's to report (once), and has
+   * most likely cancelled the caller itself. A result that arrived is returned all the same.
+   */
   @SuppressWarnings("unchecked")
-  private T report(int s) throws ExecutionException {
-    return switch (s) {
-      case SUCCESS -> (T) outcome;
-      case FAILED -> throw new ExecutionException((Throwable) outcome);
-      default -> throw new CancellationException(describe() + " was cancelled");
-    };
+  private T report(int s) throws ExecutionException, InterruptedException {
+    if (s == SUCCESS) {
+      return (T) outcome;
+    }
+    ThreadState caller = currentOrNull();
+    if (caller != null) {
+      Scope cancelled = cancelledAbove(caller.innermost());
+      if (cancelled != null) {
+        caller.settle(); // the status stays set, as at every checkpoint
+        throw new CancelledException(cancelled, null);
+      }
+    }
+    if (s == FAILED) {
+      throw new FailedTaskException(this, (Throwable) outcome);
+    }
+    throw new CancellationException(describe() + " was cancelled");
   }
 
   /** Waits until the state is set, the time is up (timed) or the caller is interrupted. */

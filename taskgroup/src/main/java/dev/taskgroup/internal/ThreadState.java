@@ -114,7 +114,7 @@ public class ThreadState extends Scope {
   public static ThreadState current() {
     ThreadState ts = lookup();
     if (ts == null) {
-      ts = new ThreadState(Thread.currentThread());
+      ts = new OwnThread(Thread.currentThread());
       CURRENT.set(ts);
       TreeRoots.add(ts); // once per thread that is not a task: where TaskTree starts its walk
     }
@@ -174,6 +174,37 @@ public class ThreadState extends Scope {
   /** Whether the thread is a group owner waiting for its children. */
   final boolean joining() {
     return (status & JOINING) != 0;
+  }
+
+  /**
+   * The exception a scope exit on this thread last let through as a failure (see {@link
+   * Cancellation}), or null. Read and written by the thread itself, only on exception paths.
+   */
+  Throwable judgedFailure() {
+    return null;
+  }
+
+  /** Records {@code t} as judged a failure (see {@link #judgedFailure()}). */
+  void judgedFailure(Throwable t) {}
+
+  /** The state of a thread that is not a task's: it keeps its judged failure in a field. */
+  private static final class OwnThread extends ThreadState {
+    /** See {@link ThreadState#judgedFailure()}; written by the thread itself. */
+    private Throwable judged;
+
+    OwnThread(Thread thread) {
+      super(thread);
+    }
+
+    @Override
+    Throwable judgedFailure() {
+      return judged;
+    }
+
+    @Override
+    void judgedFailure(Throwable t) {
+      judged = t;
+    }
   }
 
   /** The thread's innermost scope. */
@@ -410,7 +441,7 @@ public class ThreadState extends Scope {
    * 1 scope exit in 50 took 3-8 ms). The park's permit is handed back afterwards, in case it
    * consumed one meant for the caller's own code (a spurious wake-up is allowed).
    */
-  private static void waitBriefly(int round) {
+  static void waitBriefly(int round) {
     if (round < SPINS_BEFORE_YIELD) {
       Thread.onSpinWait();
     } else if (round < SPINS_BEFORE_PARK) {

@@ -1,0 +1,335 @@
+package dev.taskgroup.test;
+
+import dev.taskgroup.internal.clock.LibraryClock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Objects;
+import java.util.OptionalLong;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A virtual clock for taskgroup's deadlines and sleeps, so that a test of 30-second deadline
+ * logic runs in milliseconds, deterministically.
+ *
+ * {@snippet :
+ * try (var clock = VirtualClock.install().autoAdvance()) {
+ *   String reply = CancelScope.moveOnAfter(Duration.ofSeconds(30), () -> slowServer.ask());
+ *   assertThat(reply).isNull();                     // gave up after 30 virtual seconds
+ * }
+ * }
+ *
+ * <h2>What runs on it</h2>
+ *
+ * While installed, the library reads this clock instead of the system's for every deadline
+ * ({@code CancelScope.withTimeout}, {@code withDeadline}, {@code setTimeout}, {@code
+ * setDeadline}, {@code moveOnAfter}, {@code failAfter}, a group's {@code timeout}) and for
+ * {@code CancelScope.sleep}. The time moves only when {@link #advance(Duration)} moves it, or,
+ * after {@link #autoAdvance()}, when every thread in the library's groups and scopes is blocked.
+ * An {@code Instant} deadline is read against {@link #instant()}, the virtual now.
+ *
+ * <p>What it cannot make virtual: the JDK's own clocks and waits ({@code Thread.sleep}, {@code
+ * System.nanoTime}, {@code Instant.now}, {@code Object.wait(ms)}, {@code
+ * BlockingQueue.poll(timeout)}, socket timeouts, {@code Future.get(timeout)}, including {@code
+ * Task.get(timeout)}), and the library's internal re-delivery of swallowed interrupts, which
+ * stays on real time. Code under test that should run on virtual time sleeps with {@code
+ * CancelScope.sleep} and bounds its waits with cancel scopes.
+ *
+ * <h2>One per process</h2>
+ *
+ * The library has one clock per process: {@link #install()} fails while another virtual clock
+ * is installed, and every thread of the process sees the virtual time, including other tests
+ * running at the same time. Tests that install one must therefore not run in parallel with
+ * tests that use the library's deadlines; {@link VirtualTime} takes care of that in JUnit.
+ *
+ * <p>Every method may be called from any thread. Null arguments throw {@link
+ * NullPointerException} naming the parameter.
+ */
+public final class VirtualClock implements AutoCloseable {
+  /** How long every thread must stay blocked before {@link #autoAdvance()} moves the time. */
+  public static final Duration DEFAULT_AUTO_ADVANCE_THRESHOLD = Duration.ofMillis(10);
+
+  /* Implementation overview
+   *
+   * `time` holds the virtual now and the sleepers (VirtualTimeline). The library's deadlines
+   * stay in the library (Deadlines), which stops firing them on its own while this clock is
+   * installed; advanceTo() moves `time.now` step by step to each next deadline or sleeper due
+   * up to the target, and at each step fires the deadlines due (inline: delivered when the call
+   * returns) and then wakes the sleepers due. Deadlines before sleepers at the same instant.
+   *
+   * `advancing` serialises moves of the time: advance(), the auto-advance thread, close().
+   * `closed` is set once by close(); afterwards nothing moves the time. `autoThread` is started
+   * once, by the first autoAdvance(), and ends when closed.
+   * Invariant: time.now never decreases, and changes only under `advancing`.
+   */
+
+  private static final long MAX_NANOS = Long.MAX_VALUE / 4;
+  private static final long POLL_NANOS = 1_000_000L;
+
+  private final VirtualTimeline time;
+  private final ReentrantLock advancing = new ReentrantLock();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  /** The auto-advance thread, or null; under `advancing`. */
+  private Thread autoThread;
+  /** Real nanoseconds every thread must stay blocked before an auto-advance. */
+  private volatile long thresholdNanos = DEFAULT_AUTO_ADVANCE_THRESHOLD.toNanos();
+
+  private VirtualClock() {
+    this.time = new VirtualTimeline(LibraryClock.nanoTime(), Instant.now());
+  }
+
+  /**
+   * Installs a new virtual clock: from now on the library's deadlines and sleeps use it. Its time
+   * starts at the real now and stands still until moved. Close it (try-with-resources) to go
+   * back to the system clock.
+   *
+   * @return the installed clock
+   * @throws IllegalStateException if a virtual clock is already installed (close it first; tests
+   *     that install one must not run in parallel)
+   */
+  public static VirtualClock install() {
+    VirtualClock clock = new VirtualClock();
+    LibraryClock.install(clock.time);
+    return clock;
+  }
+
+  /**
+   * The virtual now: the real time when the clock was installed, plus every advance since. An
+   * {@code Instant} deadline set while the clock is installed is read against it.
+   *
+   * @return the virtual now (after {@link #close()}, the time the clock had reached)
+   */
+  public Instant instant() {
+    return time.instant();
+  }
+
+  /**
+   * Moves the time forward by {@code duration}, firing every deadline and waking every sleep due
+   * on the way, in time order. When it returns, the cancellation of each deadline that fired has
+   * been delivered (every thread it cancels has been interrupted, and its {@code onCancel}
+   * actions started) and every sleeper due has been woken; what those threads do next happens
+   * on their own threads, after.
+   *
+   * @param duration how far to move; zero fires what is due now
+   * @throws NullPointerException if {@code duration} is null
+   * @throws IllegalArgumentException if {@code duration} is negative
+   * @throws IllegalStateException if this clock is closed
+   */
+  public void advance(Duration duration) {
+    Objects.requireNonNull(duration, "duration");
+    if (duration.isNegative()) {
+      throw new IllegalArgumentException(
+          "duration must not be negative, was " + duration + ": time only moves forward");
+    }
+    long nanos;
+    try {
+      nanos = Math.min(duration.toNanos(), MAX_NANOS);
+    } catch (ArithmeticException tooLong) {
+      nanos = MAX_NANOS;
+    }
+    advancing.lock();
+    try {
+      checkOpen("advance");
+      advanceTo(time.now + nanos);
+    } finally {
+      advancing.unlock();
+    }
+  }
+
+  /**
+   * Moves the time by itself from now on: whenever every thread inside the library's groups and
+   * scopes has been blocked for {@link #DEFAULT_AUTO_ADVANCE_THRESHOLD} of real time, the time
+   * jumps to the next deadline or sleep, which fires (as Trio's {@code autojump_threshold}).
+   *
+   * <p><b>Blocked</b> means that the thread's {@link Thread#getState() state} is {@code WAITING}
+   * or {@code TIMED_WAITING} (parked: a library wait, a lock, a queue, a latch, {@code
+   * CancelScope.sleep}; in {@code Thread.sleep} or {@code Object.wait}; or a virtual thread
+   * parked in I/O), and it has no interrupt pending and is not a sleeper this clock has just
+   * woken (both are about to run). A {@code RUNNABLE} thread (running, ready to run, or a
+   * platform thread in native I/O) and a {@code BLOCKED} one (waiting for a monitor) hold the
+   * clock still, and so does a child forked but not yet started. The threads looked at are
+   * those that entered a scope or group, or were forked, while this clock was installed, for as
+   * long as they are inside one; a thread outside every scope does not count (a thread that
+   * entered its scope before the clock was installed is not seen until it enters another).
+   *
+   * <p>The clock cannot tell why a thread waits. A thread blocked in a JDK call on real time,
+   * such as {@code Thread.sleep}, a socket read on a virtual thread, or {@code
+   * queue.poll(1, SECONDS)}, counts as blocked: the clock may jump while it waits, so a deadline
+   * may fire before the thing it waits for would have happened. The state is sampled (every
+   * millisecond); a thread that runs only briefly between two samples can be missed, which the
+   * threshold makes unlikely but not impossible.
+   *
+   * @return this clock
+   * @throws IllegalStateException if this clock is closed
+   */
+  public VirtualClock autoAdvance() {
+    return autoAdvance(DEFAULT_AUTO_ADVANCE_THRESHOLD);
+  }
+
+  /**
+   * As {@link #autoAdvance()}, with a threshold of your choice: a longer one for code that
+   * blocks briefly on things the clock cannot see, a shorter one for faster tests.
+   *
+   * @param threshold how long, in real time, every thread must stay blocked before a jump
+   * @return this clock
+   * @throws NullPointerException if {@code threshold} is null
+   * @throws IllegalArgumentException if {@code threshold} is negative
+   * @throws IllegalStateException if this clock is closed
+   */
+  public VirtualClock autoAdvance(Duration threshold) {
+    Objects.requireNonNull(threshold, "threshold");
+    if (threshold.isNegative()) {
+      throw new IllegalArgumentException("threshold must not be negative, was " + threshold);
+    }
+    advancing.lock();
+    try {
+      checkOpen("autoAdvance");
+      thresholdNanos = threshold.toNanos();
+      if (autoThread == null) {
+        autoThread =
+            Thread.ofPlatform()
+                .daemon()
+                .name("taskgroup-virtual-clock")
+                .start(this::autoAdvanceLoop);
+      }
+    } finally {
+      advancing.unlock();
+    }
+    return this;
+  }
+
+  /**
+   * Goes back to the system clock. What is still pending goes on there with the time it had
+   * left: a deadline 10 virtual seconds away fires 10 real seconds later, a sleep with 10
+   * seconds to go sleeps 10 real seconds more. Closing twice has no further effect.
+   */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    Thread auto;
+    advancing.lock();
+    try {
+      auto = autoThread;
+      LibraryClock.uninstall(time);
+      time.close(); // sleepers wake and go on with the time they had left, on the system clock
+    } finally {
+      advancing.unlock();
+    }
+    if (auto != null) {
+      LockSupport.unpark(auto);
+      joinUninterruptibly(auto);
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "VirtualClock[" + instant() + (closed.get() ? ", closed" : "") + "]";
+  }
+
+  // ---- moving the time (under `advancing`) -----------------------------------------------------
+
+  private void advanceTo(long target) {
+    for (;;) {
+      OptionalLong next = nextDue();
+      if (next.isEmpty() || next.getAsLong() - target > 0L) {
+        break;
+      }
+      if (next.getAsLong() - time.now > 0L) {
+        time.now = next.getAsLong();
+      }
+      fireDue();
+    }
+    if (target - time.now > 0L) {
+      time.now = target;
+    }
+    fireDue();
+  }
+
+  private void fireDue() {
+    LibraryClock.fireDueDeadlines();
+    time.wakeDueSleepers();
+  }
+
+  /** The earliest deadline or sleep pending. */
+  private OptionalLong nextDue() {
+    OptionalLong deadline = LibraryClock.nextDeadline();
+    OptionalLong sleeper = time.nextSleeper();
+    if (deadline.isEmpty()) {
+      return sleeper;
+    }
+    if (sleeper.isEmpty() || deadline.getAsLong() - sleeper.getAsLong() <= 0L) {
+      return deadline;
+    }
+    return sleeper;
+  }
+
+  private void checkOpen(String what) {
+    if (closed.get()) {
+      throw new IllegalStateException("cannot " + what + ": this VirtualClock is closed");
+    }
+  }
+
+  // ---- auto-advance ------------------------------------------------------------------------
+
+  private void autoAdvanceLoop() {
+    long quietSince = System.nanoTime();
+    long lastActivity = -1L;
+    while (!closed.get()) {
+      LockSupport.parkNanos(this, POLL_NANOS);
+      List<Thread> threads = LibraryClock.threadsInScopes();
+      long activity = time.sleepsStarted() * 31L + threads.size();
+      long realNow = System.nanoTime();
+      if (!allBlocked(threads) || time.sleeperWaking() || activity != lastActivity) {
+        lastActivity = activity;
+        quietSince = realNow;
+        continue;
+      }
+      if (realNow - quietSince < thresholdNanos) {
+        continue;
+      }
+      advancing.lock();
+      try {
+        OptionalLong next = nextDue();
+        if (!closed.get() && next.isPresent()) {
+          advanceTo(Math.max(next.getAsLong(), time.now));
+        }
+      } finally {
+        advancing.unlock();
+      }
+      quietSince = System.nanoTime();
+    }
+  }
+
+  /**
+   * Whether every thread is WAITING or TIMED_WAITING with no interrupt pending (an interrupted
+   * thread cannot stay parked: it is about to run, typically to handle a cancellation that a
+   * deadline just delivered).
+   */
+  private static boolean allBlocked(List<Thread> threads) {
+    for (Thread t : threads) {
+      Thread.State s = t.getState();
+      if ((s != Thread.State.WAITING && s != Thread.State.TIMED_WAITING) || t.isInterrupted()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static void joinUninterruptibly(Thread t) {
+    boolean interrupted = false;
+    while (t.isAlive()) {
+      try {
+        t.join();
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

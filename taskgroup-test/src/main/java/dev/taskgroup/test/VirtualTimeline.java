@@ -1,0 +1,156 @@
+package dev.taskgroup.test;
+
+import dev.taskgroup.internal.clock.TimeSource;
+import java.time.Instant;
+import java.util.OptionalLong;
+import java.util.PriorityQueue;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The time a {@link VirtualClock} installs in the library: the virtual now, and the threads
+ * sleeping on it.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * `now` is written only by the clock, under its `advancing` lock, and read by anyone (volatile).
+ * `lock` guards `sleepers` (a min-heap by wake time, then arrival), `closed`, `sleepsStarted` and
+ * `waking` (sleepers the clock took out of `sleepers` and unparked whose parkUntil has not yet
+ * returned: a woken platform thread shows as WAITING until it runs, and must not count as
+ * blocked for auto-advance).
+ *
+ * A sleep (parkUntil, one park per call; the library's sleep loops): register, re-check `now`,
+ * park, unregister. The clock moves `now` first and then wakes every registered sleeper due, so
+ * a sleeper either sees the new `now` in its re-check or is registered when the clock looks.
+ * close() marks the timeline closed and wakes every sleeper; a sleep that registers after that
+ * returns at once. The library has switched to the system clock before close() runs, so a woken
+ * sleeper goes on there with the time it had left.
+ * Invariant: a sleeper is in `sleepers` from its registration until its parkUntil returns, or
+ * until the clock wakes it (whichever is first).
+ * </pre>
+ */
+final class VirtualTimeline implements TimeSource {
+  private final long originNanos;
+  private final Instant originInstant;
+  /** The virtual now, on the library's timeline; see the overview. */
+  volatile long now;
+
+  private final ReentrantLock lock = new ReentrantLock();
+  private final PriorityQueue<Sleeper> sleepers =
+      new PriorityQueue<>(
+          (a, b) -> a.wake != b.wake ? Long.signum(a.wake - b.wake) : Long.compare(a.seq, b.seq));
+  private boolean closed;
+  private long sleepsStarted;
+  /** Sleepers woken by the clock whose parkUntil has not returned yet: not blocked any more. */
+  private int waking;
+
+  private record Sleeper(long wake, long seq, Thread thread) {}
+
+  VirtualTimeline(long originNanos, Instant originInstant) {
+    this.originNanos = originNanos;
+    this.originInstant = originInstant;
+    this.now = originNanos;
+  }
+
+  @Override
+  public long nanoTime() {
+    return now;
+  }
+
+  @Override
+  public Instant instant() {
+    return originInstant.plusNanos(now - originNanos);
+  }
+
+  @Override
+  public void parkUntil(long deadlineNanos) {
+    if (deadlineNanos - now <= 0L) {
+      return;
+    }
+    Sleeper s;
+    lock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      s = new Sleeper(deadlineNanos, sleepsStarted++, Thread.currentThread());
+      sleepers.add(s);
+    } finally {
+      lock.unlock();
+    }
+    try {
+      if (deadlineNanos - now > 0L) {
+        LockSupport.park(this);
+      }
+    } finally {
+      lock.lock();
+      try {
+        if (!sleepers.remove(s)) {
+          waking--; // the clock took it out and counted it (wakeDueSleepers)
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+  }
+
+  /** When the earliest sleeper is due; empty when none sleeps. */
+  OptionalLong nextSleeper() {
+    lock.lock();
+    try {
+      Sleeper s = sleepers.peek();
+      return s == null ? OptionalLong.empty() : OptionalLong.of(s.wake);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Wakes every sleeper due at {@code now}, earliest first. */
+  void wakeDueSleepers() {
+    lock.lock();
+    try {
+      while (!sleepers.isEmpty() && sleepers.peek().wake - now <= 0L) {
+        waking++;
+        LockSupport.unpark(sleepers.poll().thread);
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Whether a sleeper the clock woke has yet to run (it still shows as WAITING meanwhile). */
+  boolean sleeperWaking() {
+    lock.lock();
+    try {
+      return waking > 0;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** How many sleeps have started: a change means some thread did something. */
+  long sleepsStarted() {
+    lock.lock();
+    try {
+      return sleepsStarted;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** No more sleeps on this timeline: wakes every sleeper (they go on on the system clock). */
+  void close() {
+    lock.lock();
+    try {
+      closed = true;
+      for (Sleeper s : sleepers) {
+        waking++;
+        LockSupport.unpark(s.thread);
+      }
+      sleepers.clear();
+    } finally {
+      lock.unlock();
+    }
+  }
+}

@@ -1,0 +1,64 @@
+package dev.taskgroup.internal;
+
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The threads inside scopes and groups while a test clock is installed: what the test clock's
+ * auto-advance looks at to decide that every one of them is blocked.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * Registration happens only while LibraryClock.testClockInstalled(): on every scope entry
+ * (Scope.enter: the thread's ThreadState) and on every fork, before the child's thread starts
+ * (Forks.launch: the task). With no test clock nothing is registered, and the cost is the one
+ * static read of that flag.
+ *
+ * A registered ThreadState counts while it is inside a scope: a task until it is finished (a
+ * task not yet started counts: its thread is NEW, not blocked, and holds the clock still); any
+ * other thread while its innermost scope is not its own root. A finished task, or a terminated
+ * thread, is dropped by snapshot(). A thread that left its last scope stays registered but does
+ * not count (dropping it could race with its next entry, which would then not register again).
+ * uninstall clears the set.
+ * </pre>
+ */
+public final class ClockedThreads {
+  private static final Set<ThreadState> TRACKED = ConcurrentHashMap.newKeySet();
+
+  private ClockedThreads() {}
+
+  /** Registers a thread that enters a scope, or a child about to start. */
+  static void track(ThreadState ts) {
+    TRACKED.add(ts);
+  }
+
+  /** Forgets every registration (the test clock is being closed). */
+  public static void clear() {
+    TRACKED.clear();
+  }
+
+  /** The registered threads now inside a scope or a group, started or not. */
+  public static List<Thread> snapshot() {
+    List<Thread> inside = new ArrayList<>();
+    for (Iterator<ThreadState> it = TRACKED.iterator(); it.hasNext(); ) {
+      ThreadState ts = it.next();
+      Thread t = ts.thread;
+      if (ts instanceof TaskImpl<?> task) {
+        if (task.isFinished() || t == null || t.getState() == Thread.State.TERMINATED) {
+          it.remove();
+          continue;
+        }
+        inside.add(t);
+      } else if (t.getState() == Thread.State.TERMINATED) {
+        it.remove();
+      } else if (ts.innermost() != ts) {
+        inside.add(t);
+      }
+    }
+    return inside;
+  }
+}

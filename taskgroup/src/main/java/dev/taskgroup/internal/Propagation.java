@@ -1,0 +1,212 @@
+package dev.taskgroup.internal;
+
+import dev.taskgroup.ContextPropagator;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+import java.util.concurrent.RejectedExecutionException;
+
+/**
+ * Context propagation: which propagators apply to a fork or a cancel-hook action, and the
+ * child's run when some do.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * A group's propagators are fixed when it is built: the service-loaded ones (looked up once, in
+ * the ServiceLoaded holder, when the first group is built), then its own, in one array; null
+ * when there are none, so that a fork without propagation costs one null check
+ * (Group.propagators) and allocates nothing more.
+ *
+ * With propagators, a child's thread does not run its TaskImpl but a Child:
+ *
+ *   thread runs Child.run()
+ *     wrapped.run()               the outermost propagator's code, on the child's thread
+ *       ... inner propagators ...
+ *         Child.runWork()         TaskImpl.runWork: begin, the work, classify the outcome; the
+ *                                 outcome is kept in the Child, not yet reported
+ *     TaskImpl.report             the outcome (plus anything the propagators threw) goes to the
+ *                                 task and the group; the child leaves its group (its last act)
+ *
+ * So the propagators' code after the work (restoring the MDC, closing a trace scope) has ended
+ * before the group can close: when run returns, none of it is still running. The library's own
+ * bookkeeping stays where it was: a TaskImpl is found through its thread's uncaught-exception
+ * handler, not through the Runnable its thread runs.
+ *
+ * Invariant: a Child's work runs at most once, on the task's own thread.
+ * Invariant: every Child reports exactly once, after its wrapped Runnable returned or threw.
+ * </pre>
+ */
+public final class Propagation {
+  private Propagation() {}
+
+  /** The service-loaded propagators followed by {@code own}; null when both are empty. */
+  static ContextPropagator[] forGroup(List<ContextPropagator> own) {
+    ContextPropagator[] loaded = ServiceLoaded.ALL;
+    if (loaded == null) {
+      loaded = ServiceLoaded.NONE; // a provider built a group while being loaded
+    }
+    if (own.isEmpty()) {
+      return loaded.length == 0 ? null : loaded;
+    }
+    ContextPropagator[] all = new ContextPropagator[loaded.length + own.size()];
+    System.arraycopy(loaded, 0, all, 0, loaded.length);
+    for (int i = 0; i < own.size(); i++) {
+      all[loaded.length + i] = own.get(i);
+    }
+    return all;
+  }
+
+  /**
+   * The own propagators of the innermost group enclosing the calling thread (for the groups of
+   * invokeAll and invokeAny); empty when there is none.
+   */
+  public static List<ContextPropagator> ofEnclosingGroup() {
+    ThreadState ts = ThreadState.currentOrNull();
+    Scope in = ts == null ? null : ts.innermost();
+    Group g = in == null ? null : Group.enclosing(in);
+    return g == null ? List.of() : g.config.propagators();
+  }
+
+  /**
+   * Wraps a cancel-hook action, on the registering thread, with the service-loaded propagators
+   * and those of the innermost group enclosing {@code scope}.
+   *
+   * @throws RejectedExecutionException if a propagator threw or returned null
+   */
+  static Runnable wrapAction(Runnable action, Scope scope) {
+    Group g = Group.enclosing(scope);
+    ContextPropagator[] ps = g != null ? g.propagators : forGroup(List.of());
+    return ps == null ? action : apply(ps, action, "onCancel");
+  }
+
+  /**
+   * The Runnable a child's thread runs: {@code task} wrapped, on the forking thread, by {@code
+   * g}'s propagators.
+   *
+   * @throws RejectedExecutionException if a propagator threw or returned null
+   */
+  static Runnable wrapChild(Group g, TaskImpl<?> task) {
+    Child child = new Child(task);
+    child.wrapped = apply(g.propagators, child::runWork, "a fork into " + g.describe());
+    return child;
+  }
+
+  private static Runnable apply(ContextPropagator[] ps, Runnable work, String what) {
+    Runnable r = work;
+    for (ContextPropagator p : ps) {
+      Runnable next;
+      try {
+        next = p.wrap(r);
+      } catch (Throwable e) {
+        throw new RejectedExecutionException(
+            "the context propagator " + p + " threw in wrap(), so " + what + " was rejected", e);
+      }
+      if (next == null) {
+        throw new RejectedExecutionException(
+            "the context propagator " + p + " returned null from wrap(), so " + what
+                + " was rejected: return a Runnable that runs the work it was given",
+            new NullPointerException("wrap() returned null"));
+      }
+      r = next;
+    }
+    return r;
+  }
+
+  /** A child's run under propagators; see the overview. */
+  static final class Child implements Runnable {
+    private final TaskImpl<?> task;
+    /** What the thread runs; set before the thread exists, dropped when it has run. */
+    Runnable wrapped;
+    /** Whether the work was run; the task's thread only. */
+    private boolean ran;
+    /** The work's outcome, kept by TaskImpl.end on the task's thread until reported. */
+    private Object value;
+    private Throwable failure;
+    private boolean cancelled;
+
+    private Child(TaskImpl<?> task) {
+      this.task = task;
+    }
+
+    @Override
+    public void run() {
+      Throwable outside = null;
+      try {
+        wrapped.run();
+      } catch (Throwable t) {
+        outside = t;
+      }
+      wrapped = null;
+      if (!ran) {
+        ran = true; // a late call of the work from elsewhere is refused
+        task.endWithoutWork(
+            outside != null
+                ? outside
+                : new IllegalStateException(
+                    "a context propagator of " + task.group.describe()
+                        + " returned without running the work it was given"));
+        return;
+      }
+      task.report(value, failure, cancelled, outside);
+    }
+
+    /** What the propagators wrap: the task's own run, minus reporting. */
+    private void runWork() {
+      if (Thread.currentThread() != task.thread) {
+        throw new IllegalStateException(
+            "a context propagator ran the work of " + task.describe() + " on another thread:"
+                + " run it on the thread that runs the Runnable wrap() returned");
+      }
+      if (ran) {
+        throw new IllegalStateException(
+            "a context propagator ran the work of " + task.describe() + " twice: run it once");
+      }
+      ran = true;
+      task.runWork(this);
+    }
+
+    /** Called by TaskImpl.end on the task's thread: keeps the outcome until reported. */
+    void ended(Object value, Throwable failure, boolean cancelled) {
+      this.value = value;
+      this.failure = failure;
+      this.cancelled = cancelled;
+    }
+  }
+
+  /** Looked up once, when the first group is built (the holder idiom makes it lazy). */
+  private static final class ServiceLoaded {
+    static final ContextPropagator[] NONE = new ContextPropagator[0];
+    static final ContextPropagator[] ALL = load();
+
+    private static ContextPropagator[] load() {
+      List<ContextPropagator> found = new ArrayList<>();
+      try {
+        for (ContextPropagator p : ServiceLoader.load(ContextPropagator.class)) {
+          found.add(p);
+        }
+      } catch (ServiceConfigurationError e) {
+        // A provider that cannot be loaded must not drop its context silently: forks fail.
+        found.add(new Broken(e));
+      }
+      return found.isEmpty() ? NONE : found.toArray(NONE);
+    }
+  }
+
+  /** Stands for a service-loaded propagator that could not be loaded. */
+  private record Broken(ServiceConfigurationError error) implements ContextPropagator {
+    @Override
+    public Runnable wrap(Runnable work) {
+      throw new IllegalStateException(
+          "a service-loaded ContextPropagator could not be loaded; fix or remove its"
+              + " META-INF/services entry or provides clause: " + error.getMessage(),
+          error);
+    }
+
+    @Override
+    public String toString() {
+      return "(a service-loaded propagator that failed to load)";
+    }
+  }
+}

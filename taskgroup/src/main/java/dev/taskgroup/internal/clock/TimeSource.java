@@ -1,0 +1,33 @@
+package dev.taskgroup.internal.clock;
+
+import java.time.Instant;
+
+/**
+ * A time other than the system's, installed in {@link LibraryClock}: what the test kit's virtual
+ * clock implements. Every method may be called from any thread.
+ */
+public interface TimeSource {
+  /**
+   * Now, on the library's monotonic timeline (the same units and origin as {@link
+   * LibraryClock#nanoTime()} had when this source was installed).
+   *
+   * @return the current time in nanoseconds
+   */
+  long nanoTime();
+
+  /**
+   * Now, on the wall clock this source shows.
+   *
+   * @return the current instant
+   */
+  Instant instant();
+
+  /**
+   * Parks the calling thread until {@link #nanoTime()} reaches {@code deadlineNanos}; may return
+   * earlier (the thread was unparked or interrupted, or this source was uninstalled): the caller
+   * re-checks and parks again. Never throws, never clears the interrupt status.
+   *
+   * @param deadlineNanos when to wake, on this source's timeline
+   */
+  void parkUntil(long deadlineNanos);
+}

@@ -1,0 +1,259 @@
+package dev.taskgroup;
+
+import static dev.taskgroup.Propagators.REQUEST;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.taskgroup.Propagators.CarryRequest;
+import dev.taskgroup.Propagators.Tagging;
+import java.util.Queue;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** Context propagation: what a child inherits, and the group's own ContextPropagators. */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class ContextPropagationTest {
+
+  @Test
+  void theModuleDeclaresThatItUsesContextPropagators() {
+    Module module = ContextPropagator.class.getModule();
+    assumeTrue(module.isNamed(), "runs on the module path only");
+    assertThat(module.getDescriptor().uses()).contains(ContextPropagator.class.getName());
+  }
+
+  @Test
+  void withoutPropagatorOnlyInheritableThreadLocalsReachAChild() throws Exception {
+    InheritableThreadLocal<String> inheritable = new InheritableThreadLocal<>();
+    inheritable.set("inherited");
+    REQUEST.set("req-1");
+    TaskGroup group = TaskGroup.create();
+    AtomicReference<String> seen = new AtomicReference<>();
+    group.run(() -> group.fork(() -> seen.set(inheritable.get() + "/" + REQUEST.get())));
+    assertThat(seen.get()).isEqualTo("inherited/null");
+  }
+
+  @Test
+  void aPropagatorCarriesContextIntoChildAndRestoresItAfter() throws Exception {
+    REQUEST.set("req-1");
+    TaskGroup group = TaskGroup.builder().contextPropagator(new CarryRequest()).build();
+    AtomicReference<String> seen = new AtomicReference<>();
+    group.run(() -> group.fork(() -> seen.set(REQUEST.get())));
+    assertThat(seen.get()).isEqualTo("req-1");
+    assertThat(REQUEST.get()).isEqualTo("req-1");
+  }
+
+  @Test
+  void propagatorsWrapInOrderAndTheLastRunsOutermost() throws Exception {
+    Queue<String> trail = Propagators.trail();
+    String owner = Thread.currentThread().getName();
+    TaskGroup group =
+        TaskGroup.builder()
+            .contextPropagator(new Tagging("A", trail))
+            .contextPropagator(new Tagging("B", trail))
+            .build();
+    group.run(() -> group.fork(() -> trail.add("work")).get());
+    assertThat(trail)
+        .containsExactly(
+            "A wrap on " + owner,
+            "B wrap on " + owner,
+            "B before",
+            "A before",
+            "work",
+            "A after",
+            "B after");
+  }
+
+  @Test
+  void wrapRunsOnTheForkingThreadBeforeTheThreadFactory() throws Exception {
+    Queue<String> trail = Propagators.trail();
+    TaskGroup group =
+        TaskGroup.builder()
+            .threadFactory(Propagators.recordingFactory(trail))
+            .contextPropagator(new Tagging("A", trail))
+            .build();
+    group.run(
+        () -> {
+          Thread forker = Thread.ofPlatform().name("forker").start(() -> group.fork(() -> {}));
+          forker.join();
+        });
+    assertThat(trail)
+        .startsWith("A wrap on forker", "newThread on forker", "A before")
+        .hasSize(4);
+  }
+
+  @Test
+  void wrapThrowingRejectsTheForkAndLeavesTheGroupAsItWas() throws Exception {
+    Queue<String> trail = Propagators.trail();
+    RuntimeException boom = new IllegalStateException("no context");
+    AtomicInteger wraps = new AtomicInteger();
+    TaskGroup group =
+        TaskGroup.builder()
+            .maxConcurrency(1)
+            .threadFactory(Propagators.recordingFactory(trail))
+            .contextPropagator(
+                work -> {
+                  if (wraps.incrementAndGet() == 1) {
+                    throw boom;
+                  }
+                  return work;
+                })
+            .build();
+    AtomicInteger ran = new AtomicInteger();
+    group.run(
+        () -> {
+          assertThatThrownBy(() -> group.fork(ran::incrementAndGet))
+              .isInstanceOf(RejectedExecutionException.class)
+              .hasCause(boom);
+          assertThat(trail).as("no thread made").isEmpty();
+          // the place under maxConcurrency(1) was given back: this fork does not wait
+          assertThat(group.fork(() -> ran.addAndGet(10)).get()).isEqualTo(10);
+        });
+    assertThat(ran.get()).as("the rejected work never ran").isEqualTo(10);
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
+  @Test
+  void wrapReturningNullRejectsTheFork() throws Exception {
+    TaskGroup group = TaskGroup.builder().contextPropagator(work -> null).build();
+    group.run(
+        () ->
+            assertThatThrownBy(() -> group.fork(() -> {}))
+                .isInstanceOf(RejectedExecutionException.class)
+                .hasMessageContaining("returned null"));
+  }
+
+  @Test
+  void aForkIntoACancelledGroupDoesNotCallWrap() throws Exception {
+    AtomicInteger wraps = new AtomicInteger();
+    TaskGroup group =
+        TaskGroup.builder()
+            .contextPropagator(
+                work -> {
+                  wraps.incrementAndGet();
+                  return work;
+                })
+            .build();
+    AtomicReference<Future.State> state = new AtomicReference<>();
+    group.run(
+        () -> {
+          group.cancel();
+          state.set(group.fork(() -> {}).state());
+        });
+    assertThat(state.get()).isEqualTo(Future.State.CANCELLED);
+    assertThat(wraps.get()).isZero();
+  }
+
+  @Test
+  void aPropagatorThrowingAfterTheWorkIsAFailureOfTheGroupAndTask() {
+    RuntimeException boom = new IllegalStateException("restore failed");
+    TaskGroup group = TaskGroup.builder().contextPropagator(runThen(() -> { throw boom; })).build();
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    assertThatThrownBy(() -> group.run(() -> task.set(group.fork(() -> "done"))))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(boom));
+    assertThat(task.get().state()).isEqualTo(Future.State.FAILED);
+    assertThat(task.get().exceptionNow()).isSameAs(boom);
+  }
+
+  @Test
+  void aPropagatorThrowingAfterAFailedWorkReportsBothInOrder() {
+    RuntimeException restore = new IllegalStateException("restore failed");
+    RuntimeException work = new IllegalArgumentException("work failed");
+    TaskGroup group =
+        TaskGroup.builder().contextPropagator(runThen(() -> { throw restore; })).build();
+    assertThatThrownBy(() -> group.run(() -> group.fork(() -> { throw work; })))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class,
+            e -> assertThat(e.failures()).containsExactly(work, restore));
+  }
+
+  @Test
+  void aPropagatorThrowingBeforeTheWorkIsAFailureAndTheWorkNeverRuns() {
+    RuntimeException boom = new IllegalStateException("cannot install context");
+    AtomicInteger ran = new AtomicInteger();
+    TaskGroup group =
+        TaskGroup.builder()
+            .contextPropagator(
+                work ->
+                    () -> {
+                      throw boom;
+                    })
+            .build();
+    assertThatThrownBy(() -> group.run(() -> group.fork(ran::incrementAndGet)))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(boom));
+    assertThat(ran.get()).isZero();
+  }
+
+  @Test
+  void aPropagatorThatNeverRunsTheWorkIsAFailure() {
+    AtomicInteger ran = new AtomicInteger();
+    TaskGroup group = TaskGroup.builder().contextPropagator(work -> () -> {}).build();
+    assertThatThrownBy(() -> group.run(() -> group.fork(ran::incrementAndGet)))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class,
+            e -> {
+              assertThat(e.failures()).hasSize(1);
+              assertThat(e.failures().get(0))
+                  .isInstanceOf(IllegalStateException.class)
+                  .hasMessageContaining("returned without running the work");
+            });
+    assertThat(ran.get()).isZero();
+  }
+
+  @Test
+  void aPropagatorThatRunsTheWorkTwiceRunsItOnce() {
+    AtomicInteger ran = new AtomicInteger();
+    TaskGroup group = TaskGroup.builder().contextPropagator(work -> () -> {
+      work.run();
+      work.run();
+    }).build();
+    assertThatThrownBy(() -> group.run(() -> group.fork(ran::incrementAndGet)))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class,
+            e -> assertThat(e.failures().get(0).getMessage()).contains("twice"));
+    assertThat(ran.get()).isEqualTo(1);
+  }
+
+  @RepeatedTest(20)
+  void propagatorCodeAfterTheWorkEndsBeforeRunReturns() throws Exception {
+    int children = 20;
+    AtomicInteger restored = new AtomicInteger();
+    TaskGroup group =
+        TaskGroup.builder()
+            .contextPropagator(
+                runThen(
+                    () -> {
+                      LockSupport.parkNanos(1_000_000L); // a slow restore
+                      restored.incrementAndGet();
+                    }))
+            .build();
+    group.run(
+        () -> {
+          for (int i = 0; i < children; i++) {
+            group.fork(() -> {});
+          }
+        });
+    assertThat(restored.get()).isEqualTo(children);
+  }
+
+  /** A propagator that runs the work, then {@code after} (in a finally). */
+  static ContextPropagator runThen(Runnable after) {
+    return work ->
+        () -> {
+          try {
+            work.run();
+          } finally {
+            after.run();
+          }
+        };
+  }
+}

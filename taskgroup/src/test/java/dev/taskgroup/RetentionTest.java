@@ -1,0 +1,98 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.ref.WeakReference;
+import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A group that runs for a long time does not grow: once a child has finished, its result or
+ * failure is unreachable from the group (and from other children's handles) unless somebody
+ * holds its {@code Task}.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class RetentionTest {
+  private static final int BURST = 400;
+
+  @RepeatedTest(3)
+  void supervisorThatWaitsAfterABurstKeepsNoFailure() throws Exception {
+    Queue<WeakReference<Throwable>> failures = new ConcurrentLinkedQueue<>();
+    CountDownLatch handled = new CountDownLatch(BURST);
+    TaskGroup g =
+        TaskGroup.builder()
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(f -> handled.countDown())
+            .build();
+    g.run(
+        () -> {
+          for (int i = 0; i < BURST; i++) {
+            g.fork(
+                () -> {
+                  RuntimeException f = new RuntimeException("request failed");
+                  failures.add(new WeakReference<>(f));
+                  throw f;
+                });
+          }
+          handled.await();
+          // The group is still running (its body is here) and idle: nothing may be kept.
+          assertThat(Probes.awaitCleared(List.copyOf(failures)))
+              .as("failures still reachable from an idle group")
+              .isZero();
+        });
+  }
+
+  @RepeatedTest(3)
+  void resultsOfDroppedTasksAreNotKept() throws Exception {
+    Queue<WeakReference<Object>> results = new ConcurrentLinkedQueue<>();
+    CountDownLatch produced = new CountDownLatch(BURST);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          for (int i = 0; i < BURST; i++) {
+            g.fork(
+                () -> {
+                  byte[] result = new byte[1024];
+                  results.add(new WeakReference<>(result));
+                  produced.countDown();
+                  return result;
+                });
+          }
+          produced.await();
+          assertThat(Probes.awaitCleared(List.copyOf(results)))
+              .as("results of dropped tasks still reachable")
+              .isZero();
+        });
+  }
+
+  @RepeatedTest(3)
+  void aHeldTaskKeepsOnlyItsOwnResult() throws Exception {
+    Queue<WeakReference<Object>> later = new ConcurrentLinkedQueue<>();
+    CountDownLatch produced = new CountDownLatch(BURST);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          Task<byte[]> first = g.fork(() -> new byte[16]);
+          first.get(); // finished: it has left the list
+          for (int i = 0; i < BURST; i++) {
+            g.fork(
+                () -> {
+                  byte[] result = new byte[1024];
+                  later.add(new WeakReference<>(result));
+                  produced.countDown();
+                  return result;
+                });
+          }
+          produced.await();
+          assertThat(Probes.awaitCleared(List.copyOf(later)))
+              .as("results reachable through a held, finished task")
+              .isZero();
+          assertThat(first.resultNow()).hasSize(16);
+        });
+  }
+}
