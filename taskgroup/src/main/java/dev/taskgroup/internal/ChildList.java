@@ -29,6 +29,9 @@ import java.util.function.Consumer;
  * on a child that has finished: it restarts from the head (see next()). Only children finishing
  * at that very moment cause a restart, and the walk's deliveries are idempotent.
  *
+ * TaskTree's capture and the stuck warning walk the list the same way, through forEachLive,
+ * which remembers the children it has seen so that a walk that starts over reports none twice.
+ *
  * `locked` guards head, tail and every prev and next write.
  * Invariant: every task reachable from `head` has been forked (its thread started, or about to
  * be) and has not finished its work.
