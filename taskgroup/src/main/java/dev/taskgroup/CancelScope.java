@@ -385,9 +385,11 @@ public final class CancelScope {
   /**
    * A checkpoint: throws {@link InterruptedException} if the calling thread is effectively
    * cancelled (the interrupt status stays set) or if its interrupt status was set by someone else
-   * (it is cleared, as JDK blocking methods do).
+   * (it is cleared, as JDK blocking methods do). For a cancellation the exception is a {@link
+   * CancelledException} naming the cancelled scope and the reason; for an interrupt from someone
+   * else it is a plain {@code InterruptedException}.
    *
-   * @throws InterruptedException if cancelled or interrupted
+   * @throws InterruptedException if cancelled (a {@link CancelledException}) or interrupted
    */
   public static void checkpoint() throws InterruptedException {
     PlainScope.checkpoint();

@@ -157,6 +157,13 @@ public final class TaskGroup {
     /**
      * Sets the factory that makes the children's threads (default: virtual threads).
      *
+     * <p>The factory may configure the thread (name, daemon, priority, context class loader,
+     * uncaught-exception handler). The group then installs its own uncaught-exception handler on
+     * each child thread: that is how the thread finds its task. It passes everything it receives
+     * on to the handler the factory set, so a factory's handler keeps working. Code running in a
+     * child must not replace its own thread's handler: that detaches the thread from its group's
+     * cancellation.
+     *
      * @param factory the factory; a factory that throws or returns null makes {@code fork} throw
      *     {@link java.util.concurrent.RejectedExecutionException}
      * @return this builder
@@ -323,6 +330,32 @@ public final class TaskGroup {
    * @throws NullPointerException if {@code name} or {@code work} is null
    */
   public <T> Task<T> fork(String name, Callable<T> work) {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(work, "work");
+    return group.fork(work, name);
+  }
+
+  /**
+   * Forks {@code work}, which returns nothing, as a child of this group on a thread named {@code
+   * name}, whichever factory made the thread; see {@link #fork(Callable)}.
+   *
+   * {@snippet :
+   * group.fork("heartbeat", () -> {
+   *   while (true) {
+   *     peer.ping();
+   *     Thread.sleep(1_000);   // ends when the group is cancelled
+   *   }
+   * });
+   * }
+   *
+   * @param name the task's and its thread's name
+   * @param work the work
+   * @return the child's task; its result is {@code null}
+   * @throws IllegalStateException if the group has not started or has finished
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory failed
+   * @throws NullPointerException if {@code name} or {@code work} is null
+   */
+  public Task<Void> fork(String name, Body work) {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(work, "work");
     return group.fork(work, name);

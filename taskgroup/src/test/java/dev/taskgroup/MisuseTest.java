@@ -2,6 +2,7 @@ package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -34,7 +35,9 @@ class MisuseTest {
         nulls("fork(Callable)", "work", () -> g.fork((Callable<?>) null)),
         nulls("fork(Body)", "work", () -> g.fork((Body) null)),
         nulls("fork(name, work) name", "name", () -> g.fork(null, work)),
-        nulls("fork(name, work) work", "work", () -> g.fork("n", null)),
+        nulls("fork(name, work) work", "work", () -> g.fork("n", (Callable<?>) null)),
+        nulls("fork(name, Body) name", "name", () -> g.fork(null, (Body) () -> {})),
+        nulls("fork(name, Body) work", "work", () -> g.fork("n", (Body) null)),
         nulls("start", "work", () -> g.start(null)),
         nulls("TaskGroup.cancel", "reason", () -> g.cancel(null)),
         nulls("Builder.name", "name", () -> b.name(null)),
@@ -116,7 +119,8 @@ class MisuseTest {
     g.run(() -> {});
     assertThatThrownBy(() -> g.run(() -> {}))
         .isInstanceOf(IllegalStateException.class)
-        .hasMessageContaining("once");
+        .hasMessageContaining("group 'once' has already run and finished")
+        .hasMessageContaining("create a new TaskGroup");
     assertThatThrownBy(() -> g.call(() -> 1)).isInstanceOf(IllegalStateException.class);
   }
 
@@ -132,14 +136,37 @@ class MisuseTest {
             inner.set(e);
           }
         });
-    assertThat(inner.get()).isInstanceOf(IllegalStateException.class);
+    assertThat(inner.get())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("group 'nested-self' is running")
+        .hasMessageContaining("from inside its own body")
+        .hasMessageContaining("fork it")
+        .hasMessageNotContaining("has already run");
+  }
+
+  @Test
+  void runningAGroupFromAnotherThreadWhileItRunsSaysItIsRunning() throws Exception {
+    TaskGroup g = TaskGroup.named("busy");
+    AtomicReference<Throwable> other = new AtomicReference<>();
+    g.run(
+        () -> {
+          Thread.ofVirtual()
+              .start(() -> other.set(catchThrowable(() -> g.run(() -> {}))))
+              .join();
+        });
+    assertThat(other.get())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("group 'busy' is already running in another thread")
+        .hasMessageContaining("fork work into it");
   }
 
   @Test
   void runningAScopeTwiceIsRejected() throws Exception {
     CancelScope s = CancelScope.create();
     s.run(() -> {});
-    assertThatThrownBy(() -> s.run(() -> {})).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(() -> s.run(() -> {}))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("create a new CancelScope");
   }
 
   @Test
@@ -156,7 +183,8 @@ class MisuseTest {
     g.run(() -> {});
     assertThatThrownBy(() -> g.fork(() -> "late"))
         .isInstanceOf(IllegalStateException.class)
-        .hasMessageContaining("finished-group");
+        .hasMessageContaining("finished-group")
+        .hasMessageContaining("fork or start only while its run is open, or use a new TaskGroup");
   }
 
   @Test

@@ -4,10 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import dev.taskgroup.Fixtures.ThreadKind;
 import dev.taskgroup.Fixtures.Trail;
+import java.util.Queue;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -15,6 +19,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /** The {@link Task} handle: Future semantics and cancelling one task. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
@@ -180,5 +186,43 @@ class TaskTest {
           assertThat(g.fork("given", () -> 1).name()).isEqualTo("given");
           assertThat(g.fork(() -> 1).name()).startsWith("pt-");
         });
+  }
+
+  @ParameterizedTest
+  @MethodSource("dev.taskgroup.Fixtures#threadKinds")
+  void aNamedChildWithNoResultRunsOnAThreadOfThatName(ThreadKind kind) throws Exception {
+    TaskGroup g = TaskGroup.builder().threadFactory(kind.factory()).build();
+    AtomicReference<String> threadName = new AtomicReference<>();
+    AtomicReference<Task<Void>> task = new AtomicReference<>();
+    Body recordName = () -> threadName.set(Thread.currentThread().getName());
+    g.run(() -> task.set(g.fork("flusher", recordName)));
+    assertThat(threadName.get()).isEqualTo("flusher");
+    assertThat(task.get().name()).isEqualTo("flusher");
+    assertThat(task.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(task.get().resultNow()).isNull();
+  }
+
+  @Test
+  void aThreadFactorysUncaughtExceptionHandlerKeepsReceivingWhatReachesIt() throws Exception {
+    Queue<Throwable> handled = new ConcurrentLinkedQueue<>();
+    ThreadFactory withHandler =
+        Thread.ofVirtual().uncaughtExceptionHandler((t, e) -> handled.add(e)).factory();
+    TaskGroup g = TaskGroup.builder().threadFactory(withHandler).build();
+    RuntimeException reported = new RuntimeException("reported through the thread's handler");
+    CountDownLatch blocked = new CountDownLatch(1);
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                Thread me = Thread.currentThread();
+                me.getUncaughtExceptionHandler().uncaughtException(me, reported);
+                blocked.countDown();
+                Thread.sleep(60_000); // the group still cancels this thread
+              });
+          blocked.await();
+          g.cancel();
+        });
+    assertThat(handled).containsExactly(reported);
+    assertThat(g.cancelCaught()).isTrue();
   }
 }

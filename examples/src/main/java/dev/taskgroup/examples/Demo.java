@@ -100,6 +100,7 @@ public final class Demo {
   }
 
   /** (c) a failing child cancels its siblings; a second failure during cleanup is kept too. */
+  @SuppressWarnings("finally") // the cleanup fails on purpose
   static void failures() throws InterruptedException {
     heading("(c) a failure cancels the siblings; every failure is kept");
     TaskGroup group = TaskGroup.named("upload");

@@ -130,6 +130,7 @@ final class Forks {
     task.thread = thread;
     task.initPlace(place);
     task.initInnermost(); // before start: deliverers may interrupt it from now on
+    task.replacedHandler = thread.getUncaughtExceptionHandler(); // the task passes on to it
     thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
     long before = g.admit();
     if (before < 0L) {
@@ -168,7 +169,10 @@ final class Forks {
   }
 
   private static IllegalStateException finished(Group g, String what) {
-    return new IllegalStateException("cannot " + what + " " + g.describe() + ": it has finished");
+    return new IllegalStateException(
+        "cannot " + what + " " + g.describe() + ": it has finished (its run returned or is"
+            + " returning) and takes no new work; fork or start only while its run is open, or"
+            + " use a new TaskGroup");
   }
 
   private static void settleCaller() {

@@ -120,6 +120,29 @@ public final class Group extends Scope {
     return "TaskGroup[" + name() + ", " + treeState() + "]";
   }
 
+  /** The misuse of a second run: says whether the group is running or finished, and the fix. */
+  private IllegalStateException alreadyRun() {
+    if (closed()) {
+      return new IllegalStateException(
+          describe() + " has already run and finished: a group runs once; create a new"
+              + " TaskGroup for the next batch of work");
+    }
+    if (ownedByCurrentThread()) {
+      return new IllegalStateException(
+          describe() + " is running, and run was called again from inside its own body: to run"
+              + " work in it, fork it (group.fork(...)); for a nested group, create a new"
+              + " TaskGroup");
+    }
+    return new IllegalStateException(
+        describe() + " is already running in another thread: a group runs once; fork work into"
+            + " it while it is open, or create a new TaskGroup");
+  }
+
+  /** Whether the calling thread is this group's owner (the thread running its body). */
+  boolean ownedByCurrentThread() {
+    return owner == Thread.currentThread();
+  }
+
   /** The failures, in the order they happened (after run returned {@link #FAILED}). */
   public List<Throwable> failures() {
     synchronized (this) {
@@ -149,7 +172,7 @@ public final class Group extends Scope {
    */
   public Object run(Object body) throws InterruptedException {
     if (!LIVE.compareAndSet(this, 0L, STARTED | 1L) || !claim()) {
-      throw new IllegalStateException(describe() + " has already run: a group runs once");
+      throw alreadyRun();
     }
     owner = Thread.currentThread();
     Object rec = Events.groupStart();

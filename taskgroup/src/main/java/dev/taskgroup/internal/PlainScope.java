@@ -23,7 +23,9 @@ public final class PlainScope extends Scope {
    */
   public <T> T call(CancelScope.Computation<T, ?> body) throws InterruptedException {
     if (!claim()) {
-      throw new IllegalStateException("this cancel scope has already run: a scope runs once");
+      throw new IllegalStateException(
+          "this cancel scope has already run (or is running): a scope runs once; create a new"
+              + " CancelScope for each region");
     }
     ThreadState ts = enter();
     T result = null;

@@ -79,6 +79,8 @@ public final class TaskImpl<T> extends ThreadState
   volatile TaskImpl<?> next;
   /** The previous live child of the group; under the group's lock (ChildList). */
   TaskImpl<?> prev;
+  /** The handler the thread factory gave the thread (or its thread group); set before start. */
+  Thread.UncaughtExceptionHandler replacedHandler;
 
   TaskImpl(Group group, Object work, String name) {
     super(group);
@@ -95,12 +97,14 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Only reached by a throwable that escaped the task's own bookkeeping (the work's are all
-   * caught): handled as the thread group would.
+   * Reached by a throwable that escaped the task's own bookkeeping (the work's are all caught),
+   * or by code that reports through its thread's handler: passed on to the handler the thread
+   * factory set, which this one replaced (the thread group when it set none).
    */
   @Override
   public void uncaughtException(Thread t, Throwable e) {
-    t.getThreadGroup().uncaughtException(t, e);
+    Thread.UncaughtExceptionHandler previous = replacedHandler;
+    (previous != null ? previous : t.getThreadGroup()).uncaughtException(t, e);
   }
 
   /** The thread could not be started: the task ends cancelled, never having run. */
