@@ -597,8 +597,18 @@ public final class CancelScope {
     return result;
   }
 
+  /**
+   * The scope's state, and for a group's scope the group's name, e.g. {@code
+   * CancelScope[cancelled]} or {@code CancelScope[group 'orders', running]}: one of the states of
+   * {@link TaskTree} ({@code running}, {@code cancelled}, {@code joining}, {@code done}), or
+   * {@code new} before it runs.
+   *
+   * @return the description and state
+   */
   @Override
   public String toString() {
-    return "CancelScope[" + scope.describe() + "]";
+    return group == null
+        ? "CancelScope[" + scope.treeState() + "]"
+        : "CancelScope[" + group.describe() + ", " + group.treeState() + "]";
   }
 }

@@ -55,6 +55,9 @@ import java.util.concurrent.Future;
  * });
  * }
  *
+ * <p>{@code toString()} gives the name (if any) and one of the states of {@link TaskTree}, e.g.
+ * {@code Task[fetch-1, cancelled]}.
+ *
  * @param <T> the result type of the work
  */
 public interface Task<T> extends Future<T> {

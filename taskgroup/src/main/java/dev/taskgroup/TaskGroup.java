@@ -504,8 +504,15 @@ public final class TaskGroup {
     return group.name();
   }
 
+  /**
+   * The group's name and state, e.g. {@code TaskGroup[orders, joining]}: one of the states of
+   * {@link TaskTree} ({@code running}, {@code cancelled}, {@code joining}, {@code done}), or
+   * {@code new} before it runs.
+   *
+   * @return the name and state
+   */
   @Override
   public String toString() {
-    return "TaskGroup[" + name() + "]";
+    return group.toString();
   }
 }

@@ -35,7 +35,15 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
 public final class Compare {
   static final String PKG = "dev.taskgroup.bench.";
   static final List<String> ORDER =
-      List.of("raw", "taskgroup", "taskgroupPropagator", "sts", "executor", "kotlin");
+      List.of(
+          "raw",
+          "taskgroup",
+          "taskgroupPropagator",
+          "sts",
+          "executor",
+          "kotlin",
+          "rawFreshOwner",
+          "taskgroupFreshOwner");
 
   private final Path out;
   private final Path logs;

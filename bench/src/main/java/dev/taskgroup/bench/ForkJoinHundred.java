@@ -52,6 +52,30 @@ public class ForkJoinHundred {
         });
   }
 
+  /** Raw as {@link #raw}, with a new virtual thread per operation as the owner. */
+  @Benchmark
+  public void rawFreshOwner() throws InterruptedException {
+    Thread.ofVirtual().start(() -> raw()).join();
+  }
+
+  /**
+   * taskgroup as {@link #taskgroup}, with a new virtual thread per operation as the owner: it
+   * registers in the task tree's registry of root threads once per group (no JFR recording on).
+   */
+  @Benchmark
+  public void taskgroupFreshOwner() throws InterruptedException {
+    Thread.ofVirtual()
+        .start(
+            () -> {
+              try {
+                taskgroup();
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            })
+        .join();
+  }
+
   /** As {@link #taskgroup()}, with one context propagator that does nothing. */
   @Benchmark
   public void taskgroupPropagator() throws InterruptedException {

@@ -57,6 +57,45 @@ public class ForkJoinOne {
     group.run(() -> group.fork(NOTHING_BODY));
   }
 
+  /**
+   * Raw with a fresh owner: a new virtual thread per operation starts and joins one child (the
+   * peer of {@link #taskgroupFreshOwner}).
+   */
+  @Benchmark
+  public void rawFreshOwner() throws InterruptedException {
+    Thread.ofVirtual().start(RAW_OWNER).join();
+  }
+
+  /**
+   * taskgroup with a fresh owner: a new virtual thread per operation runs the group, so every
+   * operation pays what a thread pays once: its state, and its entry in the task tree's registry
+   * of root threads. With no JFR recording on, this row against {@link #rawFreshOwner} is the
+   * cost of the diagnostics' bookkeeping at its worst.
+   */
+  @Benchmark
+  public void taskgroupFreshOwner() throws InterruptedException {
+    Thread.ofVirtual().start(GROUP_OWNER).join();
+  }
+
+  static final Runnable RAW_OWNER =
+      () -> {
+        try {
+          Thread.ofVirtual().start(NOTHING).join();
+        } catch (InterruptedException e) {
+          throw new IllegalStateException(e);
+        }
+      };
+
+  static final Runnable GROUP_OWNER =
+      () -> {
+        try {
+          TaskGroup group = TaskGroup.create();
+          group.run(() -> group.fork(NOTHING_BODY));
+        } catch (InterruptedException e) {
+          throw new IllegalStateException(e);
+        }
+      };
+
   /** A new {@code newVirtualThreadPerTaskExecutor()} per operation: submit, close (waits). */
   @Benchmark
   public void executor() {

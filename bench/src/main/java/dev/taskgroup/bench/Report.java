@@ -131,7 +131,10 @@ final class Report {
         .append("`submit`, `close()`. Kotlin: `runBlocking { launch(Dispatchers.Default) {} }` ")
         .append("called from Java (the owner's body runs on its own event loop; the children run on ")
         .append("`Dispatchers.Default`, whose workers are platform threads). JMH average time, 2 forks x (4 x 0.5 s warm-up + 10 x 0.5 s ")
-        .append("measurement).\n\n");
+        .append("measurement). The FreshOwner rows run each operation's owner on a new virtual ")
+        .append("thread (raw and taskgroup alike): taskgroup then pays per operation what a ")
+        .append("thread pays once, its state and its entry in the task tree's registry of root ")
+        .append("threads, with no JFR recording on (the diagnostics' bookkeeping at its worst).\n\n");
     b.append("`taskgroupPropagator`: taskgroup with one context propagator that does nothing ")
         .append("(`work -> work`), its group built by a `TaskGroup.Builder`; `taskgroup` has ")
         .append("none. The target: within 1.1x of `taskgroup`. (The other half of ")

@@ -36,8 +36,9 @@ class SmokeTest {
           "ForkJoinOne_raw", "ForkJoinOne_taskgroup", "ForkJoinOne_taskgroupPropagator",
           "ForkJoinOne_executor", "ForkJoinOne_kotlin", "ForkJoinHundred_raw",
           "ForkJoinHundred_taskgroup", "ForkJoinHundred_taskgroupPropagator",
-          "ForkJoinHundred_executor",
-          "ForkJoinHundred_kotlin", "CancelParked_raw", "CancelParked_taskgroup",
+          "ForkJoinHundred_executor", "ForkJoinHundred_kotlin", "ForkJoinOne_rawFreshOwner",
+          "ForkJoinOne_taskgroupFreshOwner", "ForkJoinHundred_rawFreshOwner",
+          "ForkJoinHundred_taskgroupFreshOwner", "CancelParked_raw", "CancelParked_taskgroup",
           "CancelParked_executor", "CheckpointCost_baseline", "CheckpointCost_checkpoint",
           "CheckpointCost_nestedScope"
         }) {
@@ -62,6 +63,10 @@ class SmokeTest {
             hundred.taskgroupPropagator();
             hundred.executor();
             hundred.kotlin();
+            one.rawFreshOwner();
+            one.taskgroupFreshOwner();
+            hundred.rawFreshOwner();
+            hundred.taskgroupFreshOwner();
           }
         });
   }

@@ -107,11 +107,15 @@ public final class CancelHook implements CancelScope.Registration {
   }
 
   private void runAction(Group reportTo) {
+    Object recording = Events.hookStart();
+    boolean threw = false;
     try {
       action.run();
     } catch (Throwable t) {
+      threw = true;
       failed(reportTo, t);
     } finally {
+      Events.hookEnd(recording, threw);
       finish(reportTo);
     }
   }

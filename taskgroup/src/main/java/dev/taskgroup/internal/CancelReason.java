@@ -7,8 +7,10 @@ package dev.taskgroup.internal;
  * @param kind what kind of event cancelled the scope
  * @param text the user's reason for an explicit cancel, otherwise a description
  * @param threadName the name of the thread that cancelled it
+ * @param atNanos System.nanoTime when it was made (the first reason is the first cancel), or 0
+ *     for the one shared reason of every expired deadline (the deadline tells the time)
  */
-public record CancelReason(Kind kind, String text, String threadName) {
+public record CancelReason(Kind kind, String text, String threadName, long atNanos) {
 
   /** What cancelled a scope. */
   public enum Kind {
@@ -26,12 +28,13 @@ public record CancelReason(Kind kind, String text, String threadName) {
 
   /** An explicit cancel from the calling thread. */
   public static CancelReason explicit(String text) {
-    return new CancelReason(Kind.EXPLICIT, text, Thread.currentThread().getName());
+    return new CancelReason(
+        Kind.EXPLICIT, text, Thread.currentThread().getName(), System.nanoTime());
   }
 
   /** A cancel of the given kind from the calling thread. */
   public static CancelReason of(Kind kind, String text) {
-    return new CancelReason(kind, text, Thread.currentThread().getName());
+    return new CancelReason(kind, text, Thread.currentThread().getName(), System.nanoTime());
   }
 
   /** How the reason reads in an exception message. */

@@ -2,6 +2,10 @@ package dev.taskgroup.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * A group's live children, in fork order: a doubly linked list through {@link TaskImpl#next} and
@@ -25,6 +29,9 @@ import java.lang.invoke.VarHandle;
  * on a child that has finished: it restarts from the head (see next()). Only children finishing
  * at that very moment cause a restart, and the walk's deliveries are idempotent.
  *
+ * TaskTree's capture and the stuck warning walk the list the same way, through forEachLive,
+ * which remembers the children it has seen so that a walk that starts over reports none twice.
+ *
  * `locked` guards head, tail and every prev and next write.
  * Invariant: every task reachable from `head` has been forked (its thread started, or about to
  * be) and has not finished its work.
@@ -42,6 +49,20 @@ final class ChildList {
   /** The first live child, or null. */
   TaskImpl<?> head() {
     return head;
+  }
+
+  /**
+ * Calls {@code action} for every live child, in fork order, without the lock (for TaskTree and
+   * the stuck warning): a child forked or finishing meanwhile may be missed or included, none
+   * twice (a walk that starts over, see {@link #next}, skips the children it has seen).
+   */
+  void forEachLive(Consumer<TaskImpl<?>> action) {
+    Set<TaskImpl<?>> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+    for (TaskImpl<?> t = head; t != null; t = next(t)) {
+      if (seen.add(t) && !t.isFinished()) {
+        action.accept(t);
+      }
+    }
   }
 
   /**

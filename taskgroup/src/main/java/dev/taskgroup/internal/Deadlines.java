@@ -55,7 +55,7 @@ public final class Deadlines {
 
   /** The reason every expired deadline records (one object: firing allocates nothing). */
   private static final CancelReason EXPIRED =
-      new CancelReason(CancelReason.Kind.DEADLINE, "deadline expired", "taskgroup-deadlines");
+      new CancelReason(CancelReason.Kind.DEADLINE, "deadline expired", "taskgroup-deadlines", 0L);
 
   /** Expired deadlines taken from the heap under one hold of the lock. */
   private static final int FIRE_BATCH = 64;
@@ -242,6 +242,7 @@ public final class Deadlines {
     if (!scope.markCancelled(EXPIRED, Scope.CANCEL_CALLED)) {
       return;
     }
+    Events.deadlineExpired(scope);
     if (scope.hasGroupBelow()) {
       Thread.ofVirtual().name("taskgroup-deadline").start(scope::afterCancelled);
     } else {

@@ -142,6 +142,10 @@ final class Forks {
       throw finished(g, "fork into");
     }
     g.children.append(task);
+    Object recording = g.recording;
+    if (recording != null) {
+      Events.forked(recording);
+    }
     if (LibraryClock.testClockInstalled()) {
       ClockedThreads.track(task); // not started yet: holds the test clock's auto-advance still
     }

@@ -64,6 +64,11 @@ public final class Group extends Scope {
 
   /** Failures in order, created on the first; under the monitor (synchronized (this)). */
   private List<Throwable> failures;
+  /**
+   * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
+   * owner before the body starts, read by forks (ordered by the fork's own path from the body).
+   */
+  Object recording;
 
   public Group(GroupConfig config) {
     super(0);
@@ -88,6 +93,31 @@ public final class Group extends Scope {
   @Override
   public String describe() {
     return "group '" + name() + "'";
+  }
+
+  /** Whether the owner is waiting for the members (its body has ended). */
+  boolean joining() {
+    ThreadState h = home;
+    return h != null && h.innermost == this && h.joining();
+  }
+
+  /** Wakes the owner if it waits for the members (it then re-checks, see awaitMembers). */
+  void wakeJoiningOwner() {
+    Thread o = owner;
+    if (o != null && joining()) {
+      LockSupport.unpark(o);
+    }
+  }
+
+  /**
+   * Names the group and its state. This object is what the owner parks on while it waits for the
+   * children: {@code LockSupport.getBlocker(owner)} and a debugger show this text. (JDK thread
+   * dumps print a blocker's identity string instead, {@code dev.taskgroup.internal.Group@hash};
+   * TaskTree's text gives that string next to the group, to join the two.)
+   */
+  @Override
+  public String toString() {
+    return "TaskGroup[" + name() + ", " + treeState() + "]";
   }
 
   /** The misuse of a second run: says whether the group is running or finished, and the fix. */
@@ -145,6 +175,10 @@ public final class Group extends Scope {
       throw alreadyRun();
     }
     owner = Thread.currentThread();
+    Object rec = Events.groupStart();
+    if (rec != null) {
+      recording = rec;
+    }
     ThreadState ts = enter();
     Object result = null;
     Throwable thrown = null;
@@ -180,6 +214,9 @@ public final class Group extends Scope {
     ts.endJoin();
     boolean aboveVisible = cancelledAboveVisible();
     int f = exit(ts);
+    if (rec != null) {
+      Events.groupEnd(rec, name(), outcome(f, aboveVisible));
+    }
     if (hasFailures()) {
       if (ownerInterrupted) {
         Thread.currentThread().interrupt(); // an outside interrupt stays set
@@ -201,13 +238,43 @@ public final class Group extends Scope {
     return result;
   }
 
+  /**
+   * Parks until every member has left. While the group is cancelled and the stuck warning is on,
+   * the park is timed, so that the warning can be logged once when the children outlive the
+   * threshold (see {@link StuckWarning}); otherwise it costs nothing.
+   */
   private void awaitMembers() {
+    long warnAt = 0L; // when to warn (nanoTime), once the wait is seen cancelled; 0: not yet
+    boolean warned = false;
     while ((live & COUNT_MASK) != 0L) {
-      LockSupport.park(this);
+      if (!warned && StuckWarning.enabled() && effectivelyCancelled(this)) {
+        long now = System.nanoTime();
+        if (warnAt == 0L) {
+          warnAt = now + StuckWarning.thresholdNanos();
+        } else if (now - warnAt >= 0L) {
+          warned = true;
+          StuckWarning.log(this);
+          continue;
+        }
+        LockSupport.parkNanos(this, warnAt - now);
+      } else {
+        LockSupport.park(this);
+      }
       if (Thread.interrupted()) {
         ownerInterrupted();
       }
     }
+  }
+
+  /** How run ends, for the GroupEnd event: by the precedence of run's returns. */
+  private String outcome(int exitFlags, boolean aboveVisible) {
+    if (hasFailures()) {
+      return "failed";
+    }
+    if (ownerInterrupted) {
+      return "interrupted";
+    }
+    return aboveVisible || (exitFlags & CANCELLED) != 0 ? "cancelled" : "completed";
   }
 
   private void ownerInterrupted() {

@@ -124,6 +124,14 @@ public class Scope {
   }
 
   /**
+   * The node's state as a task tree shows it: {@code new}, {@code running}, {@code cancelled},
+   * {@code joining} or {@code done} (see {@link TreeCapture#state}).
+   */
+  public final String treeState() {
+    return TreeCapture.state(this);
+  }
+
+  /**
    * The nearest node at or above {@code from}, up to the nearest shield, that is cancelled: the
    * one that makes {@code from} effectively cancelled; null if none does.
    */
@@ -221,6 +229,9 @@ public class Scope {
       REASON.compareAndSet(this, null, why);
     }
     int before = setFlags(bit);
+    if ((before & CANCELLED) == 0) {
+      Events.cancel(this, reason);
+    }
     return (before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED;
   }
 
@@ -351,6 +362,9 @@ public class Scope {
           s.fireHooks();
         }
         if (s instanceof Group g) {
+          if (StuckWarning.enabled()) {
+            g.wakeJoiningOwner(); // so that it starts its timed wait for the stuck warning
+          }
           TaskImpl<?> first = g.children.head();
           if (first != null) {
             if (pending == null) {

@@ -524,7 +524,8 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public String toString() {
-    return "Task[" + name() + ", " + state() + "]";
+    String n = name();
+    return n.isEmpty() ? "Task[" + treeState() + "]" : "Task[" + n + ", " + treeState() + "]";
   }
 
   /** A thread waiting in get(). */

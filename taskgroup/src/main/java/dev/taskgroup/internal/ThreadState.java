@@ -39,6 +39,8 @@ import java.util.concurrent.locks.LockSupport;
  *             cooperative scope (under BUSY, like every status change).
  *   IN_FLIGHT a count (bits 8-15) of first deliveries between their decision and the return
  *             of their Thread.interrupt() (see "In flight")
+ *   bits 16-31 how many times the interrupt was delivered again after the thread swallowed it
+ *             (saturating): only counted, never decided on; kept here, not in a field per child
  *
  * Delivery (any thread): take BUSY, re-read `innermost`, and if the thread is effectively
  * cancelled and nothing is pending, interrupt it and set DELIVERED (or record OUTSIDE). The
@@ -85,6 +87,9 @@ public class ThreadState extends Scope {
   /** Counts deliverers between "decided to interrupt" and "Thread.interrupt() returned". */
   static final int IN_FLIGHT_UNIT = 1 << 8;
   static final int IN_FLIGHT_MASK = 0xFF << 8;
+  /** Bits 16-31 count re-deliveries (saturating), for TaskTree, the stuck warning and JFR. */
+  static final int REDELIVERY_SHIFT = 16;
+  private static final int REDELIVERY_MAX = 0xFFFF;
 
   static final int RECHECK_DROP = 0;
   static final int RECHECK_SWALLOWED = 1;
@@ -129,6 +134,7 @@ public class ThreadState extends Scope {
     if (ts == null) {
       ts = new OwnThread(Thread.currentThread());
       CURRENT.set(ts);
+      TreeRoots.add(ts); // once per thread that is not a task: where TaskTree starts its walk
     }
     return ts;
   }
@@ -171,6 +177,21 @@ public class ThreadState extends Scope {
       }
     }
     return new InterruptedException("interrupted while waiting for " + what);
+  }
+
+  /** Times the thread's cancellation interrupt was delivered again after it was swallowed. */
+  final int redeliveries() {
+    return status >>> REDELIVERY_SHIFT;
+  }
+
+  /** {@code n} with one more re-delivery counted (saturating at 65 535). */
+  private static int countRedelivery(int n) {
+    return (n >>> REDELIVERY_SHIFT) == REDELIVERY_MAX ? n : n + (1 << REDELIVERY_SHIFT);
+  }
+
+  /** Whether the thread is a group owner waiting for its children. */
+  final boolean joining() {
+    return (status & JOINING) != 0;
   }
 
   /**
@@ -288,10 +309,18 @@ public class ThreadState extends Scope {
         deliver();
       }
     } else {
+      int count = 0;
+      if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
+        n = countRedelivery(n);
+        count = n >>> REDELIVERY_SHIFT;
+      }
       status = n | BUSY;
       t.interrupt();
       status = n;
       watchIfNew(s, n);
+      if (count != 0) {
+        Events.redelivery(t, count);
+      }
     }
   }
 
@@ -328,14 +357,18 @@ public class ThreadState extends Scope {
       outcome = RECHECK_DROP;
       n &= ~WATCHED;
     } else if (!thread.isInterrupted()) {
-      n |= DELIVERED;
+      n = countRedelivery(n | DELIVERED);
       status = n | BUSY; // visible before the interrupt lands, as in deliver()
       thread.interrupt();
       outcome = RECHECK_SWALLOWED;
     } else {
       outcome = RECHECK_PENDING;
     }
+    int count = n >>> REDELIVERY_SHIFT;
     status = n;
+    if (outcome == RECHECK_SWALLOWED) {
+      Events.redelivery(thread, count); // after the lock: a recording costs the thread nothing
+    }
     return outcome;
   }
 
@@ -375,6 +408,7 @@ public class ThreadState extends Scope {
       s = lockStatus();
     }
     int n = s;
+    int redelivered = 0;
     boolean cancelled = effectivelyCancelled(innermost);
     if (!cancelled) {
       n &= ~HOOK_FIRED; // out of the cancellation its hooks fired for
@@ -385,6 +419,10 @@ public class ThreadState extends Scope {
       } else if (!me.isInterrupted()) {
         me.interrupt();
         n |= DELIVERED | WATCHED;
+        if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
+          n = countRedelivery(n);
+          redelivered = n >>> REDELIVERY_SHIFT;
+        }
       } else if ((s & (DELIVERED | OUTSIDE)) == 0) {
         n |= OUTSIDE | WATCHED;
       }
@@ -397,6 +435,9 @@ public class ThreadState extends Scope {
     }
     status = n;
     watchIfNew(s, n);
+    if (redelivered != 0) {
+      Events.redelivery(me, redelivered);
+    }
   }
 
   /**

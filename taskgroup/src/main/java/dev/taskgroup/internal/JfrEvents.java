@@ -1,0 +1,169 @@
+package dev.taskgroup.internal;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import jdk.jfr.Category;
+import jdk.jfr.Description;
+import jdk.jfr.Event;
+import jdk.jfr.Label;
+import jdk.jfr.Name;
+import jdk.jfr.Timespan;
+
+/**
+ * The JFR event types ({@code dev.taskgroup.*}) and their emitters. Only {@link Events} calls
+ * this class, and only when {@code jdk.jfr} is usable. Each emitter asks a pre-made instance of
+ * its type whether the type is enabled before it allocates the event.
+ */
+final class JfrEvents {
+  private static final CancelEvent CANCEL = new CancelEvent();
+  private static final DeadlineEvent DEADLINE = new DeadlineEvent();
+  private static final RedeliveryEvent REDELIVERY = new RedeliveryEvent();
+  private static final GroupEndEvent GROUP_END = new GroupEndEvent();
+  private static final CancelHookEvent HOOK = new CancelHookEvent();
+
+  private JfrEvents() {}
+
+  /** Links the class (and so jdk.jfr); throws a LinkageError when jdk.jfr is not usable. */
+  static void touch() {}
+
+  static void cancel(Scope scope, CancelReason reason) {
+    if (CANCEL.isEnabled()) {
+      CancelEvent e = new CancelEvent();
+      e.scope = scope.describe();
+      e.reason = reason == null ? null : reason.describe();
+      e.commit();
+    }
+  }
+
+  static void deadlineExpired(Scope scope) {
+    if (DEADLINE.isEnabled()) {
+      Deadlines.Deadline d = scope.deadline;
+      DeadlineEvent e = new DeadlineEvent();
+      e.scope = scope.describe();
+      e.lateness = d == null ? 0L : Math.max(0L, System.nanoTime() - d.nanos);
+      e.commit();
+    }
+  }
+
+  static void redelivery(Thread thread, int count) {
+    if (REDELIVERY.isEnabled()) {
+      RedeliveryEvent e = new RedeliveryEvent();
+      e.thread = thread;
+      e.count = count;
+      e.commit();
+    }
+  }
+
+  static Object groupStart() {
+    if (!GROUP_END.isEnabled()) {
+      return null;
+    }
+    GroupRecord r = new GroupRecord();
+    r.event.begin();
+    return r;
+  }
+
+  static void forked(Object handle) {
+    ((GroupRecord) handle).children.incrementAndGet();
+  }
+
+  static void groupEnd(Object handle, String name, String outcome) {
+    GroupRecord r = (GroupRecord) handle;
+    GroupEndEvent e = r.event;
+    e.name = name;
+    e.children = r.children.get();
+    e.outcome = outcome;
+    e.commit();
+  }
+
+  static Object hookStart() {
+    if (!HOOK.isEnabled()) {
+      return null;
+    }
+    CancelHookEvent e = new CancelHookEvent();
+    e.begin();
+    return e;
+  }
+
+  static void hookEnd(Object handle, boolean failed) {
+    CancelHookEvent e = (CancelHookEvent) handle;
+    e.outcome = failed ? "failed" : "completed";
+    e.commit();
+  }
+
+  /** A running group's event and its count of children. */
+  private static final class GroupRecord {
+    final GroupEndEvent event = new GroupEndEvent();
+    final AtomicInteger children = new AtomicInteger();
+  }
+
+  @Name("dev.taskgroup.GroupEnd")
+  @Label("Task Group End")
+  @Category({"taskgroup"})
+  @Description("A task group's run ended; the event's duration is the run's")
+  static final class GroupEndEvent extends Event {
+    @Label("Name")
+    @Description("The group's name, given or generated")
+    String name;
+
+    @Label("Children")
+    @Description("Children started over the group's life")
+    int children;
+
+    @Label("Outcome")
+    @Description("How run ended: completed, cancelled, failed or interrupted")
+    String outcome;
+  }
+
+  @Name("dev.taskgroup.Cancel")
+  @Label("Cancel")
+  @Category({"taskgroup"})
+  @Description("A cancel scope or group was first cancelled; the event thread cancelled it")
+  static final class CancelEvent extends Event {
+    @Label("Scope")
+    @Description("The scope cancelled: a cancel scope, a group or a task")
+    String scope;
+
+    @Label("Reason")
+    @Description("Why it was cancelled")
+    String reason;
+  }
+
+  @Name("dev.taskgroup.DeadlineExpired")
+  @Label("Deadline Expired")
+  @Category({"taskgroup"})
+  @Description("A scope's deadline fired and cancelled it")
+  static final class DeadlineEvent extends Event {
+    @Label("Scope")
+    @Description("The scope whose deadline fired")
+    String scope;
+
+    @Label("Lateness")
+    @Description("How long after the deadline the cancellation was made")
+    @Timespan(Timespan.NANOSECONDS)
+    long lateness;
+  }
+
+  @Name("dev.taskgroup.Redelivery")
+  @Label("Interrupt Re-delivered")
+  @Category({"taskgroup"})
+  @Description("A cancelled thread swallowed the interrupt and was interrupted again")
+  static final class RedeliveryEvent extends Event {
+    @Label("Thread")
+    @Description("The thread interrupted again")
+    Thread thread;
+
+    @Label("Count")
+    @Description("Re-deliveries so far to that thread")
+    int count;
+  }
+
+  @Name("dev.taskgroup.CancelHook")
+  @Label("Cancel Hook")
+  @Category({"taskgroup"})
+  @Description("An onCancel or closeOnCancel action ran; the event's duration is the action's")
+  static final class CancelHookEvent extends Event {
+    @Label("Outcome")
+    @Description("completed, or failed when the action threw")
+    String outcome;
+  }
+}

@@ -1,0 +1,76 @@
+package dev.taskgroup.internal;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Where a task tree starts: the state of every live thread that is not a task and has entered a
+ * scope or group at some time. Everything else is reached from these by walking down: a thread's
+ * chain of scopes (Scope.inner), a group's live children (ChildList.forEachLive), and each
+ * child's own chain.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * A thread registers once, when its ThreadState is made (ThreadState.current): forks, joins and
+ * scope entries pay nothing, and a task's thread never registers (its group reaches it). The
+ * set is a concurrent hash set; the states of threads that have ended are removed by a sweep,
+ * run by an adding thread that finds the adds since the last sweep above the threshold
+ * (amortised O(1) per add), and by every capture.
+ *
+ * `sweepAt` is the add count at which the next sweep runs; `adds` counts adds; both atomic.
+ * Invariant: every live non-task thread that has a ThreadState is in `STATES`.
+ * </pre>
+ */
+final class TreeRoots {
+  private static final Set<ThreadState> STATES = ConcurrentHashMap.newKeySet();
+  private static final AtomicLong ADDS = new AtomicLong();
+  private static final ReentrantLock SWEEPING = new ReentrantLock();
+  private static volatile long sweepAt = 256L;
+
+  static {
+    // The library's first use (the first thread to enter a scope or group): serve the tree
+    // over JMX too. TreeBean is loaded only inside this guard: java.management may be absent.
+    try {
+      TreeBean.registerInBackground();
+    } catch (LinkageError noJmx) {
+      // without java.management the tree is still available through TaskTree.capture()
+    }
+  }
+
+  private TreeRoots() {}
+
+  /** Registers the state of the calling thread, just made. */
+  static void add(ThreadState ts) {
+    STATES.add(ts);
+    if (ADDS.incrementAndGet() >= sweepAt && SWEEPING.tryLock()) {
+      try {
+        sweep();
+      } finally {
+        SWEEPING.unlock();
+      }
+    }
+  }
+
+  /** The registered states of live threads, in no particular order. */
+  static List<ThreadState> live() {
+    List<ThreadState> out = new ArrayList<>();
+    for (ThreadState ts : STATES) {
+      if (ts.thread.isAlive()) {
+        out.add(ts);
+      } else {
+        STATES.remove(ts);
+      }
+    }
+    return out;
+  }
+
+  private static void sweep() {
+    STATES.removeIf(ts -> !ts.thread.isAlive());
+    sweepAt = ADDS.get() + Math.max(256L, STATES.size());
+  }
+}

@@ -1,0 +1,168 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import jdk.jfr.EventType;
+import jdk.jfr.FlightRecorder;
+import jdk.jfr.Recording;
+import jdk.jfr.consumer.RecordedEvent;
+import jdk.jfr.consumer.RecordingFile;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The library's JFR events, recorded for real and read back from the dumped file. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class JfrEventsTest {
+  @TempDir Path dir;
+
+  /** Runs {@code work} while recording every dev.taskgroup event; returns them by type name. */
+  private Map<String, List<RecordedEvent>> record(Body work) throws Exception {
+    Path file = dir.resolve("r.jfr");
+    try (Recording r = new Recording()) {
+      for (String name : List.of("GroupEnd", "Cancel", "DeadlineExpired", "Redelivery", "CancelHook")) {
+        r.enable("dev.taskgroup." + name).withoutThreshold().withStackTrace();
+      }
+      r.start();
+      work.run();
+      r.stop();
+      r.dump(file);
+    }
+    return RecordingFile.readAllEvents(file).stream()
+        .filter(e -> e.getEventType().getName().startsWith("dev.taskgroup."))
+        .collect(Collectors.groupingBy(e -> e.getEventType().getName()));
+  }
+
+  @RepeatedTest(2)
+  void groupEndCountsChildrenAndNamesTheOutcome() throws Exception {
+    var events =
+        record(
+            () -> {
+              TaskGroup ok = TaskGroup.named("jfr-ok");
+              ok.run(() -> {
+                ok.fork(() -> 1);
+                ok.fork(() -> 2);
+              });
+              TaskGroup cancelled = TaskGroup.named("jfr-cancelled");
+              cancelled.run(() -> cancelled.cancel("because"));
+              try {
+                TaskGroup failed = TaskGroup.named("jfr-failed");
+                failed.run(() -> failed.fork(() -> { throw new IllegalStateException("x"); }));
+              } catch (TaskGroupException expected) {
+                // recorded as failed
+              }
+            });
+    Map<String, RecordedEvent> ends =
+        events.get("dev.taskgroup.GroupEnd").stream()
+            .collect(Collectors.toMap(e -> e.getString("name"), Function.identity(), (a, b) -> a));
+    assertThat(ends.get("jfr-ok").getString("outcome")).isEqualTo("completed");
+    assertThat(ends.get("jfr-ok").getInt("children")).isEqualTo(2);
+    assertThat(ends.get("jfr-ok").getDuration()).isPositive();
+    assertThat(ends.get("jfr-cancelled").getString("outcome")).isEqualTo("cancelled");
+    assertThat(ends.get("jfr-failed").getString("outcome")).isEqualTo("failed");
+    RecordedEvent cancel =
+        events.get("dev.taskgroup.Cancel").stream()
+            .filter(e -> e.getString("scope").equals("group 'jfr-cancelled'"))
+            .findFirst()
+            .orElseThrow();
+    assertThat(cancel.getString("reason")).contains("because");
+    assertThat(cancel.getThread().getJavaThreadId()).isEqualTo(Thread.currentThread().threadId());
+  }
+
+  @RepeatedTest(2)
+  void deadlineRedeliveryAndHookEventsCarryTheirFields() throws Exception {
+    var events =
+        record(
+            () -> {
+              CancelScope.moveOnAfter(Duration.ofMillis(5), () -> {
+                new CountDownLatch(1).await();
+                return null;
+              });
+              TaskGroup g = TaskGroup.named("jfr-swallow");
+              CountDownLatch entered = new CountDownLatch(1);
+              g.run(() -> {
+                g.fork("jfr-swallower", () -> {
+                  entered.countDown();
+                  int swallowed = 0;
+                  while (swallowed < 3) {
+                    try {
+                      new CountDownLatch(1).await();
+                    } catch (InterruptedException e) {
+                      swallowed++;
+                    }
+                  }
+                  return null;
+                });
+                entered.await();
+                g.cancel();
+              });
+              CancelScope s = CancelScope.create();
+              s.run(() -> {
+                try (var reg = CancelScope.onCancel(() -> {})) {
+                  s.cancel();
+                }
+              });
+            });
+    RecordedEvent deadline = events.get("dev.taskgroup.DeadlineExpired").get(0);
+    assertThat(deadline.getString("scope")).isEqualTo("cancel scope");
+    assertThat(deadline.getDuration("lateness").isNegative()).isFalse();
+    List<RecordedEvent> redeliveries =
+        events.get("dev.taskgroup.Redelivery").stream()
+            .filter(e -> e.getThread("thread").getJavaName().equals("jfr-swallower"))
+            .toList();
+    assertThat(redeliveries).isNotEmpty();
+    // count: re-deliveries so far to that thread, one event each
+    assertThat(redeliveries.stream().mapToInt(e -> e.getInt("count")).sorted().toArray())
+        .isEqualTo(java.util.stream.IntStream.rangeClosed(1, redeliveries.size()).toArray());
+    assertThat(events.get("dev.taskgroup.CancelHook").get(0).getString("outcome"))
+        .isEqualTo("completed");
+  }
+
+  @Test
+  void theLibraryRunsWithoutJdkJfr() throws Exception {
+    String cp =
+        Path.of(TaskGroup.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+            + java.io.File.pathSeparator
+            + Path.of(NoJfrMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+    String java = ProcessHandle.current().info().command().orElseThrow();
+    Process p =
+        new ProcessBuilder(java, "--limit-modules", "java.base", "-cp", cp, NoJfrMain.class.getName())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes()).strip();
+    assertThat(p.waitFor()).as(out).isZero();
+    assertThat(out).isEqualTo("ok");
+  }
+
+  @Test
+  void everyFieldIsDocumented() throws Exception {
+    TaskGroup.create().run(() -> {}); // the library's first use registers its event types
+    var types =
+        FlightRecorder.getFlightRecorder().getEventTypes().stream()
+            .filter(t -> t.getName().startsWith("dev.taskgroup."))
+            .toList();
+    assertThat(types).extracting(EventType::getName)
+        .contains("dev.taskgroup.GroupEnd", "dev.taskgroup.Cancel",
+            "dev.taskgroup.DeadlineExpired", "dev.taskgroup.Redelivery",
+            "dev.taskgroup.CancelHook");
+    for (EventType t : types) {
+      assertThat(t.getDescription()).as(t.getName()).isNotBlank();
+      t.getFields().stream()
+          .filter(f -> !List.of("startTime", "duration", "eventThread", "stackTrace")
+              .contains(f.getName()))
+          .forEach(f -> {
+            assertThat(f.getLabel()).as(t.getName() + "." + f.getName()).isNotBlank();
+            assertThat(f.getDescription()).as(t.getName() + "." + f.getName()).isNotBlank();
+          });
+    }
+  }
+}

@@ -1,0 +1,213 @@
+package dev.taskgroup.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.taskgroup.TaskGroup;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The stuck warning: a cancelled group whose children do not finish is reported once, through
+ * the real System.Logger (the JDK maps it to java.util.logging, captured here by a handler).
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class StuckWarningTest {
+  private final List<LogRecord> records = new CopyOnWriteArrayList<>();
+  private final CountDownLatch logged = new CountDownLatch(1);
+  private final Logger jul = Logger.getLogger("dev.taskgroup");
+  private final Handler capture =
+      new Handler() {
+        @Override
+        public void publish(LogRecord r) {
+          records.add(r);
+          logged.countDown();
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
+      };
+  private long before;
+
+  @BeforeEach
+  void lowThreshold() {
+    before = TimeUnit.NANOSECONDS.toMillis(StuckWarning.thresholdNanos());
+    StuckWarning.setThresholdMillis(100);
+    jul.addHandler(capture);
+  }
+
+  @AfterEach
+  void restore() {
+    jul.removeHandler(capture);
+    StuckWarning.setThresholdMillis(before);
+  }
+
+  /** A child that swallows every interrupt until {@code stop} is counted down. */
+  private static Object swallowUntil(CountDownLatch entered, CountDownLatch stop) {
+    entered.countDown();
+    while (stop.getCount() > 0) {
+      try {
+        stop.await();
+      } catch (InterruptedException swallowed) {
+        // the mistake the warning is there to find
+      }
+    }
+    return null;
+  }
+
+  @RepeatedTest(3)
+  void cancelledGroupWithAStuckChildWarnsOnceNamingTheChildAndItsLine() throws Exception {
+    TaskGroup group = TaskGroup.named("stuck-group");
+    CountDownLatch entered = new CountDownLatch(1);
+    CountDownLatch stop = new CountDownLatch(1);
+    Thread releaser = releaseAfterWarning(stop);
+    group.run(
+        () -> {
+          group.fork("stuck-child", () -> swallowUntil(entered, stop));
+          group.fork("quick-child", () -> null);
+          entered.await();
+          group.cancel("shutting down");
+        });
+    releaser.join();
+    assertThat(records).hasSize(1);
+    LogRecord r = records.get(0);
+    assertThat(r.getLevel()).isEqualTo(Level.WARNING);
+    assertThat(r.getMessage())
+        .startsWith("group 'stuck-group' was cancelled ")
+        .contains("shutting down")
+        .containsPattern("task 'stuck-child' on thread #\\d+ \"stuck-child\"")
+        .containsPattern("interrupt re-delivered \\d+ times")
+        .containsPattern("\n      at (\\S+/)?dev\\.taskgroup\\.internal\\.StuckWarningTest\\.swallowUntil\\(")
+        .contains("catches InterruptedException")
+        .contains("CancelScope.onCancel")
+        .doesNotContain("quick-child");
+  }
+
+  @RepeatedTest(3)
+  void cancelWhileTheOwnerAlreadyWaitsStillWarns() throws Exception {
+    TaskGroup group = TaskGroup.named("late-cancel");
+    CountDownLatch entered = new CountDownLatch(1);
+    CountDownLatch stop = new CountDownLatch(1);
+    Thread canceller =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    entered.await();
+                    while (!group.toString().contains("joining")) {
+                      Thread.onSpinWait();
+                    }
+                    group.cancel();
+                    logged.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  stop.countDown();
+                });
+    group.run(() -> group.fork("late-child", () -> swallowUntil(entered, stop)));
+    canceller.join();
+    assertThat(records).hasSize(1);
+    assertThat(records.get(0).getMessage()).contains("group 'late-cancel'", "'late-child'");
+  }
+
+  @RepeatedTest(2)
+  void aLoggerThatThrowsDoesNotChangeHowTheGroupEnds() throws Exception {
+    Handler throwing =
+        new Handler() {
+          @Override
+          public void publish(LogRecord r) {
+            logged.countDown();
+            throw new IllegalStateException("broken log handler");
+          }
+
+          @Override
+          public void flush() {}
+
+          @Override
+          public void close() {}
+        };
+    jul.removeHandler(capture);
+    jul.addHandler(throwing);
+    try {
+      TaskGroup group = TaskGroup.named("broken-logging");
+      CountDownLatch entered = new CountDownLatch(1);
+      CountDownLatch stop = new CountDownLatch(1);
+      Thread releaser = releaseAfterWarning(stop);
+      group.run(
+          () -> {
+            group.fork(() -> swallowUntil(entered, stop));
+            entered.await();
+            group.cancel();
+          });
+      releaser.join();
+      assertThat(group.cancelCaught()).isTrue();
+    } finally {
+      jul.removeHandler(throwing);
+    }
+  }
+
+  /** A thread that counts {@code stop} down once the warning was published. */
+  private Thread releaseAfterWarning(CountDownLatch stop) {
+    return Thread.ofVirtual()
+        .start(
+            () -> {
+              try {
+                logged.await();
+              } catch (InterruptedException e) {
+                return;
+              }
+              stop.countDown();
+            });
+  }
+
+  @RepeatedTest(2)
+  void noWarningWhenTheChildrenEndInTimeOrTheWarningIsOff() throws Exception {
+    TaskGroup group = TaskGroup.named("prompt");
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                new CountDownLatch(1).await(); // ends at once when cancelled
+                return null;
+              });
+          group.cancel();
+        });
+    StuckWarning.setThresholdMillis(0);
+    CountDownLatch entered = new CountDownLatch(1);
+    CountDownLatch stop = new CountDownLatch(1);
+    TaskGroup off = TaskGroup.named("off");
+    Thread releaser =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    entered.await();
+                    // with the warning on, 100 ms would be far past the threshold
+                    Thread.sleep(300);
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  stop.countDown();
+                });
+    off.run(
+        () -> {
+          off.fork(() -> swallowUntil(entered, stop));
+          entered.await();
+          off.cancel();
+        });
+    releaser.join();
+    assertThat(records).isEmpty();
+  }
+}

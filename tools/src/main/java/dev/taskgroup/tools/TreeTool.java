@@ -1,0 +1,88 @@
+package dev.taskgroup.tools;
+
+import com.sun.tools.attach.VirtualMachine;
+import java.io.IOException;
+import javax.management.InstanceNotFoundException;
+import javax.management.MBeanServerConnection;
+import javax.management.ObjectName;
+import javax.management.remote.JMXConnector;
+import javax.management.remote.JMXConnectorFactory;
+import javax.management.remote.JMXServiceURL;
+
+/**
+ * {@code taskgroup-tree PID [--text|--json]}: prints the task tree of a running JVM, like
+ * Python's {@code python -m asyncio pstree PID}. It attaches to the JVM with the JDK's Attach
+ * API, starts its local JMX agent, and calls the bean {@code dev.taskgroup:type=TaskTree} that
+ * the library registers on its first use.
+ *
+ * <p>Exit status: 0 printed; 1 the JVM could not be attached to or has no taskgroup bean; 2 bad
+ * arguments.
+ */
+public final class TreeTool {
+  static final String BEAN = "dev.taskgroup:type=TaskTree";
+
+  private TreeTool() {}
+
+  /**
+   * Runs the tool.
+   *
+   * @param args the PID, then optionally {@code --text} (the default) or {@code --json}
+   */
+  public static void main(String[] args) {
+    if (args.length < 1 || args.length > 2 || !args[0].matches("\\d+") || args[0].equals("0")) {
+      System.err.println(
+          "usage: taskgroup-tree PID [--text|--json]\n"
+              + "  prints the task tree of the running JVM PID (find it with jps or jcmd -l)");
+      System.exit(2);
+    }
+    boolean json = args.length == 2 && args[1].equals("--json");
+    if (args.length == 2 && !json && !args[1].equals("--text")) {
+      System.err.println("unknown option " + args[1] + ": use --text or --json");
+      System.exit(2);
+    }
+    try {
+      System.out.print(fetch(args[0], json));
+      if (json) {
+        System.out.println();
+      }
+    } catch (InstanceNotFoundException e) {
+      System.err.println(
+          "JVM "
+              + args[0]
+              + " has no "
+              + BEAN
+              + " bean: it has not used taskgroup yet, or it runs on the module path without"
+              + " java.management (add --add-modules java.management to its command line)");
+      System.exit(1);
+    } catch (Exception e) {
+      System.err.println("could not read the task tree of JVM " + args[0] + ": " + e);
+      System.exit(1);
+    }
+  }
+
+  /**
+   * Attaches to JVM {@code pid} and returns its task tree.
+   *
+   * @param pid the process id
+   * @param json JSON rather than text
+   * @return what the bean's {@code format} or {@code toJson} returned
+   * @throws Exception if the JVM cannot be attached to or has no bean
+   */
+  static String fetch(String pid, boolean json) throws Exception {
+    VirtualMachine vm = VirtualMachine.attach(pid);
+    String address;
+    try {
+      address = vm.startLocalManagementAgent();
+    } finally {
+      vm.detach();
+    }
+    try (JMXConnector c = JMXConnectorFactory.connect(new JMXServiceURL(address))) {
+      return call(c.getMBeanServerConnection(), json);
+    }
+  }
+
+  private static String call(MBeanServerConnection server, boolean json)
+      throws IOException, javax.management.JMException {
+    return (String) server.invoke(new ObjectName(BEAN), json ? "toJson" : "format", null, null);
+  }
+}

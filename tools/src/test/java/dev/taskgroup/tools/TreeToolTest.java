@@ -1,0 +1,70 @@
+package dev.taskgroup.tools;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The tool against a real child JVM that runs a group. */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class TreeToolTest {
+
+  /** Starts {@link TreeDemoMain} in a new JVM and waits until it says "ready". */
+  private static Process startDemo() throws Exception {
+    String java = ProcessHandle.current().info().command().orElseThrow();
+    Process p =
+        new ProcessBuilder(
+                java, "-cp", System.getProperty("java.class.path"), TreeDemoMain.class.getName())
+            .redirectError(ProcessBuilder.Redirect.INHERIT)
+            .start();
+    BufferedReader out =
+        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+    assertThat(out.readLine()).isEqualTo("ready");
+    return p;
+  }
+
+  private static void stop(Process p) throws Exception {
+    try (OutputStream in = p.getOutputStream()) {
+      in.write('\n');
+    }
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).isZero();
+  }
+
+  @Test
+  void printsTheTreeOfARunningJvm() throws Exception {
+    Process p = startDemo();
+    try {
+      String pid = Long.toString(p.pid());
+      String text = fetchWhenRegistered(pid, false);
+      assertThat(text)
+          .containsPattern("(?m)^group 'tool-demo' running #\\d+ \"main\"$")
+          .containsPattern("(?m)^├─ task 'sleeper' running #\\d+ \"sleeper\"$")
+          .containsPattern("(?m)^│  └─ scope running #\\d+ \"sleeper\" deadline=")
+          .containsPattern("(?m)^└─ task 'waiter' running #\\d+ \"waiter\"$");
+      assertThat(TreeTool.fetch(pid, true))
+          .startsWith("{\"roots\":[{\"kind\":\"group\",\"name\":\"tool-demo\"");
+    } finally {
+      stop(p);
+    }
+  }
+
+  /** The library registers its bean in the background on first use: retry until it is there. */
+  private static String fetchWhenRegistered(String pid, boolean json) throws Exception {
+    for (int attempt = 0; ; attempt++) {
+      try {
+        return TreeTool.fetch(pid, json);
+      } catch (javax.management.InstanceNotFoundException notYet) {
+        if (attempt > 200) {
+          throw notYet;
+        }
+        Thread.onSpinWait();
+      }
+    }
+  }
+}
