@@ -132,7 +132,7 @@ final class Forks {
     task.thread = thread;
     task.initPlace(place);
     task.initInnermost(); // before start: deliverers may interrupt it from now on
-    task.replacedHandler = thread.getUncaughtExceptionHandler(); // the task passes on to it
+    task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
     thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
     long before = g.admit();
     if (before < 0L) {

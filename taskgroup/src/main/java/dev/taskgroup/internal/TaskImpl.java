@@ -69,8 +69,8 @@ public final class TaskImpl<T> extends ThreadState
   final Group group;
   /** A {@link Callable} or a {@link Body}; dropped when the work ends. */
   private Object work;
-  /** The explicit name, or null: then the thread's name. */
-  private final String name;
+  /** The explicit name, a handler the factory set, the CompletableFuture; null if none. */
+  private volatile Extras extras;
   /** The judged failure while running, then the result or failure; see the overview. */
   private Object outcome;
   /** Outcome, FINISHED and place bits; see the overview. */
@@ -80,16 +80,14 @@ public final class TaskImpl<T> extends ThreadState
   volatile TaskImpl<?> next;
   /** The previous live child of the group; under the group's lock (ChildList). */
   TaskImpl<?> prev;
-  /** The handler the thread factory gave the thread (or its thread group); set before start. */
-  Thread.UncaughtExceptionHandler replacedHandler;
-  /** The future of toCompletableFuture(), made on first use; see TaskFuture. */
-  private volatile TaskFuture<T> future;
 
   TaskImpl(Group group, Object work, String name) {
     super(group);
     this.group = group;
     this.work = work;
-    this.name = name;
+    if (name != null) {
+      EXTRAS.set(this, new Extras(name)); // published with the task
+    }
   }
 
   /** A task that never started because its group was already cancelled. */
@@ -106,7 +104,8 @@ public final class TaskImpl<T> extends ThreadState
    */
   @Override
   public void uncaughtException(Thread t, Throwable e) {
-    Thread.UncaughtExceptionHandler previous = replacedHandler;
+    Extras x = extras;
+    Thread.UncaughtExceptionHandler previous = x == null ? null : x.replacedHandler;
     (previous != null ? previous : t.getThreadGroup()).uncaughtException(t, e);
   }
 
@@ -348,9 +347,9 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   private void releaseWaiters() {
-    TaskFuture<T> f = future;
-    if (f != null) {
-      f.taskDone();
+    Extras x = extras;
+    if (x != null && x.future != null) {
+      x.future.taskDone();
     }
     if (waiters == null) {
       return; // a waiter that pushes itself later sees the state before it parks
@@ -366,8 +365,9 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public String name() {
-    if (name != null) {
-      return name;
+    Extras x = extras;
+    if (x != null && x.name != null) {
+      return x.name;
     }
     Thread t = thread;
     return t == null ? "" : t.getName();
@@ -388,12 +388,18 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   @Override
+  @SuppressWarnings("unchecked")
   public CompletableFuture<T> toCompletableFuture() {
-    TaskFuture<T> f = future;
+    Extras x = extras;
+    if (x == null) {
+      Extras made = new Extras(null);
+      Extras other = (Extras) EXTRAS.compareAndExchange(this, null, made);
+      x = other == null ? made : other;
+    }
+    TaskFuture<T> f = (TaskFuture<T>) x.future;
     if (f == null) {
       TaskFuture<T> made = new TaskFuture<>(this);
-      @SuppressWarnings("unchecked")
-      TaskFuture<T> other = (TaskFuture<T>) FUTURE.compareAndExchange(this, null, made);
+      TaskFuture<T> other = (TaskFuture<T>) Extras.FUTURE.compareAndExchange(x, null, made);
       f = other == null ? made : other;
       if (other == null && (state & OUTCOME) != RUNNING) {
         f.taskDone(); // the outcome was set before the future was there to see it
@@ -538,9 +544,54 @@ public final class TaskImpl<T> extends ThreadState
     }
   }
 
+  /**
+   * What few tasks have, kept out of the task itself (every child pays for a field, and most
+   * tasks use none of these): an explicit name and a handler the thread factory set, both written
+   * before the thread starts, and the future of toCompletableFuture(), made on first use.
+   */
+  private static final class Extras {
+    /** The explicit name, or null: then the thread's name. */
+    final String name;
+    /** The handler the thread factory set on the thread, which the task replaced; or null. */
+    Thread.UncaughtExceptionHandler replacedHandler;
+    /** The future of toCompletableFuture(), by CAS; see TaskFuture. */
+    volatile TaskFuture<?> future;
+
+    Extras(String name) {
+      this.name = name;
+    }
+
+    static final VarHandle FUTURE;
+
+    static {
+      try {
+        FUTURE =
+            MethodHandles.lookup().findVarHandle(Extras.class, "future", TaskFuture.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
+    }
+  }
+
+  /**
+   * Keeps the handler the thread factory set (not the thread group, which the thread falls back
+   * to anyway); called before the thread starts.
+   */
+  void keepReplacedHandler(Thread t) {
+    Thread.UncaughtExceptionHandler h = t.getUncaughtExceptionHandler();
+    if (h != null && h != t.getThreadGroup()) {
+      Extras x = extras;
+      if (x == null) {
+        x = new Extras(null);
+        EXTRAS.set(this, x); // published by Thread.start, as the other fields set before it
+      }
+      x.replacedHandler = h;
+    }
+  }
+
   private static final VarHandle STATE;
   private static final VarHandle WAITERS;
-  private static final VarHandle FUTURE;
+  private static final VarHandle EXTRAS;
 
 
   static {
@@ -548,7 +599,7 @@ public final class TaskImpl<T> extends ThreadState
       MethodHandles.Lookup l = MethodHandles.lookup();
       STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
       WAITERS = l.findVarHandle(TaskImpl.class, "waiters", Waiter.class);
-      FUTURE = l.findVarHandle(TaskImpl.class, "future", TaskFuture.class);
+      EXTRAS = l.findVarHandle(TaskImpl.class, "extras", Extras.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
