@@ -5,6 +5,7 @@ import dev.taskgroup.internal.CancelHook;
 import dev.taskgroup.internal.CancelReason;
 import dev.taskgroup.internal.Deadlines;
 import dev.taskgroup.internal.Group;
+import dev.taskgroup.internal.EnteredScope;
 import dev.taskgroup.internal.PlainScope;
 import dev.taskgroup.internal.Scope;
 import java.time.Duration;
@@ -144,11 +145,11 @@ public final class CancelScope {
     void close();
   }
 
-  private final Scope scope;
+  private final EnteredScope scope;
   /** The group whose scope this is, or null for a scope of its own. */
   private final Group group;
 
-  private CancelScope(Scope scope, Group group) {
+  private CancelScope(EnteredScope scope, Group group) {
     this.scope = scope;
     this.group = group;
   }

@@ -88,7 +88,7 @@ public final class CancelHook implements CancelScope.Registration {
     // action's effect: Cancellation.isCancellation) and interrupt it, both before the action
     // runs: an action that closes the socket the thread reads must find the thread already
     // marked, or the read's SocketException would look like a failure.
-    ThreadState h = scope.home;
+    ThreadState h = scope.home();
     if (h != null) {
       h.ownHookFiring();
       h.deliver();

@@ -68,7 +68,7 @@ public final class Deadlines {
 
   /** One scope's deadline; every field under LOCK. */
   static final class Deadline {
-    final Scope scope;
+    final EnteredScope scope;
     /** When it fires, on LibraryClock.nanoTime(); meaningful once set or started. */
     long nanos;
     /** A timeout not yet started (set before run), or -1. */
@@ -82,7 +82,7 @@ public final class Deadlines {
     /** Whether it is in the heap (index >= 0); volatile for stop()'s look without the lock. */
     volatile boolean queued;
 
-    Deadline(Scope scope) {
+    Deadline(EnteredScope scope) {
       this.scope = scope;
     }
   }
@@ -90,14 +90,14 @@ public final class Deadlines {
   // ---- what scopes call ---------------------------------------------------------------------
 
   /** Sets an absolute deadline (converted once to the monotonic clock). */
-  public static void setDeadline(Scope scope, Instant deadline) {
+  public static void setDeadline(EnteredScope scope, Instant deadline) {
     long now = LibraryClock.nanoTime();
     long nanos = now + saturatedNanos(Duration.between(LibraryClock.instant(), deadline));
     update(scope, nanos, deadline, -1L);
   }
 
   /** Sets a timeout: from now if the scope runs, else from when it starts. */
-  public static void setTimeout(Scope scope, Duration timeout) {
+  public static void setTimeout(EnteredScope scope, Duration timeout) {
     update(scope, LibraryClock.nanoTime(), LibraryClock.instant(), saturatedNanos(timeout));
   }
 
@@ -106,14 +106,14 @@ public final class Deadlines {
    * timeout counted from when it starts. Without the lock: a million moveOnAfter calls from
    * 10 000 threads do not queue on it here.
    */
-  public static void initTimeout(Scope fresh, Duration timeout) {
+  public static void initTimeout(EnteredScope fresh, Duration timeout) {
     Deadline d = new Deadline(fresh);
     d.pendingTimeoutNanos = saturatedNanos(timeout);
     fresh.deadline = d; // volatile: published with the entry's fields
   }
 
   /** The deadline as set, or for a timeout when it expires (empty before run starts). */
-  public static Optional<Instant> deadline(Scope scope) {
+  public static Optional<Instant> deadline(EnteredScope scope) {
     LOCK.lock();
     try {
       Deadline d = scope.deadline;
@@ -124,7 +124,7 @@ public final class Deadlines {
   }
 
   /** The scope starts running: schedule its deadline, if any; fire it now if already due. */
-  static void start(Scope scope) {
+  static void start(EnteredScope scope) {
     // The clocks are read before the lock: a timeout counts from when run started, not from
     // when this thread got the lock (10 000 scopes entering at once queue on it for ms).
     long now = LibraryClock.nanoTime();
@@ -155,7 +155,7 @@ public final class Deadlines {
    * that was cut short): a timer cancelling many scopes at once then does not queue behind the
    * very threads it woke. A concurrent update() re-reads EXITED after queueing (see there).
    */
-  static void stop(Scope scope) {
+  static void stop(EnteredScope scope) {
     Deadline d = scope.deadline;
     if (!d.queued) {
       return;
@@ -169,7 +169,7 @@ public final class Deadlines {
     }
   }
 
-  private static void update(Scope scope, long nanos, Instant shown, long timeoutNanos) {
+  private static void update(EnteredScope scope, long nanos, Instant shown, long timeoutNanos) {
     boolean due = false;
     LOCK.lock();
     try {
@@ -238,7 +238,7 @@ public final class Deadlines {
   }
 
   /** Cancels the scope for its deadline, handing big walks to a virtual thread. */
-  private static void fire(Scope scope) {
+  private static void fire(EnteredScope scope) {
     if (!scope.markCancelled(EXPIRED, Scope.CANCEL_CALLED)) {
       return;
     }
@@ -317,7 +317,7 @@ public final class Deadlines {
   }
 
   private static void loop() {
-    Scope[] expired = new Scope[FIRE_BATCH];
+    EnteredScope[] expired = new EnteredScope[FIRE_BATCH];
     for (;;) {
       int count = 0;
       long waitNanos = -1L;

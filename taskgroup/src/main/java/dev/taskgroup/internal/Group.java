@@ -39,7 +39,7 @@ import java.util.function.Consumer;
  *   4. endJoin, exit the scope, and report by the precedence of SPEC section 2.
  * </pre>
  */
-public final class Group extends Scope {
+public final class Group extends EnteredScope {
   private static final long STARTED = 1L << 62;
   private static final long COUNT_MASK = STARTED - 1;
   private static final ThreadFactory VIRTUAL_THREADS = Thread.ofVirtual().factory();

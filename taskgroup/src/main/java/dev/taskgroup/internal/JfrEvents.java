@@ -36,7 +36,7 @@ final class JfrEvents {
 
   static void deadlineExpired(Scope scope) {
     if (DEADLINE.isEnabled()) {
-      Deadlines.Deadline d = scope.deadline;
+      Deadlines.Deadline d = scope.deadline();
       DeadlineEvent e = new DeadlineEvent();
       e.scope = scope.describe();
       e.lateness = d == null ? 0L : Math.max(0L, System.nanoTime() - d.nanos);

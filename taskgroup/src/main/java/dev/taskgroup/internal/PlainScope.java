@@ -8,7 +8,7 @@ import java.util.List;
  * A cancel scope that is not a group's: the state behind {@code CancelScope.create()} and its
  * siblings, and its run.
  */
-public final class PlainScope extends Scope {
+public final class PlainScope extends EnteredScope {
   /** A {@code CancelScope.cooperative()} scope: no interrupts for its thread inside it. */
   private final boolean cooperative;
 

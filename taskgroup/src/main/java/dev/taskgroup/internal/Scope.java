@@ -1,6 +1,5 @@
 package dev.taskgroup.internal;
 
-import dev.taskgroup.internal.clock.LibraryClock;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
@@ -40,12 +39,14 @@ import java.util.ArrayDeque;
  * ThreadState.deliver(), which re-checks effective cancellation itself, so a walk racing with
  * entry and exit of scopes is harmless. The walk uses an explicit stack, never recursion.
  *
- * Fields: `flags` and `reason` by CAS from any thread; `parent`, `home` written by the
- * entering thread before the node is published (volatile, read by walkers); `inner` written by
- * the thread of the chain, read by walkers.
+ * Fields: `flags` and `reason` by CAS from any thread; `parent` written by the entering thread
+ * before the node is published (volatile, read by walkers); `inner` written by the thread of
+ * the chain, read by walkers. A node's thread (home()) and deadline live in EnteredScope for a
+ * scope or group; a thread's root (ThreadState, TaskImpl) is its own home and has no deadline,
+ * so a forked child carries neither field.
  * </pre>
  */
-public class Scope {
+public abstract class Scope {
   /** {@code cancel()} was called or the deadline expired. */
   public static final int CANCEL_CALLED = 1;
   /** Cancelled by its group because of a failure or an outside interrupt; not "called". */
@@ -67,12 +68,8 @@ public class Scope {
   volatile CancelReason reason;
   /** The node above; set on entry (for a task root: its group, at construction). */
   volatile Scope parent;
-  /** The thread whose chain holds this node; set on entry. */
-  volatile ThreadState home;
   /** The node entered below this one in the same thread, while it runs; null otherwise. */
   volatile Scope inner;
-  /** The deadline, or null if none was ever set; its fields are guarded by Deadlines. */
-  volatile Deadlines.Deadline deadline;
   /** Cancel hooks registered on this scope (a stack); pushed and pruned by its own thread. */
   volatile CancelHook hooks;
 
@@ -85,10 +82,20 @@ public class Scope {
     FLAGS.set(this, initialFlags);
   }
 
-  /** Sets {@code parent} and {@code home} of a node not yet published (see the constructor). */
-  final void initLinks(Scope parentNode, ThreadState homeState) {
+  /** Sets {@code parent} of a node not yet published (see the constructor). */
+  final void initParent(Scope parentNode) {
     PARENT.set(this, parentNode);
-    HOME.set(this, homeState);
+  }
+
+  /**
+   * The thread whose chain holds this node: the node itself for a thread's root (ThreadState,
+   * TaskImpl), the entering thread's for a scope or group (EnteredScope); null before entry.
+   */
+  abstract ThreadState home();
+
+  /** The deadline, or null if none was ever set (only scopes and groups have one). */
+  Deadlines.Deadline deadline() {
+    return null;
   }
 
   // ---- queries --------------------------------------------------------------------------
@@ -287,7 +294,7 @@ public class Scope {
   public final void setShielded(boolean shield) {
     if (shield) {
       int before = setFlags(SHIELDED);
-      ThreadState h = home;
+      ThreadState h = home();
       if ((before & SHIELDED) == 0 && h != null && h.thread == Thread.currentThread()) {
         h.settle();
       }
@@ -299,50 +306,6 @@ public class Scope {
         propagateFrom(this);
       }
     }
-  }
-
-  /** Makes this (claimed) node the calling thread's innermost scope. */
-  final ThreadState enter() {
-    ThreadState ts = ThreadState.current();
-    Scope above = ts.innermost;
-    initLinks(above, ts); // not yet reachable: plain writes, published by the two below
-    INNER.setRelease(above, this);
-    ts.innermost = this; // volatile: ordered before settle() reads the flags (see ThreadState)
-    if (deadline != null) {
-      Deadlines.start(this);
-    }
-    if (LibraryClock.testClockInstalled()) {
-      ClockedThreads.track(ts); // for the test clock's auto-advance; one static read otherwise
-    }
-    ts.settle();
-    return ts;
-  }
-
-  /**
-   * Leaves this scope, which must be the innermost of {@code ts}, the calling thread's state:
-   * marks it exited and brings the thread's interrupt status in line with where it now is.
-   *
-   * @return the flags as they were at exit (a later cancel() no longer counts)
-   */
-  final int exit(ThreadState ts) {
-    return exit(ts, false);
-  }
-
-  /**
-   * As {@link #exit(ThreadState)}; {@code interruptLanded}: the scope is left with the
-   * cancellation's exception (see ThreadState.settle(boolean)).
-   */
-  final int exit(ThreadState ts, boolean interruptLanded) {
-    assert ts.innermost == this : "scopes exited out of order";
-    int f = setFlags(EXITED);
-    if (deadline != null) {
-      Deadlines.stop(this);
-    }
-    Scope above = parent;
-    INNER.setRelease(above, null); // a walk that still sees this node re-checks; no fence needed
-    ts.innermost = above;
-    ts.settle(interruptLanded);
-    return f;
   }
 
   /**
@@ -374,7 +337,7 @@ public class Scope {
           }
         }
       }
-      ThreadState ts = start.home;
+      ThreadState ts = start.home();
       if (ts != null) {
         ts.deliver();
       }
@@ -398,8 +361,7 @@ public class Scope {
   private static final VarHandle FLAGS;
   private static final VarHandle REASON;
   private static final VarHandle PARENT;
-  private static final VarHandle HOME;
-  private static final VarHandle INNER;
+  static final VarHandle INNER;
 
   static {
     try {
@@ -407,7 +369,6 @@ public class Scope {
       FLAGS = l.findVarHandle(Scope.class, "flags", int.class);
       REASON = l.findVarHandle(Scope.class, "reason", CancelReason.class);
       PARENT = l.findVarHandle(Scope.class, "parent", Scope.class);
-      HOME = l.findVarHandle(Scope.class, "home", ThreadState.class);
       INNER = l.findVarHandle(Scope.class, "inner", Scope.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);

@@ -118,14 +118,14 @@ public class ThreadState extends Scope {
   private ThreadState(Thread thread) {
     super(ENTERED);
     this.thread = thread;
-    initLinks(null, this);
+    initParent(null);
     INNERMOST.set(this, this);
   }
 
   /** The root scope of a forked task: its parent is the task's group. */
   ThreadState(Scope parent) {
     super(ENTERED);
-    initLinks(parent, this);
+    initParent(parent);
   }
 
   /** The calling thread's state, created on first use. */
@@ -223,6 +223,11 @@ public class ThreadState extends Scope {
     void judgedFailure(Throwable t) {
       judged = t;
     }
+  }
+
+  @Override
+  final ThreadState home() {
+    return this; // a thread's root is its own home
   }
 
   /** The thread's innermost scope. */

@@ -66,7 +66,7 @@ public final class TreeCapture {
     if (r.atNanos() != 0L) {
       return r.atNanos();
     }
-    Deadlines.Deadline d = cause.deadline;
+    Deadlines.Deadline d = cause.deadline();
     return r.kind() == CancelReason.Kind.DEADLINE && d != null ? d.nanos : 0L;
   }
 
@@ -118,13 +118,13 @@ public final class TreeCapture {
     } else {
       kind = s instanceof Group ? "group" : "scope";
       name = s instanceof Group g ? g.name() : null;
-      ts = s.home;
+      ts = s.home();
       thread = ts == null ? null : ts.thread;
     }
     String state = s.treeState();
     Instant deadline = null;
-    if (s.deadline != null) {
-      deadline = Deadlines.deadline(s).orElse(null);
+    if (s instanceof EnteredScope entered && entered.deadline != null) {
+      deadline = Deadlines.deadline(entered).orElse(null);
     }
     String reason = null;
     long ago = -1L;

@@ -1,0 +1,91 @@
+package dev.taskgroup.internal;
+
+import dev.taskgroup.internal.clock.LibraryClock;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * A node a thread enters and leaves by running it: the state behind a {@code CancelScope}
+ * ({@link PlainScope}) or a task group ({@link Group}), as opposed to the root of a thread's
+ * chain ({@link ThreadState}, {@link TaskImpl}). Only these have a deadline, and a thread other
+ * than themselves as home: keeping both fields here, not in {@link Scope}, keeps them off every
+ * forked child.
+ *
+ * <p>Fields: `home` written by the entering thread before the node is published (volatile, read
+ * by walkers); `deadline` set by Deadlines, which guards its fields.
+ */
+public abstract class EnteredScope extends Scope {
+  /** The thread whose chain holds this node; set on entry. */
+  volatile ThreadState home;
+  /** The deadline, or null if none was ever set; its fields are guarded by Deadlines. */
+  volatile Deadlines.Deadline deadline;
+
+  protected EnteredScope(int initialFlags) {
+    super(initialFlags);
+  }
+
+  @Override
+  final ThreadState home() {
+    return home;
+  }
+
+  @Override
+  final Deadlines.Deadline deadline() {
+    return deadline;
+  }
+
+  /** Makes this (claimed) node the calling thread's innermost scope. */
+  final ThreadState enter() {
+    ThreadState ts = ThreadState.current();
+    Scope above = ts.innermost;
+    initParent(above); // not yet reachable: plain writes, published by the two below
+    HOME.set(this, ts);
+    INNER.setRelease(above, this);
+    ts.innermost = this; // volatile: ordered before settle() reads the flags (see ThreadState)
+    if (deadline != null) {
+      Deadlines.start(this);
+    }
+    if (LibraryClock.testClockInstalled()) {
+      ClockedThreads.track(ts); // for the test clock's auto-advance; one static read otherwise
+    }
+    ts.settle();
+    return ts;
+  }
+
+  /**
+   * Leaves this scope, which must be the innermost of {@code ts}, the calling thread's state:
+   * marks it exited and brings the thread's interrupt status in line with where it now is.
+   *
+   * @return the flags as they were at exit (a later cancel() no longer counts)
+   */
+  final int exit(ThreadState ts) {
+    return exit(ts, false);
+  }
+
+  /**
+   * As {@link #exit(ThreadState)}; {@code interruptLanded}: the scope is left with the
+   * cancellation's exception (see ThreadState.settle(boolean)).
+   */
+  final int exit(ThreadState ts, boolean interruptLanded) {
+    assert ts.innermost == this : "scopes exited out of order";
+    int f = setFlags(EXITED);
+    if (deadline != null) {
+      Deadlines.stop(this);
+    }
+    Scope above = parent;
+    INNER.setRelease(above, null); // a walk that still sees this node re-checks; no fence needed
+    ts.innermost = above;
+    ts.settle(interruptLanded);
+    return f;
+  }
+
+  private static final VarHandle HOME;
+
+  static {
+    try {
+      HOME = MethodHandles.lookup().findVarHandle(EnteredScope.class, "home", ThreadState.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+}
