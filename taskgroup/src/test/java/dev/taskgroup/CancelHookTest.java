@@ -26,7 +26,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * SPEC item 20: {@code CancelScope.onCancel} runs its action once, on another thread, soon after
+ * {@code CancelScope.onCancel} runs its action once, on another thread, soon after
  * the scope it was registered for becomes effectively cancelled while the registration is open;
  * never after close; failures go to the group or to close(); memory stays flat.
  */

@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** SPEC item 10: the supervisor policy, COLLECT, with and without a failure handler. */
+/** The supervisor policy, COLLECT, with and without a failure handler. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class CollectTest {
 

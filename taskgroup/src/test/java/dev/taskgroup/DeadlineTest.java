@@ -32,7 +32,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * SPEC item 14 and the Clock of section 2: {@code moveOnAfter}, {@code failAfter}, deadlines in
+ * Deadlines and the clock they run on: {@code moveOnAfter}, {@code failAfter}, deadlines in
  * the past, changing a deadline while running, {@code deadline()}, group deadlines, and deadlines
  * racing with cancels and with the end of the body.
  */

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** SPEC section 4, items 7 to 9: failures cancel the rest and are all kept. */
+/** Failures cancel the rest and are all kept. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FailureTest {
 

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * Randomised fault injection: random trees of groups and scopes (ChaosPlan) run with failures,
  * cancellations, deadlines, shields, swallowed interrupts and blocking calls, then checked
- * against the invariants of the spec.
+ * against the library's invariants (docs/guide.md).
  *
  * <p>Replay one tree: {@code ./mvnw verify -pl taskgroup -Dtest=FaultInjectionTest
  * -Dtaskgroup.chaos.seed=<tree seed>}. Run more: {@code -Dtaskgroup.chaos.trees=N}; the long
@@ -85,7 +85,7 @@ class FaultInjectionTest {
     if (plan.interruptsRoot && outcome == null && !Boolean.TRUE.equals(statusAfter.get())) {
       // The tree interrupted its root from outside and run() neither threw nor left the status
       // set. Allowed when the root's own code swallowed an interrupt, or when the interrupt
-      // arrived while a cancellation interrupt was pending (SPEC section 2: indistinguishable).
+      // arrived while a cancellation interrupt was pending (indistinguishable: CancelScope's javadoc, "Interrupts").
       if (run.rootSwallowed) {
         return "outside interrupt swallowed by the tree";
       }

@@ -51,7 +51,7 @@ final class Fixtures {
     }
 
     /**
-     * SPEC item 19, checked right after run returned: every child thread has run its last user
+     * Nothing of a group outlives its run, checked right after run returned: every child thread has run its last user
      * code and terminates on its own at once, and the caller's interrupt status is clear.
      */
     void assertAllDone() throws InterruptedException {

@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** SPEC section 4, items 1 to 6: cancelling a group as a whole. */
+/** Cancelling a group as a whole. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class GroupCancelTest {
   private static final int CHILDREN = 8;

@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * SPEC section 2, "Interrupt bookkeeping", "Shields" and the cancellation family: whose
+ * Interrupt bookkeeping, shields and what counts as a cancellation (docs/guide.md): whose
  * interrupt survives what.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)

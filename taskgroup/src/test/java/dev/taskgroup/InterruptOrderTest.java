@@ -21,8 +21,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * SPEC section 2, "Interrupt bookkeeping", in every order: the library's interrupt never
- * survives its scope's exit, and an interrupt from outside is never lost where the spec says so:
+ * Interrupt bookkeeping in every order: the library's interrupt never
+ * survives its scope's exit, and an interrupt from outside is never lost where the javadoc promises it:
  * pending when the cancellation is delivered, arriving while the status is clear, or arriving
  * while a group's owner waits for its children. Only one that arrives while the library's own
  * interrupt is pending may be absorbed with it.
@@ -173,7 +173,7 @@ class InterruptOrderTest {
   // Not tested, because it cannot be guaranteed: once the library has interrupted a thread for a
   // cancellation, a JDK call (or user code) that consumes that interrupt leaves no trace the
   // library can see, so an outside interrupt that arrives after the consumption and before the
-  // library next looks is indistinguishable from its own still-pending one. SPEC section 2 lets
+  // library next looks is indistinguishable from its own still-pending one. CancelScope's javadoc ("Interrupts") lets
   // such an interrupt be absorbed when the library's is pending; the library treats "consumed
   // but not yet observed" as pending. Where it can tell (the interrupt was pending before the
   // cancel, arrived while an owner waited for its children, or after the exit) it never loses
@@ -530,7 +530,7 @@ class InterruptOrderTest {
         completed[0], kind, strictSet[0], whileClear, whileClearLost, strictSet[2], lenient,
         lostCount, lost);
     assertThat(lostCount)
-        .as("seed %d: outside interrupts lost where the spec forbids it, first: %s", seed, lost)
+        .as("seed %d: outside interrupts lost where the javadoc forbids it, first: %s", seed, lost)
         .isZero();
   }
 }

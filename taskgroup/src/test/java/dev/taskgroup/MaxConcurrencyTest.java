@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** SPEC item 18: maxConcurrency. */
+/** maxConcurrency: at most n children at once, FIFO, and what a cancelled wait does. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class MaxConcurrencyTest {
 

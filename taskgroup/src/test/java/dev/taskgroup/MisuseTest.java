@@ -19,7 +19,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** SPEC item 13: bad input gets a clear error and changes nothing. */
+/** Bad input gets a clear error and changes nothing. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class MisuseTest {
 

@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * SPEC item 3 and section 2 "Catching": which scope absorbs a cancellation, for scopes, groups
+ * Nesting: which scope absorbs a cancellation, for scopes, groups
  * and mixes of them.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** SPEC section 4, items 11 and 12, and the precedence of section 2. */
+/** Interrupts and cancellations from outside a group, and the precedence of outcomes. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class OutsideCancellationTest {
 

@@ -31,7 +31,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * SPEC item 16 and section 2 "Delivery": level-triggered cancellation. A thread that swallows the
+ * Level-triggered cancellation. A thread that swallows the
  * interrupt and blocks again is interrupted again within the bound (20 ms by default), for every
  * kind of interruptible blocking; every checkpoint throws until it leaves the cancelled region,
  * and nothing reaches it after it left.

@@ -30,7 +30,7 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * SPEC item 15 and section 2 "Shields": a shielded scope keeps cancellation from above out,
+ * Shields: a shielded scope keeps cancellation from above out,
  * while its own cancel and deadline work; unshielding delivers at once; shields toggled from
  * another thread leave nobody stuck and leak nothing; blocking cleanup runs in a shield.
  */

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** SPEC item 17: start() with a readiness signal. */
+/** start() with a readiness signal. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class StartTest {
 

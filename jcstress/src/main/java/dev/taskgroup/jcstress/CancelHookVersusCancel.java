@@ -16,7 +16,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * {@code CancelScope.onCancel} registration and {@code close()} against {@code cancel()} of the
- * scope from another thread (SPEC item 20): the action runs at most once, on another thread;
+ * scope from another thread (the CancelScope.onCancel javadoc): the action runs at most once, on another thread;
  * when the scope is already cancelled at registration it has run before {@code onCancel}
  * returns; after {@code close()} returns it is not running and will not start.
  */

@@ -14,7 +14,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * {@code cancel()} against the group's exit: the body returns at once and {@code run} is closing
- * while another thread cancels (SPEC section 2 "Catching", items 4 and 19). The cancel either
+ * while another thread cancels (docs/guide.md, "Which scope absorbs a cancellation" and "Cancelling a group"). The cancel either
  * lands while the group is open (it is caught: the group's wait for its children is a
  * checkpoint) or after it exited (only {@code cancelCalled()} changes). The library's interrupt
  * for the cancel must never survive the exit.
@@ -37,7 +37,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "interrupt left, .*",
     expect = FORBIDDEN,
     desc = "The owner's interrupt status was set after run returned: the library's interrupt for"
-        + " the cancel survived the group's exit (SPEC section 2, item 19).")
+        + " the cancel survived the group's exit (an interrupt the library delivered never survives the scope's exit).")
 @Outcome(
     id = "caught without cancelCalled",
     expect = FORBIDDEN,

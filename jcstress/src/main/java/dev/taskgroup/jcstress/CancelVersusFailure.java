@@ -17,7 +17,7 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
- * {@code cancel()} against a child failing (SPEC items 7 and 9: the failure is reported whatever
+ * {@code cancel()} against a child failing (docs/guide.md, "Failures": the failure is reported whatever
  * the order; never a cancellation among the failures). The child's work throws at once, with no
  * checkpoint before: once it started, it fails. Which came first is told by the group's cancel
  * reason (the first one is kept): the explicit reason, or the failure's.
@@ -42,11 +42,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "failure lost",
     expect = FORBIDDEN,
-    desc = "The child's work ran and threw, yet run returned normally (SPEC item 9).")
+    desc = "The child's work ran and threw, yet run returned normally (a failure is never lost).")
 @Outcome(
     id = "cancellation among failures",
     expect = FORBIDDEN,
-    desc = "failures() holds an InterruptedException or CancellationException (SPEC item 7).")
+    desc = "failures() holds an InterruptedException or CancellationException (a cancellation is never a failure).")
 @Outcome(
     id = "failures wrong: .*",
     expect = FORBIDDEN,

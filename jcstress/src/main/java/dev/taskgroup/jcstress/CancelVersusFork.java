@@ -17,7 +17,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * {@code cancel()} against {@code fork}: the group's body forks one child while another thread
- * cancels the group (SPEC items 1, 4, 12, 19).
+ * cancels the group (docs/guide.md, "Cancelling a group").
  *
  * <p>What can be observed about "cancel() happened before run returned": nothing outside the group
  * can tell whether a cancel() that returned just before {@code run} returned was counted (the
@@ -55,15 +55,15 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt left",
     expect = FORBIDDEN,
-    desc = "The owner's interrupt status was set after run returned (SPEC item 19).")
+    desc = "The owner's interrupt status was set after run returned (the group leaves no interrupt on its caller).")
 @Outcome(
     id = "work outlived run",
     expect = FORBIDDEN,
-    desc = "The child's work was still running, or started, after run returned (SPEC item 12).")
+    desc = "The child's work was still running, or started, after run returned (run never returns while a child runs).")
 @Outcome(
     id = "work ran after cancel returned",
     expect = FORBIDDEN,
-    desc = "cancel() had returned before fork was called, yet fork started the work (SPEC item 4:"
+    desc = "cancel() had returned before fork was called, yet fork started the work (a fork into a cancelled group does not start:"
         + " fork into a cancelled group returns a CANCELLED task without starting it).")
 @Outcome(
     id = "caught lost",

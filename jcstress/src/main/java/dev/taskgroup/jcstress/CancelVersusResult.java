@@ -18,7 +18,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * {@code cancel()} against a child completing with a value, while the body waits for it in {@code
- * get()} (SPEC items 1 and 6: a result that arrived may be returned; no result is lost to a race).
+ * get()} (a result that arrived may be returned; no result is lost to a race).
  */
 @JCStressTest
 @Description("TaskGroup.cancel() from another thread against a child returning a value")

@@ -17,7 +17,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 /**
  * A deadline firing against the exit of its scope: a plain scope with a very short timeout whose
  * body busy-waits for about as long (no checkpoint, no interruptible call) and returns normally.
- * Only one actor: the racing thread is the library's deadline timer. SPEC section 2: a plain
+ * Only one actor: the racing thread is the library's deadline timer. docs/guide.md, "Which scope absorbs a cancellation": a plain
  * scope whose body returns normally reports {@code cancelCaught() == false} (cancelCalled may be
  * either: the deadline may or may not have expired before the scope exited), and the interrupt
  * the library delivered for the deadline never survives the scope's exit.
@@ -42,11 +42,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "interrupt left, .*",
     expect = FORBIDDEN,
     desc = "The thread's interrupt status was set after run returned: the deadline's interrupt"
-        + " survived the scope's exit (SPEC section 2, Interrupt bookkeeping).")
+        + " survived the scope's exit (the library's interrupt never survives the exit).")
 @Outcome(
     id = "caught, .*",
     expect = FORBIDDEN,
-    desc = "cancelCaught() true although the body returned normally (SPEC section 2, Catching).")
+    desc = "cancelCaught() true although the body returned normally (a body that returns normally catches nothing).")
 @Outcome(
     id = "run threw .*",
     expect = FORBIDDEN,

@@ -15,7 +15,7 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
- * {@code fork} from a thread outside the group against the group closing (SPEC items 12, 13 and
+ * {@code fork} from a thread outside the group against the group closing (docs/guide.md, "Cancelling a group" and "Mistakes the library catches";
  * 19; Group's membership count). Once the body has started, a fork from outside either joins the
  * open group, and then {@code run} waits for the child, or finds it finished and throws {@link
  * IllegalStateException}. A forked child's work never runs after {@code run} returned.
@@ -33,7 +33,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "work outlived run",
     expect = FORBIDDEN,
-    desc = "The forked work was running, or started, after run returned (SPEC items 12 and 19).")
+    desc = "The forked work was running, or started, after run returned (nothing of a group runs after run returned).")
 @Outcome(
     id = "task not done: .*",
     expect = FORBIDDEN,

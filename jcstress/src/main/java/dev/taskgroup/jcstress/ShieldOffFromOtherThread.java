@@ -14,7 +14,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * Another thread cancels an outer scope and then turns off the shield of the inner scope the
- * owner may be running (SPEC item 15: turning the shield off while a scope above is cancelled
+ * owner may be running (the CancelScope.setShielded javadoc: turning the shield off while a scope above is cancelled
  * delivers the cancellation at once). While the inner scope is still shielded a checkpoint in it
  * must pass, even if the owner entered it with the cancellation's interrupt pending (entering a
  * shielded scope drops it). After the inner scope, the outer is cancelled: its checkpoint must

@@ -14,7 +14,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * Another thread turns on the shield of the inner scope the owner is entering or running, and
- * then cancels the outer scope (SPEC section 2 "Shields", item 15). The shield goes up before the
+ * then cancels the outer scope (docs/guide.md, "Shields"). The shield goes up before the
  * cancel, so whenever the owner is inside the inner scope either nothing above is cancelled or
  * the shield keeps it out; if the owner was still in the outer when the cancel was delivered,
  * entering the shielded scope drops that interrupt. The inner checkpoint must therefore always

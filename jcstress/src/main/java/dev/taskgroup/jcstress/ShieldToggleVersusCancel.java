@@ -14,7 +14,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * An outer scope cancelled by another thread while the thread running an inner scope turns that
- * scope's shield on, passes a checkpoint, and turns it off again (SPEC section 2 "Shields", item
+ * scope's shield on, passes a checkpoint, and turns it off again (docs/guide.md, "Shields";
  * 15). Turning the shield on from the thread that runs the scope drops the library's interrupt
  * for the cancellation above, so the checkpoint under the shield must pass. Once the inner scope
  * has ended with the shield off while the outer is cancelled, the outer's next checkpoint must
@@ -37,7 +37,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
     expect = FORBIDDEN,
     desc = "A checkpoint under the shield, just turned on by its own thread, threw: the"
         + " cancellation above got through (CancelledException), or the interrupt delivered for"
-        + " it was not dropped (a plain InterruptedException) (SPEC section 2, Shields).")
+        + " it was not dropped (a plain InterruptedException) (a shield drops the library's interrupt).")
 @Outcome(
     id = "checkpoint passed after cancel",
     expect = FORBIDDEN,

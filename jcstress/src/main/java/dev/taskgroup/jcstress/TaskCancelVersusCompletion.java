@@ -18,7 +18,7 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
- * {@code Task.cancel} from another thread against the task completing (the Task javadoc and SPEC
+ * {@code Task.cancel} from another thread against the task completing (the Task javadoc and
  * section 3: once {@code cancel} returns true the state is {@code CANCELLED} and a late result is
  * dropped). The body forks the child, publishes its task, and waits (bounded) until the other
  * actor is done with it; the child passes a checkpoint and returns a value.

@@ -36,7 +36,7 @@ import java.util.function.Consumer;
  *   2. classify the body's outcome: cancellation / outside interrupt / failure;
  *   3. beginJoin (the library stops interrupting the owner), give up the body's share and park
  *      until the count is 0; an interrupt seen here is from outside: cancel the children;
- *   4. endJoin, exit the scope, and report by the precedence of SPEC section 2.
+ *   4. endJoin, exit the scope, and report by the precedence in TaskGroup's javadoc ("When outcomes coincide").
  * </pre>
  */
 public final class Group extends EnteredScope {

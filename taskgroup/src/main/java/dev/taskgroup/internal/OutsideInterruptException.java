@@ -4,7 +4,7 @@ import java.io.Serial;
 
 /**
  * The {@link InterruptedException} a group's {@code run} throws because its owner was
- * interrupted from outside (SPEC section 2, precedence 2). It is marked so that a cancelled
+ * interrupted from outside (TaskGroup's javadoc, "When outcomes coincide", case 2). It is marked so that a cancelled
  * scope further out, which absorbs it as a cancellation, knows that the interrupt was someone
  * else's and sets the thread's interrupt status again: an outside interrupt is never lost.
  */

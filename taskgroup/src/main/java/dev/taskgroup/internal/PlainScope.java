@@ -22,7 +22,7 @@ public final class PlainScope extends EnteredScope {
   }
 
   /**
-   * Runs {@code body} inside this scope on the calling thread (SPEC section 2, "Catching").
+   * Runs {@code body} inside this scope on the calling thread (CancelScope's javadoc, "Catching").
    *
    * @return the body's result, or null if a cancellation of this scope cut it short
    * @throws InterruptedException a cancellation this scope does not absorb, or an outside

@@ -160,7 +160,7 @@ public final class TaskImpl<T> extends ThreadState
     INNERMOST.set(this, this);
   }
 
-  /** Started work signalled: from now on it is cancelled with its group (SPEC item 17). */
+  /** Started work signalled: from now on it is cancelled with its group (TaskGroup.start's javadoc). */
   void moveUnderGroup() {
     parent = group;
     if (effectivelyCancelled(this)) {

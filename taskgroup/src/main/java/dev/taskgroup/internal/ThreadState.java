@@ -73,7 +73,7 @@ import java.util.concurrent.locks.LockSupport;
  * Leaving the outermost cooperative scope clears COOPERATIVE first, so the exit's settle()
  * delivers at once into a region that is still cancelled.
  * An outside interrupt that arrives while ours is pending cannot be told apart from it; it may
- * be absorbed with it (SPEC section 2).
+ * be absorbed with it (CancelScope's javadoc, "Interrupts").
  * </pre>
  */
 public class ThreadState extends Scope {
