@@ -4,8 +4,8 @@ import dev.taskgroup.internal.Blocking;
 import dev.taskgroup.internal.CancelHook;
 import dev.taskgroup.internal.CancelReason;
 import dev.taskgroup.internal.Deadlines;
-import dev.taskgroup.internal.Group;
 import dev.taskgroup.internal.EnteredScope;
+import dev.taskgroup.internal.Group;
 import dev.taskgroup.internal.PlainScope;
 import dev.taskgroup.internal.Scope;
 import java.time.Duration;
@@ -45,41 +45,39 @@ import java.util.concurrent.TimeoutException;
  * level-triggered: every library checkpoint ({@link #checkpoint()}, a {@link Task#get()} that has
  * to wait, a group's wait for its children) throws {@link InterruptedException} while the thread is
  * effectively cancelled and leaves the interrupt status set, so the next interruptible JDK call
- * throws too. A thread that swallowed the interrupt is interrupted again when it enters or leaves
- * a scope or reaches a checkpoint.
+ * throws too. A thread that swallowed the interrupt is interrupted again when it enters or leaves a
+ * scope or reaches a checkpoint.
  *
  * <p>Blocking that an interrupt cannot reach is out of reach of delivery. Measured on JDK 25:
  * {@code synchronized} entry, {@code Lock.lock()}, socket read, accept and connect on platform
- * threads, a read from a process's output, a JDBC query, a {@code FileInputStream} read of a
- * pipe, a {@code FileChannel} read of a pipe on a virtual thread (on a platform thread the
- * interrupt ends it), and busy loops. An {@link #onCancel} or {@link #closeOnCancel} action ends
- * most of them: closing the socket, {@code Statement.cancel()}, {@code Process.destroy()}; a
- * {@code synchronized} entry and a pipe read through a {@code FileInputStream} have no remedy.
- * Some calls end but leave something behind: an interrupt closes an interruptible channel, and
- * a socket on a virtual thread, for good (cleanup that does I/O after a cancellation belongs in
- * a shielded scope); {@code Process.waitFor} leaves the process running; and an interrupt that
- * lands in H2's file store closes it and can lose committed rows: run such code in a {@link
- * #cooperative()} scope with checkpoints. The project's {@code docs/cancellation.md} has the
- * measured table.
+ * threads, a read from a process's output, a JDBC query, a {@code FileInputStream} read of a pipe,
+ * a {@code FileChannel} read of a pipe on a virtual thread (on a platform thread the interrupt ends
+ * it), and busy loops. An {@link #onCancel} or {@link #closeOnCancel} action ends most of them:
+ * closing the socket, {@code Statement.cancel()}, {@code Process.destroy()}; a {@code synchronized}
+ * entry and a pipe read through a {@code FileInputStream} have no remedy. Some calls end but leave
+ * something behind: an interrupt closes an interruptible channel, and a socket on a virtual thread,
+ * for good (cleanup that does I/O after a cancellation belongs in a shielded scope); {@code
+ * Process.waitFor} leaves the process running; and an interrupt that lands in H2's file store
+ * closes it and can lose committed rows: run such code in a {@link #cooperative()} scope with
+ * checkpoints. The project's {@code docs/cancellation.md} has the measured table.
  *
  * <h2>Catching</h2>
  *
- * A cancellation that reaches the end of {@link #run} is absorbed by this scope if it is
- * cancelled and no cancelled scope above it is visible; then {@code run} returns normally (and
- * {@code call} returns {@code null}) and {@link #cancelCaught()} is true. Otherwise the {@link
- * InterruptedException} propagates to the outermost cancelled scope, which absorbs it. A body
- * that returns normally despite {@code cancel()} leaves {@code cancelCaught()} false. What counts
- * as a cancellation, for a thread that is effectively cancelled: {@link InterruptedException},
- * {@link java.nio.channels.ClosedByInterruptException}, {@link java.io.InterruptedIOException}
- * (except {@link java.net.SocketTimeoutException}), {@link
- * java.util.concurrent.CancellationException}, any exception with one of those in its cause chain,
- * and any {@link java.io.IOException} thrown while the interrupt status is still set by the
- * cancellation. Every other exception passes through unchanged, and is a failure. An exception is
- * judged once, at the innermost scope exit it reaches, and the judgment travels with it: an
- * {@code IOException} that leaves a shielded scope (where nothing is cancelled) is a failure at
- * every exit further out too, even though the cancellation outside is delivered again as it
- * leaves the shield. So cleanup whose I/O failures matter runs in a {@linkplain #shielded()
- * shielded} scope. A {@link TaskGroupException}, and the {@link
+ * A cancellation that reaches the end of {@link #run} is absorbed by this scope if it is cancelled
+ * and no cancelled scope above it is visible; then {@code run} returns normally (and {@code call}
+ * returns {@code null}) and {@link #cancelCaught()} is true. Otherwise the {@link
+ * InterruptedException} propagates to the outermost cancelled scope, which absorbs it. A body that
+ * returns normally despite {@code cancel()} leaves {@code cancelCaught()} false. What counts as a
+ * cancellation, for a thread that is effectively cancelled: {@link InterruptedException}, {@link
+ * java.nio.channels.ClosedByInterruptException}, {@link java.io.InterruptedIOException} (except
+ * {@link java.net.SocketTimeoutException}), {@link java.util.concurrent.CancellationException}, any
+ * exception with one of those in its cause chain, and any {@link java.io.IOException} thrown while
+ * the interrupt status is still set by the cancellation. Every other exception passes through
+ * unchanged, and is a failure. An exception is judged once, at the innermost scope exit it reaches,
+ * and the judgment travels with it: an {@code IOException} that leaves a shielded scope (where
+ * nothing is cancelled) is a failure at every exit further out too, even though the cancellation
+ * outside is delivered again as it leaves the shield. So cleanup whose I/O failures matter runs in
+ * a {@linkplain #shielded() shielded} scope. A {@link TaskGroupException}, and the {@link
  * java.util.concurrent.ExecutionException} of {@link Task#get()}, are always failures, whatever
  * their causes.
  *
@@ -92,8 +90,8 @@ import java.util.concurrent.TimeoutException;
  *
  * <h2>Memory consistency, nulls, threads</h2>
  *
- * {@code cancel()} happens-before the {@link InterruptedException} it causes. Every method may
- * be called from any thread, except that {@code run} runs the body on the calling thread. Null
+ * {@code cancel()} happens-before the {@link InterruptedException} it causes. Every method may be
+ * called from any thread, except that {@code run} runs the body on the calling thread. Null
  * arguments throw {@link NullPointerException} naming the parameter. A scope runs once; a second
  * {@code run} throws {@link IllegalStateException}.
  */
@@ -133,9 +131,7 @@ public final class CancelScope {
     T call() throws X, InterruptedException;
   }
 
-  /**
-   * A registered cancel hook; closing it removes the hook. See {@link #onCancel(Body)}.
-   */
+  /** A registered cancel hook; closing it removes the hook. See {@link #onCancel(Body)}. */
   public interface Registration extends AutoCloseable {
     /**
      * Removes the hook: after {@code close} returns, the action will not start. If the action ran
@@ -146,6 +142,7 @@ public final class CancelScope {
   }
 
   private final EnteredScope scope;
+
   /** The group whose scope this is, or null for a scope of its own. */
   private final Group group;
 
@@ -197,15 +194,15 @@ public final class CancelScope {
   }
 
   /**
-   * A new shielded scope: cancellation of scopes above it does not reach it or anything below
-   * it; its own {@code cancel()} and deadline still work. Use it for cleanup that must block
-   * after a cancellation.
+   * A new shielded scope: cancellation of scopes above it does not reach it or anything below it;
+   * its own {@code cancel()} and deadline still work. Use it for cleanup that must block after a
+   * cancellation.
    *
    * {@snippet :
-   * } finally {
-   *   CancelScope.shielded().run(() -> connection.sendGoodbye());  // runs even if cancelled
    * }
-   * }
+   *
+   * finally { CancelScope.shielded().run(() -> connection.sendGoodbye()); // runs even if cancelled
+   * } }
    *
    * @return a new shielded scope, not yet running
    */
@@ -215,8 +212,8 @@ public final class CancelScope {
 
   /**
    * A new cooperative scope: inside it the library never interrupts the calling thread. For code
-   * that an interrupt damages: H2's file store closes its {@code FileChannel} on an interrupt,
-   * and a cancelled H2 writer has been seen to lose committed rows.
+   * that an interrupt damages: H2's file store closes its {@code FileChannel} on an interrupt, and
+   * a cancelled H2 writer has been seen to lose committed rows.
    *
    * <p>Inside it, an interrupt the library delivered before entry is dropped (as at a shield) and
    * none is re-delivered; the cancellation is still seen by {@link #checkpoint()} (which throws
@@ -250,18 +247,19 @@ public final class CancelScope {
    * @param body the code
    * @param <X> the exception type the body throws
    * @throws X what the body throws, unchanged
-   * @throws InterruptedException if a cancellation this scope does not absorb reaches its end,
-   *     or the thread is interrupted by someone else
+   * @throws InterruptedException if a cancellation this scope does not absorb reaches its end, or
+   *     the thread is interrupted by someone else
    * @throws IllegalStateException if the scope has already run, or it is a group's scope
    * @throws NullPointerException if {@code body} is null
    */
   public <X extends Exception> void run(Block<X> body) throws X, InterruptedException {
     Objects.requireNonNull(body, "body");
-    plain().call(
-        () -> {
-          body.run();
-          return null;
-        });
+    plain()
+        .call(
+            () -> {
+              body.run();
+              return null;
+            });
   }
 
   /**
@@ -378,10 +376,10 @@ public final class CancelScope {
   }
 
   /**
-   * Turns the shield on or off, also while the scope runs. On, from the thread running the
-   * scope, it drops an interrupt the library delivered for a cancellation above (an interrupt
-   * already pending on another thread below may still fire once). Off, while a scope above is
-   * cancelled, it delivers that cancellation at once.
+   * Turns the shield on or off, also while the scope runs. On, from the thread running the scope,
+   * it drops an interrupt the library delivered for a cancellation above (an interrupt already
+   * pending on another thread below may still fire once). Off, while a scope above is cancelled, it
+   * delivers that cancellation at once.
    *
    * @param shield whether to shield
    */
@@ -390,9 +388,9 @@ public final class CancelScope {
   }
 
   /**
-   * Why this scope was cancelled: the reason given to {@code cancel(reason)}, or a description
-   * of what cancelled it (a plain {@code cancel()}, the deadline, a failure in the group, the
-   * owner being interrupted); empty while it is not cancelled.
+   * Why this scope was cancelled: the reason given to {@code cancel(reason)}, or a description of
+   * what cancelled it (a plain {@code cancel()}, the deadline, a failure in the group, the owner
+   * being interrupted); empty while it is not cancelled.
    *
    * @return the first reason, if cancelled
    */
@@ -407,16 +405,14 @@ public final class CancelScope {
    * this method returns, if it already is). It is for what an interrupt cannot stop: {@code
    * Statement.cancel()}, closing a socket, destroying a process. Scopes entered later do not
    * trigger it. The action may throw checked exceptions; what it throws is a failure of the
-   * innermost enclosing group or, with no group around, is thrown by {@link
-   * Registration#close()}.
+   * innermost enclosing group or, with no group around, is thrown by {@link Registration#close()}.
    *
-   * <p>Once the action has started, any {@link Exception} (not an {@link Error}) the calling
-   * thread throws while it stays cancelled counts as the cancellation, since it is the action's
-   * effect: the cancelled statement's {@code SQLException} below ends the scope or task as
-   * cancelled (the group's {@code run} returns normally and {@code cancelCaught()} is true), not
-   * as a failure. The action runs inside the {@link ContextPropagator}s that are service-loaded
-   * and those of the innermost group around the calling thread, which wrap it here, on the
-   * calling thread.
+   * <p>Once the action has started, any {@link Exception} (not an {@link Error}) the calling thread
+   * throws while it stays cancelled counts as the cancellation, since it is the action's effect:
+   * the cancelled statement's {@code SQLException} below ends the scope or task as cancelled (the
+   * group's {@code run} returns normally and {@code cancelCaught()} is true), not as a failure. The
+   * action runs inside the {@link ContextPropagator}s that are service-loaded and those of the
+   * innermost group around the calling thread, which wrap it here, on the calling thread.
    *
    * {@snippet :
    * try (var hook = CancelScope.onCancel(statement::cancel)) {
@@ -427,8 +423,8 @@ public final class CancelScope {
    * @param action the action
    * @return the registration; close it to remove the action
    * @throws NullPointerException if {@code action} is null
-   * @throws java.util.concurrent.RejectedExecutionException if a context propagator threw in
-   *     {@code wrap} (nothing is registered)
+   * @throws java.util.concurrent.RejectedExecutionException if a context propagator threw in {@code
+   *     wrap} (nothing is registered)
    */
   public static Registration onCancel(Body action) {
     Objects.requireNonNull(action, "action");
@@ -456,12 +452,12 @@ public final class CancelScope {
   }
 
   /**
-   * Waits for {@code stage} like {@link java.util.concurrent.Future#get()}, as a checkpoint:
-   * when the calling thread is, or becomes, effectively cancelled before the stage completes, the
-   * stage is cancelled with {@code stage.toCompletableFuture().cancel(true)} (which aborts, for
-   * example, a JDK {@code HttpClient.sendAsync} request) and {@link InterruptedException} is
-   * thrown. A stage already complete may be returned. An interrupt from someone else throws
-   * {@link InterruptedException} and leaves the stage alone.
+   * Waits for {@code stage} like {@link java.util.concurrent.Future#get()}, as a checkpoint: when
+   * the calling thread is, or becomes, effectively cancelled before the stage completes, the stage
+   * is cancelled with {@code stage.toCompletableFuture().cancel(true)} (which aborts, for example,
+   * a JDK {@code HttpClient.sendAsync} request) and {@link InterruptedException} is thrown. A stage
+   * already complete may be returned. An interrupt from someone else throws {@link
+   * InterruptedException} and leaves the stage alone.
    *
    * {@snippet :
    * HttpResponse<String> response =
@@ -496,10 +492,10 @@ public final class CancelScope {
   }
 
   /**
-   * Sleeps for {@code duration} on the library's clock: the clock every deadline runs on, which
-   * is the system's monotonic clock unless a test installs a virtual one (the test kit {@code
-   * dev.taskgroup:taskgroup-test}); then this sleep ends when the virtual time reaches its end,
-   * and a 5-minute sleep in a test takes no real time.
+   * Sleeps for {@code duration} on the library's clock: the clock every deadline runs on, which is
+   * the system's monotonic clock unless a test installs a virtual one (the test kit {@code
+   * dev.taskgroup:taskgroup-test}); then this sleep ends when the virtual time reaches its end, and
+   * a 5-minute sleep in a test takes no real time.
    *
    * <p>The sleep is a {@linkplain #checkpoint() checkpoint}, at its start and all the while it
    * waits: if the calling thread is, or becomes, effectively cancelled, it throws {@link
@@ -546,9 +542,9 @@ public final class CancelScope {
   }
 
   /**
-   * Runs {@code body} with a timeout; if the deadline fires, the body is cancelled and this
-   * returns {@code null}. When {@code null} is also a valid result, use {@link #withTimeout} and
-   * {@link #cancelCaught()}.
+   * Runs {@code body} with a timeout; if the deadline fires, the body is cancelled and this returns
+   * {@code null}. When {@code null} is also a valid result, use {@link #withTimeout} and {@link
+   * #cancelCaught()}.
    *
    * {@snippet :
    * String reply = CancelScope.moveOnAfter(Duration.ofMillis(200), () -> server.ask(question));
@@ -573,8 +569,8 @@ public final class CancelScope {
 
   /**
    * Runs {@code body} with a timeout; if the deadline fires and cancels the body, throws {@link
-   * TimeoutException}. If the body ignores the cancellation and completes, its result is
-   * returned and nothing is thrown.
+   * TimeoutException}. If the body ignores the cancellation and completes, its result is returned
+   * and nothing is thrown.
    *
    * @param timeout the timeout
    * @param body the code
@@ -601,8 +597,8 @@ public final class CancelScope {
   /**
    * The scope's state, and for a group's scope the group's name, e.g. {@code
    * CancelScope[cancelled]} or {@code CancelScope[group 'orders', running]}: one of the states of
-   * {@link TaskTree} ({@code running}, {@code cancelled}, {@code joining}, {@code done}), or
-   * {@code new} before it runs.
+   * {@link TaskTree} ({@code running}, {@code cancelled}, {@code joining}, {@code done}), or {@code
+   * new} before it runs.
    *
    * @return the description and state
    */

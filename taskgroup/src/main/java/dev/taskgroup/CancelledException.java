@@ -10,13 +10,13 @@ import java.io.Serial;
  * scope that does not absorb it; that exception is then its {@linkplain #getCause() cause}. Its
  * message names the cancelled scope or group and why it was cancelled.
  *
- * <p><b>Catch {@code InterruptedException}, not this type, to stop.</b> A cancellation also
- * reaches code as the plain {@code InterruptedException} of an interrupted JDK call ({@code
- * Thread.sleep}, {@code BlockingQueue.take}, ...), which is not a {@code CancelledException}. Code
- * that must stop when cancelled catches (or, better, lets through) {@code InterruptedException};
- * this type only tells, where it appears, that the library raised the exception for a
- * cancellation rather than for an interrupt from someone else. To ask whether the current thread
- * is being cancelled, use {@link CancelScope#isCancelled()}.
+ * <p><b>Catch {@code InterruptedException}, not this type, to stop.</b> A cancellation also reaches
+ * code as the plain {@code InterruptedException} of an interrupted JDK call ({@code Thread.sleep},
+ * {@code BlockingQueue.take}, ...), which is not a {@code CancelledException}. Code that must stop
+ * when cancelled catches (or, better, lets through) {@code InterruptedException}; this type only
+ * tells, where it appears, that the library raised the exception for a cancellation rather than for
+ * an interrupt from someone else. To ask whether the current thread is being cancelled, use {@link
+ * CancelScope#isCancelled()}.
  *
  * {@snippet :
  * try {
@@ -27,8 +27,8 @@ import java.io.Serial;
  * }
  * }
  *
- * <p>The exceptions the library throws are of a subclass of this type that is not part of the
- * API. Code may create instances (for example, in tests of code that handles a cancellation).
+ * <p>The exceptions the library throws are of a subclass of this type that is not part of the API.
+ * Code may create instances (for example, in tests of code that handles a cancellation).
  */
 public class CancelledException extends InterruptedException {
   @Serial private static final long serialVersionUID = 1L;

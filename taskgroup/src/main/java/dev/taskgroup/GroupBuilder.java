@@ -71,10 +71,12 @@ final class GroupBuilder implements TaskGroup.Builder {
   public TaskGroup build() {
     if (onFailure != null && policy != FailurePolicy.COLLECT) {
       throw new IllegalStateException(
-          "onFailure needs failurePolicy(COLLECT): with " + policy
+          "onFailure needs failurePolicy(COLLECT): with "
+              + policy
               + " failures are reported by run() in a TaskGroupException");
     }
-    return TaskGroup.of(new GroupConfig(
+    return TaskGroup.of(
+        new GroupConfig(
             name, factory, maxConcurrency, policy, onFailure, timeout, List.copyOf(propagators)));
   }
 }

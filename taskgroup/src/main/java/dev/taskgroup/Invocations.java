@@ -37,8 +37,7 @@ final class Invocations {
     return results;
   }
 
-  static <T> T any(Collection<? extends Callable<? extends T>> tasks)
-      throws InterruptedException {
+  static <T> T any(Collection<? extends Callable<? extends T>> tasks) throws InterruptedException {
     List<Callable<? extends T>> work = copyOf(tasks);
     if (work.isEmpty()) {
       throw new IllegalArgumentException("invokeAny needs at least one task");

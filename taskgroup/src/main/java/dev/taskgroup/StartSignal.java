@@ -4,8 +4,8 @@ package dev.taskgroup;
  * The readiness signal handed to work started with {@link TaskGroup#start(Startable)}.
  *
  * <p>The work calls {@link #started(Object)} once it is ready (a server bound to its port, say);
- * the caller of {@code start} then gets the value back while the work keeps running in the group.
- * A signal may be used from any thread, exactly once.
+ * the caller of {@code start} then gets the value back while the work keeps running in the group. A
+ * signal may be used from any thread, exactly once.
  *
  * @param <T> the type of the value handed back to the caller of {@code start}
  */

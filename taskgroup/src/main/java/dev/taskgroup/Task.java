@@ -14,10 +14,10 @@ import java.util.concurrent.Future;
  *   <li>{@code FAILED} when it threw anything that is not a cancellation; {@link #get()} throws
  *       {@link java.util.concurrent.ExecutionException} with that throwable as its cause, and the
  *       group reports the same throwable as a failure;
- *   <li>{@code CANCELLED} when it ended by a cancellation (of the group, of a scope above it, or
- *       of this task), when it was forked into a group that was already cancelled and never
- *       started, or as soon as {@link #cancel(boolean)} returned {@code true}; {@link #get()}
- *       throws {@link java.util.concurrent.CancellationException}.
+ *   <li>{@code CANCELLED} when it ended by a cancellation (of the group, of a scope above it, or of
+ *       this task), when it was forked into a group that was already cancelled and never started,
+ *       or as soon as {@link #cancel(boolean)} returned {@code true}; {@link #get()} throws {@link
+ *       java.util.concurrent.CancellationException}.
  * </ul>
  *
  * <p><b>Cancellation.</b> {@link #cancel(boolean)} cancels this task's own cancel scope, whatever
@@ -27,20 +27,19 @@ import java.util.concurrent.Future;
  * failure of the group: failures are never lost. The group waits for the task's thread either way.
  *
  * <p><b>Reading an outcome from a cancelled thread.</b> {@link #get()} and {@link #get(long,
- * java.util.concurrent.TimeUnit)} are checkpoints for a task that did not succeed: when the
- * calling thread is effectively cancelled (see {@link CancelScope}) and the task failed or was
- * cancelled, or the caller would have to wait, they throw {@link InterruptedException} (leaving
- * the interrupt status set) instead of the task's failure. A result that has arrived is returned
- * all the same. This is what keeps a failure from being counted twice: with {@link
- * FailurePolicy#CANCEL_ALL} a child's failure cancels the body and the siblings before anyone can
- * read it, so a body that forks and then calls {@code get()} (the example below) ends by that
- * cancellation, and the group reports the child's failure once, whatever the order of the
- * failure, the cancellation and the {@code get()}. When the caller is not cancelled (policy
- * {@link FailurePolicy#COLLECT}, a shield, or a thread outside the group), {@code get()} throws
- * {@link java.util.concurrent.ExecutionException} with the failure as cause; if the body or a
- * sibling rethrows that exception, the group knows it as the child's failure and does not report
- * it a second time. {@link #resultNow()}, {@link #exceptionNow()} and {@link #state()} never
- * throw for a cancellation.
+ * java.util.concurrent.TimeUnit)} are checkpoints for a task that did not succeed: when the calling
+ * thread is effectively cancelled (see {@link CancelScope}) and the task failed or was cancelled,
+ * or the caller would have to wait, they throw {@link InterruptedException} (leaving the interrupt
+ * status set) instead of the task's failure. A result that has arrived is returned all the same.
+ * This is what keeps a failure from being counted twice: with {@link FailurePolicy#CANCEL_ALL} a
+ * child's failure cancels the body and the siblings before anyone can read it, so a body that forks
+ * and then calls {@code get()} (the example below) ends by that cancellation, and the group reports
+ * the child's failure once, whatever the order of the failure, the cancellation and the {@code
+ * get()}. When the caller is not cancelled (policy {@link FailurePolicy#COLLECT}, a shield, or a
+ * thread outside the group), {@code get()} throws {@link java.util.concurrent.ExecutionException}
+ * with the failure as cause; if the body or a sibling rethrows that exception, the group knows it
+ * as the child's failure and does not report it a second time. {@link #resultNow()}, {@link
+ * #exceptionNow()} and {@link #state()} never throw for a cancellation.
  *
  * <p><b>Memory consistency.</b> Actions of the task's work happen-before a {@code get()} that
  * returns its result or throws its failure, and happen-before the return of the group's {@code
@@ -63,8 +62,8 @@ import java.util.concurrent.Future;
 public interface Task<T> extends Future<T> {
   /**
    * The name of this task: the name passed to {@link TaskGroup#fork(String,
-   * java.util.concurrent.Callable)}, otherwise the name of its thread (empty for an unnamed
-   * virtual thread).
+   * java.util.concurrent.Callable)}, otherwise the name of its thread (empty for an unnamed virtual
+   * thread).
    *
    * @return this task's name, never {@code null}
    */
@@ -72,9 +71,9 @@ public interface Task<T> extends Future<T> {
 
   /**
    * The task's outcome as a {@link CompletableFuture}, for code that composes futures: the same
-   * future on every call, completed when the task is (normally with its result, exceptionally
-   * with its failure, or cancelled). Cancelling the future, with either flag, cancels the task as
-   * {@link #cancel(boolean)} does; completing it from outside does not affect the task.
+   * future on every call, completed when the task is (normally with its result, exceptionally with
+   * its failure, or cancelled). Cancelling the future, with either flag, cancels the task as {@link
+   * #cancel(boolean)} does; completing it from outside does not affect the task.
    *
    * {@snippet :
    * Task<Price> price = group.fork(() -> quote(item));

@@ -39,16 +39,15 @@ import java.util.function.Consumer;
  *
  * <h2>Cancellation</h2>
  *
- * {@link #cancel()} may be called from the body, from a child or from any other thread. It
- * cancels the group's {@linkplain #cancelScope() scope}: the body and every child not yet done are
+ * {@link #cancel()} may be called from the body, from a child or from any other thread. It cancels
+ * the group's {@linkplain #cancelScope() scope}: the body and every child not yet done are
  * interrupted, and keep being interrupted if they swallow the interrupt, until they finish; every
  * library checkpoint ({@link CancelScope#checkpoint()}, a {@link Task#get()} that has to wait)
- * throws {@link InterruptedException}, and {@code fork} no longer starts work. The group then
- * waits for every child and {@code run} returns normally, with {@link #cancelCalled()} and
- * {@link #cancelCaught()} true. A cancelled group
- * composes with the scopes around it as {@link CancelScope} describes: a cancellation of an
- * enclosing scope passes through the group (its {@code run} throws {@code InterruptedException})
- * to the outermost cancelled scope, which absorbs it.
+ * throws {@link InterruptedException}, and {@code fork} no longer starts work. The group then waits
+ * for every child and {@code run} returns normally, with {@link #cancelCalled()} and {@link
+ * #cancelCaught()} true. A cancelled group composes with the scopes around it as {@link
+ * CancelScope} describes: a cancellation of an enclosing scope passes through the group (its {@code
+ * run} throws {@code InterruptedException}) to the outermost cancelled scope, which absorbs it.
  *
  * <h2>Failures</h2>
  *
@@ -56,30 +55,30 @@ import java.util.function.Consumer;
  * failure. With the default policy {@link FailurePolicy#CANCEL_ALL} the first failure cancels the
  * body and the other children; when all have finished, {@code run} throws a {@link
  * TaskGroupException} holding every failure in the order they happened, including those raised
- * while being cancelled. Failures are never lost, whatever the order of failures and
- * cancellations. See {@link Builder#failurePolicy} for the supervisor style.
+ * while being cancelled. Failures are never lost, whatever the order of failures and cancellations.
+ * See {@link Builder#failurePolicy} for the supervisor style.
  *
  * <h2>When outcomes coincide</h2>
  *
  * {@code run} reports the first that applies: (1) failures: {@link TaskGroupException} (an
  * interrupt of the owner from outside stays set on the thread); (2) the owner was interrupted by
- * someone else: {@link InterruptedException}, after cancelling and waiting for the children; (3)
- * a cancelled scope above the group: {@link InterruptedException}, absorbed by the outermost
- * cancelled scope; (4) the group's own cancel or deadline: {@code run} returns normally and
- * {@link #cancelCaught()} is true.
+ * someone else: {@link InterruptedException}, after cancelling and waiting for the children; (3) a
+ * cancelled scope above the group: {@link InterruptedException}, absorbed by the outermost
+ * cancelled scope; (4) the group's own cancel or deadline: {@code run} returns normally and {@link
+ * #cancelCaught()} is true.
  *
  * <h2>Context</h2>
  *
- * A child's thread inherits its forking thread's inheritable thread locals (the thread factory
- * is called on the forking thread, and virtual threads inherit them as {@code
- * Thread.ofVirtual()} does), but no plain {@link ThreadLocal}, logging MDC, trace context or
- * {@code ScopedValue} binding. {@link ContextPropagator}s carry those: configured per group
- * ({@link Builder#contextPropagator}) or for every group through {@link java.util.ServiceLoader}.
+ * A child's thread inherits its forking thread's inheritable thread locals (the thread factory is
+ * called on the forking thread, and virtual threads inherit them as {@code Thread.ofVirtual()}
+ * does), but no plain {@link ThreadLocal}, logging MDC, trace context or {@code ScopedValue}
+ * binding. {@link ContextPropagator}s carry those: configured per group ({@link
+ * Builder#contextPropagator}) or for every group through {@link java.util.ServiceLoader}.
  *
  * <h2>Memory consistency</h2>
  *
- * Actions before a {@code fork} happen-before the forked work begins; everything the body and
- * every child did happens-before {@code run} returns or throws.
+ * Actions before a {@code fork} happen-before the forked work begins; everything the body and every
+ * child did happens-before {@code run} returns or throws.
  *
  * <h2>Nulls, misuse and thread safety</h2>
  *
@@ -90,6 +89,7 @@ import java.util.function.Consumer;
  */
 public final class TaskGroup {
   private final Group group;
+
   /** The view returned by cancelScope(); benign race on creation. */
   private CancelScope scopeView;
 
@@ -159,9 +159,9 @@ public final class TaskGroup {
      *
      * <p>The factory may configure the thread (name, daemon, priority, context class loader,
      * uncaught-exception handler). The group then installs its own uncaught-exception handler on
-     * each child thread: that is how the thread finds its task. It passes everything it receives
-     * on to the handler the factory set, so a factory's handler keeps working. Code running in a
-     * child must not replace its own thread's handler: that detaches the thread from its group's
+     * each child thread: that is how the thread finds its task. It passes everything it receives on
+     * to the handler the factory set, so a factory's handler keeps working. Code running in a child
+     * must not replace its own thread's handler: that detaches the thread from its group's
      * cancellation.
      *
      * @param factory the factory; a factory that throws or returns null makes {@code fork} throw
@@ -192,8 +192,8 @@ public final class TaskGroup {
 
     /**
      * Hands each failure to {@code handler} as it happens instead of keeping it (policy {@link
-     * FailurePolicy#COLLECT} only). The handler runs on the failing thread; an exception it
-     * throws is a failure of the group.
+     * FailurePolicy#COLLECT} only). The handler runs on the failing thread; an exception it throws
+     * is a failure of the group.
      *
      * @param handler the handler
      * @return this builder
@@ -202,8 +202,8 @@ public final class TaskGroup {
     Builder onFailure(Consumer<? super Throwable> handler);
 
     /**
-     * Gives the group a deadline, {@code timeout} after its {@code run} starts: when it expires
-     * the group is cancelled as by {@link #cancel()} (and {@code run} returns normally).
+     * Gives the group a deadline, {@code timeout} after its {@code run} starts: when it expires the
+     * group is cancelled as by {@link #cancel()} (and {@code run} returns normally).
      *
      * @param timeout the timeout; zero cancels at once
      * @return this builder
@@ -214,9 +214,9 @@ public final class TaskGroup {
 
     /**
      * Adds a {@link ContextPropagator}: every child of the group runs inside what it returns, so
-     * that context of the forking thread (MDC, a trace, {@code ScopedValue} bindings) reaches
-     * the child. May be called several times: the propagators apply in the order given, after
-     * every service-loaded one, and the last one applied runs outermost in the child.
+     * that context of the forking thread (MDC, a trace, {@code ScopedValue} bindings) reaches the
+     * child. May be called several times: the propagators apply in the order given, after every
+     * service-loaded one, and the last one applied runs outermost in the child.
      *
      * {@snippet :
      * TaskGroup group = TaskGroup.builder()
@@ -290,9 +290,9 @@ public final class TaskGroup {
    * @param <T> its result type
    * @return the child's task
    * @throws IllegalStateException if the group has not started or has finished
-   * @throws java.util.concurrent.RejectedExecutionException if the thread factory threw or
-   *     returned null, or a {@link ContextPropagator} threw in {@code wrap} (the work does not
-   *     run and the group is as it was)
+   * @throws java.util.concurrent.RejectedExecutionException if the thread factory threw or returned
+   *     null, or a {@link ContextPropagator} threw in {@code wrap} (the work does not run and the
+   *     group is as it was)
    * @throws NullPointerException if {@code work} is null
    */
   public <T> Task<T> fork(Callable<T> work) {
@@ -365,12 +365,12 @@ public final class TaskGroup {
    * Runs {@code work} as a child and waits until it calls {@link StartSignal#started(Object)};
    * returns that value while the child keeps running in the group.
    *
-   * <p>Until it signals, the child is cancelled with the caller's scope: if the caller is
-   * cancelled or interrupted while waiting, the child is cancelled and waited for, then {@code
-   * start} throws {@link InterruptedException}. After it signals, the child is cancelled with the
-   * group. If the work fails before signalling, {@code start} throws that failure (a checked one
-   * inside a {@link TaskGroupException}) and it is not a failure of the group; if it returns
-   * without signalling, {@code start} throws {@link IllegalStateException}.
+   * <p>Until it signals, the child is cancelled with the caller's scope: if the caller is cancelled
+   * or interrupted while waiting, the child is cancelled and waited for, then {@code start} throws
+   * {@link InterruptedException}. After it signals, the child is cancelled with the group. If the
+   * work fails before signalling, {@code start} throws that failure (a checked one inside a {@link
+   * TaskGroupException}) and it is not a failure of the group; if it returns without signalling,
+   * {@code start} throws {@link IllegalStateException}.
    *
    * @param work the work; it must call {@code signal.started(...)} once ready
    * @param <T> the type of the value it signals
@@ -391,9 +391,9 @@ public final class TaskGroup {
   /**
    * Runs every task as a child of a new group and returns all their results, in the order given:
    * Java's {@code ExecutorService.invokeAll}, or asyncio's {@code gather}, with structured
-   * lifetimes. The first failure cancels the others; every failure is then reported. The tasks
-   * run inside the {@link ContextPropagator}s that are service-loaded and those of the innermost
-   * group around the caller.
+   * lifetimes. The first failure cancels the others; every failure is then reported. The tasks run
+   * inside the {@link ContextPropagator}s that are service-loaded and those of the innermost group
+   * around the caller.
    *
    * {@snippet :
    * List<Page> pages = TaskGroup.invokeAll(List.of(
@@ -414,11 +414,11 @@ public final class TaskGroup {
   }
 
   /**
-   * Runs every task as a child of a new group and returns the first successful result; as soon
-   * as one succeeds the others are cancelled and waited for: Java's {@code
-   * ExecutorService.invokeAny} (or a race), with structured lifetimes. A task that fails does not
-   * stop the others. When two succeed at the same moment exactly one result is returned, and the
-   * loser's cancellation is not a failure. Context propagation is as for {@link #invokeAll}.
+   * Runs every task as a child of a new group and returns the first successful result; as soon as
+   * one succeeds the others are cancelled and waited for: Java's {@code ExecutorService.invokeAny}
+   * (or a race), with structured lifetimes. A task that fails does not stop the others. When two
+   * succeed at the same moment exactly one result is returned, and the loser's cancellation is not
+   * a failure. Context propagation is as for {@link #invokeAll}.
    *
    * {@snippet :
    * Address fastest = TaskGroup.invokeAny(List.of(
@@ -441,9 +441,9 @@ public final class TaskGroup {
 
   /**
    * Cancels the group: see the class description. Returns at once; the caller, if it is in the
-   * group, is cancelled too and its next checkpoint throws. Cancelling again has no further
-   * effect; cancelling after the group finished only sets {@link #cancelCalled()}; cancelling
-   * before it runs makes it start cancelled.
+   * group, is cancelled too and its next checkpoint throws. Cancelling again has no further effect;
+   * cancelling after the group finished only sets {@link #cancelCalled()}; cancelling before it
+   * runs makes it start cancelled.
    */
   public void cancel() {
     group.cancel(CancelReason.explicit("cancel() called"), Scope.CANCEL_CALLED);
@@ -481,8 +481,8 @@ public final class TaskGroup {
   }
 
   /**
-   * The group's own cancel scope: its deadline, shield and cancel reason. It cannot be {@code
-   * run} on its own.
+   * The group's own cancel scope: its deadline, shield and cancel reason. It cannot be {@code run}
+   * on its own.
    *
    * @return the group's scope
    */
@@ -506,8 +506,8 @@ public final class TaskGroup {
 
   /**
    * The group's name and state, e.g. {@code TaskGroup[orders, joining]}: one of the states of
-   * {@link TaskTree} ({@code running}, {@code cancelled}, {@code joining}, {@code done}), or
-   * {@code new} before it runs.
+   * {@link TaskTree} ({@code running}, {@code cancelled}, {@code joining}, {@code done}), or {@code
+   * new} before it runs.
    *
    * @return the name and state
    */

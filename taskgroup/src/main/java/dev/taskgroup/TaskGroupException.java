@@ -4,9 +4,9 @@ import java.io.Serial;
 import java.util.List;
 
 /**
- * Thrown by {@link TaskGroup#run} when the body or any child failed: it holds every failure.
- * {@link TaskGroup#start} also throws one, holding that single failure, when the work fails with
- * a checked exception before it signals.
+ * Thrown by {@link TaskGroup#run} when the body or any child failed: it holds every failure. {@link
+ * TaskGroup#start} also throws one, holding that single failure, when the work fails with a checked
+ * exception before it signals.
  *
  * <p>{@link #failures()} lists each throwable in the order the failures happened: the first, and
  * any raised by others while they were being cancelled or in their cleanup. The throwables are the

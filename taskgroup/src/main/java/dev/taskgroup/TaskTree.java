@@ -7,9 +7,9 @@ import java.util.Iterator;
 import java.util.List;
 
 /**
- * A picture of every live task group, cancel scope and task of the process, as a tree: what
- * runs, what is cancelled, and which thread does not finish. Like {@code pstree}, or Python's
- * {@code python -m asyncio pstree PID}.
+ * A picture of every live task group, cancel scope and task of the process, as a tree: what runs,
+ * what is cancelled, and which thread does not finish. Like {@code pstree}, or Python's {@code
+ * python -m asyncio pstree PID}.
  *
  * {@snippet :
  * TaskTree tree = TaskTree.capture();
@@ -20,25 +20,25 @@ import java.util.List;
  * }
  *
  * <p>Each node says its kind ({@code group}, {@code scope} or {@code task}), its name (a group's
- * given or generated name, a task's name; a cancel scope has none), its state, the thread that
- * runs it, its deadline, and, while it is cancelled, why, how long ago, and how many times the
+ * given or generated name, a task's name; a cancel scope has none), its state, the thread that runs
+ * it, its deadline, and, while it is cancelled, why, how long ago, and how many times the
  * cancellation interrupt was delivered again to its thread after being swallowed. The states:
  *
  * <ul>
  *   <li>{@code running}: running and not cancelled;
- *   <li>{@code cancelled}: running while cancelled (also while a cancelled group's owner waits
- *       for its children);
+ *   <li>{@code cancelled}: running while cancelled (also while a cancelled group's owner waits for
+ *       its children);
  *   <li>{@code joining}: a group whose body has ended and whose owner waits for its children;
- *   <li>{@code done}: finished (seen only in {@code toString()} of a finished group, scope or
- *       task; a capture leaves finished nodes out). A group or scope that has not run yet says
- *       {@code new} in its {@code toString()}.
+ *   <li>{@code done}: finished (seen only in {@code toString()} of a finished group, scope or task;
+ *       a capture leaves finished nodes out). A group or scope that has not run yet says {@code
+ *       new} in its {@code toString()}.
  * </ul>
  *
- * <p>The roots are the outermost groups and scopes of the threads that are not tasks; each
- * node's children are the scopes and groups nested in it on the same thread, then, for a group,
- * its running children in fork order. A capture is taken without stopping anything: a node that
- * starts or ends during it may be missing or present. Its cost is proportional to the live nodes;
- * keeping the tree costs a fork or join nothing.
+ * <p>The roots are the outermost groups and scopes of the threads that are not tasks; each node's
+ * children are the scopes and groups nested in it on the same thread, then, for a group, its
+ * running children in fork order. A capture is taken without stopping anything: a node that starts
+ * or ends during it may be missing or present. Its cost is proportional to the live nodes; keeping
+ * the tree costs a fork or join nothing.
  *
  * <p>From outside the process, the same tree is served by the JMX bean {@code
  * dev.taskgroup:type=TaskTree} (operations {@code format} and {@code toJson}).
@@ -64,11 +64,11 @@ public final class TaskTree {
 
   /**
    * The tree as text, one line per node, indented like {@code pstree}: kind, name (quoted), state,
-   * {@code #} thread id and the thread's name (quoted), then, when they apply, {@code
-   * deadline=}, {@code redeliveries=N} (when not zero), for a group whose owner waits for its
-   * children {@code parked on <dev.taskgroup.internal.Group@1b6d3586>} (the object a JDK thread
-   * dump shows the owner "parking to wait for"), and the cancel reason and age. Below 64 levels
-   * a line says its depth ({@code … 65 └─ scope ...}) instead of indenting further.
+   * {@code #} thread id and the thread's name (quoted), then, when they apply, {@code deadline=},
+   * {@code redeliveries=N} (when not zero), for a group whose owner waits for its children {@code
+   * parked on <dev.taskgroup.internal.Group@1b6d3586>} (the object a JDK thread dump shows the
+   * owner "parking to wait for"), and the cancel reason and age. Below 64 levels a line says its
+   * depth ({@code … 65 └─ scope ...}) instead of indenting further.
    *
    * {@snippet :
    * System.out.print(TaskTree.capture().format());
@@ -135,10 +135,10 @@ public final class TaskTree {
   /**
    * The tree as JSON: {@code {"roots":[node...]}}, each node {@code {"kind", "name", "state",
    * "threadId", "threadName", "deadline", "cancelReason", "cancelledMillisAgo", "redeliveries",
-   * "children":[node...]}}. {@code threadId} is a number, the {@link Thread#threadId()} that
-   * {@code jcmd <pid> Thread.dump_to_file -format=json} lists as a thread's {@code "tid"};
-   * {@code deadline} is ISO-8601; {@code name}, {@code threadName}, {@code deadline}, {@code
-   * cancelReason} and {@code cancelledMillisAgo} are null when they do not apply.
+   * "children":[node...]}}. {@code threadId} is a number, the {@link Thread#threadId()} that {@code
+   * jcmd <pid> Thread.dump_to_file -format=json} lists as a thread's {@code "tid"}; {@code
+   * deadline} is ISO-8601; {@code name}, {@code threadName}, {@code deadline}, {@code cancelReason}
+   * and {@code cancelledMillisAgo} are null when they do not apply.
    *
    * {@snippet :
    * String json = TaskTree.capture().toJson(); // {"roots":[{"kind":"group",...}]}

@@ -16,10 +16,9 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Issue 7, item 4: a table of misuse and hostile input. Each row runs inside a fresh group
- * whose threads are tracked; each must end with the expected, clearly worded error, and leave
- * no thread running and no interrupt behind. (Null arguments and bad numbers are in
- * MisuseTest.)
+ * Issue 7, item 4: a table of misuse and hostile input. Each row runs inside a fresh group whose
+ * threads are tracked; each must end with the expected, clearly worded error, and leave no thread
+ * running and no interrupt behind. (Null arguments and bad numbers are in MisuseTest.)
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class BadInputTest {
@@ -31,36 +30,69 @@ class BadInputTest {
 
   static Stream<Arguments> rows() {
     return Stream.of(
-        row("started() called twice", IllegalStateException.class, "already called",
+        row(
+            "started() called twice",
+            IllegalStateException.class,
+            "already called",
             g -> {
               Throwable[] second = new Throwable[1];
-              g.run(() -> g.start(signal -> {
-                signal.started("first");
-                second[0] = catchThrowable(() -> signal.started("second"));
-              }));
+              g.run(
+                  () ->
+                      g.start(
+                          signal -> {
+                            signal.started("first");
+                            second[0] = catchThrowable(() -> signal.started("second"));
+                          }));
               return second[0]; // read after run: the child has ended
             }),
-        row("start() work that never signals", IllegalStateException.class, "started()",
+        row(
+            "start() work that never signals",
+            IllegalStateException.class,
+            "started()",
             g -> g.call(() -> catchThrowable(() -> g.start(signal -> {})))),
-        row("running a group twice", IllegalStateException.class, "runs once",
+        row(
+            "running a group twice",
+            IllegalStateException.class,
+            "runs once",
             g -> {
               g.run(() -> {});
               return catchThrowable(() -> g.run(() -> {}));
             }),
-        row("forking after the group finished", IllegalStateException.class, "has finished",
+        row(
+            "forking after the group finished",
+            IllegalStateException.class,
+            "has finished",
             g -> {
               g.run(() -> {});
               return catchThrowable(() -> g.fork(() -> 1));
             }),
-        row("a child that throws an Error", TaskGroupException.class, "OutOfMemoryError",
-            g -> catchThrowable(() -> g.run(() -> g.fork(() -> {
-              throw new OutOfMemoryError("simulated");
-            })))),
-        row("a child that overflows its stack", TaskGroupException.class, "StackOverflowError",
+        row(
+            "a child that throws an Error",
+            TaskGroupException.class,
+            "OutOfMemoryError",
+            g ->
+                catchThrowable(
+                    () ->
+                        g.run(
+                            () ->
+                                g.fork(
+                                    () -> {
+                                      throw new OutOfMemoryError("simulated");
+                                    })))),
+        row(
+            "a child that overflows its stack",
+            TaskGroupException.class,
+            "StackOverflowError",
             g -> catchThrowable(() -> g.run(() -> g.fork(() -> recurse(0))))),
-        row("a body that overflows its stack", TaskGroupException.class, "StackOverflowError",
+        row(
+            "a body that overflows its stack",
+            TaskGroupException.class,
+            "StackOverflowError",
             g -> catchThrowable(() -> g.run(() -> recurse(0)))),
-        row("a start() work that overflows its stack", StackOverflowError.class, "",
+        row(
+            "a start() work that overflows its stack",
+            StackOverflowError.class,
+            "",
             g -> g.call(() -> catchThrowable(() -> g.start(signal -> recurse(0))))));
   }
 
@@ -112,13 +144,19 @@ class BadInputTest {
   static Stream<Arguments> hostileFactories() {
     return Stream.of(
         Arguments.of("returns null", (java.util.concurrent.ThreadFactory) r -> null),
-        Arguments.of("throws", (java.util.concurrent.ThreadFactory) r -> {
-          throw new IllegalStateException("no threads today");
-        }),
-        Arguments.of("returns a started thread", (java.util.concurrent.ThreadFactory) r -> {
-          Thread t = Thread.ofVirtual().start(() -> {});
-          return t;
-        }));
+        Arguments.of(
+            "throws",
+            (java.util.concurrent.ThreadFactory)
+                r -> {
+                  throw new IllegalStateException("no threads today");
+                }),
+        Arguments.of(
+            "returns a started thread",
+            (java.util.concurrent.ThreadFactory)
+                r -> {
+                  Thread t = Thread.ofVirtual().start(() -> {});
+                  return t;
+                }));
   }
 
   @ParameterizedTest(name = "timeout {0}")

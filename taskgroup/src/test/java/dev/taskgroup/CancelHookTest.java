@@ -26,13 +26,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * {@code CancelScope.onCancel} runs its action once, on another thread, soon after
- * the scope it was registered for becomes effectively cancelled while the registration is open;
- * never after close; failures go to the group or to close(); memory stays flat.
+ * {@code CancelScope.onCancel} runs its action once, on another thread, soon after the scope it was
+ * registered for becomes effectively cancelled while the registration is open; never after close;
+ * failures go to the group or to close(); memory stays flat.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class CancelHookTest {
   private static final long PROMPT_MS = 1_000;
+
   /** How long "never runs" is watched for. */
   private static final Duration QUIET = Duration.ofMillis(100);
 
@@ -69,8 +70,8 @@ class CancelHookTest {
     }
 
     /**
-     * Watches for {@link #QUIET}: true if the action did not run. Not interruptible: it is
-     * called from cancelled threads, to which re-delivery keeps sending interrupts.
+     * Watches for {@link #QUIET}: true if the action did not run. Not interruptible: it is called
+     * from cancelled threads, to which re-delivery keeps sending interrupts.
      */
     boolean staysQuiet() {
       long until = System.nanoTime() + QUIET.toNanos();
@@ -436,8 +437,8 @@ class CancelHookTest {
                                 throw boom;
                               })) {
                         scope.cancel();
-                        Probes.awaitTrue("the action ran", Duration.ofSeconds(5),
-                            () -> ran.getCount() == 0L);
+                        Probes.awaitTrue(
+                            "the action ran", Duration.ofSeconds(5), () -> ran.getCount() == 0L);
                         Thread.interrupted(); // swallowed, so the body leaves normally
                       }
                     }));
@@ -527,7 +528,8 @@ class CancelHookTest {
                       () -> {
                         reader.set(Thread.currentThread());
                         InputStream in = client.getInputStream();
-                        try (CancelScope.Registration r = CancelScope.onCancel(() -> close(client))) {
+                        try (CancelScope.Registration r =
+                            CancelScope.onCancel(() -> close(client))) {
                           registered.countDown();
                           return in.read();
                         } catch (IOException e) {
@@ -585,7 +587,8 @@ class CancelHookTest {
             long t0 = System.nanoTime();
             for (int i = 0; i < hooks; i++) {
               final int n = i;
-              try (CancelScope.Registration r = CancelScope.onCancel(() -> neverRuns.ranAt.set(n))) {
+              try (CancelScope.Registration r =
+                  CancelScope.onCancel(() -> neverRuns.ranAt.set(n))) {
                 if (n % 2 == 0) {
                   CancelScope.checkpoint();
                 }
@@ -598,8 +601,12 @@ class CancelHookTest {
     System.out.printf(
         "%d onCancel register/close in one scope: %d ms (%.2f us each); used heap after GC"
             + " %.1f MiB before, %.1f MiB after, growth %.2f MiB%n",
-        hooks, Probes.millis(elapsed[0]), elapsed[0] / 1_000.0 / hooks, Probes.mib(heap[0]),
-        Probes.mib(heap[1]), Probes.mib(heap[1] - heap[0]));
+        hooks,
+        Probes.millis(elapsed[0]),
+        elapsed[0] / 1_000.0 / hooks,
+        Probes.mib(heap[0]),
+        Probes.mib(heap[1]),
+        Probes.mib(heap[1] - heap[0]));
     assertThat(neverRuns.runs).hasValue(0);
     assertThat(heap[1] - heap[0]).as("heap growth in bytes").isLessThan(8L * 1024 * 1024);
   }

@@ -20,12 +20,12 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The cancellation matrix: for each blocking operation users meet, on a virtual and on a
- * platform thread, run it in a group, cancel the group, and record whether the call ended, how
- * long {@code run} took (in bands), what user code saw, what {@code run} reported and what was
- * left behind; then the same with the remedy where one applies. The table is {@code
- * docs/cancellation.md}; this test fails if the committed file differs from what it measured,
- * and rewrites it with {@code -Dtaskgroup.matrix.write=true}.
+ * The cancellation matrix: for each blocking operation users meet, on a virtual and on a platform
+ * thread, run it in a group, cancel the group, and record whether the call ended, how long {@code
+ * run} took (in bands), what user code saw, what {@code run} reported and what was left behind;
+ * then the same with the remedy where one applies. The table is {@code docs/cancellation.md}; this
+ * test fails if the committed file differs from what it measured, and rewrites it with {@code
+ * -Dtaskgroup.matrix.write=true}.
  */
 @Timeout(value = 240, unit = TimeUnit.SECONDS)
 class CancellationMatrixTest {
@@ -37,40 +37,69 @@ class CancellationMatrixTest {
 
   private record Op(String name, String remedy, Maker maker) {}
 
-  private record Row(String op, ThreadKind kind, String with, String ends, String took,
-      String seen, String reported, String left) {
+  private record Row(
+      String op,
+      ThreadKind kind,
+      String with,
+      String ends,
+      String took,
+      String seen,
+      String reported,
+      String left) {
     String line() {
-      return "| " + String.join(" | ", op, kind.name().toLowerCase(java.util.Locale.ROOT), with,
-          ends, took, seen, reported, left) + " |";
+      return "| "
+          + String.join(
+              " | ",
+              op,
+              kind.name().toLowerCase(java.util.Locale.ROOT),
+              with,
+              ends,
+              took,
+              seen,
+              reported,
+              left)
+          + " |";
     }
   }
 
   private static List<Op> ops() {
     return List.of(
         new Op("socket read", "`closeOnCancel(socket)`", d -> new MatrixRigs.SocketRead()),
-        new Op("socket accept", "`closeOnCancel(serverSocket)`",
-            d -> new MatrixRigs.SocketAccept()),
+        new Op(
+            "socket accept", "`closeOnCancel(serverSocket)`", d -> new MatrixRigs.SocketAccept()),
         new Op("socket connect", "`closeOnCancel(socket)`", d -> new MatrixRigs.SocketConnect()),
         new Op("`HttpClient.send`", "`await(client.sendAsync(...))`", d -> new MatrixRigs.Http()),
-        new Op("`FileChannel.read` (named pipe)", "`closeOnCancel(channel)`",
+        new Op(
+            "`FileChannel.read` (named pipe)",
+            "`closeOnCancel(channel)`",
             MatrixRigs.PipeChannel::new),
-        new Op("`FileInputStream.read` (named pipe)", "`closeOnCancel(stream)`",
+        new Op(
+            "`FileInputStream.read` (named pipe)",
+            "`closeOnCancel(stream)`",
             MatrixRigs.PipeStream::new),
-        new Op("process output `read`", "`onCancel(process::destroy)`",
+        new Op(
+            "process output `read`",
+            "`onCancel(process::destroy)`",
             d -> new MatrixRigs.ProcessRead()),
         new Op("`BlockingQueue.take`", null, d -> new MatrixWaitRigs.Take()),
-        new Op("`Lock.lock`", "`lockInterruptibly()` instead",
-            d -> new MatrixWaitRigs.Held("lock")),
+        new Op(
+            "`Lock.lock`", "`lockInterruptibly()` instead", d -> new MatrixWaitRigs.Held("lock")),
         new Op("`Condition.await`", null, d -> new MatrixWaitRigs.ConditionAwait()),
         new Op("`Object.wait`", null, d -> new MatrixWaitRigs.ObjectWait()),
         new Op("`synchronized` entry", null, d -> new MatrixWaitRigs.Held("synchronized")),
         new Op("`Thread.sleep`", null, d -> new MatrixWaitRigs.Sleep()),
         new Op("`Process.waitFor`", "`onCancel(process::destroy)`", d -> new MatrixRigs.WaitFor()),
-        new Op("`CompletableFuture.get`", "`CancelScope.await(future)`",
+        new Op(
+            "`CompletableFuture.get`",
+            "`CancelScope.await(future)`",
             d -> new MatrixWaitRigs.FutureGet()),
-        new Op("JDBC `executeQuery` (H2, in memory)", "`onCancel(statement::cancel)`",
+        new Op(
+            "JDBC `executeQuery` (H2, in memory)",
+            "`onCancel(statement::cancel)`",
             MatrixWaitRigs.Query::new),
-        new Op("H2 file-database writer", "`cooperative()` + `checkpoint()` every 1000 rows",
+        new Op(
+            "H2 file-database writer",
+            "`cooperative()` + `checkpoint()` every 1000 rows",
             MatrixWaitRigs.FileWriter::new));
   }
 
@@ -99,9 +128,10 @@ class CancellationMatrixTest {
     List<String> gone = committed.stream().filter(l -> !measured.contains(l)).toList();
     List<String> added = measured.stream().filter(l -> !committed.contains(l)).toList();
     assertThat(measured)
-        .as("docs/cancellation.md differs from what was measured; if the change is real, run"
-            + " with -Dtaskgroup.matrix.write=true and commit the file.%ncommitted, not"
-            + " measured:%n%s%nmeasured, not committed:%n%s",
+        .as(
+            "docs/cancellation.md differs from what was measured; if the change is real, run"
+                + " with -Dtaskgroup.matrix.write=true and commit the file.%ncommitted, not"
+                + " measured:%n%s%nmeasured, not committed:%n%s",
             String.join("\n", gone), String.join("\n", added))
         .isEqualTo(committed);
   }
@@ -144,8 +174,14 @@ class CancellationMatrixTest {
       }
       long ms = TimeUnit.NANOSECONDS.toMillis(returnedAt.get() - cancelledAt.get());
       ended = ended && ms < bound.toMillis();
-      System.out.printf("matrix: %s on %s%s: %s in %d ms, saw %s, run %s%n", op.name(), kind,
-          remedy ? " with remedy" : "", ended ? "ended" : "NOT ended", ms, seen.get(),
+      System.out.printf(
+          "matrix: %s on %s%s: %s in %d ms, saw %s, run %s%n",
+          op.name(),
+          kind,
+          remedy ? " with remedy" : "",
+          ended ? "ended" : "NOT ended",
+          ms,
+          seen.get(),
           runThrew.get() == null ? "returned" : runThrew.get());
       String with = remedy ? op.remedy() : "—";
       if (!ended) {
@@ -154,39 +190,47 @@ class CancellationMatrixTest {
       }
       boolean varies = rig.varies(remedy);
       String took = ms < 1_000 && !varies ? "< 1 s" : "< " + seconds(bound);
-      String reported = runThrew.get() == null
-          ? (group.cancelCaught() ? "cancelled" : "returned")
-          : "**failure**: " + name(((TaskGroupException) runThrew.get()).getCause());
+      String reported =
+          runThrew.get() == null
+              ? (group.cancelCaught() ? "cancelled" : "returned")
+              : "**failure**: " + name(((TaskGroupException) runThrew.get()).getCause());
       if (varies) {
         reported = "varies: cancelled, or **failure**: " + name(seen.get());
       }
-      return new Row(op.name(), kind, with, "yes", took, name(seen.get()), reported,
-          rig.leftBehind());
+      return new Row(
+          op.name(), kind, with, "yes", took, name(seen.get()), reported, rig.leftBehind());
     }
   }
 
-  private static void runAndCancel(TaskGroup group, Rig rig, boolean remedy,
-      AtomicReference<Throwable> seen, AtomicReference<Throwable> runThrew,
-      AtomicLong cancelledAt, AtomicLong returnedAt) {
+  private static void runAndCancel(
+      TaskGroup group,
+      Rig rig,
+      boolean remedy,
+      AtomicReference<Throwable> seen,
+      AtomicReference<Throwable> runThrew,
+      AtomicLong cancelledAt,
+      AtomicLong returnedAt) {
     CountDownLatch inCall = new CountDownLatch(1);
     AtomicReference<Thread> child = new AtomicReference<>();
     try {
-      group.run(() -> {
-        group.fork(() -> {
-          child.set(Thread.currentThread());
-          inCall.countDown();
-          try {
-            rig.call(remedy);
-          } catch (Throwable t) {
-            seen.set(t);
-            throw t;
-          }
-        });
-        inCall.await();
-        rig.awaitBlocked(child.get());
-        cancelledAt.set(System.nanoTime());
-        group.cancel();
-      });
+      group.run(
+          () -> {
+            group.fork(
+                () -> {
+                  child.set(Thread.currentThread());
+                  inCall.countDown();
+                  try {
+                    rig.call(remedy);
+                  } catch (Throwable t) {
+                    seen.set(t);
+                    throw t;
+                  }
+                });
+            inCall.await();
+            rig.awaitBlocked(child.get());
+            cancelledAt.set(System.nanoTime());
+            group.cancel();
+          });
     } catch (Throwable t) {
       runThrew.set(t);
     }

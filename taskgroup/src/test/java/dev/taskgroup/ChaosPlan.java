@@ -6,10 +6,10 @@ import java.util.SplittableRandom;
 
 /**
  * A random task tree, generated from a seed: nested groups and scopes (shields, deadlines,
- * policies, limits) whose bodies and children do random things: return, fail, block in various
- * JDK calls (bounded, so an uncancelled tree always ends), swallow interrupts, fork more
- * children into an enclosing group, cancel a random node, interrupt the root owner. The same
- * seed gives the same tree; timing is free.
+ * policies, limits) whose bodies and children do random things: return, fail, block in various JDK
+ * calls (bounded, so an uncancelled tree always ends), swallow interrupts, fork more children into
+ * an enclosing group, cancel a random node, interrupt the root owner. The same seed gives the same
+ * tree; timing is free.
  */
 final class ChaosPlan {
   /** What a leaf does. */
@@ -64,11 +64,11 @@ final class ChaosPlan {
   record ScopeNode(int id, boolean shielded, long timeoutMillis, List<Node> body) implements Node {}
 
   /**
-   * A leaf action. {@code millis}: how long it blocks; {@code target}: the node a CANCEL
-   * cancels, or how many ancestors up a FORK_INTO forks into; {@code failureId}: the id of an
-   * injected failure; {@code inner}: what a SWALLOW blocks in, {@code repeats} times; {@code
-   * forked}: what a FORK_INTO forks; for CLEANUP_FAIL, {@code target} is the {@link
-   * FailureKind} and {@code repeats} the {@link CleanupShape} (their ordinals).
+   * A leaf action. {@code millis}: how long it blocks; {@code target}: the node a CANCEL cancels,
+   * or how many ancestors up a FORK_INTO forks into; {@code failureId}: the id of an injected
+   * failure; {@code inner}: what a SWALLOW blocks in, {@code repeats} times; {@code forked}: what a
+   * FORK_INTO forks; for CLEANUP_FAIL, {@code target} is the {@link FailureKind} and {@code
+   * repeats} the {@link CleanupShape} (their ordinals).
    */
   record Leaf(Act act, int millis, int target, int failureId, Act inner, int repeats, Leaf forked)
       implements Node {
@@ -87,8 +87,10 @@ final class ChaosPlan {
 
   final long seed;
   final Node root;
+
   /** Number of groups and scopes (their ids are 0..nodes-1). */
   final int nodes;
+
   final int failures;
   final boolean interruptsRoot;
 

@@ -26,9 +26,9 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * Runs one {@link ChaosPlan} and records what the invariants need: which failures were
- * injected, which were handed to handlers, which nodes threw, and every violation seen while
- * running (a group that returned while a child was alive, an interrupt left on an owner).
+ * Runs one {@link ChaosPlan} and records what the invariants need: which failures were injected,
+ * which were handed to handlers, which nodes threw, and every violation seen while running (a group
+ * that returned while a child was alive, an interrupt left on an owner).
  */
 final class ChaosRun {
   /** A failure the tree injected on purpose; its id says which leaf threw it. */
@@ -143,18 +143,25 @@ final class ChaosRun {
   final ChaosPlan plan;
   final Object[] nodes;
   final AtomicIntegerArray liveChildren;
+
   /** Each group's maxConcurrency (0: unbounded), by node id. */
   private final int[] limits;
+
   /** 1 when a node's run threw, 2 when a scope's body completed normally. */
   final AtomicIntegerArray outcome;
+
   final Set<Integer> injected = ConcurrentHashMap.newKeySet();
   final Queue<Throwable> handled = new ConcurrentLinkedQueue<>();
   final Queue<String> violations = new ConcurrentLinkedQueue<>();
+
   /** Every thread the tree's groups made (half virtual, half platform). */
   final Queue<Thread> threads = new ConcurrentLinkedQueue<>();
+
   volatile Thread rootThread;
+
   /** Whether the root's interrupt status was clear when the tree interrupted it. */
   volatile boolean rootStatusClearWhenInterrupted;
+
   /** Whether the root thread itself swallowed an interrupt (then it may lose an outside one). */
   volatile boolean rootSwallowed;
 
@@ -177,7 +184,9 @@ final class ChaosRun {
                 .threadFactory(
                     r -> {
                       Thread t =
-                          platform ? Thread.ofPlatform().unstarted(r) : Thread.ofVirtual().unstarted(r);
+                          platform
+                              ? Thread.ofPlatform().unstarted(r)
+                              : Thread.ofVirtual().unstarted(r);
                       threads.add(t);
                       return t;
                     });
@@ -294,8 +303,8 @@ final class ChaosRun {
   }
 
   /**
-   * After a run returned normally: the thread's interrupt status may be set only if it is still
-   * in a cancelled region (level-triggered delivery) or someone interrupted it from outside.
+   * After a run returned normally: the thread's interrupt status may be set only if it is still in
+   * a cancelled region (level-triggered delivery) or someone interrupted it from outside.
    */
   private void checkNoLeakedInterrupt(String where) {
     boolean status = Thread.currentThread().isInterrupted();

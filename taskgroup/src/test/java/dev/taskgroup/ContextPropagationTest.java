@@ -84,9 +84,7 @@ class ContextPropagationTest {
           Thread forker = Thread.ofPlatform().name("forker").start(() -> group.fork(() -> {}));
           forker.join();
         });
-    assertThat(trail)
-        .startsWith("A wrap on forker", "newThread on forker", "A before")
-        .hasSize(4);
+    assertThat(trail).startsWith("A wrap on forker", "newThread on forker", "A before").hasSize(4);
   }
 
   @Test
@@ -154,7 +152,14 @@ class ContextPropagationTest {
   @Test
   void aPropagatorThrowingAfterTheWorkIsAFailureOfTheGroupAndTask() {
     RuntimeException boom = new IllegalStateException("restore failed");
-    TaskGroup group = TaskGroup.builder().contextPropagator(runThen(() -> { throw boom; })).build();
+    TaskGroup group =
+        TaskGroup.builder()
+            .contextPropagator(
+                runThen(
+                    () -> {
+                      throw boom;
+                    }))
+            .build();
     AtomicReference<Task<String>> task = new AtomicReference<>();
     assertThatThrownBy(() -> group.run(() -> task.set(group.fork(() -> "done"))))
         .isInstanceOfSatisfying(
@@ -168,11 +173,23 @@ class ContextPropagationTest {
     RuntimeException restore = new IllegalStateException("restore failed");
     RuntimeException work = new IllegalArgumentException("work failed");
     TaskGroup group =
-        TaskGroup.builder().contextPropagator(runThen(() -> { throw restore; })).build();
-    assertThatThrownBy(() -> group.run(() -> group.fork(() -> { throw work; })))
+        TaskGroup.builder()
+            .contextPropagator(
+                runThen(
+                    () -> {
+                      throw restore;
+                    }))
+            .build();
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () ->
+                        group.fork(
+                            () -> {
+                              throw work;
+                            })))
         .isInstanceOfSatisfying(
-            TaskGroupException.class,
-            e -> assertThat(e.failures()).containsExactly(work, restore));
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(work, restore));
   }
 
   @Test
@@ -212,10 +229,15 @@ class ContextPropagationTest {
   @Test
   void aPropagatorThatRunsTheWorkTwiceRunsItOnce() {
     AtomicInteger ran = new AtomicInteger();
-    TaskGroup group = TaskGroup.builder().contextPropagator(work -> () -> {
-      work.run();
-      work.run();
-    }).build();
+    TaskGroup group =
+        TaskGroup.builder()
+            .contextPropagator(
+                work ->
+                    () -> {
+                      work.run();
+                      work.run();
+                    })
+            .build();
     assertThatThrownBy(() -> group.run(() -> group.fork(ran::incrementAndGet)))
         .isInstanceOfSatisfying(
             TaskGroupException.class,

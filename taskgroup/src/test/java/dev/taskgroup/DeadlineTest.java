@@ -32,8 +32,8 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Deadlines and the clock they run on: {@code moveOnAfter}, {@code failAfter}, deadlines in
- * the past, changing a deadline while running, {@code deadline()}, group deadlines, and deadlines
+ * Deadlines and the clock they run on: {@code moveOnAfter}, {@code failAfter}, deadlines in the
+ * past, changing a deadline while running, {@code deadline()}, group deadlines, and deadlines
  * racing with cancels and with the end of the body.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
@@ -188,10 +188,14 @@ class DeadlineTest {
 
   static Stream<Arguments> alreadyExpired() {
     return Stream.of(
-        Arguments.of("withDeadline(now - 5 s)", (java.util.function.Supplier<CancelScope>)
-            () -> CancelScope.withDeadline(Instant.now().minusSeconds(5))),
-        Arguments.of("withTimeout(0)", (java.util.function.Supplier<CancelScope>)
-            () -> CancelScope.withTimeout(Duration.ZERO)));
+        Arguments.of(
+            "withDeadline(now - 5 s)",
+            (java.util.function.Supplier<CancelScope>)
+                () -> CancelScope.withDeadline(Instant.now().minusSeconds(5))),
+        Arguments.of(
+            "withTimeout(0)",
+            (java.util.function.Supplier<CancelScope>)
+                () -> CancelScope.withTimeout(Duration.ZERO)));
   }
 
   @ParameterizedTest(name = "{0}")
@@ -257,7 +261,8 @@ class DeadlineTest {
 
   static Stream<Arguments> earlierDeadlines() {
     return Stream.of(
-        Arguments.of("setTimeout", (Consumer<CancelScope>) s -> s.setTimeout(Duration.ofMillis(20))),
+        Arguments.of(
+            "setTimeout", (Consumer<CancelScope>) s -> s.setTimeout(Duration.ofMillis(20))),
         Arguments.of(
             "setDeadline",
             (Consumer<CancelScope>) s -> s.setDeadline(Instant.now().plusMillis(20))));
@@ -302,7 +307,8 @@ class DeadlineTest {
 
   static Stream<Arguments> laterDeadlines() {
     return Stream.of(
-        Arguments.of("setTimeout", (Consumer<CancelScope>) s -> s.setTimeout(Duration.ofSeconds(20))),
+        Arguments.of(
+            "setTimeout", (Consumer<CancelScope>) s -> s.setTimeout(Duration.ofSeconds(20))),
         Arguments.of(
             "setDeadline",
             (Consumer<CancelScope>) s -> s.setDeadline(Instant.now().plusSeconds(20))));
@@ -359,8 +365,7 @@ class DeadlineTest {
   }
 
   @Test
-  void relativeTimeoutHasNoDeadlineBeforeRunAndAboutNowPlusTimeoutWhileRunning()
-      throws Exception {
+  void relativeTimeoutHasNoDeadlineBeforeRunAndAboutNowPlusTimeoutWhileRunning() throws Exception {
     Duration timeout = Duration.ofMinutes(10);
     CancelScope scope = CancelScope.withTimeout(timeout);
     assertThat(scope.deadline()).as("a relative timeout starts with run").isEmpty();
@@ -439,7 +444,8 @@ class DeadlineTest {
           }
         });
     long ms = Probes.millis(System.nanoTime() - t0);
-    System.out.printf("group with a ~30 ms deadline (%s children) returned after %d ms%n", kind, ms);
+    System.out.printf(
+        "group with a ~30 ms deadline (%s children) returned after %d ms%n", kind, ms);
     assertThat(group.cancelCalled()).isTrue();
     assertThat(group.cancelCaught()).isTrue();
     assertThat(group.cancelScope().cancelReason())
@@ -455,8 +461,7 @@ class DeadlineTest {
 
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
-  void builderTimeoutCancelsBodyAndChildrenAndRunReturnsNormally(ThreadKind kind)
-      throws Exception {
+  void builderTimeoutCancelsBodyAndChildrenAndRunReturnsNormally(ThreadKind kind) throws Exception {
     groupDeadlineCancelsBodyAndChildren(
         kind, TaskGroup.builder().timeout(Duration.ofMillis(30)), g -> {});
   }
@@ -508,9 +513,9 @@ class DeadlineTest {
   // ---- races ---------------------------------------------------------------------------------
 
   /**
-   * An inner deadline and an outer {@code cancel()} land at about the same moment; the inner
-   * body leaves only once both are in. The outermost cancelled scope absorbs; the inner scope
-   * does not, whichever came first.
+   * An inner deadline and an outer {@code cancel()} land at about the same moment; the inner body
+   * leaves only once both are in. The outermost cancelled scope absorbs; the inner scope does not,
+   * whichever came first.
    */
   @RepeatedTest(20)
   void innerDeadlineAndOuterCancelAtOnceAreAbsorbedByTheOuter() throws Exception {
@@ -615,8 +620,8 @@ class DeadlineTest {
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void deadlineFiringAsTheBodyFinishesNeverLeaksAnInterrupt(ThreadKind kind) throws Exception {
     long seed = Probes.seed("deadlineFinish.seed");
-    System.out.printf("deadlineFiringAsTheBodyFinishes %s seed=%d (-DdeadlineFinish.seed)%n",
-        kind, seed);
+    System.out.printf(
+        "deadlineFiringAsTheBodyFinishes %s seed=%d (-DdeadlineFinish.seed)%n", kind, seed);
     int rounds = 1_000;
     int[] outcomes = new int[3]; // cut short, finished (blocking), finished (busy)
     Probes.onThread(
@@ -634,22 +639,22 @@ class DeadlineTest {
             String result;
             try {
               CancelScope.Computation<String, RuntimeException> body =
-                      () -> {
-                        if (busy) {
-                          long until = System.nanoTime() + bodyNanos;
-                          while (System.nanoTime() - until < 0L) {
-                            Thread.onSpinWait();
-                          }
-                        } else {
-                          try {
-                            Thread.sleep(Duration.ofNanos(bodyNanos));
-                          } catch (InterruptedException e) {
-                            cutShort.set(true);
-                            throw e;
-                          }
-                        }
-                        return "done";
-                      };
+                  () -> {
+                    if (busy) {
+                      long until = System.nanoTime() + bodyNanos;
+                      while (System.nanoTime() - until < 0L) {
+                        Thread.onSpinWait();
+                      }
+                    } else {
+                      try {
+                        Thread.sleep(Duration.ofNanos(bodyNanos));
+                      } catch (InterruptedException e) {
+                        cutShort.set(true);
+                        throw e;
+                      }
+                    }
+                    return "done";
+                  };
               result =
                   viaMoveOnAfter
                       ? CancelScope.moveOnAfter(Duration.ofNanos(timeoutNanos), body)
@@ -661,7 +666,8 @@ class DeadlineTest {
             String where = "round " + i + " (seed " + seed + ")";
             assertThat(interrupted()).as("%s: interrupt left after exit", where).isFalse();
             if (!viaMoveOnAfter) {
-              assertThat(scope.cancelCaught()).as("%s: cancelCaught", where)
+              assertThat(scope.cancelCaught())
+                  .as("%s: cancelCaught", where)
                   .isEqualTo(cutShort.get());
             }
             assertThat(result).as("%s: result", where).isEqualTo(cutShort.get() ? null : "done");
@@ -697,8 +703,12 @@ class DeadlineTest {
     System.out.printf(
         "%d moveOnAfter(1 h) calls in %d ms (%.2f us each): used heap after GC %.1f MiB before,"
             + " %.1f MiB after, growth %.2f MiB%n",
-        calls, Probes.millis(elapsed), elapsed / 1_000.0 / calls, Probes.mib(before),
-        Probes.mib(after), Probes.mib(after - before));
+        calls,
+        Probes.millis(elapsed),
+        elapsed / 1_000.0 / calls,
+        Probes.mib(before),
+        Probes.mib(after),
+        Probes.mib(after - before));
     assertThat(sum).isEqualTo((long) calls * (calls - 1) / 2);
     assertThat(after - before).as("heap growth in bytes").isLessThan(10L * 1024 * 1024);
     assertThat(interrupted()).isFalse();

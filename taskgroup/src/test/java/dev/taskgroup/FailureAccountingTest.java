@@ -17,8 +17,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Every failure is reported exactly once and never lost: an exception judged a failure at a
- * shield's exit stays a failure further out, and a child's failure read back through {@code
- * get()} is not counted a second time.
+ * shield's exit stays a failure further out, and a child's failure read back through {@code get()}
+ * is not counted a second time.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FailureAccountingTest {

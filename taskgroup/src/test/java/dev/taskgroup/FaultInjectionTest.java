@@ -14,12 +14,12 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * Randomised fault injection: random trees of groups and scopes (ChaosPlan) run with failures,
- * cancellations, deadlines, shields, swallowed interrupts and blocking calls, then checked
- * against the library's invariants (docs/guide.md).
+ * cancellations, deadlines, shields, swallowed interrupts and blocking calls, then checked against
+ * the library's invariants (docs/guide.md).
  *
  * <p>Replay one tree: {@code ./mvnw verify -pl taskgroup -Dtest=FaultInjectionTest
- * -Dtaskgroup.chaos.seed=<tree seed>}. Run more: {@code -Dtaskgroup.chaos.trees=N}; the long
- * mode ({@code -Pstress}) runs 20 000 by default.
+ * -Dtaskgroup.chaos.seed=<tree seed>}. Run more: {@code -Dtaskgroup.chaos.trees=N}; the long mode
+ * ({@code -Pstress}) runs 20 000 by default.
  */
 class FaultInjectionTest {
   private static final long TREE_TIMEOUT_SECONDS = 30;
@@ -28,8 +28,10 @@ class FaultInjectionTest {
   @Timeout(value = 3, unit = TimeUnit.HOURS)
   void randomTreesKeepEveryInvariant() throws Exception {
     Long single = Long.getLong("taskgroup.chaos.seed");
-    int trees = single != null ? 1 : Integer.getInteger("taskgroup.chaos.trees",
-        Stress.scaled(300, 20_000));
+    int trees =
+        single != null
+            ? 1
+            : Integer.getInteger("taskgroup.chaos.trees", Stress.scaled(300, 20_000));
     long base = Long.getLong("taskgroup.chaos.base", System.nanoTime());
     System.out.printf("fault injection: %d trees, base seed %d%n", trees, base);
     SplittableRandom seeds = new SplittableRandom(base);
@@ -85,7 +87,8 @@ class FaultInjectionTest {
     if (plan.interruptsRoot && outcome == null && !Boolean.TRUE.equals(statusAfter.get())) {
       // The tree interrupted its root from outside and run() neither threw nor left the status
       // set. Allowed when the root's own code swallowed an interrupt, or when the interrupt
-      // arrived while a cancellation interrupt was pending (indistinguishable: CancelScope's javadoc, "Interrupts").
+      // arrived while a cancellation interrupt was pending (indistinguishable: CancelScope's
+      // javadoc, "Interrupts").
       if (run.rootSwallowed) {
         return "outside interrupt swallowed by the tree";
       }

@@ -51,8 +51,9 @@ final class Fixtures {
     }
 
     /**
-     * Nothing of a group outlives its run, checked right after run returned: every child thread has run its last user
-     * code and terminates on its own at once, and the caller's interrupt status is clear.
+     * Nothing of a group outlives its run, checked right after run returned: every child thread has
+     * run its last user code and terminates on its own at once, and the caller's interrupt status
+     * is clear.
      */
     void assertAllDone() throws InterruptedException {
       assertThat(Thread.currentThread().isInterrupted())

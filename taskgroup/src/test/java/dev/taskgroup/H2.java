@@ -20,8 +20,8 @@ final class H2 {
   }
 
   /**
-   * Waits until some session of the database runs {@link #LONG_QUERY} (seen from {@code
-   * observer}, another connection to it): the cancel must come while the query executes.
+   * Waits until some session of the database runs {@link #LONG_QUERY} (seen from {@code observer},
+   * another connection to it): the cancel must come while the query executes.
    */
   static void awaitLongQueryRunning(Connection observer) throws SQLException {
     String sql =

@@ -17,12 +17,14 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class H2FileWriter {
   static final int CHECKPOINT_EVERY = 1_000;
+
   /** Rows inserted before the writer says it is well under way. */
   static final long UNDER_WAY = 20_000;
 
   private final String url;
   final AtomicLong committed = new AtomicLong();
   final CountDownLatch underWay = new CountDownLatch(1);
+
   /** Set by a test to end a writer nothing else ends. */
   volatile boolean stop;
 

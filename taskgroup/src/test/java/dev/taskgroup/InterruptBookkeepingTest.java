@@ -21,8 +21,8 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Interrupt bookkeeping, shields and what counts as a cancellation (docs/guide.md): whose
- * interrupt survives what.
+ * Interrupt bookkeeping, shields and what counts as a cancellation (docs/guide.md): whose interrupt
+ * survives what.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class InterruptBookkeepingTest {
@@ -225,8 +225,7 @@ class InterruptBookkeepingTest {
                 shieldedGroup.cancelScope().setShielded(false);
               });
         });
-    assertThat(trail.events())
-        .containsExactly("shielded body not cancelled", "child interrupted");
+    assertThat(trail.events()).containsExactly("shielded body not cancelled", "child interrupted");
     assertThat(outer.cancelCaught()).isTrue();
   }
 

@@ -15,17 +15,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Interrupt bookkeeping in every order: the library's interrupt never
- * survives its scope's exit, and an interrupt from outside is never lost where the javadoc promises it:
- * pending when the cancellation is delivered, arriving while the status is clear, or arriving
- * while a group's owner waits for its children. Only one that arrives while the library's own
- * interrupt is pending may be absorbed with it.
+ * Interrupt bookkeeping in every order: the library's interrupt never survives its scope's exit,
+ * and an interrupt from outside is never lost where the javadoc promises it: pending when the
+ * cancellation is delivered, arriving while the status is clear, or arriving while a group's owner
+ * waits for its children. Only one that arrives while the library's own interrupt is pending may be
+ * absorbed with it.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class InterruptOrderTest {
@@ -67,7 +66,9 @@ class InterruptOrderTest {
           scope.run(
               () -> {
                 inScope.countDown();
-                Probes.awaitTrue("the outside interrupt", Duration.ofSeconds(5),
+                Probes.awaitTrue(
+                    "the outside interrupt",
+                    Duration.ofSeconds(5),
                     InterruptOrderTest::interrupted);
                 scope.cancel();
                 Thread.sleep(10_000); // throws at once, consuming the status
@@ -105,7 +106,9 @@ class InterruptOrderTest {
           scope.run(
               () -> {
                 inScope.countDown();
-                Probes.awaitTrue("the outside interrupt", Duration.ofSeconds(5),
+                Probes.awaitTrue(
+                    "the outside interrupt",
+                    Duration.ofSeconds(5),
                     InterruptOrderTest::interrupted);
                 scope.cancel();
               });
@@ -154,7 +157,9 @@ class InterruptOrderTest {
                                     trail.add("child ended");
                                   }
                                 });
-                            Probes.awaitTrue("the outside interrupt", Duration.ofSeconds(5),
+                            Probes.awaitTrue(
+                                "the outside interrupt",
+                                Duration.ofSeconds(5),
                                 InterruptOrderTest::interrupted);
                             group.cancel();
                             Thread.sleep(60_000);
@@ -173,15 +178,12 @@ class InterruptOrderTest {
   // Not tested, because it cannot be guaranteed: once the library has interrupted a thread for a
   // cancellation, a JDK call (or user code) that consumes that interrupt leaves no trace the
   // library can see, so an outside interrupt that arrives after the consumption and before the
-  // library next looks is indistinguishable from its own still-pending one. CancelScope's javadoc ("Interrupts") lets
+  // library next looks is indistinguishable from its own still-pending one. CancelScope's javadoc
+  // ("Interrupts") lets
   // such an interrupt be absorbed when the library's is pending; the library treats "consumed
   // but not yet observed" as pending. Where it can tell (the interrupt was pending before the
   // cancel, arrived while an owner waited for its children, or after the exit) it never loses
   // one: the tests around this comment.
-
-
-
-
 
   // ---- outside while the owner waits for its children ----------------------------------------
 
@@ -248,14 +250,15 @@ class InterruptOrderTest {
     outsider.join();
     assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
     assertThat(group.cancelCalled()).isTrue();
-    assertThat(group.cancelCaught()).as("outside interrupt wins over the group's own cancel")
+    assertThat(group.cancelCaught())
+        .as("outside interrupt wins over the group's own cancel")
         .isFalse();
     assertThat(trail.events()).containsExactly("child cleanup done", "run ended");
   }
 
   /**
-   * The body cancels its group and returns with the library's interrupt still pending; the
-   * outsider interrupts the owner once it is parked waiting for the child.
+   * The body cancels its group and returns with the library's interrupt still pending; the outsider
+   * interrupts the owner once it is parked waiting for the child.
    */
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
@@ -311,12 +314,11 @@ class InterruptOrderTest {
   // ---- races ---------------------------------------------------------------------------------
 
   /**
-   * A scope's body returns while another thread cancels the scope, many times: whether the
-   * cancel lands inside or after, no interrupt of the library is left on the thread once the
-   * scope exited and that cancel() call returned. The canceller runs free, cancelling each new
-   * scope once after a random pause, and says which scope it is cancelling; the target checks
-   * its status once no cancel of the scope it left can still be running. Seeded:
-   * -DexitRace.seed=N replays the pauses.
+   * A scope's body returns while another thread cancels the scope, many times: whether the cancel
+   * lands inside or after, no interrupt of the library is left on the thread once the scope exited
+   * and that cancel() call returned. The canceller runs free, cancelling each new scope once after
+   * a random pause, and says which scope it is cancelling; the target checks its status once no
+   * cancel of the scope it left can still be running. Seeded: -DexitRace.seed=N replays the pauses.
    */
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
@@ -388,8 +390,9 @@ class InterruptOrderTest {
         "cancel racing with exit, %d rounds on %s: delivered inside %d, not inside %d,"
             + " leaked after exit %d (first rounds %s)%n",
         completed[0], kind, counts[0], counts[1], counts[2], leaks);
-    assertThat(counts[2]).as("rounds (seed %d) leaving the library's interrupt set after exit: %s",
-        seed, leaks).isZero();
+    assertThat(counts[2])
+        .as("rounds (seed %d) leaving the library's interrupt set after exit: %s", seed, leaks)
+        .isZero();
   }
 
   /** How long each race test runs rounds for (the machine is slow and shared). */
@@ -403,12 +406,11 @@ class InterruptOrderTest {
   }
 
   /**
-   * A scope cancels itself and exits (after a blocking call threw, or with the library's
-   * interrupt still pending) while another thread interrupts it at a random moment. One that
-   * arrived before the cancel or after the exit must be set after the exit; one that arrived
-   * while the library's own was pending, or after a JDK call consumed it (see the comment on
-   * the "while the status is clear" section), may be absorbed. Seeded: -DoutsideRace.seed=N
-   * replays.
+   * A scope cancels itself and exits (after a blocking call threw, or with the library's interrupt
+   * still pending) while another thread interrupts it at a random moment. One that arrived before
+   * the cancel or after the exit must be set after the exit; one that arrived while the library's
+   * own was pending, or after a JDK call consumed it (see the comment on the "while the status is
+   * clear" section), may be absorbed. Seeded: -DoutsideRace.seed=N replays.
    */
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
@@ -517,9 +519,12 @@ class InterruptOrderTest {
       if (!setAfter[r]) {
         lostCount++;
         if (lost.size() < 10) {
-          lost.add(String.format("round %d (%s, %s)", r,
-              new String[] {"before cancel", "-", "after exit"}[category],
-              blocking[r] ? "blocking" : "pending at exit"));
+          lost.add(
+              String.format(
+                  "round %d (%s, %s)",
+                  r,
+                  new String[] {"before cancel", "-", "after exit"}[category],
+                  blocking[r] ? "blocking" : "pending at exit"));
         }
       }
     }
@@ -527,8 +532,15 @@ class InterruptOrderTest {
         "outside interrupt racing cancel+exit, %d rounds on %s: arrived before cancel %d, while"
             + " clear after consumption %d (absorbed %d), after exit %d, while the library's was"
             + " pending (either outcome) %d; lost where not allowed: %d (first: %s)%n",
-        completed[0], kind, strictSet[0], whileClear, whileClearLost, strictSet[2], lenient,
-        lostCount, lost);
+        completed[0],
+        kind,
+        strictSet[0],
+        whileClear,
+        whileClearLost,
+        strictSet[2],
+        lenient,
+        lostCount,
+        lost);
     assertThat(lostCount)
         .as("seed %d: outside interrupts lost where the javadoc forbids it, first: %s", seed, lost)
         .isZero();

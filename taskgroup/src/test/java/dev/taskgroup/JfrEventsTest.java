@@ -29,7 +29,8 @@ class JfrEventsTest {
   private Map<String, List<RecordedEvent>> record(Body work) throws Exception {
     Path file = dir.resolve("r.jfr");
     try (Recording r = new Recording()) {
-      for (String name : List.of("GroupEnd", "Cancel", "DeadlineExpired", "Redelivery", "CancelHook")) {
+      for (String name :
+          List.of("GroupEnd", "Cancel", "DeadlineExpired", "Redelivery", "CancelHook")) {
         r.enable("dev.taskgroup." + name).withoutThreshold().withStackTrace();
       }
       r.start();
@@ -48,15 +49,21 @@ class JfrEventsTest {
         record(
             () -> {
               TaskGroup ok = TaskGroup.named("jfr-ok");
-              ok.run(() -> {
-                ok.fork(() -> 1);
-                ok.fork(() -> 2);
-              });
+              ok.run(
+                  () -> {
+                    ok.fork(() -> 1);
+                    ok.fork(() -> 2);
+                  });
               TaskGroup cancelled = TaskGroup.named("jfr-cancelled");
               cancelled.run(() -> cancelled.cancel("because"));
               try {
                 TaskGroup failed = TaskGroup.named("jfr-failed");
-                failed.run(() -> failed.fork(() -> { throw new IllegalStateException("x"); }));
+                failed.run(
+                    () ->
+                        failed.fork(
+                            () -> {
+                              throw new IllegalStateException("x");
+                            }));
               } catch (TaskGroupException expected) {
                 // recorded as failed
               }
@@ -83,34 +90,40 @@ class JfrEventsTest {
     var events =
         record(
             () -> {
-              CancelScope.moveOnAfter(Duration.ofMillis(5), () -> {
-                new CountDownLatch(1).await();
-                return null;
-              });
+              CancelScope.moveOnAfter(
+                  Duration.ofMillis(5),
+                  () -> {
+                    new CountDownLatch(1).await();
+                    return null;
+                  });
               TaskGroup g = TaskGroup.named("jfr-swallow");
               CountDownLatch entered = new CountDownLatch(1);
-              g.run(() -> {
-                g.fork("jfr-swallower", () -> {
-                  entered.countDown();
-                  int swallowed = 0;
-                  while (swallowed < 3) {
-                    try {
-                      new CountDownLatch(1).await();
-                    } catch (InterruptedException e) {
-                      swallowed++;
-                    }
-                  }
-                  return null;
-                });
-                entered.await();
-                g.cancel();
-              });
+              g.run(
+                  () -> {
+                    g.fork(
+                        "jfr-swallower",
+                        () -> {
+                          entered.countDown();
+                          int swallowed = 0;
+                          while (swallowed < 3) {
+                            try {
+                              new CountDownLatch(1).await();
+                            } catch (InterruptedException e) {
+                              swallowed++;
+                            }
+                          }
+                          return null;
+                        });
+                    entered.await();
+                    g.cancel();
+                  });
               CancelScope s = CancelScope.create();
-              s.run(() -> {
-                try (var reg = CancelScope.onCancel(() -> {})) {
-                  s.cancel();
-                }
-              });
+              s.run(
+                  () -> {
+                    try (var reg = CancelScope.onCancel(() -> {})) {
+                      s.cancel();
+                    }
+                  });
             });
     RecordedEvent deadline = events.get("dev.taskgroup.DeadlineExpired").get(0);
     assertThat(deadline.getString("scope")).isEqualTo("cancel scope");
@@ -135,7 +148,8 @@ class JfrEventsTest {
             + Path.of(NoJfrMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
     String java = ProcessHandle.current().info().command().orElseThrow();
     Process p =
-        new ProcessBuilder(java, "--limit-modules", "java.base", "-cp", cp, NoJfrMain.class.getName())
+        new ProcessBuilder(
+                java, "--limit-modules", "java.base", "-cp", cp, NoJfrMain.class.getName())
             .redirectErrorStream(true)
             .start();
     String out = new String(p.getInputStream().readAllBytes()).strip();
@@ -150,19 +164,26 @@ class JfrEventsTest {
         FlightRecorder.getFlightRecorder().getEventTypes().stream()
             .filter(t -> t.getName().startsWith("dev.taskgroup."))
             .toList();
-    assertThat(types).extracting(EventType::getName)
-        .contains("dev.taskgroup.GroupEnd", "dev.taskgroup.Cancel",
-            "dev.taskgroup.DeadlineExpired", "dev.taskgroup.Redelivery",
+    assertThat(types)
+        .extracting(EventType::getName)
+        .contains(
+            "dev.taskgroup.GroupEnd",
+            "dev.taskgroup.Cancel",
+            "dev.taskgroup.DeadlineExpired",
+            "dev.taskgroup.Redelivery",
             "dev.taskgroup.CancelHook");
     for (EventType t : types) {
       assertThat(t.getDescription()).as(t.getName()).isNotBlank();
       t.getFields().stream()
-          .filter(f -> !List.of("startTime", "duration", "eventThread", "stackTrace")
-              .contains(f.getName()))
-          .forEach(f -> {
-            assertThat(f.getLabel()).as(t.getName() + "." + f.getName()).isNotBlank();
-            assertThat(f.getDescription()).as(t.getName() + "." + f.getName()).isNotBlank();
-          });
+          .filter(
+              f ->
+                  !List.of("startTime", "duration", "eventThread", "stackTrace")
+                      .contains(f.getName()))
+          .forEach(
+              f -> {
+                assertThat(f.getLabel()).as(t.getName() + "." + f.getName()).isNotBlank();
+                assertThat(f.getDescription()).as(t.getName() + "." + f.getName()).isNotBlank();
+              });
     }
   }
 }

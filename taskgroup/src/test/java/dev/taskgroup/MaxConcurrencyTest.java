@@ -58,7 +58,8 @@ class MaxConcurrencyTest {
             group.fork(() -> order.add(id));
           }
         });
-    assertThat(order).containsExactlyElementsOf(java.util.stream.IntStream.range(0, 20).boxed().toList());
+    assertThat(order)
+        .containsExactlyElementsOf(java.util.stream.IntStream.range(0, 20).boxed().toList());
   }
 
   @RepeatedTest(5)
@@ -129,8 +130,7 @@ class MaxConcurrencyTest {
                 trail.add("first done");
               });
           Thread outsider =
-              Thread.ofPlatform()
-                  .start(() -> group.fork(() -> trail.add("outsider's child ran")));
+              Thread.ofPlatform().start(() -> group.fork(() -> trail.add("outsider's child ran")));
           while (outsider.getState() != Thread.State.WAITING) {
             Thread.onSpinWait(); // the outsider's fork is waiting for the place
           }

@@ -150,9 +150,7 @@ class MisuseTest {
     AtomicReference<Throwable> other = new AtomicReference<>();
     g.run(
         () -> {
-          Thread.ofVirtual()
-              .start(() -> other.set(catchThrowable(() -> g.run(() -> {}))))
-              .join();
+          Thread.ofVirtual().start(() -> other.set(catchThrowable(() -> g.run(() -> {})))).join();
         });
     assertThat(other.get())
         .isInstanceOf(IllegalStateException.class)
@@ -234,8 +232,7 @@ class MisuseTest {
     ThreadFactory named = Thread.ofPlatform().name("factory-name-", 0).factory();
     for (ThreadFactory f : new ThreadFactory[] {named, Thread.ofVirtual().factory()}) {
       TaskGroup g = TaskGroup.builder().threadFactory(f).build();
-      String seen =
-          g.call(() -> g.fork("worker-7", () -> Thread.currentThread().getName()).get());
+      String seen = g.call(() -> g.fork("worker-7", () -> Thread.currentThread().getName()).get());
       assertThat(seen).isEqualTo("worker-7");
     }
   }

@@ -9,10 +9,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/**
- * Nesting: which scope absorbs a cancellation, for scopes, groups
- * and mixes of them.
- */
+/** Nesting: which scope absorbs a cancellation, for scopes, groups and mixes of them. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class NestingTest {
 

@@ -1,8 +1,8 @@
 package dev.taskgroup;
 
 /**
- * Run by {@link JfrEventsTest} in a JVM without the jdk.jfr module: the library must still load
- * and run, with every event silently off. Prints "ok" when a group forked, cancelled and joined.
+ * Run by {@link JfrEventsTest} in a JVM without the jdk.jfr module: the library must still load and
+ * run, with every event silently off. Prints "ok" when a group forked, cancelled and joined.
  */
 public final class NoJfrMain {
   private NoJfrMain() {}

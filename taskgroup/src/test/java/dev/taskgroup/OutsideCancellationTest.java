@@ -45,8 +45,7 @@ class OutsideCancellationTest {
 
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
-  void ownerInterruptedFromOutsideCancelsChildrenWaitsAndThrows(ThreadKind kind)
-      throws Exception {
+  void ownerInterruptedFromOutsideCancelsChildrenWaitsAndThrows(ThreadKind kind) throws Exception {
     Tracking threads = new Tracking(ThreadKind.VIRTUAL);
     TaskGroup group = Fixtures.group("g", threads);
     CountDownLatch started = new CountDownLatch(4);

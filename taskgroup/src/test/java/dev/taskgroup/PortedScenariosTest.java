@@ -205,14 +205,23 @@ class PortedScenariosTest {
         });
     assertThat(s.cancelCalled()).isTrue();
     assertThat(s.cancelCaught()).isTrue();
-    assertThat(CancelScope.moveOnAfter(Duration.ZERO, () -> {
-      Thread.sleep(5_000);
-      return 1;
-    })).isNull();
-    assertThatThrownBy(() -> CancelScope.failAfter(Duration.ZERO, () -> {
-      Thread.sleep(5_000);
-      return 1;
-    })).isInstanceOf(TimeoutException.class);
+    assertThat(
+            CancelScope.moveOnAfter(
+                Duration.ZERO,
+                () -> {
+                  Thread.sleep(5_000);
+                  return 1;
+                }))
+        .isNull();
+    assertThatThrownBy(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ZERO,
+                    () -> {
+                      Thread.sleep(5_000);
+                      return 1;
+                    }))
+        .isInstanceOf(TimeoutException.class);
   }
 
   @Test
@@ -311,10 +320,12 @@ class PortedScenariosTest {
 
   @Test
   void scopeIsClearedAfterMoveOnAfter() throws Exception {
-    CancelScope.moveOnAfter(Duration.ofMillis(20), () -> {
-      Thread.sleep(5_000);
-      return null;
-    });
+    CancelScope.moveOnAfter(
+        Duration.ofMillis(20),
+        () -> {
+          Thread.sleep(5_000);
+          return null;
+        });
     Thread.sleep(0);
     Thread.sleep(1);
     CancelScope.checkpoint();

@@ -10,9 +10,9 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 
 /**
- * Measuring helpers for the deadline, shield, re-delivery, hook and interrupt-order tests: run
- * code on a thread of a given kind and get back what it threw, wait for a condition without
- * sleeping, measure the heap after GC, and summarise delays.
+ * Measuring helpers for the deadline, shield, re-delivery, hook and interrupt-order tests: run code
+ * on a thread of a given kind and get back what it threw, wait for a condition without sleeping,
+ * measure the heap after GC, and summarise delays.
  */
 final class Probes {
   private Probes() {}
@@ -42,7 +42,11 @@ final class Probes {
       StackTraceElement[] stack = t.getStackTrace();
       t.interrupt();
       throw new AssertionError(
-          "thread " + t + " still running after " + max + " (stuck?) at:\n  "
+          "thread "
+              + t
+              + " still running after "
+              + max
+              + " (stuck?) at:\n  "
               + String.join("\n  ", Arrays.stream(stack).map(String::valueOf).toList()));
     }
     Throwable e = thrown.get();
@@ -83,8 +87,8 @@ final class Probes {
 
   /**
    * Waits until {@code t} is blocked inside a socket read: a frame of the JDK's socket
-   * implementation on its stack, and the thread parked (virtual) or in the native read
-   * (platform, where the state stays RUNNABLE).
+   * implementation on its stack, and the thread parked (virtual) or in the native read (platform,
+   * where the state stays RUNNABLE).
    */
   static void awaitInSocketRead(Thread t, Duration max) {
     awaitTrue(
@@ -93,7 +97,8 @@ final class Probes {
         () -> {
           StackTraceElement[] stack = t.getStackTrace();
           boolean inSocket =
-              Arrays.stream(stack).anyMatch(e -> e.getClassName().equals("sun.nio.ch.NioSocketImpl"));
+              Arrays.stream(stack)
+                  .anyMatch(e -> e.getClassName().equals("sun.nio.ch.NioSocketImpl"));
           boolean blocked =
               t.getState() == Thread.State.WAITING
                   || (stack.length > 0 && stack[0].isNativeMethod());
@@ -114,8 +119,8 @@ final class Probes {
   }
 
   /**
-   * Collects until every reference is cleared or 10 s have passed (finished threads may still
-   * be ending), and returns how many referents are still reachable.
+   * Collects until every reference is cleared or 10 s have passed (finished threads may still be
+   * ending), and returns how many referents are still reachable.
    */
   static int awaitCleared(List<? extends WeakReference<?>> refs) throws InterruptedException {
     long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);

@@ -37,7 +37,9 @@ class PropagationCoverageTest {
   void startWhoseWrapThrowsIsRejectedAndTheWorkNeverRuns() throws Exception {
     RuntimeException boom = new IllegalStateException("no context");
     TaskGroup group =
-        TaskGroup.builder().maxConcurrency(1).contextPropagator(Propagators.throwingInWrap(boom))
+        TaskGroup.builder()
+            .maxConcurrency(1)
+            .contextPropagator(Propagators.throwingInWrap(boom))
             .build();
     AtomicInteger ran = new AtomicInteger();
     group.run(

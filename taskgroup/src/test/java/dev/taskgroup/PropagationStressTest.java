@@ -87,8 +87,9 @@ class PropagationStressTest {
     } catch (TaskGroupException e) {
       thrown = e;
     }
-    assertThat(thrown).isInstanceOfSatisfying(
-        TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(boom));
+    assertThat(thrown)
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(boom));
     assertThat(balanced.exited.get()).isEqualTo(balanced.entered.get());
   }
 }

@@ -17,8 +17,8 @@ final class Propagators {
   }
 
   /**
-   * Records "tag wrap on THREAD" on the forking thread, then "tag before" / "tag after" around
-   * the work on the child's thread.
+   * Records "tag wrap on THREAD" on the forking thread, then "tag before" / "tag after" around the
+   * work on the child's thread.
    */
   record Tagging(String tag, Queue<String> trail) implements ContextPropagator {
     @Override

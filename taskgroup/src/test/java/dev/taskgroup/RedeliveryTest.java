@@ -31,15 +31,16 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Level-triggered cancellation. A thread that swallows the
- * interrupt and blocks again is interrupted again within the bound (20 ms by default), for every
- * kind of interruptible blocking; every checkpoint throws until it leaves the cancelled region,
- * and nothing reaches it after it left.
+ * Level-triggered cancellation. A thread that swallows the interrupt and blocks again is
+ * interrupted again within the bound (20 ms by default), for every kind of interruptible blocking;
+ * every checkpoint throws until it leaves the cancelled region, and nothing reaches it after it
+ * left.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class RedeliveryTest {
   /** Generous for a 20 ms bound on a loaded 2-core machine. */
   private static final long GENEROUS_MS = 1_000;
+
   /** Swallow-and-block-again rounds per blocking kind. */
   private static final int ROUNDS = 5;
 
@@ -268,7 +269,9 @@ class RedeliveryTest {
                   java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
                   scope.cancel();
                   for (int r = 0; r < rounds; r++) {
-                    Probes.awaitTrue("re-delivery to a busy thread", Duration.ofSeconds(5),
+                    Probes.awaitTrue(
+                        "re-delivery to a busy thread",
+                        Duration.ofSeconds(5),
                         RedeliveryTest::isInterrupted);
                     long until = System.nanoTime() + random.nextLong(0, 25_000_000L);
                     while (System.nanoTime() - until < 0L) {
@@ -313,7 +316,9 @@ class RedeliveryTest {
           Thread.sleep(100);
           new Semaphore(0).tryAcquire(50, TimeUnit.MILLISECONDS); // interruptible too
           after.set(
-              "slept " + (Probes.millis(System.nanoTime() - t0) >= 149) + ", status "
+              "slept "
+                  + (Probes.millis(System.nanoTime() - t0) >= 149)
+                  + ", status "
                   + isInterrupted());
         });
     assertThat(scope.cancelCaught()).isTrue();
@@ -340,7 +345,9 @@ class RedeliveryTest {
           long t0 = System.nanoTime();
           Thread.sleep(100);
           after.set(
-              "slept " + (Probes.millis(System.nanoTime() - t0) >= 99) + ", status "
+              "slept "
+                  + (Probes.millis(System.nanoTime() - t0) >= 99)
+                  + ", status "
                   + isInterrupted());
         });
     assertThat(scope.cancelCaught()).isFalse();

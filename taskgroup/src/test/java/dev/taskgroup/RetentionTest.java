@@ -12,9 +12,9 @@ import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * A group that runs for a long time does not grow: once a child has finished, its result or
- * failure is unreachable from the group (and from other children's handles) unless somebody
- * holds its {@code Task}.
+ * A group that runs for a long time does not grow: once a child has finished, its result or failure
+ * is unreachable from the group (and from other children's handles) unless somebody holds its
+ * {@code Task}.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class RetentionTest {

@@ -13,9 +13,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Propagators found by ServiceLoader apply to every group, before the group's own. Runs in its
- * own surefire execution on the class path, where {@code META-INF/services} files are read (on
- * the module path a provider needs a {@code provides} clause).
+ * Propagators found by ServiceLoader apply to every group, before the group's own. Runs in its own
+ * surefire execution on the class path, where {@code META-INF/services} files are read (on the
+ * module path a provider needs a {@code provides} clause).
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ServiceLoadedPropagatorTest {
@@ -42,8 +42,7 @@ class ServiceLoadedPropagatorTest {
     turnOn();
     TaskGroup group = TaskGroup.create();
     group.run(() -> group.fork(() -> trail.add("work")));
-    assertThat(trail)
-        .containsExactly("service wrap", "service before", "work", "service after");
+    assertThat(trail).containsExactly("service wrap", "service before", "work", "service after");
   }
 
   @Test
@@ -81,7 +80,6 @@ class ServiceLoadedPropagatorTest {
             scope.cancel(); // close() waits for the fired action, wrapper included
           }
         });
-    assertThat(trail)
-        .containsExactly("service wrap", "service before", "action", "service after");
+    assertThat(trail).containsExactly("service wrap", "service before", "action", "service after");
   }
 }

@@ -4,8 +4,8 @@ import java.util.Queue;
 
 /**
  * A context propagator found by ServiceLoader (listed in the test resources' {@code
- * META-INF/services}): it applies to every fork of every group in the test JVM, so it does
- * nothing unless the forking thread has turned it on by setting {@link #TRAIL}.
+ * META-INF/services}): it applies to every fork of every group in the test JVM, so it does nothing
+ * unless the forking thread has turned it on by setting {@link #TRAIL}.
  */
 public final class ServiceLoadedTestPropagator implements ContextPropagator {
   /** Where to record, per forking thread; unset: a no-op. */

@@ -30,9 +30,9 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Shields: a shielded scope keeps cancellation from above out,
- * while its own cancel and deadline work; unshielding delivers at once; shields toggled from
- * another thread leave nobody stuck and leak nothing; blocking cleanup runs in a shield.
+ * Shields: a shielded scope keeps cancellation from above out, while its own cancel and deadline
+ * work; unshielding delivers at once; shields toggled from another thread leave nobody stuck and
+ * leak nothing; blocking cleanup runs in a shield.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ShieldTest {
@@ -204,8 +204,8 @@ class ShieldTest {
           inShield.await();
           group.cancel();
         });
-    System.out.printf("shield with a 100 ms deadline in a cancelled group (%s): %d ms%n",
-        kind, shieldMs.get());
+    System.out.printf(
+        "shield with a 100 ms deadline in a cancelled group (%s): %d ms%n", kind, shieldMs.get());
     assertThat(shieldCaught).isTrue();
     assertThat(shieldMs.get()).isGreaterThanOrEqualTo(99).isLessThan(100 + PROMPT_MS);
     assertThat(group.cancelCaught()).isTrue();
@@ -280,8 +280,8 @@ class ShieldTest {
           assertThat(stillBlocked).isIn(Thread.State.WAITING, Thread.State.TIMED_WAITING);
         });
     long ms = Probes.millis(endedAt.get() - unshieldedAt[0]);
-    System.out.printf("unshield from another thread (%s child): sleep ended %d ms later%n",
-        kind, ms);
+    System.out.printf(
+        "unshield from another thread (%s child): sleep ended %d ms later%n", kind, ms);
     assertThat(ms).isLessThan(PROMPT_MS);
     assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
     assertThat(shield.cancelCaught()).isFalse();
@@ -291,8 +291,8 @@ class ShieldTest {
 
   /**
    * Shield off (an interrupt is delivered and swallowed), shield on from another thread (the
-   * re-delivery watch lapses), shield off again: the cancellation must be delivered again, at
-   * once. Deterministic version of what the random toggling below can run into.
+   * re-delivery watch lapses), shield off again: the cancellation must be delivered again, at once.
+   * Deterministic version of what the random toggling below can run into.
    */
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
@@ -350,7 +350,9 @@ class ShieldTest {
           "off/on/off (%s): interrupts before the last off %d; after it the thread %s%n",
           kind,
           whileShielded,
-          ended ? "ended in " + Probes.millis(endedAt.get() - t0) + " ms" : "was still blocked 2 s later");
+          ended
+              ? "ended in " + Probes.millis(endedAt.get() - t0) + " ms"
+              : "was still blocked 2 s later");
       assertThat(ended)
           .as("turning the shield off again delivers the outer cancellation (thread not stuck)")
           .isTrue();
@@ -375,19 +377,19 @@ class ShieldTest {
   }
 
   /**
-   * Another thread toggles, at random moments, the shield of a scope in which a group's child
-   * keeps blocking (and swallowing what it gets) while the scope around it is cancelled. Ending
-   * with the shield off, the child must be cancelled promptly; ending with it on, at most one
-   * interrupt (one already pending) may still end a blocking call begun after that. No interrupt
-   * leaks out of the cancelled scope. Seeded: -DshieldToggle.seed=N replays.
+   * Another thread toggles, at random moments, the shield of a scope in which a group's child keeps
+   * blocking (and swallowing what it gets) while the scope around it is cancelled. Ending with the
+   * shield off, the child must be cancelled promptly; ending with it on, at most one interrupt (one
+   * already pending) may still end a blocking call begun after that. No interrupt leaks out of the
+   * cancelled scope. Seeded: -DshieldToggle.seed=N replays.
    */
   @ParameterizedTest(name = "{0}, ends shielded={1}")
   @MethodSource("togglingCases")
   void shieldToggledFromAnotherThreadNeverStrandsTheChildNorLeaksAnInterrupt(
       ThreadKind kind, boolean endShielded) throws Exception {
     long seed = Probes.seed("shieldToggle.seed");
-    System.out.printf("shieldToggled %s endShielded=%s seed=%d (-DshieldToggle.seed)%n",
-        kind, endShielded, seed);
+    System.out.printf(
+        "shieldToggled %s endShielded=%s seed=%d (-DshieldToggle.seed)%n", kind, endShielded, seed);
     SplittableRandom random = new SplittableRandom(seed);
     int rounds = 6;
     for (int round = 0; round < rounds; round++) {
@@ -459,7 +461,9 @@ class ShieldTest {
           doneAt[0] = System.nanoTime();
           done.set(true);
           if (endShielded) {
-            Probes.awaitTrue("a few blocking calls in the shield", Duration.ofSeconds(5),
+            Probes.awaitTrue(
+                "a few blocking calls in the shield",
+                Duration.ofSeconds(5),
                 () -> System.nanoTime() - doneAt[0] > TimeUnit.MILLISECONDS.toNanos(80));
             stop.set(true);
           } else {
@@ -472,12 +476,15 @@ class ShieldTest {
           }
         });
     assertThat(stuck)
-        .as("%s: the shield was turned off for good under a cancelled scope, but the child was"
-            + " still not cancelled 2 s later (stuck)", where)
+        .as(
+            "%s: the shield was turned off for good under a cancelled scope, but the child was"
+                + " still not cancelled 2 s later (stuck)",
+            where)
         .isFalse();
     if (endShielded) {
       assertThat(afterDone.get())
-          .as("%s: blocking calls begun after the shield went on for good that were interrupted",
+          .as(
+              "%s: blocking calls begun after the shield went on for good that were interrupted",
               where)
           .isLessThanOrEqualTo(1);
     } else {
@@ -485,7 +492,8 @@ class ShieldTest {
           .as("%s: ms from the last unshield to the child's cancellation", where)
           .isLessThan(PROMPT_MS);
     }
-    assertThat(afterOuter.get()).as("%s: after the outer scope", where)
+    assertThat(afterOuter.get())
+        .as("%s: after the outer scope", where)
         .isEqualTo("status false, sleep completed");
     assertThat(task.get().state()).isEqualTo(Future.State.SUCCESS);
     assertThat(outer.cancelCaught()).isTrue();
@@ -521,8 +529,11 @@ class ShieldTest {
                                 // an interruptible channel: a pending interrupt would close it
                                 try (FileChannel ch =
                                     FileChannel.open(
-                                        file, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-                                  ch.write(ByteBuffer.wrap("goodbye".getBytes(StandardCharsets.UTF_8)));
+                                        file,
+                                        StandardOpenOption.CREATE,
+                                        StandardOpenOption.WRITE)) {
+                                  ch.write(
+                                      ByteBuffer.wrap("goodbye".getBytes(StandardCharsets.UTF_8)));
                                   ch.force(true);
                                 }
                                 trail.add("cleanup done; cancelled=" + CancelScope.isCancelled());

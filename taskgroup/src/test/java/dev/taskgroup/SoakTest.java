@@ -12,9 +12,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Soak: many groups in a row, one very large group, and a supervisor running for a while. Short
- * in CI; with {@code -Pstress} the sizes of the issue (10 000 000 groups, 1 000 000 children,
- * minutes of streaming failures).
+ * Soak: many groups in a row, one very large group, and a supervisor running for a while. Short in
+ * CI; with {@code -Pstress} the sizes of the issue (10 000 000 groups, 1 000 000 children, minutes
+ * of streaming failures).
  */
 @Timeout(value = 2, unit = TimeUnit.HOURS)
 class SoakTest {
@@ -158,8 +158,8 @@ class SoakTest {
   }
 
   /**
-   * A supervisor that forks bursts and waits in between keeps nothing of the finished children:
-   * no failure it handed to its handler, no result of a task nobody holds.
+   * A supervisor that forks bursts and waits in between keeps nothing of the finished children: no
+   * failure it handed to its handler, no result of a task nobody holds.
    */
   @Test
   void burstThenIdleSupervisorKeepsNoFinishedChild() throws Exception {

@@ -54,7 +54,8 @@ class StartTest {
           int port =
               group.start(
                   signal -> {
-                    try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+                    try (ServerSocket server =
+                        new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
                       signal.started(server.getLocalPort());
                       while (true) {
                         Socket client = server.accept();
@@ -151,7 +152,8 @@ class StartTest {
             () ->
                 group.start(
                     signal -> {
-                      Thread helper = Thread.ofPlatform().start(() -> signal.started("from helper"));
+                      Thread helper =
+                          Thread.ofPlatform().start(() -> signal.started("from helper"));
                       helper.join();
                     }));
     assertThat(v).isEqualTo("from helper");

@@ -41,9 +41,15 @@ class TaskFutureTest {
     IllegalStateException boom = new IllegalStateException("boom");
     TaskGroup group = TaskGroup.create();
     AtomicReference<Task<Object>> task = new AtomicReference<>();
-    catchThrowable(() -> group.run(() -> task.set(group.fork(() -> {
-      throw boom;
-    }))));
+    catchThrowable(
+        () ->
+            group.run(
+                () ->
+                    task.set(
+                        group.fork(
+                            () -> {
+                              throw boom;
+                            }))));
     CompletableFuture<Object> future = task.get().toCompletableFuture(); // made after the end
     assertThat(future).isCompletedExceptionally();
     assertThat(catchThrowable(future::join)).hasCause(boom);

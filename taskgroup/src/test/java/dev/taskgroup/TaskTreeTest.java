@@ -57,7 +57,10 @@ class TaskTreeTest {
             .start(
                 () -> {
                   try {
-                    group.run(() -> task[0] = group.fork("ts-child", () -> release.await(1, TimeUnit.MINUTES)));
+                    group.run(
+                        () ->
+                            task[0] =
+                                group.fork("ts-child", () -> release.await(1, TimeUnit.MINUTES)));
                   } catch (InterruptedException e) {
                     throw new AssertionError(e);
                   }
@@ -70,8 +73,11 @@ class TaskTreeTest {
     assertThat(blocker).hasToString("TaskGroup[ts-group, joining]");
     assertThat(TaskTree.capture().format())
         .contains(
-            "group 'ts-group' joining #" + owner.threadId() + " \"\" parked on <"
-                + java.util.Objects.toIdentityString(blocker) + ">\n");
+            "group 'ts-group' joining #"
+                + owner.threadId()
+                + " \"\" parked on <"
+                + java.util.Objects.toIdentityString(blocker)
+                + ">\n");
     assertThat(group.cancelScope().toString()).isEqualTo("CancelScope[group 'ts-group', joining]");
     assertThat(task[0].toString()).isEqualTo("Task[ts-child, running]");
     release.countDown();
@@ -142,7 +148,8 @@ class TaskTreeTest {
                   () -> {
                     group.cancel("enough");
                     String text =
-                        awaitTree(t -> t.matches("(?s).*'sw-child' cancelled.*redeliveries=[2-9].*"));
+                        awaitTree(
+                            t -> t.matches("(?s).*'sw-child' cancelled.*redeliveries=[2-9].*"));
                     assertThat(text)
                         .containsPattern(
                             "task 'sw-child' cancelled #\\d+ \"sw-child\" redeliveries=\\d+"
@@ -161,12 +168,15 @@ class TaskTreeTest {
         () -> {
           group.fork(
               "dl-child",
-              () -> CancelScope.withTimeout(Duration.ofMillis(1)).call(swallowing(entered, stop)::call));
+              () ->
+                  CancelScope.withTimeout(Duration.ofMillis(1))
+                      .call(swallowing(entered, stop)::call));
           entered.await();
           String text = awaitTree(t -> t.contains("scope cancelled"));
           assertThat(text)
-              .containsPattern("└─ scope cancelled #\\d+ \"dl-child\" deadline=\\S+"
-                  + "( redeliveries=\\d+)? \\(deadline expired, \\d+ ms ago\\)\n");
+              .containsPattern(
+                  "└─ scope cancelled #\\d+ \"dl-child\" deadline=\\S+"
+                      + "( redeliveries=\\d+)? \\(deadline expired, \\d+ ms ago\\)\n");
           stop.countDown();
         });
   }
@@ -179,26 +189,31 @@ class TaskTreeTest {
     CountDownLatch release = new CountDownLatch(1);
     group.run(
         () -> {
-          Task<?> child = group.fork("js-child", () -> {
-            entered.countDown();
-            release.await();
-            return null;
-          });
+          Task<?> child =
+              group.fork(
+                  "js-child",
+                  () -> {
+                    entered.countDown();
+                    release.await();
+                    return null;
+                  });
           entered.await();
           String json = TaskTree.capture().toJson();
           assertThat(json)
               .startsWith("{\"roots\":[")
               .contains(
                   "{\"kind\":\"group\",\"name\":\"js-\\\"group\\\"\",\"state\":\"running\","
-                      + "\"threadId\":" + Thread.currentThread().threadId())
+                      + "\"threadId\":"
+                      + Thread.currentThread().threadId())
               .containsPattern(
                   "\\{\"kind\":\"task\",\"name\":\"js-child\",\"state\":\"running\","
                       + "\"threadId\":\\d+,\"threadName\":\"js-child\",\"deadline\":null,"
                       + "\"cancelReason\":null,\"cancelledMillisAgo\":null,\"redeliveries\":0,"
                       + "\"children\":\\[\\]\\}")
               .endsWith("]}");
-          Matcher m = Pattern.compile("\"name\":\"js-child\",\"state\":\"running\",\"threadId\":(\\d+)")
-              .matcher(json);
+          Matcher m =
+              Pattern.compile("\"name\":\"js-child\",\"state\":\"running\",\"threadId\":(\\d+)")
+                  .matcher(json);
           assertThat(m.find()).isTrue();
           assertThat(threadIdsInJcmdDump(dir)).contains(m.group(1));
           release.countDown();
@@ -282,12 +297,14 @@ class TaskTreeTest {
             .start(
                 () -> {
                   try {
-                    nest(depth, () -> {
-                      TaskTree tree = TaskTree.capture();
-                      out[0] = tree.format();
-                      out[1] = tree.toJson();
-                      tid[0] = Thread.currentThread().threadId();
-                    });
+                    nest(
+                        depth,
+                        () -> {
+                          TaskTree tree = TaskTree.capture();
+                          out[0] = tree.format();
+                          out[1] = tree.toJson();
+                          tid[0] = Thread.currentThread().threadId();
+                        });
                   } catch (InterruptedException e) {
                     throw new AssertionError(e);
                   }

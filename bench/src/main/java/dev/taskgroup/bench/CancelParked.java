@@ -22,8 +22,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * SPEC section 5, workload (b): cancel a group of N children, each parked in a {@code
  * LockSupport.park()} loop ({@link ParkedChildren}), timed from the cancel until the owner's run
- * returns. Each iteration is one cancel (single shot); the set-up of every iteration starts N
- * fresh children and waits until each one is {@code WAITING}, outside the timing. With {@code
+ * returns. Each iteration is one cancel (single shot); the set-up of every iteration starts N fresh
+ * children and waits until each one is {@code WAITING}, outside the timing. With {@code
  * gcBeforeCancel=true} (a second, optional state) set-up then runs one full GC, so that every
  * parked child's stack (a heap object) has been through a GC, as a long-parked thread's has; the
  * JDK then thaws the waking children's stacks on its slow path, for every implementation.
@@ -31,9 +31,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  *   <li>raw: the owner (the benchmark thread) started N virtual threads; it interrupts them in
  *       start order, then joins each.
- *   <li>taskgroup: an owner virtual thread runs a group whose body forked N children; the
- *       benchmark thread calls {@code group.cancel()} and waits until {@code run} has returned
- *       (the owner stamps the moment and unparks it).
+ *   <li>taskgroup: an owner virtual thread runs a group whose body forked N children; the benchmark
+ *       thread calls {@code group.cancel()} and waits until {@code run} has returned (the owner
+ *       stamps the moment and unparks it).
  *   <li>executor: the benchmark thread submitted N tasks to a {@code
  *       newVirtualThreadPerTaskExecutor()}; {@code shutdownNow()} (interrupts them) and {@code
  *       close()}.
@@ -44,7 +44,9 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 5)
 @Measurement(iterations = 20)
-@Fork(value = 2, jvmArgsAppend = {"-Xms4g", "-Xmx4g"})
+@Fork(
+    value = 2,
+    jvmArgsAppend = {"-Xms4g", "-Xmx4g"})
 public class CancelParked {
 
   /** The number of parked children. */

@@ -15,14 +15,16 @@ import org.openjdk.jmh.infra.Blackhole;
 /**
  * SPEC section 5, workload (f): nothing cancelled. A hot loop of {@value #LOOP} operations runs
  * inside one (uncancelled) {@code CancelScope}, so the operations see a real scope chain; the
- * scope's own entry and exit are amortised over the loop (about 0.1 ns per operation). Reported
- * per operation.
+ * scope's own entry and exit are amortised over the loop (about 0.1 ns per operation). Reported per
+ * operation.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
+@Fork(
+    value = 1,
+    jvmArgsAppend = {"-Xms1g", "-Xmx1g"})
 @OperationsPerInvocation(CheckpointCost.LOOP)
 public class CheckpointCost {
   static final int LOOP = 1024;

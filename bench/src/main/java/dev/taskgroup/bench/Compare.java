@@ -20,17 +20,16 @@ import org.openjdk.jmh.runner.options.Options;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
- * The quick comparison behind the README's benchmark command: runs every workload of SPEC
- * section 5 for every implementation, side by side in one run, and writes the report
- * (RESULTS.md). JMH workloads (a), (b), (f) run in JMH forks; the harnesses (c), (d), (e) run as
- * mains in fresh JVMs. Every JMH fork gets {@code -Djmh.executor=VIRTUAL}, so every benchmark
- * thread (the owner, for raw, taskgroup, STS, executor and Kotlin alike) is a virtual thread;
- * the harnesses run their owners and drivers on virtual threads themselves.
+ * The quick comparison behind the README's benchmark command: runs every workload of SPEC section 5
+ * for every implementation, side by side in one run, and writes the report (RESULTS.md). JMH
+ * workloads (a), (b), (f) run in JMH forks; the harnesses (c), (d), (e) run as mains in fresh JVMs.
+ * Every JMH fork gets {@code -Djmh.executor=VIRTUAL}, so every benchmark thread (the owner, for
+ * raw, taskgroup, STS, executor and Kotlin alike) is a virtual thread; the harnesses run their
+ * owners and drivers on virtual threads themselves.
  *
  * <p>Usage: {@code java [--enable-preview] -cp ... dev.taskgroup.bench.Compare RESULTS.md
- * [logDir]}. The {@code StructuredTaskScope} peers are included when their classes are on the
- * class path (bench profile); {@code --enable-preview} is passed on to every fork when this JVM
- * has it.
+ * [logDir]}. The {@code StructuredTaskScope} peers are included when their classes are on the class
+ * path (bench profile); {@code --enable-preview} is passed on to every fork when this JVM has it.
  */
 public final class Compare {
   static final String PKG = "dev.taskgroup.bench.";
@@ -49,8 +48,7 @@ public final class Compare {
   private final Path logs;
   private final boolean preview;
   private final boolean sts;
-  private final String javaBin =
-      Path.of(System.getProperty("java.home"), "bin", "java").toString();
+  private final String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
   private final long t0 = System.nanoTime();
   private final Report report = new Report();
 
@@ -59,8 +57,7 @@ public final class Compare {
     this.logs = logs;
     this.preview =
         ManagementFactory.getRuntimeMXBean().getInputArguments().contains("--enable-preview");
-    this.sts =
-        Compare.class.getResource("/dev/taskgroup/bench/sts/ForkJoinOneSts.class") != null;
+    this.sts = Compare.class.getResource("/dev/taskgroup/bench/sts/ForkJoinOneSts.class") != null;
   }
 
   public static void main(String[] args) throws Exception {
@@ -86,8 +83,15 @@ public final class Compare {
     jmh("a1", "ForkJoinOne", "(a) fork + join, one trivial child per group", 80);
     jmh("a100", "ForkJoinHundred", "(a) fork + join, 100 trivial children per group", 80);
     jmh("b", "CancelParked", "(b) cancel of 10 000 / 100 000 parked children", 100);
-    jmh("bgc", "CancelParked", "(b) cancel of 100 000 parked children, full GC before cancel", 60,
-        "n", "100000", "gcBeforeCancel", "true");
+    jmh(
+        "bgc",
+        "CancelParked",
+        "(b) cancel of 100 000 parked children, full GC before cancel",
+        60,
+        "n",
+        "100000",
+        "gcBeforeCancel",
+        "true");
     memory();
     million();
     deadlines();
@@ -101,8 +105,8 @@ public final class Compare {
 
   // ---- JMH ------------------------------------------------------------------------------------
 
-  private void jmh(String key, String simpleName, String title, int approxSeconds,
-      String... params) throws RunnerException {
+  private void jmh(String key, String simpleName, String title, int approxSeconds, String... params)
+      throws RunnerException {
     say("%s: JMH, about %d s ...", title, approxSeconds);
     List<String> prepend = new ArrayList<>(List.of("-Djmh.executor=VIRTUAL"));
     if (preview) {
@@ -135,8 +139,9 @@ public final class Compare {
               primary.getScoreUnit(),
               primary.getSampleCount());
       report.put(key + (n == null ? "" : "/" + n), impl, m);
-      say("  %-10s %-8s %10.3f ± %.3f %s", impl, n == null ? "" : "n=" + n, m.score(), m.error(),
-          m.unit());
+      say(
+          "  %-10s %-8s %10.3f ± %.3f %s",
+          impl, n == null ? "" : "n=" + n, m.score(), m.error(), m.unit());
     }
   }
 
@@ -150,9 +155,14 @@ public final class Compare {
     for (int i = 0; i < jvms; i++) {
       for (String impl : List.of("raw", "taskgroup")) {
         Map<String, List<String>> r =
-            probe("memory-" + impl + "-" + i, List.of("-Xms4g", "-Xmx4g"), "MemoryProbe", impl,
+            probe(
+                "memory-" + impl + "-" + i,
+                List.of("-Xms4g", "-Xmx4g"),
+                "MemoryProbe",
+                impl,
                 String.valueOf(n));
-        perChild.computeIfAbsent(impl, k -> new ArrayList<>())
+        perChild
+            .computeIfAbsent(impl, k -> new ArrayList<>())
             .add(Double.parseDouble(r.get("bytesPerChild").get(0)));
         if (i == 0) {
           report.memoryClasses(impl, r.getOrDefault("class", List.of()));
@@ -173,7 +183,12 @@ public final class Compare {
     say("(d) 1 000 000 parked children, %d rounds after a warm-up, about 60 s ...", rounds);
     for (String impl : List.of("raw", "taskgroup")) {
       Map<String, List<String>> r =
-          probe("million-" + impl, List.of("-Xms8g", "-Xmx16g"), "MillionProbe", impl, String.valueOf(n),
+          probe(
+              "million-" + impl,
+              List.of("-Xms8g", "-Xmx16g"),
+              "MillionProbe",
+              impl,
+              String.valueOf(n),
               String.valueOf(rounds));
       for (String what : List.of("start", "cancel")) {
         List<Double> ms = new ArrayList<>();
@@ -191,11 +206,18 @@ public final class Compare {
     int n = 10_000;
     int windowMs = 1000;
     int rounds = 5;
-    say("(e) deadline lateness, %d concurrent deadlines over %d ms, %d rounds each, about 20 s ...", n,
-        windowMs, rounds);
+    say(
+        "(e) deadline lateness, %d concurrent deadlines over %d ms, %d rounds each, about 20 s ...",
+        n, windowMs, rounds);
     Map<String, List<String>> r =
-        probe("deadlines", List.of("-Xms2g", "-Xmx2g"), "DeadlineProbe", "raw,taskgroup",
-            String.valueOf(n), String.valueOf(windowMs), String.valueOf(rounds));
+        probe(
+            "deadlines",
+            List.of("-Xms2g", "-Xmx2g"),
+            "DeadlineProbe",
+            "raw,taskgroup",
+            String.valueOf(n),
+            String.valueOf(windowMs),
+            String.valueOf(rounds));
     for (String impl : List.of("raw", "taskgroup")) {
       Map<String, String> flat = new LinkedHashMap<>();
       r.forEach(
@@ -205,8 +227,9 @@ public final class Compare {
             }
           });
       report.deadlines(impl, flat);
-      say("  %-10s median %s ms, p99 %s ms, max %s ms (returned)", impl,
-          flat.get("returned.median"), flat.get("returned.p99"), flat.get("returned.max"));
+      say(
+          "  %-10s median %s ms, p99 %s ms, max %s ms (returned)",
+          impl, flat.get("returned.median"), flat.get("returned.p99"), flat.get("returned.max"));
     }
   }
 
@@ -214,8 +237,9 @@ public final class Compare {
    * Runs {@code main} in a fresh JVM (the JDK running this one, same class path) and returns its
    * {@code RESULT key rest} lines grouped by key. A non-zero exit fails the comparison.
    */
-  private Map<String, List<String>> probe(String name, List<String> jvmArgs, String main,
-      String... args) throws IOException, InterruptedException {
+  private Map<String, List<String>> probe(
+      String name, List<String> jvmArgs, String main, String... args)
+      throws IOException, InterruptedException {
     List<String> cmd = new ArrayList<>();
     cmd.add(javaBin);
     if (preview) {
@@ -227,8 +251,8 @@ public final class Compare {
     cmd.add(PKG + main);
     cmd.addAll(List.of(args));
     Path log = logs.resolve(name + ".txt");
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
-        .start();
+    Process p =
+        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     int exit = p.waitFor();
     List<String> lines = Files.readAllLines(log);
     if (exit != 0) {

@@ -10,12 +10,12 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * SPEC section 5, workload (e): deadline lateness with N (10 000) concurrent deadlines. Not JMH:
- * {@code java ... DeadlineProbe raw,taskgroup N windowMs rounds}: the implementations
- * named take turns, round by round, in the same JVM.
+ * {@code java ... DeadlineProbe raw,taskgroup N windowMs rounds}: the implementations named take
+ * turns, round by round, in the same JVM.
  *
  * <p>N virtual threads start and check in; then all are released at once and each computes its
- * deadline {@code base + lead + i * window / N} (deadlines spread evenly over the window; the
- * lead, 500 ms, lets every scope open before the first deadline) and enters {@code
+ * deadline {@code base + lead + i * window / N} (deadlines spread evenly over the window; the lead,
+ * 500 ms, lets every scope open before the first deadline) and enters {@code
  * CancelScope.moveOnAfter(deadline - now, body)} whose body blocks in {@code Thread.sleep} far past
  * the deadline. Two latenesses per thread, both {@code - deadline}:
  *
@@ -25,13 +25,14 @@ import java.util.concurrent.locks.LockSupport;
  * </ul>
  *
  * The library computes its own deadline from its own clock read, a little after ours, so both
- * numbers slightly overstate the lateness (by the scope's entry cost). The {@code raw} peer is
- * the JDK's own timer under the same load: each thread does {@code Thread.sleep(deadline - now)}
- * and its lateness is when it woke. Round 0 is a warm-up. Output: {@code RESULT impl.key value}
+ * numbers slightly overstate the lateness (by the scope's entry cost). The {@code raw} peer is the
+ * JDK's own timer under the same load: each thread does {@code Thread.sleep(deadline - now)} and
+ * its lateness is when it woke. Round 0 is a warm-up. Output: {@code RESULT impl.key value}
  * (milliseconds), over all measured rounds pooled.
  */
 public final class DeadlineProbe {
   private static final long LEAD_NANOS = 500_000_000L;
+
   /** The body blocks in a park loop instead of Thread.sleep (-Dbench.deadlineBody=park). */
   private static final boolean PARK = "park".equals(System.getProperty("bench.deadlineBody"));
 
@@ -85,9 +86,15 @@ public final class DeadlineProbe {
     long[] s = r.returned.clone();
     Arrays.sort(s);
     StringBuilder b = new StringBuilder();
-    b.append(String.format(Locale.ROOT,
-        "%s round %d: returned median %.3f ms, p99 %.3f ms, max %.3f ms; max per tenth:", impl,
-        round, pct(s, 0.5) / 1e6, pct(s, 0.99) / 1e6, s[s.length - 1] / 1e6));
+    b.append(
+        String.format(
+            Locale.ROOT,
+            "%s round %d: returned median %.3f ms, p99 %.3f ms, max %.3f ms; max per tenth:",
+            impl,
+            round,
+            pct(s, 0.5) / 1e6,
+            pct(s, 0.99) / 1e6,
+            s[s.length - 1] / 1e6));
     for (int d = 0; d < 10; d++) {
       long max = 0;
       for (int i = d * n / 10; i < (d + 1) * n / 10; i++) {

@@ -16,16 +16,18 @@ import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * SPEC section 5, workload (a): fork + join of 100 trivial children per group, reported per
- * child ({@code @OperationsPerInvocation(100)}). Raw: the owner starts 100 virtual threads, each
- * child counts down ONE shared counter, and the owner parks until the last child unparks it.
- * The {@code StructuredTaskScope} peer is {@code dev.taskgroup.bench.sts.ForkJoinHundredSts}.
+ * SPEC section 5, workload (a): fork + join of 100 trivial children per group, reported per child
+ * ({@code @OperationsPerInvocation(100)}). Raw: the owner starts 100 virtual threads, each child
+ * counts down ONE shared counter, and the owner parks until the last child unparks it. The {@code
+ * StructuredTaskScope} peer is {@code dev.taskgroup.bench.sts.ForkJoinHundredSts}.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 4, time = 500, timeUnit = TimeUnit.MILLISECONDS)
 @Measurement(iterations = 10, time = 500, timeUnit = TimeUnit.MILLISECONDS)
-@Fork(value = 2, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
+@Fork(
+    value = 2,
+    jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
 @OperationsPerInvocation(ForkJoinHundred.CHILDREN)
 public class ForkJoinHundred {
   public static final int CHILDREN = 100;

@@ -17,19 +17,23 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * SPEC section 5, workload (a): fork + join of ONE trivial child per group (a new group, scope or
  * executor per operation). The owner is the JMH benchmark thread, a virtual thread when run with
- * {@code -Djmh.executor=VIRTUAL} (the comparison always does). The {@code StructuredTaskScope}
- * peer is {@code dev.taskgroup.bench.sts.ForkJoinOneSts} (JDK 25 preview, bench profile only).
+ * {@code -Djmh.executor=VIRTUAL} (the comparison always does). The {@code StructuredTaskScope} peer
+ * is {@code dev.taskgroup.bench.sts.ForkJoinOneSts} (JDK 25 preview, bench profile only).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 4, time = 500, timeUnit = TimeUnit.MILLISECONDS)
 @Measurement(iterations = 10, time = 500, timeUnit = TimeUnit.MILLISECONDS)
-@Fork(value = 2, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
+@Fork(
+    value = 2,
+    jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
 public class ForkJoinOne {
   static final Runnable NOTHING = () -> {};
   static final Body NOTHING_BODY = () -> {};
+
   /** A context propagator that does nothing: what one propagator costs by being there. */
   static final ContextPropagator NOOP_PROPAGATOR = work -> work;
+
   /** Builds groups with {@link #NOOP_PROPAGATOR}. */
   static final TaskGroup.Builder PROPAGATED =
       TaskGroup.builder().contextPropagator(NOOP_PROPAGATOR);
@@ -48,8 +52,8 @@ public class ForkJoinOne {
   }
 
   /**
-   * As {@link #taskgroup()}, with one context propagator that does nothing (target: within
-   * 1.1x of {@code taskgroup}, which has none).
+   * As {@link #taskgroup()}, with one context propagator that does nothing (target: within 1.1x of
+   * {@code taskgroup}, which has none).
    */
   @Benchmark
   public void taskgroupPropagator() throws InterruptedException {
@@ -58,8 +62,8 @@ public class ForkJoinOne {
   }
 
   /**
-   * Raw with a fresh owner: a new virtual thread per operation starts and joins one child (the
-   * peer of {@link #taskgroupFreshOwner}).
+   * Raw with a fresh owner: a new virtual thread per operation starts and joins one child (the peer
+   * of {@link #taskgroupFreshOwner}).
    */
   @Benchmark
   public void rawFreshOwner() throws InterruptedException {
@@ -68,9 +72,9 @@ public class ForkJoinOne {
 
   /**
    * taskgroup with a fresh owner: a new virtual thread per operation runs the group, so every
-   * operation pays what a thread pays once: its state, and its entry in the task tree's registry
-   * of root threads. With no JFR recording on, this row against {@link #rawFreshOwner} is the
-   * cost of the diagnostics' bookkeeping at its worst.
+   * operation pays what a thread pays once: its state, and its entry in the task tree's registry of
+   * root threads. With no JFR recording on, this row against {@link #rawFreshOwner} is the cost of
+   * the diagnostics' bookkeeping at its worst.
    */
   @Benchmark
   public void taskgroupFreshOwner() throws InterruptedException {

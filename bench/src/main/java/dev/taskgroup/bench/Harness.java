@@ -12,8 +12,10 @@ abstract class Harness {
   final ParkedChildren parked;
   final Thread driver = Thread.currentThread();
   Thread owner;
+
   /** System.nanoTime() stamps written by the owner. */
   volatile long startNanos;
+
   volatile long cancelNanos;
   volatile long doneNanos;
   volatile Throwable failure;

@@ -13,8 +13,8 @@ final class Heap {
   private Heap() {}
 
   /**
-   * Used heap after a full GC, repeated until two readings in a row agree within 64 KiB (at most
-   * 20 GCs).
+   * Used heap after a full GC, repeated until two readings in a row agree within 64 KiB (at most 20
+   * GCs).
    */
   static long usedAfterFullGc() {
     long previous = -1L;

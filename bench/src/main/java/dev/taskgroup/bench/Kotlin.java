@@ -10,7 +10,8 @@ import kotlinx.coroutines.CoroutineStart;
 import kotlinx.coroutines.Dispatchers;
 
 /**
- * The Kotlin coroutines peer, called from Java: {@code runBlocking { repeat(n) { launch(Dispatchers.Default) {} } }}.
+ * The Kotlin coroutines peer, called from Java: {@code runBlocking { repeat(n) {
+ * launch(Dispatchers.Default) {} } }}.
  *
  * <p>The owner (a virtual thread) blocks in {@code runBlocking}, whose body runs on the owner's own
  * event loop; each child is a coroutine launched on {@code Dispatchers.Default} (the structured
@@ -24,7 +25,9 @@ final class Kotlin {
   private static final Function2<CoroutineScope, Continuation<? super Unit>, Object> NOTHING =
       (scope, continuation) -> Unit.INSTANCE;
 
-  /** Runs one structured scope that launches {@code children} trivial children and waits for them. */
+  /**
+   * Runs one structured scope that launches {@code children} trivial children and waits for them.
+   */
   static void forkJoin(int children) throws InterruptedException {
     BuildersKt.runBlocking(
         EmptyCoroutineContext.INSTANCE,

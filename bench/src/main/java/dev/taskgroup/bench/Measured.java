@@ -3,9 +3,9 @@ package dev.taskgroup.bench;
 import java.util.List;
 
 /**
- * One measured number with its error bar: for JMH, the score and JMH's score error (the
- * half-width of its 99.9% confidence interval); for a harness, the mean and the sample standard
- * deviation of its rounds.
+ * One measured number with its error bar: for JMH, the score and JMH's score error (the half-width
+ * of its 99.9% confidence interval); for a harness, the mean and the sample standard deviation of
+ * its rounds.
  *
  * @param score the value
  * @param error the error bar (0 when there was a single sample)
@@ -37,7 +37,7 @@ record Measured(double score, double error, String unit, long samples) {
     double r = score / base.score;
     double rel1 = error / score;
     double rel2 = base.error / base.score;
-    return new Measured(r, r * Math.sqrt(rel1 * rel1 + rel2 * rel2), "x", Math.min(samples,
-        base.samples));
+    return new Measured(
+        r, r * Math.sqrt(rel1 * rel1 + rel2 * rel2), "x", Math.min(samples, base.samples));
   }
 }

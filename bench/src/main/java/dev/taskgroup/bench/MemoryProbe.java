@@ -9,13 +9,13 @@ import java.util.Map;
  * SPEC section 5, workload (c): heap per parked child. Not JMH: run once per implementation in a
  * fresh JVM ({@code java ... MemoryProbe raw|taskgroup N}).
  *
- * <p>Measures the used heap after full GCs (repeated until stable) before and after N children
- * are started and parked, and divides the difference by N. A parked virtual thread's stack lives
- * on the heap (its frames are copied into {@code jdk.internal.vm.StackChunk} objects when it
- * unmounts), so this counts the whole child: thread object, continuation, stack chunk and the
- * library's bookkeeping. Ten warm-up rounds of N/5 children first load and compile
- * everything involved, so that the children park in compiled frames. Also
- * prints the classes that grew, per child, from two class histograms.
+ * <p>Measures the used heap after full GCs (repeated until stable) before and after N children are
+ * started and parked, and divides the difference by N. A parked virtual thread's stack lives on the
+ * heap (its frames are copied into {@code jdk.internal.vm.StackChunk} objects when it unmounts), so
+ * this counts the whole child: thread object, continuation, stack chunk and the library's
+ * bookkeeping. Ten warm-up rounds of N/5 children first load and compile everything involved, so
+ * that the children park in compiled frames. Also prints the classes that grew, per child, from two
+ * class histograms.
  *
  * <p>Output: lines {@code RESULT key value}, read by {@link Compare}.
  */

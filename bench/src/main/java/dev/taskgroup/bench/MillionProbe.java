@@ -4,8 +4,8 @@ import java.util.Locale;
 
 /**
  * SPEC section 5, workload (d): one owner with N (1 000 000) concurrent parked children: the time
- * to start them all, and the time to cancel them all. Not JMH: {@code java -Xmx16g ...
- * MillionProbe raw|taskgroup N rounds}, one fresh JVM per implementation.
+ * to start them all, and the time to cancel them all. Not JMH: {@code java -Xmx16g ... MillionProbe
+ * raw|taskgroup N rounds}, one fresh JVM per implementation.
  *
  * <ul>
  *   <li>Start: from the owner's first fork (the owner stamps the time just before it starts
@@ -16,8 +16,9 @@ import java.util.Locale;
  *       {@code group.cancel()} until {@code run} returns (stamped by the owner).
  * </ul>
  *
- * <p>Ten rounds at N/10 warm the JIT up first; round 0 at N is a warm-up too and not reported. Output: {@code RESULT start|cancel round nanos}. The
- * driver (which calls {@code cancel()}) and every owner are virtual threads.
+ * <p>Ten rounds at N/10 warm the JIT up first; round 0 at N is a warm-up too and not reported.
+ * Output: {@code RESULT start|cancel round nanos}. The driver (which calls {@code cancel()}) and
+ * every owner are virtual threads.
  */
 public final class MillionProbe {
   private MillionProbe() {}
@@ -51,16 +52,24 @@ public final class MillionProbe {
         Heap.usedAfterFullGc();
       }
       if (Boolean.getBoolean("bench.trace")) {
-        System.err.println("cancel " + round + " begins at uptime ms "
-            + java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime());
+        System.err.println(
+            "cancel "
+                + round
+                + " begins at uptime ms "
+                + java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime());
       }
       long cancel = h.cancel();
       String tag = round == 0 ? "WARMUP" : "RESULT";
       System.out.printf(Locale.ROOT, "%s start %d %d%n", tag, round, start);
       System.out.printf(Locale.ROOT, "%s cancel %d %d%n", tag, round, cancel);
       if (Boolean.getBoolean("bench.trace")) {
-        System.err.printf(Locale.ROOT, "%s start %d %d, cancel %d, ends at uptime ms %d%n", tag,
-            round, start, cancel,
+        System.err.printf(
+            Locale.ROOT,
+            "%s start %d %d, cancel %d, ends at uptime ms %d%n",
+            tag,
+            round,
+            start,
+            cancel,
             java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime());
       }
     }

@@ -5,15 +5,14 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * N children that each check in and then park until interrupted: the child of the cancel,
- * memory and one-million workloads (SPEC section 5), the same for every implementation.
+ * N children that each check in and then park until interrupted: the child of the cancel, memory
+ * and one-million workloads (SPEC section 5), the same for every implementation.
  *
- * <p>A child records its thread (for the "all parked" check only), checks in, and then runs
- * {@code while (!Thread.currentThread().isInterrupted()) LockSupport.park();}. The last child to
- * check in unparks the waiter. {@link #awaitAllParked()} then waits until every recorded thread
- * is in state {@code WAITING}, so timing starts only once every child is really parked. No shared
- * latch is used for the parked children: interrupting many threads parked on one latch is
- * quadratic.
+ * <p>A child records its thread (for the "all parked" check only), checks in, and then runs {@code
+ * while (!Thread.currentThread().isInterrupted()) LockSupport.park();}. The last child to check in
+ * unparks the waiter. {@link #awaitAllParked()} then waits until every recorded thread is in state
+ * {@code WAITING}, so timing starts only once every child is really parked. No shared latch is used
+ * for the parked children: interrupting many threads parked on one latch is quadratic.
  */
 public final class ParkedChildren {
   private final int n;
@@ -21,11 +20,13 @@ public final class ParkedChildren {
   private final AtomicInteger checkedIn = new AtomicInteger();
   private volatile Thread[] threads;
   private volatile Thread waiter;
+
   /** System.nanoTime() when the last child checked in. */
   private volatile long allCheckedInNanos;
 
   /** One shared body for every child: no per-child lambda. */
   private final Runnable child = this::runChild;
+
   private final Body body = this::runChild;
 
   public ParkedChildren(int n) {

@@ -9,10 +9,10 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The cost of level-triggered delivery in its worst case: N children of a cancelled group that
- * catch every {@code InterruptedException} and sleep again, so the library keeps interrupting
- * them. Not JMH, not part of the comparison: {@code java ... RedeliveryCostProbe N windowMs}
- * (bound: {@code -Ddev.taskgroup.redeliveryMillis}, default 20). Prints the process CPU over the
- * window (in cores) and the re-deliveries per second, in the steady state after the cancel.
+ * catch every {@code InterruptedException} and sleep again, so the library keeps interrupting them.
+ * Not JMH, not part of the comparison: {@code java ... RedeliveryCostProbe N windowMs} (bound:
+ * {@code -Ddev.taskgroup.redeliveryMillis}, default 20). Prints the process CPU over the window (in
+ * cores) and the re-deliveries per second, in the steady state after the cancel.
  */
 public final class RedeliveryCostProbe {
   private RedeliveryCostProbe() {}

@@ -14,6 +14,7 @@ import java.util.Map;
 final class Report {
   /** Workload key ("a1", "b/100000", ...) to implementation to number. */
   private final Map<String, Map<String, Measured>> data = new LinkedHashMap<>();
+
   private final Map<String, List<String>> memoryClasses = new LinkedHashMap<>();
   private final Map<String, Map<String, String>> deadlines = new LinkedHashMap<>();
   private final List<String[]> verdicts = new ArrayList<>();
@@ -70,17 +71,34 @@ final class Report {
   }
 
   private void machine(StringBuilder b) {
-    var os = (com.sun.management.OperatingSystemMXBean)
-        ManagementFactory.getOperatingSystemMXBean();
+    var os =
+        (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     b.append("## Machine\n\n| | |\n| --- | --- |\n");
     row(b, "date", date);
     row(b, "cores", String.valueOf(Runtime.getRuntime().availableProcessors()));
-    row(b, "memory", String.format(Locale.ROOT, "%.1f GiB", os.getTotalMemorySize() / 1073741824.0));
+    row(
+        b,
+        "memory",
+        String.format(Locale.ROOT, "%.1f GiB", os.getTotalMemorySize() / 1073741824.0));
     row(b, "CPU", cpuModel());
-    row(b, "OS", osRelease() + ", " + System.getProperty("os.name") + " "
-        + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
-    row(b, "JDK", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name")
-        + " " + System.getProperty("java.runtime.version"));
+    row(
+        b,
+        "OS",
+        osRelease()
+            + ", "
+            + System.getProperty("os.name")
+            + " "
+            + System.getProperty("os.version")
+            + " "
+            + System.getProperty("os.arch"));
+    row(
+        b,
+        "JDK",
+        System.getProperty("java.vm.vendor")
+            + " "
+            + System.getProperty("java.vm.name")
+            + " "
+            + System.getProperty("java.runtime.version"));
     row(b, "load average (1, 5, 15 min) at start / at end", loadStart + " / " + loadEnd);
     b.append("\n");
   }
@@ -112,7 +130,12 @@ final class Report {
     StringBuilder b = new StringBuilder("## SPEC section 5 targets\n\n");
     b.append("| target | measured | verdict |\n| --- | --- | --- |\n");
     for (String[] v : verdicts) {
-      b.append("| ").append(v[0]).append(" | ").append(v[1]).append(" | ").append(v[2])
+      b.append("| ")
+          .append(v[0])
+          .append(" | ")
+          .append(v[1])
+          .append(" | ")
+          .append(v[2])
           .append(" |\n");
     }
     return b.append("\n").toString();
@@ -129,12 +152,15 @@ final class Report {
         .append("`run` + `fork`, `run` returns when the children are done. STS: `open()`, ")
         .append("`fork`, `join()`, `close()`. Executor: `newVirtualThreadPerTaskExecutor()`, ")
         .append("`submit`, `close()`. Kotlin: `runBlocking { launch(Dispatchers.Default) {} }` ")
-        .append("called from Java (the owner's body runs on its own event loop; the children run on ")
-        .append("`Dispatchers.Default`, whose workers are platform threads). JMH average time, 2 forks x (4 x 0.5 s warm-up + 10 x 0.5 s ")
+        .append(
+            "called from Java (the owner's body runs on its own event loop; the children run on ")
+        .append(
+            "`Dispatchers.Default`, whose workers are platform threads). JMH average time, 2 forks x (4 x 0.5 s warm-up + 10 x 0.5 s ")
         .append("measurement). The FreshOwner rows run each operation's owner on a new virtual ")
         .append("thread (raw and taskgroup alike): taskgroup then pays per operation what a ")
         .append("thread pays once, its state and its entry in the task tree's registry of root ")
-        .append("threads, with no JFR recording on (the diagnostics' bookkeeping at its worst).\n\n");
+        .append(
+            "threads, with no JFR recording on (the diagnostics' bookkeeping at its worst).\n\n");
     b.append("`taskgroupPropagator`: taskgroup with one context propagator that does nothing ")
         .append("(`work -> work`), its group built by a `TaskGroup.Builder`; `taskgroup` has ")
         .append("none. The target: within 1.1x of `taskgroup`. (The other half of ")
@@ -151,10 +177,14 @@ final class Report {
     verdictAtMost("(a) 100 children: taskgroup per child at most 1.2x raw", hundred, 1.2);
     verdictBelow("(a) 100 children: taskgroup below STS", "a100", "sts");
     verdictBelow("(a) 100 children: taskgroup below the executor", "a100", "executor");
-    verdictAtMost("(a) one child: one no-op context propagator at most 1.1x none",
-        ratio("a1", "taskgroupPropagator", "taskgroup"), 1.1);
-    verdictAtMost("(a) 100 children: one no-op context propagator at most 1.1x none",
-        ratio("a100", "taskgroupPropagator", "taskgroup"), 1.1);
+    verdictAtMost(
+        "(a) one child: one no-op context propagator at most 1.1x none",
+        ratio("a1", "taskgroupPropagator", "taskgroup"),
+        1.1);
+    verdictAtMost(
+        "(a) 100 children: one no-op context propagator at most 1.1x none",
+        ratio("a100", "taskgroupPropagator", "taskgroup"),
+        1.1);
   }
 
   private void cancel(StringBuilder b) {
@@ -182,8 +212,10 @@ final class Report {
         .append("every implementation. Not a SPEC target; shown because it changes the absolute ")
         .append("numbers and the spread.\n\n");
     table(b, "bgc/100000");
-    verdictAtMost("(b) cancel of 100 000 parked children: taskgroup at most 1.2x raw",
-        ratio("b/100000", "taskgroup"), 1.2);
+    verdictAtMost(
+        "(b) cancel of 100 000 parked children: taskgroup at most 1.2x raw",
+        ratio("b/100000", "taskgroup"),
+        1.2);
   }
 
   private void memory(StringBuilder b) {
@@ -204,13 +236,20 @@ final class Report {
         (impl, lines) -> {
           for (String line : lines) {
             String[] f = line.split(" ");
-            b.append("| ").append(impl).append(" | `").append(f[0]).append("` | ").append(f[1])
-                .append(" | ").append(f[2]).append(" |\n");
+            b.append("| ")
+                .append(impl)
+                .append(" | `")
+                .append(f[0])
+                .append("` | ")
+                .append(f[1])
+                .append(" | ")
+                .append(f[2])
+                .append(" |\n");
           }
         });
     b.append("\n");
-    verdictAtMost("(c) memory per parked child: taskgroup within 1.3x raw", ratio("c",
-        "taskgroup"), 1.3);
+    verdictAtMost(
+        "(c) memory per parked child: taskgroup within 1.3x raw", ratio("c", "taskgroup"), 1.3);
   }
 
   private void million(StringBuilder b) {
@@ -231,8 +270,12 @@ final class Report {
     table(b, "d/cancel");
     Map<String, Measured> d = data.get("d/cancel");
     boolean held = d != null && d.containsKey("taskgroup");
-    verdicts.add(new String[] {"(d) one group holds 1 000 000 concurrent parked children",
-        held ? "all started, parked and cancelled" : "did not run", held ? "PASS" : "MISS"});
+    verdicts.add(
+        new String[] {
+          "(d) one group holds 1 000 000 concurrent parked children",
+          held ? "all started, parked and cancelled" : "did not run",
+          held ? "PASS" : "MISS"
+        });
     verdictAtMost("(d) 1 000 000: start within 2x raw", ratio("d/start", "taskgroup"), 2.0);
     verdictAtMost("(d) 1 000 000: cancel within 2x raw", ratio("d/cancel", "taskgroup"), 2.0);
   }
@@ -255,19 +298,39 @@ final class Report {
         .append("deadline |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     deadlines.forEach(
         (impl, v) ->
-            b.append("| ").append(impl).append(" | ").append(v.get("observed.median"))
-                .append(" | ").append(v.get("observed.p99")).append(" | ")
-                .append(v.get("returned.median")).append(" | ").append(v.get("returned.p99"))
-                .append(" | ").append(v.get("returned.max")).append(" | ")
-                .append(v.get("timedOut")).append(" / ").append(v.get("samples")).append(" | ")
-                .append(v.get("lastEntryVsFirstDeadlineMs")).append(" |\n"));
+            b.append("| ")
+                .append(impl)
+                .append(" | ")
+                .append(v.get("observed.median"))
+                .append(" | ")
+                .append(v.get("observed.p99"))
+                .append(" | ")
+                .append(v.get("returned.median"))
+                .append(" | ")
+                .append(v.get("returned.p99"))
+                .append(" | ")
+                .append(v.get("returned.max"))
+                .append(" | ")
+                .append(v.get("timedOut"))
+                .append(" / ")
+                .append(v.get("samples"))
+                .append(" | ")
+                .append(v.get("lastEntryVsFirstDeadlineMs"))
+                .append(" |\n"));
     b.append("\n");
     Map<String, String> tg = deadlines.get("taskgroup");
     if (tg != null) {
       double p99 = Double.parseDouble(tg.get("returned.p99"));
-      verdicts.add(new String[] {"(e) deadlines: p99 lateness at most 5 ms with 10 000",
-          String.format(Locale.ROOT, "p99 %.3f ms (returned), median %s ms", p99,
-              tg.get("returned.median")), p99 <= 5.0 ? "PASS" : "MISS"});
+      verdicts.add(
+          new String[] {
+            "(e) deadlines: p99 lateness at most 5 ms with 10 000",
+            String.format(
+                Locale.ROOT,
+                "p99 %.3f ms (returned), median %s ms",
+                p99,
+                tg.get("returned.median")),
+            p99 <= 5.0 ? "PASS" : "MISS"
+          });
     }
   }
 
@@ -283,18 +346,27 @@ final class Report {
     Map<String, Measured> f = data.getOrDefault("f", Map.of());
     f.forEach(
         (op, m) ->
-            b.append("| ").append(op).append(" | ").append(fmt(m.score())).append(' ')
-                .append(m.unit()).append(" | ").append(fmt(m.error())).append(" |\n"));
+            b.append("| ")
+                .append(op)
+                .append(" | ")
+                .append(fmt(m.score()))
+                .append(' ')
+                .append(m.unit())
+                .append(" | ")
+                .append(fmt(m.error()))
+                .append(" |\n"));
     b.append("\n");
     Measured cp = f.get("checkpoint");
     if (cp != null) {
-      verdictAtMost("(f) uncancelled `checkpoint()` costs nanoseconds (read: at most 20 ns)",
-          cp, 20);
+      verdictAtMost(
+          "(f) uncancelled `checkpoint()` costs nanoseconds (read: at most 20 ns)", cp, 20);
     }
     Measured ns = f.get("nestedScope");
     if (ns != null) {
-      verdictAtMost("(f) uncancelled nested scope entry + exit costs nanoseconds (read: at most "
-          + "100 ns)", ns, 100);
+      verdictAtMost(
+          "(f) uncancelled nested scope entry + exit costs nanoseconds (read: at most " + "100 ns)",
+          ns,
+          100);
     }
   }
 
@@ -310,13 +382,21 @@ final class Report {
         continue;
       }
       String unit = m.unit().equals("B/child") ? "bytes" : m.unit();
-      b.append("| ").append(impl).append(" | ").append(fmt(m.score())).append(' ').append(unit)
-          .append(" | ").append(fmt(m.error()));
+      b.append("| ")
+          .append(impl)
+          .append(" | ")
+          .append(fmt(m.score()))
+          .append(' ')
+          .append(unit)
+          .append(" | ")
+          .append(fmt(m.error()));
       if (impl.equals("raw")) {
         b.append(" | 1 (baseline) | ");
       } else if (raw != null) {
         Measured r = m.over(raw);
-        b.append(" | ").append(String.format(Locale.ROOT, "%.2fx", r.score())).append(" | ")
+        b.append(" | ")
+            .append(String.format(Locale.ROOT, "%.2fx", r.score()))
+            .append(" | ")
             .append(String.format(Locale.ROOT, "%.2f", r.error()));
       } else {
         b.append(" | | ");
@@ -346,9 +426,12 @@ final class Report {
     boolean pass = m.score() <= limit;
     boolean straddles = m.score() - m.error() <= limit && m.score() + m.error() > limit;
     String unit = m.unit().equals("x") ? "x" : " " + m.unit();
-    verdicts.add(new String[] {target,
-        String.format(Locale.ROOT, "%s%s ± %s", fmt(m.score()), unit, fmt(m.error())),
-        (pass ? "PASS" : "MISS") + (straddles ? " (within error)" : "")});
+    verdicts.add(
+        new String[] {
+          target,
+          String.format(Locale.ROOT, "%s%s ± %s", fmt(m.score()), unit, fmt(m.error())),
+          (pass ? "PASS" : "MISS") + (straddles ? " (within error)" : "")
+        });
   }
 
   private void verdictBelow(String target, String workload, String other) {
@@ -362,10 +445,20 @@ final class Report {
     Measured r = tg.over(o);
     boolean pass = tg.score() < o.score();
     boolean overlap = Math.abs(tg.score() - o.score()) < tg.error() + o.error();
-    verdicts.add(new String[] {target,
-        String.format(Locale.ROOT, "%s %s vs %s %s (%.2fx ± %.2f)", fmt(tg.score()), tg.unit(),
-            fmt(o.score()), o.unit(), r.score(), r.error()),
-        (pass ? "PASS" : "MISS") + (overlap ? " (within error)" : "")});
+    verdicts.add(
+        new String[] {
+          target,
+          String.format(
+              Locale.ROOT,
+              "%s %s vs %s %s (%.2fx ± %.2f)",
+              fmt(tg.score()),
+              tg.unit(),
+              fmt(o.score()),
+              o.unit(),
+              r.score(),
+              r.error()),
+          (pass ? "PASS" : "MISS") + (overlap ? " (within error)" : "")
+        });
   }
 
   private static void row(StringBuilder b, String k, String v) {

@@ -17,8 +17,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
  * CI's check of the bench module (the full comparison never runs in CI): the JMH annotation
- * processor ran, every benchmark body and harness works on tiny inputs, and one tiny JMH
- * iteration runs in a fork on virtual threads.
+ * processor ran, every benchmark body and harness works on tiny inputs, and one tiny JMH iteration
+ * runs in a fork on virtual threads.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class SmokeTest {
@@ -27,19 +27,32 @@ class SmokeTest {
   void benchmarkListNamesEveryBenchmark() throws Exception {
     String list;
     try (InputStream in = getClass().getResourceAsStream("/META-INF/BenchmarkList")) {
-      assertThat(in).as("META-INF/BenchmarkList (is the JMH processor in annotationProcessorPaths?)")
+      assertThat(in)
+          .as("META-INF/BenchmarkList (is the JMH processor in annotationProcessorPaths?)")
           .isNotNull();
       list = new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
     for (String b :
         new String[] {
-          "ForkJoinOne_raw", "ForkJoinOne_taskgroup", "ForkJoinOne_taskgroupPropagator",
-          "ForkJoinOne_executor", "ForkJoinOne_kotlin", "ForkJoinHundred_raw",
-          "ForkJoinHundred_taskgroup", "ForkJoinHundred_taskgroupPropagator",
-          "ForkJoinHundred_executor", "ForkJoinHundred_kotlin", "ForkJoinOne_rawFreshOwner",
-          "ForkJoinOne_taskgroupFreshOwner", "ForkJoinHundred_rawFreshOwner",
-          "ForkJoinHundred_taskgroupFreshOwner", "CancelParked_raw", "CancelParked_taskgroup",
-          "CancelParked_executor", "CheckpointCost_baseline", "CheckpointCost_checkpoint",
+          "ForkJoinOne_raw",
+          "ForkJoinOne_taskgroup",
+          "ForkJoinOne_taskgroupPropagator",
+          "ForkJoinOne_executor",
+          "ForkJoinOne_kotlin",
+          "ForkJoinHundred_raw",
+          "ForkJoinHundred_taskgroup",
+          "ForkJoinHundred_taskgroupPropagator",
+          "ForkJoinHundred_executor",
+          "ForkJoinHundred_kotlin",
+          "ForkJoinOne_rawFreshOwner",
+          "ForkJoinOne_taskgroupFreshOwner",
+          "ForkJoinHundred_rawFreshOwner",
+          "ForkJoinHundred_taskgroupFreshOwner",
+          "CancelParked_raw",
+          "CancelParked_taskgroup",
+          "CancelParked_executor",
+          "CheckpointCost_baseline",
+          "CheckpointCost_checkpoint",
           "CheckpointCost_nestedScope"
         }) {
       assertThat(list).contains(b + "_jmhTest");
@@ -131,7 +144,10 @@ class SmokeTest {
     assertThat(capture(() -> MillionProbe.main(new String[] {"taskgroup", "2000", "1"})))
         .contains("RESULT start 1", "RESULT cancel 1");
     assertThat(capture(() -> DeadlineProbe.main(new String[] {"raw,taskgroup", "200", "100", "1"})))
-        .contains("RESULT taskgroup.returned.p99", "RESULT taskgroup.timedOut 200", "RESULT raw.timedOut 200");
+        .contains(
+            "RESULT taskgroup.returned.p99",
+            "RESULT taskgroup.timedOut 200",
+            "RESULT raw.timedOut 200");
   }
 
   @Test

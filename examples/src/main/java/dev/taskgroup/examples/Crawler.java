@@ -54,27 +54,33 @@ public final class Crawler {
       throw new IllegalStateException("cannot bind the demo site", e);
     }
     server.setExecutor(Executors.newVirtualThreadPerTaskExecutor());
-    server.createContext("/page/", exchange -> {
-      int n = Integer.parseInt(exchange.getRequestURI().getPath().substring("/page/".length()));
-      StringBuilder html = new StringBuilder("<html><body>page ").append(n);
-      if (n == TARGET_PAGE) {
-        html.append(" TARGET");
-      }
-      for (int child : new int[] {2 * n + 1, 2 * n + 2}) {
-        if (child < PAGES) {
-          html.append(" <a href=\"/page/").append(child).append("\">").append(child).append("</a>");
-        }
-      }
-      byte[] body = html.append("</body></html>").toString().getBytes(StandardCharsets.UTF_8);
-      try {
-        Thread.sleep(2); // a little server latency
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      exchange.sendResponseHeaders(200, body.length);
-      exchange.getResponseBody().write(body);
-      exchange.close();
-    });
+    server.createContext(
+        "/page/",
+        exchange -> {
+          int n = Integer.parseInt(exchange.getRequestURI().getPath().substring("/page/".length()));
+          StringBuilder html = new StringBuilder("<html><body>page ").append(n);
+          if (n == TARGET_PAGE) {
+            html.append(" TARGET");
+          }
+          for (int child : new int[] {2 * n + 1, 2 * n + 2}) {
+            if (child < PAGES) {
+              html.append(" <a href=\"/page/")
+                  .append(child)
+                  .append("\">")
+                  .append(child)
+                  .append("</a>");
+            }
+          }
+          byte[] body = html.append("</body></html>").toString().getBytes(StandardCharsets.UTF_8);
+          try {
+            Thread.sleep(2); // a little server latency
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          exchange.sendResponseHeaders(200, body.length);
+          exchange.getResponseBody().write(body);
+          exchange.close();
+        });
     server.start();
     try {
       ready.accept(server.getAddress().getPort());
@@ -121,18 +127,30 @@ public final class Crawler {
               while (m.find()) {
                 String link = m.group(1);
                 if (seen.add(link)) {
-                  crawl.fork(() -> { page(link); return null; });
+                  crawl.fork(
+                      () -> {
+                        page(link);
+                        return null;
+                      });
                 }
               }
             }
           }
           seen.add("/page/0");
-          crawl.fork(() -> { new Visit().page("/page/0"); return null; });
+          crawl.fork(
+              () -> {
+                new Visit().page("/page/0");
+                return null;
+              });
         });
     System.out.printf(
         "  found %s after fetching %d of %d pages in %.1f ms; at most %d fetches in flight"
             + " (maxConcurrency %d)%n",
-        found.get(), fetched.get(), PAGES, (System.nanoTime() - t0) / 1e6, maxSeen.get(),
+        found.get(),
+        fetched.get(),
+        PAGES,
+        (System.nanoTime() - t0) / 1e6,
+        maxSeen.get(),
         maxInFlight);
     System.out.printf(
         "  crawl: cancelCalled=%s cancelCaught=%s reason=\"%s\"%n",

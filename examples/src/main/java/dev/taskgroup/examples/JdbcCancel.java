@@ -11,8 +11,8 @@ import java.util.concurrent.CountDownLatch;
 /**
  * A long JDBC query (embedded H2) in a group that is cancelled 200 ms in: an interrupt does not
  * reach a running query, so without a hook {@code run} waits for the whole query; with {@code
- * onCancel(statement::cancel)} the statement is cancelled and {@code run} returns in
- * milliseconds, the query's {@code SQLException} counting as the cancellation.
+ * onCancel(statement::cancel)} the statement is cancelled and {@code run} returns in milliseconds,
+ * the query's {@code SQLException} counting as the cancellation.
  */
 final class JdbcCancel {
   /** About 2 s of work for H2 here (it sums random numbers over 25 million rows). */

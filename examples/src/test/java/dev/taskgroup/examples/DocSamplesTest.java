@@ -15,10 +15,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 
 /**
- * Keeps the Java samples in {@code docs/} identical to compiled code: every fenced
- * {@code java} block must follow a marker {@code <!-- sample: path/File.java#region -->} naming a
- * region of a source file (lines between {@code // region name} and {@code // endregion}), and
- * must equal that region, indentation removed. The tests of this module run those sources.
+ * Keeps the Java samples in {@code docs/} identical to compiled code: every fenced {@code java}
+ * block must follow a marker {@code <!-- sample: path/File.java#region -->} naming a region of a
+ * source file (lines between {@code // region name} and {@code // endregion}), and must equal that
+ * region, indentation removed. The tests of this module run those sources.
  */
 class DocSamplesTest {
   private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
@@ -34,8 +34,7 @@ class DocSamplesTest {
       blocks.addAll(javaBlocks(doc));
     }
     assertThat(blocks).as("java blocks found in docs/").hasSizeGreaterThan(10);
-    return blocks.stream()
-        .map(b -> DynamicTest.dynamicTest(name(b), () -> check(b)));
+    return blocks.stream().map(b -> DynamicTest.dynamicTest(name(b), () -> check(b)));
   }
 
   private static String name(Block b) {
@@ -52,7 +51,8 @@ class DocSamplesTest {
 
   private static void check(Block block) throws IOException {
     assertThat(block.marker())
-        .as("%s:%d: a java block needs <!-- sample: path#region --> on the line before it",
+        .as(
+            "%s:%d: a java block needs <!-- sample: path#region --> on the line before it",
             block.doc(), block.line())
         .isNotNull();
     Matcher m = MARKER.matcher(block.marker());
@@ -108,8 +108,12 @@ class DocSamplesTest {
         from = i + 1;
       } else if (from >= 0 && lines.get(i).strip().equals("// endregion")) {
         List<String> body = lines.subList(from, i);
-        int indent = body.stream().filter(l -> !l.isBlank())
-            .mapToInt(l -> l.length() - l.stripLeading().length()).min().orElse(0);
+        int indent =
+            body.stream()
+                .filter(l -> !l.isBlank())
+                .mapToInt(l -> l.length() - l.stripLeading().length())
+                .min()
+                .orElse(0);
         StringBuilder out = new StringBuilder();
         for (String l : body) {
           out.append(l.isBlank() ? "" : l.substring(indent)).append('\n');

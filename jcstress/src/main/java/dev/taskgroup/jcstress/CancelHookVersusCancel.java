@@ -16,22 +16,24 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * {@code CancelScope.onCancel} registration and {@code close()} against {@code cancel()} of the
- * scope from another thread (the CancelScope.onCancel javadoc): the action runs at most once, on another thread;
- * when the scope is already cancelled at registration it has run before {@code onCancel}
- * returns; after {@code close()} returns it is not running and will not start.
+ * scope from another thread (the CancelScope.onCancel javadoc): the action runs at most once, on
+ * another thread; when the scope is already cancelled at registration it has run before {@code
+ * onCancel} returns; after {@code close()} returns it is not running and will not start.
  */
 @JCStressTest
 @Description("CancelScope.onCancel register/close against cancel() from another thread")
 @Outcome(
     id = "ran at registration",
     expect = ACCEPTABLE,
-    desc = "The scope was already cancelled when onCancel was called: the action ran before"
-        + " onCancel returned.")
+    desc =
+        "The scope was already cancelled when onCancel was called: the action ran before"
+            + " onCancel returned.")
 @Outcome(
     id = "ran while open",
     expect = ACCEPTABLE,
-    desc = "cancel() landed while the registration was open: the action ran once (close waited"
-        + " for it if it was still running).")
+    desc =
+        "cancel() landed while the registration was open: the action ran once (close waited"
+            + " for it if it was still running).")
 @Outcome(
     id = "not run, cancel after close",
     expect = ACCEPTABLE,
@@ -39,13 +41,11 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "not run, close won",
     expect = ACCEPTABLE_INTERESTING,
-    desc = "The owner saw the scope cancelled and closed the registration before the cancelling"
-        + " thread reached the hook: close won the race and the action never ran. (The action"
-        + " exists to unblock the owner; the owner is not blocked, it is closing.)")
-@Outcome(
-    id = "ran twice",
-    expect = FORBIDDEN,
-    desc = "The action ran more than once.")
+    desc =
+        "The owner saw the scope cancelled and closed the registration before the cancelling"
+            + " thread reached the hook: close won the race and the action never ran. (The action"
+            + " exists to unblock the owner; the owner is not blocked, it is closing.)")
+@Outcome(id = "ran twice", expect = FORBIDDEN, desc = "The action ran more than once.")
 @Outcome(
     id = "not run at registration",
     expect = FORBIDDEN,
@@ -69,8 +69,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelHookVersusCancel {

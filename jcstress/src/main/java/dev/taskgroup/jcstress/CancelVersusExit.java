@@ -14,10 +14,10 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * {@code cancel()} against the group's exit: the body returns at once and {@code run} is closing
- * while another thread cancels (docs/guide.md, "Which scope absorbs a cancellation" and "Cancelling a group"). The cancel either
- * lands while the group is open (it is caught: the group's wait for its children is a
- * checkpoint) or after it exited (only {@code cancelCalled()} changes). The library's interrupt
- * for the cancel must never survive the exit.
+ * while another thread cancels (docs/guide.md, "Which scope absorbs a cancellation" and "Cancelling
+ * a group"). The cancel either lands while the group is open (it is caught: the group's wait for
+ * its children is a checkpoint) or after it exited (only {@code cancelCalled()} changes). The
+ * library's interrupt for the cancel must never survive the exit.
  */
 @JCStressTest
 @Description("TaskGroup.cancel() from another thread against the group's exit")
@@ -36,8 +36,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt left, .*",
     expect = FORBIDDEN,
-    desc = "The owner's interrupt status was set after run returned: the library's interrupt for"
-        + " the cancel survived the group's exit (an interrupt the library delivered never survives the scope's exit).")
+    desc =
+        "The owner's interrupt status was set after run returned: the library's interrupt for"
+            + " the cancel survived the group's exit (an interrupt the library delivered never survives the scope's exit).")
 @Outcome(
     id = "caught without cancelCalled",
     expect = FORBIDDEN,
@@ -49,8 +50,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelVersusExit {

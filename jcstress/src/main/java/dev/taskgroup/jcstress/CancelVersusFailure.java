@@ -17,28 +17,31 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
- * {@code cancel()} against a child failing (docs/guide.md, "Failures": the failure is reported whatever
- * the order; never a cancellation among the failures). The child's work throws at once, with no
- * checkpoint before: once it started, it fails. Which came first is told by the group's cancel
- * reason (the first one is kept): the explicit reason, or the failure's.
+ * {@code cancel()} against a child failing (docs/guide.md, "Failures": the failure is reported
+ * whatever the order; never a cancellation among the failures). The child's work throws at once,
+ * with no checkpoint before: once it started, it fails. Which came first is told by the group's
+ * cancel reason (the first one is kept): the explicit reason, or the failure's.
  */
 @JCStressTest
 @Description("TaskGroup.cancel() from another thread against a child that fails")
 @Outcome(
     id = "failure reported, cancel first",
     expect = ACCEPTABLE,
-    desc = "cancel() came first; the child had started and failed anyway: run threw"
-        + " TaskGroupException holding exactly that failure.")
+    desc =
+        "cancel() came first; the child had started and failed anyway: run threw"
+            + " TaskGroupException holding exactly that failure.")
 @Outcome(
     id = "failure reported, failure first",
     expect = ACCEPTABLE,
-    desc = "The failure came first (it cancelled the group); cancel() later: run threw"
-        + " TaskGroupException holding exactly that failure.")
+    desc =
+        "The failure came first (it cancelled the group); cancel() later: run threw"
+            + " TaskGroupException holding exactly that failure.")
 @Outcome(
     id = "not started, caught",
     expect = ACCEPTABLE,
-    desc = "cancel() came before the child started: its work never ran, so nothing failed; run"
-        + " returned normally and caught the cancellation.")
+    desc =
+        "cancel() came before the child started: its work never ran, so nothing failed; run"
+            + " returned normally and caught the cancellation.")
 @Outcome(
     id = "failure lost",
     expect = FORBIDDEN,
@@ -46,7 +49,8 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "cancellation among failures",
     expect = FORBIDDEN,
-    desc = "failures() holds an InterruptedException or CancellationException (a cancellation is never a failure).")
+    desc =
+        "failures() holds an InterruptedException or CancellationException (a cancellation is never a failure).")
 @Outcome(
     id = "failures wrong: .*",
     expect = FORBIDDEN,
@@ -66,8 +70,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelVersusFailure {

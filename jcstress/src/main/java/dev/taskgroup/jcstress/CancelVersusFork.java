@@ -20,8 +20,8 @@ import org.openjdk.jcstress.infra.results.L_Result;
  * cancels the group (docs/guide.md, "Cancelling a group").
  *
  * <p>What can be observed about "cancel() happened before run returned": nothing outside the group
- * can tell whether a cancel() that returned just before {@code run} returned was counted (the
- * group may already have exited). What can be told is that cancel() had returned when code
+ * can tell whether a cancel() that returned just before {@code run} returned was counted (the group
+ * may already have exited). What can be told is that cancel() had returned when code
  * <em>inside</em> the open group looked: the body (before or after its fork) or the child's work.
  * Then the group was open and cancelled, so it must catch: {@code cancelCaught()} true. Likewise a
  * child that ended {@code CANCELLED} was cancelled while the group was open.
@@ -31,23 +31,27 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "not started, caught",
     expect = ACCEPTABLE,
-    desc = "cancel() reached the group before (or while) the child started: the task is CANCELLED"
-        + " and its work never ran; run returned normally and caught the cancellation.")
+    desc =
+        "cancel() reached the group before (or while) the child started: the task is CANCELLED"
+            + " and its work never ran; run returned normally and caught the cancellation.")
 @Outcome(
     id = "cut short, caught",
     expect = ACCEPTABLE,
-    desc = "The work started and its checkpoint threw: the task is CANCELLED; run returned"
-        + " normally and caught the cancellation.")
+    desc =
+        "The work started and its checkpoint threw: the task is CANCELLED; run returned"
+            + " normally and caught the cancellation.")
 @Outcome(
     id = "completed, caught",
     expect = ACCEPTABLE,
-    desc = "The work passed its checkpoint and returned (SUCCESS, result kept); cancel() reached"
-        + " the group before it exited, so run caught it.")
+    desc =
+        "The work passed its checkpoint and returned (SUCCESS, result kept); cancel() reached"
+            + " the group before it exited, so run caught it.")
 @Outcome(
     id = "completed, after exit",
     expect = ACCEPTABLE,
-    desc = "The work completed; cancel() came after the group exited: cancelCaught() false,"
-        + " cancelCalled() true.")
+    desc =
+        "The work completed; cancel() came after the group exited: cancelCaught() false,"
+            + " cancelCalled() true.")
 @Outcome(
     id = "run threw .*",
     expect = FORBIDDEN,
@@ -55,26 +59,31 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt left",
     expect = FORBIDDEN,
-    desc = "The owner's interrupt status was set after run returned (the group leaves no interrupt on its caller).")
+    desc =
+        "The owner's interrupt status was set after run returned (the group leaves no interrupt on its caller).")
 @Outcome(
     id = "work outlived run",
     expect = FORBIDDEN,
-    desc = "The child's work was still running, or started, after run returned (run never returns while a child runs).")
+    desc =
+        "The child's work was still running, or started, after run returned (run never returns while a child runs).")
 @Outcome(
     id = "work ran after cancel returned",
     expect = FORBIDDEN,
-    desc = "cancel() had returned before fork was called, yet fork started the work (a fork into a cancelled group does not start:"
-        + " fork into a cancelled group returns a CANCELLED task without starting it).")
+    desc =
+        "cancel() had returned before fork was called, yet fork started the work (a fork into a cancelled group does not start:"
+            + " fork into a cancelled group returns a CANCELLED task without starting it).")
 @Outcome(
     id = "caught lost",
     expect = FORBIDDEN,
-    desc = "cancel() was seen from inside the open group (or a child ended CANCELLED), yet"
-        + " cancelCaught() is false.")
+    desc =
+        "cancel() was seen from inside the open group (or a child ended CANCELLED), yet"
+            + " cancelCaught() is false.")
 @Outcome(
     id = "bad task: .*",
     expect = FORBIDDEN,
-    desc = "The task ended neither CANCELLED nor SUCCESS with its result, or SUCCESS without its"
-        + " work having run.")
+    desc =
+        "The task ended neither CANCELLED nor SUCCESS with its result, or SUCCESS without its"
+            + " work having run.")
 @Outcome(
     id = "cancelCalled false",
     expect = FORBIDDEN,
@@ -82,8 +91,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelVersusFork {

@@ -29,18 +29,21 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "SUCCESS, get interrupted",
     expect = ACCEPTABLE,
-    desc = "The body was cancelled while waiting in get(); the child still completed, and its"
-        + " task keeps the value.")
+    desc =
+        "The body was cancelled while waiting in get(); the child still completed, and its"
+            + " task keeps the value.")
 @Outcome(
     id = "CANCELLED, get cancelled",
     expect = ACCEPTABLE,
-    desc = "cancel() came first: the child never started, its task is CANCELLED and get() threw"
-        + " CancellationException.")
+    desc =
+        "cancel() came first: the child never started, its task is CANCELLED and get() threw"
+            + " CancellationException.")
 @Outcome(
     id = "CANCELLED, get interrupted",
     expect = ACCEPTABLE,
-    desc = "The child never started (cancelled before it began) and the body's get() was"
-        + " interrupted by the same cancellation.")
+    desc =
+        "The child never started (cancelled before it began) and the body's get() was"
+            + " interrupted by the same cancellation.")
 @Outcome(
     id = "result lost",
     expect = FORBIDDEN,
@@ -72,8 +75,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class CancelVersusResult {
@@ -81,6 +85,7 @@ public class CancelVersusResult {
 
   private final TaskGroup group = TaskGroup.create();
   private volatile Task<Integer> task;
+
   /** What the body's get() did: "returned it", "interrupted", "cancelled", or a problem. */
   private volatile String got;
 

@@ -17,23 +17,26 @@ import org.openjdk.jcstress.infra.results.L_Result;
 /**
  * A deadline firing against the exit of its scope: a plain scope with a very short timeout whose
  * body busy-waits for about as long (no checkpoint, no interruptible call) and returns normally.
- * Only one actor: the racing thread is the library's deadline timer. docs/guide.md, "Which scope absorbs a cancellation": a plain
- * scope whose body returns normally reports {@code cancelCaught() == false} (cancelCalled may be
- * either: the deadline may or may not have expired before the scope exited), and the interrupt
- * the library delivered for the deadline never survives the scope's exit.
+ * Only one actor: the racing thread is the library's deadline timer. docs/guide.md, "Which scope
+ * absorbs a cancellation": a plain scope whose body returns normally reports {@code cancelCaught()
+ * == false} (cancelCalled may be either: the deadline may or may not have expired before the scope
+ * exited), and the interrupt the library delivered for the deadline never survives the scope's
+ * exit.
  */
 @JCStressTest
 @Description("A CancelScope deadline firing against the scope's exit")
 @Outcome(
     id = "fired in body",
     expect = ACCEPTABLE,
-    desc = "The deadline fired while the body ran (it saw itself cancelled) and the body returned"
-        + " normally: cancelCalled() true, cancelCaught() false, interrupt cleared at exit.")
+    desc =
+        "The deadline fired while the body ran (it saw itself cancelled) and the body returned"
+            + " normally: cancelCalled() true, cancelCaught() false, interrupt cleared at exit.")
 @Outcome(
     id = "fired at exit",
     expect = ACCEPTABLE,
-    desc = "The body did not see the deadline, but it fired while the scope was exiting:"
-        + " cancelCalled() true, cancelCaught() false.")
+    desc =
+        "The body did not see the deadline, but it fired while the scope was exiting:"
+            + " cancelCalled() true, cancelCaught() false.")
 @Outcome(
     id = "did not fire",
     expect = ACCEPTABLE,
@@ -41,12 +44,14 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt left, .*",
     expect = FORBIDDEN,
-    desc = "The thread's interrupt status was set after run returned: the deadline's interrupt"
-        + " survived the scope's exit (the library's interrupt never survives the exit).")
+    desc =
+        "The thread's interrupt status was set after run returned: the deadline's interrupt"
+            + " survived the scope's exit (the library's interrupt never survives the exit).")
 @Outcome(
     id = "caught, .*",
     expect = FORBIDDEN,
-    desc = "cancelCaught() true although the body returned normally (a body that returns normally catches nothing).")
+    desc =
+        "cancelCaught() true although the body returned normally (a body that returns normally catches nothing).")
 @Outcome(
     id = "run threw .*",
     expect = FORBIDDEN,
@@ -58,8 +63,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class DeadlineVersusExit {
@@ -67,6 +73,7 @@ public class DeadlineVersusExit {
   private static final long TIMEOUT_NANOS = 100_000L;
 
   private final CancelScope scope = CancelScope.withTimeout(Duration.ofNanos(TIMEOUT_NANOS));
+
   /**
    * How long the body runs: spread from half the timeout to two and a half times it, since the
    * timer thread wakes up some tens of microseconds late (more on a loaded machine); so some

@@ -15,10 +15,11 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
- * {@code fork} from a thread outside the group against the group closing (docs/guide.md, "Cancelling a group" and "Mistakes the library catches";
- * 19; Group's membership count). Once the body has started, a fork from outside either joins the
- * open group, and then {@code run} waits for the child, or finds it finished and throws {@link
- * IllegalStateException}. A forked child's work never runs after {@code run} returned.
+ * {@code fork} from a thread outside the group against the group closing (docs/guide.md,
+ * "Cancelling a group" and "Mistakes the library catches"; 19; Group's membership count). Once the
+ * body has started, a fork from outside either joins the open group, and then {@code run} waits for
+ * the child, or finds it finished and throws {@link IllegalStateException}. A forked child's work
+ * never runs after {@code run} returned.
  */
 @JCStressTest
 @Description("TaskGroup.fork from another thread against the group's close")
@@ -33,7 +34,8 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "work outlived run",
     expect = FORBIDDEN,
-    desc = "The forked work was running, or started, after run returned (nothing of a group runs after run returned).")
+    desc =
+        "The forked work was running, or started, after run returned (nothing of a group runs after run returned).")
 @Outcome(
     id = "task not done: .*",
     expect = FORBIDDEN,
@@ -42,10 +44,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "fork threw .*",
     expect = FORBIDDEN,
     desc = "fork threw something other than IllegalStateException for a finished group.")
-@Outcome(
-    id = "run threw .*",
-    expect = FORBIDDEN,
-    desc = "run did not return normally.")
+@Outcome(id = "run threw .*", expect = FORBIDDEN, desc = "run did not return normally.")
 @Outcome(
     id = "interrupt left",
     expect = FORBIDDEN,
@@ -57,12 +56,14 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class ForkVersusClose {
   private static final Integer RESULT = 42;
+
   /** How long the body lingers after it started, so that forks land around the close. */
   private static final long BODY_NANOS = 5_000L;
 

@@ -13,36 +13,40 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
- * Another thread cancels an outer scope and then turns off the shield of the inner scope the
- * owner may be running (the CancelScope.setShielded javadoc: turning the shield off while a scope above is cancelled
- * delivers the cancellation at once). While the inner scope is still shielded a checkpoint in it
- * must pass, even if the owner entered it with the cancellation's interrupt pending (entering a
- * shielded scope drops it). After the inner scope, the outer is cancelled: its checkpoint must
- * throw and the outer absorbs the cancellation.
+ * Another thread cancels an outer scope and then turns off the shield of the inner scope the owner
+ * may be running (the CancelScope.setShielded javadoc: turning the shield off while a scope above
+ * is cancelled delivers the cancellation at once). While the inner scope is still shielded a
+ * checkpoint in it must pass, even if the owner entered it with the cancellation's interrupt
+ * pending (entering a shielded scope drops it). After the inner scope, the outer is cancelled: its
+ * checkpoint must throw and the outer absorbs the cancellation.
  */
 @JCStressTest
 @Description("CancelScope.setShielded(false) by another thread, after cancel() of the outer")
 @Outcome(
     id = "inner cut short, caught",
     expect = ACCEPTABLE,
-    desc = "The shield was off when the owner reached the checkpoint in the inner scope: it threw,"
-        + " the inner scope let it through and the outer caught it.")
+    desc =
+        "The shield was off when the owner reached the checkpoint in the inner scope: it threw,"
+            + " the inner scope let it through and the outer caught it.")
 @Outcome(
     id = "outer cut short, caught",
     expect = ACCEPTABLE,
-    desc = "The inner checkpoint passed under the shield (or before cancel()); the outer's"
-        + " checkpoint threw and the outer caught the cancellation.")
+    desc =
+        "The inner checkpoint passed under the shield (or before cancel()); the outer's"
+            + " checkpoint threw and the outer caught the cancellation.")
 @Outcome(
     id = "cancelled after last checkpoint",
     expect = ACCEPTABLE,
-    desc = "cancel() came after the outer's checkpoint: the outer's body returned normally,"
-        + " cancelCaught() false.")
+    desc =
+        "cancel() came after the outer's checkpoint: the outer's body returned normally,"
+            + " cancelCaught() false.")
 @Outcome(
     id = "shielded checkpoint threw .*",
     expect = FORBIDDEN,
-    desc = "A checkpoint in the inner scope threw while the scope was still shielded: the"
-        + " cancellation above got through (CancelledException), or an interrupt pending at entry"
-        + " was not dropped (a plain InterruptedException).")
+    desc =
+        "A checkpoint in the inner scope threw while the scope was still shielded: the"
+            + " cancellation above got through (CancelledException), or an interrupt pending at entry"
+            + " was not dropped (a plain InterruptedException).")
 @Outcome(
     id = "checkpoint passed after cancel",
     expect = FORBIDDEN,
@@ -66,8 +70,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class ShieldOffFromOtherThread {

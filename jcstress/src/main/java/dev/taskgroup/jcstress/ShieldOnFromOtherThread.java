@@ -13,31 +13,34 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
- * Another thread turns on the shield of the inner scope the owner is entering or running, and
- * then cancels the outer scope (docs/guide.md, "Shields"). The shield goes up before the
- * cancel, so whenever the owner is inside the inner scope either nothing above is cancelled or
- * the shield keeps it out; if the owner was still in the outer when the cancel was delivered,
- * entering the shielded scope drops that interrupt. The inner checkpoint must therefore always
- * pass. After the inner scope the outer's checkpoint throws if the outer was cancelled.
+ * Another thread turns on the shield of the inner scope the owner is entering or running, and then
+ * cancels the outer scope (docs/guide.md, "Shields"). The shield goes up before the cancel, so
+ * whenever the owner is inside the inner scope either nothing above is cancelled or the shield
+ * keeps it out; if the owner was still in the outer when the cancel was delivered, entering the
+ * shielded scope drops that interrupt. The inner checkpoint must therefore always pass. After the
+ * inner scope the outer's checkpoint throws if the outer was cancelled.
  */
 @JCStressTest
 @Description("CancelScope.setShielded(true) by another thread, then cancel() of the outer")
 @Outcome(
     id = "outer cut short, caught",
     expect = ACCEPTABLE,
-    desc = "The inner checkpoint passed (shielded, or before the cancel); the outer's checkpoint"
-        + " threw and the outer caught the cancellation.")
+    desc =
+        "The inner checkpoint passed (shielded, or before the cancel); the outer's checkpoint"
+            + " threw and the outer caught the cancellation.")
 @Outcome(
     id = "cancelled after last checkpoint",
     expect = ACCEPTABLE,
-    desc = "cancel() came after the outer's checkpoint: the outer's body returned normally,"
-        + " cancelCaught() false.")
+    desc =
+        "cancel() came after the outer's checkpoint: the outer's body returned normally,"
+            + " cancelCaught() false.")
 @Outcome(
     id = "inner checkpoint threw .*",
     expect = FORBIDDEN,
-    desc = "The checkpoint in the inner scope threw, although the shield went up before the"
-        + " outer was cancelled: the cancellation (CancelledException) or its interrupt (a plain"
-        + " InterruptedException) got through the shield.")
+    desc =
+        "The checkpoint in the inner scope threw, although the shield went up before the"
+            + " outer was cancelled: the cancellation (CancelledException) or its interrupt (a plain"
+            + " InterruptedException) got through the shield.")
 @Outcome(
     id = "checkpoint passed after cancel",
     expect = FORBIDDEN,
@@ -61,8 +64,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class ShieldOnFromOtherThread {

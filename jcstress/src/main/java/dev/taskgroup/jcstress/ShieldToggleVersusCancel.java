@@ -14,35 +14,40 @@ import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
  * An outer scope cancelled by another thread while the thread running an inner scope turns that
- * scope's shield on, passes a checkpoint, and turns it off again (docs/guide.md, "Shields";
- * 15). Turning the shield on from the thread that runs the scope drops the library's interrupt
- * for the cancellation above, so the checkpoint under the shield must pass. Once the inner scope
- * has ended with the shield off while the outer is cancelled, the outer's next checkpoint must
- * throw, and the outer (the outermost cancelled scope) absorbs it.
+ * scope's shield on, passes a checkpoint, and turns it off again (docs/guide.md, "Shields"; 15).
+ * Turning the shield on from the thread that runs the scope drops the library's interrupt for the
+ * cancellation above, so the checkpoint under the shield must pass. Once the inner scope has ended
+ * with the shield off while the outer is cancelled, the outer's next checkpoint must throw, and the
+ * outer (the outermost cancelled scope) absorbs it.
  */
 @JCStressTest
-@Description("CancelScope.setShielded on/off by the scope's own thread against cancel() of the outer")
+@Description(
+    "CancelScope.setShielded on/off by the scope's own thread against cancel() of the outer")
 @Outcome(
     id = "cancelled, caught",
     expect = ACCEPTABLE,
-    desc = "The outer was cancelled before the owner's checkpoint in it (while the shield was on,"
-        + " or not): that checkpoint threw and the outer caught the cancellation.")
+    desc =
+        "The outer was cancelled before the owner's checkpoint in it (while the shield was on,"
+            + " or not): that checkpoint threw and the outer caught the cancellation.")
 @Outcome(
     id = "cancelled after last checkpoint",
     expect = ACCEPTABLE,
-    desc = "cancel() came after the outer's checkpoint: the outer's body returned normally,"
-        + " cancelCaught() false (it may or may not have been cancelled before exit).")
+    desc =
+        "cancel() came after the outer's checkpoint: the outer's body returned normally,"
+            + " cancelCaught() false (it may or may not have been cancelled before exit).")
 @Outcome(
     id = "shielded checkpoint threw .*",
     expect = FORBIDDEN,
-    desc = "A checkpoint under the shield, just turned on by its own thread, threw: the"
-        + " cancellation above got through (CancelledException), or the interrupt delivered for"
-        + " it was not dropped (a plain InterruptedException) (a shield drops the library's interrupt).")
+    desc =
+        "A checkpoint under the shield, just turned on by its own thread, threw: the"
+            + " cancellation above got through (CancelledException), or the interrupt delivered for"
+            + " it was not dropped (a plain InterruptedException) (a shield drops the library's interrupt).")
 @Outcome(
     id = "checkpoint passed after cancel",
     expect = FORBIDDEN,
-    desc = "The inner scope had ended with the shield off, the outer was seen cancelled, and a"
-        + " checkpoint in the outer passed.")
+    desc =
+        "The inner scope had ended with the shield off, the outer was seen cancelled, and a"
+            + " checkpoint in the outer passed.")
 @Outcome(
     id = "interrupt left, .*",
     expect = FORBIDDEN,
@@ -62,8 +67,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class ShieldToggleVersusCancel {

@@ -18,10 +18,10 @@ import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.L_Result;
 
 /**
- * {@code Task.cancel} from another thread against the task completing (the Task javadoc and
- * section 3: once {@code cancel} returns true the state is {@code CANCELLED} and a late result is
- * dropped). The body forks the child, publishes its task, and waits (bounded) until the other
- * actor is done with it; the child passes a checkpoint and returns a value.
+ * {@code Task.cancel} from another thread against the task completing (the Task javadoc and section
+ * 3: once {@code cancel} returns true the state is {@code CANCELLED} and a late result is dropped).
+ * The body forks the child, publishes its task, and waits (bounded) until the other actor is done
+ * with it; the child passes a checkpoint and returns a value.
  */
 @JCStressTest
 @Description("Task.cancel(true) from another thread against the task's completion")
@@ -36,8 +36,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "cancelled, late result dropped",
     expect = ACCEPTABLE,
-    desc = "cancel returned true just before the work returned its value: the value is dropped;"
-        + " CANCELLED.")
+    desc =
+        "cancel returned true just before the work returned its value: the value is dropped;"
+            + " CANCELLED.")
 @Outcome(
     id = "completed first",
     expect = ACCEPTABLE,
@@ -45,8 +46,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "cancel true but .*",
     expect = FORBIDDEN,
-    desc = "cancel returned true, yet the state (right after, or at the end) is not CANCELLED, or"
-        + " get() did not throw CancellationException.")
+    desc =
+        "cancel returned true, yet the state (right after, or at the end) is not CANCELLED, or"
+            + " get() did not throw CancellationException.")
 @Outcome(
     id = "cancel false but .*",
     expect = FORBIDDEN,
@@ -55,10 +57,7 @@ import org.openjdk.jcstress.infra.results.L_Result;
     id = "group cancelled",
     expect = FORBIDDEN,
     desc = "Task.cancel cancelled the whole group (cancelCalled() or cancelCaught() true).")
-@Outcome(
-    id = "run threw .*",
-    expect = FORBIDDEN,
-    desc = "run did not return normally.")
+@Outcome(id = "run threw .*", expect = FORBIDDEN, desc = "run did not return normally.")
 @Outcome(
     id = "interrupt left",
     expect = FORBIDDEN,
@@ -70,8 +69,9 @@ import org.openjdk.jcstress.infra.results.L_Result;
 @Outcome(
     id = "interrupt landed late",
     expect = FORBIDDEN,
-    desc = "The owner's thread started this instance with its interrupt status set: an interrupt"
-        + " meant for an earlier instance landed after that instance had returned and checked.")
+    desc =
+        "The owner's thread started this instance with its interrupt status set: an interrupt"
+            + " meant for an earlier instance landed after that instance had returned and checked.")
 @Outcome(expect = FORBIDDEN, desc = "Any other combination.")
 @State
 public class TaskCancelVersusCompletion {

@@ -11,8 +11,8 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * A virtual clock for taskgroup's deadlines and sleeps, so that a test of 30-second deadline
- * logic runs in milliseconds, deterministically.
+ * A virtual clock for taskgroup's deadlines and sleeps, so that a test of 30-second deadline logic
+ * runs in milliseconds, deterministically.
  *
  * {@snippet :
  * try (var clock = VirtualClock.install().autoAdvance()) {
@@ -23,29 +23,29 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <h2>What runs on it</h2>
  *
- * While installed, the library reads this clock instead of the system's for every deadline
- * ({@code CancelScope.withTimeout}, {@code withDeadline}, {@code setTimeout}, {@code
- * setDeadline}, {@code moveOnAfter}, {@code failAfter}, a group's {@code timeout}) and for
- * {@code CancelScope.sleep}. The time moves only when {@link #advance(Duration)} moves it, or,
- * after {@link #autoAdvance()}, when every thread in the library's groups and scopes is blocked.
- * An {@code Instant} deadline is read against {@link #instant()}, the virtual now.
+ * While installed, the library reads this clock instead of the system's for every deadline ({@code
+ * CancelScope.withTimeout}, {@code withDeadline}, {@code setTimeout}, {@code setDeadline}, {@code
+ * moveOnAfter}, {@code failAfter}, a group's {@code timeout}) and for {@code CancelScope.sleep}.
+ * The time moves only when {@link #advance(Duration)} moves it, or, after {@link #autoAdvance()},
+ * when every thread in the library's groups and scopes is blocked. An {@code Instant} deadline is
+ * read against {@link #instant()}, the virtual now.
  *
  * <p>What it cannot make virtual: the JDK's own clocks and waits ({@code Thread.sleep}, {@code
  * System.nanoTime}, {@code Instant.now}, {@code Object.wait(ms)}, {@code
  * BlockingQueue.poll(timeout)}, socket timeouts, {@code Future.get(timeout)}, including {@code
- * Task.get(timeout)}), and the library's internal re-delivery of swallowed interrupts, which
- * stays on real time. Code under test that should run on virtual time sleeps with {@code
+ * Task.get(timeout)}), and the library's internal re-delivery of swallowed interrupts, which stays
+ * on real time. Code under test that should run on virtual time sleeps with {@code
  * CancelScope.sleep} and bounds its waits with cancel scopes.
  *
  * <h2>One per process</h2>
  *
- * The library has one clock per process: {@link #install()} fails while another virtual clock
- * is installed, and every thread of the process sees the virtual time, including other tests
- * running at the same time. Tests that install one must therefore not run in parallel with
- * tests that use the library's deadlines; {@link VirtualTime} takes care of that in JUnit.
+ * The library has one clock per process: {@link #install()} fails while another virtual clock is
+ * installed, and every thread of the process sees the virtual time, including other tests running
+ * at the same time. Tests that install one must therefore not run in parallel with tests that use
+ * the library's deadlines; {@link VirtualTime} takes care of that in JUnit.
  *
- * <p>Every method may be called from any thread. Null arguments throw {@link
- * NullPointerException} naming the parameter.
+ * <p>Every method may be called from any thread. Null arguments throw {@link NullPointerException}
+ * naming the parameter.
  */
 public final class VirtualClock implements AutoCloseable {
   /** How long every thread must stay blocked before {@link #autoAdvance()} moves the time. */
@@ -71,8 +71,10 @@ public final class VirtualClock implements AutoCloseable {
   private final VirtualTimeline time;
   private final ReentrantLock advancing = new ReentrantLock();
   private final AtomicBoolean closed = new AtomicBoolean();
+
   /** The auto-advance thread, or null; under `advancing`. */
   private Thread autoThread;
+
   /** Real nanoseconds every thread must stay blocked before an auto-advance. */
   private volatile long thresholdNanos = DEFAULT_AUTO_ADVANCE_THRESHOLD.toNanos();
 
@@ -82,8 +84,8 @@ public final class VirtualClock implements AutoCloseable {
 
   /**
    * Installs a new virtual clock: from now on the library's deadlines and sleeps use it. Its time
-   * starts at the real now and stands still until moved. Close it (try-with-resources) to go
-   * back to the system clock.
+   * starts at the real now and stands still until moved. Close it (try-with-resources) to go back
+   * to the system clock.
    *
    * @return the installed clock
    * @throws IllegalStateException if a virtual clock is already installed (close it first; tests
@@ -106,11 +108,11 @@ public final class VirtualClock implements AutoCloseable {
   }
 
   /**
-   * Moves the time forward by {@code duration}, firing every deadline and waking every sleep due
-   * on the way, in time order. When it returns, the cancellation of each deadline that fired has
-   * been delivered (every thread it cancels has been interrupted, and its {@code onCancel}
-   * actions started) and every sleeper due has been woken; what those threads do next happens
-   * on their own threads, after.
+   * Moves the time forward by {@code duration}, firing every deadline and waking every sleep due on
+   * the way, in time order. When it returns, the cancellation of each deadline that fired has been
+   * delivered (every thread it cancels has been interrupted, and its {@code onCancel} actions
+   * started) and every sleeper due has been woken; what those threads do next happens on their own
+   * threads, after.
    *
    * @param duration how far to move; zero fires what is due now
    * @throws NullPointerException if {@code duration} is null
@@ -143,23 +145,23 @@ public final class VirtualClock implements AutoCloseable {
    * scopes has been blocked for {@link #DEFAULT_AUTO_ADVANCE_THRESHOLD} of real time, the time
    * jumps to the next deadline or sleep, which fires (as Trio's {@code autojump_threshold}).
    *
-   * <p><b>Blocked</b> means that the thread's {@link Thread#getState() state} is {@code WAITING}
-   * or {@code TIMED_WAITING} (parked: a library wait, a lock, a queue, a latch, {@code
-   * CancelScope.sleep}; in {@code Thread.sleep} or {@code Object.wait}; or a virtual thread
-   * parked in I/O), and it has no interrupt pending and is not a sleeper this clock has just
-   * woken (both are about to run). A {@code RUNNABLE} thread (running, ready to run, or a
-   * platform thread in native I/O) and a {@code BLOCKED} one (waiting for a monitor) hold the
-   * clock still, and so does a child forked but not yet started. The threads looked at are
-   * those that entered a scope or group, or were forked, while this clock was installed, for as
-   * long as they are inside one; a thread outside every scope does not count (a thread that
-   * entered its scope before the clock was installed is not seen until it enters another).
+   * <p><b>Blocked</b> means that the thread's {@link Thread#getState() state} is {@code WAITING} or
+   * {@code TIMED_WAITING} (parked: a library wait, a lock, a queue, a latch, {@code
+   * CancelScope.sleep}; in {@code Thread.sleep} or {@code Object.wait}; or a virtual thread parked
+   * in I/O), and it has no interrupt pending and is not a sleeper this clock has just woken (both
+   * are about to run). A {@code RUNNABLE} thread (running, ready to run, or a platform thread in
+   * native I/O) and a {@code BLOCKED} one (waiting for a monitor) hold the clock still, and so does
+   * a child forked but not yet started. The threads looked at are those that entered a scope or
+   * group, or were forked, while this clock was installed, for as long as they are inside one; a
+   * thread outside every scope does not count (a thread that entered its scope before the clock was
+   * installed is not seen until it enters another).
    *
-   * <p>The clock cannot tell why a thread waits. A thread blocked in a JDK call on real time,
-   * such as {@code Thread.sleep}, a socket read on a virtual thread, or {@code
-   * queue.poll(1, SECONDS)}, counts as blocked: the clock may jump while it waits, so a deadline
-   * may fire before the thing it waits for would have happened. The state is sampled (every
-   * millisecond); a thread that runs only briefly between two samples can be missed, which the
-   * threshold makes unlikely but not impossible.
+   * <p>The clock cannot tell why a thread waits. A thread blocked in a JDK call on real time, such
+   * as {@code Thread.sleep}, a socket read on a virtual thread, or {@code queue.poll(1, SECONDS)},
+   * counts as blocked: the clock may jump while it waits, so a deadline may fire before the thing
+   * it waits for would have happened. The state is sampled (every millisecond); a thread that runs
+   * only briefly between two samples can be missed, which the threshold makes unlikely but not
+   * impossible.
    *
    * @return this clock
    * @throws IllegalStateException if this clock is closed
@@ -169,8 +171,8 @@ public final class VirtualClock implements AutoCloseable {
   }
 
   /**
-   * As {@link #autoAdvance()}, with a threshold of your choice: a longer one for code that
-   * blocks briefly on things the clock cannot see, a shorter one for faster tests.
+   * As {@link #autoAdvance()}, with a threshold of your choice: a longer one for code that blocks
+   * briefly on things the clock cannot see, a shorter one for faster tests.
    *
    * @param threshold how long, in real time, every thread must stay blocked before a jump
    * @return this clock
@@ -201,9 +203,9 @@ public final class VirtualClock implements AutoCloseable {
   }
 
   /**
-   * Goes back to the system clock. What is still pending goes on there with the time it had
-   * left: a deadline 10 virtual seconds away fires 10 real seconds later, a sleep with 10
-   * seconds to go sleeps 10 real seconds more. Closing twice has no further effect.
+   * Goes back to the system clock. What is still pending goes on there with the time it had left: a
+   * deadline 10 virtual seconds away fires 10 real seconds later, a sleep with 10 seconds to go
+   * sleeps 10 real seconds more. Closing twice has no further effect.
    */
   @Override
   public void close() {
@@ -233,7 +235,7 @@ public final class VirtualClock implements AutoCloseable {
   // ---- moving the time (under `advancing`) -----------------------------------------------------
 
   private void advanceTo(long target) {
-    for (;;) {
+    for (; ; ) {
       OptionalLong next = nextDue();
       if (next.isEmpty() || next.getAsLong() - target > 0L) {
         break;

@@ -26,12 +26,12 @@ import org.junit.jupiter.api.parallel.Resources;
  * }
  * }
  *
- * <p>The library's clock is one per process, so these tests never run at the same time as any
- * other test: the annotation takes JUnit's global resource lock ({@link Resources#GLOBAL}, as
+ * <p>The library's clock is one per process, so these tests never run at the same time as any other
+ * test: the annotation takes JUnit's global resource lock ({@link Resources#GLOBAL}, as
  * {@code @Isolated} does) in read-write mode. With parallel execution enabled, other tests keep
- * running in parallel with each other, and wait while a virtual-time test runs. (Registering
- * {@link VirtualTimeExtension} with {@code @ExtendWith} alone does not take the lock: such tests
- * must not run in parallel.)
+ * running in parallel with each other, and wait while a virtual-time test runs. (Registering {@link
+ * VirtualTimeExtension} with {@code @ExtendWith} alone does not take the lock: such tests must not
+ * run in parallel.)
  */
 @Target({ElementType.TYPE, ElementType.METHOD})
 @Retention(RetentionPolicy.RUNTIME)

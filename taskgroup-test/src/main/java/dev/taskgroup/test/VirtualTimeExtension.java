@@ -27,8 +27,8 @@ public final class VirtualTimeExtension
    * Installs the test's clock.
    *
    * @param context the test's context
-   * @throws IllegalStateException if another virtual clock is installed (a test running in
-   *     parallel that registered the extension without {@link VirtualTime})
+   * @throws IllegalStateException if another virtual clock is installed (a test running in parallel
+   *     that registered the extension without {@link VirtualTime})
    */
   @Override
   public void beforeEach(ExtensionContext context) {

@@ -33,6 +33,7 @@ import java.util.concurrent.locks.ReentrantLock;
 final class VirtualTimeline implements TimeSource {
   private final long originNanos;
   private final Instant originInstant;
+
   /** The virtual now, on the library's timeline; see the overview. */
   volatile long now;
 
@@ -42,6 +43,7 @@ final class VirtualTimeline implements TimeSource {
           (a, b) -> a.wake != b.wake ? Long.signum(a.wake - b.wake) : Long.compare(a.seq, b.seq));
   private boolean closed;
   private long sleepsStarted;
+
   /** Sleepers woken by the clock whose parkUntil has not returned yet: not blocked any more. */
   private int waking;
 

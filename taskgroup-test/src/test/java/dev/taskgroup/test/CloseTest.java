@@ -15,8 +15,8 @@ import org.junit.jupiter.api.parallel.ResourceLock;
 import org.junit.jupiter.api.parallel.Resources;
 
 /**
- * {@code close()}: back to the system clock, and what is pending goes on there with the time it
- * had left. These tests install clocks by hand, so they take the global lock themselves.
+ * {@code close()}: back to the system clock, and what is pending goes on there with the time it had
+ * left. These tests install clocks by hand, so they take the global lock themselves.
  */
 @ResourceLock(Resources.GLOBAL)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)

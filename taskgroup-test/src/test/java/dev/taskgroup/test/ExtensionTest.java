@@ -20,8 +20,8 @@ import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
 import org.junit.platform.launcher.listeners.TestExecutionSummary;
 
 /**
- * {@link VirtualTime} and {@link VirtualTimeExtension}, run through the JUnit launcher on the
- * small test classes nested here (nested classes are not run by the build on their own).
+ * {@link VirtualTime} and {@link VirtualTimeExtension}, run through the JUnit launcher on the small
+ * test classes nested here (nested classes are not run by the build on their own).
  */
 @ResourceLock(Resources.GLOBAL)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)

@@ -12,9 +12,9 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
- * The module descriptors: the test kit resolves as module {@code dev.taskgroup.test} without
- * JUnit, and reaches the library's clock through the export qualified to it, which no other
- * module gets. (The other tests run on the class path.)
+ * The module descriptors: the test kit resolves as module {@code dev.taskgroup.test} without JUnit,
+ * and reaches the library's clock through the export qualified to it, which no other module gets.
+ * (The other tests run on the class path.)
  */
 class ModuleTest {
   @Test

@@ -13,9 +13,9 @@ import org.junit.jupiter.api.parallel.Execution;
 import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
- * Two virtual-time tests in a class whose tests run in parallel (parallel execution is on in
- * this module): {@link VirtualTime} keeps them apart, so each has its own clock. Without its
- * lock the second install would throw.
+ * Two virtual-time tests in a class whose tests run in parallel (parallel execution is on in this
+ * module): {@link VirtualTime} keeps them apart, so each has its own clock. Without its lock the
+ * second install would throw.
  */
 @Execution(ExecutionMode.CONCURRENT)
 @Timeout(value = 30, unit = TimeUnit.SECONDS)

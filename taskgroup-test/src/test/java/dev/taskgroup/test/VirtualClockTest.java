@@ -41,6 +41,7 @@ class VirtualClockTest {
     assertThat(Duration.between(start, clock.instant())).isEqualTo(Duration.ofSeconds(30));
     assertThat(Duration.ofNanos(System.nanoTime() - realStart)).isLessThan(Duration.ofSeconds(1));
   }
+
   // end::thirty-seconds[]
 
   @RepeatedTest(3)

@@ -39,10 +39,13 @@ public final class CancelHook implements CancelScope.Registration {
   private final Scope scope;
   private final Body action;
   private volatile int state;
+
   /** Counted down when a fired action has ended. */
   private final CountDownLatch ran = new CountDownLatch(1);
+
   /** What the action threw, when no group took it; written before `ran` is counted down. */
   private Throwable failure;
+
   /** The next hook of the same scope. */
   volatile CancelHook next;
 
@@ -52,9 +55,9 @@ public final class CancelHook implements CancelScope.Registration {
   }
 
   /**
-   * Registers {@code action} for the calling thread's innermost scope; runs it at once (and
-   * waits for it) if that scope already is effectively cancelled. The action is first wrapped,
-   * here on the registering thread, by the context propagators that apply (see Propagation).
+   * Registers {@code action} for the calling thread's innermost scope; runs it at once (and waits
+   * for it) if that scope already is effectively cancelled. The action is first wrapped, here on
+   * the registering thread, by the context propagators that apply (see Propagation).
    *
    * @throws java.util.concurrent.RejectedExecutionException if a propagator threw: nothing is
    *     registered
@@ -170,9 +173,9 @@ public final class CancelHook implements CancelScope.Registration {
   }
 
   /**
-   * Failures of actions thrown by close(): they are the action's own failure, never its effect
-   * on the thread (Cancellation.isCancellation). Rare (a failing action with no group around);
-   * weak, so they go with the exception.
+   * Failures of actions thrown by close(): they are the action's own failure, never its effect on
+   * the thread (Cancellation.isCancellation). Rare (a failing action with no group around); weak,
+   * so they go with the exception.
    */
   private static final Map<Throwable, Boolean> THROWN_BY_CLOSE =
       Collections.synchronizedMap(new WeakHashMap<>());

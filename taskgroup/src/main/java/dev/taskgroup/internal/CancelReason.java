@@ -7,8 +7,8 @@ package dev.taskgroup.internal;
  * @param kind what kind of event cancelled the scope
  * @param text the user's reason for an explicit cancel, otherwise a description
  * @param threadName the name of the thread that cancelled it
- * @param atNanos System.nanoTime when it was made (the first reason is the first cancel), or 0
- *     for the one shared reason of every expired deadline (the deadline tells the time)
+ * @param atNanos System.nanoTime when it was made (the first reason is the first cancel), or 0 for
+ *     the one shared reason of every expired deadline (the deadline tells the time)
  */
 public record CancelReason(Kind kind, String text, String threadName, long atNanos) {
 

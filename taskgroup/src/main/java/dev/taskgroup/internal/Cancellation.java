@@ -45,12 +45,11 @@ public final class Cancellation {
   private Cancellation() {}
 
   /**
-   * Whether {@code t}, thrown in a thread that is effectively cancelled, is the cancellation
-   * itself rather than a failure: a cancellation by type, an {@link IOException} thrown while
-   * the thread's interrupt status is still set by the cancellation, or any {@link Exception}
-   * thrown after an action the thread registered with {@code onCancel} started for this
-   * cancellation; never an exception judged a failure at an earlier scope exit, nor an action's
-   * own failure.
+   * Whether {@code t}, thrown in a thread that is effectively cancelled, is the cancellation itself
+   * rather than a failure: a cancellation by type, an {@link IOException} thrown while the thread's
+   * interrupt status is still set by the cancellation, or any {@link Exception} thrown after an
+   * action the thread registered with {@code onCancel} started for this cancellation; never an
+   * exception judged a failure at an earlier scope exit, nor an action's own failure.
    */
   public static boolean isCancellation(Throwable t, ThreadState ts) {
     return switch (judgeByType(t, ts.judgedFailure())) {
@@ -64,9 +63,9 @@ public final class Cancellation {
 
   /**
    * Whether {@code t} is the effect of an {@code onCancel} / {@code closeOnCancel} action the
-   * thread registered: any {@link Exception} (never an {@link Error}) thrown while the thread
-   * stays effectively cancelled by the cancellation for which such an action has started (a
-   * cancelled statement's {@code SQLException}, a closed socket's {@code SocketException}).
+   * thread registered: any {@link Exception} (never an {@link Error}) thrown while the thread stays
+   * effectively cancelled by the cancellation for which such an action has started (a cancelled
+   * statement's {@code SQLException}, a closed socket's {@code SocketException}).
    */
   private static boolean isHookEffect(Throwable t, ThreadState ts) {
     return t instanceof Exception && ts.ownHookFired();
@@ -106,9 +105,9 @@ public final class Cancellation {
   }
 
   /**
-   * The failures riding on a cancellation: exceptions suppressed by it (a try-with-resources
-   * whose {@code close()} failed while the block was being cancelled) that are not
-   * cancellations themselves. A scope that absorbs the cancellation must not lose them.
+   * The failures riding on a cancellation: exceptions suppressed by it (a try-with-resources whose
+   * {@code close()} failed while the block was being cancelled) that are not cancellations
+   * themselves. A scope that absorbs the cancellation must not lose them.
    */
   public static List<Throwable> suppressedFailures(Throwable cancellation, ThreadState ts) {
     Throwable[] suppressed = cancellation.getSuppressed();

@@ -7,9 +7,9 @@ import java.io.Serial;
  * dev.taskgroup.CancelledException}, which users catch): at a checkpoint, or when a cancellation
  * that arrived as another exception (a {@code ClosedByInterruptException}, an {@code IOException}
  * from a socket closed by the interrupt) propagates out of a scope that does not absorb it; then
- * that exception is its cause. The message names the scope and why it was cancelled. Being of
- * this class (not merely the public one, which users may create) marks an exception as the
- * library's own, for the "In flight" rule in {@link PlainScope}.
+ * that exception is its cause. The message names the scope and why it was cancelled. Being of this
+ * class (not merely the public one, which users may create) marks an exception as the library's
+ * own, for the "In flight" rule in {@link PlainScope}.
  */
 public final class CancelledException extends dev.taskgroup.CancelledException {
   @Serial private static final long serialVersionUID = 1L;

@@ -10,8 +10,8 @@ import java.util.function.Consumer;
 /**
  * A group's live children, in fork order: a doubly linked list through {@link TaskImpl#next} and
  * {@link TaskImpl#prev}. A child is appended when it is forked and unlinks itself when its work
- * ends, so the group never holds a finished child (nor, through it, a result or failure that
- * nobody else holds).
+ * ends, so the group never holds a finished child (nor, through it, a result or failure that nobody
+ * else holds).
  *
  * <pre>
  * Implementation overview
@@ -43,6 +43,7 @@ final class ChildList {
 
   /** The first live child, or null; written under the lock. */
   private volatile TaskImpl<?> head;
+
   /** The last live child, or null; under the lock. */
   private TaskImpl<?> tail;
 
@@ -52,9 +53,9 @@ final class ChildList {
   }
 
   /**
- * Calls {@code action} for every live child, in fork order, without the lock (for TaskTree and
-   * the stuck warning): a child forked or finishing meanwhile may be missed or included, none
-   * twice (a walk that starts over, see {@link #next}, skips the children it has seen).
+   * Calls {@code action} for every live child, in fork order, without the lock (for TaskTree and
+   * the stuck warning): a child forked or finishing meanwhile may be missed or included, none twice
+   * (a walk that starts over, see {@link #next}, skips the children it has seen).
    */
   void forEachLive(Consumer<TaskImpl<?>> action) {
     Set<TaskImpl<?>> seen = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -66,8 +67,8 @@ final class ChildList {
   }
 
   /**
-   * The child after {@code t} for a walker without the lock: its successor, or, when {@code t}
-   * has been unlinked meanwhile, the current first child (the walk starts over; see overview).
+   * The child after {@code t} for a walker without the lock: its successor, or, when {@code t} has
+   * been unlinked meanwhile, the current first child (the walk starts over; see overview).
    */
   TaskImpl<?> next(TaskImpl<?> t) {
     TaskImpl<?> n = t.next;

@@ -11,9 +11,9 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Every deadline of the process, on one timer: a binary min-heap of {@link Deadline} entries
- * ordered by their instant on the library's clock ({@link LibraryClock#nanoTime()}, the
- * system's monotonic clock unless a test clock is installed), and one thread that sleeps until
- * the earliest and cancels its scope.
+ * ordered by their instant on the library's clock ({@link LibraryClock#nanoTime()}, the system's
+ * monotonic clock unless a test clock is installed), and one thread that sleeps until the earliest
+ * and cancels its scope.
  *
  * <pre>
  * Implementation overview
@@ -46,10 +46,13 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class Deadlines {
   private static final ReentrantLock LOCK = new ReentrantLock();
+
   /** The heap; under LOCK. */
   private static Deadline[] heap = new Deadline[64];
+
   /** Entries in the heap; under LOCK. */
   private static int size;
+
   /** The timer thread, started once; under LOCK. */
   private static Thread timer;
 
@@ -69,16 +72,22 @@ public final class Deadlines {
   /** One scope's deadline; every field under LOCK. */
   static final class Deadline {
     final EnteredScope scope;
+
     /** When it fires, on LibraryClock.nanoTime(); meaningful once set or started. */
     long nanos;
+
     /** A timeout not yet started (set before run), or -1. */
     long pendingTimeoutNanos = -1L;
+
     /** The deadline as the user sees it, or null (a timeout before run). */
     Instant shown;
+
     /** NEW (scope not started), RUNNING (scheduled unless fired), STOPPED (scope exited). */
     int state = NEW;
+
     /** Index in the heap, or -1. */
     int index = -1;
+
     /** Whether it is in the heap (index >= 0); volatile for stop()'s look without the lock. */
     volatile boolean queued;
 
@@ -103,8 +112,8 @@ public final class Deadlines {
 
   /**
    * Gives a scope that no other thread can see yet (just made, not yet returned to the user) a
-   * timeout counted from when it starts. Without the lock: a million moveOnAfter calls from
-   * 10 000 threads do not queue on it here.
+   * timeout counted from when it starts. Without the lock: a million moveOnAfter calls from 10 000
+   * threads do not queue on it here.
    */
   public static void initTimeout(EnteredScope fresh, Duration timeout) {
     Deadline d = new Deadline(fresh);
@@ -151,9 +160,9 @@ public final class Deadlines {
 
   /**
    * The scope stops running (its EXITED flag is already set): nothing of it stays scheduled.
-   * Without the lock when the entry is not in the heap (it fired, the common case for a scope
-   * that was cut short): a timer cancelling many scopes at once then does not queue behind the
-   * very threads it woke. A concurrent update() re-reads EXITED after queueing (see there).
+   * Without the lock when the entry is not in the heap (it fired, the common case for a scope that
+   * was cut short): a timer cancelling many scopes at once then does not queue behind the very
+   * threads it woke. A concurrent update() re-reads EXITED after queueing (see there).
    */
   static void stop(EnteredScope scope) {
     Deadline d = scope.deadline;
@@ -263,12 +272,12 @@ public final class Deadlines {
   }
 
   /**
-   * Fires every deadline due now, earliest first, on the calling thread (the timer thread does
-   * not fire while a test clock is installed): when this returns, each expired scope is
-   * cancelled and its cancellation delivered, however many threads it reaches.
+   * Fires every deadline due now, earliest first, on the calling thread (the timer thread does not
+   * fire while a test clock is installed): when this returns, each expired scope is cancelled and
+   * its cancellation delivered, however many threads it reaches.
    */
   public static void fireDue() {
-    for (;;) {
+    for (; ; ) {
       Scope due = null;
       LOCK.lock();
       try {
@@ -303,11 +312,11 @@ public final class Deadlines {
   // ---- the timer thread ---------------------------------------------------------------------
 
   /**
-   * The timer is a virtual thread. Measured with 10 000 deadlines spread over a second on 2
-   * cores: as a platform thread it fired late (median 0.1-3 ms, p99 5-16 ms), because each
-   * interrupt it delivered woke a carrier thread that then pre-empted the timer on its core. A
-   * virtual timer sleeps on the JDK's own timer, which fires on the carriers (as Thread.sleep
-   * does), and the interrupts it delivers are pushed to its carrier's own queue.
+   * The timer is a virtual thread. Measured with 10 000 deadlines spread over a second on 2 cores:
+   * as a platform thread it fired late (median 0.1-3 ms, p99 5-16 ms), because each interrupt it
+   * delivered woke a carrier thread that then pre-empted the timer on its core. A virtual timer
+   * sleeps on the JDK's own timer, which fires on the carriers (as Thread.sleep does), and the
+   * interrupts it delivers are pushed to its carrier's own queue.
    */
   private static void ensureTimer() {
     if (timer == null) {
@@ -318,7 +327,7 @@ public final class Deadlines {
 
   private static void loop() {
     EnteredScope[] expired = new EnteredScope[FIRE_BATCH];
-    for (;;) {
+    for (; ; ) {
       int count = 0;
       long waitNanos = -1L;
       if (LibraryClock.testClockInstalled()) {

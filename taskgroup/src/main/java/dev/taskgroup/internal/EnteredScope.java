@@ -5,18 +5,18 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
 /**
- * A node a thread enters and leaves by running it: the state behind a {@code CancelScope}
- * ({@link PlainScope}) or a task group ({@link Group}), as opposed to the root of a thread's
- * chain ({@link ThreadState}, {@link TaskImpl}). Only these have a deadline, and a thread other
- * than themselves as home: keeping both fields here, not in {@link Scope}, keeps them off every
- * forked child.
+ * A node a thread enters and leaves by running it: the state behind a {@code CancelScope} ({@link
+ * PlainScope}) or a task group ({@link Group}), as opposed to the root of a thread's chain ({@link
+ * ThreadState}, {@link TaskImpl}). Only these have a deadline, and a thread other than themselves
+ * as home: keeping both fields here, not in {@link Scope}, keeps them off every forked child.
  *
- * <p>Fields: `home` written by the entering thread before the node is published (volatile, read
- * by walkers); `deadline` set by Deadlines, which guards its fields.
+ * <p>Fields: `home` written by the entering thread before the node is published (volatile, read by
+ * walkers); `deadline` set by Deadlines, which guards its fields.
  */
 public abstract class EnteredScope extends Scope {
   /** The thread whose chain holds this node; set on entry. */
   volatile ThreadState home;
+
   /** The deadline, or null if none was ever set; its fields are guarded by Deadlines. */
   volatile Deadlines.Deadline deadline;
 
@@ -53,8 +53,8 @@ public abstract class EnteredScope extends Scope {
   }
 
   /**
-   * Leaves this scope, which must be the innermost of {@code ts}, the calling thread's state:
-   * marks it exited and brings the thread's interrupt status in line with where it now is.
+   * Leaves this scope, which must be the innermost of {@code ts}, the calling thread's state: marks
+   * it exited and brings the thread's interrupt status in line with where it now is.
    *
    * @return the flags as they were at exit (a later cancel() no longer counts)
    */

@@ -2,9 +2,9 @@ package dev.taskgroup.internal;
 
 /**
  * The library's JFR events, behind a door that works without {@code jdk.jfr}: every method is a
- * no-op when the module is absent (or not readable), and otherwise checks that its event is
- * enabled before it allocates anything. The event classes live in {@link JfrEvents}, which only
- * this class touches, and only when {@link #JFR} is true.
+ * no-op when the module is absent (or not readable), and otherwise checks that its event is enabled
+ * before it allocates anything. The event classes live in {@link JfrEvents}, which only this class
+ * touches, and only when {@link #JFR} is true.
  *
  * <pre>
  * Implementation overview

@@ -5,10 +5,9 @@ import java.util.concurrent.ExecutionException;
 
 /**
  * What {@code Task.get()} throws for a failed task: an {@link ExecutionException} whose cause is
- * the failure, which the task's group has already reported. Its own type says so: a group that
- * sees it thrown by its body or by a sibling does not count the failure a second time, and a
- * cancelled scope never takes it for a cancellation, whatever its cause (see {@link
- * Cancellation}).
+ * the failure, which the task's group has already reported. Its own type says so: a group that sees
+ * it thrown by its body or by a sibling does not count the failure a second time, and a cancelled
+ * scope never takes it for a cancellation, whatever its cause (see {@link Cancellation}).
  */
 final class FailedTaskException extends ExecutionException {
   @Serial private static final long serialVersionUID = 1L;

@@ -9,8 +9,8 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiFunction;
 
 /**
- * Starting children: {@code fork} and the {@code start} handshake, including the wait for a
- * place under {@code maxConcurrency}.
+ * Starting children: {@code fork} and the {@code start} handshake, including the wait for a place
+ * under {@code maxConcurrency}.
  *
  * <pre>
  * Places (maxConcurrency): a fair Semaphore, so waiting forks are served in FIFO order. A fork
@@ -101,8 +101,8 @@ final class Forks {
   }
 
   /**
-   * The caller of start was cancelled or interrupted before the work signalled: cancel the
-   * child, wait for it, then throw.
+   * The caller of start was cancelled or interrupted before the work signalled: cancel the child,
+   * wait for it, then throw.
    */
   private static <T> T abandonStart(Group g, TaskImpl<Void> task, StartSignalImpl<T> signal)
       throws InterruptedException {
@@ -162,7 +162,11 @@ final class Forks {
   private static void checkOpen(Group g, String what) {
     if (!g.started()) {
       throw new IllegalStateException(
-          "cannot " + what + " " + g.describe() + " before it runs: do it from its body or"
+          "cannot "
+              + what
+              + " "
+              + g.describe()
+              + " before it runs: do it from its body or"
               + " its children");
     }
     if (g.closed()) {
@@ -172,7 +176,11 @@ final class Forks {
 
   private static IllegalStateException finished(Group g, String what) {
     return new IllegalStateException(
-        "cannot " + what + " " + g.describe() + ": it has finished (its run returned or is"
+        "cannot "
+            + what
+            + " "
+            + g.describe()
+            + ": it has finished (its run returned or is"
             + " returning) and takes no new work; fork or start only while its run is open, or"
             + " use a new TaskGroup");
   }
@@ -199,8 +207,8 @@ final class Forks {
   }
 
   /**
-   * Waits for a place. If the caller is cancelled or interrupted while waiting, returns false
-   * and leaves the interrupt status set.
+   * Waits for a place. If the caller is cancelled or interrupted while waiting, returns false and
+   * leaves the interrupt status set.
    */
   static boolean acquirePlace(Group g) {
     try {
@@ -222,9 +230,9 @@ final class Forks {
   }
 
   /**
-   * Waits for a place in a cooperative scope, where no interrupt comes: a Semaphore cannot be
-   * woken otherwise, so it waits in slices (fair: a timed tryAcquire keeps the FIFO order) and
-   * looks for a cancellation between them.
+   * Waits for a place in a cooperative scope, where no interrupt comes: a Semaphore cannot be woken
+   * otherwise, so it waits in slices (fair: a timed tryAcquire keeps the FIFO order) and looks for
+   * a cancellation between them.
    */
   private static boolean acquirePlaceCooperatively(Group g, ThreadState ts)
       throws InterruptedException {

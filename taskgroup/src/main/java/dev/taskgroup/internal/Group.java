@@ -15,8 +15,8 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 
 /**
- * The state behind one task group: its cancel scope (inherited), its members, its failures, and
- * the owner's run from start to close. Forking lives in {@link Forks}.
+ * The state behind one task group: its cancel scope (inherited), its members, its failures, and the
+ * owner's run from start to close. Forking lives in {@link Forks}.
  *
  * <pre>
  * Implementation overview
@@ -49,21 +49,27 @@ public final class Group extends EnteredScope {
 
   final GroupConfig config;
   final ThreadFactory factory;
+
   /** Places for running children, FIFO; null when unbounded. */
   final Semaphore places;
+
   final ChildList children = new ChildList();
+
   /** Service-loaded then own context propagators; null when none (see Propagation). */
   final ContextPropagator[] propagators;
 
   /** STARTED | count of members; see the overview. */
   private volatile long live;
+
   /** The thread running run(); set once before the body starts. */
   private volatile Thread owner;
+
   /** Set by the owner only: it was interrupted from outside. */
   private boolean ownerInterrupted;
 
   /** Failures in order, created on the first; under the monitor (synchronized (this)). */
   private List<Throwable> failures;
+
   /**
    * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
    * owner before the body starts, read by forks (ordered by the fork's own path from the body).
@@ -124,17 +130,20 @@ public final class Group extends EnteredScope {
   private IllegalStateException alreadyRun() {
     if (closed()) {
       return new IllegalStateException(
-          describe() + " has already run and finished: a group runs once; create a new"
+          describe()
+              + " has already run and finished: a group runs once; create a new"
               + " TaskGroup for the next batch of work");
     }
     if (ownedByCurrentThread()) {
       return new IllegalStateException(
-          describe() + " is running, and run was called again from inside its own body: to run"
+          describe()
+              + " is running, and run was called again from inside its own body: to run"
               + " work in it, fork it (group.fork(...)); for a nested group, create a new"
               + " TaskGroup");
     }
     return new IllegalStateException(
-        describe() + " is already running in another thread: a group runs once; fork work into"
+        describe()
+            + " is already running in another thread: a group runs once; fork work into"
             + " it while it is open, or create a new TaskGroup");
   }
 
@@ -165,10 +174,9 @@ public final class Group extends EnteredScope {
   /**
    * Runs the group with a {@link Body} or a {@link Callable}.
    *
-   * @return the body's result (null for a Body or when the body was cancelled), or {@link
-   *     #FAILED}
-   * @throws InterruptedException when the owner was interrupted from outside, or a cancelled
-   *     scope above the group is visible
+   * @return the body's result (null for a Body or when the body was cancelled), or {@link #FAILED}
+   * @throws InterruptedException when the owner was interrupted from outside, or a cancelled scope
+   *     above the group is visible
    */
   public Object run(Object body) throws InterruptedException {
     if (!LIVE.compareAndSet(this, 0L, STARTED | 1L) || !claim()) {
@@ -353,11 +361,11 @@ public final class Group extends EnteredScope {
   }
 
   /**
-   * Keeps a failure (or hands it to the COLLECT handler) and, if {@code cancelRest}, cancels
-   * the body and every child. A handler that throws is a failure of the group, which then
-   * cancels the rest: supervision itself is broken. The ExecutionException of {@code Task.get()}
-   * for one of this group's own children, rethrown by the body or a sibling, is that child's
-   * failure, already reported: it is not kept or handed on a second time.
+   * Keeps a failure (or hands it to the COLLECT handler) and, if {@code cancelRest}, cancels the
+   * body and every child. A handler that throws is a failure of the group, which then cancels the
+   * rest: supervision itself is broken. The ExecutionException of {@code Task.get()} for one of
+   * this group's own children, rethrown by the body or a sibling, is that child's failure, already
+   * reported: it is not kept or handed on a second time.
    */
   private void reportFailure(Throwable failure, String source, boolean cancelRest) {
     if (failure instanceof FailedTaskException again && again.reportedBy(this)) {

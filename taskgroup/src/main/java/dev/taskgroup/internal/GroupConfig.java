@@ -16,8 +16,8 @@ import java.util.function.Consumer;
  * @param policy the failure policy
  * @param onFailure the failure handler (COLLECT only), or null
  * @param timeout the group's timeout counted from run, or null for none
- * @param propagators the group's own context propagators, in the order given (an unmodifiable
- *     list; the service-loaded ones are not in it)
+ * @param propagators the group's own context propagators, in the order given (an unmodifiable list;
+ *     the service-loaded ones are not in it)
  */
 public record GroupConfig(
     String name,

@@ -9,9 +9,9 @@ import jdk.jfr.Name;
 import jdk.jfr.Timespan;
 
 /**
- * The JFR event types ({@code dev.taskgroup.*}) and their emitters. Only {@link Events} calls
- * this class, and only when {@code jdk.jfr} is usable. Each emitter asks a pre-made instance of
- * its type whether the type is enabled before it allocates the event.
+ * The JFR event types ({@code dev.taskgroup.*}) and their emitters. Only {@link Events} calls this
+ * class, and only when {@code jdk.jfr} is usable. Each emitter asks a pre-made instance of its type
+ * whether the type is enabled before it allocates the event.
  */
 final class JfrEvents {
   private static final CancelEvent CANCEL = new CancelEvent();

@@ -3,10 +3,10 @@ package dev.taskgroup.internal;
 import java.io.Serial;
 
 /**
- * The {@link InterruptedException} a group's {@code run} throws because its owner was
- * interrupted from outside (TaskGroup's javadoc, "When outcomes coincide", case 2). It is marked so that a cancelled
- * scope further out, which absorbs it as a cancellation, knows that the interrupt was someone
- * else's and sets the thread's interrupt status again: an outside interrupt is never lost.
+ * The {@link InterruptedException} a group's {@code run} throws because its owner was interrupted
+ * from outside (TaskGroup's javadoc, "When outcomes coincide", case 2). It is marked so that a
+ * cancelled scope further out, which absorbs it as a cancellation, knows that the interrupt was
+ * someone else's and sets the thread's interrupt status again: an outside interrupt is never lost.
  */
 public final class OutsideInterruptException extends InterruptedException {
   @Serial private static final long serialVersionUID = 1L;

@@ -50,8 +50,7 @@ public final class PlainScope extends EnteredScope {
     }
     boolean cancellation =
         thrown != null && effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts);
-    List<Throwable> riding =
-        cancellation ? Cancellation.suppressedFailures(thrown, ts) : List.of();
+    List<Throwable> riding = cancellation ? Cancellation.suppressedFailures(thrown, ts) : List.of();
     boolean aboveVisible = cancelledAboveVisible();
     if (cooperative && !nested) {
       ts.endCooperative(); // so that exit()'s settle() delivers into a cancelled region at once

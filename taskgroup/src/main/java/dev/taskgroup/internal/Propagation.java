@@ -9,8 +9,8 @@ import java.util.ServiceLoader;
 import java.util.concurrent.RejectedExecutionException;
 
 /**
- * Context propagation: which propagators apply to a fork or a cancel-hook action, and the
- * child's run when some do.
+ * Context propagation: which propagators apply to a fork or a cancel-hook action, and the child's
+ * run when some do.
  *
  * <pre>
  * Implementation overview
@@ -71,8 +71,8 @@ public final class Propagation {
   }
 
   /**
-   * Wraps a cancel-hook action, on the registering thread, with the service-loaded propagators
-   * and those of the innermost group enclosing {@code scope}.
+   * Wraps a cancel-hook action, on the registering thread, with the service-loaded propagators and
+   * those of the innermost group enclosing {@code scope}.
    *
    * @throws RejectedExecutionException if a propagator threw or returned null
    */
@@ -99,8 +99,8 @@ public final class Propagation {
   }
 
   /**
-   * The Runnable a child's thread runs: {@code task} wrapped, on the forking thread, by {@code
-   * g}'s propagators.
+   * The Runnable a child's thread runs: {@code task} wrapped, on the forking thread, by {@code g}'s
+   * propagators.
    *
    * @throws RejectedExecutionException if a propagator threw or returned null
    */
@@ -122,7 +122,10 @@ public final class Propagation {
       }
       if (next == null) {
         throw new RejectedExecutionException(
-            "the context propagator " + p + " returned null from wrap(), so " + what
+            "the context propagator "
+                + p
+                + " returned null from wrap(), so "
+                + what
                 + " was rejected: return a Runnable that runs the work it was given",
             new NullPointerException("wrap() returned null"));
       }
@@ -134,12 +137,16 @@ public final class Propagation {
   /** A child's run under propagators; see the overview. */
   static final class Child implements Runnable {
     private final TaskImpl<?> task;
+
     /** What the thread runs; set before the thread exists, dropped when it has run. */
     Runnable wrapped;
+
     /** Whether the work was run; the task's thread only. */
     private boolean ran;
+
     /** The work's outcome, kept by TaskImpl.end on the task's thread until reported. */
     private Object value;
+
     private Throwable failure;
     private boolean cancelled;
 
@@ -162,7 +169,8 @@ public final class Propagation {
             outside != null
                 ? outside
                 : new IllegalStateException(
-                    "a context propagator of " + task.group.describe()
+                    "a context propagator of "
+                        + task.group.describe()
                         + " returned without running the work it was given"));
         return;
       }
@@ -173,7 +181,9 @@ public final class Propagation {
     private void runWork() {
       if (Thread.currentThread() != task.thread) {
         throw new IllegalStateException(
-            "a context propagator ran the work of " + task.describe() + " on another thread:"
+            "a context propagator ran the work of "
+                + task.describe()
+                + " on another thread:"
                 + " run it on the thread that runs the Runnable wrap() returned");
       }
       if (ran) {
@@ -217,7 +227,8 @@ public final class Propagation {
     public Runnable wrap(Runnable work) {
       throw new IllegalStateException(
           "a service-loaded ContextPropagator could not be loaded; fix or remove its"
-              + " META-INF/services entry or provides clause: " + error.getMessage(),
+              + " META-INF/services entry or provides clause: "
+              + error.getMessage(),
           error);
     }
 

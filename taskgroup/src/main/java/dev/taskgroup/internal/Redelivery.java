@@ -7,8 +7,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Level-triggered delivery for threads that swallow the interrupt and block again without passing
- * a library checkpoint: the JVM has no hook for "this thread is about to block", so a background
+ * Level-triggered delivery for threads that swallow the interrupt and block again without passing a
+ * library checkpoint: the JVM has no hook for "this thread is about to block", so a background
  * thread looks at every thread the library interrupted and interrupts it again if its interrupt
  * status is clear while it is still effectively cancelled.
  *
@@ -42,19 +42,23 @@ public final class Redelivery {
   static final long BOUND_NANOS =
       TimeUnit.MILLISECONDS.toNanos(
           Math.max(1L, Long.getLong("dev.taskgroup.redeliveryMillis", 20L)));
+
   /** The first check after a delivery, and after each re-delivery. */
   static final long BASE_NANOS = Math.max(BOUND_NANOS / 4, 250_000L);
+
   /** The longest interval between two checks of one watch. */
   static final long CAP_NANOS = Math.max(BOUND_NANOS - BOUND_NANOS / 8, BASE_NANOS);
 
   /** Threads newly interrupted, not yet seen by the watcher. */
   private static volatile ThreadState incoming;
+
   /** The watcher thread; started once, under the class lock of startWatcher. */
   private static volatile Thread watcher;
+
   /**
    * Whether the watcher is parked with nothing to watch (only then does a new registration wake
-   * it). Otherwise it wakes by itself at least every BASE and takes new registrations then, so
-   * a mass cancellation does not wake it once per thread.
+   * it). Otherwise it wakes by itself at least every BASE and takes new registrations then, so a
+   * mass cancellation does not wake it once per thread.
    */
   private static volatile boolean idle;
 
@@ -94,7 +98,7 @@ public final class Redelivery {
     long[] due = new long[64];
     long[] interval = new long[64];
     int n = 0;
-    for (;;) {
+    for (; ; ) {
       long now = System.nanoTime();
       for (ThreadState ts = (ThreadState) INCOMING.getAndSet(null); ts != null; ) {
         ThreadState next = ts.watchNext;
@@ -157,7 +161,8 @@ public final class Redelivery {
   static {
     try {
       INCOMING =
-          MethodHandles.lookup().findStaticVarHandle(Redelivery.class, "incoming", ThreadState.class);
+          MethodHandles.lookup()
+              .findStaticVarHandle(Redelivery.class, "incoming", ThreadState.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

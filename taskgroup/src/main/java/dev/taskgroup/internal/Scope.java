@@ -5,9 +5,9 @@ import java.lang.invoke.VarHandle;
 import java.util.ArrayDeque;
 
 /**
- * A node of the cancel-scope tree: the state behind one {@code CancelScope}, one task group
- * ({@link Group}), the root scope of one forked task ({@link TaskImpl}), or the root of a thread
- * that entered scopes ({@link ThreadState}).
+ * A node of the cancel-scope tree: the state behind one {@code CancelScope}, one task group ({@link
+ * Group}), the root scope of one forked task ({@link TaskImpl}), or the root of a thread that
+ * entered scopes ({@link ThreadState}).
  *
  * <pre>
  * Implementation overview
@@ -49,27 +49,37 @@ import java.util.ArrayDeque;
 public abstract class Scope {
   /** {@code cancel()} was called or the deadline expired. */
   public static final int CANCEL_CALLED = 1;
+
   /** Cancelled by its group because of a failure or an outside interrupt; not "called". */
   public static final int CANCEL_INTERNAL = 1 << 1;
+
   /** Cancellation above this node does not reach it or anything below it. */
   public static final int SHIELDED = 1 << 2;
+
   /** Its run has started. */
   public static final int ENTERED = 1 << 3;
+
   /** Its run has ended. */
   public static final int EXITED = 1 << 4;
+
   /** It absorbed a cancellation. */
   public static final int CAUGHT = 1 << 5;
+
   /** Either kind of cancellation. */
   public static final int CANCELLED = CANCEL_CALLED | CANCEL_INTERNAL;
 
   /** The flag bits above; CAS from any thread. */
   volatile int flags;
+
   /** Why it was first cancelled; CAS once from null, by any thread. */
   volatile CancelReason reason;
+
   /** The node above; set on entry (for a task root: its group, at construction). */
   volatile Scope parent;
+
   /** The node entered below this one in the same thread, while it runs; null otherwise. */
   volatile Scope inner;
+
   /** Cancel hooks registered on this scope (a stack); pushed and pruned by its own thread. */
   volatile CancelHook hooks;
 
@@ -139,11 +149,11 @@ public abstract class Scope {
   }
 
   /**
-   * The nearest node at or above {@code from}, up to the nearest shield, that is cancelled: the
-   * one that makes {@code from} effectively cancelled; null if none does.
+   * The nearest node at or above {@code from}, up to the nearest shield, that is cancelled: the one
+   * that makes {@code from} effectively cancelled; null if none does.
    */
   public static Scope cancelledAbove(Scope from) {
-    for (;;) {
+    for (; ; ) {
       Scope found = null;
       for (Scope s = from; s != null; s = s.parent) {
         int f = s.flags;
@@ -179,8 +189,8 @@ public abstract class Scope {
   }
 
   /**
-   * Whether a cancelled scope is visible above this one (the absorb rule): none is when this
-   * scope is shielded.
+   * Whether a cancelled scope is visible above this one (the absorb rule): none is when this scope
+   * is shielded.
    */
   final boolean cancelledAboveVisible() {
     return (flags & SHIELDED) == 0 && effectivelyCancelled(parent);
@@ -194,7 +204,7 @@ public abstract class Scope {
    * @return whether the caller may run it
    */
   final boolean claim() {
-    for (;;) {
+    for (; ; ) {
       int f = flags;
       if ((f & ENTERED) != 0) {
         return false;
@@ -216,9 +226,9 @@ public abstract class Scope {
   }
 
   /**
-   * Cancels this node: records the first reason, sets {@code bit} ({@link #CANCEL_CALLED} or
-   * {@link #CANCEL_INTERNAL}) and, if the node is running and was not cancelled before,
-   * interrupts every thread this makes effectively cancelled. Idempotent.
+   * Cancels this node: records the first reason, sets {@code bit} ({@link #CANCEL_CALLED} or {@link
+   * #CANCEL_INTERNAL}) and, if the node is running and was not cancelled before, interrupts every
+   * thread this makes effectively cancelled. Idempotent.
    */
   public final void cancel(CancelReason why, int bit) {
     if (markCancelled(why, bit)) {
@@ -287,9 +297,9 @@ public abstract class Scope {
   void onCancelled() {}
 
   /**
-   * Turns the shield on or off. Off, while something above is cancelled: delivers that
-   * cancellation below at once. On, from the thread that runs this scope: drops an interrupt the
-   * library delivered for a cancellation above it.
+   * Turns the shield on or off. Off, while something above is cancelled: delivers that cancellation
+   * below at once. On, from the thread that runs this scope: drops an interrupt the library
+   * delivered for a cancellation above it.
    */
   public final void setShielded(boolean shield) {
     if (shield) {
@@ -316,7 +326,7 @@ public abstract class Scope {
   static void propagateFrom(Scope from) {
     ArrayDeque<TaskImpl<?>> pending = null;
     Scope start = from;
-    for (;;) {
+    for (; ; ) {
       for (Scope s = start; s != null; s = s.inner) {
         if (s != start && (s.flags & SHIELDED) != 0) {
           break;

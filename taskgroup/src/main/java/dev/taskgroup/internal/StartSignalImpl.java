@@ -8,8 +8,8 @@ import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * The handshake of {@code TaskGroup.start}: the signal handed to the work, and the work itself
- * as the child's body.
+ * The handshake of {@code TaskGroup.start}: the signal handed to the work, and the work itself as
+ * the child's body.
  *
  * <pre>
  * Implementation overview
@@ -31,13 +31,18 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
 
   private final Startable<T> work;
   private final Thread caller;
+
   /** The child; set before its thread starts. */
   TaskImpl<?> task;
+
   private volatile int state;
+
   /** The signalled value; written before STARTED. */
   private T value;
+
   /** What the work threw before signalling, if anything; written before ENDED. */
   private Throwable failure;
+
   /** Whether the work ended by a cancellation before signalling; written before ENDED. */
   private boolean cancelled;
 
@@ -73,8 +78,8 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
   /**
    * The child's work ended (called on the child's thread before it reports anything).
    *
-   * @return true if the outcome belongs to the caller of start (the work never signalled), so
-   *     the group must not see it
+   * @return true if the outcome belongs to the caller of start (the work never signalled), so the
+   *     group must not see it
    */
   boolean workEnded(Throwable thrown, boolean wasCancelled) {
     if (state != PENDING) {

@@ -3,9 +3,9 @@ package dev.taskgroup.internal;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The {@link CompletableFuture} of {@code Task.toCompletableFuture()}: completed by the task
- * when its outcome is set (normally, exceptionally with the failure, or cancelled); cancelling
- * it cancels the task. Completing it from outside completes only this future.
+ * The {@link CompletableFuture} of {@code Task.toCompletableFuture()}: completed by the task when
+ * its outcome is set (normally, exceptionally with the failure, or cancelled); cancelling it
+ * cancels the task. Completing it from outside completes only this future.
  *
  * <pre>
  * Implementation overview

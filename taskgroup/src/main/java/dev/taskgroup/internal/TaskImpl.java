@@ -59,25 +59,34 @@ public final class TaskImpl<T> extends ThreadState
 
   /** No place to take or give back (unbounded group, or already given back). */
   static final int PLACE_NONE = 0;
+
   /** The fork took a place for this child; the child gives it back when its work ends. */
   static final int PLACE_HELD = 1 << 3;
+
   /** The child takes its place on its own thread before running the work. */
   static final int PLACE_ACQUIRE_IN_THREAD = 2 << 3;
 
   private static final int PLACE_MASK = 3 << 3;
 
   final Group group;
+
   /** A {@link Callable} or a {@link Body}; dropped when the work ends. */
   private Object work;
+
   /** The explicit name, a handler the factory set, the CompletableFuture; null if none. */
   private volatile Extras extras;
+
   /** The judged failure while running, then the result or failure; see the overview. */
   private Object outcome;
+
   /** Outcome, FINISHED and place bits; see the overview. */
   private volatile int state;
+
   private volatile Waiter waiters;
+
   /** The next live child of the group, in fork order, or this task once unlinked; ChildList. */
   volatile TaskImpl<?> next;
+
   /** The previous live child of the group; under the group's lock (ChildList). */
   TaskImpl<?> prev;
 
@@ -98,9 +107,9 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Reached by a throwable that escaped the task's own bookkeeping (the work's are all caught),
-   * or by code that reports through its thread's handler: passed on to the handler the thread
-   * factory set, which this one replaced (the thread group when it set none).
+   * Reached by a throwable that escaped the task's own bookkeeping (the work's are all caught), or
+   * by code that reports through its thread's handler: passed on to the handler the thread factory
+   * set, which this one replaced (the thread group when it set none).
    */
   @Override
   public void uncaughtException(Thread t, Throwable e) {
@@ -152,15 +161,17 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Makes the task its own innermost scope, before its thread starts (a plain write, published
-   * by the list link and Thread.start): from then on a deliverer may interrupt the thread, even
-   * before it runs, and the thread's first act is to check for a cancellation anyway.
+   * Makes the task its own innermost scope, before its thread starts (a plain write, published by
+   * the list link and Thread.start): from then on a deliverer may interrupt the thread, even before
+   * it runs, and the thread's first act is to check for a cancellation anyway.
    */
   void initInnermost() {
     INNERMOST.set(this, this);
   }
 
-  /** Started work signalled: from now on it is cancelled with its group (TaskGroup.start's javadoc). */
+  /**
+   * Started work signalled: from now on it is cancelled with its group (TaskGroup.start's javadoc).
+   */
   void moveUnderGroup() {
     parent = group;
     if (effectivelyCancelled(this)) {
@@ -200,8 +211,8 @@ public final class TaskImpl<T> extends ThreadState
   // ---- the task's thread ------------------------------------------------------------------
 
   /**
-   * The task's thread. Kept small on purpose: this frame stays on the child's stack for as long
-   * as the work runs, and a parked virtual thread's stack is heap memory (see begin and end).
+   * The task's thread. Kept small on purpose: this frame stays on the child's stack for as long as
+   * the work runs, and a parked virtual thread's stack is heap memory (see begin and end).
    */
   @Override
   public void run() {
@@ -226,8 +237,8 @@ public final class TaskImpl<T> extends ThreadState
   /**
    * What a task's thread runs inside its context propagators (see Propagation): as {@link #run},
    * but the outcome is handed to {@code via} and reported later, by {@link #report}, once the
-   * propagators' code has ended. (A copy of run rather than a call from it: run's frame is kept
-   * as small and shallow as it is for the common case.)
+   * propagators' code has ended. (A copy of run rather than a call from it: run's frame is kept as
+   * small and shallow as it is for the common case.)
    */
   void runWork(Propagation.Child via) {
     if (!begin()) {
@@ -262,9 +273,9 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Classifies the outcome, reports it, and leaves the group: the thread's last acts. Under
-   * context propagators ({@code via} not null) the outcome is kept in {@code via} and reported
-   * after the propagators' code has ended.
+   * Classifies the outcome, reports it, and leaves the group: the thread's last acts. Under context
+   * propagators ({@code via} not null) the outcome is kept in {@code via} and reported after the
+   * propagators' code has ended.
    */
   private void end(Object value, Throwable thrown, boolean notRun, Propagation.Child via) {
     Object w = work;
@@ -295,8 +306,8 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Reports the outcome to the task and the group, then leaves the group. {@code outside}: what
-   * a context propagator threw outside the work, a failure too (after the work's own).
+   * Reports the outcome to the task and the group, then leaves the group. {@code outside}: what a
+   * context propagator threw outside the work, a failure too (after the work's own).
    */
   void report(Object value, Throwable failure, boolean cancelled, Throwable outside) {
     if (failure != null) {
@@ -334,7 +345,7 @@ public final class TaskImpl<T> extends ThreadState
   /** The thread's last word on the task: its outcome (unless cancelled first) and FINISHED. */
   private void complete(int newOutcome, Object result) {
     outcome = result;
-    for (;;) {
+    for (; ; ) {
       int s = state;
       int next = (s & OUTCOME) == RUNNING ? (s | newOutcome | FINISHED) : s | FINISHED;
       if (STATE.compareAndSet(this, s, next)) {
@@ -471,8 +482,8 @@ public final class TaskImpl<T> extends ThreadState
 
   /**
    * The outcome for get(). A caller that is effectively cancelled gets the cancellation, not a
-   * failure or a CancellationException: the failure is its group's to report (once), and has
-   * most likely cancelled the caller itself. A result that arrived is returned all the same.
+   * failure or a CancellationException: the failure is its group's to report (once), and has most
+   * likely cancelled the caller itself. A result that arrived is returned all the same.
    */
   @SuppressWarnings("unchecked")
   private T report(int s) throws ExecutionException, InterruptedException {
@@ -498,7 +509,7 @@ public final class TaskImpl<T> extends ThreadState
     long deadline = timed ? System.nanoTime() + nanos : 0L;
     Waiter node = null;
     ThreadState me = null; // looked up once, when it first has to wait
-    for (;;) {
+    for (; ; ) {
       int s = state & OUTCOME;
       if (s != RUNNING) {
         return s;
@@ -545,15 +556,17 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * What few tasks have, kept out of the task itself (every child pays for a field, and most
-   * tasks use none of these): an explicit name and a handler the thread factory set, both written
-   * before the thread starts, and the future of toCompletableFuture(), made on first use.
+   * What few tasks have, kept out of the task itself (every child pays for a field, and most tasks
+   * use none of these): an explicit name and a handler the thread factory set, both written before
+   * the thread starts, and the future of toCompletableFuture(), made on first use.
    */
   private static final class Extras {
     /** The explicit name, or null: then the thread's name. */
     final String name;
+
     /** The handler the thread factory set on the thread, which the task replaced; or null. */
     Thread.UncaughtExceptionHandler replacedHandler;
+
     /** The future of toCompletableFuture(), by CAS; see TaskFuture. */
     volatile TaskFuture<?> future;
 
@@ -565,8 +578,7 @@ public final class TaskImpl<T> extends ThreadState
 
     static {
       try {
-        FUTURE =
-            MethodHandles.lookup().findVarHandle(Extras.class, "future", TaskFuture.class);
+        FUTURE = MethodHandles.lookup().findVarHandle(Extras.class, "future", TaskFuture.class);
       } catch (ReflectiveOperationException e) {
         throw new ExceptionInInitializerError(e);
       }
@@ -574,8 +586,8 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Keeps the handler the thread factory set (not the thread group, which the thread falls back
-   * to anyway); called before the thread starts.
+   * Keeps the handler the thread factory set (not the thread group, which the thread falls back to
+   * anyway); called before the thread starts.
    */
   void keepReplacedHandler(Thread t) {
     Thread.UncaughtExceptionHandler h = t.getUncaughtExceptionHandler();
@@ -592,7 +604,6 @@ public final class TaskImpl<T> extends ThreadState
   private static final VarHandle STATE;
   private static final VarHandle WAITERS;
   private static final VarHandle EXTRAS;
-
 
   static {
     try {

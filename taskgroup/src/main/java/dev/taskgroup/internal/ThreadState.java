@@ -5,10 +5,10 @@ import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * What the library knows about one thread: where it is in the scope tree, and whose interrupt
- * its interrupt status holds. It is also the root node of the thread's chain of scopes: never
- * cancelled for a thread that merely entered scopes, the task's own root scope for a forked task
- * ({@link TaskImpl} extends this class, so a child costs one object, not three).
+ * What the library knows about one thread: where it is in the scope tree, and whose interrupt its
+ * interrupt status holds. It is also the root node of the thread's chain of scopes: never cancelled
+ * for a thread that merely entered scopes, the task's own root scope for a forked task ({@link
+ * TaskImpl} extends this class, so a child costs one object, not three).
  *
  * <pre>
  * Implementation overview
@@ -84,11 +84,15 @@ public class ThreadState extends Scope {
   static final int WATCHED = 1 << 4;
   static final int HOOK_FIRED = 1 << 5;
   static final int COOPERATIVE = 1 << 6;
+
   /** Counts deliverers between "decided to interrupt" and "Thread.interrupt() returned". */
   static final int IN_FLIGHT_UNIT = 1 << 8;
+
   static final int IN_FLIGHT_MASK = 0xFF << 8;
+
   /** Bits 16-31 count re-deliveries (saturating), for TaskTree, the stuck warning and JFR. */
   static final int REDELIVERY_SHIFT = 16;
+
   private static final int REDELIVERY_MAX = 0xFFFF;
 
   static final int RECHECK_DROP = 0;
@@ -100,17 +104,20 @@ public class ThreadState extends Scope {
   private static final long BACK_OFF_NANOS = 20_000L;
 
   /**
-   * The state of threads that are not tasks. A task's thread finds its state without a
-   * ThreadLocal: the task is its thread's uncaught-exception handler (see {@link #lookup}).
+   * The state of threads that are not tasks. A task's thread finds its state without a ThreadLocal:
+   * the task is its thread's uncaught-exception handler (see {@link #lookup}).
    */
   private static final ThreadLocal<ThreadState> CURRENT = new ThreadLocal<>();
 
   /** The thread; for a task, set once before its thread starts. */
   Thread thread;
+
   /** The thread's innermost scope; written only by the thread itself. */
   volatile Scope innermost;
+
   /** BUSY | DELIVERED | OUTSIDE | JOINING | WATCHED; see the overview. */
   private volatile int status;
+
   /** Link in Redelivery's queue of newly interrupted threads; written while WATCHED. */
   ThreadState watchNext;
 
@@ -146,11 +153,11 @@ public class ThreadState extends Scope {
 
   /**
    * The calling thread's state. A forked task installs itself as its thread's uncaught-exception
-   * handler before the thread starts (TaskImpl catches everything its work throws, so the slot
-   * is otherwise unused): finding the task there costs no ThreadLocal map per child, which on a
-   * parked virtual thread is about a quarter of the thread's own footprint. Every other thread
-   * keeps its state in a ThreadLocal. (Code that replaces the handler of a task's own thread
-   * detaches that thread from its group's cancellation.)
+   * handler before the thread starts (TaskImpl catches everything its work throws, so the slot is
+   * otherwise unused): finding the task there costs no ThreadLocal map per child, which on a parked
+   * virtual thread is about a quarter of the thread's own footprint. Every other thread keeps its
+   * state in a ThreadLocal. (Code that replaces the handler of a task's own thread detaches that
+   * thread from its group's cancellation.)
    */
   private static ThreadState lookup() {
     Thread me = Thread.currentThread();
@@ -161,9 +168,9 @@ public class ThreadState extends Scope {
   }
 
   /**
-   * The exception for a library wait that saw the calling thread's interrupt: a cancellation
-   * (the interrupt status is set again, as every checkpoint leaves it) or a plain interrupt (the
-   * status stays clear, as JDK blocking methods leave it).
+   * The exception for a library wait that saw the calling thread's interrupt: a cancellation (the
+   * interrupt status is set again, as every checkpoint leaves it) or a plain interrupt (the status
+   * stays clear, as JDK blocking methods leave it).
    *
    * @param what what the thread was waiting for, for the message
    */
@@ -246,8 +253,8 @@ public class ThreadState extends Scope {
   }
 
   /**
-   * An onCancel action this thread registered is about to start (called by the firer, before
-   * the action runs): marks the thread, if it still is effectively cancelled.
+   * An onCancel action this thread registered is about to start (called by the firer, before the
+   * action runs): marks the thread, if it still is effectively cancelled.
    */
   final void ownHookFiring() {
     int s = lockStatus();
@@ -336,8 +343,8 @@ public class ThreadState extends Scope {
   }
 
   /**
-   * Called by the re-delivery watcher: interrupts the thread again if it swallowed a
-   * cancellation and is still effectively cancelled.
+   * Called by the re-delivery watcher: interrupts the thread again if it swallowed a cancellation
+   * and is still effectively cancelled.
    *
    * @return {@link #RECHECK_DROP} (stop watching: not cancelled any more, finished, or joining),
    *     {@link #RECHECK_SWALLOWED} (interrupted again) or {@link #RECHECK_PENDING}
@@ -378,17 +385,16 @@ public class ThreadState extends Scope {
   }
 
   /**
-   * Called by the thread itself: makes its interrupt status match where it is. See the
-   * overview.
+   * Called by the thread itself: makes its interrupt status match where it is. See the overview.
    */
   public final void settle() {
     settle(false);
   }
 
   /**
-   * As {@link #settle()}; {@code interruptLanded}: the caller is leaving a scope with an
-   * exception a JDK call raised for the cancellation's interrupt, so an interrupt of ours in
-   * flight has already landed (it is what woke the thread) and need not be waited for.
+   * As {@link #settle()}; {@code interruptLanded}: the caller is leaving a scope with an exception
+   * a JDK call raised for the cancellation's interrupt, so an interrupt of ours in flight has
+   * already landed (it is what woke the thread) and need not be waited for.
    */
   final void settle(boolean interruptLanded) {
     int s = status;
@@ -446,8 +452,8 @@ public class ThreadState extends Scope {
   }
 
   /**
-   * The thread enters a cooperative scope (before its settle()): from now on the library does
-   * not interrupt it.
+   * The thread enters a cooperative scope (before its settle()): from now on the library does not
+   * interrupt it.
    *
    * @return whether it already was in one (then leaving this one changes nothing)
    */
@@ -477,11 +483,11 @@ public class ThreadState extends Scope {
   }
 
   /**
-   * A group owner starts waiting for its children: from now on the library does not interrupt
-   * it, and an interrupt of ours still pending is cleared.
+   * A group owner starts waiting for its children: from now on the library does not interrupt it,
+   * and an interrupt of ours still pending is cleared.
    *
-   * @return whether the owner was interrupted from outside (an outsider's interrupt is pending,
-   *     or was pending when a cancellation was delivered); the status is cleared either way
+   * @return whether the owner was interrupted from outside (an outsider's interrupt is pending, or
+   *     was pending when a cancellation was delivered); the status is cleared either way
    */
   final boolean beginJoin() {
     int s = lockStatus();
@@ -517,12 +523,12 @@ public class ThreadState extends Scope {
   }
 
   /**
-   * One round of waiting for another thread's short step: spin, then yield, then park for a
-   * moment. Parking matters on few cores: the other thread may be in Thread.interrupt(), which
-   * wakes a carrier thread that can pre-empt it; a waiter that only spins or yields keeps its
-   * own carrier busy, and the other may then not run for a whole scheduler slice (measured:
-   * 1 scope exit in 50 took 3-8 ms). The park's permit is handed back afterwards, in case it
-   * consumed one meant for the caller's own code (a spurious wake-up is allowed).
+   * One round of waiting for another thread's short step: spin, then yield, then park for a moment.
+   * Parking matters on few cores: the other thread may be in Thread.interrupt(), which wakes a
+   * carrier thread that can pre-empt it; a waiter that only spins or yields keeps its own carrier
+   * busy, and the other may then not run for a whole scheduler slice (measured: 1 scope exit in 50
+   * took 3-8 ms). The park's permit is handed back afterwards, in case it consumed one meant for
+   * the caller's own code (a spurious wake-up is allowed).
    */
   static void waitBriefly(int round) {
     if (round < SPINS_BEFORE_YIELD) {
@@ -541,8 +547,7 @@ public class ThreadState extends Scope {
   static {
     try {
       STATUS = MethodHandles.lookup().findVarHandle(ThreadState.class, "status", int.class);
-      INNERMOST =
-          MethodHandles.lookup().findVarHandle(ThreadState.class, "innermost", Scope.class);
+      INNERMOST = MethodHandles.lookup().findVarHandle(ThreadState.class, "innermost", Scope.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

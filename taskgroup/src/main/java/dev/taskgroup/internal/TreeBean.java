@@ -17,8 +17,8 @@ import javax.management.ReflectionException;
 /**
  * The JMX bean {@code dev.taskgroup:type=TaskTree}: operations {@code format} and {@code toJson}
  * return {@link TaskTree#capture()} as text or JSON, for tools outside the process (JConsole,
- * {@code taskgroup-tools}). A dynamic bean, so that JMX needs no reflective access to this
- * module. Registered once, by {@link #registerInBackground}, and never unregistered.
+ * {@code taskgroup-tools}). A dynamic bean, so that JMX needs no reflective access to this module.
+ * Registered once, by {@link #registerInBackground}, and never unregistered.
  */
 final class TreeBean implements DynamicMBean {
   /** The bean's name. */
@@ -41,7 +41,8 @@ final class TreeBean implements DynamicMBean {
 
   private static void registerNow() {
     try {
-      ManagementFactory.getPlatformMBeanServer().registerMBean(new TreeBean(), new ObjectName(NAME));
+      ManagementFactory.getPlatformMBeanServer()
+          .registerMBean(new TreeBean(), new ObjectName(NAME));
     } catch (InstanceAlreadyExistsException another) {
       // a copy of the library in another class loader registered first
     } catch (JMException | LinkageError | RuntimeException e) {

@@ -29,9 +29,9 @@ public final class TreeCapture {
   /**
    * A node's state: for a task, {@code done} once its thread is done with it, else {@code
    * cancelled} or {@code running} (also before its thread starts); for a group or scope, {@code
-   * new} before it runs, {@code done} after, {@code cancelled} while effectively cancelled,
-   * {@code joining} for a group whose body has ended and whose owner waits for the children,
-   * otherwise {@code running}.
+   * new} before it runs, {@code done} after, {@code cancelled} while effectively cancelled, {@code
+   * joining} for a group whose body has ended and whose owner waits for the children, otherwise
+   * {@code running}.
    */
   static String state(Scope s) {
     if (s instanceof TaskImpl<?> t) {

@@ -10,8 +10,8 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * Where a task tree starts: the state of every live thread that is not a task and has entered a
  * scope or group at some time. Everything else is reached from these by walking down: a thread's
- * chain of scopes (Scope.inner), a group's live children (ChildList.forEachLive), and each
- * child's own chain.
+ * chain of scopes (Scope.inner), a group's live children (ChildList.forEachLive), and each child's
+ * own chain.
  *
  * <pre>
  * Implementation overview

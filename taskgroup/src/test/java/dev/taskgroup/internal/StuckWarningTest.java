@@ -17,8 +17,8 @@ import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The stuck warning: a cancelled group whose children do not finish is reported once, through
- * the real System.Logger (the JDK maps it to java.util.logging, captured here by a handler).
+ * The stuck warning: a cancelled group whose children do not finish is reported once, through the
+ * real System.Logger (the JDK maps it to java.util.logging, captured here by a handler).
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class StuckWarningTest {
@@ -89,7 +89,8 @@ class StuckWarningTest {
         .contains("shutting down")
         .containsPattern("task 'stuck-child' on thread #\\d+ \"stuck-child\"")
         .containsPattern("interrupt re-delivered \\d+ times")
-        .containsPattern("\n      at (\\S+/)?dev\\.taskgroup\\.internal\\.StuckWarningTest\\.swallowUntil\\(")
+        .containsPattern(
+            "\n      at (\\S+/)?dev\\.taskgroup\\.internal\\.StuckWarningTest\\.swallowUntil\\(")
         .contains("catches InterruptedException")
         .contains("CancelScope.onCancel")
         .doesNotContain("quick-child");

@@ -10,10 +10,10 @@ import javax.management.remote.JMXConnectorFactory;
 import javax.management.remote.JMXServiceURL;
 
 /**
- * {@code taskgroup-tree PID [--text|--json]}: prints the task tree of a running JVM, like
- * Python's {@code python -m asyncio pstree PID}. It attaches to the JVM with the JDK's Attach
- * API, starts its local JMX agent, and calls the bean {@code dev.taskgroup:type=TaskTree} that
- * the library registers on its first use.
+ * {@code taskgroup-tree PID [--text|--json]}: prints the task tree of a running JVM, like Python's
+ * {@code python -m asyncio pstree PID}. It attaches to the JVM with the JDK's Attach API, starts
+ * its local JMX agent, and calls the bean {@code dev.taskgroup:type=TaskTree} that the library
+ * registers on its first use.
  *
  * <p>Exit status: 0 printed; 1 the JVM could not be attached to or has no taskgroup bean; 2 bad
  * arguments.

@@ -6,8 +6,8 @@ import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * The child JVM of {@link TreeToolTest}: runs a group with two children, prints "ready" once
- * they are running, and returns when a line arrives on standard input.
+ * The child JVM of {@link TreeToolTest}: runs a group with two children, prints "ready" once they
+ * are running, and returns when a line arrives on standard input.
  */
 public final class TreeDemoMain {
   private TreeDemoMain() {}

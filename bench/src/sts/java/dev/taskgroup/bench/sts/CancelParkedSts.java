@@ -22,14 +22,16 @@ import org.openjdk.jmh.annotations.Warmup;
  * Workload (b) for {@code StructuredTaskScope}: an owner virtual thread opened a scope, forked N
  * parked children and waits in {@code join()}. The cancel is the scope's own way to be cancelled
  * from outside: the owner is interrupted, {@code join()} throws, and {@code close()} interrupts
- * every child and waits for them. Timed from the interrupt until {@code close()} has returned.
- * Same settings as {@code dev.taskgroup.bench.CancelParked}.
+ * every child and waits for them. Timed from the interrupt until {@code close()} has returned. Same
+ * settings as {@code dev.taskgroup.bench.CancelParked}.
  */
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 5)
 @Measurement(iterations = 20)
-@Fork(value = 2, jvmArgsAppend = {"-Xms4g", "-Xmx4g"})
+@Fork(
+    value = 2,
+    jvmArgsAppend = {"-Xms4g", "-Xmx4g"})
 @State(Scope.Thread)
 public class CancelParkedSts {
   @Param({"10000", "100000"})

@@ -4,11 +4,11 @@ import dev.taskgroup.ContextPropagator;
 import java.util.List;
 
 /**
- * Recipe (JDK 25+, where {@link ScopedValue} is final): re-binds a listed set of scoped values
- * in every child. A thread started by a thread factory inherits no scoped-value bindings; this
+ * Recipe (JDK 25+, where {@link ScopedValue} is final): re-binds a listed set of scoped values in
+ * every child. A thread started by a thread factory inherits no scoped-value bindings; this
  * propagator reads, on the forking thread, each listed value that is bound there, and runs the
- * child's work inside the same bindings. Values not bound on the forking thread stay unbound in
- * the child.
+ * child's work inside the same bindings. Values not bound on the forking thread stay unbound in the
+ * child.
  *
  * <pre>{@code
  * static final ScopedValue<String> REQUEST_ID = ScopedValue.newInstance();

@@ -30,7 +30,8 @@ public final class ScopedValueScenario implements Callable<List<String>> {
                       .build();
               group.run(
                   () ->
-                      group.fork(
+                      group
+                          .fork(
                               () -> {
                                 seen.add("child: " + describe());
                                 group.fork(() -> seen.add("grandchild: " + describe())).get();
@@ -44,7 +45,9 @@ public final class ScopedValueScenario implements Callable<List<String>> {
   }
 
   private static String describe() {
-    return "REQUEST_ID=" + REQUEST_ID.orElse("unbound") + " NOT_LISTED="
+    return "REQUEST_ID="
+        + REQUEST_ID.orElse("unbound")
+        + " NOT_LISTED="
         + NOT_LISTED.orElse("unbound");
   }
 }

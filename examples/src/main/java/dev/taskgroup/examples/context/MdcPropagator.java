@@ -6,8 +6,8 @@ import org.slf4j.MDC;
 
 /**
  * Recipe: the SLF4J MDC (logging context) of the forking thread, in every child. A child starts
- * with a copy of the MDC its forking thread had when it forked; what the child changes stays in
- * the child, and its thread's MDC is restored when the work ends.
+ * with a copy of the MDC its forking thread had when it forked; what the child changes stays in the
+ * child, and its thread's MDC is restored when the work ends.
  *
  * <pre>{@code
  * TaskGroup group = TaskGroup.builder().contextPropagator(new MdcPropagator()).build();

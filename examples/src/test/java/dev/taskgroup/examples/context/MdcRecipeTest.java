@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
 
 /**
- * The MDC recipe against the real logback: log lines, formatted by a logback appender on the
- * thread that logs, carry the MDC that thread had.
+ * The MDC recipe against the real logback: log lines, formatted by a logback appender on the thread
+ * that logs, carry the MDC that thread had.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class MdcRecipeTest {
@@ -82,7 +82,8 @@ class MdcRecipeTest {
     TaskGroup group = withMdc();
     group.run(
         () -> {
-          group.fork(
+          group
+              .fork(
                   () -> {
                     MDC.put("user", "alice");
                     MDC.put("requestId", "changed-by-child");

@@ -55,8 +55,7 @@ class OpenTelemetryRecipeTest {
 
   @Test
   void spansStartedInChildrenAreChildrenOfTheOwnersSpan() throws Exception {
-    TaskGroup group =
-        TaskGroup.builder().contextPropagator(new OpenTelemetryPropagator()).build();
+    TaskGroup group = TaskGroup.builder().contextPropagator(new OpenTelemetryPropagator()).build();
     Span request = request(group, 3);
     assertThat(childSpans())
         .hasSize(3)

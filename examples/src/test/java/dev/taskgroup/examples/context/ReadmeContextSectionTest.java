@@ -13,8 +13,8 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * The README's "Context" section quotes the recipes: every Java block in it must appear, as it
- * is (up to whitespace), in the sources of this module, which the tests here compile and run.
+ * The README's "Context" section quotes the recipes: every Java block in it must appear, as it is
+ * (up to whitespace), in the sources of this module, which the tests here compile and run.
  */
 class ReadmeContextSectionTest {
   private static final Pattern JAVA_BLOCK = Pattern.compile("```java\n(.*?)```", Pattern.DOTALL);
@@ -34,7 +34,8 @@ class ReadmeContextSectionTest {
     }
     assertThat(blocks).as("Java blocks in the Context section").hasSizeGreaterThanOrEqualTo(4);
     for (String block : blocks) {
-      assertThat(sources).as("quoted from the examples' sources:%n%s", block)
+      assertThat(sources)
+          .as("quoted from the examples' sources:%n%s", block)
           .contains(normalized(block));
     }
   }

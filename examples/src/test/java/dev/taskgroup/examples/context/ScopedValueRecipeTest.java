@@ -10,8 +10,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The ScopedValue recipe (JDK 25+). This test is compiled for Java 21, where {@code ScopedValue}
- * is a preview API, so it runs {@link ScopedValueScenario} (compiled for 25) reflectively.
+ * The ScopedValue recipe (JDK 25+). This test is compiled for Java 21, where {@code ScopedValue} is
+ * a preview API, so it runs {@link ScopedValueScenario} (compiled for 25) reflectively.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class ScopedValueRecipeTest {
@@ -22,7 +22,8 @@ class ScopedValueRecipeTest {
     assumeTrue(
         jdk >= 25,
         "ScopedValue is final only from JDK 25; the ScopedValue recipe is not built or tested on"
-            + " JDK " + jdk);
+            + " JDK "
+            + jdk);
     @SuppressWarnings("unchecked")
     Callable<List<String>> scenario =
         (Callable<List<String>>)

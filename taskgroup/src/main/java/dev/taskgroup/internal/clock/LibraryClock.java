@@ -8,8 +8,8 @@ import java.util.OptionalLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * The library's clock: the one place every deadline and every library sleep reads the time, and
- * the seam through which a test installs a virtual one.
+ * The library's clock: the one place every deadline and every library sleep reads the time, and the
+ * seam through which a test installs a virtual one.
  *
  * <pre>
  * Implementation overview
@@ -33,6 +33,7 @@ import java.util.concurrent.locks.LockSupport;
 public final class LibraryClock {
   /** The installed time, or null for the system clock; see the overview. */
   private static volatile TimeSource source;
+
   /** Whether a test clock is installed: scope entry and fork register their threads. */
   private static volatile boolean testClock;
 
@@ -59,8 +60,8 @@ public final class LibraryClock {
   }
 
   /**
-   * Parks the calling thread until {@link #nanoTime()} reaches {@code deadlineNanos}, or less
-   * (an unpark, an interrupt, a change of clock): callers loop.
+   * Parks the calling thread until {@link #nanoTime()} reaches {@code deadlineNanos}, or less (an
+   * unpark, an interrupt, a change of clock): callers loop.
    *
    * @param deadlineNanos when to wake
    * @param blocker what the thread waits for, shown in thread dumps on the system clock
@@ -126,16 +127,16 @@ public final class LibraryClock {
   }
 
   /**
-   * Fires, on the calling thread and in deadline order, every deadline due at {@link
-   * #nanoTime()}: when this returns, each one's cancellation has been delivered.
+   * Fires, on the calling thread and in deadline order, every deadline due at {@link #nanoTime()}:
+   * when this returns, each one's cancellation has been delivered.
    */
   public static void fireDueDeadlines() {
     Deadlines.fireDue();
   }
 
   /**
-   * The threads registered while the test clock was installed that are still inside a scope or
-   * a group (a forked child not yet started included).
+   * The threads registered while the test clock was installed that are still inside a scope or a
+   * group (a forked child not yet started included).
    *
    * @return a snapshot, in no particular order
    */
