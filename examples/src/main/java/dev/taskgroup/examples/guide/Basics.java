@@ -16,14 +16,12 @@ public final class Basics {
   // region first-group
   static String profilePage(String userId) throws InterruptedException {
     var group = TaskGroup.named("profile");
-    return group.call(
-        () -> {
-          Task<String> user = group.fork(() -> Services.fetchUser(userId));
-          Task<Integer> orders = group.fork(() -> Services.countOrders(userId));
-          return user.get() + " has " + orders.get() + " orders"; // get() waits for each
-        });
+    return group.call(() -> {
+      Task<String> user = group.fork(() -> Services.fetchUser(userId));
+      Task<Integer> orders = group.fork(() -> Services.countOrders(userId));
+      return user.get() + " has " + orders.get() + " orders";   // get() waits for each
+    });
   }
-
   // endregion
 
   // region first-match
@@ -31,22 +29,19 @@ public final class Basics {
       throws InterruptedException {
     var found = new AtomicReference<Integer>();
     var search = TaskGroup.named("search");
-    search.run(
-        () -> {
-          for (int shard : shards) {
-            search.fork(
-                () -> {
-                  if (Services.scan(shard, needle)) { // blocking, interruptible
-                    found.compareAndSet(null, shard);
-                    search.cancel("found in shard " + shard); // stop the siblings
-                  }
-                });
+    search.run(() -> {
+      for (int shard : shards) {
+        search.fork(() -> {
+          if (Services.scan(shard, needle)) {    // blocking, interruptible
+            found.compareAndSet(null, shard);
+            search.cancel("found in shard " + shard);   // stop the siblings
           }
-        }); // waits for every child, returns normally
+        });
+      }
+    });                                          // waits for every child, returns normally
     assert search.cancelCalled() && search.cancelCaught();
     return Optional.ofNullable(found.get());
   }
-
   // endregion
 
   // region checkpoint
@@ -54,13 +49,12 @@ public final class Basics {
     long sum = 0;
     for (int i = 0; i < data.length; i++) {
       if (i % 4096 == 0) {
-        CancelScope.checkpoint(); // pure computation: look for a cancellation now and then
+        CancelScope.checkpoint();   // pure computation: look for a cancellation now and then
       }
       sum += data[i];
     }
     return sum;
   }
-
   // endregion
 
   @SuppressWarnings("finally") // the sample's cleanup fails on purpose
@@ -68,21 +62,18 @@ public final class Basics {
   static List<String> uploadBoth() throws InterruptedException {
     var upload = TaskGroup.named("upload");
     try {
-      upload.run(
-          () -> {
-            upload.fork(
-                () -> {
-                  try {
-                    Thread.sleep(60_000); // cancelled by the sibling's failure...
-                  } finally {
-                    throw new IllegalStateException("could not close session"); // ...and fails too
-                  }
-                });
-            upload.fork(
-                () -> {
-                  throw new IOException("connection reset");
-                });
-          });
+      upload.run(() -> {
+        upload.fork(() -> {
+          try {
+            Thread.sleep(60_000);                // cancelled by the sibling's failure...
+          } finally {
+            throw new IllegalStateException("could not close session");   // ...and fails too
+          }
+        });
+        upload.fork(() -> {
+          throw new IOException("connection reset");
+        });
+      });
       return List.of();
     } catch (TaskGroupException e) {
       return e.failures().stream().map(Throwable::getMessage).toList();

@@ -14,12 +14,10 @@ public final class Deadlines {
 
   // region move-on-after
   static String answerOrDefault(long serviceMillis) throws InterruptedException {
-    String answer =
-        CancelScope.moveOnAfter(
-            Duration.ofMillis(100), () -> Services.ask("question", serviceMillis));
-    return answer != null ? answer : "default answer"; // null: the deadline fired
+    String answer = CancelScope.moveOnAfter(
+        Duration.ofMillis(100), () -> Services.ask("question", serviceMillis));
+    return answer != null ? answer : "default answer";   // null: the deadline fired
   }
-
   // endregion
 
   // region with-timeout
@@ -27,16 +25,14 @@ public final class Deadlines {
       throws InterruptedException {
     List<String> taken = new ArrayList<>();
     var scope = CancelScope.withTimeout(window);
-    scope.run(
-        () -> {
-          while (true) {
-            taken.add(queue.take()); // interrupted when the deadline expires
-          }
-        });
-    assert scope.cancelCaught(); // the scope absorbed its own deadline
+    scope.run(() -> {
+      while (true) {
+        taken.add(queue.take());   // interrupted when the deadline expires
+      }
+    });
+    assert scope.cancelCaught();   // the scope absorbed its own deadline
     return taken;
   }
-
   // endregion
 
   // region fail-after
@@ -48,27 +44,23 @@ public final class Deadlines {
       return "timed out";
     }
   }
-
   // endregion
 
   // region shield
   static List<String> cancelThenCleanUp() throws InterruptedException {
     List<String> log = new ArrayList<>();
     var session = TaskGroup.named("session");
-    session.run(
-        () -> {
-          session.cancel("client went away");
-          try {
-            Thread.sleep(60_000); // throws InterruptedException at once
-          } finally {
-            CancelScope.shielded()
-                .run(
-                    () -> {
-                      Thread.sleep(10); // blocking cleanup still works here
-                      log.add("goodbye sent");
-                    });
-          }
+    session.run(() -> {
+      session.cancel("client went away");
+      try {
+        Thread.sleep(60_000);                     // throws InterruptedException at once
+      } finally {
+        CancelScope.shielded().run(() -> {
+          Thread.sleep(10);                       // blocking cleanup still works here
+          log.add("goodbye sent");
         });
+      }
+    });
     log.add("cancelCaught=" + session.cancelCaught());
     return log;
   }

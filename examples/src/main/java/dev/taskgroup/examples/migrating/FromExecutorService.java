@@ -25,31 +25,28 @@ public final class FromExecutorService {
       }
       List<String> pages = new ArrayList<>();
       for (Future<String> f : futures) {
-        pages.add(f.get()); // the first failure throws; the other tasks keep running
+        pages.add(f.get());   // the first failure throws; the other tasks keep running
       }
       return pages;
-    } // close() waits for every task, even after a failure
+    }                         // close() waits for every task, even after a failure
   }
-
   // endregion
 
   // region executor-after
   static List<String> fetchAllWithGroup(List<String> urls) throws InterruptedException {
     var group = TaskGroup.named("fetch-all");
-    return group.call(
-        () -> {
-          List<Task<String>> tasks = new ArrayList<>();
-          for (String url : urls) {
-            tasks.add(group.fork(() -> Slow.fetch(url)));
-          }
-          List<String> pages = new ArrayList<>();
-          for (Task<String> t : tasks) {
-            pages.add(t.get()); // a failure has already cancelled the others
-          }
-          return pages;
-        }); // and every failure is in the TaskGroupException
+    return group.call(() -> {
+      List<Task<String>> tasks = new ArrayList<>();
+      for (String url : urls) {
+        tasks.add(group.fork(() -> Slow.fetch(url)));
+      }
+      List<String> pages = new ArrayList<>();
+      for (Task<String> t : tasks) {
+        pages.add(t.get());   // a failure has already cancelled the others
+      }
+      return pages;
+    });                       // and every failure is in the TaskGroupException
   }
-
   // endregion
 
   // region invoke-all
@@ -58,9 +55,8 @@ public final class FromExecutorService {
     for (String url : urls) {
       calls.add(() -> Slow.fetch(url));
     }
-    return TaskGroup.invokeAll(calls); // like ExecutorService.invokeAll, structured
+    return TaskGroup.invokeAll(calls);   // like ExecutorService.invokeAll, structured
   }
-
   // endregion
 
   // region all-of-before
@@ -69,22 +65,19 @@ public final class FromExecutorService {
     CompletableFuture<String> cart = CompletableFuture.supplyAsync(() -> quietly("cart"));
     return CompletableFuture.allOf(user, cart)
         .thenApply(done -> user.join() + " + " + cart.join())
-        .join(); // a failure surfaces as CompletionException; the other future runs on
+        .join();   // a failure surfaces as CompletionException; the other future runs on
   }
-
   // endregion
 
   // region all-of-after
   static String combineWithGroup() throws InterruptedException {
     var group = TaskGroup.named("checkout");
-    return group.call(
-        () -> {
-          Task<String> user = group.fork(() -> Slow.fetch("user"));
-          Task<String> cart = group.fork(() -> Slow.fetch("cart"));
-          return user.get() + " + " + cart.get(); // plain blocking code, no callbacks
-        });
+    return group.call(() -> {
+      Task<String> user = group.fork(() -> Slow.fetch("user"));
+      Task<String> cart = group.fork(() -> Slow.fetch("cart"));
+      return user.get() + " + " + cart.get();   // plain blocking code, no callbacks
+    });
   }
-
   // endregion
 
   private static String quietly(String what) {
