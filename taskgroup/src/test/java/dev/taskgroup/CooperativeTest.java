@@ -167,6 +167,55 @@ class CooperativeTest {
     CancelScope.checkpoint();
   }
 
+  @RepeatedTest(5)
+  void startGivenUpInACooperativeScopeLeavesNoInterruptThatLooksLikeSomeoneElses()
+      throws Exception {
+    TaskGroup group = TaskGroup.named("give-up");
+    CountDownLatch working = new CountDownLatch(1);
+    AtomicReference<Throwable> startThrew = new AtomicReference<>();
+    group.run(
+        () -> {
+          cancelOnceParkedAfter(group, Thread.currentThread(), working);
+          startThrew.set(
+              catchThrowable(
+                  () ->
+                      CancelScope.cooperative()
+                          .run(
+                              () ->
+                                  group.start(
+                                      signal -> {
+                                        working.countDown();
+                                        try {
+                                          Thread.sleep(30_000); // never signals
+                                        } finally {
+                                          // cleanup that outlasts the caller's give-up
+                                          CancelScope.shielded().run(() -> Thread.sleep(100));
+                                        }
+                                      }))));
+        });
+    assertThat(startThrew.get()).isInstanceOf(InterruptedException.class);
+    assertThat(group.cancelCaught()).as("run returned normally, cancelled by cancel()").isTrue();
+  }
+
+  /** As cancelOnceParked, once {@code ready} has been counted down. */
+  private static void cancelOnceParkedAfter(TaskGroup group, Thread waiter, CountDownLatch ready) {
+    Thread.ofVirtual()
+        .start(
+            () -> {
+              try {
+                ready.await();
+              } catch (InterruptedException e) {
+                return;
+              }
+              Thread.State st;
+              while ((st = waiter.getState()) != Thread.State.WAITING
+                  && st != Thread.State.TIMED_WAITING) {
+                Thread.onSpinWait();
+              }
+              group.cancel();
+            });
+  }
+
   private record Outcome(long ms, Throwable seen, long rows) {}
 
   private static Outcome cancelWriter(H2FileWriter writer, boolean cooperative) throws Exception {

@@ -181,17 +181,26 @@ public final class TaskImpl<T> extends ThreadState
 
   /** Waits until the work has ended, whatever interrupts arrive; keeps them for the caller. */
   void awaitDoneUninterruptibly() {
+    // Not await(): that throws for a cancelled caller in a cooperative scope, which is not an
+    // interrupt to hand back (it would then look like someone else's), and it throws again at
+    // once for a cancelled caller whose status the library sets again (a busy wait).
     boolean interrupted = false;
-    while (true) {
-      try {
-        await(false, 0L);
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
+    Waiter node = null;
+    while ((state & OUTCOME) == RUNNING) {
+      if (node == null) {
+        node = new Waiter(Thread.currentThread());
+        Waiter head;
+        do {
+          head = waiters;
+          node.next = head;
+        } while (!WAITERS.compareAndSet(this, head, node));
+        continue; // re-check the state before parking: the completer may have missed us
       }
+      LockSupport.park(this);
+      interrupted |= Thread.interrupted();
     }
     if (interrupted) {
-      Thread.currentThread().interrupt();
+      Thread.currentThread().interrupt(); // the caller's, whoever's it was: handed back as it came
     }
   }
 
