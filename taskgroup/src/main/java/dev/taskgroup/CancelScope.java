@@ -7,7 +7,6 @@ import dev.taskgroup.internal.Deadlines;
 import dev.taskgroup.internal.EnteredScope;
 import dev.taskgroup.internal.Group;
 import dev.taskgroup.internal.PlainScope;
-import dev.taskgroup.internal.Scope;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Objects;
@@ -293,7 +292,7 @@ public final class CancelScope {
    * exited it only sets {@link #cancelCalled()}; before it runs, the scope starts cancelled.
    */
   public void cancel() {
-    scope.cancel(CancelReason.explicit("cancel() called"), Scope.CANCEL_CALLED);
+    scope.cancel(CancelReason.explicit("cancel() called"));
   }
 
   /**
@@ -304,7 +303,7 @@ public final class CancelScope {
    */
   public void cancel(String reason) {
     Objects.requireNonNull(reason, "reason");
-    scope.cancel(CancelReason.explicit(reason), Scope.CANCEL_CALLED);
+    scope.cancel(CancelReason.explicit(reason));
   }
 
   /**

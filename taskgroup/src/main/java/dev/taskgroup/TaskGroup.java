@@ -3,7 +3,8 @@ package dev.taskgroup;
 import dev.taskgroup.internal.CancelReason;
 import dev.taskgroup.internal.Group;
 import dev.taskgroup.internal.GroupConfig;
-import dev.taskgroup.internal.Scope;
+import dev.taskgroup.internal.GroupFailedException;
+import dev.taskgroup.internal.StartFailedException;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -253,7 +254,11 @@ public final class TaskGroup {
    */
   public void run(Body body) throws InterruptedException {
     Objects.requireNonNull(body, "body");
-    finish(group.run(body));
+    try {
+      group.run(body);
+    } catch (GroupFailedException failed) {
+      throw new TaskGroupException(name(), failed.failures());
+    }
   }
 
   /**
@@ -267,17 +272,13 @@ public final class TaskGroup {
    * @throws IllegalStateException if the group has already run
    * @throws NullPointerException if {@code body} is null
    */
-  @SuppressWarnings("unchecked")
   public <T> T call(Callable<T> body) throws InterruptedException {
     Objects.requireNonNull(body, "body");
-    return (T) finish(group.run(body));
-  }
-
-  private Object finish(Object outcome) {
-    if (outcome == Group.FAILED) {
-      throw new TaskGroupException(name(), group.failures());
+    try {
+      return group.call(body);
+    } catch (GroupFailedException failed) {
+      throw new TaskGroupException(name(), failed.failures());
     }
-    return outcome;
   }
 
   /**
@@ -385,7 +386,11 @@ public final class TaskGroup {
    */
   public <T> T start(Startable<T> work) throws InterruptedException {
     Objects.requireNonNull(work, "work");
-    return group.start(work, TaskGroupException::failedBeforeStarted);
+    try {
+      return group.start(work);
+    } catch (StartFailedException failed) {
+      throw TaskGroupException.failedBeforeStarted(name(), List.of(failed.getCause()));
+    }
   }
 
   /**
@@ -446,7 +451,7 @@ public final class TaskGroup {
    * runs makes it start cancelled.
    */
   public void cancel() {
-    group.cancel(CancelReason.explicit("cancel() called"), Scope.CANCEL_CALLED);
+    group.cancel(CancelReason.explicit("cancel() called"));
   }
 
   /**
@@ -457,7 +462,7 @@ public final class TaskGroup {
    */
   public void cancel(String reason) {
     Objects.requireNonNull(reason, "reason");
-    group.cancel(CancelReason.explicit(reason), Scope.CANCEL_CALLED);
+    group.cancel(CancelReason.explicit(reason));
   }
 
   /**

@@ -2,11 +2,9 @@ package dev.taskgroup.internal;
 
 import dev.taskgroup.Startable;
 import dev.taskgroup.internal.clock.LibraryClock;
-import java.util.List;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.BiFunction;
 
 /**
  * Starting children: {@code fork} and the {@code start} handshake, including the wait for a place
@@ -48,9 +46,7 @@ final class Forks {
     return launch(g, new TaskImpl<>(g, work, taskName), taskName, place);
   }
 
-  static <T> T start(
-      Group g, Startable<T> work, BiFunction<String, List<Throwable>, RuntimeException> wrapChecked)
-      throws InterruptedException {
+  static <T> T start(Group g, Startable<T> work) throws InterruptedException, StartFailedException {
     checkOpen(g, "start in");
     if (Scope.effectivelyCancelled(g)) {
       throw new CancelledException(Scope.cancelledAbove(g), null);
@@ -91,7 +87,7 @@ final class Forks {
       throw e;
     }
     if (failure != null) {
-      throw wrapChecked.apply(g.name(), List.of(failure));
+      throw new StartFailedException(failure);
     }
     if (signal.endedByCancellation()) {
       throw new CancelledException(Scope.cancelledAbove(task), null);

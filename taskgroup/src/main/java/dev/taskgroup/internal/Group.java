@@ -44,9 +44,6 @@ public final class Group extends EnteredScope {
   private static final long COUNT_MASK = STARTED - 1;
   private static final ThreadFactory VIRTUAL_THREADS = Thread.ofVirtual().factory();
 
-  /** Returned by {@link #run} when the group failed: see {@link #failures()}. */
-  public static final Object FAILED = new Object();
-
   final GroupConfig config;
   final ThreadFactory factory;
 
@@ -152,8 +149,8 @@ public final class Group extends EnteredScope {
     return owner == Thread.currentThread();
   }
 
-  /** The failures, in the order they happened (after run returned {@link #FAILED}). */
-  public List<Throwable> failures() {
+  /** The failures so far, in the order they happened. */
+  private List<Throwable> failures() {
     synchronized (this) {
       return failures == null ? List.of() : List.copyOf(failures);
     }
@@ -172,13 +169,32 @@ public final class Group extends EnteredScope {
   // ---- the owner ------------------------------------------------------------------------
 
   /**
-   * Runs the group with a {@link Body} or a {@link Callable}.
+   * Runs the group with {@code body}.
    *
-   * @return the body's result (null for a Body or when the body was cancelled), or {@link #FAILED}
+   * @throws GroupFailedException when the group failed (its failures, to report)
    * @throws InterruptedException when the owner was interrupted from outside, or a cancelled scope
    *     above the group is visible
    */
-  public Object run(Object body) throws InterruptedException {
+  public void run(Body body) throws InterruptedException, GroupFailedException {
+    run(body, null);
+  }
+
+  /**
+   * Runs the group with {@code body} and returns its result.
+   *
+   * @return the body's result, or null when the body was cut short by a cancellation
+   * @throws GroupFailedException when the group failed (its failures, to report)
+   * @throws InterruptedException as for {@link #run(Body)}
+   */
+  public <T> T call(Callable<T> body) throws InterruptedException, GroupFailedException {
+    @SuppressWarnings("unchecked")
+    T result = (T) run(null, body);
+    return result;
+  }
+
+  /** The owner's run (see the overview), with one of {@code body} and {@code callable}. */
+  private Object run(Body body, Callable<?> callable)
+      throws InterruptedException, GroupFailedException {
     if (!LIVE.compareAndSet(this, 0L, STARTED | 1L) || !claim()) {
       throw alreadyRun();
     }
@@ -191,10 +207,10 @@ public final class Group extends EnteredScope {
     Object result = null;
     Throwable thrown = null;
     try {
-      if (body instanceof Body b) {
-        b.run();
+      if (body != null) {
+        body.run();
       } else {
-        result = ((Callable<?>) body).call();
+        result = callable.call();
       }
     } catch (Throwable t) {
       thrown = t;
@@ -229,7 +245,7 @@ public final class Group extends EnteredScope {
       if (ownerInterrupted) {
         Thread.currentThread().interrupt(); // an outside interrupt stays set
       }
-      return FAILED;
+      throw new GroupFailedException(failures());
     }
     if (ownerInterrupted) {
       Thread.interrupted();
@@ -416,11 +432,9 @@ public final class Group extends EnteredScope {
   }
 
   /** See {@link Forks#start}. */
-  public <T> T start(
-      dev.taskgroup.Startable<T> work,
-      java.util.function.BiFunction<String, List<Throwable>, RuntimeException> wrapChecked)
-      throws InterruptedException {
-    return Forks.start(this, work, wrapChecked);
+  public <T> T start(dev.taskgroup.Startable<T> work)
+      throws InterruptedException, StartFailedException {
+    return Forks.start(this, work);
   }
 
   /** Makes a new thread for {@code task} with the group's factory. */

@@ -226,11 +226,20 @@ public abstract class Scope {
   }
 
   /**
-   * Cancels this node: records the first reason, sets {@code bit} ({@link #CANCEL_CALLED} or {@link
-   * #CANCEL_INTERNAL}) and, if the node is running and was not cancelled before, interrupts every
+   * What {@code cancel()} does (or an expired deadline): records the first reason, sets {@link
+   * #CANCEL_CALLED} and, if the node is running and was not cancelled before, interrupts every
    * thread this makes effectively cancelled. Idempotent.
    */
-  public final void cancel(CancelReason why, int bit) {
+  public final void cancel(CancelReason why) {
+    cancel(why, CANCEL_CALLED);
+  }
+
+  /**
+   * Cancels this node as {@link #cancel(CancelReason)} does, with {@code bit} {@link
+   * #CANCEL_CALLED} (what {@code cancelCalled()} reports) or {@link #CANCEL_INTERNAL} (a group
+   * cancelling what it holds because of a failure or an outside interrupt).
+   */
+  final void cancel(CancelReason why, int bit) {
     if (markCancelled(why, bit)) {
       afterCancelled();
     }
