@@ -1,6 +1,7 @@
 package dev.taskgroup.bench;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,16 +23,23 @@ final class Report {
   private String loadEnd;
   private long wallNanos;
   private boolean sts;
+  private boolean points = true;
+  private CurveReport curves;
 
   void environment(String load) {
     date = Compare.now();
     loadStart = load;
   }
 
-  void finish(long wallNanos, String load, boolean sts) {
+  void finish(long wallNanos, String load, boolean sts, boolean points) {
     this.wallNanos = wallNanos;
     this.loadEnd = load;
     this.sts = sts;
+    this.points = points;
+  }
+
+  void curves(CurveReport curves) {
+    this.curves = curves;
   }
 
   void put(String workload, String impl, Measured m) {
@@ -52,19 +60,35 @@ final class Report {
     StringBuilder b = new StringBuilder();
     b.append("# taskgroup benchmark results\n\n");
     b.append("Written by the comparison in `bench/` (README, \"Benchmarks\"): ");
-    b.append("`./mvnw -q -Pbench clean verify -DskipTests`, one run, every implementation side ");
-    b.append("by side. Total wall time of the comparison: ")
+    b.append("`./mvnw -q -Pbench clean verify -DskipTests");
+    if (curves != null) {
+      b.append(" -Dbench.curves=").append(curves.mode().name().toLowerCase(Locale.ROOT));
+    }
+    if (!points) {
+      b.append(" -Dbench.points=false");
+    }
+    b.append("`, one run, every implementation side by side. Total wall time of the comparison: ")
         .append(String.format(Locale.ROOT, "%.1f min", wallNanos / 60e9))
         .append(". Do not compare these numbers with other machines; compare the ratios.\n\n");
     machine(b);
     howToRead(b);
     int targetsAt = b.length();
-    forkJoin(b);
-    cancel(b);
-    memory(b);
-    million(b);
-    deadline(b);
-    checkpoint(b);
+    if (points) {
+      forkJoin(b);
+      cancel(b);
+      memory(b);
+      million(b);
+      deadline(b);
+      checkpoint(b);
+    }
+    if (curves != null) {
+      try {
+        b.append(curves.markdown());
+      } catch (IOException e) {
+        throw new UncheckedIOException("could not draw the plots", e);
+      }
+      verdicts.addAll(curves.verdicts());
+    }
     b.insert(targetsAt, targets());
     return b.toString();
   }

@@ -39,7 +39,8 @@ class SmokeTest {
           "ForkJoinHundred_executor",
           "ForkJoinHundred_kotlin", "CancelParked_raw", "CancelParked_taskgroup",
           "CancelParked_executor", "CheckpointCost_baseline", "CheckpointCost_checkpoint",
-          "CheckpointCost_nestedScope"
+          "CheckpointCost_nestedScope", "ForkJoinCurve_raw", "ForkJoinCurve_taskgroup",
+          "ForkJoinCurve_executor", "NestCurve_taskgroup"
         }) {
       assertThat(list).contains(b + "_jmhTest");
     }

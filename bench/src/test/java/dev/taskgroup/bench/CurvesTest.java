@@ -1,0 +1,88 @@
+package dev.taskgroup.bench;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongToDoubleFunction;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * CI's check of the curves and the memory table (never measured in CI): the curve benchmarks'
+ * bodies run, the fit tells linear from super-linear growth, and a tiny data set becomes tables
+ * and PNG plots.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class CurvesTest {
+
+  @Test
+  void curveBodiesRunOnAVirtualOwner() throws Exception {
+    Harness.onVirtualThread(
+        () -> {
+          ForkJoinCurve forkJoin = new ForkJoinCurve();
+          NestCurve nest = new NestCurve();
+          for (int n : new int[] {1, 10, 1000}) {
+            forkJoin.n = n;
+            forkJoin.raw();
+            forkJoin.taskgroup();
+            forkJoin.executor();
+            nest.depth = Math.min(n, 100);
+            nest.taskgroup();
+          }
+        });
+  }
+
+  @Test
+  void fitCallsLinearGrowthLinearAndQuadraticGrowthSuperLinear() {
+    Fit linear = Fit.of(points(x -> 5 + 2.0 * x));
+    assertThat(linear.perUnit()).isCloseTo(2.0, within(1e-9));
+    assertThat(linear.fixed()).isCloseTo(5.0, within(1e-6));
+    assertThat(linear.tailExponent()).isCloseTo(1.0, within(0.01));
+    assertThat(linear.superLinear()).isFalse();
+
+    Fit quadratic = Fit.of(points(x -> 3.0 * x + 0.01 * x * x));
+    assertThat(quadratic.tailExponent()).isGreaterThan(1.8);
+    assertThat(quadratic.superLinear()).isTrue();
+  }
+
+  @Test
+  void aTinyDataSetBecomesTablesPlotsAndVerdicts(@TempDir Path dir) throws Exception {
+    Curve c = new Curve("forkjoin", "fork + join per child", "children per group", true,
+        "ns per child", 1e3);
+    for (int carriers : Curves.CARRIERS) {
+      points(x -> 1 + 0.2 * x).forEach((x, m) -> c.put(carriers, "raw", x, m));
+      points(x -> 2 + 0.25 * x).forEach((x, m) -> c.put(carriers, "taskgroup", x, m));
+    }
+    Curve nest = new Curve("nest", "scope entry + exit", "nesting depth", true, "ns per scope",
+        1e3);
+    points(x -> 0.02 * x + 1e-5 * x * x).forEach((x, m) -> nest.put(1, "taskgroup", x, m));
+    CurveReport report =
+        new CurveReport(List.of(c, nest), Curves.Mode.SMOKE, dir.resolve("plots"));
+
+    String md = report.markdown();
+
+    assertThat(md).contains("![fork + join per child, 1 carrier(s)](plots/forkjoin-1.png)",
+        "| 100 000 | 200 | 250 | 1.25x |", "MISS: super-linear");
+    for (String png : new String[] {"forkjoin-1.png", "forkjoin-2.png", "nest-1.png"}) {
+      byte[] bytes = Files.readAllBytes(dir.resolve("plots").resolve(png));
+      assertThat(bytes).startsWith(0x89, 'P', 'N', 'G');
+    }
+    assertThat(report.verdicts()).extracting(v -> v[2]).containsExactly("PASS", "MISS");
+  }
+
+  /** Sizes 1 to 100 000 with the total {@code f(x)} in microseconds. */
+  private static Map<Long, Measured> points(LongToDoubleFunction f) {
+    Map<Long, Measured> m = new TreeMap<>();
+    for (long x = 1; x <= 100_000; x *= 10) {
+      m.put(x, new Measured(f.applyAsDouble(x), 0, "us", 1));
+    }
+    return m;
+  }
+}
