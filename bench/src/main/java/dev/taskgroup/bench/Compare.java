@@ -148,10 +148,11 @@ public final class Compare {
   private void memory() throws Exception {
     int n = 100_000;
     int jvms = 3;
-    say("(c) memory per parked child, N=%d, %d JVMs per implementation, about 30 s ...", n, jvms);
+    say("(c) memory per parked child, N=%d, %d JVMs per implementation, about 60 s ...", n,
+        jvms);
     Map<String, List<Double>> perChild = new LinkedHashMap<>();
     for (int i = 0; i < jvms; i++) {
-      for (String impl : List.of("raw", "taskgroup")) {
+      for (String impl : memoryImpls()) {
         Map<String, List<String>> r =
             probe("memory-" + impl + "-" + i, List.of("-Xms4g", "-Xmx4g"), "MemoryProbe", impl,
                 String.valueOf(n));
@@ -168,6 +169,11 @@ public final class Compare {
           report.put("c", impl, m);
           say("  %-10s %8.1f ± %.1f bytes per child", impl, m.score(), m.error());
         });
+  }
+
+  private List<String> memoryImpls() {
+    return sts ? List.of("raw", "taskgroup", "sts", "executor")
+        : List.of("raw", "taskgroup", "executor");
   }
 
   private void million() throws Exception {

@@ -215,21 +215,15 @@ final class Report {
         .append("100 000 children are started and parked, divided by 100 000. A parked virtual ")
         .append("thread's stack is a heap object (`jdk.internal.vm.StackChunk`), so this counts ")
         .append("the whole child. Raw keeps its `Thread[]` (it needs it to cancel); taskgroup ")
-        .append("keeps its list of tasks. ± is the standard deviation over the JVMs.\n\n");
+        .append("keeps its list of tasks; STS (`open()`, `fork`, the owner in `join()`) and the ")
+        .append("executor (`submit`) keep what they keep. ± is the standard deviation over the ")
+        .append("JVMs.\n\n");
     table(b, "c");
-    b.append("What grew, per child (class histogram after minus before, first JVM; classes ")
-        .append("adding at least 0.5 byte per child):\n\n");
-    b.append("| implementation | class | bytes per child | instances per child |\n")
-        .append("| --- | --- | ---: | ---: |\n");
-    memoryClasses.forEach(
-        (impl, lines) -> {
-          for (String line : lines) {
-            String[] f = line.split(" ");
-            b.append("| ").append(impl).append(" | `").append(f[0]).append("` | ").append(f[1])
-                .append(" | ").append(f[2]).append(" |\n");
-          }
-        });
-    b.append("\n");
+    b.append("Bytes per parked child by class (class histogram with N children parked minus ")
+        .append("the one before they started, through the `gcClassHistogram` diagnostic command; ")
+        .append("first JVM of each implementation; classes adding at least 0.5 byte per child; ")
+        .append("instances per child in brackets; largest first):\n\n");
+    b.append(MemoryTable.markdown(memoryClasses));
     verdictAtMost("(c) memory per parked child: taskgroup within 1.3x raw", ratio("c",
         "taskgroup"), 1.3);
   }

@@ -77,6 +77,35 @@ class CurvesTest {
     assertThat(report.verdicts()).extracting(v -> v[2]).containsExactly("PASS", "MISS");
   }
 
+  @Test
+  void memoryTableListsBytesPerChildByClassForEveryImplementation() {
+    String md =
+        MemoryTable.markdown(
+            Map.of(
+                "raw", List.of("jdk.internal.vm.StackChunk 232.0 1.00",
+                    "java.lang.VirtualThread$$Lambda/0x01 16.0 1.00"),
+                "taskgroup", List.of("jdk.internal.vm.StackChunk 280.0 1.00",
+                    "dev.taskgroup.internal.TaskImpl 88.0 1.00",
+                    "java.lang.VirtualThread$$Lambda/0x02 16.0 1.00")));
+
+    assertThat(md).contains("| class | raw | taskgroup |",
+        "| `jdk.internal.vm.StackChunk` | 232.0 (1.00) | 280.0 (1.00) |",
+        "| `dev.taskgroup.internal.TaskImpl` | | 88.0 (1.00) |",
+        "| `java.lang.VirtualThread$$Lambda` | 16.0 (1.00) | 16.0 (1.00) |",
+        "| **sum of the classes** | **248.0** | **384.0** |");
+  }
+
+  @Test
+  void executorHarnessStartsAndCancelsParkedChildren() throws Exception {
+    Harness.onVirtualThread(
+        () -> {
+          Harness h = Harness.of("executor", 500);
+          h.start();
+          h.parked.awaitAllParked();
+          assertThat(h.cancel()).isPositive();
+        });
+  }
+
   /** Sizes 1 to 100 000 with the total {@code f(x)} in microseconds. */
   private static Map<Long, Measured> points(LongToDoubleFunction f) {
     Map<Long, Measured> m = new TreeMap<>();
