@@ -65,7 +65,9 @@ final class CurveReport {
         + (mode == Curves.Mode.FULL
             ? " (the benchmarks' own JMH settings; the 1 000 000 point from `MillionProbe`, "
                 + "3 rounds after its warm-up, raw and taskgroup only)"
-            : " (short JMH runs, one fork, no 1 000 000 point: for a first look only)")
+            : mode == Curves.Mode.QUICK
+                ? " (short JMH runs, one fork, no 1 000 000 point: for a first look only)"
+                : " (a check of the pipeline, no warm-up: the numbers mean nothing)")
         + ". Tables give the value ± its error (JMH's 99.9% half-width, or the standard "
         + "deviation of the rounds). Growth is fitted on the total time of one operation "
         + "against its size by least squares: the straight line `total = fixed + size x "

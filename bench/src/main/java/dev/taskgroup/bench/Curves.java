@@ -63,7 +63,7 @@ final class Curves {
       jmh(forkJoin, carriers, "ForkJoinCurve", "n", SIZES, false);
       jmh(cancel, carriers, "CancelParked", "n", SIZES, true);
       jmh(nest, carriers, "NestCurve", "depth", DEPTHS, false);
-      if (mode == Mode.FULL) {
+      if (mode != Mode.QUICK) {
         million(cancel, carriers);
       }
     }
@@ -119,16 +119,20 @@ final class Curves {
     }
   }
 
-  /** The 1 000 000 point of the cancel curve, from {@link MillionProbe} (3 measured rounds). */
+  /**
+   * The 1 000 000 point of the cancel curve, from {@link MillionProbe} (3 measured rounds); in
+   * smoke mode a 200 000 point of one round, to check the path.
+   */
   private void million(Curve cancel, int carriers) throws Exception {
-    int n = 1_000_000;
+    int n = mode == Mode.FULL ? 1_000_000 : 200_000;
+    String rounds = mode == Mode.FULL ? "3" : "1";
     for (String impl : List.of("raw", "taskgroup")) {
       compare.say("curve cancel, %d carrier(s): %s, %d parked children (MillionProbe) ...",
           carriers, impl, n);
       Map<String, List<String>> r =
           compare.probe("curve-million-" + impl + "-" + carriers,
               List.of("-Xms8g", "-Xmx16g", "-Djdk.virtualThreadScheduler.parallelism=" + carriers),
-              "MillionProbe", impl, String.valueOf(n), "3");
+              "MillionProbe", impl, String.valueOf(n), rounds);
       List<Double> ms = new ArrayList<>();
       for (String line : r.get("cancel")) {
         ms.add(Long.parseLong(line.split(" ")[1]) / 1e6);

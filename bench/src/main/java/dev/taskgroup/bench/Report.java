@@ -2,9 +2,6 @@ package dev.taskgroup.bench;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.management.ManagementFactory;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -70,7 +67,7 @@ final class Report {
     b.append("`, one run, every implementation side by side. Total wall time of the comparison: ")
         .append(String.format(Locale.ROOT, "%.1f min", wallNanos / 60e9))
         .append(". Do not compare these numbers with other machines; compare the ratios.\n\n");
-    machine(b);
+    b.append(Machine.markdown(date, loadStart, loadEnd));
     howToRead(b);
     int targetsAt = b.length();
     if (points) {
@@ -93,24 +90,12 @@ final class Report {
     return b.toString();
   }
 
-  private void machine(StringBuilder b) {
-    var os = (com.sun.management.OperatingSystemMXBean)
-        ManagementFactory.getOperatingSystemMXBean();
-    b.append("## Machine\n\n| | |\n| --- | --- |\n");
-    row(b, "date", date);
-    row(b, "cores", String.valueOf(Runtime.getRuntime().availableProcessors()));
-    row(b, "memory", String.format(Locale.ROOT, "%.1f GiB", os.getTotalMemorySize() / 1073741824.0));
-    row(b, "CPU", cpuModel());
-    row(b, "OS", osRelease() + ", " + System.getProperty("os.name") + " "
-        + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
-    row(b, "JDK", System.getProperty("java.vm.vendor") + " " + System.getProperty("java.vm.name")
-        + " " + System.getProperty("java.runtime.version"));
-    row(b, "load average (1, 5, 15 min) at start / at end", loadStart + " / " + loadEnd);
-    b.append("\n");
-  }
-
   private void howToRead(StringBuilder b) {
     b.append("## How to read this\n\n");
+    if (!points) {
+      b.append("- This run measured the curves only (`-Dbench.points=false`): no SPEC section 5 ")
+          .append("point workload, so most targets are not in it.\n");
+    }
     b.append("- **Every owner runs on a virtual thread, for every implementation.** The JMH ")
         .append("benchmarks ((a), (b), (f)) run in forks started with `-Djmh.executor=VIRTUAL` ")
         .append("(JMH 1.37), so the benchmark thread, which is the owner (or the thread that ")
@@ -383,10 +368,6 @@ final class Report {
         (pass ? "PASS" : "MISS") + (overlap ? " (within error)" : "")});
   }
 
-  private static void row(StringBuilder b, String k, String v) {
-    b.append("| ").append(k).append(" | ").append(v).append(" |\n");
-  }
-
   static String fmt(double v) {
     double a = Math.abs(v);
     if (a >= 100) {
@@ -397,31 +378,5 @@ final class Report {
       return String.format(Locale.ROOT, "%.2f", v);
     }
     return String.format(Locale.ROOT, "%.3f", v);
-  }
-
-  private static String cpuModel() {
-    try {
-      for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-        if (line.startsWith("model name")) {
-          return line.substring(line.indexOf(':') + 1).trim();
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // not Linux
-    }
-    return "unknown";
-  }
-
-  private static String osRelease() {
-    try {
-      for (String line : Files.readAllLines(Path.of("/etc/os-release"))) {
-        if (line.startsWith("PRETTY_NAME=")) {
-          return line.substring(12).replace("\"", "");
-        }
-      }
-    } catch (IOException | RuntimeException e) {
-      // not Linux
-    }
-    return "unknown";
   }
 }
