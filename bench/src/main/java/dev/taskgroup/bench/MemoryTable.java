@@ -62,7 +62,8 @@ final class MemoryTable {
     }
     if (!rest.isEmpty()) {
       b.append("| ").append(order.size() - TOP).append(" other classes |");
-      impls.forEach(i -> b.append(String.format(Locale.ROOT, " %.1f |", rest.getOrDefault(i, 0.0))));
+      impls.forEach(
+          i -> b.append(String.format(Locale.ROOT, " %.1f |", rest.getOrDefault(i, 0.0))));
       b.append('\n');
     }
     b.append("| **sum of the classes** |");
