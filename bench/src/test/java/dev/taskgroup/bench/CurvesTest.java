@@ -78,6 +78,24 @@ class CurvesTest {
   }
 
   @Test
+  void theReportCarriesPointsCurvesAndTheCurvesVerdicts(@TempDir Path dir) {
+    Curve c = new Curve("cancel", "cancel of N parked children", "parked children", false, "ms",
+        1e-3);
+    points(x -> 10 + 0.3 * x).forEach((x, m) -> c.put(1, "taskgroup", x, m));
+    Report report = new Report();
+    report.environment("0.00 0.00 0.00");
+    report.curves(new CurveReport(List.of(c), Curves.Mode.FULL, dir.resolve("plots")));
+    report.finish(60_000_000_000L, "0.00 0.00 0.00", false, true);
+
+    String md = report.markdown();
+
+    assertThat(md).contains("-Dbench.curves=full`", "## (a) fork + join", "## Curves",
+        "| (curves) cancel of N parked children: taskgroup grows at most linearly");
+    assertThat(md.indexOf("(curves) cancel")).isLessThan(md.indexOf("## (a) fork + join"));
+    assertThat(dir.resolve("plots").resolve("cancel-1.png")).exists();
+  }
+
+  @Test
   void memoryTableListsBytesPerChildByClassForEveryImplementation() {
     String md =
         MemoryTable.markdown(
