@@ -2,12 +2,15 @@ package dev.taskgroup.bench;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.geom.Rectangle2D;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.text.DecimalFormat;
 import java.text.DecimalFormatSymbols;
 import java.text.NumberFormat;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -16,10 +19,15 @@ import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.axis.NumberTick;
 import org.jfree.chart.axis.NumberTickUnit;
+import org.jfree.chart.axis.TickType;
+import org.jfree.chart.axis.ValueTick;
 import org.jfree.chart.axis.ValueAxis;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.ui.RectangleEdge;
+import org.jfree.chart.ui.TextAnchor;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
 
@@ -44,6 +52,41 @@ final class Plot {
     axis.setMinorTickMarksVisible(true);
     axis.setMinorTickCount(9);
     axis.setNumberFormatOverride(plain());
+  }
+
+  /**
+   * A vertical log axis labelled at 1, 2 and 5 times each power of ten, so that a range of one
+   * or two decades still shows several values.
+   */
+  private static final class OneTwoFiveAxis extends LogAxis {
+    private static final long serialVersionUID = 1L;
+
+    OneTwoFiveAxis(String label) {
+      super(label);
+    }
+
+    @Override
+    protected List<ValueTick> refreshTicksVertical(
+        Graphics2D g2, Rectangle2D dataArea, RectangleEdge edge) {
+      List<ValueTick> ticks = new ArrayList<>();
+      double lo = getLowerBound();
+      double hi = getUpperBound();
+      NumberFormat format = plain();
+      TextAnchor anchor = edge == RectangleEdge.LEFT ? TextAnchor.CENTER_RIGHT
+          : TextAnchor.CENTER_LEFT;
+      for (int e = (int) Math.floor(Math.log10(lo)); e <= (int) Math.ceil(Math.log10(hi)); e++) {
+        for (int m = 1; m <= 9; m++) {
+          double v = m * Math.pow(10, e);
+          if (v < lo || v > hi) {
+            continue;
+          }
+          boolean major = m == 1 || m == 2 || m == 5;
+          ticks.add(new NumberTick(major ? TickType.MAJOR : TickType.MINOR, v,
+              major ? format.format(v) : "", anchor, TextAnchor.CENTER, 0.0));
+        }
+      }
+      return ticks;
+    }
   }
 
   /** Tick labels as plain numbers (1, 10, 1,000, 0.01) rather than powers of ten. */
@@ -80,7 +123,7 @@ final class Plot {
     x.setSmallestValue(0.5);
     ValueAxis y;
     if (max > 10 * min) {
-      LogAxis log = new LogAxis(curve.unit() + " (log scale)");
+      LogAxis log = new OneTwoFiveAxis(curve.unit() + " (log scale)");
       log.setBase(10);
       decades(log);
       log.setSmallestValue(min / 2);
