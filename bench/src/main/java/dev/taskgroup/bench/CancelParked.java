@@ -20,7 +20,7 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * SPEC section 5, workload (b): cancel a group of N children, each parked in a {@code
+ * Performance workload (b): cancel a group of N children, each parked in a {@code
  * LockSupport.park()} loop ({@link ParkedChildren}), timed from the cancel until the owner's run
  * returns. Each iteration is one cancel (single shot); the set-up of every iteration starts N fresh
  * children and waits until each one is {@code WAITING}, outside the timing. With {@code

@@ -13,10 +13,9 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * SPEC section 5, workload (f): nothing cancelled. A hot loop of {@value #LOOP} operations runs
- * inside one (uncancelled) {@code CancelScope}, so the operations see a real scope chain; the
- * scope's own entry and exit are amortised over the loop (about 0.1 ns per operation). Reported per
- * operation.
+ * Performance workload (f): nothing cancelled. A hot loop of {@value #LOOP} operations runs inside
+ * one (uncancelled) {@code CancelScope}, so the operations see a real scope chain; the scope's own
+ * entry and exit are amortised over the loop (about 0.1 ns per operation). Reported per operation.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)

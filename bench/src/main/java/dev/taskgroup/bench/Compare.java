@@ -20,16 +20,19 @@ import org.openjdk.jmh.runner.options.Options;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 
 /**
- * The quick comparison behind the README's benchmark command: runs every workload of SPEC section 5
- * for every implementation, side by side in one run, and writes the report (RESULTS.md). JMH
- * workloads (a), (b), (f) run in JMH forks; the harnesses (c), (d), (e) run as mains in fresh JVMs.
- * Every JMH fork gets {@code -Djmh.executor=VIRTUAL}, so every benchmark thread (the owner, for
- * raw, taskgroup, STS, executor and Kotlin alike) is a virtual thread; the harnesses run their
- * owners and drivers on virtual threads themselves.
+ * The quick comparison behind the README's benchmark command: runs every performance workload for
+ * every implementation, side by side in one run, and writes the report (RESULTS.md). JMH workloads
+ * (a), (b), (f) run in JMH forks; the harnesses (c), (d), (e) run as mains in fresh JVMs. Every JMH
+ * fork gets {@code -Djmh.executor=VIRTUAL}, so every benchmark thread (the owner, for raw,
+ * taskgroup, STS, executor and Kotlin alike) is a virtual thread; the harnesses run their owners
+ * and drivers on virtual threads themselves.
  *
  * <p>Usage: {@code java [--enable-preview] -cp ... dev.taskgroup.bench.Compare RESULTS.md
  * [logDir]}. The {@code StructuredTaskScope} peers are included when their classes are on the class
  * path (bench profile); {@code --enable-preview} is passed on to every fork when this JVM has it.
+ * System properties: {@code bench.curves} = {@code none} (default), {@code quick}, {@code full} or
+ * {@code smoke} also measures the curves ({@link Curves}) and draws their plots into {@code plots/}
+ * beside the report; {@code bench.points=false} skips the point workloads.
  */
 public final class Compare {
   static final String PKG = "dev.taskgroup.bench.";
@@ -80,25 +83,34 @@ public final class Compare {
         sts ? "" : " (no StructuredTaskScope peer: not built with -Pbench)",
         logs.toAbsolutePath());
 
-    jmh("a1", "ForkJoinOne", "(a) fork + join, one trivial child per group", 80);
-    jmh("a100", "ForkJoinHundred", "(a) fork + join, 100 trivial children per group", 80);
-    jmh("b", "CancelParked", "(b) cancel of 10 000 / 100 000 parked children", 100);
-    jmh(
-        "bgc",
-        "CancelParked",
-        "(b) cancel of 100 000 parked children, full GC before cancel",
-        60,
-        "n",
-        "100000",
-        "gcBeforeCancel",
-        "true");
-    memory();
-    million();
-    deadlines();
-    jmh("f", "CheckpointCost", "(f) uncancelled checkpoint and nested scope", 30);
+    boolean points = !"false".equals(System.getProperty("bench.points"));
+    String curves = System.getProperty("bench.curves", "none");
+    if (points) {
+      jmh("a1", "ForkJoinOne", "(a) fork + join, one trivial child per group", 80);
+      jmh("a100", "ForkJoinHundred", "(a) fork + join, 100 trivial children per group", 80);
+      jmh("b", "CancelParked", "(b) cancel of 10 000 / 100 000 parked children", 100);
+      jmh(
+          "bgc",
+          "CancelParked",
+          "(b) cancel of 100 000 parked children, full GC before cancel",
+          60,
+          "n",
+          "100000",
+          "gcBeforeCancel",
+          "true");
+      memory();
+      million();
+      deadlines();
+      jmh("f", "CheckpointCost", "(f) uncancelled checkpoint and nested scope", 30);
+    }
+    if (!curves.equals("none")) {
+      Curves.Mode mode = Curves.Mode.parse(curves);
+      List<Curve> measured = new Curves(this, mode).run();
+      report.curves(new CurveReport(measured, mode, out.toAbsolutePath().resolveSibling("plots")));
+    }
 
     long wall = System.nanoTime() - t0;
-    report.finish(wall, loadAverage(), sts);
+    report.finish(wall, loadAverage(), sts, points);
     Files.writeString(out, report.markdown(), StandardCharsets.UTF_8);
     say("wrote %s (%.1f min)", out.toAbsolutePath(), wall / 60e9);
   }
@@ -150,10 +162,10 @@ public final class Compare {
   private void memory() throws Exception {
     int n = 100_000;
     int jvms = 3;
-    say("(c) memory per parked child, N=%d, %d JVMs per implementation, about 30 s ...", n, jvms);
+    say("(c) memory per parked child, N=%d, %d JVMs per implementation, about 60 s ...", n, jvms);
     Map<String, List<Double>> perChild = new LinkedHashMap<>();
     for (int i = 0; i < jvms; i++) {
-      for (String impl : List.of("raw", "taskgroup")) {
+      for (String impl : memoryImpls()) {
         Map<String, List<String>> r =
             probe(
                 "memory-" + impl + "-" + i,
@@ -175,6 +187,12 @@ public final class Compare {
           report.put("c", impl, m);
           say("  %-10s %8.1f ± %.1f bytes per child", impl, m.score(), m.error());
         });
+  }
+
+  private List<String> memoryImpls() {
+    return sts
+        ? List.of("raw", "taskgroup", "sts", "executor")
+        : List.of("raw", "taskgroup", "executor");
   }
 
   private void million() throws Exception {
@@ -237,8 +255,7 @@ public final class Compare {
    * Runs {@code main} in a fresh JVM (the JDK running this one, same class path) and returns its
    * {@code RESULT key rest} lines grouped by key. A non-zero exit fails the comparison.
    */
-  private Map<String, List<String>> probe(
-      String name, List<String> jvmArgs, String main, String... args)
+  Map<String, List<String>> probe(String name, List<String> jvmArgs, String main, String... args)
       throws IOException, InterruptedException {
     List<String> cmd = new ArrayList<>();
     cmd.add(javaBin);
@@ -280,7 +297,15 @@ public final class Compare {
     }
   }
 
-  private void say(String format, Object... args) {
+  boolean preview() {
+    return preview;
+  }
+
+  Path logs() {
+    return logs;
+  }
+
+  void say(String format, Object... args) {
     double s = (System.nanoTime() - t0) / 1e9;
     System.out.printf(Locale.ROOT, "[%6.1f s] " + format + "%n", prepend(s, args));
     System.out.flush();

@@ -9,9 +9,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * SPEC section 5, workload (e): deadline lateness with N (10 000) concurrent deadlines. Not JMH:
- * {@code java ... DeadlineProbe raw,taskgroup N windowMs rounds}: the implementations named take
- * turns, round by round, in the same JVM.
+ * Performance workload (e): deadline lateness with N (10 000) concurrent deadlines. Not JMH: {@code
+ * java ... DeadlineProbe raw,taskgroup N windowMs rounds}: the implementations named take turns,
+ * round by round, in the same JVM.
  *
  * <p>N virtual threads start and check in; then all are released at once and each computes its
  * deadline {@code base + lead + i * window / N} (deadlines spread evenly over the window; the lead,

@@ -16,7 +16,7 @@ import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * SPEC section 5, workload (a): fork + join of 100 trivial children per group, reported per child
+ * Performance workload (a): fork + join of 100 trivial children per group, reported per child
  * ({@code @OperationsPerInvocation(100)}). Raw: the owner starts 100 virtual threads, each child
  * counts down ONE shared counter, and the owner parks until the last child unparks it. The {@code
  * StructuredTaskScope} peer is {@code dev.taskgroup.bench.sts.ForkJoinHundredSts}.

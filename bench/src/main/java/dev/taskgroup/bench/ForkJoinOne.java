@@ -15,7 +15,7 @@ import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * SPEC section 5, workload (a): fork + join of ONE trivial child per group (a new group, scope or
+ * Performance workload (a): fork + join of ONE trivial child per group (a new group, scope or
  * executor per operation). The owner is the JMH benchmark thread, a virtual thread when run with
  * {@code -Djmh.executor=VIRTUAL} (the comparison always does). The {@code StructuredTaskScope} peer
  * is {@code dev.taskgroup.bench.sts.ForkJoinOneSts} (JDK 25 preview, bench profile only).

@@ -1,6 +1,8 @@
 package dev.taskgroup.bench;
 
 import dev.taskgroup.TaskGroup;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -29,8 +31,30 @@ abstract class Harness {
     return switch (impl) {
       case "raw" -> new Raw(n);
       case "taskgroup" -> new Group(n);
+      case "executor" -> new Executor(n);
+      case "sts" -> sts(n);
       default -> throw new IllegalArgumentException("unknown implementation: " + impl);
     };
+  }
+
+  /** Whether the StructuredTaskScope set-up is on the class path (built with -Pbench). */
+  static boolean stsAvailable() {
+    return Harness.class.getResource("HarnessSts.class") != null;
+  }
+
+  private static Harness sts(int n) {
+    if (!stsAvailable()) {
+      throw new IllegalArgumentException(
+          "sts: HarnessSts is not on the class path; build the bench module with -Pbench");
+    }
+    try {
+      return (Harness)
+          Class.forName(Harness.class.getPackageName() + ".HarnessSts")
+              .getDeclaredConstructor(int.class)
+              .newInstance(n);
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException("sts: could not create HarnessSts", e);
+    }
   }
 
   /** Work for {@link #onVirtualThread}. */
@@ -121,6 +145,42 @@ abstract class Harness {
       owner.join();
       check();
       return doneNanos - cancelNanos;
+    }
+  }
+
+  /** Executor: the owner submits N tasks to a virtual-thread-per-task executor; shutdownNow. */
+  static final class Executor extends Harness {
+    private volatile ExecutorService executor;
+
+    Executor(int n) {
+      super(n);
+    }
+
+    @Override
+    void start() {
+      int n = parked.size();
+      ExecutorService e = Executors.newVirtualThreadPerTaskExecutor();
+      executor = e;
+      owner =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    startNanos = System.nanoTime();
+                    for (int i = 0; i < n; i++) {
+                      e.submit(parked.child());
+                    }
+                  });
+    }
+
+    @Override
+    long cancel() throws InterruptedException {
+      owner.join();
+      long t0 = System.nanoTime();
+      executor.shutdownNow();
+      executor.close();
+      long done = System.nanoTime();
+      check();
+      return done - t0;
     }
   }
 

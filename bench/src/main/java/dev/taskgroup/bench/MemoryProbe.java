@@ -6,16 +6,19 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * SPEC section 5, workload (c): heap per parked child. Not JMH: run once per implementation in a
- * fresh JVM ({@code java ... MemoryProbe raw|taskgroup N}).
+ * Performance workload (c): heap per parked child. Not JMH: run once per implementation in a fresh
+ * JVM ({@code java ... MemoryProbe raw|taskgroup|sts|executor N}; {@code sts} needs the bench
+ * profile's build).
  *
  * <p>Measures the used heap after full GCs (repeated until stable) before and after N children are
  * started and parked, and divides the difference by N. A parked virtual thread's stack lives on the
  * heap (its frames are copied into {@code jdk.internal.vm.StackChunk} objects when it unmounts), so
  * this counts the whole child: thread object, continuation, stack chunk and the library's
  * bookkeeping. Ten warm-up rounds of N/5 children first load and compile everything involved, so
- * that the children park in compiled frames. Also prints the classes that grew, per child, from two
- * class histograms.
+ * that the children park in compiled frames. Also lists the bytes per parked child by class: the
+ * difference of two live-object class histograms (the {@code gcClassHistogram} diagnostic command,
+ * as {@code jcmd GC.class_histogram}), one with the N children parked and one before they started;
+ * the top classes are printed readably too.
  *
  * <p>Output: lines {@code RESULT key value}, read by {@link Compare}.
  */
@@ -72,6 +75,15 @@ public final class MemoryProbe {
     grown.sort((x, y) -> Double.compare(Double.parseDouble(y[1]), Double.parseDouble(x[1])));
     for (String[] g : grown) {
       System.out.println("RESULT class " + g[0] + " " + g[1] + " " + g[2]);
+    }
+    System.out.printf(
+        Locale.ROOT,
+        "%s, %d parked children: %.1f bytes per child; top classes:%n",
+        impl,
+        n,
+        perChild);
+    for (String[] g : grown.subList(0, Math.min(10, grown.size()))) {
+      System.out.printf(Locale.ROOT, "  %8s B %6s per child  %s%n", g[1], g[2], g[0]);
     }
   }
 }

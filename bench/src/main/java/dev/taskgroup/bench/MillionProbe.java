@@ -3,8 +3,8 @@ package dev.taskgroup.bench;
 import java.util.Locale;
 
 /**
- * SPEC section 5, workload (d): one owner with N (1 000 000) concurrent parked children: the time
- * to start them all, and the time to cancel them all. Not JMH: {@code java -Xmx16g ... MillionProbe
+ * Performance workload (d): one owner with N (1 000 000) concurrent parked children: the time to
+ * start them all, and the time to cancel them all. Not JMH: {@code java -Xmx16g ... MillionProbe
  * raw|taskgroup N rounds}, one fresh JVM per implementation.
  *
  * <ul>

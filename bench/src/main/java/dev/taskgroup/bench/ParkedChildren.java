@@ -6,7 +6,8 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * N children that each check in and then park until interrupted: the child of the cancel, memory
- * and one-million workloads (SPEC section 5), the same for every implementation.
+ * and one-million workloads (the performance targets of bench/RESULTS.md), the same for every
+ * implementation.
  *
  * <p>A child records its thread (for the "all parked" check only), checks in, and then runs {@code
  * while (!Thread.currentThread().isInterrupted()) LockSupport.park();}. The last child to check in

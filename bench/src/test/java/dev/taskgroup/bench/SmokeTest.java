@@ -43,17 +43,21 @@ class SmokeTest {
           "ForkJoinHundred_taskgroup",
           "ForkJoinHundred_taskgroupPropagator",
           "ForkJoinHundred_executor",
-          "ForkJoinHundred_kotlin",
           "ForkJoinOne_rawFreshOwner",
           "ForkJoinOne_taskgroupFreshOwner",
           "ForkJoinHundred_rawFreshOwner",
           "ForkJoinHundred_taskgroupFreshOwner",
+          "ForkJoinHundred_kotlin",
           "CancelParked_raw",
           "CancelParked_taskgroup",
           "CancelParked_executor",
           "CheckpointCost_baseline",
           "CheckpointCost_checkpoint",
-          "CheckpointCost_nestedScope"
+          "CheckpointCost_nestedScope",
+          "ForkJoinCurve_raw",
+          "ForkJoinCurve_taskgroup",
+          "ForkJoinCurve_executor",
+          "NestCurve_taskgroup"
         }) {
       assertThat(list).contains(b + "_jmhTest");
     }
