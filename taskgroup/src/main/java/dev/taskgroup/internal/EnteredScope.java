@@ -68,7 +68,7 @@ public abstract class EnteredScope extends Scope {
    */
   final int exit(ThreadState ts, boolean interruptLanded) {
     assert ts.innermost == this : "scopes exited out of order";
-    int f = setFlags(EXITED);
+    int f = markExited();
     if (deadline != null) {
       Deadlines.stop(this);
     }

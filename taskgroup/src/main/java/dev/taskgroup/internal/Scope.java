@@ -153,6 +153,9 @@ public abstract class Scope {
    * that makes {@code from} effectively cancelled; null if none does.
    */
   public static Scope cancelledAbove(Scope from) {
+    if (runningCancelled == 0) {
+      return null; // nothing anywhere is cancelled: no walk (a deep nest costs O(1), not O(depth))
+    }
     for (; ; ) {
       Scope found = null;
       for (Scope s = from; s != null; s = s.parent) {
@@ -210,6 +213,9 @@ public abstract class Scope {
         return false;
       }
       if (FLAGS.compareAndSet(this, f, f | ENTERED)) {
+        if ((f & CANCELLED) != 0) {
+          runningCancelled(1); // cancelled before it ran: it counts from now on
+        }
         return true;
       }
     }
@@ -254,11 +260,35 @@ public abstract class Scope {
     if (reason == null) {
       REASON.compareAndSet(this, null, why);
     }
+    runningCancelled(1); // counted first, taken back below unless this made it cancelled-running
     int before = setFlags(bit);
     if ((before & CANCELLED) == 0) {
       Events.cancel(this, reason);
     }
-    return (before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED;
+    boolean running = (before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED;
+    if (!running) {
+      runningCancelled(-1);
+    }
+    return running;
+  }
+
+  /**
+   * Marks this node exited; a cancelled node that was running stops counting in {@link
+   * #RUNNING_CANCELLED}.
+   *
+   * @return the flags before
+   */
+  final int markExited() {
+    int f = setFlags(EXITED);
+    if ((f & CANCELLED) != 0 && (f & (ENTERED | EXITED)) == ENTERED) {
+      runningCancelled(-1);
+    }
+    return f;
+  }
+
+  private static void runningCancelled(int delta) {
+    int after = (int) RUNNING_CANCELLED.getAndAdd(delta) + delta;
+    assert after >= 0 : "more cancelled nodes left than were counted";
   }
 
   /** The walking half of {@link #cancel}: interrupts everything it cancelled. */
@@ -377,6 +407,24 @@ public abstract class Scope {
     }
   }
 
+  /**
+   * How many nodes are cancelled, entered and not exited, in the whole process: while it is 0 no
+   * thread is effectively cancelled, and {@link #cancelledAbove} answers without walking up (a
+   * checkpoint or a scope entry 10 000 scopes deep would otherwise walk 10 000 nodes). Changed only
+   * by the transition that makes a node's flags cancelled-and-running (markCancelled, claim) or
+   * stop being so (markExited): each is one atomic update of the flags, so every increment has
+   * exactly one decrement. markCancelled counts before its update and takes the count back if the
+   * update was not that transition: the count may be too high for a moment (a walk that finds
+   * nothing: safe), never too low (an exit's decrement never comes before its node's increment). A
+   * node is counted before its cancellation is delivered, and a thread that reads 0 just before is
+   * then interrupted by that delivery.
+   *
+   * <p>Invariant: runningCancelled >= the nodes with CANCELLED and ENTERED and not EXITED, equal to
+   * it whenever no markCancelled is between its two updates.
+   */
+  private static volatile int runningCancelled;
+
+  private static final VarHandle RUNNING_CANCELLED;
   private static final VarHandle FLAGS;
   private static final VarHandle REASON;
   private static final VarHandle PARENT;
@@ -386,6 +434,7 @@ public abstract class Scope {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
       FLAGS = l.findVarHandle(Scope.class, "flags", int.class);
+      RUNNING_CANCELLED = l.findStaticVarHandle(Scope.class, "runningCancelled", int.class);
       REASON = l.findVarHandle(Scope.class, "reason", CancelReason.class);
       PARENT = l.findVarHandle(Scope.class, "parent", Scope.class);
       INNER = l.findVarHandle(Scope.class, "inner", Scope.class);

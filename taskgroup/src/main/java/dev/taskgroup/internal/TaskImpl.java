@@ -122,6 +122,7 @@ public final class TaskImpl<T> extends ThreadState
   void abandon() {
     releasePlace();
     INNERMOST.setRelease(this, null);
+    markExited();
     group.children.remove(this);
     complete(CANCELLED_STATE, null);
   }
@@ -303,6 +304,7 @@ public final class TaskImpl<T> extends ThreadState
     }
     releasePlace();
     INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
+    markExited(); // the task's root scope is left: a Task.cancel() from now on only records
     group.children.remove(this); // the group keeps no finished child (see the overview)
     if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
