@@ -36,6 +36,13 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
  */
 public final class Compare {
   static final String PKG = "dev.taskgroup.bench.";
+
+  /**
+   * The point workloads run with the virtual-thread scheduler on one carrier, where the numbers are
+   * unimodal on a 2-core machine; the curves show two carriers beside it.
+   */
+  static final String ONE_CARRIER = "-Djdk.virtualThreadScheduler.parallelism=1";
+
   static final List<String> ORDER =
       List.of(
           "raw",
@@ -120,7 +127,8 @@ public final class Compare {
   private void jmh(String key, String simpleName, String title, int approxSeconds, String... params)
       throws RunnerException {
     say("%s: JMH, about %d s ...", title, approxSeconds);
-    List<String> prepend = new ArrayList<>(List.of("-Djmh.executor=VIRTUAL"));
+    List<String> prepend =
+        new ArrayList<>(List.of("-Djmh.executor=VIRTUAL", ONE_CARRIER)); // targets: one carrier
     if (preview) {
       prepend.add("--enable-preview");
     }
@@ -262,6 +270,7 @@ public final class Compare {
     if (preview) {
       cmd.add("--enable-preview");
     }
+    cmd.add(ONE_CARRIER); // the targets are judged on one carrier; a caller's own comes later
     cmd.addAll(jvmArgs);
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));

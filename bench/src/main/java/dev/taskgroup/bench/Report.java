@@ -104,6 +104,10 @@ final class Report {
         .append("drivers on virtual threads themselves. Children are virtual threads for raw, ")
         .append("taskgroup, StructuredTaskScope and the executor; Kotlin's children are ")
         .append("coroutines on `Dispatchers.Default`.\n");
+    b.append("- **One carrier.** The point workloads (a) to (f) run with the virtual-thread ")
+        .append("scheduler on one carrier (`-Djdk.virtualThreadScheduler.parallelism=1`), where ")
+        .append("the numbers are unimodal on 2 cores and the targets are judged; the curves ")
+        .append("below show one and two carriers.\n");
     b.append("- **±** on a JMH number is JMH's score error: the half-width of the 99.9% ")
         .append("confidence interval. On a harness number it is the sample standard deviation ")
         .append("over its rounds or JVMs (said per table).\n");

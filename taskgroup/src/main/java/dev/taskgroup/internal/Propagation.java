@@ -94,7 +94,7 @@ public final class Propagation {
                 throw Cancellation.<RuntimeException>sneakyThrow(e);
               }
             },
-            "onCancel");
+            null);
     return wrapped::run;
   }
 
@@ -106,11 +106,16 @@ public final class Propagation {
    */
   static Runnable wrapChild(Group g, TaskImpl<?> task) {
     Child child = new Child(task);
-    child.wrapped = apply(g.propagators, child::runWork, "a fork into " + g.describe());
+    child.wrapped = apply(g.propagators, child::runWork, g);
     return child;
   }
 
-  private static Runnable apply(ContextPropagator[] ps, Runnable work, String what) {
+  /**
+   * Applies {@code ps} in order to {@code work}. {@code forkInto}: the group forked into, or null
+   * for an onCancel action; only a message needs it (describing a group on every fork would cost
+   * more than the fork: an identity hash and three strings).
+   */
+  private static Runnable apply(ContextPropagator[] ps, Runnable work, Group forkInto) {
     Runnable r = work;
     for (ContextPropagator p : ps) {
       Runnable next;
@@ -118,20 +123,29 @@ public final class Propagation {
         next = p.wrap(r);
       } catch (Throwable e) {
         throw new RejectedExecutionException(
-            "the context propagator " + p + " threw in wrap(), so " + what + " was rejected", e);
+            "the context propagator "
+                + p
+                + " threw in wrap(), so "
+                + what(forkInto)
+                + " was rejected",
+            e);
       }
       if (next == null) {
         throw new RejectedExecutionException(
             "the context propagator "
                 + p
                 + " returned null from wrap(), so "
-                + what
+                + what(forkInto)
                 + " was rejected: return a Runnable that runs the work it was given",
             new NullPointerException("wrap() returned null"));
       }
       r = next;
     }
     return r;
+  }
+
+  private static String what(Group forkInto) {
+    return forkInto == null ? "onCancel" : "a fork into " + forkInto.describe();
   }
 
   /** A child's run under propagators; see the overview. */
