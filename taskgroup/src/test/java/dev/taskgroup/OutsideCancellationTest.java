@@ -280,7 +280,7 @@ class OutsideCancellationTest {
                             long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20);
                             while (System.nanoTime() < until) {
                               try {
-                                Thread.sleep(1);
+                                Thread.sleep(1); // the blocking work under test
                               } catch (InterruptedException swallowed) {
                                 // keeps going
                               }

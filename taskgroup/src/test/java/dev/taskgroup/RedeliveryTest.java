@@ -313,7 +313,7 @@ class RedeliveryTest {
                 Thread.sleep(60_000); // re-delivered; absorbed by the scope
               });
           long t0 = System.nanoTime();
-          Thread.sleep(100);
+          Thread.sleep(100); // a bounded wait: shows no re-delivery comes
           new Semaphore(0).tryAcquire(50, TimeUnit.MILLISECONDS); // interruptible too
           after.set(
               "slept "
@@ -343,7 +343,7 @@ class RedeliveryTest {
                 // returns normally, possibly with a re-delivered interrupt pending
               });
           long t0 = System.nanoTime();
-          Thread.sleep(100);
+          Thread.sleep(100); // a bounded wait: shows no re-delivery comes
           after.set(
               "slept "
                   + (Probes.millis(System.nanoTime() - t0) >= 99)
@@ -374,7 +374,7 @@ class RedeliveryTest {
                             Blocking.SEMAPHORE_ACQUIRE.blockAndSwallow(null);
                             CancelScope.checkpoint();
                           });
-                      Thread.sleep(100);
+                      Thread.sleep(100); // a bounded wait: shows no re-delivery comes
                       new Semaphore(0).tryAcquire(50, TimeUnit.MILLISECONDS);
                       CancelScope.checkpoint();
                       return "undisturbed";

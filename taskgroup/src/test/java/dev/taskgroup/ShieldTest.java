@@ -71,7 +71,7 @@ class ShieldTest {
                               inShield.countDown();
                               release.await(); // blocked across the group's cancel
                               trail.add("await completed; group cancelled=" + group.cancelCalled());
-                              Thread.sleep(20);
+                              Thread.sleep(20); // the blocking call under test
                               trail.add("sleep completed; cancelled=" + CancelScope.isCancelled());
                               CancelScope.checkpoint();
                               trail.add("checkpoint passed");
@@ -120,7 +120,7 @@ class ShieldTest {
                         () -> {
                           started.countDown();
                           release.await();
-                          Thread.sleep(20);
+                          Thread.sleep(20); // the blocking call under test
                           return "child finished";
                         }));
                 started.await();
@@ -148,7 +148,7 @@ class ShieldTest {
           outer.cancel();
           shield.run(
               () -> {
-                Thread.sleep(10);
+                Thread.sleep(10); // the blocking call under test: not ended by the outer cancel
                 trail.add("shielded sleep completed");
                 shield.cancel();
                 try {
@@ -226,7 +226,7 @@ class ShieldTest {
             inner.run(
                 () -> {
                   outer.cancel();
-                  Thread.sleep(10);
+                  Thread.sleep(10); // the blocking call under test: the shield keeps the cancel out
                   trail.add("shielded sleep completed");
                   inner.setShielded(false);
                   long t0 = System.nanoTime();
@@ -427,7 +427,7 @@ class ShieldTest {
                                 while (!stop.get()) {
                                   boolean begunAfterDone = done.get();
                                   try {
-                                    Thread.sleep(20);
+                                    Thread.sleep(20); // the blocking call under test
                                   } catch (InterruptedException e) {
                                     if (begunAfterDone) {
                                       afterDone.incrementAndGet();
