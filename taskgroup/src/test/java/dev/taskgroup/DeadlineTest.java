@@ -519,10 +519,9 @@ class DeadlineTest {
    */
   @RepeatedTest(20)
   void innerDeadlineAndOuterCancelAtOnceAreAbsorbedByTheOuter() throws Exception {
-    long seed = Probes.seed("deadlineRace.seed");
+    long seed = Probes.seed("deadlineRace.seed", "innerDeadlineAndOuterCancelAtOnce");
     SplittableRandom random = new SplittableRandom(seed);
     long jitterNanos = random.nextLong(-2_000_000L, 2_000_000L);
-    System.out.printf("innerDeadlineAndOuterCancelAtOnce seed=%d (-DdeadlineRace.seed)%n", seed);
     CancelScope outer = CancelScope.create();
     CancelScope inner = CancelScope.withTimeout(Duration.ofMillis(5));
     CountDownLatch innerRunning = new CountDownLatch(1);
@@ -619,9 +618,7 @@ class DeadlineTest {
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void deadlineFiringAsTheBodyFinishesNeverLeaksAnInterrupt(ThreadKind kind) throws Exception {
-    long seed = Probes.seed("deadlineFinish.seed");
-    System.out.printf(
-        "deadlineFiringAsTheBodyFinishes %s seed=%d (-DdeadlineFinish.seed)%n", kind, seed);
+    long seed = Probes.seed("deadlineFinish.seed", "deadlineFiringAsTheBodyFinishes " + kind);
     int rounds = 1_000;
     int[] outcomes = new int[3]; // cut short, finished (blocking), finished (busy)
     Probes.onThread(

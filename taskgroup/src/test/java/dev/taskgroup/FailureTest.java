@@ -43,14 +43,7 @@ class FailureTest {
                     () -> {
                       for (int i = 0; i < 3; i++) {
                         group.fork(
-                            () -> {
-                              started.countDown();
-                              try {
-                                Thread.sleep(60_000);
-                              } finally {
-                                siblingsDone.mark();
-                              }
-                            });
+                            Fixtures.blockedUntilCancelled(started, siblingsDone));
                       }
                       started.await();
                       group.fork(

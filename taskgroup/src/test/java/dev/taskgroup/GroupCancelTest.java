@@ -43,14 +43,7 @@ class GroupCancelTest {
           for (int i = 0; i < CHILDREN; i++) {
             tasks.add(
                 group.fork(
-                    () -> {
-                      started.countDown();
-                      try {
-                        Thread.sleep(60_000);
-                      } finally {
-                        finished.mark();
-                      }
-                    }));
+                    Fixtures.blockedUntilCancelled(started, finished)));
           }
           started.await();
           group.cancel();

@@ -48,17 +48,7 @@ class InterruptOrderTest {
     CountDownLatch inScope = new CountDownLatch(1);
     AtomicReference<Thread> target = new AtomicReference<>();
     AtomicBoolean statusAfter = new AtomicBoolean();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    inScope.await();
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  target.get().interrupt();
-                });
+    OutsideInterrupter outsider = OutsideInterrupter.once(inScope, target::get);
     Probes.onThread(
         kind,
         () -> {
@@ -88,17 +78,7 @@ class InterruptOrderTest {
     CountDownLatch inScope = new CountDownLatch(1);
     AtomicReference<Thread> target = new AtomicReference<>();
     AtomicBoolean statusAfter = new AtomicBoolean();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    inScope.await();
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  target.get().interrupt();
-                });
+    OutsideInterrupter outsider = OutsideInterrupter.once(inScope, target::get);
     Probes.onThread(
         kind,
         () -> {
@@ -128,17 +108,7 @@ class InterruptOrderTest {
     AtomicReference<Thread> owner = new AtomicReference<>();
     Trail trail = new Trail();
     AtomicReference<Throwable> thrown = new AtomicReference<>();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    childStarted.await();
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  owner.get().interrupt();
-                });
+    OutsideInterrupter outsider = OutsideInterrupter.once(childStarted, owner::get);
     Probes.onThread(
         kind,
         () -> {
@@ -199,20 +169,8 @@ class InterruptOrderTest {
     AtomicReference<Thread> owner = new AtomicReference<>();
     AtomicReference<Throwable> thrown = new AtomicReference<>();
     Trail trail = new Trail();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    bodyReturning.await();
-                    Probes.awaitWaiting(owner.get(), Duration.ofSeconds(5)); // in the join
-                    owner.get().interrupt();
-                  } catch (InterruptedException e) {
-                    return;
-                  } finally {
-                    release.countDown();
-                  }
-                });
+    OutsideInterrupter outsider = // interrupts the owner in the join, then lets the child end
+        OutsideInterrupter.onceWaiting(bodyReturning, owner::get, release::countDown);
     Probes.onThread(
         kind,
         () -> {
@@ -270,20 +228,8 @@ class InterruptOrderTest {
     CountDownLatch childStarted = new CountDownLatch(1);
     AtomicReference<Thread> owner = new AtomicReference<>();
     AtomicReference<Throwable> thrown = new AtomicReference<>();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    bodyReturning.await();
-                    Probes.awaitWaiting(owner.get(), Duration.ofSeconds(5));
-                    owner.get().interrupt();
-                  } catch (InterruptedException e) {
-                    return;
-                  } finally {
-                    release.countDown();
-                  }
-                });
+    OutsideInterrupter outsider = // interrupts the owner in the join, then lets the child end
+        OutsideInterrupter.onceWaiting(bodyReturning, owner::get, release::countDown);
     Probes.onThread(
         kind,
         () -> {
@@ -324,8 +270,7 @@ class InterruptOrderTest {
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void cancelRacingWithTheScopesExitNeverLeavesTheLibrarysInterrupt(ThreadKind kind)
       throws Exception {
-    long seed = Probes.seed("exitRace.seed");
-    System.out.printf("cancelRacingWithExit %s seed=%d (-DexitRace.seed)%n", kind, seed);
+    long seed = Probes.seed("exitRace.seed", "cancelRacingWithExit " + kind);
     int[] counts = new int[3]; // delivered inside, not delivered inside, leaked
     List<Integer> leaks = new ArrayList<>();
     AtomicReference<CancelScope> current = new AtomicReference<>();
@@ -416,8 +361,7 @@ class InterruptOrderTest {
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void cancelAndExitRacingWithAnOutsideInterruptLoseItOnlyWhereTheSpecAllows(ThreadKind kind)
       throws Exception {
-    long seed = Probes.seed("outsideRace.seed");
-    System.out.printf("outsideRace %s seed=%d (-DoutsideRace.seed)%n", kind, seed);
+    long seed = Probes.seed("outsideRace.seed", "outsideRace " + kind);
     int rounds = 5_000; // at most; the loop stops after BUDGET
     int[] completed = new int[1];
     SplittableRandom random = new SplittableRandom(seed);

@@ -55,30 +55,13 @@ class OutsideCancellationTest {
         onOwnerThread(
             kind,
             owner -> {
-              Thread interrupter =
-                  Thread.ofPlatform()
-                      .start(
-                          () -> {
-                            try {
-                              started.await();
-                            } catch (InterruptedException e) {
-                              return;
-                            }
-                            owner.interrupt();
-                          });
+              OutsideInterrupter interrupter = OutsideInterrupter.once(started, () -> owner);
               try {
                 group.run(
                     () -> {
                       for (int i = 0; i < 4; i++) {
                         group.fork(
-                            () -> {
-                              started.countDown();
-                              try {
-                                Thread.sleep(60_000);
-                              } finally {
-                                finished.mark();
-                              }
-                            });
+                            Fixtures.blockedUntilCancelled(started, finished));
                       }
                       Thread.sleep(60_000);
                     });
@@ -104,33 +87,13 @@ class OutsideCancellationTest {
         onOwnerThread(
             ThreadKind.VIRTUAL,
             owner -> {
-              Thread interrupter =
-                  Thread.ofVirtual()
-                      .start(
-                          () -> {
-                            try {
-                              joining.await();
-                              // the body has returned; wait until the owner parks in the join
-                              while (owner.getState() != Thread.State.WAITING) {
-                                Thread.onSpinWait();
-                              }
-                            } catch (InterruptedException e) {
-                              return;
-                            }
-                            owner.interrupt();
-                          });
+              // once the body has returned and the owner parks in the join
+              OutsideInterrupter interrupter = OutsideInterrupter.onceWaiting(joining, () -> owner);
               group.run(
                   () -> {
                     CountDownLatch childStarted = new CountDownLatch(1);
                     group.fork(
-                        () -> {
-                          childStarted.countDown();
-                          try {
-                            Thread.sleep(60_000);
-                          } finally {
-                            finished.mark();
-                          }
-                        });
+                        Fixtures.blockedUntilCancelled(childStarted, finished));
                     childStarted.await();
                     joining.countDown();
                   });
@@ -155,14 +118,7 @@ class OutsideCancellationTest {
                 () -> {
                   for (int i = 0; i < 2; i++) {
                     group.fork(
-                        () -> {
-                          started.countDown();
-                          try {
-                            Thread.sleep(60_000);
-                          } finally {
-                            finished.mark();
-                          }
-                        });
+                        Fixtures.blockedUntilCancelled(started, finished));
                   }
                   started.await();
                   outer.cancel();

@@ -256,8 +256,7 @@ class RedeliveryTest {
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void redeliveryDelayAfterTheInterruptStayedPendingAWhile(ThreadKind kind) throws Exception {
-    long seed = Probes.seed("redeliveryPending.seed");
-    System.out.printf("redeliveryPending %s seed=%d (-DredeliveryPending.seed)%n", kind, seed);
+    long seed = Probes.seed("redeliveryPending.seed", "redeliveryPending " + kind);
     int rounds = 100;
     long[] delays = new long[rounds];
     CancelScope scope = CancelScope.create();

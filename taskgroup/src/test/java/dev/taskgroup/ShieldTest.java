@@ -387,9 +387,8 @@ class ShieldTest {
   @MethodSource("togglingCases")
   void shieldToggledFromAnotherThreadNeverStrandsTheChildNorLeaksAnInterrupt(
       ThreadKind kind, boolean endShielded) throws Exception {
-    long seed = Probes.seed("shieldToggle.seed");
-    System.out.printf(
-        "shieldToggled %s endShielded=%s seed=%d (-DshieldToggle.seed)%n", kind, endShielded, seed);
+    long seed =
+        Probes.seed("shieldToggle.seed", "shieldToggled " + kind + " endShielded=" + endShielded);
     SplittableRandom random = new SplittableRandom(seed);
     int rounds = 6;
     for (int round = 0; round < rounds; round++) {
