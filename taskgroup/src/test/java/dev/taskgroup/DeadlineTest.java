@@ -636,22 +636,7 @@ class DeadlineTest {
             String result;
             try {
               CancelScope.Computation<String, RuntimeException> body =
-                  () -> {
-                    if (busy) {
-                      long until = System.nanoTime() + bodyNanos;
-                      while (System.nanoTime() - until < 0L) {
-                        Thread.onSpinWait();
-                      }
-                    } else {
-                      try {
-                        Thread.sleep(Duration.ofNanos(bodyNanos));
-                      } catch (InterruptedException e) {
-                        cutShort.set(true);
-                        throw e;
-                      }
-                    }
-                    return "done";
-                  };
+                  bodyOfLength(bodyNanos, busy, cutShort);
               result =
                   viaMoveOnAfter
                       ? CancelScope.moveOnAfter(Duration.ofNanos(timeoutNanos), body)
@@ -676,6 +661,30 @@ class DeadlineTest {
         "deadline ~ body length, %d rounds on %s: cut short %d, blocking body finished %d,"
             + " busy body finished %d%n",
         rounds, kind, outcomes[0], outcomes[1], outcomes[2]);
+  }
+
+  /**
+   * A body that spins ({@code busy}) or sleeps for {@code nanos}, then returns "done"; a sleep cut
+   * short by the deadline sets {@code cutShort}.
+   */
+  private static CancelScope.Computation<String, RuntimeException> bodyOfLength(
+      long nanos, boolean busy, AtomicBoolean cutShort) {
+    return () -> {
+      if (busy) {
+        long until = System.nanoTime() + nanos;
+        while (System.nanoTime() - until < 0L) {
+          Thread.onSpinWait();
+        }
+      } else {
+        try {
+          Thread.sleep(Duration.ofNanos(nanos)); // the blocking body under test
+        } catch (InterruptedException e) {
+          cutShort.set(true);
+          throw e;
+        }
+      }
+      return "done";
+    };
   }
 
   // ---- resources -----------------------------------------------------------------------------
