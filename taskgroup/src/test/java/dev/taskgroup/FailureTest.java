@@ -42,8 +42,7 @@ class FailureTest {
                 group.run(
                     () -> {
                       for (int i = 0; i < 3; i++) {
-                        group.fork(
-                            Fixtures.blockedUntilCancelled(started, siblingsDone));
+                        group.fork(Fixtures.blockedUntilCancelled(started, siblingsDone));
                       }
                       started.await();
                       group.fork(

@@ -74,8 +74,8 @@ final class Fixtures {
   }
 
   /**
-   * A child that counts {@code started} down, blocks until it is cancelled (or a minute passes), and
-   * marks {@code finished} however it ends: the usual "sibling that a cancellation must reach".
+   * A child that counts {@code started} down, blocks until it is cancelled (or a minute passes),
+   * and marks {@code finished} however it ends: the usual "sibling that a cancellation must reach".
    */
   static Body blockedUntilCancelled(CountDownLatch started, Finished finished) {
     return () -> {

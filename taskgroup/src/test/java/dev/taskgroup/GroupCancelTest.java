@@ -41,9 +41,7 @@ class GroupCancelTest {
     group.run(
         () -> {
           for (int i = 0; i < CHILDREN; i++) {
-            tasks.add(
-                group.fork(
-                    Fixtures.blockedUntilCancelled(started, finished)));
+            tasks.add(group.fork(Fixtures.blockedUntilCancelled(started, finished)));
           }
           started.await();
           group.cancel();

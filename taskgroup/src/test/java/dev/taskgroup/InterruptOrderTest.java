@@ -306,7 +306,9 @@ class InterruptOrderTest {
         race.lostCount,
         race.lost);
     assertThat(race.lostCount)
-        .as("seed %d: outside interrupts lost where the javadoc forbids it, first: %s", seed, race.lost)
+        .as(
+            "seed %d: outside interrupts lost where the javadoc forbids it, first: %s",
+            seed, race.lost)
         .isZero();
   }
 }

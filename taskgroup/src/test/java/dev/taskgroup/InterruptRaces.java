@@ -122,7 +122,8 @@ final class InterruptRaces {
    * A scope cancels itself and exits (after a blocking call threw, or with the library's interrupt
    * still pending) while an outsider interrupts the thread at a random moment; each round records
    * when the cancel, the end of the blocking call, the exit and the interrupt happened, and whether
-   * the status was set after the exit. {@link #tally()} sorts the rounds by when the interrupt came.
+   * the status was set after the exit. {@link #tally()} sorts the rounds by when the interrupt
+   * came.
    */
   static final class OutsideRace {
     /** Before the cancel, (unused), after the exit: the rounds where the interrupt must survive. */
@@ -131,7 +132,9 @@ final class InterruptRaces {
     /** Rounds where it arrived while the library's own interrupt was pending: either outcome. */
     int lenient;
 
-    /** Rounds where it arrived while the status was clear after a JDK call consumed the library's. */
+    /**
+     * Rounds where it arrived while the status was clear after a JDK call consumed the library's.
+     */
     int whileClear;
 
     /** Of those, the rounds where it was absorbed (counted, not asserted). */

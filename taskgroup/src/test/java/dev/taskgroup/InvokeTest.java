@@ -104,8 +104,8 @@ class InvokeTest {
   }
 
   /**
-   * Waits until the task that publishes its thread in {@code other} has ended, thread and all: orders
-   * the completions of tasks the test has no handle on, without sleeping.
+   * Waits until the task that publishes its thread in {@code other} has ended, thread and all:
+   * orders the completions of tasks the test has no handle on, without sleeping.
    */
   private static void endedBefore(AtomicReference<Thread> other) throws InterruptedException {
     Probes.awaitTrue("the other task started", Duration.ofSeconds(10), () -> other.get() != null);

@@ -60,8 +60,7 @@ class OutsideCancellationTest {
                 group.run(
                     () -> {
                       for (int i = 0; i < 4; i++) {
-                        group.fork(
-                            Fixtures.blockedUntilCancelled(started, finished));
+                        group.fork(Fixtures.blockedUntilCancelled(started, finished));
                       }
                       Thread.sleep(60_000);
                     });
@@ -92,8 +91,7 @@ class OutsideCancellationTest {
               group.run(
                   () -> {
                     CountDownLatch childStarted = new CountDownLatch(1);
-                    group.fork(
-                        Fixtures.blockedUntilCancelled(childStarted, finished));
+                    group.fork(Fixtures.blockedUntilCancelled(childStarted, finished));
                     childStarted.await();
                     joining.countDown();
                   });
@@ -117,8 +115,7 @@ class OutsideCancellationTest {
             group.run(
                 () -> {
                   for (int i = 0; i < 2; i++) {
-                    group.fork(
-                        Fixtures.blockedUntilCancelled(started, finished));
+                    group.fork(Fixtures.blockedUntilCancelled(started, finished));
                   }
                   started.await();
                   outer.cancel();

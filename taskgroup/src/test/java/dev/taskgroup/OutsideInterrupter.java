@@ -58,7 +58,9 @@ final class OutsideInterrupter {
     return onceWaiting(ready, target, () -> {});
   }
 
-  /** Waits until the interrupter has ended; rethrows what kept it from interrupting, if anything. */
+  /**
+   * Waits until the interrupter has ended; rethrows what kept it from interrupting, if anything.
+   */
   void join() throws InterruptedException {
     thread.join();
     Throwable e = failed.get();
