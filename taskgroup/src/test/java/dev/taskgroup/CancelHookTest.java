@@ -481,7 +481,7 @@ class CancelHookTest {
                     CancelScope.onCancel(
                         () -> {
                           try {
-                            Thread.sleep(100);
+                            Thread.sleep(100); // the slow action under test
                           } catch (InterruptedException e) {
                             throw new IllegalStateException("hook interrupted", e);
                           }

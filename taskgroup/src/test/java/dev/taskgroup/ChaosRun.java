@@ -342,7 +342,7 @@ final class ChaosRun {
       }
       case CANCEL -> {
         if (l.millis() > 0) {
-          Thread.sleep(l.millis());
+          Thread.sleep(l.millis()); // the plan's random timing; orders nothing checked
         }
         if (l.target() < nodes.length) {
           if (nodes[l.target()] instanceof TaskGroup g) {
@@ -365,7 +365,7 @@ final class ChaosRun {
       case GET_FAILED -> getFailed(l, enclosing);
       case INTERRUPT_ROOT -> {
         if (l.millis() > 0) {
-          Thread.sleep(l.millis());
+          Thread.sleep(l.millis()); // the plan's random timing; orders nothing checked
         }
         rootStatusClearWhenInterrupted = !rootThread.isInterrupted();
         rootThread.interrupt();

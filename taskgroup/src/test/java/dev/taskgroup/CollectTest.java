@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import dev.taskgroup.Fixtures.Finished;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -42,19 +43,24 @@ class CollectTest {
                       while (!first.isDone()) {
                         Thread.onSpinWait();
                       }
+                      CountDownLatch bFailed = new CountDownLatch(1);
+                      CountDownLatch siblingsDone = new CountDownLatch(3);
                       for (int i = 0; i < 3; i++) {
                         group.fork(
                             () -> {
-                              Thread.sleep(20); // not interrupted: nobody was cancelled
+                              bFailed.await(); // not interrupted: nobody was cancelled
                               siblingsCompleted.mark();
+                              siblingsDone.countDown();
                             });
                       }
-                      group.fork(
-                          () -> {
-                            Thread.sleep(5);
-                            throw b;
-                          });
-                      Thread.sleep(30);
+                      Task<Void> second =
+                          group.fork(
+                              () -> {
+                                throw b;
+                              });
+                      Probes.awaitTrue("b failed", Duration.ofSeconds(10), second::isDone);
+                      bFailed.countDown();
+                      siblingsDone.await(); // the body is not interrupted either
                       bodyCompleted.set(true);
                     }));
     assertThat(e.failures()).containsExactly(a, b);

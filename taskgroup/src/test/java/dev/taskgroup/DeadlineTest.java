@@ -519,10 +519,9 @@ class DeadlineTest {
    */
   @RepeatedTest(20)
   void innerDeadlineAndOuterCancelAtOnceAreAbsorbedByTheOuter() throws Exception {
-    long seed = Probes.seed("deadlineRace.seed");
+    long seed = Probes.seed("deadlineRace.seed", "innerDeadlineAndOuterCancelAtOnce");
     SplittableRandom random = new SplittableRandom(seed);
     long jitterNanos = random.nextLong(-2_000_000L, 2_000_000L);
-    System.out.printf("innerDeadlineAndOuterCancelAtOnce seed=%d (-DdeadlineRace.seed)%n", seed);
     CancelScope outer = CancelScope.create();
     CancelScope inner = CancelScope.withTimeout(Duration.ofMillis(5));
     CountDownLatch innerRunning = new CountDownLatch(1);
@@ -619,9 +618,7 @@ class DeadlineTest {
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void deadlineFiringAsTheBodyFinishesNeverLeaksAnInterrupt(ThreadKind kind) throws Exception {
-    long seed = Probes.seed("deadlineFinish.seed");
-    System.out.printf(
-        "deadlineFiringAsTheBodyFinishes %s seed=%d (-DdeadlineFinish.seed)%n", kind, seed);
+    long seed = Probes.seed("deadlineFinish.seed", "deadlineFiringAsTheBodyFinishes " + kind);
     int rounds = 1_000;
     int[] outcomes = new int[3]; // cut short, finished (blocking), finished (busy)
     Probes.onThread(
@@ -639,22 +636,7 @@ class DeadlineTest {
             String result;
             try {
               CancelScope.Computation<String, RuntimeException> body =
-                  () -> {
-                    if (busy) {
-                      long until = System.nanoTime() + bodyNanos;
-                      while (System.nanoTime() - until < 0L) {
-                        Thread.onSpinWait();
-                      }
-                    } else {
-                      try {
-                        Thread.sleep(Duration.ofNanos(bodyNanos));
-                      } catch (InterruptedException e) {
-                        cutShort.set(true);
-                        throw e;
-                      }
-                    }
-                    return "done";
-                  };
+                  bodyOfLength(bodyNanos, busy, cutShort);
               result =
                   viaMoveOnAfter
                       ? CancelScope.moveOnAfter(Duration.ofNanos(timeoutNanos), body)
@@ -679,6 +661,30 @@ class DeadlineTest {
         "deadline ~ body length, %d rounds on %s: cut short %d, blocking body finished %d,"
             + " busy body finished %d%n",
         rounds, kind, outcomes[0], outcomes[1], outcomes[2]);
+  }
+
+  /**
+   * A body that spins ({@code busy}) or sleeps for {@code nanos}, then returns "done"; a sleep cut
+   * short by the deadline sets {@code cutShort}.
+   */
+  private static CancelScope.Computation<String, RuntimeException> bodyOfLength(
+      long nanos, boolean busy, AtomicBoolean cutShort) {
+    return () -> {
+      if (busy) {
+        long until = System.nanoTime() + nanos;
+        while (System.nanoTime() - until < 0L) {
+          Thread.onSpinWait();
+        }
+      } else {
+        try {
+          Thread.sleep(Duration.ofNanos(nanos)); // the blocking body under test
+        } catch (InterruptedException e) {
+          cutShort.set(true);
+          throw e;
+        }
+      }
+      return "done";
+    };
   }
 
   // ---- resources -----------------------------------------------------------------------------

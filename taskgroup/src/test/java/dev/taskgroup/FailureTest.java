@@ -42,15 +42,7 @@ class FailureTest {
                 group.run(
                     () -> {
                       for (int i = 0; i < 3; i++) {
-                        group.fork(
-                            () -> {
-                              started.countDown();
-                              try {
-                                Thread.sleep(60_000);
-                              } finally {
-                                siblingsDone.mark();
-                              }
-                            });
+                        group.fork(Fixtures.blockedUntilCancelled(started, siblingsDone));
                       }
                       started.await();
                       group.fork(

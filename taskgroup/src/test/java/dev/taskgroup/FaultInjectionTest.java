@@ -32,8 +32,7 @@ class FaultInjectionTest {
         single != null
             ? 1
             : Integer.getInteger("taskgroup.chaos.trees", Stress.scaled(300, 20_000));
-    long base = Long.getLong("taskgroup.chaos.base", System.nanoTime());
-    System.out.printf("fault injection: %d trees, base seed %d%n", trees, base);
+    long base = Probes.seed("taskgroup.chaos.base", "fault injection: " + trees + " trees, base");
     SplittableRandom seeds = new SplittableRandom(base);
     long t0 = System.nanoTime();
     Map<String, Integer> outcomes = new HashMap<>();

@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -70,6 +71,21 @@ final class Fixtures {
   /** A group whose children run on {@code kind} threads, tracked. */
   static TaskGroup group(String name, Tracking tracking) {
     return TaskGroup.builder().name(name).threadFactory(tracking).build();
+  }
+
+  /**
+   * A child that counts {@code started} down, blocks until it is cancelled (or a minute passes),
+   * and marks {@code finished} however it ends: the usual "sibling that a cancellation must reach".
+   */
+  static Body blockedUntilCancelled(CountDownLatch started, Finished finished) {
+    return () -> {
+      started.countDown();
+      try {
+        Thread.sleep(60_000);
+      } finally {
+        finished.mark();
+      }
+    };
   }
 
   /** Parks until interrupted, then returns (a child that ends quietly when cancelled). */

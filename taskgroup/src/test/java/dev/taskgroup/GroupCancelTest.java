@@ -41,16 +41,7 @@ class GroupCancelTest {
     group.run(
         () -> {
           for (int i = 0; i < CHILDREN; i++) {
-            tasks.add(
-                group.fork(
-                    () -> {
-                      started.countDown();
-                      try {
-                        Thread.sleep(60_000);
-                      } finally {
-                        finished.mark();
-                      }
-                    }));
+            tasks.add(group.fork(Fixtures.blockedUntilCancelled(started, finished)));
           }
           started.await();
           group.cancel();

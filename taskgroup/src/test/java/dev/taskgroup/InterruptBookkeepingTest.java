@@ -188,7 +188,7 @@ class InterruptBookkeepingTest {
                 () -> {
                   outer.cancel();
                   inner.setShielded(true);
-                  Thread.sleep(5);
+                  Thread.sleep(5); // the blocking call under test: completes while shielded
                   trail.add("not cancelled while shielded");
                   inner.setShielded(false);
                   trail.add("status after unshield: " + isInterrupted());
@@ -220,7 +220,7 @@ class InterruptBookkeepingTest {
                     });
                 started.await();
                 outer.cancel();
-                Thread.sleep(5);
+                Thread.sleep(5); // the blocking call under test: completes while shielded
                 trail.add("shielded body not cancelled");
                 shieldedGroup.cancelScope().setShielded(false);
               });

@@ -6,13 +6,10 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 import dev.taskgroup.Fixtures.ThreadKind;
 import dev.taskgroup.Fixtures.Trail;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Timeout;
@@ -48,17 +45,7 @@ class InterruptOrderTest {
     CountDownLatch inScope = new CountDownLatch(1);
     AtomicReference<Thread> target = new AtomicReference<>();
     AtomicBoolean statusAfter = new AtomicBoolean();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    inScope.await();
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  target.get().interrupt();
-                });
+    OutsideInterrupter outsider = OutsideInterrupter.once(inScope, target::get);
     Probes.onThread(
         kind,
         () -> {
@@ -88,17 +75,7 @@ class InterruptOrderTest {
     CountDownLatch inScope = new CountDownLatch(1);
     AtomicReference<Thread> target = new AtomicReference<>();
     AtomicBoolean statusAfter = new AtomicBoolean();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    inScope.await();
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  target.get().interrupt();
-                });
+    OutsideInterrupter outsider = OutsideInterrupter.once(inScope, target::get);
     Probes.onThread(
         kind,
         () -> {
@@ -128,17 +105,7 @@ class InterruptOrderTest {
     AtomicReference<Thread> owner = new AtomicReference<>();
     Trail trail = new Trail();
     AtomicReference<Throwable> thrown = new AtomicReference<>();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    childStarted.await();
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  owner.get().interrupt();
-                });
+    OutsideInterrupter outsider = OutsideInterrupter.once(childStarted, owner::get);
     Probes.onThread(
         kind,
         () -> {
@@ -199,20 +166,8 @@ class InterruptOrderTest {
     AtomicReference<Thread> owner = new AtomicReference<>();
     AtomicReference<Throwable> thrown = new AtomicReference<>();
     Trail trail = new Trail();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    bodyReturning.await();
-                    Probes.awaitWaiting(owner.get(), Duration.ofSeconds(5)); // in the join
-                    owner.get().interrupt();
-                  } catch (InterruptedException e) {
-                    return;
-                  } finally {
-                    release.countDown();
-                  }
-                });
+    OutsideInterrupter outsider = // interrupts the owner in the join, then lets the child end
+        OutsideInterrupter.onceWaiting(bodyReturning, owner::get, release::countDown);
     Probes.onThread(
         kind,
         () -> {
@@ -270,20 +225,8 @@ class InterruptOrderTest {
     CountDownLatch childStarted = new CountDownLatch(1);
     AtomicReference<Thread> owner = new AtomicReference<>();
     AtomicReference<Throwable> thrown = new AtomicReference<>();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    bodyReturning.await();
-                    Probes.awaitWaiting(owner.get(), Duration.ofSeconds(5));
-                    owner.get().interrupt();
-                  } catch (InterruptedException e) {
-                    return;
-                  } finally {
-                    release.countDown();
-                  }
-                });
+    OutsideInterrupter outsider = // interrupts the owner in the join, then lets the child end
+        OutsideInterrupter.onceWaiting(bodyReturning, owner::get, release::countDown);
     Probes.onThread(
         kind,
         () -> {
@@ -324,85 +267,15 @@ class InterruptOrderTest {
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void cancelRacingWithTheScopesExitNeverLeavesTheLibrarysInterrupt(ThreadKind kind)
       throws Exception {
-    long seed = Probes.seed("exitRace.seed");
-    System.out.printf("cancelRacingWithExit %s seed=%d (-DexitRace.seed)%n", kind, seed);
-    int[] counts = new int[3]; // delivered inside, not delivered inside, leaked
-    List<Integer> leaks = new ArrayList<>();
-    AtomicReference<CancelScope> current = new AtomicReference<>();
-    AtomicReference<CancelScope> inFlight = new AtomicReference<>();
-    AtomicBoolean stop = new AtomicBoolean();
-    int[] completed = new int[1];
-    Thread canceller =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  SplittableRandom random = new SplittableRandom(seed);
-                  CancelScope last = null;
-                  while (!stop.get()) {
-                    CancelScope s = current.get();
-                    if (s == null || s == last) {
-                      Thread.onSpinWait();
-                      continue;
-                    }
-                    last = s;
-                    spin(random.nextLong(0, 3_000));
-                    inFlight.set(s); // before the cancel: the target waits for it to end
-                    s.cancel();
-                    inFlight.set(null);
-                  }
-                });
-    try {
-      Probes.onThread(
-          kind,
-          () -> {
-            SplittableRandom random = new SplittableRandom(~seed);
-            long start = System.nanoTime();
-            for (int r = 0; r < 200_000 && System.nanoTime() - start < BUDGET_NANOS; r++) {
-              completed[0] = r + 1;
-              CancelScope scope = CancelScope.create();
-              long bodyNanos = random.nextLong(0, 3_000);
-              boolean[] seenInside = new boolean[1];
-              current.set(scope);
-              scope.run(
-                  () -> {
-                    spin(bodyNanos);
-                    seenInside[0] = interrupted();
-                  });
-              while (inFlight.get() == scope) { // a cancel of this scope may still deliver
-                Thread.onSpinWait();
-              }
-              if (interrupted()) {
-                counts[2]++;
-                if (leaks.size() < 10) {
-                  leaks.add(r);
-                }
-                Thread.interrupted();
-              } else {
-                counts[seenInside[0] ? 0 : 1]++;
-              }
-            }
-          });
-    } finally {
-      stop.set(true);
-      canceller.join();
-    }
+    long seed = Probes.seed("exitRace.seed", "cancelRacingWithExit " + kind);
+    InterruptRaces.ExitRace race = new InterruptRaces.ExitRace(seed).run(kind);
     System.out.printf(
         "cancel racing with exit, %d rounds on %s: delivered inside %d, not inside %d,"
             + " leaked after exit %d (first rounds %s)%n",
-        completed[0], kind, counts[0], counts[1], counts[2], leaks);
-    assertThat(counts[2])
-        .as("rounds (seed %d) leaving the library's interrupt set after exit: %s", seed, leaks)
+        race.completed, kind, race.counts[0], race.counts[1], race.counts[2], race.leaks);
+    assertThat(race.counts[2])
+        .as("rounds (seed %d) leaving the library's interrupt set after exit: %s", seed, race.leaks)
         .isZero();
-  }
-
-  /** How long each race test runs rounds for (the machine is slow and shared). */
-  private static final long BUDGET_NANOS = TimeUnit.SECONDS.toNanos(2);
-
-  private static void spin(long nanos) {
-    long until = System.nanoTime() + nanos;
-    while (System.nanoTime() - until < 0L) {
-      Thread.onSpinWait();
-    }
   }
 
   /**
@@ -416,133 +289,26 @@ class InterruptOrderTest {
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void cancelAndExitRacingWithAnOutsideInterruptLoseItOnlyWhereTheSpecAllows(ThreadKind kind)
       throws Exception {
-    long seed = Probes.seed("outsideRace.seed");
-    System.out.printf("outsideRace %s seed=%d (-DoutsideRace.seed)%n", kind, seed);
-    int rounds = 5_000; // at most; the loop stops after BUDGET
-    int[] completed = new int[1];
-    SplittableRandom random = new SplittableRandom(seed);
-    long[] delays = new long[rounds];
-    boolean[] blocking = new boolean[rounds];
-    for (int i = 0; i < rounds; i++) {
-      delays[i] = random.nextLong(0, 40_000);
-      blocking[i] = random.nextBoolean();
-    }
-    long[][] t = new long[rounds][5]; // cancel, status clear again, exit, interrupt a1, a2
-    boolean[] setAfter = new boolean[rounds];
-    AtomicInteger goRound = new AtomicInteger(-1);
-    AtomicInteger doneRound = new AtomicInteger(-1);
-    AtomicReference<Thread> target = new AtomicReference<>();
-    AtomicBoolean stop = new AtomicBoolean();
-    Thread outsider =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  for (int r = 0; r < rounds && !stop.get(); r++) {
-                    while (goRound.get() < r) {
-                      if (stop.get()) {
-                        return;
-                      }
-                      Thread.onSpinWait();
-                    }
-                    spin(delays[r]);
-                    t[r][3] = System.nanoTime();
-                    target.get().interrupt();
-                    t[r][4] = System.nanoTime();
-                    doneRound.set(r);
-                  }
-                });
-    try {
-      Probes.onThread(
-          kind,
-          () -> {
-            target.set(Thread.currentThread());
-            long start = System.nanoTime();
-            for (int r = 0; r < rounds && System.nanoTime() - start < BUDGET_NANOS; r++) {
-              completed[0] = r + 1;
-              final int round = r;
-              CancelScope scope = CancelScope.create();
-              goRound.set(round);
-              spin(delays[(round * 7 + 3) % rounds] / 2);
-              scope.run(
-                  () -> {
-                    t[round][0] = System.nanoTime();
-                    scope.cancel();
-                    if (blocking[round]) {
-                      try {
-                        Thread.sleep(10_000);
-                      } catch (InterruptedException e) {
-                        t[round][1] = System.nanoTime();
-                        throw e;
-                      }
-                    }
-                  });
-              t[round][2] = System.nanoTime();
-              while (doneRound.get() < round) {
-                Thread.onSpinWait();
-              }
-              setAfter[round] = Thread.interrupted();
-            }
-          });
-    } finally {
-      stop.set(true);
-      outsider.join();
-    }
-    int[] strictSet = new int[3]; // before cancel, (unused), after exit
-    int lenient = 0;
-    int whileClear = 0;
-    int whileClearLost = 0;
-    int lostCount = 0;
-    List<String> lost = new ArrayList<>(); // the first few
-    long watcherFirstLook = TimeUnit.MILLISECONDS.toNanos(4);
-    for (int r = 0; r < completed[0]; r++) {
-      long cancel = t[r][0];
-      long clearAgain = t[r][1];
-      long exit = t[r][2];
-      long a1 = t[r][3];
-      long a2 = t[r][4];
-      int category;
-      if (a2 - cancel < 0L) {
-        category = 0; // pending (or thrown) when the cancellation was delivered
-      } else if (a1 - exit > 0L) {
-        category = 2; // after the scope exited
-      } else if (blocking[r] && a1 - clearAgain > 0L && exit - cancel < watcherFirstLook) {
-        // While the status was clear after a JDK call consumed the library's interrupt: it
-        // cannot be told from the library's own (see the comment above); counted, not asserted.
-        whileClear++;
-        whileClearLost += setAfter[r] ? 0 : 1;
-        continue;
-      } else {
-        lenient++;
-        continue;
-      }
-      strictSet[category]++;
-      if (!setAfter[r]) {
-        lostCount++;
-        if (lost.size() < 10) {
-          lost.add(
-              String.format(
-                  "round %d (%s, %s)",
-                  r,
-                  new String[] {"before cancel", "-", "after exit"}[category],
-                  blocking[r] ? "blocking" : "pending at exit"));
-        }
-      }
-    }
+    long seed = Probes.seed("outsideRace.seed", "outsideRace " + kind);
+    InterruptRaces.OutsideRace race =
+        new InterruptRaces.OutsideRace(5_000, new SplittableRandom(seed)).run(kind);
     System.out.printf(
         "outside interrupt racing cancel+exit, %d rounds on %s: arrived before cancel %d, while"
             + " clear after consumption %d (absorbed %d), after exit %d, while the library's was"
             + " pending (either outcome) %d; lost where not allowed: %d (first: %s)%n",
-        completed[0],
+        race.completed,
         kind,
-        strictSet[0],
-        whileClear,
-        whileClearLost,
-        strictSet[2],
-        lenient,
-        lostCount,
-        lost);
-    assertThat(lostCount)
-        .as("seed %d: outside interrupts lost where the javadoc forbids it, first: %s", seed, lost)
+        race.strictSet[0],
+        race.whileClear,
+        race.whileClearLost,
+        race.strictSet[2],
+        race.lenient,
+        race.lostCount,
+        race.lost);
+    assertThat(race.lostCount)
+        .as(
+            "seed %d: outside interrupts lost where the javadoc forbids it, first: %s",
+            seed, race.lost)
         .isZero();
   }
 }

@@ -4,11 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -19,16 +22,22 @@ class InvokeTest {
 
   @Test
   void invokeAllReturnsResultsInTheOrderGiven() throws Exception {
+    AtomicReference<Thread> second = new AtomicReference<>();
+    AtomicReference<Thread> third = new AtomicReference<>();
     List<Integer> results =
         TaskGroup.invokeAll(
             List.<Callable<Integer>>of(
                 () -> {
-                  Thread.sleep(30);
+                  endedBefore(third); // finishes last
                   return 1;
                 },
-                () -> 2,
                 () -> {
-                  Thread.sleep(10);
+                  second.set(Thread.currentThread()); // finishes first
+                  return 2;
+                },
+                () -> {
+                  third.set(Thread.currentThread());
+                  endedBefore(second);
                   return 3;
                 }));
     assertThat(results).containsExactly(1, 2, 3);
@@ -38,6 +47,7 @@ class InvokeTest {
   void invokeAllFailureCancelsTheOthersAndReportsIt() {
     RuntimeException boom = new RuntimeException("boom");
     AtomicInteger cancelled = new AtomicInteger();
+    CountDownLatch slowStarted = new CountDownLatch(1);
     TaskGroupException e =
         catchThrowableOfType(
             TaskGroupException.class,
@@ -46,6 +56,7 @@ class InvokeTest {
                     List.<Callable<String>>of(
                         () -> {
                           try {
+                            slowStarted.countDown();
                             Thread.sleep(60_000);
                           } catch (InterruptedException ie) {
                             cancelled.incrementAndGet();
@@ -54,7 +65,7 @@ class InvokeTest {
                           return "slow";
                         },
                         () -> {
-                          Thread.sleep(10);
+                          slowStarted.await();
                           throw boom;
                         })));
     assertThat(e.failures()).containsExactly(boom);
@@ -64,18 +75,23 @@ class InvokeTest {
   @Test
   void invokeAnyReturnsTheFirstSuccessAndCancelsTheRest() throws Exception {
     AtomicInteger cancelled = new AtomicInteger();
+    AtomicReference<Thread> failing = new AtomicReference<>();
+    CountDownLatch slowStarted = new CountDownLatch(1);
     String result =
         TaskGroup.invokeAny(
             List.<Callable<String>>of(
                 () -> {
-                  throw new IllegalStateException("fails fast, ignored");
+                  failing.set(Thread.currentThread());
+                  throw new IllegalStateException("fails first, ignored");
                 },
                 () -> {
-                  Thread.sleep(20);
+                  endedBefore(failing);
+                  slowStarted.await();
                   return "fast";
                 },
                 () -> {
                   try {
+                    slowStarted.countDown();
                     Thread.sleep(60_000);
                   } catch (InterruptedException ie) {
                     cancelled.incrementAndGet();
@@ -85,6 +101,15 @@ class InvokeTest {
                 }));
     assertThat(result).isEqualTo("fast");
     assertThat(cancelled.get()).as("the loser was cancelled and waited for").isEqualTo(1);
+  }
+
+  /**
+   * Waits until the task that publishes its thread in {@code other} has ended, thread and all:
+   * orders the completions of tasks the test has no handle on, without sleeping.
+   */
+  private static void endedBefore(AtomicReference<Thread> other) throws InterruptedException {
+    Probes.awaitTrue("the other task started", Duration.ofSeconds(10), () -> other.get() != null);
+    other.get().join();
   }
 
   @Test

@@ -35,7 +35,7 @@ class MaxConcurrencyTest {
                 () -> {
                   int now = running.incrementAndGet();
                   maxSeen.accumulateAndGet(now, Math::max);
-                  Thread.sleep(1);
+                  Thread.sleep(1); // the work: holds its place so that others queue
                   running.decrementAndGet();
                 });
           }

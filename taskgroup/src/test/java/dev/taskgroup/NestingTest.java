@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.taskgroup.Fixtures.Trail;
 import java.io.IOException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -52,12 +53,13 @@ class NestingTest {
     TaskGroup middle = TaskGroup.named("middle");
     TaskGroup inner = TaskGroup.named("inner");
     Trail trail = new Trail();
+    CountDownLatch middleDone = new CountDownLatch(1);
     outer.run(
         () -> {
           Task<String> sibling =
               outer.fork(
                   () -> {
-                    Thread.sleep(50);
+                    middleDone.await(); // blocked across the middle cancel: throws if reached
                     return "outer child untouched";
                   });
           middle.run(
@@ -73,6 +75,7 @@ class NestingTest {
                     });
                 trail.add("unreachable after inner");
               });
+          middleDone.countDown();
           trail.add(sibling.get());
         });
     assertThat(trail.events()).containsExactly("outer child untouched");

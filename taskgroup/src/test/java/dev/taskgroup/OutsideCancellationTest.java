@@ -55,30 +55,12 @@ class OutsideCancellationTest {
         onOwnerThread(
             kind,
             owner -> {
-              Thread interrupter =
-                  Thread.ofPlatform()
-                      .start(
-                          () -> {
-                            try {
-                              started.await();
-                            } catch (InterruptedException e) {
-                              return;
-                            }
-                            owner.interrupt();
-                          });
+              OutsideInterrupter interrupter = OutsideInterrupter.once(started, () -> owner);
               try {
                 group.run(
                     () -> {
                       for (int i = 0; i < 4; i++) {
-                        group.fork(
-                            () -> {
-                              started.countDown();
-                              try {
-                                Thread.sleep(60_000);
-                              } finally {
-                                finished.mark();
-                              }
-                            });
+                        group.fork(Fixtures.blockedUntilCancelled(started, finished));
                       }
                       Thread.sleep(60_000);
                     });
@@ -104,33 +86,12 @@ class OutsideCancellationTest {
         onOwnerThread(
             ThreadKind.VIRTUAL,
             owner -> {
-              Thread interrupter =
-                  Thread.ofVirtual()
-                      .start(
-                          () -> {
-                            try {
-                              joining.await();
-                              // the body has returned; wait until the owner parks in the join
-                              while (owner.getState() != Thread.State.WAITING) {
-                                Thread.onSpinWait();
-                              }
-                            } catch (InterruptedException e) {
-                              return;
-                            }
-                            owner.interrupt();
-                          });
+              // once the body has returned and the owner parks in the join
+              OutsideInterrupter interrupter = OutsideInterrupter.onceWaiting(joining, () -> owner);
               group.run(
                   () -> {
                     CountDownLatch childStarted = new CountDownLatch(1);
-                    group.fork(
-                        () -> {
-                          childStarted.countDown();
-                          try {
-                            Thread.sleep(60_000);
-                          } finally {
-                            finished.mark();
-                          }
-                        });
+                    group.fork(Fixtures.blockedUntilCancelled(childStarted, finished));
                     childStarted.await();
                     joining.countDown();
                   });
@@ -154,15 +115,7 @@ class OutsideCancellationTest {
             group.run(
                 () -> {
                   for (int i = 0; i < 2; i++) {
-                    group.fork(
-                        () -> {
-                          started.countDown();
-                          try {
-                            Thread.sleep(60_000);
-                          } finally {
-                            finished.mark();
-                          }
-                        });
+                    group.fork(Fixtures.blockedUntilCancelled(started, finished));
                   }
                   started.await();
                   outer.cancel();
@@ -280,7 +233,7 @@ class OutsideCancellationTest {
                             long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(20);
                             while (System.nanoTime() < until) {
                               try {
-                                Thread.sleep(1);
+                                Thread.sleep(1); // the blocking work under test
                               } catch (InterruptedException swallowed) {
                                 // keeps going
                               }

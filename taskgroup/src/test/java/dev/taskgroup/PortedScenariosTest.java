@@ -77,7 +77,7 @@ class PortedScenariosTest {
               () -> {
                 tg.cancel();
                 assertThat(CancelScope.isCancelled()).isFalse();
-                Thread.sleep(1);
+                Thread.sleep(1); // the blocking call under test: completes in the shield
               });
           assertThatThrownBy(CancelScope::checkpoint).isInstanceOf(InterruptedException.class);
           reached.set(true);
@@ -326,7 +326,7 @@ class PortedScenariosTest {
           Thread.sleep(5_000);
           return null;
         });
-    Thread.sleep(0);
+    Thread.sleep(0); // the blocking calls under test: would throw on a leak
     Thread.sleep(1);
     CancelScope.checkpoint();
   }

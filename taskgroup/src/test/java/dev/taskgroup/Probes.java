@@ -166,9 +166,15 @@ final class Probes {
     return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
   }
 
-  /** A seed: the system property {@code name} if given (to replay), else a fresh one. */
-  static long seed(String name) {
-    Long given = Long.getLong(name);
-    return given != null ? given : System.nanoTime() ^ Thread.currentThread().threadId();
+  /**
+   * The seed of a randomised test: the system property {@code property} if given (to replay), else
+   * a fresh one. Every randomised test takes its seed here, and it is printed the same way for all
+   * of them: {@code <what> seed=N (replay: -D<property>=N)}.
+   */
+  static long seed(String property, String what) {
+    Long given = Long.getLong(property);
+    long seed = given != null ? given : System.nanoTime() ^ Thread.currentThread().threadId();
+    System.out.printf("%s seed=%d (replay: -D%s=%d)%n", what, seed, property, seed);
+    return seed;
   }
 }

@@ -256,8 +256,7 @@ class RedeliveryTest {
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")
   void redeliveryDelayAfterTheInterruptStayedPendingAWhile(ThreadKind kind) throws Exception {
-    long seed = Probes.seed("redeliveryPending.seed");
-    System.out.printf("redeliveryPending %s seed=%d (-DredeliveryPending.seed)%n", kind, seed);
+    long seed = Probes.seed("redeliveryPending.seed", "redeliveryPending " + kind);
     int rounds = 100;
     long[] delays = new long[rounds];
     CancelScope scope = CancelScope.create();
@@ -313,7 +312,7 @@ class RedeliveryTest {
                 Thread.sleep(60_000); // re-delivered; absorbed by the scope
               });
           long t0 = System.nanoTime();
-          Thread.sleep(100);
+          Thread.sleep(100); // a bounded wait: shows no re-delivery comes
           new Semaphore(0).tryAcquire(50, TimeUnit.MILLISECONDS); // interruptible too
           after.set(
               "slept "
@@ -343,7 +342,7 @@ class RedeliveryTest {
                 // returns normally, possibly with a re-delivered interrupt pending
               });
           long t0 = System.nanoTime();
-          Thread.sleep(100);
+          Thread.sleep(100); // a bounded wait: shows no re-delivery comes
           after.set(
               "slept "
                   + (Probes.millis(System.nanoTime() - t0) >= 99)
@@ -374,7 +373,7 @@ class RedeliveryTest {
                             Blocking.SEMAPHORE_ACQUIRE.blockAndSwallow(null);
                             CancelScope.checkpoint();
                           });
-                      Thread.sleep(100);
+                      Thread.sleep(100); // a bounded wait: shows no re-delivery comes
                       new Semaphore(0).tryAcquire(50, TimeUnit.MILLISECONDS);
                       CancelScope.checkpoint();
                       return "undisturbed";

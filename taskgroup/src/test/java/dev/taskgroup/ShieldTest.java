@@ -71,7 +71,7 @@ class ShieldTest {
                               inShield.countDown();
                               release.await(); // blocked across the group's cancel
                               trail.add("await completed; group cancelled=" + group.cancelCalled());
-                              Thread.sleep(20);
+                              Thread.sleep(20); // the blocking call under test
                               trail.add("sleep completed; cancelled=" + CancelScope.isCancelled());
                               CancelScope.checkpoint();
                               trail.add("checkpoint passed");
@@ -120,7 +120,7 @@ class ShieldTest {
                         () -> {
                           started.countDown();
                           release.await();
-                          Thread.sleep(20);
+                          Thread.sleep(20); // the blocking call under test
                           return "child finished";
                         }));
                 started.await();
@@ -148,7 +148,7 @@ class ShieldTest {
           outer.cancel();
           shield.run(
               () -> {
-                Thread.sleep(10);
+                Thread.sleep(10); // the blocking call under test: not ended by the outer cancel
                 trail.add("shielded sleep completed");
                 shield.cancel();
                 try {
@@ -226,7 +226,7 @@ class ShieldTest {
             inner.run(
                 () -> {
                   outer.cancel();
-                  Thread.sleep(10);
+                  Thread.sleep(10); // the blocking call under test: the shield keeps the cancel out
                   trail.add("shielded sleep completed");
                   inner.setShielded(false);
                   long t0 = System.nanoTime();
@@ -300,71 +300,84 @@ class ShieldTest {
       throws Exception {
     CancelScope outer = CancelScope.create();
     CancelScope shield = CancelScope.shielded();
-    CountDownLatch inShield = new CountDownLatch(1);
-    AtomicInteger interrupts = new AtomicInteger();
-    AtomicBoolean lastOff = new AtomicBoolean();
-    AtomicBoolean stop = new AtomicBoolean();
-    AtomicLong endedAt = new AtomicLong();
-    AtomicReference<Throwable> failure = new AtomicReference<>();
-    AtomicBoolean statusAfter = new AtomicBoolean(true);
-    Thread t =
-        kind.start(
-            () -> {
-              try {
-                outer.run(
-                    () ->
-                        shield.run(
-                            () -> {
-                              inShield.countDown();
-                              while (!stop.get()) {
-                                try {
-                                  Thread.sleep(60_000);
-                                } catch (InterruptedException e) {
-                                  interrupts.incrementAndGet();
-                                  if (lastOff.get()) {
-                                    endedAt.set(System.nanoTime());
-                                    throw e;
-                                  }
-                                  // swallowed while the shield toggles
-                                }
-                              }
-                            }));
-                statusAfter.set(Thread.currentThread().isInterrupted());
-              } catch (Throwable e) {
-                failure.set(e);
-              }
-            });
+    Swallower s = Swallower.start(kind, outer, shield);
     try {
-      inShield.await();
+      s.inShield.await();
       outer.cancel(); // nothing delivered: shielded
       shield.setShielded(false); // delivered
-      Probes.awaitTrue("first delivery", Duration.ofSeconds(5), () -> interrupts.get() >= 1);
+      Probes.awaitTrue("first delivery", Duration.ofSeconds(5), () -> s.interrupts.get() >= 1);
       shield.setShielded(true); // from another thread: a pending interrupt may fire once more
       Thread.sleep(100); // many re-delivery periods pass while shielded: the watch lapses
-      int whileShielded = interrupts.get();
-      lastOff.set(true);
+      int whileShielded = s.interrupts.get();
+      s.lastOff.set(true);
       long t0 = System.nanoTime();
       shield.setShielded(false);
-      boolean ended = t.join(Duration.ofSeconds(2));
+      boolean ended = s.thread.join(Duration.ofSeconds(2));
       System.out.printf(
           "off/on/off (%s): interrupts before the last off %d; after it the thread %s%n",
           kind,
           whileShielded,
           ended
-              ? "ended in " + Probes.millis(endedAt.get() - t0) + " ms"
+              ? "ended in " + Probes.millis(s.endedAt.get() - t0) + " ms"
               : "was still blocked 2 s later");
       assertThat(ended)
           .as("turning the shield off again delivers the outer cancellation (thread not stuck)")
           .isTrue();
-      assertThat(failure.get()).isNull();
-      assertThat(Probes.millis(endedAt.get() - t0)).isLessThan(PROMPT_MS);
+      assertThat(s.failure.get()).isNull();
+      assertThat(Probes.millis(s.endedAt.get() - t0)).isLessThan(PROMPT_MS);
       assertThat(outer.cancelCaught()).isTrue();
       assertThat(shield.cancelCaught()).isFalse();
-      assertThat(statusAfter).as("interrupt left after the outer scope").isFalse();
+      assertThat(s.statusAfter).as("interrupt left after the outer scope").isFalse();
     } finally {
-      stop.set(true);
-      t.interrupt();
-      t.join();
+      s.stop.set(true);
+      s.thread.interrupt();
+      s.thread.join();
+    }
+  }
+
+  /**
+   * A thread that blocks in {@code shield} inside {@code outer}, swallowing every interrupt it gets
+   * until {@code lastOff} is set (then the next one ends it), and reports what happened.
+   */
+  private static final class Swallower {
+    final CountDownLatch inShield = new CountDownLatch(1);
+    final AtomicInteger interrupts = new AtomicInteger();
+    final AtomicBoolean lastOff = new AtomicBoolean();
+    final AtomicBoolean stop = new AtomicBoolean();
+    final AtomicLong endedAt = new AtomicLong();
+    final AtomicReference<Throwable> failure = new AtomicReference<>();
+    final AtomicBoolean statusAfter = new AtomicBoolean(true);
+    Thread thread;
+
+    static Swallower start(ThreadKind kind, CancelScope outer, CancelScope shield) {
+      Swallower s = new Swallower();
+      s.thread =
+          kind.start(
+              () -> {
+                try {
+                  outer.run(() -> shield.run(s::swallowUntilLastOff));
+                  s.statusAfter.set(Thread.currentThread().isInterrupted());
+                } catch (Throwable e) {
+                  s.failure.set(e);
+                }
+              });
+      return s;
+    }
+
+    private void swallowUntilLastOff() throws InterruptedException {
+      inShield.countDown();
+      while (!stop.get()) {
+        try {
+          Thread.sleep(60_000);
+        } catch (InterruptedException e) {
+          interrupts.incrementAndGet();
+          if (lastOff.get()) {
+            endedAt.set(System.nanoTime());
+            throw e;
+          }
+          // swallowed while the shield toggles
+        }
+      }
     }
   }
 
@@ -387,118 +400,13 @@ class ShieldTest {
   @MethodSource("togglingCases")
   void shieldToggledFromAnotherThreadNeverStrandsTheChildNorLeaksAnInterrupt(
       ThreadKind kind, boolean endShielded) throws Exception {
-    long seed = Probes.seed("shieldToggle.seed");
-    System.out.printf(
-        "shieldToggled %s endShielded=%s seed=%d (-DshieldToggle.seed)%n", kind, endShielded, seed);
+    long seed =
+        Probes.seed("shieldToggle.seed", "shieldToggled " + kind + " endShielded=" + endShielded);
     SplittableRandom random = new SplittableRandom(seed);
     int rounds = 6;
     for (int round = 0; round < rounds; round++) {
-      toggleRound(kind, endShielded, random.split(), "seed " + seed + " round " + round);
+      ShieldToggleRound.play(kind, endShielded, random.split(), "seed " + seed + " round " + round);
     }
-  }
-
-  private static void toggleRound(
-      ThreadKind kind, boolean endShielded, SplittableRandom random, String where)
-      throws Exception {
-    Tracking threads = new Tracking(kind);
-    TaskGroup group = Fixtures.group("g", threads);
-    CancelScope outer = CancelScope.create();
-    CancelScope shield = CancelScope.shielded();
-    CountDownLatch inShield = new CountDownLatch(1);
-    AtomicBoolean done = new AtomicBoolean();
-    AtomicInteger afterDone = new AtomicInteger();
-    AtomicBoolean stop = new AtomicBoolean();
-    AtomicLong endedAt = new AtomicLong();
-    AtomicReference<String> afterOuter = new AtomicReference<>();
-    AtomicReference<Task<Void>> task = new AtomicReference<>();
-    AtomicBoolean stuck = new AtomicBoolean();
-    long[] doneAt = new long[1];
-    int toggles = random.nextInt(5, 40);
-    group.run(
-        () -> {
-          task.set(
-              group.fork(
-                  () -> {
-                    outer.run(
-                        () -> {
-                          shield.run(
-                              () -> {
-                                inShield.countDown();
-                                while (!stop.get()) {
-                                  boolean begunAfterDone = done.get();
-                                  try {
-                                    Thread.sleep(20);
-                                  } catch (InterruptedException e) {
-                                    if (begunAfterDone) {
-                                      afterDone.incrementAndGet();
-                                    }
-                                    if (done.get() && !endShielded) {
-                                      endedAt.set(System.nanoTime());
-                                      throw e;
-                                    }
-                                    // swallowed while the shield toggles
-                                  }
-                                }
-                              });
-                          Thread.sleep(60_000); // the outer cancellation, whatever the shield did
-                        });
-                    afterOuter.set("status " + Thread.currentThread().isInterrupted());
-                    Thread.sleep(20); // would throw if an interrupt had leaked
-                    afterOuter.set(afterOuter.get() + ", sleep completed");
-                  }));
-          inShield.await();
-          outer.cancel();
-          boolean on = true;
-          for (int i = 0; i < toggles; i++) {
-            on = !on;
-            shield.setShielded(on);
-            long until = System.nanoTime() + random.nextLong(0, 1_500_000L);
-            while (System.nanoTime() - until < 0L) {
-              Thread.onSpinWait();
-            }
-          }
-          shield.setShielded(endShielded);
-          doneAt[0] = System.nanoTime();
-          done.set(true);
-          if (endShielded) {
-            Probes.awaitTrue(
-                "a few blocking calls in the shield",
-                Duration.ofSeconds(5),
-                () -> System.nanoTime() - doneAt[0] > TimeUnit.MILLISECONDS.toNanos(80));
-            stop.set(true);
-          } else {
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
-            while (endedAt.get() == 0L && System.nanoTime() - until < 0L) {
-              Thread.yield();
-            }
-            stuck.set(endedAt.get() == 0L);
-            stop.set(true); // a stuck child is let go, so the test can report
-          }
-        });
-    assertThat(stuck)
-        .as(
-            "%s: the shield was turned off for good under a cancelled scope, but the child was"
-                + " still not cancelled 2 s later (stuck)",
-            where)
-        .isFalse();
-    if (endShielded) {
-      assertThat(afterDone.get())
-          .as(
-              "%s: blocking calls begun after the shield went on for good that were interrupted",
-              where)
-          .isLessThanOrEqualTo(1);
-    } else {
-      assertThat(Probes.millis(endedAt.get() - doneAt[0]))
-          .as("%s: ms from the last unshield to the child's cancellation", where)
-          .isLessThan(PROMPT_MS);
-    }
-    assertThat(afterOuter.get())
-        .as("%s: after the outer scope", where)
-        .isEqualTo("status false, sleep completed");
-    assertThat(task.get().state()).isEqualTo(Future.State.SUCCESS);
-    assertThat(outer.cancelCaught()).isTrue();
-    assertThat(shield.cancelCaught()).isFalse();
-    threads.assertAllDone();
   }
 
   // ---- cleanup -------------------------------------------------------------------------------

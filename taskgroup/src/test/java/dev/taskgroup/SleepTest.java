@@ -73,20 +73,7 @@ class SleepTest {
   void anOutsideInterruptEndsTheSleepAndClearsTheStatus() throws InterruptedException {
     Thread sleeper = Thread.currentThread();
     CountDownLatch started = new CountDownLatch(1);
-    Thread interrupter =
-        Thread.ofVirtual()
-            .start(
-                () -> {
-                  try {
-                    started.await();
-                  } catch (InterruptedException e) {
-                    return;
-                  }
-                  while (sleeper.getState() != Thread.State.TIMED_WAITING) {
-                    Thread.onSpinWait();
-                  }
-                  sleeper.interrupt();
-                });
+    OutsideInterrupter interrupter = OutsideInterrupter.onceWaiting(started, () -> sleeper);
     started.countDown();
     Throwable thrown = catchThrowable(() -> CancelScope.sleep(Duration.ofMinutes(5)));
     interrupter.join();

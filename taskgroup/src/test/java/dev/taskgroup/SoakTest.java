@@ -81,7 +81,7 @@ class SoakTest {
                                 });
                           }
                           while (parked.get() < children) {
-                            Thread.sleep(1);
+                            Thread.sleep(1); // polling the count, an observable condition
                           }
                           nanos[1] = System.nanoTime();
                           g.cancel();

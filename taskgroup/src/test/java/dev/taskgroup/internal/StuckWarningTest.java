@@ -195,7 +195,7 @@ class StuckWarningTest {
                 () -> {
                   try {
                     entered.await();
-                    // with the warning on, 100 ms would be far past the threshold
+                    // a bounded wait showing no warning comes: 300 ms is far past the threshold
                     Thread.sleep(300);
                   } catch (InterruptedException e) {
                     return;
