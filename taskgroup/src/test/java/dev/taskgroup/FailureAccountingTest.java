@@ -35,25 +35,30 @@ class FailureAccountingTest {
     TaskGroup g = Fixtures.group("shielded-cleanup", threads);
     CountDownLatch started = new CountDownLatch(1);
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      g.fork(
-                          () -> {
-                            started.countDown();
-                            try {
-                              blockUntilCancelled();
-                            } finally {
-                              CancelScope.shielded().run(cleanup);
-                            }
-                            return null;
-                          });
-                      started.await();
-                      g.cancel();
-                    }));
+        failureOf(
+            g,
+            () -> {
+              g.fork(
+                  () -> {
+                    started.countDown();
+                    try {
+                      blockUntilCancelled();
+                    } finally {
+                      CancelScope.shielded().run(cleanup);
+                    }
+                    return null;
+                  });
+              started.await();
+              g.cancel();
+            });
     assertThat(e).as("run() must report the cleanup's failure").isNotNull();
+    return e;
+  }
+
+  /** Runs {@code body} in {@code g} and returns the TaskGroupException run threw. */
+  private static TaskGroupException failureOf(TaskGroup g, Body body) {
+    TaskGroupException e = catchThrowableOfType(TaskGroupException.class, () -> g.run(body));
+    assertThat(e).as("run() must report the failure").isNotNull();
     return e;
   }
 
@@ -95,29 +100,26 @@ class FailureAccountingTest {
     TaskGroup g = Fixtures.group("catching", threads);
     CountDownLatch started = new CountDownLatch(1);
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      g.fork(
-                          () -> {
-                            started.countDown();
-                            try {
-                              blockUntilCancelled();
-                            } catch (InterruptedException cancelled) {
-                              CancelScope.shielded()
-                                  .run(
-                                      () -> {
-                                        throw timeout;
-                                      });
-                            }
-                            return null;
-                          });
-                      started.await();
-                      g.cancel();
-                    }));
-    assertThat(e).isNotNull();
+        failureOf(
+            g,
+            () -> {
+              g.fork(
+                  () -> {
+                    started.countDown();
+                    try {
+                      blockUntilCancelled();
+                    } catch (InterruptedException cancelled) {
+                      CancelScope.shielded()
+                          .run(
+                              () -> {
+                                throw timeout;
+                              });
+                    }
+                    return null;
+                  });
+              started.await();
+              g.cancel();
+            });
     assertThat(e.failures()).containsExactly(timeout);
   }
 
@@ -126,23 +128,20 @@ class FailureAccountingTest {
     IOException flush = new IOException("flush failed");
     TaskGroup g = TaskGroup.named("body");
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      g.cancel();
-                      try {
-                        CancelScope.checkpoint();
-                      } finally {
-                        CancelScope.shielded()
-                            .run(
-                                () -> {
-                                  throw flush;
-                                });
-                      }
-                    }));
-    assertThat(e).isNotNull();
+        failureOf(
+            g,
+            () -> {
+              g.cancel();
+              try {
+                CancelScope.checkpoint();
+              } finally {
+                CancelScope.shielded()
+                    .run(
+                        () -> {
+                          throw flush;
+                        });
+              }
+            });
     assertThat(e.failures()).containsExactly(flush);
   }
 
@@ -151,20 +150,17 @@ class FailureAccountingTest {
     IllegalStateException boom = new IllegalStateException("boom");
     TaskGroup g = TaskGroup.named("getter");
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      Task<String> user =
-                          g.fork(
-                              () -> {
-                                throw boom;
-                              });
-                      Task<String> orders = g.fork(() -> "orders");
-                      render(user.get(), orders.get());
-                    }));
-    assertThat(e).isNotNull();
+        failureOf(
+            g,
+            () -> {
+              Task<String> user =
+                  g.fork(
+                      () -> {
+                        throw boom;
+                      });
+              Task<String> orders = g.fork(() -> "orders");
+              render(user.get(), orders.get());
+            });
     assertThat(e.failures()).containsExactly(boom);
   }
 
@@ -177,22 +173,19 @@ class FailureAccountingTest {
     IllegalStateException boom = new IllegalStateException("boom");
     TaskGroup g = TaskGroup.named("late-getter");
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      Task<Void> failing =
-                          g.fork(
-                              () -> {
-                                throw boom;
-                              });
-                      while (!failing.isDone()) {
-                        Thread.onSpinWait();
-                      }
-                      failing.get();
-                    }));
-    assertThat(e).isNotNull();
+        failureOf(
+            g,
+            () -> {
+              Task<Void> failing =
+                  g.fork(
+                      () -> {
+                        throw boom;
+                      });
+              while (!failing.isDone()) {
+                Thread.onSpinWait();
+              }
+              failing.get();
+            });
     assertThat(e.failures()).containsExactly(boom);
   }
 
@@ -202,26 +195,23 @@ class FailureAccountingTest {
     TaskGroup g = TaskGroup.named("cancel-then-fail");
     CountDownLatch started = new CountDownLatch(1);
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      Task<Void> child =
-                          g.fork(
-                              () -> {
-                                started.countDown();
-                                try {
-                                  blockUntilCancelled();
-                                } finally {
-                                  throw boom;
-                                }
-                              });
-                      started.await();
-                      g.cancel();
-                      CancelScope.shielded().run(() -> child.get());
-                    }));
-    assertThat(e).isNotNull();
+        failureOf(
+            g,
+            () -> {
+              Task<Void> child =
+                  g.fork(
+                      () -> {
+                        started.countDown();
+                        try {
+                          blockUntilCancelled();
+                        } finally {
+                          throw boom;
+                        }
+                      });
+              started.await();
+              g.cancel();
+              CancelScope.shielded().run(() -> child.get());
+            });
     assertThat(e.failures()).containsExactly(boom);
   }
 
@@ -230,25 +220,22 @@ class FailureAccountingTest {
     IllegalStateException boom = new IllegalStateException("boom");
     TaskGroup g = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      Task<Void> failing =
-                          g.fork(
-                              () -> {
-                                throw boom;
-                              });
-                      Task<Void> sibling = g.fork(() -> failing.get());
-                      try {
-                        sibling.get(); // the sibling failed with the same failure
-                      } catch (ExecutionException expected) {
-                        assertThat(expected).hasRootCause(boom);
-                      }
-                      failing.get();
-                    }));
-    assertThat(e).isNotNull();
+        failureOf(
+            g,
+            () -> {
+              Task<Void> failing =
+                  g.fork(
+                      () -> {
+                        throw boom;
+                      });
+              Task<Void> sibling = g.fork(() -> failing.get());
+              try {
+                sibling.get(); // the sibling failed with the same failure
+              } catch (ExecutionException expected) {
+                assertThat(expected).hasRootCause(boom);
+              }
+              failing.get();
+            });
     assertThat(e.failures()).containsExactly(boom);
   }
 
@@ -270,7 +257,6 @@ class FailureAccountingTest {
     TaskGroup outer = TaskGroup.named("outer");
     TaskGroupException e =
         catchThrowableOfType(TaskGroupException.class, () -> outer.run(() -> failed[0].get()));
-    assertThat(e).isNotNull();
     assertThat(e.failures()).hasSize(1);
     assertThat(e.failures().get(0)).isInstanceOf(ExecutionException.class).hasCause(boom);
   }
@@ -280,23 +266,20 @@ class FailureAccountingTest {
     IllegalStateException boom = new IllegalStateException("boom");
     TaskGroup g = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      Task<Void> failing =
-                          g.fork(
-                              () -> {
-                                throw boom;
-                              });
-                      try {
-                        failing.get();
-                      } catch (ExecutionException ex) {
-                        throw (RuntimeException) ex.getCause(); // the usual unwrapping
-                      }
-                    }));
-    assertThat(e).isNotNull();
+        failureOf(
+            g,
+            () -> {
+              Task<Void> failing =
+                  g.fork(
+                      () -> {
+                        throw boom;
+                      });
+              try {
+                failing.get();
+              } catch (ExecutionException ex) {
+                throw (RuntimeException) ex.getCause(); // the usual unwrapping
+              }
+            });
     assertThat(e.failures()).containsExactly(boom);
   }
 }
