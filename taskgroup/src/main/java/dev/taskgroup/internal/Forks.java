@@ -128,7 +128,9 @@ final class Forks {
     task.thread = thread;
     task.initPlace(place);
     task.initInnermost(); // before start: deliverers may interrupt it from now on
-    task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
+    if (!g.usesDefaultFactory()) { // the library's own factory sets no handler to keep
+      task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
+    }
     thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
     long before = g.admit();
     if (before < 0L) {

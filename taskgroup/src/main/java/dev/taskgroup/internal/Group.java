@@ -437,6 +437,11 @@ public final class Group extends EnteredScope {
     return Forks.start(this, work);
   }
 
+  /** Whether children run on the library's own virtual-thread factory (no handler to keep). */
+  boolean usesDefaultFactory() {
+    return factory == VIRTUAL_THREADS;
+  }
+
   /** Makes a new thread for {@code task} with the group's factory. */
   Thread newThread(Runnable task, String taskName) {
     Thread thread;
