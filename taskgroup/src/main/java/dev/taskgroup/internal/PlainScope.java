@@ -99,6 +99,13 @@ public final class PlainScope extends EnteredScope {
       }
     }
     if (Thread.interrupted()) {
+      // A cancellation that arrived after the look above may be what set the status: then it is
+      // the cancellation, and its interrupt is set again, as every checkpoint leaves it.
+      Scope cancelled = ts == null ? null : cancelledAbove(ts.innermost());
+      if (cancelled != null) {
+        ts.settle();
+        throw new CancelledException(cancelled, null);
+      }
       throw new InterruptedException("interrupted");
     }
   }
