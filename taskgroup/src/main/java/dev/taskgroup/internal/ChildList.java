@@ -92,7 +92,12 @@ final class ChildList {
     }
   }
 
-  /** Unlinks a child whose work has ended; called once, by the child's own thread. */
+  /**
+   * Unlinks a child whose work has ended; called once, by the child's own thread. Its writes are
+   * release writes, not volatile ones (two fewer fences per child): a walker that reads a stale
+   * link reaches this child (finished: skipped) or its self-link (the walk starts over), and never
+   * misses a live child, which only append links in.
+   */
   void remove(TaskImpl<?> task) {
     lock();
     try {
@@ -100,9 +105,9 @@ final class ChildList {
       TaskImpl<?> before = task.prev;
       TaskImpl<?> after = task.next;
       if (before == null) {
-        head = after;
+        HEAD.setRelease(this, after);
       } else {
-        before.next = after;
+        TaskImpl.NEXT.setRelease(before, after);
       }
       if (after == null) {
         tail = before;
@@ -110,7 +115,7 @@ final class ChildList {
         after.prev = before;
       }
       task.prev = null;
-      task.next = task;
+      TaskImpl.NEXT.setRelease(task, task);
     } finally {
       unlock();
     }
@@ -129,10 +134,13 @@ final class ChildList {
   }
 
   private static final VarHandle LOCKED;
+  private static final VarHandle HEAD;
 
   static {
     try {
-      LOCKED = MethodHandles.lookup().findVarHandle(ChildList.class, "locked", int.class);
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      LOCKED = l.findVarHandle(ChildList.class, "locked", int.class);
+      HEAD = l.findVarHandle(ChildList.class, "head", TaskImpl.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

@@ -20,6 +20,9 @@ public abstract class EnteredScope extends Scope {
   /** The deadline, or null if none was ever set; its fields are guarded by Deadlines. */
   volatile Deadlines.Deadline deadline;
 
+  /** Why it was first cancelled; CAS once from null, by any thread. */
+  private volatile CancelReason reason;
+
   protected EnteredScope(int initialFlags) {
     super(initialFlags);
   }
@@ -34,6 +37,16 @@ public abstract class EnteredScope extends Scope {
     return deadline;
   }
 
+  @Override
+  public final CancelReason reason() {
+    return reason;
+  }
+
+  @Override
+  final void recordReason(CancelReason why) {
+    REASON.compareAndSet(this, null, why);
+  }
+
   /** Makes this (claimed) node the calling thread's innermost scope. */
   final ThreadState enter() {
     ThreadState ts = ThreadState.current();
@@ -45,7 +58,7 @@ public abstract class EnteredScope extends Scope {
     if (deadline != null) {
       Deadlines.start(this);
     }
-    if (LibraryClock.testClockInstalled()) {
+    if (Features.ON && LibraryClock.testClockInstalled()) {
       ClockedThreads.track(ts); // for the test clock's auto-advance; one static read otherwise
     }
     ts.settle();
@@ -80,10 +93,13 @@ public abstract class EnteredScope extends Scope {
   }
 
   private static final VarHandle HOME;
+  private static final VarHandle REASON;
 
   static {
     try {
-      HOME = MethodHandles.lookup().findVarHandle(EnteredScope.class, "home", ThreadState.class);
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      HOME = l.findVarHandle(EnteredScope.class, "home", ThreadState.class);
+      REASON = l.findVarHandle(EnteredScope.class, "reason", CancelReason.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

@@ -117,7 +117,7 @@ final class Forks {
   private static <T> TaskImpl<T> launch(Group g, TaskImpl<T> task, String taskName, int place) {
     Thread thread;
     try {
-      Runnable run = g.propagators == null ? task : Propagation.wrapChild(g, task);
+      Runnable run = !Features.ON || g.propagators == null ? task : Propagation.wrapChild(g, task);
       thread = g.newThread(run, taskName);
     } catch (RuntimeException e) {
       if (place == TaskImpl.PLACE_HELD) {
@@ -140,12 +140,14 @@ final class Forks {
       throw finished(g, "fork into");
     }
     g.children.append(task);
-    Object recording = g.recording;
-    if (recording != null) {
-      Events.forked(recording);
-    }
-    if (LibraryClock.testClockInstalled()) {
-      ClockedThreads.track(task); // not started yet: holds the test clock's auto-advance still
+    if (Features.ON) { // folded away by the JIT: see Features
+      Object recording = g.recording;
+      if (recording != null) {
+        Events.forked(recording);
+      }
+      if (LibraryClock.testClockInstalled()) {
+        ClockedThreads.track(task); // not started yet: holds the test clock's auto-advance still
+      }
     }
     try {
       thread.start();

@@ -39,7 +39,7 @@ import java.util.ArrayDeque;
  * ThreadState.deliver(), which re-checks effective cancellation itself, so a walk racing with
  * entry and exit of scopes is harmless. The walk uses an explicit stack, never recursion.
  *
- * Fields: `flags` and `reason` by CAS from any thread; `parent` written by the entering thread
+ * Fields: `flags` by CAS from any thread (and the reason, kept by the subclasses); `parent` written by the entering thread
  * before the node is published (volatile, read by walkers); `inner` written by the thread of
  * the chain, read by walkers. A node's thread (home()) and deadline live in EnteredScope for a
  * scope or group; a thread's root (ThreadState, TaskImpl) is its own home and has no deadline,
@@ -70,9 +70,6 @@ public abstract class Scope {
 
   /** The flag bits above; CAS from any thread. */
   volatile int flags;
-
-  /** Why it was first cancelled; CAS once from null, by any thread. */
-  volatile CancelReason reason;
 
   /** The node above; set on entry (for a task root: its group, at construction). */
   volatile Scope parent;
@@ -131,9 +128,13 @@ public abstract class Scope {
   }
 
   /** The first reason this scope was cancelled for, or null. */
-  public final CancelReason reason() {
-    return reason;
-  }
+  public abstract CancelReason reason();
+
+  /**
+   * Records {@code why} as the reason unless one was recorded first (once, from null, by CAS from
+   * any thread). Kept by the subclasses: a forked child keeps it off its own object (TaskImpl).
+   */
+  abstract void recordReason(CancelReason why);
 
   /** A short description for messages: "cancel scope", "group 'x'", "task 'y'". */
   public String describe() {
@@ -257,13 +258,13 @@ public abstract class Scope {
    * @return whether {@link #afterCancelled()} must now deliver the cancellation
    */
   final boolean markCancelled(CancelReason why, int bit) {
-    if (reason == null) {
-      REASON.compareAndSet(this, null, why);
+    if (reason() == null) {
+      recordReason(why);
     }
     runningCancelled(1); // counted first, taken back below unless this made it cancelled-running
     int before = setFlags(bit);
     if ((before & CANCELLED) == 0) {
-      Events.cancel(this, reason);
+      Events.cancel(this, reason());
     }
     boolean running = (before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED;
     if (!running) {
@@ -426,7 +427,6 @@ public abstract class Scope {
 
   private static final VarHandle RUNNING_CANCELLED;
   private static final VarHandle FLAGS;
-  private static final VarHandle REASON;
   private static final VarHandle PARENT;
   static final VarHandle INNER;
 
@@ -435,7 +435,6 @@ public abstract class Scope {
       MethodHandles.Lookup l = MethodHandles.lookup();
       FLAGS = l.findVarHandle(Scope.class, "flags", int.class);
       RUNNING_CANCELLED = l.findStaticVarHandle(Scope.class, "runningCancelled", int.class);
-      REASON = l.findVarHandle(Scope.class, "reason", CancelReason.class);
       PARENT = l.findVarHandle(Scope.class, "parent", Scope.class);
       INNER = l.findVarHandle(Scope.class, "inner", Scope.class);
     } catch (ReflectiveOperationException e) {

@@ -65,7 +65,7 @@ final class StuckWarning {
           .append(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - since))
           .append(" ms ago");
     }
-    CancelReason r = cause == null ? null : cause.reason;
+    CancelReason r = cause == null ? null : cause.reason();
     if (r != null) {
       sb.append(" (").append(r.describe()).append(')');
     }

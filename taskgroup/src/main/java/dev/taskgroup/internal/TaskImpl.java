@@ -29,9 +29,10 @@ import java.util.concurrent.locks.LockSupport;
  * starts and then only by the task's thread (by CAS, as Task.cancel may change the outcome
  * meanwhile).
  *
- * `outcome`: while the work runs, the exception a scope exit on this thread last let through as
- * a failure (ThreadState.judgedFailure; only the task's thread uses it); at the end, the result
- * or the failure, written before the final CAS and read after seeing the state.
+ * `payload`: the work (a Callable or a Body) until it ends; then the result or the failure,
+ * written before the final CAS and read after seeing the state. One slot for both, as the two
+ * are never needed at once. The exception a scope exit on this thread last let through as a
+ * failure (ThreadState.judgedFailure, rare) is kept in Extras; only the task's thread uses it.
  *
  * Waiters in get() form a Treiber stack in `waiters`; whoever moves the outcome out of RUNNING
  * wakes them, and a waiter re-checks the state after pushing itself.
@@ -70,14 +71,14 @@ public final class TaskImpl<T> extends ThreadState
 
   final Group group;
 
-  /** A {@link Callable} or a {@link Body}; dropped when the work ends. */
-  private Object work;
+  /** The work, then its result or failure; see the overview. */
+  private Object payload;
 
-  /** The explicit name, a handler the factory set, the CompletableFuture; null if none. */
+  /**
+   * The explicit name, a handler the factory set, the CompletableFuture, the judged failure; null
+   * if none.
+   */
   private volatile Extras extras;
-
-  /** The judged failure while running, then the result or failure; see the overview. */
-  private Object outcome;
 
   /** Outcome, FINISHED and place bits; see the overview. */
   private volatile int state;
@@ -93,7 +94,7 @@ public final class TaskImpl<T> extends ThreadState
   TaskImpl(Group group, Object work, String name) {
     super(group);
     this.group = group;
-    this.work = work;
+    this.payload = work;
     if (name != null) {
       EXTRAS.set(this, new Extras(name)); // published with the task
     }
@@ -153,12 +154,37 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   Throwable judgedFailure() {
-    return outcome instanceof Throwable t ? t : null;
+    Extras x = extras;
+    return x == null ? null : x.judgedFailure;
   }
 
   @Override
   void judgedFailure(Throwable t) {
-    outcome = t;
+    if (t != null || extras != null) {
+      extras().judgedFailure = t;
+    }
+  }
+
+  @Override
+  public CancelReason reason() {
+    Extras x = extras;
+    return x == null ? null : x.reason;
+  }
+
+  @Override
+  void recordReason(CancelReason why) {
+    Extras.REASON.compareAndSet(extras(), null, why);
+  }
+
+  /** The task's Extras, made on first use. */
+  private Extras extras() {
+    Extras x = extras;
+    if (x == null) {
+      Extras made = new Extras(null);
+      Extras other = (Extras) EXTRAS.compareAndExchange(this, null, made);
+      x = other == null ? made : other;
+    }
+    return x;
   }
 
   /**
@@ -233,10 +259,10 @@ public final class TaskImpl<T> extends ThreadState
     Object value = null;
     Throwable thrown = null;
     try {
-      if (work instanceof Body b) {
+      if (payload instanceof Body b) {
         b.run();
       } else {
-        value = ((Callable<?>) work).call();
+        value = ((Callable<?>) payload).call();
       }
     } catch (Throwable t) {
       thrown = t;
@@ -258,10 +284,10 @@ public final class TaskImpl<T> extends ThreadState
     Object value = null;
     Throwable thrown = null;
     try {
-      if (work instanceof Body b) {
+      if (payload instanceof Body b) {
         b.run();
       } else {
-        value = ((Callable<?>) work).call();
+        value = ((Callable<?>) payload).call();
       }
     } catch (Throwable t) {
       thrown = t;
@@ -288,8 +314,8 @@ public final class TaskImpl<T> extends ThreadState
    * propagators' code has ended.
    */
   private void end(Object value, Throwable thrown, boolean notRun, Propagation.Child via) {
-    Object w = work;
-    work = null;
+    Object w = payload;
+    payload = null;
     boolean cancelled = notRun;
     Throwable failure = null;
     if (thrown != null) {
@@ -355,7 +381,7 @@ public final class TaskImpl<T> extends ThreadState
 
   /** The thread's last word on the task: its outcome (unless cancelled first) and FINISHED. */
   private void complete(int newOutcome, Object result) {
-    outcome = result;
+    payload = result;
     for (; ; ) {
       int s = state;
       int next = (s & OUTCOME) == RUNNING ? (s | newOutcome | FINISHED) : s | FINISHED;
@@ -412,12 +438,7 @@ public final class TaskImpl<T> extends ThreadState
   @Override
   @SuppressWarnings("unchecked")
   public CompletableFuture<T> toCompletableFuture() {
-    Extras x = extras;
-    if (x == null) {
-      Extras made = new Extras(null);
-      Extras other = (Extras) EXTRAS.compareAndExchange(this, null, made);
-      x = other == null ? made : other;
-    }
+    Extras x = extras();
     TaskFuture<T> f = (TaskFuture<T>) x.future;
     if (f == null) {
       TaskFuture<T> made = new TaskFuture<>(this);
@@ -464,7 +485,7 @@ public final class TaskImpl<T> extends ThreadState
   @SuppressWarnings("unchecked")
   public T resultNow() {
     return switch (state & OUTCOME) {
-      case SUCCESS -> (T) outcome;
+      case SUCCESS -> (T) payload;
       case FAILED -> throw new IllegalStateException(describe() + " failed");
       case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
       default -> throw new IllegalStateException(describe() + " has not completed");
@@ -474,7 +495,7 @@ public final class TaskImpl<T> extends ThreadState
   @Override
   public Throwable exceptionNow() {
     return switch (state & OUTCOME) {
-      case FAILED -> (Throwable) outcome;
+      case FAILED -> (Throwable) payload;
       case SUCCESS -> throw new IllegalStateException(describe() + " completed with a result");
       case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
       default -> throw new IllegalStateException(describe() + " has not completed");
@@ -499,7 +520,7 @@ public final class TaskImpl<T> extends ThreadState
   @SuppressWarnings("unchecked")
   private T report(int s) throws ExecutionException, InterruptedException {
     if (s == SUCCESS) {
-      return (T) outcome;
+      return (T) payload;
     }
     ThreadState caller = currentOrNull();
     if (caller != null) {
@@ -510,7 +531,7 @@ public final class TaskImpl<T> extends ThreadState
       }
     }
     if (s == FAILED) {
-      throw new FailedTaskException(this, (Throwable) outcome);
+      throw new FailedTaskException(this, (Throwable) payload);
     }
     throw new CancellationException(describe() + " was cancelled");
   }
@@ -581,15 +602,24 @@ public final class TaskImpl<T> extends ThreadState
     /** The future of toCompletableFuture(), by CAS; see TaskFuture. */
     volatile TaskFuture<?> future;
 
+    /** See TaskImpl.judgedFailure(); only the task's thread uses it. */
+    Throwable judgedFailure;
+
+    /** See Scope.reason(); CAS once from null, by any thread. */
+    volatile CancelReason reason;
+
     Extras(String name) {
       this.name = name;
     }
 
     static final VarHandle FUTURE;
+    static final VarHandle REASON;
 
     static {
       try {
-        FUTURE = MethodHandles.lookup().findVarHandle(Extras.class, "future", TaskFuture.class);
+        MethodHandles.Lookup l = MethodHandles.lookup();
+        FUTURE = l.findVarHandle(Extras.class, "future", TaskFuture.class);
+        REASON = l.findVarHandle(Extras.class, "reason", CancelReason.class);
       } catch (ReflectiveOperationException e) {
         throw new ExceptionInInitializerError(e);
       }
@@ -613,6 +643,7 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   private static final VarHandle STATE;
+  static final VarHandle NEXT;
   private static final VarHandle WAITERS;
   private static final VarHandle EXTRAS;
 
@@ -620,6 +651,7 @@ public final class TaskImpl<T> extends ThreadState
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
       STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
+      NEXT = l.findVarHandle(TaskImpl.class, "next", TaskImpl.class);
       WAITERS = l.findVarHandle(TaskImpl.class, "waiters", Waiter.class);
       EXTRAS = l.findVarHandle(TaskImpl.class, "extras", Extras.class);
     } catch (ReflectiveOperationException e) {

@@ -76,7 +76,7 @@ import java.util.concurrent.locks.LockSupport;
  * be absorbed with it (CancelScope's javadoc, "Interrupts").
  * </pre>
  */
-public class ThreadState extends Scope {
+public abstract class ThreadState extends Scope {
   static final int BUSY = 1;
   static final int DELIVERED = 1 << 1;
   static final int OUTSIDE = 1 << 2;
@@ -212,10 +212,16 @@ public class ThreadState extends Scope {
   /** Records {@code t} as judged a failure (see {@link #judgedFailure()}). */
   void judgedFailure(Throwable t) {}
 
-  /** The state of a thread that is not a task's: it keeps its judged failure in a field. */
+  /**
+   * The state of a thread that is not a task's: it keeps its judged failure and its reason (a
+   * thread's root is never cancelled, so that stays null) in fields.
+   */
   private static final class OwnThread extends ThreadState {
     /** See {@link ThreadState#judgedFailure()}; written by the thread itself. */
     private Throwable judged;
+
+    /** See {@link Scope#reason()}; CAS once from null. */
+    private volatile CancelReason reason;
 
     OwnThread(Thread thread) {
       super(thread);
@@ -229,6 +235,27 @@ public class ThreadState extends Scope {
     @Override
     void judgedFailure(Throwable t) {
       judged = t;
+    }
+
+    @Override
+    public CancelReason reason() {
+      return reason;
+    }
+
+    @Override
+    void recordReason(CancelReason why) {
+      OWN_REASON.compareAndSet(this, null, why);
+    }
+
+    private static final VarHandle OWN_REASON;
+
+    static {
+      try {
+        OWN_REASON =
+            MethodHandles.lookup().findVarHandle(OwnThread.class, "reason", CancelReason.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
     }
   }
 

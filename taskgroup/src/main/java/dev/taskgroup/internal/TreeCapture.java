@@ -59,7 +59,7 @@ public final class TreeCapture {
    * cannot be told: its reason's time, or for an expired deadline the deadline itself.
    */
   static long cancelledAt(Scope cause) {
-    CancelReason r = cause.reason;
+    CancelReason r = cause.reason();
     if (r == null) {
       return 0L;
     }
@@ -132,7 +132,7 @@ public final class TreeCapture {
     if (state.equals("cancelled")) {
       Scope cause = Scope.cancelledAbove(s);
       if (cause != null) {
-        CancelReason r = cause.reason;
+        CancelReason r = cause.reason();
         reason = r == null ? null : r.describe();
         long at = cancelledAt(cause);
         ago = at == 0L ? -1L : TimeUnit.NANOSECONDS.toMillis(Math.max(0L, now - at));
