@@ -23,10 +23,20 @@ import org.openjdk.jmh.annotations.Warmup;
  * Performance workload (b): cancel a group of N children, each parked in a {@code
  * LockSupport.park()} loop ({@link ParkedChildren}), timed from the cancel until the owner's run
  * returns. Each iteration is one cancel (single shot); the set-up of every iteration starts N fresh
- * children and waits until each one is {@code WAITING}, outside the timing. With {@code
- * gcBeforeCancel=true} (a second, optional state) set-up then runs one full GC, so that every
- * parked child's stack (a heap object) has been through a GC, as a long-parked thread's has; the
- * JDK then thaws the waking children's stacks on its slow path, for every implementation.
+ * children and waits until each one is {@code WAITING}, outside the timing.
+ *
+ * <p>Stacks and the GC. A parked virtual thread's stack is a heap object; a collection that runs
+ * while it is parked moves it, and the thread then thaws it on the JDK's slow path when it wakes.
+ * Set-up therefore starts with a full GC, so that none runs while the children start and park: the
+ * measured cancel then wakes children whose stacks no GC has touched, every iteration alike. (It
+ * did not before: a young collection ran during about one set-up in ten, by chance, and that
+ * iteration's cancel took 1.3 to 2.5 times as long, for raw and taskgroup alike; {@link
+ * CancelModeProbe} counts the collections per iteration beside the time.) With {@code
+ * gcBeforeCancel=true} set-up ends with a full GC instead, so that every parked child's stack has
+ * been through one, as a long-parked thread's has: the slow path, for every child.
+ *
+ * <p>{@code canceller}: {@code virtual} calls the cancel from the benchmark thread (virtual in the
+ * comparison), {@code platform} from a platform thread ({@link CancelFrom}).
  *
  * <ul>
  *   <li>raw: the owner (the benchmark thread) started N virtual threads; it interrupts them in
@@ -59,6 +69,32 @@ public class CancelParked {
     @Param({"false"})
     public boolean gcBeforeCancel;
 
+    /** {@code virtual}: the benchmark thread cancels; {@code platform}: a platform thread does. */
+    @Param({"virtual"})
+    public String canceller;
+
+    CancelFrom from;
+
+    @Setup(Level.Trial)
+    public void openCanceller() {
+      from = new CancelFrom(canceller);
+    }
+
+    @TearDown(Level.Trial)
+    public void closeCanceller() {
+      from.close();
+    }
+
+    /**
+     * The first act of every iteration's set-up: a full GC, so that none runs while the children
+     * start and park (the heap is large enough for one set-up). A collection that runs then moves
+     * the stacks of the children parked so far, and the cancel thaws those on the JDK's slow path:
+     * that was the slow mode of this workload (see the class comment).
+     */
+    void freshHeap() {
+      System.gc();
+    }
+
     void gcIfAsked() {
       if (gcBeforeCancel) {
         System.gc();
@@ -72,6 +108,7 @@ public class CancelParked {
 
     @Setup(Level.Iteration)
     public void start() {
+      freshHeap();
       ParkedChildren parked = new ParkedChildren(n);
       parked.expectWaiter(Thread.currentThread());
       threads = new Thread[n];
@@ -95,14 +132,17 @@ public class CancelParked {
 
   /** Raw: interrupt the threads in start order, then join each. */
   @Benchmark
-  public void raw(RawState s) throws InterruptedException {
+  public void raw(RawState s) throws Exception {
     Thread[] threads = s.threads;
-    for (Thread t : threads) {
-      t.interrupt();
-    }
-    for (Thread t : threads) {
-      t.join();
-    }
+    s.from.run(
+        () -> {
+          for (Thread t : threads) {
+            t.interrupt();
+          }
+          for (Thread t : threads) {
+            t.join();
+          }
+        });
   }
 
   /** A group whose body forked N parked children; its owner is a virtual thread. */
@@ -115,6 +155,7 @@ public class CancelParked {
 
     @Setup(Level.Iteration)
     public void start() {
+      freshHeap();
       ParkedChildren parked = new ParkedChildren(n);
       parked.expectWaiter(Thread.currentThread());
       timer = Thread.currentThread();
@@ -163,9 +204,13 @@ public class CancelParked {
 
   /** taskgroup: {@code group.cancel()} until the owner's {@code run} returns. */
   @Benchmark
-  public void taskgroup(GroupState s) {
-    s.group.cancel();
-    s.awaitReturn();
+  public void taskgroup(GroupState s) throws Exception {
+    s.from.run(
+        () -> {
+          s.timer = Thread.currentThread(); // the owner wakes it once run has returned
+          s.group.cancel();
+          s.awaitReturn();
+        });
   }
 
   /** N tasks submitted to a virtual-thread-per-task executor. */
@@ -174,6 +219,7 @@ public class CancelParked {
 
     @Setup(Level.Iteration)
     public void start() {
+      freshHeap();
       ParkedChildren parked = new ParkedChildren(n);
       parked.expectWaiter(Thread.currentThread());
       executor = Executors.newVirtualThreadPerTaskExecutor();
@@ -195,8 +241,12 @@ public class CancelParked {
 
   /** Executor: {@code shutdownNow()} (interrupts every task), then {@code close()} (waits). */
   @Benchmark
-  public void executor(ExecutorState s) {
-    s.executor.shutdownNow();
-    s.executor.close();
+  public void executor(ExecutorState s) throws Exception {
+    ExecutorService executor = s.executor;
+    s.from.run(
+        () -> {
+          executor.shutdownNow();
+          executor.close();
+        });
   }
 }

@@ -13,11 +13,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.Options;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.util.Statistics;
 
 /**
  * The quick comparison behind the README's benchmark command: runs every performance workload for
@@ -105,6 +107,15 @@ public final class Compare {
           "100000",
           "gcBeforeCancel",
           "true");
+      jmh(
+          "bplat",
+          "CancelParked",
+          "(b) cancel of 100 000 parked children, called from a platform thread",
+          60,
+          "n",
+          "100000",
+          "canceller",
+          "platform");
       memory();
       million();
       deadlines();
@@ -159,6 +170,13 @@ public final class Compare {
               primary.getScoreUnit(),
               primary.getSampleCount());
       report.put(key + (n == null ? "" : "/" + n), impl, m);
+      if (r.getParams().getMode() == Mode.SingleShotTime) { // the spread: its 75th percentile
+        Statistics st = primary.getStatistics();
+        report.put(
+            key + (n == null ? "" : "/" + n) + "/p75",
+            impl,
+            new Measured(st.getPercentile(75.0), 0.0, primary.getScoreUnit(), st.getN()));
+      }
       say(
           "  %-10s %-8s %10.3f ± %.3f %s",
           impl, n == null ? "" : "n=" + n, m.score(), m.error(), m.unit());

@@ -78,6 +78,15 @@ public class ForkJoinHundred {
         .join();
   }
 
+  /** As {@link #taskgroup()}, without the features' hooks: see {@link WithoutFeatures}. */
+  @Benchmark
+  @Fork(
+      value = 2,
+      jvmArgsAppend = {"-Xms2g", "-Xmx2g", WithoutFeatures.PROPERTY})
+  public void taskgroupWithoutFeatures(WithoutFeatures control) throws InterruptedException {
+    taskgroup();
+  }
+
   /** As {@link #taskgroup()}, with one context propagator that does nothing. */
   @Benchmark
   public void taskgroupPropagator() throws InterruptedException {

@@ -52,6 +52,19 @@ public class ForkJoinOne {
   }
 
   /**
+   * As {@link #taskgroup()}, in a JVM where the hooks of the optional features (context
+   * propagators, JFR, the test clock) are folded out: the control for "no propagator, no recording,
+   * no test clock costs nothing" (target: {@code taskgroup} within 3% of it).
+   */
+  @Benchmark
+  @Fork(
+      value = 2,
+      jvmArgsAppend = {"-Xms2g", "-Xmx2g", WithoutFeatures.PROPERTY})
+  public void taskgroupWithoutFeatures(WithoutFeatures control) throws InterruptedException {
+    taskgroup();
+  }
+
+  /**
    * As {@link #taskgroup()}, with one context propagator that does nothing (target: within 1.1x of
    * {@code taskgroup}, which has none).
    */

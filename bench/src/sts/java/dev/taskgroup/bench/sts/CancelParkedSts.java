@@ -1,5 +1,6 @@
 package dev.taskgroup.bench.sts;
 
+import dev.taskgroup.bench.CancelFrom;
 import dev.taskgroup.bench.ParkedChildren;
 import java.util.concurrent.StructuredTaskScope;
 import java.util.concurrent.TimeUnit;
@@ -41,13 +42,30 @@ public class CancelParkedSts {
   @Param({"false"})
   public boolean gcBeforeCancel;
 
+  /** As CancelParked's: where the cancel is called from. */
+  @Param({"virtual"})
+  public String canceller;
+
+  CancelFrom from;
+
   Thread owner;
   volatile Thread timer;
   volatile boolean returned;
   volatile boolean interruptedInJoin;
 
+  @Setup(Level.Trial)
+  public void openCanceller() {
+    from = new CancelFrom(canceller);
+  }
+
+  @TearDown(Level.Trial)
+  public void closeCanceller() {
+    from.close();
+  }
+
   @Setup(Level.Iteration)
   public void start() {
+    System.gc(); // a fresh heap: no collection while the children park (see CancelParked)
     ParkedChildren parked = new ParkedChildren(n);
     parked.expectWaiter(Thread.currentThread());
     timer = Thread.currentThread();
@@ -83,10 +101,14 @@ public class CancelParkedSts {
   }
 
   @Benchmark
-  public void sts() {
-    owner.interrupt();
-    while (!returned) {
-      LockSupport.park(this);
-    }
+  public void sts() throws Exception {
+    from.run(
+        () -> {
+          timer = Thread.currentThread(); // the owner wakes it once close() has returned
+          owner.interrupt();
+          while (!returned) {
+            LockSupport.park(this);
+          }
+        });
   }
 }
