@@ -108,12 +108,14 @@ final class Probes {
 
   /** The heap in use after a full GC: the least of a few measurements, in bytes. */
   static long usedHeapAfterGc() throws InterruptedException {
-    Runtime rt = Runtime.getRuntime();
+    // One reading of the heap's use, not totalMemory() - freeMemory(): those are two readings,
+    // and a heap that grows between them (a test allocating on other threads) made it negative.
+    var heap = java.lang.management.ManagementFactory.getMemoryMXBean();
     long least = Long.MAX_VALUE;
     for (int i = 0; i < 5; i++) {
       System.gc();
       Thread.sleep(20); // lets reference processing finish; orders no threads
-      least = Math.min(least, rt.totalMemory() - rt.freeMemory());
+      least = Math.min(least, heap.getHeapMemoryUsage().getUsed());
     }
     return least;
   }

@@ -337,11 +337,17 @@ public abstract class ThreadState extends Scope {
     if ((s & DELIVERED) == 0 && t != Thread.currentThread()) {
       // A first delivery to another thread: interrupt outside the lock ("in flight", see the
       // overview), so that the thread, woken by it, does not wait for interrupt() to return.
-      status = n + IN_FLIGHT_UNIT;
+      int sent = n + IN_FLIGHT_UNIT;
+      status = sent;
       watchIfNew(s, n);
       t.interrupt();
-      int after = lockStatus();
-      status = after - IN_FLIGHT_UNIT;
+      int after;
+      if (STATUS.compareAndSet(this, sent, n)) {
+        after = sent; // nobody touched the status meanwhile: one atomic step, not lock and write
+      } else {
+        after = lockStatus();
+        status = after - IN_FLIGHT_UNIT;
+      }
       // Deliveries skipped while ours was in flight (the thread may since have left, and been
       // cancelled again in another scope) are made up for now.
       if ((after & IN_FLIGHT_MASK) == IN_FLIGHT_UNIT && innermost != in) {
