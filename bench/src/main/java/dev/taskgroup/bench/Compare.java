@@ -195,7 +195,7 @@ public final class Compare {
         Map<String, List<String>> r =
             probe(
                 "memory-" + impl + "-" + i,
-                List.of("-Xms4g", "-Xmx4g"),
+                List.of("-Xms4g", "-Xmx4g", "-Xbatch"), // -Xbatch: see MemoryProbe
                 "MemoryProbe",
                 impl,
                 String.valueOf(n));

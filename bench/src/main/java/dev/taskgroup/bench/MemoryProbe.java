@@ -20,10 +20,21 @@ import java.util.Map;
  * as {@code jcmd GC.class_histogram}), one with the N children parked and one before they started;
  * the top classes are printed readably too.
  *
+ * <p>The comparison runs it with {@code -Xbatch} (compilation in the foreground), for every
+ * implementation. Without it the measured round could catch the JIT between discarding a method's
+ * compiled code (an uncommon trap: a branch taken for the first time, such as the last child of a
+ * round checking in) and compiling it again; the children started meanwhile parked in interpreted
+ * or C1 frames, and their stack chunks were 248 to 368 bytes instead of 232, from one JVM to the
+ * next (taskgroup in two JVMs of three, even after thirty warm-up rounds). With it, every
+ * implementation measured the same chunk size in every JVM.
+ *
  * <p>Output: lines {@code RESULT key value}, read by {@link Compare}.
  */
 public final class MemoryProbe {
   private MemoryProbe() {}
+
+  /** Warm-up rounds before the measured one; see the class comment for -Xbatch. */
+  private static final int WARM_UP_ROUNDS = 10;
 
   public static void main(String[] args) throws Exception {
     Harness.onVirtualThread(() -> run(args));
@@ -37,7 +48,7 @@ public final class MemoryProbe {
     // below park in compiled frames. A parked child's stack chunk holds its frames as they were
     // when it parked: interpreted and C1 frames are larger, and with a short warm-up on a busy
     // machine the chunks (and so the result) grew by up to half.
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < WARM_UP_ROUNDS; i++) {
       Harness warm = Harness.of(impl, Math.max(1, n / 5));
       warm.start();
       warm.parked.awaitAllParked();

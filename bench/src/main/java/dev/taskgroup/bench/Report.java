@@ -260,7 +260,9 @@ final class Report {
 
   private void memory(StringBuilder b) {
     b.append("## (c) memory per parked child\n\n");
-    b.append("Not JMH: `MemoryProbe` in a fresh JVM per measurement (heap 4 GiB, G1), 3 JVMs ")
+    b.append("Not JMH: `MemoryProbe` in a fresh JVM per measurement (heap 4 GiB, G1, ")
+        .append("`-Xbatch` so that the measured children run compiled code, not code the JIT ")
+        .append("is between discarding and compiling again), 3 JVMs ")
         .append("per implementation. Used heap after full GCs (`System.gc()` repeated until two ")
         .append("readings agree within 64 KiB, read with `MemoryMXBean`) before and after ")
         .append("100 000 children are started and parked, divided by 100 000. A parked virtual ")

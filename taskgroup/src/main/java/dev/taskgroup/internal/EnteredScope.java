@@ -23,6 +23,9 @@ public abstract class EnteredScope extends Scope {
   /** Why it was first cancelled; CAS once from null, by any thread. */
   private volatile CancelReason reason;
 
+  /** Cancel hooks registered on this scope; see Scope.hooks(). */
+  private volatile CancelHook hooks;
+
   protected EnteredScope(int initialFlags) {
     super(initialFlags);
   }
@@ -45,6 +48,16 @@ public abstract class EnteredScope extends Scope {
   @Override
   final void recordReason(CancelReason why) {
     REASON.compareAndSet(this, null, why);
+  }
+
+  @Override
+  final CancelHook hooks() {
+    return hooks;
+  }
+
+  @Override
+  final void hooks(CancelHook first) {
+    hooks = first;
   }
 
   /** Makes this (claimed) node the calling thread's innermost scope. */

@@ -77,8 +77,14 @@ public abstract class Scope {
   /** The node entered below this one in the same thread, while it runs; null otherwise. */
   volatile Scope inner;
 
-  /** Cancel hooks registered on this scope (a stack); pushed and pruned by its own thread. */
-  volatile CancelHook hooks;
+  /**
+   * Cancel hooks registered on this scope (a stack; null if none); pushed and pruned by its own
+   * thread, read by firers. Kept by the subclasses: a forked child keeps them off its own object.
+   */
+  abstract CancelHook hooks();
+
+  /** Sets the first hook (see {@link #hooks()}); called only by the scope's own thread. */
+  abstract void hooks(CancelHook first);
 
   /**
    * A new node. Its fields are written plainly (a volatile write here would cost a full fence on
@@ -300,7 +306,7 @@ public abstract class Scope {
 
   /** Adds a hook, first unlinking spent ones; called only by the thread running this scope. */
   final void pushHook(CancelHook hook) {
-    CancelHook first = hooks;
+    CancelHook first = hooks();
     while (first != null && first.isSpent()) {
       first = first.next;
     }
@@ -313,12 +319,12 @@ public abstract class Scope {
       h = n;
     }
     hook.next = first;
-    hooks = hook;
+    hooks(hook);
   }
 
   /** Fires every open hook of this scope (it has just become effectively cancelled). */
   private void fireHooks() {
-    for (CancelHook h = hooks; h != null; h = h.next) {
+    for (CancelHook h = hooks(); h != null; h = h.next) {
       h.fire();
     }
   }
@@ -371,7 +377,7 @@ public abstract class Scope {
         if (s != start && (s.flags & SHIELDED) != 0) {
           break;
         }
-        if (s.hooks != null) {
+        if (s.hooks() != null) {
           s.fireHooks();
         }
         if (s instanceof Group g) {

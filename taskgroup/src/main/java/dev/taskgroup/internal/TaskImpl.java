@@ -34,7 +34,7 @@ import java.util.concurrent.locks.LockSupport;
  * are never needed at once. The exception a scope exit on this thread last let through as a
  * failure (ThreadState.judgedFailure, rare) is kept in Extras; only the task's thread uses it.
  *
- * Waiters in get() form a Treiber stack in `waiters`; whoever moves the outcome out of RUNNING
+ * Waiters in get() form a Treiber stack in Extras.waiters; whoever moves the outcome out of RUNNING
  * wakes them, and a waiter re-checks the state after pushing itself.
  *
  * `next` and `prev` link the group's live children in fork order (see ChildList). A child
@@ -82,8 +82,6 @@ public final class TaskImpl<T> extends ThreadState
 
   /** Outcome, FINISHED and place bits; see the overview. */
   private volatile int state;
-
-  private volatile Waiter waiters;
 
   /** The next live child of the group, in fork order, or this task once unlinked; ChildList. */
   volatile TaskImpl<?> next;
@@ -176,6 +174,19 @@ public final class TaskImpl<T> extends ThreadState
     Extras.REASON.compareAndSet(extras(), null, why);
   }
 
+  @Override
+  CancelHook hooks() {
+    Extras x = extras;
+    return x == null ? null : x.hooks;
+  }
+
+  @Override
+  void hooks(CancelHook first) {
+    if (first != null || extras != null) {
+      extras().hooks = first;
+    }
+  }
+
   /** The task's Extras, made on first use. */
   private Extras extras() {
     Extras x = extras;
@@ -216,11 +227,7 @@ public final class TaskImpl<T> extends ThreadState
     while ((state & OUTCOME) == RUNNING) {
       if (node == null) {
         node = new Waiter(Thread.currentThread());
-        Waiter head;
-        do {
-          head = waiters;
-          node.next = head;
-        } while (!WAITERS.compareAndSet(this, head, node));
+        pushWaiter(node);
         continue; // re-check the state before parking: the completer may have missed us
       }
       LockSupport.park(this);
@@ -396,17 +403,34 @@ public final class TaskImpl<T> extends ThreadState
 
   private void releaseWaiters() {
     Extras x = extras;
-    if (x != null && x.future != null) {
-      x.future.taskDone();
-    }
-    if (waiters == null) {
+    if (x == null) {
       return; // a waiter that pushes itself later sees the state before it parks
     }
-    Waiter w = (Waiter) WAITERS.getAndSet(this, null);
+    if (x.future != null) {
+      x.future.taskDone();
+    }
+    if (x.waiters == null) {
+      return; // as above
+    }
+    Waiter w = (Waiter) Extras.WAITERS.getAndSet(x, null);
     while (w != null) {
       LockSupport.unpark(w.thread);
       w = w.next;
     }
+  }
+
+  /**
+   * Pushes a waiter in get() (on the Extras, made on first use: a task nobody waits for carries no
+   * field for it). The caller re-checks the state after this: the push and the completer's state
+   * change are both atomic, so either the completer sees the waiter or the waiter sees the state.
+   */
+  private void pushWaiter(Waiter node) {
+    Extras x = extras();
+    Waiter head;
+    do {
+      head = x.waiters;
+      node.next = head;
+    } while (!Extras.WAITERS.compareAndSet(x, head, node));
   }
 
   // ---- Task / Future ----------------------------------------------------------------------
@@ -552,11 +576,7 @@ public final class TaskImpl<T> extends ThreadState
       if (node == null) {
         me = ThreadState.currentOrNull();
         node = new Waiter(Thread.currentThread());
-        Waiter head;
-        do {
-          head = waiters;
-          node.next = head;
-        } while (!WAITERS.compareAndSet(this, head, node));
+        pushWaiter(node);
         continue; // re-check the state before parking: the completer may have missed us
       }
       if (timed) {
@@ -608,18 +628,26 @@ public final class TaskImpl<T> extends ThreadState
     /** See Scope.reason(); CAS once from null, by any thread. */
     volatile CancelReason reason;
 
+    /** Threads waiting in get(), a Treiber stack; see the overview. */
+    volatile Waiter waiters;
+
+    /** Cancel hooks registered on the task's root scope; see Scope.hooks(). */
+    volatile CancelHook hooks;
+
     Extras(String name) {
       this.name = name;
     }
 
     static final VarHandle FUTURE;
     static final VarHandle REASON;
+    static final VarHandle WAITERS;
 
     static {
       try {
         MethodHandles.Lookup l = MethodHandles.lookup();
         FUTURE = l.findVarHandle(Extras.class, "future", TaskFuture.class);
         REASON = l.findVarHandle(Extras.class, "reason", CancelReason.class);
+        WAITERS = l.findVarHandle(Extras.class, "waiters", Waiter.class);
       } catch (ReflectiveOperationException e) {
         throw new ExceptionInInitializerError(e);
       }
@@ -644,7 +672,6 @@ public final class TaskImpl<T> extends ThreadState
 
   private static final VarHandle STATE;
   static final VarHandle NEXT;
-  private static final VarHandle WAITERS;
   private static final VarHandle EXTRAS;
 
   static {
@@ -652,7 +679,6 @@ public final class TaskImpl<T> extends ThreadState
       MethodHandles.Lookup l = MethodHandles.lookup();
       STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
       NEXT = l.findVarHandle(TaskImpl.class, "next", TaskImpl.class);
-      WAITERS = l.findVarHandle(TaskImpl.class, "waiters", Waiter.class);
       EXTRAS = l.findVarHandle(TaskImpl.class, "extras", Extras.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);

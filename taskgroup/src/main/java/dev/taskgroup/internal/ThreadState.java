@@ -223,6 +223,9 @@ public abstract class ThreadState extends Scope {
     /** See {@link Scope#reason()}; CAS once from null. */
     private volatile CancelReason reason;
 
+    /** See {@link Scope#hooks()}. */
+    private volatile CancelHook hooks;
+
     OwnThread(Thread thread) {
       super(thread);
     }
@@ -245,6 +248,16 @@ public abstract class ThreadState extends Scope {
     @Override
     void recordReason(CancelReason why) {
       OWN_REASON.compareAndSet(this, null, why);
+    }
+
+    @Override
+    CancelHook hooks() {
+      return hooks;
+    }
+
+    @Override
+    void hooks(CancelHook first) {
+      hooks = first;
     }
 
     private static final VarHandle OWN_REASON;
