@@ -1,6 +1,7 @@
 package dev.taskgroup.bench;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -93,26 +94,42 @@ class SmokeTest {
     Harness.onVirtualThread(
         () -> {
           CancelParked bench = new CancelParked();
-          for (int i = 0; i < 3; i++) {
+          for (String canceller : new String[] {"virtual", "platform"}) {
             var raw = new CancelParked.RawState();
-            raw.n = 500;
-            raw.start();
-            bench.raw(raw);
-            raw.check();
-
             var group = new CancelParked.GroupState();
-            group.n = 500;
-            group.start();
-            bench.taskgroup(group);
-            group.check();
-
             var executor = new CancelParked.ExecutorState();
-            executor.n = 500;
-            executor.start();
-            bench.executor(executor);
-            executor.check();
+            for (CancelParked.Size s : new CancelParked.Size[] {raw, group, executor}) {
+              s.n = 500;
+              s.canceller = canceller;
+              s.openCanceller();
+            }
+            for (int i = 0; i < 2; i++) {
+              raw.start();
+              bench.raw(raw);
+              raw.check();
+
+              group.start();
+              bench.taskgroup(group);
+              group.check();
+
+              executor.start();
+              bench.executor(executor);
+              executor.check();
+            }
+            for (CancelParked.Size s : new CancelParked.Size[] {raw, group, executor}) {
+              s.closeCanceller();
+            }
           }
         });
+  }
+
+  @Test
+  void theControlRowFailsWhenItsSwitchDidNotTake() {
+    // These tests run without -Ddev.taskgroup.internal.withoutFeatures=true: the features' hooks
+    // are on, and the control row's set-up must refuse to measure.
+    assertThatThrownBy(() -> new WithoutFeatures().check())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("hooks on");
   }
 
   @Test
