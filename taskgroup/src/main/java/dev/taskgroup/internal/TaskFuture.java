@@ -10,7 +10,7 @@ import java.util.concurrent.CompletableFuture;
  * <pre>
  * Implementation overview
  *
- * Made on the first toCompletableFuture() and published by CAS in TaskImpl.Extras.future; a task that
+ * Made on the first toCompletableFuture() and published by CAS in TaskExtras.future; a task that
  * never calls it pays nothing. Whoever moves the task's outcome out of RUNNING calls
  * taskDone() after reading the field; the maker calls it after publishing the field if the
  * outcome was already set. Either sees the other (both fields are volatile); a second

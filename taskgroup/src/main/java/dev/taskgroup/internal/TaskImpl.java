@@ -32,9 +32,9 @@ import java.util.concurrent.locks.LockSupport;
  * `payload`: the work (a Callable or a Body) until it ends; then the result or the failure,
  * written before the final CAS and read after seeing the state. One slot for both, as the two
  * are never needed at once. The exception a scope exit on this thread last let through as a
- * failure (ThreadState.judgedFailure, rare) is kept in Extras; only the task's thread uses it.
+ * failure (ThreadState.judgedFailure, rare) is kept in TaskExtras; only the task's thread uses it.
  *
- * Waiters in get() form a Treiber stack in Extras.waiters; whoever moves the outcome out of RUNNING
+ * Waiters in get() form a Treiber stack in TaskExtras.waiters; whoever moves the outcome out of RUNNING
  * wakes them, and a waiter re-checks the state after pushing itself.
  *
  * `next` and `prev` link the group's live children in fork order (see ChildList). A child
@@ -78,7 +78,7 @@ public final class TaskImpl<T> extends ThreadState
    * The explicit name, a handler the factory set, the CompletableFuture, the judged failure; null
    * if none.
    */
-  private volatile Extras extras;
+  private volatile TaskExtras extras;
 
   /** Outcome, FINISHED and place bits; see the overview. */
   private volatile int state;
@@ -94,7 +94,7 @@ public final class TaskImpl<T> extends ThreadState
     this.group = group;
     this.payload = work;
     if (name != null) {
-      EXTRAS.set(this, new Extras(name)); // published with the task
+      EXTRAS.set(this, new TaskExtras(name)); // published with the task
     }
   }
 
@@ -112,7 +112,7 @@ public final class TaskImpl<T> extends ThreadState
    */
   @Override
   public void uncaughtException(Thread t, Throwable e) {
-    Extras x = extras;
+    TaskExtras x = extras;
     Thread.UncaughtExceptionHandler previous = x == null ? null : x.replacedHandler;
     (previous != null ? previous : t.getThreadGroup()).uncaughtException(t, e);
   }
@@ -152,7 +152,7 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   Throwable judgedFailure() {
-    Extras x = extras;
+    TaskExtras x = extras;
     return x == null ? null : x.judgedFailure;
   }
 
@@ -165,18 +165,18 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public CancelReason reason() {
-    Extras x = extras;
+    TaskExtras x = extras;
     return x == null ? null : x.reason;
   }
 
   @Override
   void recordReason(CancelReason why) {
-    Extras.REASON.compareAndSet(extras(), null, why);
+    TaskExtras.REASON.compareAndSet(extras(), null, why);
   }
 
   @Override
   CancelHook hooks() {
-    Extras x = extras;
+    TaskExtras x = extras;
     return x == null ? null : x.hooks;
   }
 
@@ -187,12 +187,12 @@ public final class TaskImpl<T> extends ThreadState
     }
   }
 
-  /** The task's Extras, made on first use. */
-  private Extras extras() {
-    Extras x = extras;
+  /** The task's TaskExtras, made on first use. */
+  private TaskExtras extras() {
+    TaskExtras x = extras;
     if (x == null) {
-      Extras made = new Extras(null);
-      Extras other = (Extras) EXTRAS.compareAndExchange(this, null, made);
+      TaskExtras made = new TaskExtras(null);
+      TaskExtras other = (TaskExtras) EXTRAS.compareAndExchange(this, null, made);
       x = other == null ? made : other;
     }
     return x;
@@ -223,10 +223,10 @@ public final class TaskImpl<T> extends ThreadState
     // interrupt to hand back (it would then look like someone else's), and it throws again at
     // once for a cancelled caller whose status the library sets again (a busy wait).
     boolean interrupted = false;
-    Waiter node = null;
+    TaskExtras.Waiter node = null;
     while ((state & OUTCOME) == RUNNING) {
       if (node == null) {
-        node = new Waiter(Thread.currentThread());
+        node = new TaskExtras.Waiter(Thread.currentThread());
         pushWaiter(node);
         continue; // re-check the state before parking: the completer may have missed us
       }
@@ -402,7 +402,7 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   private void releaseWaiters() {
-    Extras x = extras;
+    TaskExtras x = extras;
     if (x == null) {
       return; // a waiter that pushes itself later sees the state before it parks
     }
@@ -412,7 +412,7 @@ public final class TaskImpl<T> extends ThreadState
     if (x.waiters == null) {
       return; // as above
     }
-    Waiter w = (Waiter) Extras.WAITERS.getAndSet(x, null);
+    TaskExtras.Waiter w = (TaskExtras.Waiter) TaskExtras.WAITERS.getAndSet(x, null);
     while (w != null) {
       LockSupport.unpark(w.thread);
       w = w.next;
@@ -420,24 +420,24 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Pushes a waiter in get() (on the Extras, made on first use: a task nobody waits for carries no
-   * field for it). The caller re-checks the state after this: the push and the completer's state
+   * Pushes a waiter in get() (on the TaskExtras, made on first use: a task nobody waits for carries
+   * no field for it). The caller re-checks the state after this: the push and the completer's state
    * change are both atomic, so either the completer sees the waiter or the waiter sees the state.
    */
-  private void pushWaiter(Waiter node) {
-    Extras x = extras();
-    Waiter head;
+  private void pushWaiter(TaskExtras.Waiter node) {
+    TaskExtras x = extras();
+    TaskExtras.Waiter head;
     do {
       head = x.waiters;
       node.next = head;
-    } while (!Extras.WAITERS.compareAndSet(x, head, node));
+    } while (!TaskExtras.WAITERS.compareAndSet(x, head, node));
   }
 
   // ---- Task / Future ----------------------------------------------------------------------
 
   @Override
   public String name() {
-    Extras x = extras;
+    TaskExtras x = extras;
     if (x != null && x.name != null) {
       return x.name;
     }
@@ -462,11 +462,11 @@ public final class TaskImpl<T> extends ThreadState
   @Override
   @SuppressWarnings("unchecked")
   public CompletableFuture<T> toCompletableFuture() {
-    Extras x = extras();
+    TaskExtras x = extras();
     TaskFuture<T> f = (TaskFuture<T>) x.future;
     if (f == null) {
       TaskFuture<T> made = new TaskFuture<>(this);
-      TaskFuture<T> other = (TaskFuture<T>) Extras.FUTURE.compareAndExchange(x, null, made);
+      TaskFuture<T> other = (TaskFuture<T>) TaskExtras.FUTURE.compareAndExchange(x, null, made);
       f = other == null ? made : other;
       if (other == null && (state & OUTCOME) != RUNNING) {
         f.taskDone(); // the outcome was set before the future was there to see it
@@ -563,7 +563,7 @@ public final class TaskImpl<T> extends ThreadState
   /** Waits until the state is set, the time is up (timed) or the caller is interrupted. */
   private int await(boolean timed, long nanos) throws InterruptedException {
     long deadline = timed ? System.nanoTime() + nanos : 0L;
-    Waiter node = null;
+    TaskExtras.Waiter node = null;
     ThreadState me = null; // looked up once, when it first has to wait
     for (; ; ) {
       int s = state & OUTCOME;
@@ -575,7 +575,7 @@ public final class TaskImpl<T> extends ThreadState
       }
       if (node == null) {
         me = ThreadState.currentOrNull();
-        node = new Waiter(Thread.currentThread());
+        node = new TaskExtras.Waiter(Thread.currentThread());
         pushWaiter(node);
         continue; // re-check the state before parking: the completer may have missed us
       }
@@ -597,63 +597,6 @@ public final class TaskImpl<T> extends ThreadState
     return n.isEmpty() ? "Task[" + treeState() + "]" : "Task[" + n + ", " + treeState() + "]";
   }
 
-  /** A thread waiting in get(). */
-  private static final class Waiter {
-    final Thread thread;
-    Waiter next;
-
-    Waiter(Thread thread) {
-      this.thread = thread;
-    }
-  }
-
-  /**
-   * What few tasks have, kept out of the task itself (every child pays for a field, and most tasks
-   * use none of these): an explicit name and a handler the thread factory set, both written before
-   * the thread starts, and the future of toCompletableFuture(), made on first use.
-   */
-  private static final class Extras {
-    /** The explicit name, or null: then the thread's name. */
-    final String name;
-
-    /** The handler the thread factory set on the thread, which the task replaced; or null. */
-    Thread.UncaughtExceptionHandler replacedHandler;
-
-    /** The future of toCompletableFuture(), by CAS; see TaskFuture. */
-    volatile TaskFuture<?> future;
-
-    /** See TaskImpl.judgedFailure(); only the task's thread uses it. */
-    Throwable judgedFailure;
-
-    /** See Scope.reason(); CAS once from null, by any thread. */
-    volatile CancelReason reason;
-
-    /** Threads waiting in get(), a Treiber stack; see the overview. */
-    volatile Waiter waiters;
-
-    /** Cancel hooks registered on the task's root scope; see Scope.hooks(). */
-    volatile CancelHook hooks;
-
-    Extras(String name) {
-      this.name = name;
-    }
-
-    static final VarHandle FUTURE;
-    static final VarHandle REASON;
-    static final VarHandle WAITERS;
-
-    static {
-      try {
-        MethodHandles.Lookup l = MethodHandles.lookup();
-        FUTURE = l.findVarHandle(Extras.class, "future", TaskFuture.class);
-        REASON = l.findVarHandle(Extras.class, "reason", CancelReason.class);
-        WAITERS = l.findVarHandle(Extras.class, "waiters", Waiter.class);
-      } catch (ReflectiveOperationException e) {
-        throw new ExceptionInInitializerError(e);
-      }
-    }
-  }
-
   /**
    * Keeps the handler the thread factory set (not the thread group, which the thread falls back to
    * anyway); called before the thread starts.
@@ -661,9 +604,9 @@ public final class TaskImpl<T> extends ThreadState
   void keepReplacedHandler(Thread t) {
     Thread.UncaughtExceptionHandler h = t.getUncaughtExceptionHandler();
     if (h != null && h != t.getThreadGroup()) {
-      Extras x = extras;
+      TaskExtras x = extras;
       if (x == null) {
-        x = new Extras(null);
+        x = new TaskExtras(null);
         EXTRAS.set(this, x); // published by Thread.start, as the other fields set before it
       }
       x.replacedHandler = h;
@@ -679,7 +622,7 @@ public final class TaskImpl<T> extends ThreadState
       MethodHandles.Lookup l = MethodHandles.lookup();
       STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
       NEXT = l.findVarHandle(TaskImpl.class, "next", TaskImpl.class);
-      EXTRAS = l.findVarHandle(TaskImpl.class, "extras", Extras.class);
+      EXTRAS = l.findVarHandle(TaskImpl.class, "extras", TaskExtras.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

@@ -122,7 +122,7 @@ public abstract class ThreadState extends Scope {
   ThreadState watchNext;
 
   /** The root of a thread that entered a scope: never cancelled, never shielded. */
-  private ThreadState(Thread thread) {
+  ThreadState(Thread thread) {
     super(ENTERED);
     this.thread = thread;
     initParent(null);
@@ -211,66 +211,6 @@ public abstract class ThreadState extends Scope {
 
   /** Records {@code t} as judged a failure (see {@link #judgedFailure()}). */
   void judgedFailure(Throwable t) {}
-
-  /**
-   * The state of a thread that is not a task's: it keeps its judged failure and its reason (a
-   * thread's root is never cancelled, so that stays null) in fields.
-   */
-  private static final class OwnThread extends ThreadState {
-    /** See {@link ThreadState#judgedFailure()}; written by the thread itself. */
-    private Throwable judged;
-
-    /** See {@link Scope#reason()}; CAS once from null. */
-    private volatile CancelReason reason;
-
-    /** See {@link Scope#hooks()}. */
-    private volatile CancelHook hooks;
-
-    OwnThread(Thread thread) {
-      super(thread);
-    }
-
-    @Override
-    Throwable judgedFailure() {
-      return judged;
-    }
-
-    @Override
-    void judgedFailure(Throwable t) {
-      judged = t;
-    }
-
-    @Override
-    public CancelReason reason() {
-      return reason;
-    }
-
-    @Override
-    void recordReason(CancelReason why) {
-      OWN_REASON.compareAndSet(this, null, why);
-    }
-
-    @Override
-    CancelHook hooks() {
-      return hooks;
-    }
-
-    @Override
-    void hooks(CancelHook first) {
-      hooks = first;
-    }
-
-    private static final VarHandle OWN_REASON;
-
-    static {
-      try {
-        OWN_REASON =
-            MethodHandles.lookup().findVarHandle(OwnThread.class, "reason", CancelReason.class);
-      } catch (ReflectiveOperationException e) {
-        throw new ExceptionInInitializerError(e);
-      }
-    }
-  }
 
   @Override
   final ThreadState home() {

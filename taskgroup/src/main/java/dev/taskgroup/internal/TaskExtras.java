@@ -1,0 +1,71 @@
+package dev.taskgroup.internal;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * What few tasks have, kept out of the task itself (every forked child pays for a field, and most
+ * tasks use none of these). Made by CAS on first use (TaskImpl.extras()), or with the task when it
+ * has an explicit name.
+ *
+ * <pre>
+ * Fields:
+ *   name, replacedHandler  written before the thread starts
+ *   future                 toCompletableFuture()'s, by CAS; see TaskFuture
+ *   judgedFailure          the task's thread only (ThreadState.judgedFailure)
+ *   reason                 the task root's cancel reason, by CAS once from null, any thread
+ *   waiters                threads in get(), a Treiber stack (TaskImpl's overview)
+ *   hooks                  cancel hooks on the task's root scope; written by the task's thread
+ * </pre>
+ */
+final class TaskExtras {
+  /** The explicit name, or null: then the thread's name. */
+  final String name;
+
+  /** The handler the thread factory set on the thread, which the task replaced; or null. */
+  Thread.UncaughtExceptionHandler replacedHandler;
+
+  /** The future of toCompletableFuture(), by CAS; see TaskFuture. */
+  volatile TaskFuture<?> future;
+
+  /** See TaskImpl.judgedFailure(); only the task's thread uses it. */
+  Throwable judgedFailure;
+
+  /** See Scope.reason(); CAS once from null, by any thread. */
+  volatile CancelReason reason;
+
+  /** Threads waiting in get(), a Treiber stack; see the overview. */
+  volatile Waiter waiters;
+
+  /** Cancel hooks registered on the task's root scope; see Scope.hooks(). */
+  volatile CancelHook hooks;
+
+  TaskExtras(String name) {
+    this.name = name;
+  }
+
+  /** A thread waiting in get(). */
+  static final class Waiter {
+    final Thread thread;
+    Waiter next;
+
+    Waiter(Thread thread) {
+      this.thread = thread;
+    }
+  }
+
+  static final VarHandle FUTURE;
+  static final VarHandle REASON;
+  static final VarHandle WAITERS;
+
+  static {
+    try {
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      FUTURE = l.findVarHandle(TaskExtras.class, "future", TaskFuture.class);
+      REASON = l.findVarHandle(TaskExtras.class, "reason", CancelReason.class);
+      WAITERS = l.findVarHandle(TaskExtras.class, "waiters", Waiter.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
+}
