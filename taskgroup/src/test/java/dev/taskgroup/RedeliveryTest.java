@@ -217,6 +217,43 @@ class RedeliveryTest {
     return Thread.currentThread().isInterrupted();
   }
 
+  /**
+   * A mass of swallowers, registered for the re-delivery watch at once from the canceller and from
+   * each child: far more than one batch of the watcher's queue, so its batches chain and are taken
+   * while registrations still arrive. Every one of them must be interrupted again, or the group
+   * never ends (the timeout fails the test).
+   */
+  @Test
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void everyOneOfManySwallowersIsInterruptedAgain() throws Exception {
+    int children = 2_000;
+    for (int round = 0; round < 3; round++) {
+      CountDownLatch parked = new CountDownLatch(children);
+      java.util.concurrent.atomic.AtomicInteger reDelivered =
+          new java.util.concurrent.atomic.AtomicInteger();
+      TaskGroup group = TaskGroup.create();
+      group.run(
+          () -> {
+            for (int i = 0; i < children; i++) {
+              group.fork(
+                  () -> {
+                    parked.countDown();
+                    Blocking.SLEEP.blockAndSwallow(null); // the first delivery, from cancel()
+                    Blocking.SLEEP.blockAndSwallow(null); // ends only if delivered again
+                    reDelivered.incrementAndGet();
+                    CancelScope.checkpoint(); // still cancelled: leaves cancelled
+                  });
+            }
+            parked.await();
+            group.cancel();
+          });
+      assertThat(reDelivered.get())
+          .as("round %d: children interrupted again", round)
+          .isEqualTo(children);
+      assertThat(group.cancelCaught()).isTrue();
+    }
+  }
+
   /** ~200 swallow-and-block-again rounds: the distribution the owner needs. */
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")

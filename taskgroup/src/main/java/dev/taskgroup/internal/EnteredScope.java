@@ -11,7 +11,8 @@ import java.lang.invoke.VarHandle;
  * as home: keeping both fields here, not in {@link Scope}, keeps them off every forked child.
  *
  * <p>Fields: `home` written by the entering thread before the node is published (volatile, read by
- * walkers); `deadline` set by Deadlines, which guards its fields.
+ * walkers); `inner` written by that thread, read by walkers; `deadline` set by Deadlines, which
+ * guards its fields.
  */
 public abstract class EnteredScope extends Scope {
   /** The thread whose chain holds this node; set on entry. */
@@ -19,6 +20,12 @@ public abstract class EnteredScope extends Scope {
 
   /** The deadline, or null if none was ever set; its fields are guarded by Deadlines. */
   volatile Deadlines.Deadline deadline;
+
+  /**
+   * The node entered below this one in the same thread, while it runs; null otherwise. Written by
+   * that thread, read by walkers (Scope.below()).
+   */
+  volatile Scope inner;
 
   /** Why it was first cancelled; CAS once from null, by any thread. */
   private volatile CancelReason reason;
@@ -28,6 +35,11 @@ public abstract class EnteredScope extends Scope {
 
   protected EnteredScope(int initialFlags) {
     super(initialFlags);
+  }
+
+  @Override
+  final Scope below() {
+    return inner;
   }
 
   @Override
@@ -66,7 +78,9 @@ public abstract class EnteredScope extends Scope {
     Scope above = ts.innermost;
     initParent(above); // not yet reachable: plain writes, published by the two below
     HOME.set(this, ts);
-    INNER.setRelease(above, this);
+    if (above instanceof EnteredScope e) { // a thread's root derives it: ThreadState.below()
+      INNER.setRelease(e, this);
+    }
     ts.innermost = this; // volatile: ordered before settle() reads the flags (see ThreadState)
     if (deadline != null) {
       Deadlines.start(this);
@@ -99,19 +113,23 @@ public abstract class EnteredScope extends Scope {
       Deadlines.stop(this);
     }
     Scope above = parent;
-    INNER.setRelease(above, null); // a walk that still sees this node re-checks; no fence needed
+    if (above instanceof EnteredScope e) { // a walk that still sees this node re-checks
+      INNER.setRelease(e, null); // no fence needed
+    }
     ts.innermost = above;
     ts.settle(interruptLanded);
     return f;
   }
 
   private static final VarHandle HOME;
+  private static final VarHandle INNER;
   private static final VarHandle REASON;
 
   static {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
       HOME = l.findVarHandle(EnteredScope.class, "home", ThreadState.class);
+      INNER = l.findVarHandle(EnteredScope.class, "inner", Scope.class);
       REASON = l.findVarHandle(EnteredScope.class, "reason", CancelReason.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);

@@ -17,7 +17,7 @@ final class FailedTaskException extends ExecutionException {
 
   FailedTaskException(TaskImpl<?> task, Throwable failure) {
     super(task.describe() + " failed: " + failure, failure);
-    this.reportedBy = task.group;
+    this.reportedBy = task.group();
   }
 
   /** Whether {@code g} has already reported this exception's cause. */

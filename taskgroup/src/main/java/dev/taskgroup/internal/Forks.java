@@ -64,9 +64,8 @@ final class Forks {
     }
     ThreadState caller = ThreadState.current();
     StartSignalImpl<T> signal = new StartSignalImpl<>(work, Thread.currentThread());
-    TaskImpl<Void> task = new TaskImpl<>(g, signal, null);
+    TaskImpl<Void> task = TaskImpl.startChild(g, signal, caller.innermost());
     signal.task = task;
-    task.parent = caller.innermost(); // cancelled with the caller's scope until it signals
     launch(g, task, null, place);
 
     while (signal.state() < StartSignalImpl.STARTED) {
@@ -199,7 +198,7 @@ final class Forks {
       return false;
     }
     for (Scope s = ts.innermost(); s != null && s != g; s = s.parent) {
-      if (s instanceof TaskImpl<?> t && t.group == g) {
+      if (s instanceof TaskImpl<?> t && t.group() == g) {
         return true;
       }
     }

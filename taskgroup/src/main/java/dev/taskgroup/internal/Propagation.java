@@ -184,7 +184,7 @@ public final class Propagation {
                 ? outside
                 : new IllegalStateException(
                     "a context propagator of "
-                        + task.group.describe()
+                        + task.group().describe()
                         + " returned without running the work it was given"));
         return;
       }

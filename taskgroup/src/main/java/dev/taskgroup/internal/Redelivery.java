@@ -15,12 +15,20 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>
  * Implementation overview
  *
- * Registration: whoever delivers a cancellation interrupt (ThreadState.deliver or settle) pushes
- * the thread's state on `incoming`, a Treiber stack linked through ThreadState.watchNext, once
- * (the WATCHED status bit says it is queued or watched). A push wakes the watcher only if it
- * is idle (parked with nothing to watch); a busy watcher wakes at least every BASE by itself
- * and takes new registrations then, so a new watch is first checked within 2 * BASE of the
- * delivery. Nothing is registered, and nothing runs, while nothing is cancelled.
+ * Registration: whoever delivers a cancellation interrupt (ThreadState.deliver or settle) puts
+ * the thread's state in `incoming`, once (the WATCHED status bit says it is queued or watched).
+ * `incoming` is a chunk of slots (Chunk), chained to the full chunks before it that the watcher
+ * has not taken yet: a registration claims a slot with one getAndAdd on the chunk's count and
+ * then fills it; a registration that finds the chunk full installs a new one (by CAS) and tries
+ * again. No link field per thread, and no object per registration: a parked child carries
+ * nothing for a watch it may never need. The watcher swaps in an empty chunk and then seals each
+ * chunk it took by adding SIZE to its count, so a registration that still held the old chunk
+ * gets a slot number past the end and moves on to the new one; a slot claimed before the seal
+ * is filled at once after the claim, and the watcher waits for it. The first registration in an
+ * empty chunk wakes the watcher if it is idle (parked with nothing to watch); a busy watcher
+ * wakes at least every BASE by itself and takes new registrations then, so a new watch is first
+ * checked within 2 * BASE of the delivery. Nothing is registered, and nothing runs, while
+ * nothing is cancelled.
  *
  * The watcher (one daemon platform thread, started on first use) owns its list of watches. Each
  * watch is checked when due (ThreadState.recheck, under the thread's BUSY bit):
@@ -49,8 +57,8 @@ public final class Redelivery {
   /** The longest interval between two checks of one watch. */
   static final long CAP_NANOS = Math.max(BOUND_NANOS - BOUND_NANOS / 8, BASE_NANOS);
 
-  /** Threads newly interrupted, not yet seen by the watcher. */
-  private static volatile ThreadState incoming;
+  /** Threads newly interrupted, not yet seen by the watcher; see the overview. */
+  private static volatile Chunk incoming = new Chunk(null);
 
   /** The watcher thread; started once, under the class lock of startWatcher. */
   private static volatile Thread watcher;
@@ -66,16 +74,62 @@ public final class Redelivery {
 
   /** Queues {@code ts}, whose WATCHED bit the caller just set, for watching. */
   static void watch(ThreadState ts) {
-    ThreadState head;
-    do {
-      head = incoming;
-      ts.watchNext = head;
-    } while (!INCOMING.compareAndSet(head, ts));
-    Thread w = watcher;
-    if (w == null) {
-      startWatcher();
-    } else if (head == null && idle) {
-      LockSupport.unpark(w);
+    for (; ; ) {
+      Chunk c = incoming;
+      int i = (int) Chunk.COUNT.getAndAdd(c, 1);
+      if (i < Chunk.SIZE) {
+        Chunk.SLOT.setRelease(c.slots, i, ts);
+        Thread w = watcher;
+        if (w == null) {
+          startWatcher();
+        } else if (i == 0 && c.older == null && idle) {
+          LockSupport.unpark(w);
+        }
+        return;
+      }
+      INCOMING.compareAndSet(c, new Chunk(c)); // full (or taken by the watcher): move on
+    }
+  }
+
+  /** A chunk of registrations; see the overview. */
+  private static final class Chunk {
+    static final int SIZE = 128;
+
+    final ThreadState[] slots = new ThreadState[SIZE];
+
+    /** Slots claimed (getAndAdd); SIZE or more once full or sealed by the watcher. */
+    volatile int count;
+
+    /** The full chunk before this one, not yet taken by the watcher; or null. */
+    final Chunk older;
+
+    Chunk(Chunk older) {
+      this.older = older;
+    }
+
+    /** Whether no registration has claimed a slot here or in an older chunk. */
+    boolean isEmpty() {
+      return count == 0 && older == null;
+    }
+
+    /** Slot {@code i}, which a registration has claimed: waits the instant until it is filled. */
+    ThreadState filled(int i) {
+      ThreadState ts;
+      for (int round = 0; (ts = (ThreadState) SLOT.getAcquire(slots, i)) == null; round++) {
+        ThreadState.waitBriefly(round);
+      }
+      return ts;
+    }
+
+    static final VarHandle COUNT;
+    static final VarHandle SLOT = MethodHandles.arrayElementVarHandle(ThreadState[].class);
+
+    static {
+      try {
+        COUNT = MethodHandles.lookup().findVarHandle(Chunk.class, "count", int.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
     }
   }
 
@@ -100,19 +154,20 @@ public final class Redelivery {
     int n = 0;
     for (; ; ) {
       long now = System.nanoTime();
-      for (ThreadState ts = (ThreadState) INCOMING.getAndSet(null); ts != null; ) {
-        ThreadState next = ts.watchNext;
-        ts.watchNext = null;
-        if (n == watched.length) {
-          watched = Arrays.copyOf(watched, n * 2);
-          due = Arrays.copyOf(due, n * 2);
-          interval = Arrays.copyOf(interval, n * 2);
+      Chunk taken = incoming.isEmpty() ? null : (Chunk) INCOMING.getAndSet(new Chunk(null));
+      for (Chunk c = taken; c != null; c = c.older) {
+        int claimed = Math.min((int) Chunk.COUNT.getAndAdd(c, Chunk.SIZE), Chunk.SIZE); // seal
+        for (int i = 0; i < claimed; i++) {
+          if (n == watched.length) {
+            watched = Arrays.copyOf(watched, n * 2);
+            due = Arrays.copyOf(due, n * 2);
+            interval = Arrays.copyOf(interval, n * 2);
+          }
+          watched[n] = c.filled(i);
+          due[n] = now + BASE_NANOS;
+          interval[n] = BASE_NANOS;
+          n++;
         }
-        watched[n] = ts;
-        due[n] = now + BASE_NANOS;
-        interval[n] = BASE_NANOS;
-        n++;
-        ts = next;
       }
       long nextDue = Long.MAX_VALUE;
       int kept = 0;
@@ -143,7 +198,7 @@ public final class Redelivery {
           interval = new long[64];
         }
         idle = true; // then read `incoming`: watch() writes it, then reads `idle`
-        if (incoming == null) {
+        if (incoming.isEmpty()) {
           LockSupport.park(Redelivery.class);
         }
         idle = false;
@@ -161,8 +216,7 @@ public final class Redelivery {
   static {
     try {
       INCOMING =
-          MethodHandles.lookup()
-              .findStaticVarHandle(Redelivery.class, "incoming", ThreadState.class);
+          MethodHandles.lookup().findStaticVarHandle(Redelivery.class, "incoming", Chunk.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

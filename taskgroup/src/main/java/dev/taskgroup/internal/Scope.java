@@ -14,11 +14,15 @@ import java.util.ArrayDeque;
  *
  * The tree. A node's parent is the node that was innermost in the same thread when it was
  * entered; a task's root has its group as parent. The nodes one thread is inside form a chain
- * from its ThreadState down to its innermost node, linked downward by `inner`. A Group also
+ * from its ThreadState down to its innermost node, linked downward by below(): a scope's or
+ * group's `inner` field (EnteredScope); a thread's root derives its first node from the thread's
+ * innermost one by walking up (ThreadState.below), so a forked child has no field for it. A Group also
  * reaches its live children's roots through its list of children (ChildList).
  * Cancellation walks down these links; "is this thread cancelled?" walks up the parents.
  *
- * Flags, one atomic int per node (updated by CAS, never decreasing except SHIELDED):
+ * Flags, one atomic int per node (updated by CAS, never decreasing except SHIELDED); a task's
+ * root (TaskImpl) keeps its own state in bits 8 and up, so every update keeps the bits it does
+ * not change:
  *   CANCEL_CALLED   cancel() or the deadline: sticky, what cancelCalled() reports
  *   CANCEL_INTERNAL the group cancels what it holds because of a failure or an outside
  *                   interrupt of its owner: cancels like CANCEL_CALLED, but is not "called"
@@ -74,9 +78,6 @@ public abstract class Scope {
   /** The node above; set on entry (for a task root: its group, at construction). */
   volatile Scope parent;
 
-  /** The node entered below this one in the same thread, while it runs; null otherwise. */
-  volatile Scope inner;
-
   /**
    * Cancel hooks registered on this scope (a stack; null if none); pushed and pruned by its own
    * thread, read by firers. Kept by the subclasses: a forked child keeps them off its own object.
@@ -99,6 +100,12 @@ public abstract class Scope {
   final void initParent(Scope parentNode) {
     PARENT.set(this, parentNode);
   }
+
+  /**
+   * The node entered below this one in the same thread, while it runs; null otherwise. A scope or
+   * group keeps it in a field (EnteredScope.inner); a thread's root derives it (ThreadState).
+   */
+  abstract Scope below();
 
   /**
    * The thread whose chain holds this node: the node itself for a thread's root (ThreadState,
@@ -331,7 +338,7 @@ public abstract class Scope {
 
   /** Whether this scope's thread has a group running below it (a cancel may walk far). */
   final boolean hasGroupBelow() {
-    for (Scope s = this; s != null; s = s.inner) {
+    for (Scope s = this; s != null; s = s.below()) {
       if (s instanceof Group) {
         return true;
       }
@@ -373,7 +380,7 @@ public abstract class Scope {
     ArrayDeque<TaskImpl<?>> pending = null;
     Scope start = from;
     for (; ; ) {
-      for (Scope s = start; s != null; s = s.inner) {
+      for (Scope s = start; s != null; s = s.below()) {
         if (s != start && (s.flags & SHIELDED) != 0) {
           break;
         }
@@ -400,7 +407,7 @@ public abstract class Scope {
       start = null;
       while (start == null && pending != null && !pending.isEmpty()) {
         TaskImpl<?> child = pending.pop();
-        TaskImpl<?> sibling = child.group.children.next(child);
+        TaskImpl<?> sibling = child.group().children.next(child);
         if (sibling != null) {
           pending.push(sibling);
         }
@@ -432,9 +439,8 @@ public abstract class Scope {
   private static volatile int runningCancelled;
 
   private static final VarHandle RUNNING_CANCELLED;
-  private static final VarHandle FLAGS;
+  static final VarHandle FLAGS;
   private static final VarHandle PARENT;
-  static final VarHandle INNER;
 
   static {
     try {
@@ -442,7 +448,6 @@ public abstract class Scope {
       FLAGS = l.findVarHandle(Scope.class, "flags", int.class);
       RUNNING_CANCELLED = l.findStaticVarHandle(Scope.class, "runningCancelled", int.class);
       PARENT = l.findVarHandle(Scope.class, "parent", Scope.class);
-      INNER = l.findVarHandle(Scope.class, "inner", Scope.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

@@ -10,7 +10,8 @@ import java.lang.invoke.VarHandle;
  *
  * <pre>
  * Fields:
- *   name, replacedHandler  written before the thread starts
+ *   name, replacedHandler, startGroup
+ *                          written before the thread starts
  *   future                 toCompletableFuture()'s, by CAS; see TaskFuture
  *   judgedFailure          the task's thread only (ThreadState.judgedFailure)
  *   reason                 the task root's cancel reason, by CAS once from null, any thread
@@ -24,6 +25,9 @@ final class TaskExtras {
 
   /** The handler the thread factory set on the thread, which the task replaced; or null. */
   Thread.UncaughtExceptionHandler replacedHandler;
+
+  /** A start() child's group (TaskImpl.group()); null for any other task. */
+  Group startGroup;
 
   /** The future of toCompletableFuture(), by CAS; see TaskFuture. */
   volatile TaskFuture<?> future;

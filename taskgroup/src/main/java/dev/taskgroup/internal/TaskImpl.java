@@ -20,8 +20,11 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>
  * Implementation overview
  *
- * `state` is one atomic int: the Future outcome (bits 0-1), FINISHED (bit 2) and the place
- * under maxConcurrency (bits 3-4, PLACE_*). The outcome moves once, by CAS, from RUNNING to
+ * The task's state lives in the upper bits of its root scope's `flags` word (Scope), which is
+ * updated only by CAS and atomic bit operations, so the two never overwrite each other: the
+ * Future outcome (bits 8-9), FINISHED (bit 10) and the place under maxConcurrency (bits 11-12,
+ * PLACE_*). One word, not a field of its own: a parked child is 4 bytes lighter (see
+ * ThreadState). The outcome moves once, by CAS, from RUNNING to
  * SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED first, and then the thread's
  * late result is dropped (a late failure still goes to the group). FINISHED says the thread is
  * done with the work and its bookkeeping; the thread sets it, with its outcome, in one CAS at the
@@ -51,25 +54,32 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class TaskImpl<T> extends ThreadState
     implements Task<T>, Runnable, Thread.UncaughtExceptionHandler {
+  /** Where the task's bits start in {@link Scope#flags}: above the scope's own (see overview). */
+  private static final int SHIFT = 8;
+
   private static final int RUNNING = 0;
-  private static final int SUCCESS = 1;
-  private static final int FAILED = 2;
-  private static final int CANCELLED_STATE = 3;
-  private static final int OUTCOME = 3;
-  private static final int FINISHED = 4;
+  private static final int SUCCESS = 1 << SHIFT;
+  private static final int FAILED = 2 << SHIFT;
+  private static final int CANCELLED_STATE = 3 << SHIFT;
+  private static final int OUTCOME = 3 << SHIFT;
+  private static final int FINISHED = 4 << SHIFT;
 
   /** No place to take or give back (unbounded group, or already given back). */
   static final int PLACE_NONE = 0;
 
   /** The fork took a place for this child; the child gives it back when its work ends. */
-  static final int PLACE_HELD = 1 << 3;
+  static final int PLACE_HELD = 8 << SHIFT;
 
   /** The child takes its place on its own thread before running the work. */
-  static final int PLACE_ACQUIRE_IN_THREAD = 2 << 3;
+  static final int PLACE_ACQUIRE_IN_THREAD = 16 << SHIFT;
 
-  private static final int PLACE_MASK = 3 << 3;
+  private static final int PLACE_MASK = 24 << SHIFT;
 
-  final Group group;
+  /**
+   * A start() child: until its work signals, its parent is the caller's scope, so its group is kept
+   * in its TaskExtras (startGroup). Any other task's group is its parent.
+   */
+  private static final int START_CHILD = 32 << SHIFT;
 
   /** The work, then its result or failure; see the overview. */
   private Object payload;
@@ -80,9 +90,6 @@ public final class TaskImpl<T> extends ThreadState
    */
   private volatile TaskExtras extras;
 
-  /** Outcome, FINISHED and place bits; see the overview. */
-  private volatile int state;
-
   /** The next live child of the group, in fork order, or this task once unlinked; ChildList. */
   volatile TaskImpl<?> next;
 
@@ -91,17 +98,38 @@ public final class TaskImpl<T> extends ThreadState
 
   TaskImpl(Group group, Object work, String name) {
     super(group);
-    this.group = group;
     this.payload = work;
     if (name != null) {
       EXTRAS.set(this, new TaskExtras(name)); // published with the task
     }
   }
 
+  /**
+   * The child of a start(): cancelled with {@code callerScope} (the caller's innermost scope) until
+   * its work signals, then with its group (see {@link #moveUnderGroup}).
+   */
+  static TaskImpl<Void> startChild(Group group, Object signal, Scope callerScope) {
+    TaskImpl<Void> t = new TaskImpl<>(group, signal, null);
+    TaskExtras x = new TaskExtras(null);
+    x.startGroup = group;
+    EXTRAS.set(t, x); // published with the task, as the fields below
+    FLAGS.set(t, t.flags | START_CHILD);
+    t.initParent(callerScope);
+    return t;
+  }
+
+  /**
+   * The group the task belongs to. Not a field: it is the task's parent scope (one reference fewer
+   * per child), except for a start() child, whose group is in its TaskExtras.
+   */
+  Group group() {
+    return (flags & START_CHILD) == 0 ? (Group) parent : extras.startGroup;
+  }
+
   /** A task that never started because its group was already cancelled. */
   static <T> TaskImpl<T> cancelledBeforeStart(Group group, String name) {
     TaskImpl<T> t = new TaskImpl<>(group, null, name);
-    STATE.set(t, CANCELLED_STATE | FINISHED);
+    FLAGS.set(t, t.flags | CANCELLED_STATE | FINISHED);
     return t;
   }
 
@@ -122,31 +150,31 @@ public final class TaskImpl<T> extends ThreadState
     releasePlace();
     INNERMOST.setRelease(this, null);
     markExited();
-    group.children.remove(this);
+    group().children.remove(this);
     complete(CANCELLED_STATE, null);
   }
 
   /** Sets the place bits (PLACE_*) before the thread starts (published by Thread.start). */
   void initPlace(int place) {
-    STATE.set(this, place);
+    FLAGS.set(this, flags | place);
   }
 
   private int place() {
-    return state & PLACE_MASK;
+    return flags & PLACE_MASK;
   }
 
   /** Changes the place bits; called only by the task's thread. */
   private void setPlace(int place) {
     int s;
     do {
-      s = state;
-    } while (!STATE.compareAndSet(this, s, (s & ~PLACE_MASK) | place));
+      s = flags;
+    } while (!FLAGS.compareAndSet(this, s, (s & ~PLACE_MASK) | place));
   }
 
   private void releasePlace() {
     if (place() == PLACE_HELD) {
       setPlace(PLACE_NONE);
-      group.places.release();
+      group().places.release();
     }
   }
 
@@ -211,7 +239,7 @@ public final class TaskImpl<T> extends ThreadState
    * Started work signalled: from now on it is cancelled with its group (TaskGroup.start's javadoc).
    */
   void moveUnderGroup() {
-    parent = group;
+    parent = group();
     if (effectivelyCancelled(this)) {
       propagateFrom(this);
     }
@@ -224,7 +252,7 @@ public final class TaskImpl<T> extends ThreadState
     // once for a cancelled caller whose status the library sets again (a busy wait).
     boolean interrupted = false;
     TaskExtras.Waiter node = null;
-    while ((state & OUTCOME) == RUNNING) {
+    while ((flags & OUTCOME) == RUNNING) {
       if (node == null) {
         node = new TaskExtras.Waiter(Thread.currentThread());
         pushWaiter(node);
@@ -242,13 +270,13 @@ public final class TaskImpl<T> extends ThreadState
   public String describe() {
     String n = name();
     return n.isEmpty()
-        ? "an unnamed task of " + group.describe()
-        : "task '" + n + "' of " + group.describe();
+        ? "an unnamed task of " + group().describe()
+        : "task '" + n + "' of " + group().describe();
   }
 
   /** Whether the task's thread is done with the work and its bookkeeping. */
   boolean isFinished() {
-    return (state & FINISHED) != 0;
+    return (flags & FINISHED) != 0;
   }
 
   // ---- the task's thread ------------------------------------------------------------------
@@ -321,6 +349,7 @@ public final class TaskImpl<T> extends ThreadState
    * propagators' code has ended.
    */
   private void end(Object value, Throwable thrown, boolean notRun, Propagation.Child via) {
+    Group g = group();
     Object w = payload;
     payload = null;
     boolean cancelled = notRun;
@@ -329,7 +358,7 @@ public final class TaskImpl<T> extends ThreadState
       if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this)) {
         cancelled = true;
         for (Throwable riding : Cancellation.suppressedFailures(thrown, this)) {
-          group.childFailed(this, riding); // a close() that failed during the cancellation
+          g.childFailed(this, riding); // a close() that failed during the cancellation
         }
       } else {
         failure = thrown;
@@ -338,7 +367,7 @@ public final class TaskImpl<T> extends ThreadState
     releasePlace();
     INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
     markExited(); // the task's root scope is left: a Task.cancel() from now on only records
-    group.children.remove(this); // the group keeps no finished child (see the overview)
+    g.children.remove(this); // the group keeps no finished child (see the overview)
     if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
     }
@@ -354,11 +383,12 @@ public final class TaskImpl<T> extends ThreadState
    * context propagator threw outside the work, a failure too (after the work's own).
    */
   void report(Object value, Throwable failure, boolean cancelled, Throwable outside) {
+    Group g = group();
     if (failure != null) {
-      group.childFailed(this, failure);
+      g.childFailed(this, failure);
     }
     if (outside != null) {
-      group.childFailed(this, outside);
+      g.childFailed(this, outside);
       if (failure == null) {
         failure = outside;
       }
@@ -368,7 +398,7 @@ public final class TaskImpl<T> extends ThreadState
     } else {
       complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
     }
-    group.leave();
+    g.leave();
   }
 
   /** Takes the place this child waits for on its own thread, if any; false if cancelled. */
@@ -377,7 +407,7 @@ public final class TaskImpl<T> extends ThreadState
       return true;
     }
     try {
-      group.places.acquire();
+      group().places.acquire();
       setPlace(PLACE_HELD);
       return !effectivelyCancelled(this);
     } catch (InterruptedException e) {
@@ -390,9 +420,9 @@ public final class TaskImpl<T> extends ThreadState
   private void complete(int newOutcome, Object result) {
     payload = result;
     for (; ; ) {
-      int s = state;
+      int s = flags;
       int next = (s & OUTCOME) == RUNNING ? (s | newOutcome | FINISHED) : s | FINISHED;
-      if (STATE.compareAndSet(this, s, next)) {
+      if (FLAGS.compareAndSet(this, s, next)) {
         if ((s & OUTCOME) == RUNNING) {
           releaseWaiters();
         }
@@ -449,11 +479,11 @@ public final class TaskImpl<T> extends ThreadState
   public boolean cancel(boolean mayInterruptIfRunning) {
     int s;
     do {
-      s = state;
+      s = flags;
       if ((s & OUTCOME) != RUNNING) {
         return false;
       }
-    } while (!STATE.compareAndSet(this, s, s | CANCELLED_STATE));
+    } while (!FLAGS.compareAndSet(this, s, s | CANCELLED_STATE));
     releaseWaiters();
     cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
     return true;
@@ -468,7 +498,7 @@ public final class TaskImpl<T> extends ThreadState
       TaskFuture<T> made = new TaskFuture<>(this);
       TaskFuture<T> other = (TaskFuture<T>) TaskExtras.FUTURE.compareAndExchange(x, null, made);
       f = other == null ? made : other;
-      if (other == null && (state & OUTCOME) != RUNNING) {
+      if (other == null && (flags & OUTCOME) != RUNNING) {
         f.taskDone(); // the outcome was set before the future was there to see it
       }
     }
@@ -477,17 +507,17 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public boolean isCancelled() {
-    return (state & OUTCOME) == CANCELLED_STATE;
+    return (flags & OUTCOME) == CANCELLED_STATE;
   }
 
   @Override
   public boolean isDone() {
-    return (state & OUTCOME) != RUNNING;
+    return (flags & OUTCOME) != RUNNING;
   }
 
   @Override
   public T get() throws InterruptedException, ExecutionException {
-    int s = state & OUTCOME;
+    int s = flags & OUTCOME;
     if (s == RUNNING) {
       s = await(false, 0L);
     }
@@ -498,7 +528,7 @@ public final class TaskImpl<T> extends ThreadState
   public T get(long timeout, TimeUnit unit)
       throws InterruptedException, ExecutionException, TimeoutException {
     long nanos = unit.toNanos(timeout);
-    int s = state & OUTCOME;
+    int s = flags & OUTCOME;
     if (s == RUNNING && (s = await(true, nanos)) == RUNNING) {
       throw new TimeoutException(describe() + " did not finish within " + timeout + " " + unit);
     }
@@ -508,7 +538,7 @@ public final class TaskImpl<T> extends ThreadState
   @Override
   @SuppressWarnings("unchecked")
   public T resultNow() {
-    return switch (state & OUTCOME) {
+    return switch (flags & OUTCOME) {
       case SUCCESS -> (T) payload;
       case FAILED -> throw new IllegalStateException(describe() + " failed");
       case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
@@ -518,7 +548,7 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public Throwable exceptionNow() {
-    return switch (state & OUTCOME) {
+    return switch (flags & OUTCOME) {
       case FAILED -> (Throwable) payload;
       case SUCCESS -> throw new IllegalStateException(describe() + " completed with a result");
       case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
@@ -528,7 +558,7 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public State state() {
-    return switch (state & OUTCOME) {
+    return switch (flags & OUTCOME) {
       case SUCCESS -> State.SUCCESS;
       case FAILED -> State.FAILED;
       case CANCELLED_STATE -> State.CANCELLED;
@@ -566,7 +596,7 @@ public final class TaskImpl<T> extends ThreadState
     TaskExtras.Waiter node = null;
     ThreadState me = null; // looked up once, when it first has to wait
     for (; ; ) {
-      int s = state & OUTCOME;
+      int s = flags & OUTCOME;
       if (s != RUNNING) {
         return s;
       }
@@ -582,7 +612,7 @@ public final class TaskImpl<T> extends ThreadState
       if (timed) {
         long left = deadline - System.nanoTime();
         if (left <= 0L) {
-          return state & OUTCOME;
+          return flags & OUTCOME;
         }
         LockSupport.parkNanos(this, left);
       } else {
@@ -613,14 +643,12 @@ public final class TaskImpl<T> extends ThreadState
     }
   }
 
-  private static final VarHandle STATE;
   static final VarHandle NEXT;
   private static final VarHandle EXTRAS;
 
   static {
     try {
       MethodHandles.Lookup l = MethodHandles.lookup();
-      STATE = l.findVarHandle(TaskImpl.class, "state", int.class);
       NEXT = l.findVarHandle(TaskImpl.class, "next", TaskImpl.class);
       EXTRAS = l.findVarHandle(TaskImpl.class, "extras", TaskExtras.class);
     } catch (ReflectiveOperationException e) {

@@ -118,9 +118,6 @@ public abstract class ThreadState extends Scope {
   /** BUSY | DELIVERED | OUTSIDE | JOINING | WATCHED; see the overview. */
   private volatile int status;
 
-  /** Link in Redelivery's queue of newly interrupted threads; written while WATCHED. */
-  ThreadState watchNext;
-
   /** The root of a thread that entered a scope: never cancelled, never shielded. */
   ThreadState(Thread thread) {
     super(ENTERED);
@@ -133,6 +130,28 @@ public abstract class ThreadState extends Scope {
   ThreadState(Scope parent) {
     super(ENTERED);
     initParent(parent);
+  }
+
+  /**
+   * The first scope the thread entered below its root, or null: derived by walking up from the
+   * thread's innermost scope (a root keeps no `inner` field, so a forked child is a reference
+   * lighter). Scopes are shallow; a walker racing with the thread's entries and exits gets a chain
+   * as it was or is, which is all a walk ever gets (Scope's overview).
+   */
+  @Override
+  final Scope below() {
+    Scope s = innermost;
+    if (s == this) {
+      return null;
+    }
+    while (s != null) {
+      Scope up = s.parent;
+      if (up == this) {
+        return s;
+      }
+      s = up;
+    }
+    return null;
   }
 
   /** The calling thread's state, created on first use. */

@@ -79,7 +79,7 @@ public final class TreeCapture {
     List<TreeNode> roots = new ArrayList<>();
     ArrayDeque<Pending> stack = new ArrayDeque<>();
     for (ThreadState ts : TreeRoots.live()) {
-      Scope first = ts.inner;
+      Scope first = ts.below();
       if (first != null) {
         stack.push(new Pending(first, roots));
       }
@@ -87,7 +87,7 @@ public final class TreeCapture {
     while (!stack.isEmpty()) {
       Pending p = stack.pop();
       List<TreeNode> into = p.into();
-      for (Scope s = p.first(); s != null; s = s.inner) {
+      for (Scope s = p.first(); s != null; s = s.below()) {
         TreeNode node = node(s, now);
         into.add(node);
         if (s instanceof Group g) {
