@@ -254,6 +254,80 @@ class RedeliveryTest {
     }
   }
 
+  /**
+   * The watcher puts off the first checks of threads behind a run of threads whose interrupt is
+   * still pending (in a mass cancellation they have not run yet), a pass at a time, and never past
+   * the bound. Here that run never ends: 500 threads stay blocked entering a monitor, their
+   * interrupt pending, and the swallower was interrupted after them. It must still be interrupted
+   * again, about as soon as if it were alone.
+   */
+  @Test
+  void swallowerBehindThreadsThatNeverReactIsInterruptedAgain() throws Exception {
+    int blocked = 500;
+    Object monitor = new Object();
+    CountDownLatch held = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    Thread holder =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  synchronized (monitor) {
+                    held.countDown();
+                    try {
+                      release.await();
+                    } catch (InterruptedException e) {
+                      Thread.currentThread().interrupt();
+                    }
+                  }
+                });
+    held.await();
+    Tracking threads = new Tracking(ThreadKind.PLATFORM);
+    TaskGroup group = Fixtures.group("g", threads);
+    CountDownLatch swallowerStarted = new CountDownLatch(1);
+    long[] delay = new long[1];
+    try {
+      group.run(
+          () -> {
+            for (int i = 0; i < blocked; i++) {
+              group.fork(
+                  () -> {
+                    synchronized (monitor) {
+                      return null; // entering a monitor ignores interrupts
+                    }
+                  });
+            }
+            group.fork(
+                () -> {
+                  swallowerStarted.countDown();
+                  Blocking.SLEEP.blockAndSwallow(null); // the first delivery, from cancel()
+                  delay[0] = Blocking.SLEEP.blockAndSwallow(null); // delivered again
+                  release.countDown();
+                  CancelScope.checkpoint();
+                });
+            swallowerStarted.await();
+            for (Thread t : threads.threads) { // every blocker blocked, the swallower asleep
+              while (isRunnable(t)) {
+                Thread.onSpinWait();
+              }
+            }
+            group.cancel(); // delivers to the blockers first (fork order), then the swallower
+          });
+    } finally {
+      release.countDown();
+      holder.join();
+    }
+    System.out.printf(
+        "re-delivery behind %d threads whose interrupt stays pending: %.1f ms%n",
+        blocked, delay[0] / 1e6);
+    assertThat(Probes.millis(delay[0])).as("re-delivery ms (bound 20 ms)").isLessThan(GENEROUS_MS);
+    threads.assertAllDone();
+  }
+
+  private static boolean isRunnable(Thread t) {
+    Thread.State s = t.getState();
+    return s == Thread.State.RUNNABLE || s == Thread.State.NEW;
+  }
+
   /** ~200 swallow-and-block-again rounds: the distribution the owner needs. */
   @ParameterizedTest
   @MethodSource("dev.taskgroup.Fixtures#threadKinds")

@@ -47,6 +47,12 @@ final class ChildList {
   /** The last live child, or null; under the lock. */
   private TaskImpl<?> tail;
 
+  /**
+   * The group's member count (STARTED | count), kept here rather than on the Group: see Group's
+   * overview. Only Group reads and writes it.
+   */
+  volatile long members;
+
   /** The first live child, or null. */
   TaskImpl<?> head() {
     return head;

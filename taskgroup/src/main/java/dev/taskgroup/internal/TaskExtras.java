@@ -2,6 +2,7 @@ package dev.taskgroup.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * What few tasks have, kept out of the task itself (every forked child pays for a field, and most
@@ -46,6 +47,34 @@ final class TaskExtras {
 
   TaskExtras(String name) {
     this.name = name;
+  }
+
+  /**
+   * Pushes a waiter in get(). The waiter re-checks the task's state after this: the push and the
+   * completer's state change are both atomic, so either the completer sees the waiter or the waiter
+   * sees the state.
+   */
+  void pushWaiter(Waiter node) {
+    Waiter head;
+    do {
+      head = waiters;
+      node.next = head;
+    } while (!WAITERS.compareAndSet(this, head, node));
+  }
+
+  /** The task's outcome was just set: completes its future and wakes every waiter in get(). */
+  void outcomeSet() {
+    if (future != null) {
+      future.taskDone();
+    }
+    if (waiters == null) {
+      return; // a waiter that pushes itself later sees the state before it parks
+    }
+    Waiter w = (Waiter) WAITERS.getAndSet(this, null);
+    while (w != null) {
+      LockSupport.unpark(w.thread);
+      w = w.next;
+    }
   }
 
   /** A thread waiting in get(). */

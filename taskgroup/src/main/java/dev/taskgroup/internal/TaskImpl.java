@@ -255,7 +255,7 @@ public final class TaskImpl<T> extends ThreadState
     while ((flags & OUTCOME) == RUNNING) {
       if (node == null) {
         node = new TaskExtras.Waiter(Thread.currentThread());
-        pushWaiter(node);
+        extras().pushWaiter(node); // made on first use: a task nobody waits for has no stack
         continue; // re-check the state before parking: the completer may have missed us
       }
       LockSupport.park(this);
@@ -433,34 +433,9 @@ public final class TaskImpl<T> extends ThreadState
 
   private void releaseWaiters() {
     TaskExtras x = extras;
-    if (x == null) {
-      return; // a waiter that pushes itself later sees the state before it parks
+    if (x != null) { // else a waiter that pushes itself later sees the state before it parks
+      x.outcomeSet();
     }
-    if (x.future != null) {
-      x.future.taskDone();
-    }
-    if (x.waiters == null) {
-      return; // as above
-    }
-    TaskExtras.Waiter w = (TaskExtras.Waiter) TaskExtras.WAITERS.getAndSet(x, null);
-    while (w != null) {
-      LockSupport.unpark(w.thread);
-      w = w.next;
-    }
-  }
-
-  /**
-   * Pushes a waiter in get() (on the TaskExtras, made on first use: a task nobody waits for carries
-   * no field for it). The caller re-checks the state after this: the push and the completer's state
-   * change are both atomic, so either the completer sees the waiter or the waiter sees the state.
-   */
-  private void pushWaiter(TaskExtras.Waiter node) {
-    TaskExtras x = extras();
-    TaskExtras.Waiter head;
-    do {
-      head = x.waiters;
-      node.next = head;
-    } while (!TaskExtras.WAITERS.compareAndSet(x, head, node));
   }
 
   // ---- Task / Future ----------------------------------------------------------------------
@@ -606,7 +581,7 @@ public final class TaskImpl<T> extends ThreadState
       if (node == null) {
         me = ThreadState.currentOrNull();
         node = new TaskExtras.Waiter(Thread.currentThread());
-        pushWaiter(node);
+        extras().pushWaiter(node); // made on first use: a task nobody waits for has no stack
         continue; // re-check the state before parking: the completer may have missed us
       }
       if (timed) {
