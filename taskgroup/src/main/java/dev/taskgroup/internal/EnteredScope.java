@@ -78,8 +78,8 @@ public abstract class EnteredScope extends Scope {
     Scope above = ts.innermost;
     initParent(above); // not yet reachable: plain writes, published by the two below
     HOME.set(this, ts);
-    if (above instanceof EnteredScope e) { // a thread's root derives it: ThreadState.below()
-      INNER.setRelease(e, this);
+    if (above != ts) { // a scope or group; the thread's root derives it (ThreadState.below())
+      INNER.setRelease((EnteredScope) above, this);
     }
     ts.innermost = this; // volatile: ordered before settle() reads the flags (see ThreadState)
     if (deadline != null) {
@@ -113,8 +113,8 @@ public abstract class EnteredScope extends Scope {
       Deadlines.stop(this);
     }
     Scope above = parent;
-    if (above instanceof EnteredScope e) { // a walk that still sees this node re-checks
-      INNER.setRelease(e, null); // no fence needed
+    if (above != ts) { // as in enter(); a walk that still sees this node re-checks
+      INNER.setRelease((EnteredScope) above, null); // no fence needed
     }
     ts.innermost = above;
     ts.settle(interruptLanded);

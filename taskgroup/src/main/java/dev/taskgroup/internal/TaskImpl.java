@@ -22,9 +22,10 @@ import java.util.concurrent.locks.LockSupport;
  *
  * The task's state lives in the upper bits of its root scope's `flags` word (Scope), which is
  * updated only by CAS and atomic bit operations, so the two never overwrite each other: the
- * Future outcome (bits 8-9), FINISHED (bit 10) and the place under maxConcurrency (bits 11-12,
- * PLACE_*). One word, not a field of its own: a parked child is 4 bytes lighter (see
- * ThreadState). The outcome moves once, by CAS, from RUNNING to
+ * Future outcome (bits 8-9), FINISHED (bit 10), the place under maxConcurrency (bits 11-12,
+ * PLACE_*) and START_CHILD (bit 13, set before the task is published: where group() looks).
+ * One word, not a field of its own: a parked child is 4 bytes lighter. The outcome moves once,
+ * by CAS, from RUNNING to
  * SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED first, and then the thread's
  * late result is dropped (a late failure still goes to the group). FINISHED says the thread is
  * done with the work and its bookkeeping; the thread sets it, with its outcome, in one CAS at the
