@@ -131,14 +131,13 @@ final class Forks {
       task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
     }
     thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
-    long before = g.admit();
+    long before = g.admit(task); // counted and linked in one step
     if (before < 0L) {
       if (place == TaskImpl.PLACE_HELD) {
         g.places.release();
       }
       throw finished(g, "fork into");
     }
-    g.children.append(task);
     if (Features.ON) { // folded away by the JIT: see Features
       Object recording = g.recording;
       if (recording != null) {
@@ -151,8 +150,7 @@ final class Forks {
     try {
       thread.start();
     } catch (Throwable e) {
-      task.abandon();
-      g.leave();
+      task.abandon(); // it leaves the group
       throw new RejectedExecutionException(g.describe() + " could not start a thread", e);
     }
     return task;

@@ -3,8 +3,6 @@ package dev.taskgroup.internal;
 import dev.taskgroup.Body;
 import dev.taskgroup.ContextPropagator;
 import dev.taskgroup.FailurePolicy;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -21,25 +19,27 @@ import java.util.function.Consumer;
  * <pre>
  * Implementation overview
  *
- * The member count (LIVE, on ChildList.members) is one atomic long: STARTED | count, where count
- * is the body (1 while it runs) plus every member that has not finished: child threads, and
- * cancel-hook actions of scopes inside the group. 0 = not started; STARTED with count 0 = closed.
- * A member is admitted by CAS unless the group is closed, and leaves as its very last act; the
- * one that takes the count to 0 unparks the owner. Because the body and every child count, a
- * child can always fork (its own share keeps the group open), and once the count is 0 nothing
- * can reopen it.
- * The count lives on the child list, which every ending child writes anyway, and not on this
- * object: every check of a cancelled task's effective cancellation reads this group's flags
- * (the re-delivery watcher's, on another core, during a mass cancellation), and a count on the
- * same cache line made each ending child fetch that line back (measured with 100 000 parked
- * children cancelled at once: JVMs that ended them at 30-45 ms instead of 19 became rarer).
- * (Tried and rejected: keeping the count under the child list's lock, written with release
- * stores, so that a fork and a child's end each cost one atomic instruction fewer. It was about
- * 6 ns per child faster, but on JDK 25.0.3 the owner parked in the join loop missed its wake-up
- * about once per million groups on two carriers, while C1-only or no-OSR runs never did; a
- * 40-line program with no library code shows the same. The atomic counter never has. Merging
- * the count into the lock word, with a volatile write of the 0, was measured again later: no
- * gain outside the noise.)
+ * The member count is the body (1 while it runs) plus every member that has not finished: child
+ * threads, and cancel-hook actions of scopes inside the group. It lives in ChildList's state word
+ * (STARTED | LOCKED | count), next to the list of children it counts. 0 = not started; STARTED
+ * with count 0 = closed. A member is admitted unless the group is closed, a child in the same
+ * step that links it into the list, and leaves as its very last act, a child in the same step
+ * that unlinks it; the one that takes the count to 0 unparks the owner. Because the body and
+ * every child count, a child can always fork (its own share keeps the group open), and once the
+ * count is 0 nothing can reopen it.
+ * Why one word for the count and the list's lock: a fork then costs one atomic instruction for
+ * both, and so does a child's end (measured with 100 children per group on one carrier: 6 ns per
+ * child less than a separate atomic counter, with the release-ordered links of ChildList). The
+ * word is not on this object: every check of a cancelled task's effective cancellation reads this
+ * group's flags (the re-delivery watcher's, on another core, during a mass cancellation), and a
+ * count on the same cache line made each ending child fetch that line back (measured with 100 000
+ * parked children cancelled at once: JVMs that ended them at 30-45 ms instead of 19 became
+ * rarer).
+ * (An earlier try kept the count under the list's lock with release stores only, and the owner
+ * parked in the join loop missed its wake-up about once per million groups on two carriers. The
+ * cause was ours, not the JDK's: the releasing store of the 0 was followed by LockSupport.unpark,
+ * whose first act, for a virtual thread, is an unfenced read of the park permit; see ChildList's
+ * overview. The store of the 0 is now volatile.)
  *
  * The Group's monitor guards `failures` (the child list has its own lock, see ChildList). It is
  * never held while calling user code, nor across anything that blocks.
@@ -53,8 +53,6 @@ import java.util.function.Consumer;
  * </pre>
  */
 public final class Group extends EnteredScope {
-  private static final long STARTED = 1L << 62;
-  private static final long COUNT_MASK = STARTED - 1;
   private static final ThreadFactory VIRTUAL_THREADS = Thread.ofVirtual().factory();
 
   final GroupConfig config;
@@ -205,7 +203,7 @@ public final class Group extends EnteredScope {
   /** The owner's run (see the overview), with one of {@code body} and {@code callable}. */
   private Object run(Body body, Callable<?> callable)
       throws InterruptedException, GroupFailedException {
-    if (!LIVE.compareAndSet(children, 0L, STARTED | 1L) || !claim()) {
+    if (!children.open() || !claim()) {
       throw alreadyRun();
     }
     owner = Thread.currentThread();
@@ -280,7 +278,7 @@ public final class Group extends EnteredScope {
   private void awaitMembers() {
     long warnAt = 0L; // when to warn (nanoTime), once the wait is seen cancelled; 0: not yet
     boolean warned = false;
-    while ((children.members & COUNT_MASK) != 0L) {
+    while (children.unfinished() != 0L) {
       if (!warned && StuckWarning.enabled() && effectivelyCancelled(this)) {
         long now = System.nanoTime();
         if (warnAt == 0L) {
@@ -330,43 +328,46 @@ public final class Group extends EnteredScope {
 
   /** Whether the group has started (run was called). */
   boolean started() {
-    return children.members != 0L;
+    return children.started();
   }
 
   /** Whether the group has closed (run is returning or returned). */
   boolean closed() {
-    long s = children.members;
-    return s != 0L && (s & COUNT_MASK) == 0L;
+    return children.closed();
   }
 
   /**
-   * Admits one more member unless the group is closed.
+   * Admits a child about to start, and links it into the list of children, unless the group is
+   * closed.
    *
    * @return the unfinished members before this one, or -1 if the group is closed
    */
-  long admit() {
-    long s;
-    do {
-      s = children.members;
-      if ((s & COUNT_MASK) == 0L) {
-        return -1L;
-      }
-    } while (!LIVE.compareAndSet(children, s, s + 1L));
-    return s & COUNT_MASK;
+  long admit(TaskImpl<?> child) {
+    return children.admitAndAppend(child);
   }
 
-  /** A member leaves; the last one wakes the owner. Returns the members still unfinished. */
+  /** A member that is not a child leaves; the last one wakes the owner. Returns those left. */
   long leave() {
-    long after = ((long) LIVE.getAndAdd(children, -1L) - 1L) & COUNT_MASK;
+    long after = children.leave();
     if (after == 0L) {
       LockSupport.unpark(owner);
     }
     return after;
   }
 
+  /**
+   * A child that has finished (its outcome set) leaves, unlinked from the list of children; the
+   * last member wakes the owner.
+   */
+  void childLeft(TaskImpl<?> child) {
+    if (children.removeAndLeave(child) == 0L) {
+      LockSupport.unpark(owner);
+    }
+  }
+
   /** Admits a cancel-hook action as a member; false if the group has closed. */
   boolean admitHelper() {
-    return admit() >= 0L;
+    return children.admit() >= 0L;
   }
 
   /** A cancel-hook action threw. */
@@ -468,15 +469,5 @@ public final class Group extends EnteredScope {
       thread.setName(taskName);
     }
     return thread;
-  }
-
-  private static final VarHandle LIVE;
-
-  static {
-    try {
-      LIVE = MethodHandles.lookup().findVarHandle(ChildList.class, "members", long.class);
-    } catch (ReflectiveOperationException e) {
-      throw new ExceptionInInitializerError(e);
-    }
   }
 }

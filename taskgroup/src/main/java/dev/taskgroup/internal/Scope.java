@@ -294,10 +294,19 @@ public abstract class Scope {
    */
   final int markExited() {
     int f = setFlags(EXITED);
-    if ((f & CANCELLED) != 0 && (f & (ENTERED | EXITED)) == ENTERED) {
+    exitedFrom(f);
+    return f;
+  }
+
+  /**
+   * The accounting of an update that set {@link #EXITED} on flags that were {@code before}: a
+   * cancelled node that was running stops counting in {@link #RUNNING_CANCELLED}. For a subclass
+   * that sets EXITED together with bits of its own, in one CAS (TaskImpl's completion).
+   */
+  static void exitedFrom(int before) {
+    if ((before & CANCELLED) != 0 && (before & (ENTERED | EXITED)) == ENTERED) {
       runningCancelled(-1);
     }
-    return f;
   }
 
   private static void runningCancelled(int delta) {
@@ -391,7 +400,7 @@ public abstract class Scope {
           if (StuckWarning.enabled()) {
             g.wakeJoiningOwner(); // so that it starts its timed wait for the stuck warning
           }
-          TaskImpl<?> first = g.children.head();
+          TaskImpl<?> first = g.children.firstForWalk();
           if (first != null) {
             if (pending == null) {
               pending = new ArrayDeque<>();

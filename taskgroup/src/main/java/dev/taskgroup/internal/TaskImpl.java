@@ -28,8 +28,8 @@ import java.util.concurrent.locks.LockSupport;
  * by CAS, from RUNNING to
  * SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED first, and then the thread's
  * late result is dropped (a late failure still goes to the group). FINISHED says the thread is
- * done with the work and its bookkeeping; the thread sets it, with its outcome, in one CAS at the
- * end (before the group is told, Group.leave). The place bits are written before the thread
+ * done with the work and its bookkeeping; the thread sets it, with its outcome and its root
+ * scope's EXITED, in one CAS at the end (before the group is told, Group.leave). The place bits are written before the thread
  * starts and then only by the task's thread (by CAS, as Task.cancel may change the outcome
  * meanwhile).
  *
@@ -42,9 +42,10 @@ import java.util.concurrent.locks.LockSupport;
  * wakes them, and a waiter re-checks the state after pushing itself.
  *
  * `next` and `prev` link the group's live children in fork order (see ChildList). A child
- * unlinks itself when its work ends, before it leaves the group: the group holds no finished
- * child, so the outcome of a task nobody holds is garbage at once.
- * Invariant: once FINISHED is set, the task is not in its group's list.
+ * unlinks itself right after setting its outcome, in the same step that it leaves the group:
+ * the group holds no finished child, so the outcome of a task nobody holds is garbage at once.
+ * Invariant: a task in its group's list with FINISHED set is being unlinked by its own thread
+ * (walkers skip it).
  *
  * With context propagators, the thread runs a Propagation.Child instead of the task: runWork
  * (begin, the work, classify) inside the propagators, then report (outcome, FINISHED, leave)
@@ -150,9 +151,8 @@ public final class TaskImpl<T> extends ThreadState
   void abandon() {
     releasePlace();
     INNERMOST.setRelease(this, null);
-    markExited();
-    group().children.remove(this);
     complete(CANCELLED_STATE, null);
+    group().childLeft(this);
   }
 
   /** Sets the place bits (PLACE_*) before the thread starts (published by Thread.start). */
@@ -367,12 +367,11 @@ public final class TaskImpl<T> extends ThreadState
     }
     releasePlace();
     INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
-    markExited(); // the task's root scope is left: a Task.cancel() from now on only records
-    g.children.remove(this); // the group keeps no finished child (see the overview)
     if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
     }
     if (via != null) {
+      markExited(); // the propagators' code still runs; the outcome comes later (report)
       via.ended(value, failure, cancelled);
       return;
     }
@@ -380,8 +379,9 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Reports the outcome to the task and the group, then leaves the group. {@code outside}: what a
-   * context propagator threw outside the work, a failure too (after the work's own).
+   * Reports the outcome to the task and the group, then leaves the group, unlinked from its list
+   * (the group keeps no finished child, see the overview). {@code outside}: what a context
+   * propagator threw outside the work, a failure too (after the work's own).
    */
   void report(Object value, Throwable failure, boolean cancelled, Throwable outside) {
     Group g = group();
@@ -399,7 +399,7 @@ public final class TaskImpl<T> extends ThreadState
     } else {
       complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
     }
-    g.leave();
+    g.childLeft(this);
   }
 
   /** Takes the place this child waits for on its own thread, if any; false if cancelled. */
@@ -417,13 +417,17 @@ public final class TaskImpl<T> extends ThreadState
     }
   }
 
-  /** The thread's last word on the task: its outcome (unless cancelled first) and FINISHED. */
+  /**
+   * The thread's last word on the task, in one CAS: its outcome (unless cancelled first), FINISHED,
+   * and EXITED for its root scope (from then on a Task.cancel() only records) if not set before.
+   */
   private void complete(int newOutcome, Object result) {
     payload = result;
     for (; ; ) {
       int s = flags;
-      int next = (s & OUTCOME) == RUNNING ? (s | newOutcome | FINISHED) : s | FINISHED;
+      int next = ((s & OUTCOME) == RUNNING ? s | newOutcome : s) | FINISHED | EXITED;
       if (FLAGS.compareAndSet(this, s, next)) {
+        exitedFrom(s);
         if ((s & OUTCOME) == RUNNING) {
           releaseWaiters();
         }

@@ -49,16 +49,18 @@
  *                            re-delivery count (16-31)             watcher, holding BUSY
  *   Invariant: an interrupt the library delivered (DELIVERED) never survives the cancelled
  *   region; one from outside (OUTSIDE) is never cleared by the library.
- * Group.live                 STARTED | members (body + children    the owner (start, leave),  fork (admit),
- *                            + hook actions)                       forks (admit), members     the owner
- *                                                                  (leave)
- *   0 -> STARTED|1 -> ... -> STARTED|0 (closed, final). Invariant: nothing is admitted once the
- *   count is 0, and the owner returns only then.
- * TaskImpl.state             outcome (RUNNING SUCCESS FAILED       the task's thread;         get(), walkers
- *                            CANCELLED), FINISHED, place bits      Task.cancel (outcome only)
- *   RUNNING -> one outcome, once; FINISHED set last, with or after it.
- *   Invariant: once FINISHED is set, the task is not in its group's list of children.
- * ChildList.locked           0 / 1                                 append, remove (spin lock) -
+ * ChildList.state            STARTED | LOCKED | members (body +    the owner (start, leave),  fork (admit),
+ *                            children + hook actions)              forks (admit and link),    the owner,
+ *                                                                  members (leave; a child    walkers (lock)
+ *                                                                  unlinked with it)
+ *   0 -> STARTED|1 -> ... -> STARTED|0 (closed, final). LOCKED: a spin lock over the count and
+ *   the list's links. Invariant: nothing is admitted once the count is 0, and the owner returns
+ *   only then.
+ * TaskImpl's bits of flags   outcome (RUNNING SUCCESS FAILED       the task's thread;         get(), walkers
+ *   (8-13)                   CANCELLED), FINISHED, place bits,     Task.cancel (outcome only)
+ *                            START_CHILD
+ *   RUNNING -> one outcome, once; FINISHED set last, with or after it, with EXITED.
+ *   Invariant: a task in its group's list with FINISHED set is being unlinked by its own thread.
  * CancelHook.state           OPEN -> RUNNING -> RAN, OPEN -> CLOSED  firers (CAS), close()    firers, close()
  * StartSignalImpl.state      PENDING -> STARTING -> STARTED, ENDED  the work's thread          start()'s caller
  * Deadlines.Deadline.state   NEW -> RUNNING -> STOPPED              the scope's thread, the    the timer
