@@ -29,9 +29,9 @@ import java.util.concurrent.locks.LockSupport;
  * SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED first, and then the thread's
  * late result is dropped (a late failure still goes to the group). FINISHED says the thread is
  * done with the work and its bookkeeping; the thread sets it, with its outcome and its root
- * scope's EXITED, in one CAS at the end (before the group is told, Group.leave). The place bits are written before the thread
- * starts and then only by the task's thread (by CAS, as Task.cancel may change the outcome
- * meanwhile).
+ * scope's EXITED, in one CAS at the end (before it leaves the group, Group.childLeft). The place
+ * bits are written before the thread starts and then only by the task's thread (by CAS, as
+ * Task.cancel may change the outcome meanwhile).
  *
  * `payload`: the work (a Callable or a Body) until it ends; then the result or the failure,
  * written before the final CAS and read after seeing the state. One slot for both, as the two
