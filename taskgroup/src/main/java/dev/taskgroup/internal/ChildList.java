@@ -236,6 +236,20 @@ final class ChildList {
    *     open
    */
   private long lock(boolean admitting) {
+    long s = state;
+    if ((s & LOCKED) == 0L
+        && (!admitting || (s & COUNT_MASK) != 0L)
+        && STATE.compareAndSet(this, s, s | LOCKED)) {
+      return s;
+    }
+    return lockContended(admitting);
+  }
+
+  /**
+   * {@link #lock}'s loop, out of line: the fast path above is inlined into a child's run, whose
+   * compiled frame stays on the stack of every parked child (heap memory), so it is kept small.
+   */
+  private long lockContended(boolean admitting) {
     for (int round = 0; ; ) {
       long s = state;
       if ((s & LOCKED) != 0L) {
