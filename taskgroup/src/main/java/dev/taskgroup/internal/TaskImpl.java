@@ -371,8 +371,7 @@ public final class TaskImpl<T> extends ThreadState
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
     }
     if (via != null) {
-      markExited(); // the propagators' code still runs; the outcome comes later (report)
-      via.ended(value, failure, cancelled);
+      via.ended(value, failure, cancelled); // reported once the propagators' code has ended
       return;
     }
     report(value, failure, cancelled, null);
