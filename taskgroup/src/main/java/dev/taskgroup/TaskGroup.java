@@ -143,7 +143,11 @@ public final class TaskGroup {
 
   /**
    * Configures a {@link TaskGroup}. Each setter returns the builder; a setter given a bad value
-   * throws and leaves the builder as it was. A builder may build any number of groups.
+   * throws and leaves the builder as it was. A builder may build any number of groups, each with
+   * the configuration as it stands at its {@code build()}; keeping one configured builder and
+   * calling {@code build()} per batch of work is cheap (the configuration is made once, then
+   * shared, until a setter changes it). Threads may share a builder that none of them changes any
+   * more; a setter racing a {@code build()} on another thread needs outside ordering.
    */
   public interface Builder {
     /**

@@ -89,7 +89,7 @@ public final class Group extends EnteredScope {
         config.maxConcurrency() == GroupConfig.UNBOUNDED
             ? null
             : new Semaphore(config.maxConcurrency(), true);
-    this.propagators = Propagation.forGroup(config.propagators());
+    this.propagators = config.appliedPropagators();
     if (config.timeout() != null) {
       Deadlines.initTimeout(this, config.timeout()); // `this` is not yet published
     }
