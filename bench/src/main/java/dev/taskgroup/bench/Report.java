@@ -286,7 +286,9 @@ final class Report {
     b.append("## (d) one group with 1 000 000 parked children\n\n");
     b.append("Not JMH: `MillionProbe`, one fresh JVM per implementation (`-Xms8g -Xmx16g`), a ")
         .append("JIT warm-up of 10 rounds at 100 000 children (start, park, cancel), a warm-up ")
-        .append("round at 1 000 000, then 5 measured rounds. Start: from the owner's first fork ")
+        .append("round at 1 000 000, then ")
+        .append(Compare.MILLION_ROUNDS)
+        .append(" measured rounds. Start: from the owner's first fork ")
         .append("until the last child checked in (each child checks in right before its park ")
         .append("loop); then every thread is checked to be `WAITING` (not timed). Cancel: raw ")
         .append("interrupts in start order and joins each; taskgroup `group.cancel()` until `run` ")
