@@ -1,6 +1,7 @@
 package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import java.lang.ref.WeakReference;
 import java.util.List;
@@ -10,6 +11,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A group that runs for a long time does not grow: once a child has finished, its result or failure
@@ -94,5 +97,43 @@ class RetentionTest {
               .isZero();
           assertThat(first.resultNow()).hasSize(16);
         });
+  }
+
+  /**
+   * A failed group that somebody keeps (in a field, a map of jobs) does not keep its failures once
+   * the exception run threw is dropped: the exception holds them, the group lets go. Failures of
+   * the body and of children, under both policies.
+   */
+  @ParameterizedTest
+  @EnumSource(FailurePolicy.class)
+  void aFailedGroupKeptAfterRunDoesNotKeepItsFailures(FailurePolicy policy) throws Exception {
+    for (int round = 0; round < 3; round++) {
+      TaskGroup g = TaskGroup.builder().failurePolicy(policy).build();
+      Queue<WeakReference<Throwable>> failures = new ConcurrentLinkedQueue<>();
+      TaskGroupException thrown =
+          catchThrowableOfType(
+              TaskGroupException.class,
+              () ->
+                  g.run(
+                      () -> {
+                        for (int i = 0; i < 5; i++) {
+                          g.fork(
+                              () -> {
+                                RuntimeException f = new RuntimeException("child failed");
+                                failures.add(new WeakReference<>(f));
+                                throw f;
+                              });
+                        }
+                        IllegalStateException f = new IllegalStateException("body failed");
+                        failures.add(new WeakReference<>(f));
+                        throw f;
+                      }));
+      assertThat(thrown.failures()).isNotEmpty().hasSizeLessThanOrEqualTo(6);
+      assertThat(failures).isNotEmpty();
+      thrown = null; // only the group is left
+      assertThat(Probes.awaitCleared(List.copyOf(failures)))
+          .as("failures reachable from a finished group (%s)", policy)
+          .isZero();
+    }
   }
 }

@@ -72,7 +72,11 @@ public final class Group extends EnteredScope {
   /** Set by the owner only: it was interrupted from outside. */
   private boolean ownerInterrupted;
 
-  /** Failures in order, created on the first; under the monitor (synchronized (this)). */
+  /**
+   * Failures in order, created on the first; under the monitor (synchronized (this)). Emptied (not
+   * nulled: the group still failed) once run has handed them to the exception it throws, so that a
+   * finished group somebody keeps does not keep them: the exception is the caller's to hold.
+   */
   private List<Throwable> failures;
 
   /**
@@ -157,10 +161,15 @@ public final class Group extends EnteredScope {
     return owner == Thread.currentThread();
   }
 
-  /** The failures so far, in the order they happened. */
-  private List<Throwable> failures() {
+  /**
+   * The failures, in the order they happened, for the exception run throws; the group lets go of
+   * them (no member is left to add one: run calls this after the join).
+   */
+  private List<Throwable> takeFailures() {
     synchronized (this) {
-      return failures == null ? List.of() : List.copyOf(failures);
+      List<Throwable> all = List.copyOf(failures);
+      failures.clear();
+      return all;
     }
   }
 
@@ -253,7 +262,7 @@ public final class Group extends EnteredScope {
       if (ownerInterrupted) {
         Thread.currentThread().interrupt(); // an outside interrupt stays set
       }
-      throw new GroupFailedException(failures());
+      throw new GroupFailedException(takeFailures());
     }
     if (ownerInterrupted) {
       Thread.interrupted();
