@@ -73,7 +73,12 @@ public interface Task<T> extends Future<T> {
    * The task's outcome as a {@link CompletableFuture}, for code that composes futures: the same
    * future on every call, completed when the task is (normally with its result, exceptionally with
    * its failure, or cancelled). Cancelling the future, with either flag, cancels the task as {@link
-   * #cancel(boolean)} does; completing it from outside does not affect the task.
+   * #cancel(boolean)} does; completing it from outside does not affect the task. A failure that is
+   * itself a {@link java.util.concurrent.CancellationException} (thrown by the work while nothing
+   * cancelled it) completes the future wrapped in a {@link
+   * java.util.concurrent.CompletionException}, so that the future of a failed task never looks
+   * cancelled: its {@code get()} throws an {@code ExecutionException} with that exception as the
+   * cause.
    *
    * {@snippet :
    * Task<Price> price = group.fork(() -> quote(item));

@@ -72,15 +72,47 @@ final class TaskExtras {
     }
     Waiter w = (Waiter) WAITERS.getAndSet(this, null);
     while (w != null) {
-      LockSupport.unpark(w.thread);
+      Thread t = w.thread;
+      if (t != null) {
+        LockSupport.unpark(t);
+      }
       w = w.next;
     }
   }
 
-  /** A thread waiting in get(). */
+  /**
+   * Unlinks the waiters whose thread stopped waiting (thread set to null). Lock-free: a node is
+   * unlinked by pointing its live predecessor past it, or the head past it by CAS; when the
+   * predecessor turns out to have been abandoned meanwhile, or the CAS fails, the walk starts over
+   * (as FutureTask does). The completer's getAndSet of the whole stack may race it: unpark(null) of
+   * an abandoned node is harmless, and a node unlinked from a stack already taken is garbage.
+   */
+  void removeAbandonedWaiters() {
+    retry:
+    for (; ; ) {
+      Waiter pred = null;
+      for (Waiter q = waiters; q != null; ) {
+        Waiter next = q.next;
+        if (q.thread != null) {
+          pred = q;
+        } else if (pred != null) {
+          pred.next = next;
+          if (pred.thread == null) {
+            continue retry; // the predecessor left too: its link may be stale
+          }
+        } else if (!WAITERS.compareAndSet(this, q, next)) {
+          continue retry;
+        }
+        q = next;
+      }
+      return;
+    }
+  }
+
+  /** A thread waiting in get(); {@code thread} is null once it stopped waiting. */
   static final class Waiter {
-    final Thread thread;
-    Waiter next;
+    volatile Thread thread;
+    volatile Waiter next;
 
     Waiter(Thread thread) {
       this.thread = thread;

@@ -1,6 +1,8 @@
 package dev.taskgroup.internal;
 
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /**
  * The {@link CompletableFuture} of {@code Task.toCompletableFuture()}: completed by the task when
@@ -30,7 +32,14 @@ final class TaskFuture<T> extends CompletableFuture<T> {
   void taskDone() {
     switch (task.state()) {
       case SUCCESS -> complete(task.resultNow());
-      case FAILED -> completeExceptionally(task.exceptionNow());
+      case FAILED -> {
+        // A CancellationException the work threw is its failure; as it is, the future would
+        // count it as a cancellation (isCancelled, get throwing it). Wrapped, get() throws an
+        // ExecutionException with it as the cause, as for any other failure.
+        Throwable failure = task.exceptionNow();
+        completeExceptionally(
+            failure instanceof CancellationException ? new CompletionException(failure) : failure);
+      }
       case CANCELLED -> super.cancel(false);
       case RUNNING -> throw new AssertionError("taskDone() before the outcome is set");
     }

@@ -39,7 +39,10 @@ import java.util.concurrent.locks.LockSupport;
  * failure (ThreadState.judgedFailure, rare) is kept in TaskExtras; only the task's thread uses it.
  *
  * Waiters in get() form a Treiber stack in TaskExtras.waiters; whoever moves the outcome out of RUNNING
- * wakes them, and a waiter re-checks the state after pushing itself.
+ * wakes them, and a waiter re-checks the state after pushing itself. A waiter that stops waiting
+ * (timed out, interrupted) clears its node's thread and unlinks the abandoned nodes
+ * (TaskExtras.removeAbandonedWaiters), so that a long-running task polled with timed gets keeps
+ * no thread that stopped waiting.
  *
  * `next` and `prev` link the group's live children in fork order (see ChildList). A child
  * unlinks itself right after setting its outcome, in the same step that it leaves the group:
@@ -580,7 +583,11 @@ public final class TaskImpl<T> extends ThreadState
         return s;
       }
       if (Thread.interrupted() || cooperativelyCancelled(me)) {
+        abandon(node);
         throw interruptedWhileWaiting(describe());
+      }
+      if (timed && nanos <= 0L) {
+        return s; // before the deadline sum, which a huge negative timeout would overflow
       }
       if (node == null) {
         me = ThreadState.currentOrNull();
@@ -591,12 +598,24 @@ public final class TaskImpl<T> extends ThreadState
       if (timed) {
         long left = deadline - System.nanoTime();
         if (left <= 0L) {
+          abandon(node);
           return flags & OUTCOME;
         }
         LockSupport.parkNanos(this, left);
       } else {
         LockSupport.park(this);
       }
+    }
+  }
+
+  /**
+   * A waiter that stops waiting (timed out, interrupted) leaves the stack, so that a task polled
+   * with timed gets while it runs for long does not keep every thread that ever waited.
+   */
+  private void abandon(TaskExtras.Waiter node) {
+    if (node != null) {
+      node.thread = null;
+      extras.removeAbandonedWaiters();
     }
   }
 
