@@ -68,7 +68,10 @@ public final class TaskTree {
    * {@code redeliveries=N} (when not zero), for a group whose owner waits for its children {@code
    * parked on <dev.taskgroup.internal.Group@1b6d3586>} (the object a JDK thread dump shows the
    * owner "parking to wait for"), and the cancel reason and age. Below 64 levels a line says its
-   * depth ({@code … 65 └─ scope ...}) instead of indenting further.
+   * depth ({@code … 65 └─ scope ...}) instead of indenting further. In names and reasons, line
+   * breaks and other control characters are written as Java escapes ({@code \n}), and a backslash
+   * or a quote that would end the quoted text is escaped with a backslash, so that every node stays
+   * on its own line.
    *
    * {@snippet :
    * System.out.print(TaskTree.capture().format());
@@ -107,11 +110,15 @@ public final class TaskTree {
   private static void line(StringBuilder sb, TreeNode n) {
     sb.append(n.kind);
     if (n.name != null) {
-      sb.append(" '").append(n.name).append('\'');
+      sb.append(" '");
+      appendEscaped(sb, n.name, '\'');
+      sb.append('\'');
     }
     sb.append(' ').append(n.state);
     if (n.threadId >= 0) {
-      sb.append(" #").append(n.threadId).append(" \"").append(n.threadName).append('"');
+      sb.append(" #").append(n.threadId).append(" \"");
+      appendEscaped(sb, n.threadName, '"');
+      sb.append('"');
     }
     if (n.deadline != null) {
       sb.append(" deadline=").append(n.deadline);
@@ -123,13 +130,41 @@ public final class TaskTree {
       sb.append(" parked on <").append(n.parkedOn).append('>');
     }
     if (n.cancelReason != null) {
-      sb.append(" (").append(n.cancelReason);
+      sb.append(" (");
+      appendEscaped(sb, n.cancelReason, ')');
       if (n.cancelledMillisAgo >= 0) {
         sb.append(", ").append(n.cancelledMillisAgo).append(" ms ago");
       }
       sb.append(')');
     }
     sb.append('\n');
+  }
+
+  /**
+   * Appends {@code text} so that it stays on its line and inside its delimiter: line breaks, other
+   * control characters and line separators as Java escapes ({@code \n}; U+2028 and other separators
+   * as {@code \\uXXXX}), and a backslash or the {@code delimiter} escaped with a backslash. A name
+   * is the user's; a line of its own must not look like a node of the tree.
+   */
+  private static void appendEscaped(StringBuilder sb, String text, char delimiter) {
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      switch (c) {
+        case '\n' -> sb.append("\\n");
+        case '\r' -> sb.append("\\r");
+        case '\t' -> sb.append("\\t");
+        case '\\' -> sb.append("\\\\");
+        default -> {
+          if (c == delimiter) {
+            sb.append('\\').append(c);
+          } else if (c < 0x20 || c == 0x7f || c == '\u2028' || c == '\u2029' || c == '\u0085') {
+            sb.append(String.format("\\u%04x", (int) c));
+          } else {
+            sb.append(c);
+          }
+        }
+      }
+    }
   }
 
   /**

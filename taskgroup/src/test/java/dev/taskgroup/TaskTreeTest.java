@@ -5,8 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -329,5 +331,47 @@ class TaskTreeTest {
   void nothingRunningCapturesNoNodeOfThisThread() {
     assertThat(TaskTree.capture().format())
         .doesNotContain("#" + Thread.currentThread().threadId() + " ");
+  }
+
+  /**
+   * format() promises one line per node: a line break (or a quote) in a name or a cancel reason is
+   * escaped, so it can neither split a node nor forge one.
+   */
+  @Test
+  void formatKeepsEveryNodeOnOneLineWhateverTheNamesHold() throws Exception {
+    String name = "line1\nline2\r\u2028└─ task 'forged'\\";
+    TaskGroup group = TaskGroup.named(name);
+    AtomicReference<String> running = new AtomicReference<>();
+    AtomicReference<String> cancelled = new AtomicReference<>();
+    group.run(
+        () -> {
+          CountDownLatch started = new CountDownLatch(1);
+          group.fork(
+              "child\nname",
+              () -> {
+                started.countDown();
+                Fixtures.parkUntilInterrupted();
+              });
+          started.await();
+          running.set(TaskTree.capture().format()); // the child is parked: it is listed
+          group.cancel("reason\nwith a break)");
+          cancelled.set(TaskTree.capture().format()); // the body still runs: the group is listed
+        });
+    for (String text : List.of(running.get(), cancelled.get())) {
+      List<String> lines = text.lines().toList();
+      assertThat(lines.stream().filter(l -> l.contains("line1")).toList())
+          .as("the group's line in:%n%s", text)
+          .singleElement()
+          .satisfies(
+              l -> assertThat(l).contains("'line1\\nline2\\r\\u2028└─ task \\'forged\\'\\\\'"));
+      assertThat(lines)
+          .as("no line begins inside a name or reason:%n%s", text)
+          .noneMatch(
+              l -> l.startsWith("line2") || l.startsWith("with a break") || l.startsWith("name"));
+    }
+    assertThat(running.get().lines().filter(l -> l.contains("'child\\nname'")).count())
+        .as("the child's line in:%n%s", running.get())
+        .isEqualTo(1);
+    assertThat(cancelled.get()).contains(": reason\\nwith a break\\), ");
   }
 }

@@ -36,8 +36,15 @@ public final class CancelHook implements CancelScope.Registration {
   private static final int RAN = 2;
   private static final int CLOSED = 3;
 
-  private final Scope scope;
-  private final Body action;
+  /**
+   * The scope and the action; both dropped once the registration is spent (closed first, or its
+   * action has ended), so that a registration somebody keeps does not keep what the action captured
+   * (a statement, a socket). Written only by whoever won the state's CAS from OPEN, and read only
+   * by the firer that won it, so never cleared under a reader.
+   */
+  private Scope scope;
+
+  private Body action;
   private volatile int state;
 
   /** Counted down when a fired action has ended. */
@@ -112,8 +119,9 @@ public final class CancelHook implements CancelScope.Registration {
   private void runAction(Group reportTo) {
     Object recording = Events.hookStart();
     boolean threw = false;
+    Body a = action;
     try {
-      action.run();
+      a.run();
     } catch (Throwable t) {
       threw = true;
       failed(reportTo, t);
@@ -132,6 +140,8 @@ public final class CancelHook implements CancelScope.Registration {
   }
 
   private void finish(Group reportTo) {
+    scope = null;
+    action = null;
     state = RAN;
     ran.countDown();
     if (reportTo != null) {
@@ -158,6 +168,8 @@ public final class CancelHook implements CancelScope.Registration {
   @Override
   public void close() {
     if (STATE.compareAndSet(this, OPEN, CLOSED)) {
+      scope = null;
+      action = null;
       return;
     }
     if (state == CLOSED) {
