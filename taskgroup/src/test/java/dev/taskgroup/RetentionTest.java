@@ -107,7 +107,7 @@ class RetentionTest {
   @ParameterizedTest
   @EnumSource(FailurePolicy.class)
   void aFailedGroupKeptAfterRunDoesNotKeepItsFailures(FailurePolicy policy) throws Exception {
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < 20; round++) {
       TaskGroup g = TaskGroup.builder().failurePolicy(policy).build();
       Queue<WeakReference<Throwable>> failures = new ConcurrentLinkedQueue<>();
       TaskGroupException thrown =
@@ -135,5 +135,84 @@ class RetentionTest {
           .as("failures reachable from a finished group (%s)", policy)
           .isZero();
     }
+  }
+
+  /**
+   * A cancel-hook registration that somebody keeps (say, in a field of a long-lived object) does
+   * not keep what its action captured once it is spent: closed before any cancel, or after its
+   * action ran.
+   */
+  @RepeatedTest(3)
+  void aSpentRegistrationDoesNotKeepItsAction() throws Exception {
+    List<WeakReference<Object>> captured = new java.util.ArrayList<>();
+    List<CancelScope.Registration> kept = new java.util.ArrayList<>();
+    CancelScope closedFirst = CancelScope.create();
+    closedFirst.run(
+        () -> {
+          Object statement = new byte[1 << 16];
+          captured.add(new WeakReference<>(statement));
+          CancelScope.Registration r =
+              CancelScope.onCancel(() -> assertThat(statement).isNotNull());
+          r.close();
+          kept.add(r);
+        });
+    CancelScope fired = CancelScope.create();
+    fired.run(
+        () -> {
+          Object socket = new byte[1 << 16];
+          captured.add(new WeakReference<>(socket));
+          CancelScope.Registration r = CancelScope.onCancel(() -> assertThat(socket).isNotNull());
+          kept.add(r);
+          fired.cancel();
+          r.close(); // waits for the action, which has run
+          CancelScope.checkpoint();
+        });
+    assertThat(fired.cancelCaught()).isTrue();
+    assertThat(Probes.awaitCleared(captured))
+        .as("what spent registrations' actions captured is still reachable")
+        .isZero();
+    assertThat(kept).hasSize(2);
+  }
+
+  /**
+   * Threads that gave up waiting for a task (a timed get that timed out) are not kept by the task
+   * while it goes on running.
+   */
+  @RepeatedTest(3)
+  void threadsThatStoppedWaitingAreNotKeptByARunningTask() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          Task<String> slow =
+              g.fork(
+                  () -> {
+                    release.await();
+                    return "done";
+                  });
+          List<WeakReference<Object>> waiters = new java.util.ArrayList<>();
+          for (int i = 0; i < 20; i++) {
+            Thread t =
+                Thread.ofPlatform()
+                    .start(
+                        () -> {
+                          try {
+                            slow.get(1, TimeUnit.MILLISECONDS);
+                            throw new AssertionError("the task finished early");
+                          } catch (java.util.concurrent.TimeoutException expected) {
+                            // gave up waiting
+                          } catch (Exception e) {
+                            throw new AssertionError(e);
+                          }
+                        });
+            t.join();
+            waiters.add(new WeakReference<>(t));
+          }
+          assertThat(Probes.awaitCleared(waiters))
+              .as("threads that stopped waiting still reachable from the running task")
+              .isZero();
+          release.countDown();
+          assertThat(slow.get()).isEqualTo("done");
+        });
   }
 }

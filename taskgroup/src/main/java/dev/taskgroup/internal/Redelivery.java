@@ -155,12 +155,17 @@ public final class Redelivery {
       return count == 0 && older == null;
     }
 
-    /** Slot {@code i}, which a registration has claimed: waits the instant until it is filled. */
-    ThreadState filled(int i) {
+    /**
+     * Takes slot {@code i}, which a registration has claimed: waits the instant until it is filled,
+     * then empties it, so that the chunk (which a frame of the watcher may still hold while it
+     * parks) keeps no thread state, nor through it a finished task's result or failure.
+     */
+    ThreadState take(int i) {
       ThreadState ts;
       for (int round = 0; (ts = (ThreadState) SLOT.getAcquire(slots, i)) == null; round++) {
         ThreadState.waitBriefly(round);
       }
+      slots[i] = null; // sealed: only the watcher touches the slots now
       return ts;
     }
 
@@ -206,7 +211,7 @@ public final class Redelivery {
             due = Arrays.copyOf(due, n * 2);
             interval = Arrays.copyOf(interval, n * 2);
           }
-          watched[n] = c.filled(i);
+          watched[n] = c.take(i);
           due[n] = now + BASE_NANOS;
           interval[n] = -(now + FIRST_LATEST_NANOS); // never checked: see the overview
           n++;
@@ -215,8 +220,9 @@ public final class Redelivery {
       long nextDue = Long.MAX_VALUE;
       int kept = 0;
       int pendingInARow = 0; // first checks in a row that found the interrupt still pending
+      ThreadState ts = null;
       for (int i = 0; i < n; i++) {
-        ThreadState ts = watched[i];
+        ts = watched[i];
         long d = due[i];
         long iv = interval[i];
         if (d - now <= 0L) {
@@ -243,6 +249,8 @@ public final class Redelivery {
         interval[kept] = iv;
         kept++;
       }
+      ts = null; // a dropped watch must not stay reachable from this frame while it parks
+      taken = null;
       Arrays.fill(watched, kept, n, null);
       n = kept;
       if (n == 0) {
