@@ -215,4 +215,40 @@ class RetentionTest {
           assertThat(slow.get()).isEqualTo("done");
         });
   }
+
+  /**
+   * A stage that outlives the awaits on it (each ended by an outside interrupt) keeps none of the
+   * threads that awaited it.
+   */
+  @RepeatedTest(3)
+  void aStageThatOutlivesItsAwaitsKeepsNoThread() throws Exception {
+    java.util.concurrent.CompletableFuture<String> never =
+        new java.util.concurrent.CompletableFuture<>();
+    List<WeakReference<Object>> threads = new java.util.ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      Thread t =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    try {
+                      CancelScope.await(never);
+                      throw new AssertionError("the stage never completes");
+                    } catch (InterruptedException expected) {
+                      // the outside interrupt below
+                    } catch (java.util.concurrent.ExecutionException e) {
+                      throw new AssertionError(e);
+                    }
+                  });
+      while (t.getState() != Thread.State.WAITING) { // parked in await: the callback is in
+        Thread.onSpinWait();
+      }
+      t.interrupt();
+      t.join();
+      threads.add(new WeakReference<>(t));
+    }
+    assertThat(Probes.awaitCleared(threads))
+        .as("threads that awaited a stage still reachable from it")
+        .isZero();
+    assertThat(never).as("an outside interrupt leaves the stage alone").isNotDone();
+  }
 }
