@@ -1215,4 +1215,64 @@ class FutureContractTest {
     assertThat(thrown).isInstanceOf(TaskGroupException.class);
     assertThat(((TaskGroupException) thrown).failures()).containsExactly(boom);
   }
+
+  /**
+   * Waiters that give up (timed gets expiring at random moments, unlinking themselves) never take a
+   * waiter that still waits with them: every untimed get is woken by the completion. The seed of
+   * the timeouts is printed.
+   */
+  @RepeatedTest(20)
+  void waitersGivingUpNeverUnlinkOneThatStillWaits() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("waitersGivingUpNeverUnlinkOneThatStillWaits seed " + seed);
+    java.util.Random random = new java.util.Random(seed);
+    CountDownLatch release = new CountDownLatch(1);
+    TaskGroup group = TaskGroup.create();
+    AtomicInteger woken = new AtomicInteger();
+    int patient = 8;
+    group.run(
+        () -> {
+          Task<String> task =
+              group.fork(
+                  () -> {
+                    release.await();
+                    return "done";
+                  });
+          List<Thread> threads = new ArrayList<>();
+          for (int i = 0; i < 24; i++) {
+            long timeoutMicros = random.nextInt(300);
+            boolean timed = i % 3 != 0;
+            threads.add(
+                Thread.ofPlatform()
+                    .start(
+                        () -> {
+                          try {
+                            if (timed) {
+                              for (int k = 0; k < 20; k++) {
+                                try {
+                                  task.get(timeoutMicros, TimeUnit.MICROSECONDS);
+                                  return; // completed meanwhile
+                                } catch (TimeoutException expected) {
+                                  // gave up: unlinks itself beside the others
+                                }
+                              }
+                            } else if ("done".equals(task.get())) {
+                              woken.incrementAndGet();
+                            }
+                          } catch (Exception e) {
+                            throw new AssertionError(e);
+                          }
+                        }));
+          }
+          while (threads.stream().filter(t -> t.getState() == Thread.State.TERMINATED).count()
+              < threads.size() - patient) { // the timed ones have given up for good
+            Thread.onSpinWait();
+          }
+          release.countDown();
+          for (Thread t : threads) {
+            t.join();
+          }
+        });
+    assertThat(woken.get()).as("untimed waiters woken (seed %d)", seed).isEqualTo(patient);
+  }
 }
