@@ -63,6 +63,19 @@ class PortedScenariosTest {
     return Thread.ofPlatform().start(r);
   }
 
+  /** A platform thread that calls {@code cancel} once {@code started} has opened. */
+  private static Thread cancelOnceStarted(CountDownLatch started, Runnable cancel) {
+    return startThread(
+        () -> {
+          try {
+            started.await();
+          } catch (InterruptedException e) {
+            return;
+          }
+          cancel.run();
+        });
+  }
+
   // ---------------------------------------------------------------- cancel(): where and when
 
   // Ported from CPython test_taskgroups.py test_taskgroup_cancel_body (3.15 TaskGroup.cancel()).
@@ -812,16 +825,7 @@ class PortedScenariosTest {
     CountDownLatch started = new CountDownLatch(1);
     Finished finished = new Finished();
     AtomicReference<Throwable> innerThrew = new AtomicReference<>();
-    Thread canceller =
-        startThread(
-            () -> {
-              try {
-                started.await();
-              } catch (InterruptedException e) {
-                return;
-              }
-              outer.cancel();
-            });
+    Thread canceller = cancelOnceStarted(started, outer::cancel);
     outer.run(
         () -> {
           try {
@@ -1128,16 +1132,7 @@ class PortedScenariosTest {
     Finished finished = new Finished();
     CountDownLatch started = new CountDownLatch(2);
     AtomicReference<Throwable> thrown = new AtomicReference<>();
-    Thread canceller =
-        startThread(
-            () -> {
-              try {
-                started.await();
-              } catch (InterruptedException e) {
-                return;
-              }
-              scope.cancel();
-            });
+    Thread canceller = cancelOnceStarted(started, scope::cancel);
     scope.run(
         () -> {
           try {
