@@ -368,7 +368,6 @@ public final class TaskImpl<T> extends ThreadState
         failure = thrown;
       }
     }
-    releasePlace();
     INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
     if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
       failure = null; // it never signalled: the caller of start() gets the outcome, not the group
@@ -401,6 +400,10 @@ public final class TaskImpl<T> extends ThreadState
     } else {
       complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
     }
+    // The place goes back only now: once the failure has been reported (and, with CANCEL_ALL, has
+    // cancelled the group), the propagators' code has ended and the outcome is set, so that the
+    // next child can neither start, fail and be reported before this one, nor run beside it.
+    releasePlace();
     g.childLeft(this);
   }
 
