@@ -57,6 +57,10 @@ final class Forks {
         place = TaskImpl.PLACE_ACQUIRE_IN_THREAD;
       } else if (acquirePlace(g)) {
         place = TaskImpl.PLACE_HELD;
+        if (Scope.effectivelyCancelled(g)) { // cancelled while this start waited: as above
+          g.places.release();
+          throw new CancelledException(Scope.cancelledAbove(g), null);
+        }
       } else {
         Thread.interrupted(); // thrown instead; a cancellation sets it again
         throw ThreadState.interruptedWhileWaiting("a place in " + g.describe());
@@ -70,9 +74,14 @@ final class Forks {
 
     while (signal.state() < StartSignalImpl.STARTED) {
       LockSupport.park(signal);
-      if ((Thread.interrupted() || ThreadState.cooperativelyCancelled(caller))
+      boolean interrupted = Thread.interrupted();
+      if ((interrupted || ThreadState.cooperativelyCancelled(caller))
           && signal.state() < StartSignalImpl.STARTED) {
         return abandonStart(g, task, signal);
+      }
+      if (interrupted) {
+        // The work signalled (or ended) first: start does not throw, so the interrupt stays set.
+        Thread.currentThread().interrupt();
       }
     }
     if (signal.state() == StartSignalImpl.STARTED) {
