@@ -1055,7 +1055,7 @@ class ContractSweepTest {
     int max = 1 + random.nextInt(3);
     int threads = 2 + random.nextInt(4);
     int perThread = 5 + random.nextInt(20);
-    int cancelAfter = random.nextInt(threads * perThread);
+    int cancelAfter = 1 + random.nextInt(threads * perThread);
     TaskGroup group = TaskGroup.builder().maxConcurrency(max).build();
     AtomicInteger ran = new AtomicInteger();
     AtomicInteger forked = new AtomicInteger();
