@@ -180,6 +180,14 @@ public final class TaskGroup {
      * Limits how many children run at once (default: unbounded). A {@code fork} beyond the limit
      * waits, in FIFO order, for a child to finish.
      *
+     * <p>A fork from inside one of the group's own children never waits: it returns at once, and
+     * the new child waits for its place on its own thread, in the same FIFO order. So forking
+     * cannot deadlock a bounded group, but waiting for what you forked can: a child that waits for
+     * a child of the same group ({@code get()}, or {@code start}, which waits for the signal) keeps
+     * its place while it waits, and once every place is held that way nothing runs again. Give work
+     * that waits for its own sub-tasks a group of its own, opened inside the child: its children do
+     * not count against this limit.
+     *
      * @param max the limit, at least 1
      * @return this builder
      * @throws IllegalArgumentException if {@code max} is below 1

