@@ -20,8 +20,9 @@ import java.util.concurrent.CountDownLatch;
  * Firing (Scope.fireHooks, from whoever propagates the cancellation, or register() when the
  * scope already is cancelled) wins the CAS once and starts the action on a virtual thread; if a
  * group encloses the scope, the action counts as one of the group's members until it ends, so
- * the group waits for it and an exception it throws is a failure of the group. Otherwise the
- * exception is kept and close() throws it. Before the action starts, the registering thread is
+ * the group waits for it and an exception it throws is a failure of the group; if that group
+ * has already closed (a cancel landing as its run ends), the action does not run at all.
+ * Otherwise the exception is kept and close() throws it. Before the action starts, the registering thread is
  * marked (ThreadState HOOK_FIRED): an exception it throws while it stays effectively cancelled
  * is then the action's effect, a cancellation (Cancellation.isCancellation).
  *
@@ -94,6 +95,14 @@ public final class CancelHook implements CancelScope.Registration {
     if (!STATE.compareAndSet(this, OPEN, RUNNING)) {
       return;
     }
+    Group group = Group.enclosing(scope);
+    if (group != null && !group.admitHelper()) {
+      // The group has closed: every member has ended, its scopes are being left, and the
+      // cancellation came too late to stop anything. Run nothing: the action would outlive the
+      // group's run, and what it threw would have no group to go to.
+      finish(null);
+      return;
+    }
     // Mark the scope's thread (what it throws from now on, while it stays cancelled, is the
     // action's effect: Cancellation.isCancellation) and interrupt it, both before the action
     // runs: an action that closes the socket the thread reads must find the thread already
@@ -102,10 +111,6 @@ public final class CancelHook implements CancelScope.Registration {
     if (h != null) {
       h.ownHookFiring();
       h.deliver();
-    }
-    Group group = Group.enclosing(scope);
-    if (group != null && !group.admitHelper()) {
-      group = null; // the group has closed; nothing to report to
     }
     Group reportTo = group;
     try {
