@@ -89,6 +89,9 @@ public final class TreeCapture {
       List<TreeNode> into = p.into();
       for (Scope s = p.first(); s != null; s = s.below()) {
         TreeNode node = node(s, now);
+        if (node.state.equals("done")) {
+          break; // finished since it was reached (and so has all below it): a capture leaves it out
+        }
         into.add(node);
         if (s instanceof Group g) {
           List<TreeNode> below = node.children;
