@@ -330,6 +330,65 @@ class InteropSweepTest {
     assertThat(lost).as("outside interrupts lost by start() out of 20").isZero();
   }
 
+  /**
+   * An action that closes its own registration (cleanup code that closes "every registration it
+   * made", say): {@code close()} from inside the running action must return (Registration.close:
+   * "after close returns, the action will not start"; it has started), not wait for the action to
+   * end, which is waiting for itself. The group must end.
+   */
+  @RepeatedTest(5)
+  void actionThatClosesItsOwnRegistrationDoesNotDeadlock() throws Exception {
+    TaskGroup group = TaskGroup.named("self-close");
+    AtomicReference<CancelScope.Registration> reg = new AtomicReference<>();
+    AtomicBoolean closedFromAction = new AtomicBoolean();
+    Probes.onThread(
+        ThreadKind.VIRTUAL,
+        Duration.ofSeconds(5),
+        () ->
+            group.run(
+                () -> {
+                  CountDownLatch registered = new CountDownLatch(1);
+                  reg.set(
+                      CancelScope.onCancel(
+                          () -> {
+                            registered.await();
+                            reg.get().close();
+                            closedFromAction.set(true);
+                          }));
+                  registered.countDown();
+                  group.cancel();
+                  CancelScope.checkpoint();
+                }));
+    assertThat(closedFromAction).isTrue();
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
+  /**
+   * A long H2 query in a cooperative scope under a deadline: no interrupt is ever delivered there,
+   * but the {@code onCancel(statement::cancel)} action still runs (cooperative javadoc: "onCancel
+   * actions still run"), and the statement's SQLException is the cancellation, so the scope absorbs
+   * it and the thread's interrupt status stays clear.
+   */
+  @RepeatedTest(3)
+  void h2QueryInACooperativeScopeEndsThroughItsHookAtTheDeadline() throws Exception {
+    try (Connection db = H2.memory("interop-coop");
+        Statement statement = db.createStatement()) {
+      CancelScope scope = cooperativeWithTimeout(Duration.ofMillis(150));
+      AtomicBoolean interruptedInside = new AtomicBoolean();
+      scope.run(
+          () -> {
+            try (var hook = CancelScope.onCancel(statement::cancel)) {
+              statement.executeQuery(H2.LONG_QUERY);
+            } finally {
+              interruptedInside.set(Thread.currentThread().isInterrupted());
+            }
+          });
+      assertThat(scope.cancelCaught()).isTrue();
+      assertThat(interruptedInside).as("a cooperative scope is never interrupted").isFalse();
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+  }
+
   // ---- CancelScope.await ------------------------------------------------------------------
 
   /**
