@@ -551,7 +551,9 @@ class InteropSweepTest {
    */
   @RepeatedTest(3)
   void completingTheFutureFromOutsideNeverAffectsTheTaskOrItsFailure() throws Exception {
-    TaskGroup group = TaskGroup.named("outside-complete");
+    // COLLECT: the failing sibling must not cancel the succeeding one.
+    TaskGroup group =
+        TaskGroup.builder().name("outside-complete").failurePolicy(FailurePolicy.COLLECT).build();
     CountDownLatch go = new CountDownLatch(1);
     IllegalStateException real = new IllegalStateException("the task's own failure");
     AtomicReference<Task<String>> failing = new AtomicReference<>();
