@@ -51,6 +51,9 @@ public final class CancelHook implements CancelScope.Registration {
   /** Counted down when a fired action has ended. */
   private final CountDownLatch ran = new CountDownLatch(1);
 
+  /** The thread running the action, while it runs: close() from it must not wait for itself. */
+  private volatile Thread runner;
+
   /** What the action threw, when no group took it; written before `ran` is counted down. */
   private Throwable failure;
 
@@ -122,6 +125,7 @@ public final class CancelHook implements CancelScope.Registration {
   }
 
   private void runAction(Group reportTo) {
+    runner = Thread.currentThread();
     Object recording = Events.hookStart();
     boolean threw = false;
     Body a = action;
@@ -145,6 +149,7 @@ public final class CancelHook implements CancelScope.Registration {
   }
 
   private void finish(Group reportTo) {
+    runner = null;
     scope = null;
     action = null;
     state = RAN;
@@ -177,8 +182,8 @@ public final class CancelHook implements CancelScope.Registration {
       action = null;
       return;
     }
-    if (state == CLOSED) {
-      return;
+    if (state == CLOSED || Thread.currentThread() == runner) {
+      return; // closed before; or the running action closes its own registration: it started
     }
     awaitRan();
     Throwable t = failure;
