@@ -133,8 +133,11 @@ public final class CancelScope {
   /** A registered cancel hook; closing it removes the hook. See {@link #onCancel(Body)}. */
   public interface Registration extends AutoCloseable {
     /**
-     * Removes the hook: after {@code close} returns, the action will not start. If the action ran
-     * and threw, with no group around, {@code close} throws what it threw.
+     * Removes the hook: after {@code close} returns, the action will not start. If the action has
+     * started, {@code close} waits for it to end, without being interruptible (so the resource it
+     * closes is not used after {@code close} returns); an action must therefore not wait for the
+     * thread that closes its registration. Called from the action itself, {@code close} returns at
+     * once. If the action ran and threw, with no group around, {@code close} throws what it threw.
      */
     @Override
     void close();

@@ -22,9 +22,10 @@ import java.util.concurrent.CountDownLatch;
  * group encloses the scope, the action counts as one of the group's members until it ends, so
  * the group waits for it and an exception it throws is a failure of the group; if that group
  * has already closed (a cancel landing as its run ends), the action does not run at all.
- * Otherwise the exception is kept and close() throws it. Before the action starts, the registering thread is
- * marked (ThreadState HOOK_FIRED): an exception it throws while it stays effectively cancelled
- * is then the action's effect, a cancellation (Cancellation.isCancellation).
+ * Without a group, the exception is kept and close() throws it. Before the action starts, the
+ * registering thread is marked (ThreadState HOOK_FIRED): an exception it throws while it stays
+ * effectively cancelled is then the action's effect, a cancellation (Cancellation.isCancellation).
+ * close() from the thread running the action returns at once (it would wait for itself).
  *
  * The scope's hooks form a stack through `next`, pushed and pruned only by the scope's own
  * thread (registration is always for the caller's innermost scope); firers walk it without a
