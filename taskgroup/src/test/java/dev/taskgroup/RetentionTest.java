@@ -251,4 +251,41 @@ class RetentionTest {
         .isZero();
     assertThat(never).as("an outside interrupt leaves the stage alone").isNotDone();
   }
+
+  /**
+   * A child started with {@code start} runs on (a server, for days) after the thread that called
+   * {@code start} has ended: it keeps neither that thread nor the value it signalled.
+   */
+  @RepeatedTest(3)
+  void aStartedChildKeepsNeitherTheCallerNorTheValue() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    List<WeakReference<Object>> callers = new java.util.ArrayList<>();
+    List<WeakReference<Object>> values = new java.util.ArrayList<>();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          for (int i = 0; i < 10; i++) {
+            Task<Void> caller =
+                g.fork(
+                    () -> {
+                      Object value =
+                          g.start(
+                              signal -> {
+                                signal.started(new byte[1024]);
+                                release.await(); // serves until the test is done
+                              });
+                      values.add(new WeakReference<>(value));
+                      callers.add(new WeakReference<>(Thread.currentThread()));
+                    });
+            caller.get();
+          }
+          assertThat(Probes.awaitCleared(callers))
+              .as("threads that called start() still reachable from the started children")
+              .isZero();
+          assertThat(Probes.awaitCleared(values))
+              .as("signalled values still reachable from the started children")
+              .isZero();
+          release.countDown();
+        });
+  }
 }

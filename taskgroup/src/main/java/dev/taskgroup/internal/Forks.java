@@ -85,7 +85,7 @@ final class Forks {
       }
     }
     if (signal.state() == StartSignalImpl.STARTED) {
-      return signal.value();
+      return signal.takeValue();
     }
     Throwable failure = signal.failure();
     if (failure instanceof RuntimeException re) {

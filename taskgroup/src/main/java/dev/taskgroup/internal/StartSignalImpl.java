@@ -18,7 +18,13 @@ import java.util.concurrent.locks.LockSupport;
  * the value is stored) or to ENDED (the work ended first). Whoever wins decides: after STARTED
  * the child belongs to its group (its root scope is moved under the group, and its failures are
  * the group's); after ENDED the outcome (`failure`, or none: returned without signalling, or
- * cancelled) goes to the caller of start, and is never a failure of the group. The caller parks until the state leaves PENDING.
+ * cancelled) goes to the caller of start, and is never a failure of the group. The caller parks
+ * until the state leaves PENDING.
+ *
+ * The child's thread reads `caller` before it publishes the new state, and the caller, once it
+ * has seen STARTED and taken the value, drops both (takeValue): a started child may run for
+ * days, and its signal (reachable from the work's own frame) must not keep the thread that
+ * called start, which may have ended long ago, nor a copy of the value.
  * </pre>
  *
  * @param <T> the type of the signalled value
@@ -30,7 +36,9 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
   static final int ENDED = 3;
 
   private final Startable<T> work;
-  private final Thread caller;
+
+  /** The thread waiting in start(); dropped by takeValue. */
+  private Thread caller;
 
   /** The child; set before its thread starts. */
   TaskImpl<?> task;
@@ -64,10 +72,11 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
               ? "started() called after the started work ended"
               : "started() was already called for this start()");
     }
+    Thread c = caller; // read before STARTED: the caller drops it once it sees STARTED
     value = v;
     task.moveUnderGroup();
     state = STARTED;
-    LockSupport.unpark(caller);
+    LockSupport.unpark(c);
   }
 
   @Override
@@ -87,10 +96,11 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
     }
     failure = thrown;
     cancelled = wasCancelled;
+    Thread c = caller;
     if (!STATE.compareAndSet(this, PENDING, ENDED)) {
       return false;
     }
-    LockSupport.unpark(caller);
+    LockSupport.unpark(c);
     return true;
   }
 
@@ -98,8 +108,12 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
     return state;
   }
 
-  T value() {
-    return value;
+  /** The signalled value, once STARTED; the signal then lets go of it and of the caller. */
+  T takeValue() {
+    T v = value;
+    value = null;
+    caller = null;
+    return v;
   }
 
   Throwable failure() {
