@@ -206,7 +206,8 @@ public final class TaskGroup {
     /**
      * Hands each failure to {@code handler} as it happens instead of keeping it (policy {@link
      * FailurePolicy#COLLECT} only). The handler runs on the failing thread; an exception it throws
-     * is a failure of the group.
+     * is a failure of the group. A failure of the body goes to the handler too (it still cancels
+     * the children), and {@code run} then returns normally.
      *
      * @param handler the handler
      * @return this builder
