@@ -77,7 +77,16 @@ public final class CancelHook implements CancelScope.Registration {
   public static CancelHook register(Body action) {
     ThreadState ts = ThreadState.current();
     Scope s = ts.innermost;
-    CancelHook hook = new CancelHook(s, Propagation.wrapAction(action, s));
+    Body wrapped = Propagation.wrapAction(action, s); // a propagator that throws, throws here
+    if (s instanceof OwnThread) {
+      // Outside every scope, on a thread that is not a task: its root is never cancelled, so the
+      // action can never run. Registered nowhere, so that an open registration (never closed)
+      // does not keep what the action captured for the life of the thread (a pool's).
+      CancelHook spent = new CancelHook(null, null);
+      spent.state = CLOSED;
+      return spent;
+    }
+    CancelHook hook = new CancelHook(s, wrapped);
     s.pushHook(hook);
     if (Scope.effectivelyCancelled(s)) {
       hook.fire();

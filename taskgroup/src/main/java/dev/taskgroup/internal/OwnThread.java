@@ -2,14 +2,19 @@ package dev.taskgroup.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.lang.ref.WeakReference;
 
 /**
  * The state of a thread that is not a task's: it keeps its judged failure and its reason (a
  * thread's root is never cancelled, so that stays null) in fields.
  */
 final class OwnThread extends ThreadState {
-  /** See {@link ThreadState#judgedFailure()}; written by the thread itself. */
-  private Throwable judged;
+  /**
+   * See {@link ThreadState#judgedFailure()}; written by the thread itself. Weak: the judgment
+   * matters only while the exception travels (then its thrower's frames hold it), and a thread that
+   * lives on (a pool's) must not keep the last failure that left a scope on it.
+   */
+  private WeakReference<Throwable> judged;
 
   /** See {@link Scope#reason()}; CAS once from null. */
   private volatile CancelReason reason;
@@ -23,12 +28,13 @@ final class OwnThread extends ThreadState {
 
   @Override
   Throwable judgedFailure() {
-    return judged;
+    WeakReference<Throwable> j = judged;
+    return j == null ? null : j.get();
   }
 
   @Override
   void judgedFailure(Throwable t) {
-    judged = t;
+    judged = t == null ? null : new WeakReference<>(t);
   }
 
   @Override

@@ -2,6 +2,7 @@ package dev.taskgroup.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.lang.ref.WeakReference;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -33,8 +34,11 @@ final class TaskExtras {
   /** The future of toCompletableFuture(), by CAS; see TaskFuture. */
   volatile TaskFuture<?> future;
 
-  /** See TaskImpl.judgedFailure(); only the task's thread uses it. */
-  Throwable judgedFailure;
+  /**
+   * See TaskImpl.judgedFailure(); only the task's thread uses it. Weak, as in OwnThread: a Task
+   * held after it finished keeps its outcome, not an exception its work caught and handled.
+   */
+  WeakReference<Throwable> judgedFailure;
 
   /** See Scope.reason(); CAS once from null, by any thread. */
   volatile CancelReason reason;

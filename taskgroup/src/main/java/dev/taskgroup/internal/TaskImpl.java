@@ -4,6 +4,7 @@ import dev.taskgroup.Body;
 import dev.taskgroup.Task;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.lang.ref.WeakReference;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -185,13 +186,14 @@ public final class TaskImpl<T> extends ThreadState
   @Override
   Throwable judgedFailure() {
     TaskExtras x = extras;
-    return x == null ? null : x.judgedFailure;
+    WeakReference<Throwable> j = x == null ? null : x.judgedFailure;
+    return j == null ? null : j.get();
   }
 
   @Override
   void judgedFailure(Throwable t) {
     if (t != null || extras != null) {
-      extras().judgedFailure = t;
+      extras().judgedFailure = t == null ? null : new WeakReference<>(t);
     }
   }
 

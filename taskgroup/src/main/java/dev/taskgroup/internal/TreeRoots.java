@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -18,16 +19,20 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * A thread registers once, when its ThreadState is made (ThreadState.current): forks, joins and
  * scope entries pay nothing, and a task's thread never registers (its group reaches it). The
- * set is a concurrent hash set; the states of threads that have ended are removed by a sweep,
- * run by an adding thread that finds the adds since the last sweep above the threshold
- * (amortised O(1) per add), and by every capture.
+ * set is a concurrent hash set of weak references: a live thread keeps its own state strongly
+ * (ThreadState.CURRENT, in the thread's ThreadLocal map, which the JDK drops when the thread
+ * ends), so an entry is cleared only after its thread has ended, and the set never keeps a dead
+ * thread, nor through it the Runnable the JDK's Thread object still holds and what that
+ * captured. The entries of threads that have ended are removed by a sweep, run by an adding
+ * thread that finds the adds since the last sweep above the threshold (amortised O(1) per add),
+ * and by every capture.
  *
  * `sweepAt` is the add count at which the next sweep runs; `adds` counts adds; both atomic.
  * Invariant: every live non-task thread that has a ThreadState is in `STATES`.
  * </pre>
  */
 final class TreeRoots {
-  private static final Set<ThreadState> STATES = ConcurrentHashMap.newKeySet();
+  private static final Set<WeakReference<ThreadState>> STATES = ConcurrentHashMap.newKeySet();
   private static final AtomicLong ADDS = new AtomicLong();
   private static final ReentrantLock SWEEPING = new ReentrantLock();
   private static volatile long sweepAt = 256L;
@@ -46,7 +51,7 @@ final class TreeRoots {
 
   /** Registers the state of the calling thread, just made. */
   static void add(ThreadState ts) {
-    STATES.add(ts);
+    STATES.add(new WeakReference<>(ts)); // identity equality: one entry per registration
     if (ADDS.incrementAndGet() >= sweepAt && SWEEPING.tryLock()) {
       try {
         sweep();
@@ -59,18 +64,23 @@ final class TreeRoots {
   /** The registered states of live threads, in no particular order. */
   static List<ThreadState> live() {
     List<ThreadState> out = new ArrayList<>();
-    for (ThreadState ts : STATES) {
-      if (ts.thread.isAlive()) {
+    for (WeakReference<ThreadState> ref : STATES) {
+      ThreadState ts = ref.get();
+      if (ts != null && ts.thread.isAlive()) {
         out.add(ts);
       } else {
-        STATES.remove(ts);
+        STATES.remove(ref);
       }
     }
     return out;
   }
 
   private static void sweep() {
-    STATES.removeIf(ts -> !ts.thread.isAlive());
+    STATES.removeIf(
+        ref -> {
+          ThreadState ts = ref.get();
+          return ts == null || !ts.thread.isAlive();
+        });
     sweepAt = ADDS.get() + Math.max(256L, STATES.size());
   }
 }
