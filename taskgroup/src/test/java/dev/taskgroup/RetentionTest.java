@@ -288,4 +288,33 @@ class RetentionTest {
           release.countDown();
         });
   }
+
+  /**
+   * A child that left a cancel hook open on its own root scope has finished: the hook can no longer
+   * fire, and a {@code Task} held afterwards keeps its result, not the hook's action nor what the
+   * action captured.
+   */
+  @RepeatedTest(3)
+  void aHeldTaskKeepsNoHookItsWorkLeftOpen() throws Exception {
+    List<WeakReference<Object>> captured = new java.util.ArrayList<>();
+    List<Task<String>> held = new java.util.ArrayList<>();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          for (int i = 0; i < 10; i++) {
+            held.add(
+                g.fork(
+                    () -> {
+                      byte[] resource = new byte[1024];
+                      captured.add(new WeakReference<>(resource));
+                      CancelScope.onCancel(() -> java.util.Arrays.fill(resource, (byte) 1));
+                      return "done"; // the registration is never closed
+                    }));
+          }
+        });
+    assertThat(Probes.awaitCleared(captured))
+        .as("actions of open registrations still reachable from finished tasks")
+        .isZero();
+    assertThat(held).allSatisfy(t -> assertThat(t.resultNow()).isEqualTo("done"));
+  }
 }

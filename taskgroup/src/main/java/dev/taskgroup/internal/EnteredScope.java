@@ -107,7 +107,10 @@ public abstract class EnteredScope extends Scope {
    * cancellation's exception (see ThreadState.settle(boolean)).
    */
   final int exit(ThreadState ts, boolean interruptLanded) {
-    assert ts.innermost == this : "scopes exited out of order";
+    // The block API nests exits in entries, so `this` is the innermost scope, except after an
+    // error thrown inside a nested enter or exit (a StackOverflowError deep in a recursion), which
+    // can leave a scope below this one entered: setting innermost to this scope's parent, below,
+    // repairs the chain. (No assert here: it would replace that error, and leave the chain stale.)
     int f = markExited();
     if (deadline != null) {
       Deadlines.stop(this);

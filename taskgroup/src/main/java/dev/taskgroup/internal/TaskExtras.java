@@ -18,7 +18,8 @@ import java.util.concurrent.locks.LockSupport;
  *   judgedFailure          the task's thread only (ThreadState.judgedFailure)
  *   reason                 the task root's cancel reason, by CAS once from null, any thread
  *   waiters                threads in get(), a Treiber stack (TaskImpl's overview)
- *   hooks                  cancel hooks on the task's root scope; written by the task's thread
+ *   hooks                  cancel hooks on the task's root scope; written by the task's thread,
+ *                          which drops them when it completes (they can no longer fire)
  * </pre>
  */
 final class TaskExtras {

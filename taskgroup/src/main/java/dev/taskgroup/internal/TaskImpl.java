@@ -435,18 +435,19 @@ public final class TaskImpl<T> extends ThreadState
       int next = ((s & OUTCOME) == RUNNING ? s | newOutcome : s) | FINISHED | EXITED;
       if (FLAGS.compareAndSet(this, s, next)) {
         exitedFrom(s);
-        if ((s & OUTCOME) == RUNNING) {
-          releaseWaiters();
+        TaskExtras x = extras; // if null, a waiter that pushes itself later sees the state first
+        if (x != null) {
+          if (x.hooks != null) {
+            // Registrations left open on the root scope can no longer fire (a finished child is
+            // skipped by every delivery): a Task held afterwards must not keep their actions.
+            x.hooks = null;
+          }
+          if ((s & OUTCOME) == RUNNING) {
+            x.outcomeSet();
+          }
         }
         return;
       }
-    }
-  }
-
-  private void releaseWaiters() {
-    TaskExtras x = extras;
-    if (x != null) { // else a waiter that pushes itself later sees the state before it parks
-      x.outcomeSet();
     }
   }
 
@@ -471,7 +472,10 @@ public final class TaskImpl<T> extends ThreadState
         return false;
       }
     } while (!FLAGS.compareAndSet(this, s, s | CANCELLED_STATE));
-    releaseWaiters();
+    TaskExtras x = extras;
+    if (x != null) { // else a waiter that pushes itself later sees the state before it parks
+      x.outcomeSet();
+    }
     cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
     return true;
   }
