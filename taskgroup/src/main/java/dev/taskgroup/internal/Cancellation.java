@@ -19,7 +19,9 @@ import java.util.concurrent.CancellationException;
  * An exception leaving a scope in a thread that is effectively cancelled is judged there, once:
  *   by type  an InterruptedException, ClosedByInterruptException, InterruptedIOException (not a
  *            SocketTimeoutException) or CancellationException anywhere in its cause chain: a
- *            cancellation wherever it goes;
+ *            cancellation wherever it goes, except that an exception with one only among its
+ *            causes that an exit let through as a failure (a shielded cleanup's failure that
+ *            wraps the cancellation it caught) stays a failure, as below;
  *   by state an IOException thrown while a cancellation's interrupt is still pending, or any
  *            Exception thrown after an onCancel / closeOnCancel action the thread registered
  *            has started for the cancellation (the action's effect): a cancellation only where
@@ -76,7 +78,11 @@ public final class Cancellation {
    * thread, {@code t} is a failure (see the overview). Only the exception path pays for it.
    */
   static void judgedFailure(Throwable t, ThreadState ts) {
-    if (judgeByType(t, null) == Verdict.UNDECIDED) {
+    Verdict v = judgeByType(t, null);
+    // A cancellation only in the cause chain (a cleanup failure in a shield that wraps the
+    // cancellation it caught) was judged a failure here too; one of the cancellation types itself,
+    // rethrown from a shield, stays the cancellation.
+    if (v == Verdict.UNDECIDED || (v == Verdict.CANCELLATION && !isCancellationType(t))) {
       ts.judgedFailure(t);
     }
   }
@@ -94,14 +100,19 @@ public final class Cancellation {
       if (c == judged || c instanceof TaskGroupException || c instanceof FailedTaskException) {
         return Verdict.FAILURE;
       }
-      if (c instanceof InterruptedException
-          || c instanceof ClosedByInterruptException
-          || c instanceof CancellationException
-          || (c instanceof InterruptedIOException && !(c instanceof SocketTimeoutException))) {
+      if (isCancellationType(c)) {
         return Verdict.CANCELLATION;
       }
     }
     return Verdict.UNDECIDED;
+  }
+
+  /** Whether {@code c} itself (not its causes) is of one of the cancellation types. */
+  private static boolean isCancellationType(Throwable c) {
+    return c instanceof InterruptedException
+        || c instanceof ClosedByInterruptException
+        || c instanceof CancellationException
+        || (c instanceof InterruptedIOException && !(c instanceof SocketTimeoutException));
   }
 
   /**

@@ -62,7 +62,14 @@ public final class PlainScope extends EnteredScope {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
       Throwable first = riding.get(0);
       for (int i = 1; i < riding.size(); i++) {
-        first.addSuppressed(riding.get(i));
+        Throwable other = riding.get(i);
+        // The same failure suppressed twice: Throwable.addSuppressed rejects self-suppression.
+        if (other != first) {
+          first.addSuppressed(other);
+        }
+      }
+      if (parent != ts || ts instanceof TaskImpl<?>) { // judged here: a failure further out too
+        Cancellation.judgedFailure(first, ts);
       }
       throw Cancellation.<RuntimeException>sneakyThrow(first);
     }
