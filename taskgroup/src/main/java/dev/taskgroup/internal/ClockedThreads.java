@@ -20,8 +20,10 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * A registered ThreadState counts while it is inside a scope: a task until it is finished (a
  * task not yet started counts: its thread is NEW, not blocked, and holds the clock still); any
- * other thread while its innermost scope is not its own root. A finished task, or a terminated
- * thread, is dropped by snapshot(). A thread that left its last scope stays registered but does
+ * other thread while its innermost scope is not its own root. A task is dropped when it finishes
+ * (untrack, from TaskImpl.complete), so that a clock moved by hand, which never takes a
+ * snapshot, keeps no finished task; snapshot() also drops a finished task (one that finished
+ * before it was registered) and a terminated thread. A thread that left its last scope stays registered but does
  * not count (dropping it could race with its next entry, which would then not register again).
  * uninstall clears the set.
  * </pre>
@@ -34,6 +36,14 @@ public final class ClockedThreads {
   /** Registers a thread that enters a scope, or a child about to start. */
   static void track(ThreadState ts) {
     TRACKED.add(ts);
+  }
+
+  /**
+   * Forgets a task that has finished: it no longer counts, and the set must not keep it (nor its
+   * result) for as long as the test clock stays installed.
+   */
+  static void untrack(ThreadState ts) {
+    TRACKED.remove(ts);
   }
 
   /** Forgets every registration (the test clock is being closed). */
