@@ -125,16 +125,16 @@ public final class VirtualClock implements AutoCloseable {
       throw new IllegalArgumentException(
           "duration must not be negative, was " + duration + ": time only moves forward");
     }
-    long nanos;
-    try {
-      nanos = Math.min(duration.toNanos(), MAX_NANOS);
-    } catch (ArithmeticException tooLong) {
-      nanos = MAX_NANOS;
-    }
+    long nanos = saturatedNanos(duration);
     advancing.lock();
     try {
       checkOpen("advance");
       advanceTo(time.now + nanos);
+      if (nanos == MAX_NANOS) {
+        // Beyond the library's horizon (no deadline or sleep is ever set further than
+        // MAX_NANOS ahead, every one due has now fired): only the instant moves on.
+        time.skip(duration.minusNanos(MAX_NANOS));
+      }
     } finally {
       advancing.unlock();
     }
@@ -188,7 +188,7 @@ public final class VirtualClock implements AutoCloseable {
     advancing.lock();
     try {
       checkOpen("autoAdvance");
-      thresholdNanos = threshold.toNanos();
+      thresholdNanos = saturatedNanos(threshold);
       if (autoThread == null) {
         autoThread =
             Thread.ofPlatform()
@@ -241,12 +241,12 @@ public final class VirtualClock implements AutoCloseable {
         break;
       }
       if (next.getAsLong() - time.now > 0L) {
-        time.now = next.getAsLong();
+        time.moveTo(next.getAsLong());
       }
       fireDue();
     }
     if (target - time.now > 0L) {
-      time.now = target;
+      time.moveTo(target);
     }
     fireDue();
   }
@@ -267,6 +267,15 @@ public final class VirtualClock implements AutoCloseable {
       return deadline;
     }
     return sleeper;
+  }
+
+  /** {@code d} in nanoseconds, at most MAX_NANOS (a longer one would overflow a long). */
+  private static long saturatedNanos(Duration d) {
+    try {
+      return Math.min(d.toNanos(), MAX_NANOS);
+    } catch (ArithmeticException tooLong) {
+      return MAX_NANOS;
+    }
   }
 
   private void checkOpen(String what) {

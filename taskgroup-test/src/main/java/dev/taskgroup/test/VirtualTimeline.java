@@ -1,6 +1,8 @@
 package dev.taskgroup.test;
 
 import dev.taskgroup.internal.clock.TimeSource;
+import java.time.DateTimeException;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.OptionalLong;
 import java.util.PriorityQueue;
@@ -31,11 +33,16 @@ import java.util.concurrent.locks.ReentrantLock;
  * </pre>
  */
 final class VirtualTimeline implements TimeSource {
-  private final long originNanos;
-  private final Instant originInstant;
-
-  /** The virtual now, on the library's timeline; see the overview. */
+  /** The virtual now, on the library's timeline; see the overview. Written only by moveTo. */
   volatile long now;
+
+  /**
+   * The virtual now as an instant: the origin plus every move of {@code now} and every skip, kept
+   * on its own so that it stays exact (and never goes back) when the total moved is more than a
+   * long of nanoseconds holds, where {@code now} wraps. Written with {@code now}, under the clock's
+   * lock.
+   */
+  private volatile Instant nowInstant;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final PriorityQueue<Sleeper> sleepers =
@@ -50,9 +57,28 @@ final class VirtualTimeline implements TimeSource {
   private record Sleeper(long wake, long seq, Thread thread) {}
 
   VirtualTimeline(long originNanos, Instant originInstant) {
-    this.originNanos = originNanos;
-    this.originInstant = originInstant;
     this.now = originNanos;
+    this.nowInstant = originInstant;
+  }
+
+  /** Moves {@code now} forward to {@code nanos}; only the clock, under its lock. */
+  void moveTo(long nanos) {
+    long step = nanos - now;
+    now = nanos;
+    skip(Duration.ofNanos(step));
+  }
+
+  /**
+   * Moves only the instant: the part of an advance beyond the library's horizon (no deadline or
+   * sleep can be due that far), which {@code now} cannot represent; only the clock, under its lock.
+   * Saturates at {@link Instant#MAX}.
+   */
+  void skip(Duration d) {
+    try {
+      nowInstant = nowInstant.plus(d);
+    } catch (DateTimeException | ArithmeticException beyond) {
+      nowInstant = Instant.MAX;
+    }
   }
 
   @Override
@@ -62,7 +88,7 @@ final class VirtualTimeline implements TimeSource {
 
   @Override
   public Instant instant() {
-    return originInstant.plusNanos(now - originNanos);
+    return nowInstant;
   }
 
   @Override
