@@ -117,6 +117,12 @@ public abstract class EnteredScope extends Scope {
       INNER.setRelease((EnteredScope) above, null); // no fence needed
     }
     ts.innermost = above;
+    if (above == ts
+        && !(ts instanceof TaskImpl<?>)
+        && Features.ON
+        && LibraryClock.testClockInstalled()) {
+      ClockedThreads.untrack(ts); // out of every scope: counts no more, and is not kept
+    }
     ts.settle(interruptLanded);
     return f;
   }
