@@ -28,7 +28,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * moveOnAfter}, {@code failAfter}, a group's {@code timeout}) and for {@code CancelScope.sleep}.
  * The time moves only when {@link #advance(Duration)} moves it, or, after {@link #autoAdvance()},
  * when every thread in the library's groups and scopes is blocked. An {@code Instant} deadline is
- * read against {@link #instant()}, the virtual now.
+ * read against {@link #instant()}, the virtual now. A deadline or sleep about 73 years away or more
+ * (2<sup>61</sup> ns, where the library's durations saturate; {@code ChronoUnit.FOREVER}, say) is
+ * forever: no advance fires or ends it, and {@link #autoAdvance()} does not jump to it.
  *
  * <p>What it cannot make virtual: the JDK's own clocks and waits ({@code Thread.sleep}, {@code
  * System.nanoTime}, {@code Instant.now}, {@code Object.wait(ms)}, {@code
@@ -65,7 +67,9 @@ public final class VirtualClock implements AutoCloseable {
    * Invariant: time.now never decreases, and changes only under `advancing`.
    */
 
-  private static final long MAX_NANOS = Long.MAX_VALUE / 4;
+  /** The library's horizon: a deadline or sleep this far away or more is forever. */
+  private static final long MAX_NANOS = VirtualTimeline.FOREVER_NANOS;
+
   private static final long POLL_NANOS = 1_000_000L;
 
   private final VirtualTimeline time;

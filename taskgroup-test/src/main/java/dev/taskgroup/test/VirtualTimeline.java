@@ -4,8 +4,10 @@ import dev.taskgroup.internal.clock.TimeSource;
 import java.time.DateTimeException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HashSet;
 import java.util.OptionalLong;
 import java.util.PriorityQueue;
+import java.util.Set;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -28,7 +30,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * close() marks the timeline closed and wakes every sleeper; a sleep that registers after that
  * returns at once. The library has switched to the system clock before close() runs, so a woken
  * sleeper goes on there with the time it had left.
- * Invariant: a sleeper is in `sleepers` from its registration until its parkUntil returns, or
+ * A sleep the library made "forever" (CancelScope.sleep saturates at FOREVER_NANOS) goes to
+ * `foreverSleepers` instead: no advance wakes it, close() does.
+ * Invariant: a sleeper is in `sleepers` (or `foreverSleepers`) from its registration until its parkUntil returns, or
  * until the clock wakes it (whichever is first).
  * </pre>
  */
@@ -48,6 +52,13 @@ final class VirtualTimeline implements TimeSource {
   private final PriorityQueue<Sleeper> sleepers =
       new PriorityQueue<>(
           (a, b) -> a.wake != b.wake ? Long.signum(a.wake - b.wake) : Long.compare(a.seq, b.seq));
+
+  /**
+   * Sleepers whose wake time is the library's "forever" ({@link #FOREVER_NANOS} or more away): no
+   * advance wakes them, only close().
+   */
+  private final Set<Sleeper> foreverSleepers = new HashSet<>();
+
   private boolean closed;
   private long sleepsStarted;
 
@@ -55,6 +66,9 @@ final class VirtualTimeline implements TimeSource {
   private int waking;
 
   private record Sleeper(long wake, long seq, Thread thread) {}
+
+  /** The library's "forever": sleeps and deadlines saturate at this distance. */
+  static final long FOREVER_NANOS = Long.MAX_VALUE / 4;
 
   VirtualTimeline(long originNanos, Instant originInstant) {
     this.now = originNanos;
@@ -103,7 +117,7 @@ final class VirtualTimeline implements TimeSource {
         return;
       }
       s = new Sleeper(deadlineNanos, sleepsStarted++, Thread.currentThread());
-      sleepers.add(s);
+      (deadlineNanos - now >= FOREVER_NANOS ? foreverSleepers : sleepers).add(s);
     } finally {
       lock.unlock();
     }
@@ -114,7 +128,7 @@ final class VirtualTimeline implements TimeSource {
     } finally {
       lock.lock();
       try {
-        if (!sleepers.remove(s)) {
+        if (!sleepers.remove(s) && !foreverSleepers.remove(s)) {
           waking--; // the clock took it out and counted it (wakeDueSleepers)
         }
       } finally {
@@ -177,6 +191,11 @@ final class VirtualTimeline implements TimeSource {
         LockSupport.unpark(s.thread);
       }
       sleepers.clear();
+      for (Sleeper s : foreverSleepers) {
+        waking++;
+        LockSupport.unpark(s.thread);
+      }
+      foreverSleepers.clear();
     } finally {
       lock.unlock();
     }
