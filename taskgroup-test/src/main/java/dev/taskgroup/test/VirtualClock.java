@@ -292,14 +292,24 @@ public final class VirtualClock implements AutoCloseable {
 
   private void autoAdvanceLoop() {
     long quietSince = System.nanoTime();
-    long lastActivity = -1L;
+    long lastSleeps = -1L;
+    int lastThreads = -1;
+    OptionalLong lastDue = OptionalLong.empty();
     while (!closed.get()) {
       LockSupport.parkNanos(this, POLL_NANOS);
       List<Thread> threads = LibraryClock.threadsInScopes();
-      long activity = time.sleepsStarted() * 31L + threads.size();
+      // Read after the snapshot: a thread that was outside every scope in the snapshot (it does
+      // not count) and has entered one with a deadline since shows here as a new next due, which
+      // is activity. Reading it before let the clock jump to that deadline at once (after a quiet
+      // spell with nothing due) while its thread was running.
+      OptionalLong due = nextDue();
+      long sleeps = time.sleepsStarted();
       long realNow = System.nanoTime();
-      if (!allBlocked(threads) || time.sleeperWaking() || activity != lastActivity) {
-        lastActivity = activity;
+      boolean same = sleeps == lastSleeps && threads.size() == lastThreads && due.equals(lastDue);
+      if (!allBlocked(threads) || time.sleeperWaking() || !same) {
+        lastSleeps = sleeps;
+        lastThreads = threads.size();
+        lastDue = due;
         quietSince = realNow;
         continue;
       }
@@ -309,8 +319,9 @@ public final class VirtualClock implements AutoCloseable {
       advancing.lock();
       try {
         OptionalLong next = nextDue();
-        if (!closed.get() && next.isPresent()) {
-          advanceTo(Math.max(next.getAsLong(), time.now));
+        if (!closed.get() && next.isPresent() && next.equals(due)) { // else: activity, see above
+          long target = next.getAsLong();
+          advanceTo(target - time.now > 0L ? target : time.now); // (the timeline may wrap)
         }
       } finally {
         advancing.unlock();
