@@ -606,6 +606,28 @@ class VirtualTimeContractTest {
   }
 
   /**
+   * The javadoc: a RUNNABLE thread inside a scope holds the clock still. A thread that does nothing
+   * but enter and leave scopes with a one-hour timeout is always running and always entering one:
+   * the clock must never jump to such a deadline, not even in the instant between the scope's
+   * deadline being scheduled and the thread being counted. (NestedDeadlinesTest's first test failed
+   * 2 runs in 10 this way: the outer 60 s deadline fired before the inner scope was entered.)
+   */
+  @RepeatedTest(5)
+  void aThreadEnteringScopesWithDeadlinesIsNeverJumpedOver(VirtualClock clock) throws Exception {
+    clock.autoAdvance(); // the default threshold: a thread between two scopes for 10 ms is idle
+    Instant start = clock.instant();
+    long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
+    int entered = 0;
+    while (System.nanoTime() - until < 0L) {
+      var scope = CancelScope.withTimeout(Duration.ofHours(1));
+      scope.run(() -> {});
+      entered++;
+      assertThat(scope.cancelCalled()).as("after %d scopes", entered).isFalse();
+    }
+    assertThat(clock.instant()).as("after %d scopes", entered).isEqualTo(start);
+  }
+
+  /**
    * A chain of sleeps under auto-advance is not skipped: each jump goes to the next sleep only once
    * the sleeper woken by the previous one has started it, so a ticker of 1 s ticks exactly 25 times
    * before a 25.5 s deadline. (A jump while a woken sleeper has yet to run would skip ahead to the
