@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.taskgroup.CancelScope;
 import dev.taskgroup.TaskGroup;
 import dev.taskgroup.TaskTree;
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.lang.ref.WeakReference;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -124,6 +125,26 @@ class VirtualTimeContractTest {
       release.countDown();
       runner.join();
     }
+  }
+
+  /**
+   * The library's timeline is a long of nanoseconds, compared by difference; a virtual clock moved
+   * for centuries wraps it. Auto-advance still jumps to the next deadline when the deadline lies
+   * just past the wrap (a comparison by value would pick the current time and stall for good).
+   */
+  @Test
+  void autoAdvanceJumpsAcrossTheWrapOfTheNanosecondTimeline(VirtualClock clock) throws Exception {
+    for (int i = 0; i < 3; i++) {
+      clock.advance(CENTURY);
+    }
+    // Up to 5 s before the largest long on the library's timeline.
+    long toEdge = Long.MAX_VALUE - LibraryClock.nanoTime() - TimeUnit.SECONDS.toNanos(5);
+    assertThat(toEdge).isPositive();
+    clock.advance(Duration.ofNanos(toEdge));
+    Instant start = clock.instant();
+    clock.autoAdvance();
+    assertThat(CancelScope.moveOnAfter(ofSec(10), () -> sleepThen(Duration.ofHours(1)))).isNull();
+    assertThat(clock.instant()).isEqualTo(start.plusSeconds(10));
   }
 
   /**
