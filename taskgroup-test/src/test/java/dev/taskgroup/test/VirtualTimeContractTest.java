@@ -25,9 +25,18 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ParameterResolutionException;
+import org.junit.platform.engine.discovery.DiscoverySelectors;
+import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
+import org.junit.platform.launcher.core.LauncherFactory;
+import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
+import org.junit.platform.launcher.listeners.TestExecutionSummary;
 
 /**
  * An adversarial conformance suite for the test kit: what {@link VirtualClock}'s javadoc promises
@@ -817,6 +826,140 @@ class VirtualTimeContractTest {
       waiter.join();
       sleeper.join();
     }
+  }
+
+  // ---- the JUnit extension ---------------------------------------------------------------------
+
+  /** A virtual-time test class whose {@code @AfterEach} fails. */
+  @VirtualTime
+  static class AfterEachFails {
+    @AfterEach
+    void after() {
+      throw new IllegalStateException("after each fails on purpose");
+    }
+
+    @Test
+    void test(VirtualClock clock) {
+      clock.advance(Duration.ofHours(1));
+    }
+  }
+
+  /** A virtual-time test class whose {@code @BeforeEach} fails. */
+  @VirtualTime
+  static class BeforeEachFails {
+    @BeforeEach
+    void before(VirtualClock clock) {
+      clock.autoAdvance();
+      throw new IllegalStateException("before each fails on purpose");
+    }
+
+    @Test
+    void test() {}
+  }
+
+  /** Annotated, and so is its {@code @Nested} class: one clock per test, not two. */
+  @VirtualTime
+  static class Outer {
+    @Test
+    void outer(VirtualClock clock) {
+      clock.advance(Duration.ofMinutes(1));
+    }
+
+    @Nested
+    @VirtualTime
+    class Inner {
+      @Test
+      void inner(VirtualClock clock) throws InterruptedException {
+        clock.autoAdvance();
+        assertThat(CancelScope.moveOnAfter(ofSec(5), () -> sleepThen(Duration.ofHours(1))))
+            .isNull();
+      }
+    }
+  }
+
+  /** Asks for the clock in its constructor, which the javadoc says is refused. */
+  @VirtualTime
+  static class ClockInConstructor {
+    ClockInConstructor(VirtualClock clock) {}
+
+    @Test
+    void test() {}
+  }
+
+  /** One virtual-time method beside a plain one: the plain one runs on the system clock. */
+  static class OneMethodAnnotated {
+    @Test
+    @VirtualTime
+    void virtual(VirtualClock clock) {
+      clock.advance(Duration.ofDays(1));
+    }
+
+    @Test
+    void plain() {
+      VirtualClock.install().close(); // nothing installed: it can install one
+    }
+  }
+
+  /**
+   * The extension closes the clock "after the test, whether it passed or not": also when an
+   * {@code @AfterEach} or a {@code @BeforeEach} (after the clock was installed) fails.
+   */
+  @Test
+  void theClockIsClosedWhenAnAfterEachOrABeforeEachFails(VirtualClock clock) {
+    clock.close(); // this test's own clock: the classes run below install theirs
+    for (Class<?> c : List.of(AfterEachFails.class, BeforeEachFails.class)) {
+      TestExecutionSummary summary = runClass(c);
+      assertThat(summary.getTestsFailedCount()).as(c.getSimpleName()).isEqualTo(1);
+      assertThat(clockThreads()).as("auto-advance thread left by " + c.getSimpleName()).isEmpty();
+      VirtualClock.install().close(); // nothing left installed
+    }
+  }
+
+  /** {@code @Inherited} / {@code @Nested}: the extension is registered once, one clock per test. */
+  @Test
+  void aNestedAnnotatedClassGetsOneClockPerTest(VirtualClock clock) {
+    clock.close();
+    TestExecutionSummary summary = runClass(Outer.class);
+    summary.getFailures().forEach(f -> f.getException().printStackTrace());
+    assertThat(summary.getTestsSucceededCount()).isEqualTo(2);
+    assertThat(summary.getTotalFailureCount()).isZero();
+    VirtualClock.install().close();
+  }
+
+  /**
+   * The javadoc: a {@code VirtualClock} parameter outside a test (a constructor) throws {@link
+   * ParameterResolutionException}.
+   */
+  @Test
+  void aClockParameterInAConstructorIsRefusedClearly(VirtualClock clock) {
+    clock.close();
+    TestExecutionSummary summary = runClass(ClockInConstructor.class);
+    assertThat(summary.getTestsFailedCount()).isEqualTo(1);
+    Throwable failure = summary.getFailures().get(0).getException();
+    assertThat(failure)
+        .isInstanceOf(ParameterResolutionException.class)
+        .hasMessageContaining("exists only per test");
+    VirtualClock.install().close();
+  }
+
+  /** {@code @VirtualTime} on a method gives that method a clock, and no other. */
+  @Test
+  void anAnnotatedMethodLeavesItsSiblingOnTheSystemClock(VirtualClock clock) {
+    clock.close();
+    TestExecutionSummary summary = runClass(OneMethodAnnotated.class);
+    summary.getFailures().forEach(f -> f.getException().printStackTrace());
+    assertThat(summary.getTestsSucceededCount()).isEqualTo(2);
+  }
+
+  private static TestExecutionSummary runClass(Class<?> testClass) {
+    var request =
+        LauncherDiscoveryRequestBuilder.request()
+            .selectors(DiscoverySelectors.selectClass(testClass))
+            .configurationParameter("junit.jupiter.execution.parallel.enabled", "false")
+            .build();
+    var listener = new SummaryGeneratingListener();
+    LauncherFactory.create().execute(request, listener);
+    return listener.getSummary();
   }
 
   // ---- small helpers ---------------------------------------------------------------------------
