@@ -497,6 +497,49 @@ class VirtualTimeContractTest {
     assertThat(group.cancelCaught()).isTrue();
   }
 
+  /**
+   * A failure caused by an advance is reported, not lost (kotlinx {@code runTest} reports what
+   * fails in the test's coroutines at its end; here the group does): an {@code onCancel} action
+   * that a deadline fired by {@code advance} starts, and that throws, is a failure of the group.
+   */
+  @RepeatedTest(5)
+  void aFailingOnCancelActionStartedByAnAdvanceFailsTheGroup(VirtualClock clock) throws Exception {
+    CountDownLatch inside = new CountDownLatch(1);
+    var group = TaskGroup.builder().timeout(ofSec(5)).build();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    Thread owner =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    group.run(
+                        () ->
+                            group.fork(
+                                () -> {
+                                  try (var hook =
+                                      CancelScope.onCancel(
+                                          () -> {
+                                            throw new java.io.IOException("hook failed");
+                                          })) {
+                                    inside.countDown();
+                                    new CountDownLatch(1).await();
+                                  }
+                                }));
+                  } catch (Throwable e) {
+                    thrown.set(e);
+                  }
+                });
+    inside.await();
+    clock.advance(ofSec(5));
+    owner.join();
+    assertThat(thrown.get())
+        .isInstanceOf(dev.taskgroup.TaskGroupException.class)
+        .satisfies(
+            e ->
+                assertThat(((dev.taskgroup.TaskGroupException) e).failures())
+                    .anySatisfy(f -> assertThat(f).hasMessage("hook failed")));
+  }
+
   // ---- what stays on real time -----------------------------------------------------------------
 
   /**
