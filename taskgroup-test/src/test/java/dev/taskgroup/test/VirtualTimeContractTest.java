@@ -157,6 +157,42 @@ class VirtualTimeContractTest {
   }
 
   /**
+   * {@code setTimeout} / {@code setDeadline} while running "take effect at once, earlier or later",
+   * also between forever and a finite time: a 10 s timeout made forever does not fire after an
+   * hour; made 1 s again, it fires 1 s later.
+   */
+  @Test
+  void aRunningDeadlineMovedToForeverAndBackFiresOnlyWhenFinite(VirtualClock clock)
+      throws Exception {
+    var scope = CancelScope.withTimeout(ofSec(10));
+    CountDownLatch inside = new CountDownLatch(1);
+    Thread runner =
+        Thread.ofVirtual()
+            .start(
+                () ->
+                    runIgnoringInterrupt(
+                        scope,
+                        () -> {
+                          inside.countDown();
+                          new CountDownLatch(1).await();
+                        }));
+    inside.await();
+    scope.setTimeout(ChronoUnit.FOREVER.getDuration());
+    clock.advance(Duration.ofHours(1));
+    assertThat(scope.cancelCalled()).as("forever, after an hour").isFalse();
+    scope.setDeadline(Instant.MAX);
+    clock.advance(CENTURY);
+    assertThat(scope.cancelCalled()).as("Instant.MAX, after a century").isFalse();
+    scope.setTimeout(ofSec(1));
+    clock.advance(Duration.ofMillis(999));
+    assertThat(scope.cancelCalled()).isFalse();
+    clock.advance(Duration.ofMillis(1));
+    assertThat(scope.cancelCalled()).isTrue();
+    runner.join();
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  /**
    * {@code autoAdvance(threshold)} documents only null and negative thresholds as errors; a very
    * long one (a test that wants jumps only in practice never) must be accepted, as {@code advance}
    * accepts a very long duration.
