@@ -28,7 +28,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * moveOnAfter}, {@code failAfter}, a group's {@code timeout}) and for {@code CancelScope.sleep}.
  * The time moves only when {@link #advance(Duration)} moves it, or, after {@link #autoAdvance()},
  * when every thread in the library's groups and scopes is blocked. An {@code Instant} deadline is
- * read against {@link #instant()}, the virtual now.
+ * read against {@link #instant()}, the virtual now. A deadline or sleep about 73 years away or more
+ * (2<sup>61</sup> ns, where the library's durations saturate; {@code ChronoUnit.FOREVER}, say) is
+ * forever: no advance fires or ends it, and {@link #autoAdvance()} does not jump to it.
  *
  * <p>What it cannot make virtual: the JDK's own clocks and waits ({@code Thread.sleep}, {@code
  * System.nanoTime}, {@code Instant.now}, {@code Object.wait(ms)}, {@code
@@ -65,7 +67,9 @@ public final class VirtualClock implements AutoCloseable {
    * Invariant: time.now never decreases, and changes only under `advancing`.
    */
 
-  private static final long MAX_NANOS = Long.MAX_VALUE / 4;
+  /** The library's horizon: a deadline or sleep this far away or more is forever. */
+  private static final long MAX_NANOS = VirtualTimeline.FOREVER_NANOS;
+
   private static final long POLL_NANOS = 1_000_000L;
 
   private final VirtualTimeline time;
@@ -125,16 +129,16 @@ public final class VirtualClock implements AutoCloseable {
       throw new IllegalArgumentException(
           "duration must not be negative, was " + duration + ": time only moves forward");
     }
-    long nanos;
-    try {
-      nanos = Math.min(duration.toNanos(), MAX_NANOS);
-    } catch (ArithmeticException tooLong) {
-      nanos = MAX_NANOS;
-    }
+    long nanos = saturatedNanos(duration);
     advancing.lock();
     try {
       checkOpen("advance");
       advanceTo(time.now + nanos);
+      if (nanos == MAX_NANOS) {
+        // Beyond the library's horizon (no deadline or sleep is ever set further than
+        // MAX_NANOS ahead, every one due has now fired): only the instant moves on.
+        time.skip(duration.minusNanos(MAX_NANOS));
+      }
     } finally {
       advancing.unlock();
     }
@@ -188,7 +192,7 @@ public final class VirtualClock implements AutoCloseable {
     advancing.lock();
     try {
       checkOpen("autoAdvance");
-      thresholdNanos = threshold.toNanos();
+      thresholdNanos = saturatedNanos(threshold);
       if (autoThread == null) {
         autoThread =
             Thread.ofPlatform()
@@ -241,12 +245,12 @@ public final class VirtualClock implements AutoCloseable {
         break;
       }
       if (next.getAsLong() - time.now > 0L) {
-        time.now = next.getAsLong();
+        time.moveTo(next.getAsLong());
       }
       fireDue();
     }
     if (target - time.now > 0L) {
-      time.now = target;
+      time.moveTo(target);
     }
     fireDue();
   }
@@ -269,6 +273,15 @@ public final class VirtualClock implements AutoCloseable {
     return sleeper;
   }
 
+  /** {@code d} in nanoseconds, at most MAX_NANOS (a longer one would overflow a long). */
+  private static long saturatedNanos(Duration d) {
+    try {
+      return Math.min(d.toNanos(), MAX_NANOS);
+    } catch (ArithmeticException tooLong) {
+      return MAX_NANOS;
+    }
+  }
+
   private void checkOpen(String what) {
     if (closed.get()) {
       throw new IllegalStateException("cannot " + what + ": this VirtualClock is closed");
@@ -279,14 +292,24 @@ public final class VirtualClock implements AutoCloseable {
 
   private void autoAdvanceLoop() {
     long quietSince = System.nanoTime();
-    long lastActivity = -1L;
+    long lastSleeps = -1L;
+    int lastThreads = -1;
+    OptionalLong lastDue = OptionalLong.empty();
     while (!closed.get()) {
       LockSupport.parkNanos(this, POLL_NANOS);
       List<Thread> threads = LibraryClock.threadsInScopes();
-      long activity = time.sleepsStarted() * 31L + threads.size();
+      // Read after the snapshot: a thread that was outside every scope in the snapshot (it does
+      // not count) and has entered one with a deadline since shows here as a new next due, which
+      // is activity. Reading it before let the clock jump to that deadline at once (after a quiet
+      // spell with nothing due) while its thread was running.
+      OptionalLong due = nextDue();
+      long sleeps = time.sleepsStarted();
       long realNow = System.nanoTime();
-      if (!allBlocked(threads) || time.sleeperWaking() || activity != lastActivity) {
-        lastActivity = activity;
+      boolean same = sleeps == lastSleeps && threads.size() == lastThreads && due.equals(lastDue);
+      if (!allBlocked(threads) || time.sleeperWaking() || !same) {
+        lastSleeps = sleeps;
+        lastThreads = threads.size();
+        lastDue = due;
         quietSince = realNow;
         continue;
       }
@@ -296,8 +319,9 @@ public final class VirtualClock implements AutoCloseable {
       advancing.lock();
       try {
         OptionalLong next = nextDue();
-        if (!closed.get() && next.isPresent()) {
-          advanceTo(Math.max(next.getAsLong(), time.now));
+        if (!closed.get() && next.isPresent() && next.equals(due)) { // else: activity, see above
+          long target = next.getAsLong();
+          advanceTo(target - time.now > 0L ? target : time.now); // (the timeline may wrap)
         }
       } finally {
         advancing.unlock();

@@ -1,9 +1,13 @@
 package dev.taskgroup.test;
 
 import dev.taskgroup.internal.clock.TimeSource;
+import java.time.DateTimeException;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.HashSet;
 import java.util.OptionalLong;
 import java.util.PriorityQueue;
+import java.util.Set;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -26,21 +30,35 @@ import java.util.concurrent.locks.ReentrantLock;
  * close() marks the timeline closed and wakes every sleeper; a sleep that registers after that
  * returns at once. The library has switched to the system clock before close() runs, so a woken
  * sleeper goes on there with the time it had left.
- * Invariant: a sleeper is in `sleepers` from its registration until its parkUntil returns, or
+ * A sleep the library made "forever" (CancelScope.sleep saturates at FOREVER_NANOS) goes to
+ * `foreverSleepers` instead: no advance wakes it, close() does.
+ * Invariant: a sleeper is in `sleepers` (or `foreverSleepers`) from its registration until its parkUntil returns, or
  * until the clock wakes it (whichever is first).
  * </pre>
  */
 final class VirtualTimeline implements TimeSource {
-  private final long originNanos;
-  private final Instant originInstant;
-
-  /** The virtual now, on the library's timeline; see the overview. */
+  /** The virtual now, on the library's timeline; see the overview. Written only by moveTo. */
   volatile long now;
+
+  /**
+   * The virtual now as an instant: the origin plus every move of {@code now} and every skip, kept
+   * on its own so that it stays exact (and never goes back) when the total moved is more than a
+   * long of nanoseconds holds, where {@code now} wraps. Written with {@code now}, under the clock's
+   * lock.
+   */
+  private volatile Instant nowInstant;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final PriorityQueue<Sleeper> sleepers =
       new PriorityQueue<>(
           (a, b) -> a.wake != b.wake ? Long.signum(a.wake - b.wake) : Long.compare(a.seq, b.seq));
+
+  /**
+   * Sleepers whose wake time is the library's "forever" ({@link #FOREVER_NANOS} or more away): no
+   * advance wakes them, only close().
+   */
+  private final Set<Sleeper> foreverSleepers = new HashSet<>();
+
   private boolean closed;
   private long sleepsStarted;
 
@@ -49,10 +67,32 @@ final class VirtualTimeline implements TimeSource {
 
   private record Sleeper(long wake, long seq, Thread thread) {}
 
+  /** The library's "forever": sleeps and deadlines saturate at this distance. */
+  static final long FOREVER_NANOS = Long.MAX_VALUE / 4;
+
   VirtualTimeline(long originNanos, Instant originInstant) {
-    this.originNanos = originNanos;
-    this.originInstant = originInstant;
     this.now = originNanos;
+    this.nowInstant = originInstant;
+  }
+
+  /** Moves {@code now} forward to {@code nanos}; only the clock, under its lock. */
+  void moveTo(long nanos) {
+    long step = nanos - now;
+    now = nanos;
+    skip(Duration.ofNanos(step));
+  }
+
+  /**
+   * Moves only the instant: the part of an advance beyond the library's horizon (no deadline or
+   * sleep can be due that far), which {@code now} cannot represent; only the clock, under its lock.
+   * Saturates at {@link Instant#MAX}.
+   */
+  void skip(Duration d) {
+    try {
+      nowInstant = nowInstant.plus(d);
+    } catch (DateTimeException | ArithmeticException beyond) {
+      nowInstant = Instant.MAX;
+    }
   }
 
   @Override
@@ -62,7 +102,7 @@ final class VirtualTimeline implements TimeSource {
 
   @Override
   public Instant instant() {
-    return originInstant.plusNanos(now - originNanos);
+    return nowInstant;
   }
 
   @Override
@@ -77,7 +117,7 @@ final class VirtualTimeline implements TimeSource {
         return;
       }
       s = new Sleeper(deadlineNanos, sleepsStarted++, Thread.currentThread());
-      sleepers.add(s);
+      (deadlineNanos - now >= FOREVER_NANOS ? foreverSleepers : sleepers).add(s);
     } finally {
       lock.unlock();
     }
@@ -88,7 +128,7 @@ final class VirtualTimeline implements TimeSource {
     } finally {
       lock.lock();
       try {
-        if (!sleepers.remove(s)) {
+        if (!sleepers.remove(s) && !foreverSleepers.remove(s)) {
           waking--; // the clock took it out and counted it (wakeDueSleepers)
         }
       } finally {
@@ -151,6 +191,11 @@ final class VirtualTimeline implements TimeSource {
         LockSupport.unpark(s.thread);
       }
       sleepers.clear();
+      for (Sleeper s : foreverSleepers) {
+        waking++;
+        LockSupport.unpark(s.thread);
+      }
+      foreverSleepers.clear();
     } finally {
       lock.unlock();
     }

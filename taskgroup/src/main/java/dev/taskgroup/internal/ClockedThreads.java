@@ -20,9 +20,13 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * A registered ThreadState counts while it is inside a scope: a task until it is finished (a
  * task not yet started counts: its thread is NEW, not blocked, and holds the clock still); any
- * other thread while its innermost scope is not its own root. A finished task, or a terminated
- * thread, is dropped by snapshot(). A thread that left its last scope stays registered but does
- * not count (dropping it could race with its next entry, which would then not register again).
+ * other thread while its innermost scope is not its own root. Each leaves the set on its own
+ * thread (untrack): a task when it finishes (TaskImpl.complete), any other thread when it leaves
+ * its last scope (EnteredScope.exit), so that a clock moved by hand, which never takes a
+ * snapshot, keeps no finished task and no thread that has left its scopes. Only the thread itself
+ * adds and removes its own entry, so a removal cannot race with its next entry; snapshot() (the
+ * auto-advance thread) only drops what can never count again: a finished task, a terminated
+ * thread.
  * uninstall clears the set.
  * </pre>
  */
@@ -34,6 +38,14 @@ public final class ClockedThreads {
   /** Registers a thread that enters a scope, or a child about to start. */
   static void track(ThreadState ts) {
     TRACKED.add(ts);
+  }
+
+  /**
+   * Forgets a task that has finished: it no longer counts, and the set must not keep it (nor its
+   * result) for as long as the test clock stays installed.
+   */
+  static void untrack(ThreadState ts) {
+    TRACKED.remove(ts);
   }
 
   /** Forgets every registration (the test clock is being closed). */

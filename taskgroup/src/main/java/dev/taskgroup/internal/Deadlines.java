@@ -33,7 +33,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
  *
  * Times are kept on the monotonic clock; an Instant is converted once, when it is set, so a jump
- * of the wall clock does not fire a deadline early or late.
+ * of the wall clock does not fire a deadline early or late. A deadline FOREVER_NANOS (about 73
+ * years) or more away is `never`: it stays out of the heap, so that a test clock, which can move
+ * that far, does not fire it (nor jump to it).
  *
  * With a test clock installed (LibraryClock.testClockInstalled()) the timer thread fires
  * nothing and parks without a time limit: the test clock moves the time and calls fireDue()
@@ -88,6 +90,12 @@ public final class Deadlines {
     /** Index in the heap, or -1. */
     int index = -1;
 
+    /**
+     * The deadline is FOREVER_NANOS or more away: it never fires, and is never in the heap (on the
+     * system clock no process lives that long; a test clock must not jump to it).
+     */
+    boolean never;
+
     /** Whether it is in the heap (index >= 0); volatile for stop()'s look without the lock. */
     volatile boolean queued;
 
@@ -101,13 +109,13 @@ public final class Deadlines {
   /** Sets an absolute deadline (converted once to the monotonic clock). */
   public static void setDeadline(EnteredScope scope, Instant deadline) {
     long now = LibraryClock.nanoTime();
-    long nanos = now + saturatedNanos(Duration.between(LibraryClock.instant(), deadline));
-    update(scope, nanos, deadline, -1L);
+    long left = saturatedNanos(Duration.between(LibraryClock.instant(), deadline));
+    update(scope, now + left, deadline, -1L, left == FOREVER_NANOS);
   }
 
   /** Sets a timeout: from now if the scope runs, else from when it starts. */
   public static void setTimeout(EnteredScope scope, Duration timeout) {
-    update(scope, LibraryClock.nanoTime(), LibraryClock.instant(), saturatedNanos(timeout));
+    update(scope, LibraryClock.nanoTime(), LibraryClock.instant(), saturatedNanos(timeout), false);
   }
 
   /**
@@ -178,7 +186,8 @@ public final class Deadlines {
     }
   }
 
-  private static void update(EnteredScope scope, long nanos, Instant shown, long timeoutNanos) {
+  private static void update(
+      EnteredScope scope, long nanos, Instant shown, long timeoutNanos, boolean never) {
     boolean due = false;
     LOCK.lock();
     try {
@@ -203,6 +212,7 @@ public final class Deadlines {
       } else {
         d.nanos = nanos;
         d.shown = shown;
+        d.never = never;
       }
       if (d.state == RUNNING) {
         remove(d);
@@ -224,11 +234,15 @@ public final class Deadlines {
   private static void startTimeout(Deadline d, long timeoutNanos, long now, Instant wallNow) {
     d.nanos = saturatedAdd(now, timeoutNanos);
     d.shown = saturatedInstant(wallNow, timeoutNanos);
+    d.never = timeoutNanos >= FOREVER_NANOS;
     d.pendingTimeoutNanos = -1L;
   }
 
-  /** Puts a running entry in the heap unless it is already due; under LOCK. */
+  /** Puts a running entry in the heap unless it is already due or never is; under LOCK. */
   private static boolean schedule(Deadline d) {
+    if (d.never) {
+      return false; // forever: nothing to schedule
+    }
     if (d.nanos - LibraryClock.nanoTime() <= 0L) {
       return true;
     }

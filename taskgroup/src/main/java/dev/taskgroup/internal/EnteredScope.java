@@ -82,11 +82,13 @@ public abstract class EnteredScope extends Scope {
       INNER.setRelease((EnteredScope) above, this);
     }
     ts.innermost = this; // volatile: ordered before settle() reads the flags (see ThreadState)
+    if (Features.ON && LibraryClock.testClockInstalled()) {
+      // For the test clock's auto-advance (one static read otherwise). Before the deadline is
+      // scheduled: else the clock could see it due while not yet seeing this running thread.
+      ClockedThreads.track(ts);
+    }
     if (deadline != null) {
       Deadlines.start(this);
-    }
-    if (Features.ON && LibraryClock.testClockInstalled()) {
-      ClockedThreads.track(ts); // for the test clock's auto-advance; one static read otherwise
     }
     ts.settle();
     return ts;
@@ -120,6 +122,12 @@ public abstract class EnteredScope extends Scope {
       INNER.setRelease((EnteredScope) above, null); // no fence needed
     }
     ts.innermost = above;
+    if (above == ts
+        && !(ts instanceof TaskImpl<?>)
+        && Features.ON
+        && LibraryClock.testClockInstalled()) {
+      ClockedThreads.untrack(ts); // out of every scope: counts no more, and is not kept
+    }
     ts.settle(interruptLanded);
     return f;
   }

@@ -2,6 +2,7 @@ package dev.taskgroup.internal;
 
 import dev.taskgroup.Body;
 import dev.taskgroup.Task;
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.lang.ref.WeakReference;
@@ -434,6 +435,9 @@ public final class TaskImpl<T> extends ThreadState
       int s = flags;
       int next = ((s & OUTCOME) == RUNNING ? s | newOutcome : s) | FINISHED | EXITED;
       if (FLAGS.compareAndSet(this, s, next)) {
+        if (Features.ON && LibraryClock.testClockInstalled()) {
+          ClockedThreads.untrack(this); // the test clock keeps no finished task (nor its result)
+        }
         exitedFrom(s);
         TaskExtras x = extras; // if null, a waiter that pushes itself later sees the state first
         if (x != null) {

@@ -16,10 +16,17 @@ class TreeToolTest {
 
   /** Starts {@link TreeDemoMain} in a new JVM and waits until it says "ready". */
   private static Process startDemo() throws Exception {
+    return startDemo(TreeDemoMain.class);
+  }
+
+  /**
+   * Starts {@code main} (a class with a main method on this class path) in a new JVM and waits
+   * until it says "ready"; {@link #stop} ends it with a line on its standard input.
+   */
+  static Process startDemo(Class<?> main) throws Exception {
     String java = ProcessHandle.current().info().command().orElseThrow();
     Process p =
-        new ProcessBuilder(
-                java, "-cp", System.getProperty("java.class.path"), TreeDemoMain.class.getName())
+        new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), main.getName())
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start();
     BufferedReader out =
@@ -28,7 +35,7 @@ class TreeToolTest {
     return p;
   }
 
-  private static void stop(Process p) throws Exception {
+  static void stop(Process p) throws Exception {
     try (OutputStream in = p.getOutputStream()) {
       in.write('\n');
     }
@@ -55,7 +62,7 @@ class TreeToolTest {
   }
 
   /** The library registers its bean in the background on first use: retry until it is there. */
-  private static String fetchWhenRegistered(String pid, boolean json) throws Exception {
+  static String fetchWhenRegistered(String pid, boolean json) throws Exception {
     for (int attempt = 0; ; attempt++) {
       try {
         return TreeTool.fetch(pid, json);
