@@ -652,7 +652,8 @@ class RealContextSweepTest {
    * thread's inheritable thread locals (a request, a user) nor its context class loader (a web
    * application's) for the life of the JVM: the JDK makes its own such threads with
    * InnocuousThread, which inherits neither (closest; ForkJoinPool's common pool likewise). Run in
-   * a fresh JVM, where the first group with a timeout creates the timer.
+   * a fresh JVM, where the first cancellation delivered starts the watcher and the first group with
+   * a timeout the timer, both from the main thread.
    */
   @Test
   void theLibrarysLongLivedThreadsKeepNoCallersContext() throws Exception {
@@ -682,6 +683,20 @@ class RealContextSweepTest {
       REQUEST.set(request);
       me.setContextClassLoader(webapp);
       try {
+        // A cancel delivered from this thread: the first delivery starts the re-delivery watcher.
+        TaskGroup cancelled = TaskGroup.create();
+        cancelled.run(
+            () -> {
+              CountDownLatch running = new CountDownLatch(1);
+              cancelled.fork(
+                  () -> {
+                    running.countDown();
+                    new CountDownLatch(1).await();
+                  });
+              running.await();
+              cancelled.cancel();
+            });
+        // The first deadline starts the timer.
         TaskGroup group = TaskGroup.builder().timeout(Duration.ofMillis(10)).build();
         group.run(() -> group.fork(() -> new CountDownLatch(1).await()));
         if (!group.cancelCaught()) {
