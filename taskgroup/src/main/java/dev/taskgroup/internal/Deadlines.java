@@ -331,10 +331,19 @@ public final class Deadlines {
    * delivered woke a carrier thread that then pre-empted the timer on its core. A virtual timer
    * sleeps on the JDK's own timer, which fires on the carriers (as Thread.sleep does), and the
    * interrupts it delivers are pushed to its carrier's own queue.
+   *
+   * <p>Made by whichever thread first sets a deadline, it lives as long as the JVM: it keeps none
+   * of that thread's context (an inheritable thread local holding a request, a web application's
+   * context class loader), as the JDK's own system threads (InnocuousThread) keep none.
    */
   private static void ensureTimer() {
     if (timer == null) {
-      timer = Thread.ofVirtual().name("taskgroup-deadlines").unstarted(Deadlines::loop);
+      timer =
+          Thread.ofVirtual()
+              .name("taskgroup-deadlines")
+              .inheritInheritableThreadLocals(false)
+              .unstarted(Deadlines::loop);
+      timer.setContextClassLoader(ClassLoader.getSystemClassLoader());
       timer.start();
     }
   }

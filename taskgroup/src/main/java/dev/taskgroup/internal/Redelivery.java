@@ -184,7 +184,15 @@ public final class Redelivery {
   private static synchronized Thread startWatcher() {
     Thread w = watcher;
     if (w == null) {
-      w = Thread.ofPlatform().daemon().name("taskgroup-redelivery").unstarted(Redelivery::loop);
+      // Lives as long as the JVM: keeps none of the context of the thread that first needs it (see
+      // Deadlines.ensureTimer).
+      w =
+          Thread.ofPlatform()
+              .daemon()
+              .name("taskgroup-redelivery")
+              .inheritInheritableThreadLocals(false)
+              .unstarted(Redelivery::loop);
+      w.setContextClassLoader(ClassLoader.getSystemClassLoader());
       watcher = w;
       w.start();
     }
