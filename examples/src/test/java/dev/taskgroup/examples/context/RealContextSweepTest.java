@@ -588,6 +588,40 @@ class RealContextSweepTest {
             "statement.cancel() {requestId=r-4}", "connection.close() {requestId=r-4}");
   }
 
+  /**
+   * The same promise when the registrant sees the cancellation by itself (it polls
+   * CancelScope.isCancelled() in a cooperative scope, where the library never interrupts it) and
+   * closes its registration at once: the scope was cancelled while the registration was open, so
+   * the action runs, in the registrant's MDC, and has ended when close returns.
+   */
+  @RepeatedTest(50)
+  void anActionOpenWhenAPollingThreadSeesTheCancelRuns() throws Exception {
+    TaskGroup group = both().build();
+    MDC.put("requestId", "r-5");
+    CountDownLatch registered = new CountDownLatch(1);
+    Queue<String> afterClose = new ConcurrentLinkedQueue<>();
+    group.run(
+        () -> {
+          group.fork(
+              () ->
+                  CancelScope.cooperative()
+                      .run(
+                          () -> {
+                            CancelScope.Registration r =
+                                CancelScope.onCancel(() -> LOG.info("statement.cancel()"));
+                            registered.countDown();
+                            while (!CancelScope.isCancelled()) {
+                              Thread.onSpinWait();
+                            }
+                            r.close();
+                            afterClose.addAll(lines);
+                          }));
+          registered.await();
+          group.cancel();
+        });
+    assertThat(afterClose).containsExactly("statement.cancel() {requestId=r-5}");
+  }
+
   // ---- inheritable thread locals
   // ------------------------------------------------------------------
 
