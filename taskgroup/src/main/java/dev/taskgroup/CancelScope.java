@@ -135,11 +135,13 @@ public final class CancelScope {
   /** A registered cancel hook; closing it removes the hook. See {@link #onCancel(Body)}. */
   public interface Registration extends AutoCloseable {
     /**
-     * Removes the hook: after {@code close} returns, the action will not start. If the action has
-     * started, {@code close} waits for it to end, without being interruptible (so the resource it
-     * closes is not used after {@code close} returns); an action must therefore not wait for the
-     * thread that closes its registration. Called from the action itself, {@code close} returns at
-     * once. If the action ran and threw, with no group around, {@code close} throws what it threw.
+     * Removes the hook: after {@code close} returns, the action will not start. If the scope was
+     * cancelled while the registration was open and the action has not started yet (the thread saw
+     * the cancellation before the action was fired), it starts now. If the action has started,
+     * {@code close} waits for it to end, without being interruptible (so the resource it closes is
+     * not used after {@code close} returns); an action must therefore not wait for the thread that
+     * closes its registration. Called from the action itself, {@code close} returns at once. If the
+     * action ran and threw, with no group around, {@code close} throws what it threw.
      */
     @Override
     void close();

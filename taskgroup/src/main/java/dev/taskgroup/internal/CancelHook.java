@@ -187,6 +187,14 @@ public final class CancelHook implements CancelScope.Registration {
 
   @Override
   public void close() {
+    Scope s = scope;
+    if (s != null && state == OPEN && Scope.effectivelyCancelled(s)) {
+      // The scope was cancelled while this registration was open, but no firer has reached it
+      // yet: the first hook fired interrupted the thread, which is now leaving the scope and
+      // closing its other registrations, or the thread saw the cancellation by itself. The action
+      // runs now, as register() runs it in a scope already cancelled, and close waits for it.
+      fire();
+    }
     if (STATE.compareAndSet(this, OPEN, CLOSED)) {
       scope = null;
       action = null;
