@@ -420,7 +420,9 @@ public final class CancelScope {
    * the cancelled statement's {@code SQLException} below ends the scope or task as cancelled (the
    * group's {@code run} returns normally and {@code cancelCaught()} is true), not as a failure. The
    * action runs inside the {@link ContextPropagator}s that are service-loaded and those of the
-   * innermost group around the calling thread, which wrap it here, on the calling thread.
+   * innermost group around the calling thread, which wrap it here, on the calling thread. Its
+   * thread inherits no inheritable thread locals (it is started by whichever thread delivers the
+   * cancellation, whose values are not the registrant's): carry context into it with a propagator.
    *
    * {@snippet :
    * try (var hook = CancelScope.onCancel(statement::cancel)) {

@@ -610,4 +610,38 @@ class CancelHookTest {
     assertThat(neverRuns.runs).hasValue(0);
     assertThat(heap[1] - heap[0]).as("heap growth in bytes").isLessThan(8L * 1024 * 1024);
   }
+
+  /**
+   * The action's thread is started by whichever thread delivers the cancellation; it inherits none
+   * of that thread's inheritable thread locals (they would be one request's values in another's
+   * action), as the javadoc of onCancel says.
+   */
+  @RepeatedTest(5)
+  void anActionInheritsNoInheritableThreadLocalOfTheCanceller() throws Exception {
+    InheritableThreadLocal<String> request = new InheritableThreadLocal<>();
+    AtomicReference<String> seen = new AtomicReference<>("action did not run");
+    CountDownLatch registered = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                try (var hook = CancelScope.onCancel(() -> seen.set(request.get()))) {
+                  registered.countDown();
+                  Thread.sleep(60_000);
+                }
+                return null;
+              });
+          registered.await();
+          Thread canceller =
+              Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        request.set("the canceller's request");
+                        g.cancel();
+                      });
+          canceller.join();
+        });
+    assertThat(seen.get()).isNull();
+  }
 }

@@ -127,7 +127,12 @@ public final class CancelHook implements CancelScope.Registration {
     }
     Group reportTo = group;
     try {
-      Thread.ofVirtual().name("taskgroup-cancel-hook").start(() -> runAction(reportTo));
+      // Started by whichever thread delivers the cancellation: its inheritable thread locals are
+      // not the registrant's (the propagators, applied at registration, carry the registrant's).
+      Thread.ofVirtual()
+          .name("taskgroup-cancel-hook")
+          .inheritInheritableThreadLocals(false)
+          .start(() -> runAction(reportTo));
     } catch (Throwable e) {
       failed(reportTo, e);
       finish(reportTo);
