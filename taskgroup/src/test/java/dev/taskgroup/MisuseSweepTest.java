@@ -932,4 +932,211 @@ class MisuseSweepTest {
     assertThat(seenByChild.get()).isEqualTo("first:true");
     assertThat(g.cancelCaught()).isTrue();
   }
+
+  @RepeatedTest(30)
+  void forksFromOutsideRacingTheEndOfRunAreEitherWaitedForOrRejected() throws Exception {
+    // The class javadoc: fork after run finished throws IllegalStateException; run returns only
+    // when every child has finished. A stranger forking while run ends must see one or the other,
+    // never a task the group did not wait for.
+    TaskGroup g = TaskGroup.named("closing");
+    CountDownLatch strangerForking = new CountDownLatch(1);
+    List<Task<Integer>> accepted = java.util.Collections.synchronizedList(new ArrayList<>());
+    AtomicReference<Throwable> rejection = new AtomicReference<>();
+    AtomicReference<Throwable> unexpected = new AtomicReference<>();
+    Thread stranger =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    strangerForking.await(); // the group runs
+                    for (int i = 0; ; i++) {
+                      int n = i;
+                      accepted.add(g.fork(() -> n));
+                    }
+                  } catch (IllegalStateException e) {
+                    rejection.set(e);
+                  } catch (Throwable e) {
+                    unexpected.set(e);
+                  }
+                });
+    g.run(
+        () -> {
+          strangerForking.countDown();
+          Probes.awaitTrue(
+              "some forks accepted", Duration.ofSeconds(10), () -> accepted.size() > 2);
+        });
+    List<Future.State> statesWhenRunReturned =
+        List.copyOf(accepted).stream().map(Future::state).toList();
+    stranger.join();
+    assertThat(unexpected.get()).isNull();
+    assertThat(statesWhenRunReturned).isNotEmpty().allMatch(st -> st == Future.State.SUCCESS);
+    assertThat(rejection.get())
+        .hasMessageContaining("closing")
+        .hasMessageContaining("has finished");
+    // every accepted task (also any the stranger added after the copy) ended: none was forked
+    // into the finished group
+    for (Task<Integer> t : accepted) {
+      assertThat(t.state()).as(t.toString()).isEqualTo(Future.State.SUCCESS);
+    }
+  }
+
+  @Test
+  void aTaskWaitingForItselfIsNotAnUnbreakableDeadlock() throws Exception {
+    // Future.get() from the task's own thread can never return; FutureTask hangs too. Here the
+    // group's cancellation must still end it (the get is a checkpoint), so run returns.
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Task<String>> self = new AtomicReference<>();
+    AtomicReference<Thread> selfThread = new AtomicReference<>();
+    CountDownLatch published = new CountDownLatch(1);
+    AtomicReference<Throwable> selfGet = new AtomicReference<>();
+    g.run(
+        () -> {
+          self.set(
+              g.fork(
+                  () -> {
+                    selfThread.set(Thread.currentThread());
+                    published.await();
+                    try {
+                      return self.get().get();
+                    } catch (Throwable e) {
+                      selfGet.set(e);
+                      throw e;
+                    }
+                  }));
+          published.countDown();
+          Probes.awaitTrue(
+              "child parked in its own get",
+              Duration.ofSeconds(10),
+              () ->
+                  selfThread.get() != null
+                      && selfThread.get().getState() == Thread.State.WAITING
+                      && Arrays.stream(selfThread.get().getStackTrace())
+                          .anyMatch(f -> f.getMethodName().equals("get")));
+          g.cancel("self-wait");
+        });
+    System.out.println("a task's get() on itself ended with: " + selfGet.get());
+    assertThat(selfGet.get()).isInstanceOf(InterruptedException.class);
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  @Test
+  void deadlineSettersAfterTheScopeExitedChangeNothingRunning() throws Exception {
+    CancelScope s = CancelScope.create();
+    s.run(() -> {});
+    s.setDeadline(Instant.MIN); // past: would cancel a running scope at once
+    s.setTimeout(Duration.ZERO);
+    s.setShielded(true);
+    assertThat(s.cancelCaught()).isFalse();
+    assertThat(s.toString()).contains("done");
+    // nothing of the exited scope is left in the live tree
+    assertThat(TaskTree.capture().toJson()).doesNotContain(s.toString());
+
+    TaskGroup g = TaskGroup.create();
+    g.run(() -> {});
+    g.cancelScope().setDeadline(Instant.MIN);
+    g.cancelScope().setTimeout(Duration.ZERO);
+    assertThat(g.cancelCaught()).isFalse();
+    assertThat(g.toString()).contains("done");
+    assertThatThrownBy(() -> g.fork(() -> 1)).isInstanceOf(IllegalStateException.class);
+  }
+
+  @Test
+  void startFromAThreadOutsideTheGroupIsAccepted() throws Exception {
+    // "Every method may be called from any thread."
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Object> got = new AtomicReference<>();
+    CountDownLatch release = new CountDownLatch(1);
+    g.run(
+        () -> {
+          Thread outside =
+              Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        try {
+                          got.set(
+                              g.start(
+                                  signal -> {
+                                    signal.started("ready");
+                                    release.await();
+                                  }));
+                        } catch (Throwable e) {
+                          got.set(e);
+                        }
+                      });
+          outside.join();
+          release.countDown();
+        });
+    assertThat(got.get()).isEqualTo("ready");
+  }
+
+  @Test
+  void completingATasksFutureFromOutsideDoesNotChangeTheTask() throws Exception {
+    // Task.toCompletableFuture: "completing it from outside does not affect the task".
+    TaskGroup g = TaskGroup.create();
+    CountDownLatch release = new CountDownLatch(1);
+    g.run(
+        () -> {
+          Task<String> t =
+              g.fork(
+                  () -> {
+                    release.await();
+                    return "real";
+                  });
+          CompletableFuture<String> f = t.toCompletableFuture();
+          f.obtrudeValue("fake");
+          f.completeExceptionally(new IllegalStateException("fake"));
+          assertThat(t.state()).isEqualTo(Future.State.RUNNING);
+          release.countDown();
+          assertThat(t.get()).isEqualTo("real");
+          assertThat(t.toCompletableFuture()).isSameAs(f);
+        });
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  @Test
+  void aPropagatorRunningTheWorkOnAnotherThreadIsToldSoAndTheWorkDoesNotRun() throws Exception {
+    // ContextPropagator: "must call work.run() once, on that thread (a second call, or one from
+    // another thread, throws IllegalStateException)"; returning without running it is a failure.
+    AtomicReference<Throwable> onOtherThread = new AtomicReference<>();
+    AtomicInteger ran = new AtomicInteger();
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("hopping")
+            .contextPropagator(
+                work ->
+                    () -> {
+                      Thread other =
+                          Thread.ofPlatform()
+                              .start(() -> onOtherThread.set(catchThrowable(work::run)));
+                      try {
+                        other.join();
+                      } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                      }
+                    })
+            .build();
+    Throwable thrown = catchThrowable(() -> g.run(() -> g.fork(ran::incrementAndGet)));
+    assertThat(ran).hasValue(0);
+    assertThat(onOtherThread.get())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("on another thread")
+        .hasMessageContaining("run it on the thread");
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures())
+        .singleElement()
+        .isInstanceOf(IllegalStateException.class)
+        .extracting(Throwable::getMessage)
+        .asString()
+        .contains("hopping")
+        .contains("without running the work");
+  }
+
+  @Test
+  void theMostNegativeMaxConcurrencyIsRejectedWithItsValue() {
+    TaskGroup.Builder b = TaskGroup.builder().maxConcurrency(2);
+    assertThatThrownBy(() -> b.maxConcurrency(Integer.MIN_VALUE))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("at least 1")
+        .hasMessageContaining(String.valueOf(Integer.MIN_VALUE));
+  }
 }
