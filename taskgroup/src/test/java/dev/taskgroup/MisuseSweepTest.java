@@ -1139,4 +1139,111 @@ class MisuseSweepTest {
         .hasMessageContaining("at least 1")
         .hasMessageContaining(String.valueOf(Integer.MIN_VALUE));
   }
+
+  @RepeatedTest(10)
+  void aThreadFactoryWhoseThreadRunsTheRunnableTwiceDoesNotRunTheWorkTwice() throws Exception {
+    runnableRunTwice(false);
+    runnableRunTwice(true); // under a context propagator
+  }
+
+  private static void runnableRunTwice(boolean propagator) throws Exception {
+    // ContextPropagator's rule for its Runnable ("a second call ... throws
+    // IllegalStateException") is the closest documented contract; a factory's thread that runs
+    // the group's Runnable again must not run the work again, nor count the child twice.
+    List<Throwable> secondRun = java.util.Collections.synchronizedList(new ArrayList<>());
+    TaskGroup.Builder builder = TaskGroup.builder();
+    if (propagator) {
+      builder.contextPropagator(work -> work);
+    }
+    TaskGroup g =
+        builder
+            .name("twice")
+            .threadFactory(
+                r ->
+                    Thread.ofVirtual()
+                        .unstarted(
+                            () -> {
+                              r.run();
+                              try {
+                                r.run();
+                              } catch (Throwable e) {
+                                secondRun.add(e);
+                              }
+                            }))
+            .build();
+    AtomicInteger ran = new AtomicInteger();
+    CountDownLatch firstDone = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    Thread owner =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    g.run(
+                        () -> {
+                          g.fork(
+                              () -> {
+                                ran.incrementAndGet();
+                                firstDone.countDown();
+                              });
+                          g.fork(
+                              () -> {
+                                release.await(); // keeps the group open meanwhile
+                                return null;
+                              });
+                          firstDone.await();
+                          release.countDown();
+                        });
+                  } catch (Throwable e) {
+                    secondRun.add(new AssertionError("run threw", e));
+                  }
+                });
+    boolean ended = owner.join(Duration.ofSeconds(10));
+    if (!ended) {
+      System.out.println(TaskTree.capture().format());
+      owner.interrupt();
+    }
+    assertThat(ended).as("run returned").isTrue();
+    assertThat(ran).hasValue(1);
+    // each second run was refused on the factory's thread, saying what was wrong
+    assertThat(secondRun)
+        .hasSize(2)
+        .allSatisfy(
+            e ->
+                assertThat(e)
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("has already run")
+                    .hasMessageContaining("exactly once"));
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  @Test
+  @Disabled(
+      "defect: a factory whose thread hands the Runnable to another thread (an executor) leaves"
+          + " run() waiting forever; the IllegalStateException goes to that other thread only;"
+          + " see the sweep-H report")
+  void aThreadFactoryRunningTheRunnableOnAnotherThreadIsNotAHang() throws Exception {
+    java.util.concurrent.ExecutorService pool =
+        java.util.concurrent.Executors.newSingleThreadExecutor();
+    try {
+      TaskGroup g =
+          TaskGroup.builder()
+              .name("elsewhere")
+              .threadFactory(r -> Thread.ofVirtual().unstarted(() -> pool.execute(r)))
+              .build();
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      Thread owner =
+          Thread.ofPlatform()
+              .start(() -> thrown.set(catchThrowable(() -> g.run(() -> g.fork(() -> 1)))));
+      boolean ended = owner.join(Duration.ofSeconds(5));
+      if (!ended) {
+        System.out.println(TaskTree.capture().format());
+        owner.interrupt();
+      }
+      System.out.println("run with a factory running elsewhere: " + thrown.get());
+      assertThat(ended).as("run returned").isTrue();
+    } finally {
+      pool.shutdownNow();
+    }
+  }
 }
