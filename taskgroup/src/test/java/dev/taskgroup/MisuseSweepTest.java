@@ -1246,4 +1246,73 @@ class MisuseSweepTest {
       pool.shutdownNow();
     }
   }
+
+  @RepeatedTest(5)
+  void aThreadFactoryReturningTheForkingThreadIsRejectedAndTheOwnerKeepsItsGroup()
+      throws Exception {
+    // The worst case of a live thread handed back: the caller of fork itself. The rejection must
+    // not make the owner's thread look like a child (its handler is how a thread finds its task).
+    TaskGroup g =
+        TaskGroup.builder().name("self-serving").threadFactory(r -> Thread.currentThread()).build();
+    String name = Thread.currentThread().getName();
+    AtomicReference<Throwable> rejected = new AtomicReference<>();
+    AtomicReference<Throwable> checkpoint = new AtomicReference<>();
+    Thread.UncaughtExceptionHandler handler = Thread.currentThread().getUncaughtExceptionHandler();
+    g.run(
+        () -> {
+          rejected.set(catchThrowable(() -> g.fork(() -> "never")));
+          g.cancel("after the rejection");
+          checkpoint.set(catchThrowable(CancelScope::checkpoint));
+        });
+    assertThat(rejected.get())
+        .isInstanceOf(RejectedExecutionException.class)
+        .hasMessageContaining("self-serving")
+        .hasMessageContaining("already started");
+    assertThat(checkpoint.get()).isInstanceOf(CancelledException.class);
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().getName()).isEqualTo(name);
+    assertThat(Thread.currentThread().getUncaughtExceptionHandler()).isSameAs(handler);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  @RepeatedTest(5)
+  void aRejectedForkOrStartUnderMaxConcurrencyGivesItsPlaceBack() throws Exception {
+    // "the work does not run and the group is as it was": with maxConcurrency(1) the place the
+    // rejected fork took must be free again, or the next fork waits forever.
+    AtomicInteger calls = new AtomicInteger();
+    TaskGroup g =
+        TaskGroup.builder()
+            .maxConcurrency(1)
+            .threadFactory(
+                r -> {
+                  if (calls.incrementAndGet() % 2 == 1) {
+                    throw new IllegalStateException("every other thread fails");
+                  }
+                  return Thread.ofVirtual().unstarted(r);
+                })
+            .contextPropagator(
+                work -> {
+                  if (calls.get() == 4) {
+                    throw new IllegalStateException("propagator refuses once");
+                  }
+                  return work;
+                })
+            .build();
+    String result =
+        g.call(
+            () -> {
+              assertThatThrownBy(() -> g.fork(() -> "a"))
+                  .isInstanceOf(RejectedExecutionException.class);
+              String first = g.fork(() -> "b").get(); // call 2: works
+              assertThatThrownBy(() -> g.start(signal -> signal.started("c")))
+                  .isInstanceOf(RejectedExecutionException.class); // call 3 throws
+              calls.incrementAndGet(); // 4: the propagator refuses the next one
+              assertThatThrownBy(() -> g.start(signal -> signal.started("d")))
+                  .isInstanceOf(RejectedExecutionException.class);
+              calls.incrementAndGet(); // 5 -> the factory's next call is 6: works
+              String started = g.start(signal -> signal.started("e"));
+              return first + started;
+            });
+    assertThat(result).isEqualTo("be");
+  }
 }
