@@ -539,6 +539,7 @@ class MisuseSweepTest {
   @Test
   void aForkFromAThreadOutsideTheGroupIsAChildLikeAnyOther() throws Exception {
     TaskGroup g = TaskGroup.create();
+    CountDownLatch running = new CountDownLatch(1);
     CountDownLatch forked = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
     AtomicReference<Task<String>> outside = new AtomicReference<>();
@@ -546,16 +547,23 @@ class MisuseSweepTest {
         Thread.ofPlatform()
             .start(
                 () -> {
-                  outside.set(
-                      g.fork(
-                          () -> {
-                            release.await();
-                            return "outside";
-                          }));
-                  forked.countDown();
+                  try {
+                    running.await();
+                    outside.set(
+                        g.fork(
+                            () -> {
+                              release.await();
+                              return "outside";
+                            }));
+                  } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                  } finally {
+                    forked.countDown();
+                  }
                 });
     g.run(
         () -> {
+          running.countDown();
           forked.await();
           release.countDown();
         });
@@ -1151,6 +1159,7 @@ class MisuseSweepTest {
     // IllegalStateException") is the closest documented contract; a factory's thread that runs
     // the group's Runnable again must not run the work again, nor count the child twice.
     List<Throwable> secondRun = java.util.Collections.synchronizedList(new ArrayList<>());
+    Queue<Thread> made = new ConcurrentLinkedQueue<>();
     TaskGroup.Builder builder = TaskGroup.builder();
     if (propagator) {
       builder.contextPropagator(work -> work);
@@ -1159,17 +1168,21 @@ class MisuseSweepTest {
         builder
             .name("twice")
             .threadFactory(
-                r ->
-                    Thread.ofVirtual()
-                        .unstarted(
-                            () -> {
-                              r.run();
-                              try {
+                r -> {
+                  Thread t =
+                      Thread.ofVirtual()
+                          .unstarted(
+                              () -> {
                                 r.run();
-                              } catch (Throwable e) {
-                                secondRun.add(e);
-                              }
-                            }))
+                                try {
+                                  r.run();
+                                } catch (Throwable e) {
+                                  secondRun.add(e);
+                                }
+                              });
+                  made.add(t);
+                  return t;
+                })
             .build();
     AtomicInteger ran = new AtomicInteger();
     CountDownLatch firstDone = new CountDownLatch(1);
@@ -1205,6 +1218,9 @@ class MisuseSweepTest {
     }
     assertThat(ended).as("run returned").isTrue();
     assertThat(ran).hasValue(1);
+    for (Thread t : made) { // the second runs come after the group let go of its children
+      assertThat(t.join(Duration.ofSeconds(10))).isTrue();
+    }
     // each second run was refused on the factory's thread, saying what was wrong
     assertThat(secondRun)
         .hasSize(2)
