@@ -169,8 +169,9 @@ public final class TaskGroup {
      * must not replace its own thread's handler: that detaches the thread from its group's
      * cancellation.
      *
-     * @param factory the factory; a factory that throws or returns null makes {@code fork} throw
-     *     {@link java.util.concurrent.RejectedExecutionException}
+     * @param factory the factory; a factory that throws, returns null or returns a thread already
+     *     started makes {@code fork} throw {@link java.util.concurrent.RejectedExecutionException}
+     *     (and leaves that thread as it was)
      * @return this builder
      * @throws NullPointerException if {@code factory} is null
      */

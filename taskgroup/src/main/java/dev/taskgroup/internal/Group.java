@@ -474,6 +474,16 @@ public final class Group extends EnteredScope {
       throw new RejectedExecutionException(
           "the thread factory of " + describe() + " returned null");
     }
+    if (thread.getState() != Thread.State.NEW) {
+      // Checked before the thread is touched (named, given a task as its handler): a thread that
+      // runs, or ran, other work must keep its name and the task it belongs to.
+      throw new RejectedExecutionException(
+          "the thread factory of "
+              + describe()
+              + " returned a thread that was already started ("
+              + thread
+              + "): a ThreadFactory must return a new, unstarted thread for each call");
+    }
     if (taskName != null) {
       thread.setName(taskName);
     }

@@ -188,9 +188,13 @@ public final class Propagation {
 
     @Override
     public void run() {
+      Runnable w = wrapped;
+      if (w == null) {
+        throw task.runAgain(); // run once already: the task has ended (or is ending)
+      }
       Throwable outside = null;
       try {
-        wrapped.run();
+        w.run();
       } catch (Throwable t) {
         outside = t;
       }

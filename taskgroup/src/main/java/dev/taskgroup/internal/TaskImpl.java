@@ -337,6 +337,17 @@ public final class TaskImpl<T> extends ThreadState
     end(value, thrown, false, via);
   }
 
+  /**
+   * The misuse of a thread factory whose thread runs the Runnable it was given again after the task
+   * ended: refused on that thread, the task and its group untouched.
+   */
+  IllegalStateException runAgain() {
+    return new IllegalStateException(
+        describe()
+            + " has already run: the thread factory's thread ran the Runnable it was given again;"
+            + " a ThreadFactory's thread must run it exactly once");
+  }
+
   /** A context propagator threw, or returned, before the work ran: the work never runs. */
   void endWithoutWork(Throwable thrown) {
     end(null, thrown, false, null);
@@ -346,6 +357,9 @@ public final class TaskImpl<T> extends ThreadState
   private boolean begin() {
     if (thread != Thread.currentThread()) {
       throw new IllegalStateException("a taskgroup task runs only on the thread made for it");
+    }
+    if ((flags & FINISHED) != 0) {
+      throw runAgain(); // its end would leave the group a second time
     }
     return !effectivelyCancelled(this) && takePlace();
   }
