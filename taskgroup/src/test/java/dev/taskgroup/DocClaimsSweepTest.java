@@ -1,0 +1,1346 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.taskgroup.Fixtures.ThreadKind;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Checks that the user-facing documents say the truth: each test asserts one concrete behavioural
+ * claim of README.md, docs/guide.md, docs/cancellation.md, docs/migrating/*.md or a public class's
+ * javadoc, quoted (shortened) in the test's comment. Claims that earlier tests already assert are
+ * not repeated here; the equivalence claims of the migration guides are checked against the
+ * upstream behaviour they name (Trio, asyncio, Kotlin, the JDK), from memory where marked
+ * "closest".
+ */
+@Timeout(20)
+class DocClaimsSweepTest {
+
+  // ---------------------------------------------------------------- guide: Cancelling a group
+
+  /**
+   * Guide, "Cancelling a group": a fork into a group that is already cancelled does not start the
+   * work, "the thread factory is not even called", and returns a task that is already CANCELLED.
+   */
+  @RepeatedTest(20)
+  void forkIntoCancelledGroupNeverCallsTheFactory() throws Exception {
+    AtomicInteger made = new AtomicInteger();
+    ThreadFactory counting =
+        r -> {
+          made.incrementAndGet();
+          return Thread.ofVirtual().unstarted(r);
+        };
+    var group = TaskGroup.builder().name("g").threadFactory(counting).build();
+    AtomicBoolean ran = new AtomicBoolean();
+    AtomicReference<Task<Void>> task = new AtomicReference<>();
+    group.run(
+        () -> {
+          group.cancel();
+          task.set(group.fork(() -> ran.set(true)));
+        });
+    assertThat(made).hasValue(0);
+    assertThat(ran).isFalse();
+    assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Guide / TaskGroup.cancel javadoc: "Calling it after the group finished only sets
+   * cancelCalled()": cancelCaught stays false, and nothing is interrupted on the caller.
+   */
+  @Test
+  void cancelAfterFinishOnlySetsCancelCalled() throws Exception {
+    var group = TaskGroup.named("late");
+    group.run(() -> group.fork(() -> {}));
+    group.cancel("too late");
+    assertThat(group.cancelCalled()).isTrue();
+    assertThat(group.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Guide: "Calling cancel() before run makes the group start cancelled: the body's first
+   * checkpoint throws"; the group absorbs it and run returns normally with cancelCaught().
+   */
+  @Test
+  void cancelBeforeRunStartsCancelled() throws Exception {
+    var group = TaskGroup.named("early");
+    group.cancel("before");
+    AtomicBoolean after = new AtomicBoolean();
+    group.run(
+        () -> {
+          CancelScope.checkpoint();
+          after.set(true);
+        });
+    assertThat(after).isFalse();
+    assertThat(group.cancelCalled()).isTrue();
+    assertThat(group.cancelCaught()).isTrue();
+    assertThat(group.cancelScope().cancelReason()).contains("before");
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Guide: "Calling cancel() twice is the same as once; the first reason is kept and shows up in
+   * cancelScope().cancelReason()".
+   */
+  @Test
+  void firstReasonIsKept() throws Exception {
+    var group = TaskGroup.named("twice");
+    group.run(
+        () -> {
+          group.cancel("first");
+          group.cancel("second");
+        });
+    assertThat(group.cancelScope().cancelReason()).contains("first");
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Trio mapping: "n.cancel_scope.cancel() | n.cancel() (or n.cancelScope().cancel())". Cancelling
+   * the group's scope view must be the same as cancelling the group: run returns normally, both
+   * flags on the group are set.
+   */
+  @RepeatedTest(20)
+  void cancellingTheGroupsScopeIsCancellingTheGroup() throws Exception {
+    var group = TaskGroup.named("nursery");
+    CountDownLatch started = new CountDownLatch(1);
+    Fixtures.Finished finished = new Fixtures.Finished();
+    group.run(
+        () -> {
+          group.fork(Fixtures.blockedUntilCancelled(started, finished));
+          started.await();
+          group.cancelScope().cancel("via scope");
+        });
+    assertThat(finished.count()).isEqualTo(1);
+    assertThat(group.cancelCalled()).isTrue();
+    assertThat(group.cancelCaught()).isTrue();
+    assertThat(group.cancelScope().cancelCalled()).isTrue();
+    assertThat(group.cancelScope().cancelCaught()).isTrue();
+  }
+
+  /**
+   * Builder.timeout javadoc: "zero cancels at once" and "run returns normally"; guide deadline
+   * table: "the group is cancelled, run returns normally".
+   */
+  @Test
+  void zeroGroupTimeoutCancelsAtOnce() throws Exception {
+    var group = TaskGroup.builder().name("zero").timeout(Duration.ZERO).build();
+    AtomicBoolean after = new AtomicBoolean();
+    group.run(
+        () -> {
+          Thread.sleep(60_000);
+          after.set(true);
+        });
+    assertThat(after).isFalse();
+    assertThat(group.cancelCalled()).isTrue();
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
+  // ---------------------------------------------------------------- checkpoints and delivery
+
+  /**
+   * Guide, "Checkpoints": checkpoint throws "if someone else interrupted the thread (that interrupt
+   * is then cleared, as JDK blocking methods do)", as a plain InterruptedException.
+   */
+  @Test
+  void checkpointOnOutsideInterruptIsPlainAndClears() {
+    Thread.currentThread().interrupt();
+    assertThatThrownBy(CancelScope::checkpoint)
+        .isExactlyInstanceOf(InterruptedException.class)
+        .isNotInstanceOf(CancelledException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Guide, "Checkpoints" and "Level-triggered re-delivery": in a cancelled region a checkpoint
+   * throws a CancelledException "whose message names the cancelled scope or group and the reason",
+   * "throws every time, and leaves the interrupt status set".
+   */
+  @Test
+  void checkpointInCancelledRegionThrowsEveryTimeAndKeepsStatus() throws Exception {
+    var group = TaskGroup.named("orders");
+    List<Throwable> seen = new ArrayList<>();
+    List<Boolean> status = new ArrayList<>();
+    group.run(
+        () -> {
+          group.cancel("client went away");
+          for (int i = 0; i < 3; i++) {
+            try {
+              CancelScope.checkpoint();
+            } catch (InterruptedException e) {
+              seen.add(e);
+              status.add(Thread.currentThread().isInterrupted());
+            }
+          }
+        });
+    assertThat(seen).hasSize(3).allMatch(e -> e instanceof CancelledException);
+    assertThat(seen.get(0).getMessage()).contains("orders").contains("client went away");
+    assertThat(status).containsExactly(true, true, true);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Guide, "Which scope absorbs a cancellation": "A plain scope whose body returns normally despite
+   * cancel() (it never hit a checkpoint) reports cancelCaught() == false"; with "An interrupt the
+   * library delivered for a scope never outlives that scope".
+   */
+  @Test
+  void bodyIgnoringCancelCatchesNothingAndLeavesNoInterrupt() throws Exception {
+    var scope = CancelScope.create();
+    String r =
+        scope.call(
+            () -> {
+              scope.cancel();
+              return "done";
+            });
+    assertThat(r).isEqualTo("done");
+    assertThat(scope.cancelCalled()).isTrue();
+    assertThat(scope.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Guide, "Which scope absorbs a cancellation": "a group cancelled by its own cancel() ... reports
+   * cancelCaught() even when its body had already returned" (the wait for children is a
+   * checkpoint). Here a child cancels after the body returned and then ends normally.
+   */
+  @RepeatedTest(20)
+  void cancelAfterBodyReturnedIsStillCaught() throws Exception {
+    var group = TaskGroup.named("late-cancel");
+    CountDownLatch bodyDone = new CountDownLatch(1);
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                bodyDone.await();
+                group.cancel("from child");
+              });
+          bodyDone.countDown();
+        });
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Guide, nested groups: "middle.cancel() called from inside inner: inner.run throws
+   * InterruptedException (it is not the cancelled one), middle.run absorbs it and returns normally,
+   * and outer is untouched and goes on". Trio's nested-scope rule (closest:
+   * test_cancel_scope_nesting).
+   */
+  @RepeatedTest(10)
+  void nestedGroupsMiddleAbsorbs() throws Exception {
+    var outer = TaskGroup.named("outer");
+    var middle = TaskGroup.named("middle");
+    var inner = TaskGroup.named("inner");
+    AtomicReference<Throwable> innerThrew = new AtomicReference<>();
+    AtomicBoolean outerWentOn = new AtomicBoolean();
+    outer.run(
+        () -> {
+          middle.run(
+              () -> {
+                try {
+                  inner.run(
+                      () -> {
+                        middle.cancel("stop");
+                        Thread.sleep(60_000);
+                      });
+                } catch (InterruptedException e) {
+                  innerThrew.set(e);
+                  throw e;
+                }
+              });
+          CancelScope.checkpoint();
+          outerWentOn.set(true);
+        });
+    assertThat(innerThrew.get()).isInstanceOf(InterruptedException.class);
+    assertThat(inner.cancelCaught()).isFalse();
+    assertThat(middle.cancelCaught()).isTrue();
+    assertThat(outer.cancelCalled()).isFalse();
+    assertThat(outerWentOn).isTrue();
+  }
+
+  // ---------------------------------------------------------------- outcomes coincide
+
+  /**
+   * Guide, "When outcomes coincide", case 2: someone else interrupts the owner: run throws
+   * InterruptedException, cancelCaught() is false, the children are cancelled and waited for, and
+   * "run leaves the interrupt status clear, as JDK blocking methods do".
+   */
+  @RepeatedTest(20)
+  void outsideInterruptOfOwner() throws Exception {
+    Probes.onThread(
+        ThreadKind.PLATFORM,
+        () -> {
+          var group = TaskGroup.named("owner");
+          CountDownLatch started = new CountDownLatch(1);
+          Fixtures.Finished finished = new Fixtures.Finished();
+          Thread owner = Thread.currentThread();
+          assertThatThrownBy(
+                  () ->
+                      group.run(
+                          () -> {
+                            group.fork(Fixtures.blockedUntilCancelled(started, finished));
+                            started.await();
+                            owner.interrupt();
+                            Thread.sleep(60_000);
+                          }))
+              .isInstanceOf(InterruptedException.class);
+          assertThat(finished.count()).isEqualTo(1);
+          assertThat(group.cancelCaught()).isFalse();
+          assertThat(group.cancelCalled()).isFalse();
+          assertThat(Thread.currentThread().isInterrupted()).isFalse();
+        });
+  }
+
+  /**
+   * Guide, "When outcomes coincide", case 1: a failure and an outside interrupt: run throws
+   * TaskGroupException and "an outside interrupt stays set on the thread".
+   */
+  @RepeatedTest(20)
+  void failureWinsOverOutsideInterruptWhichStaysSet() throws Exception {
+    Probes.onThread(
+        ThreadKind.PLATFORM,
+        () -> {
+          var group = TaskGroup.named("both");
+          Thread owner = Thread.currentThread();
+          CountDownLatch bodyDone = new CountDownLatch(1);
+          AtomicBoolean go = new AtomicBoolean();
+          AtomicReference<Thread> child = new AtomicReference<>();
+          Thread helper =
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        try {
+                          bodyDone.await();
+                        } catch (InterruptedException e) {
+                          return;
+                        }
+                        Probes.awaitWaiting(owner, Duration.ofSeconds(10));
+                        owner.interrupt(); // an outside interrupt while the owner joins
+                        go.set(true);
+                        LockSupport.unpark(child.get());
+                      });
+          assertThatThrownBy(
+                  () ->
+                      group.run(
+                          () -> {
+                            CountDownLatch childUp = new CountDownLatch(1);
+                            group.fork(
+                                () -> {
+                                  child.set(Thread.currentThread());
+                                  childUp.countDown();
+                                  while (!go.get()) {
+                                    LockSupport.park(); // ignores interrupts
+                                  }
+                                  throw new IllegalStateException("boom");
+                                });
+                            childUp.await();
+                            bodyDone.countDown();
+                          }))
+              .isInstanceOf(TaskGroupException.class);
+          assertThat(Thread.interrupted()).as("outside interrupt stays set").isTrue();
+          helper.join();
+        });
+  }
+
+  // ---------------------------------------------------------------- deadlines
+
+  /** CancelScope.deadline javadoc: for a relative timeout, "empty before run starts". */
+  @Test
+  void relativeDeadlineIsEmptyBeforeRun() throws Exception {
+    var scope = CancelScope.withTimeout(Duration.ofHours(1));
+    assertThat(scope.deadline()).isEmpty();
+    Instant before = Instant.now();
+    AtomicReference<Instant> inside = new AtomicReference<>();
+    scope.run(() -> inside.set(scope.deadline().orElseThrow()));
+    assertThat(inside.get()).isAfter(before.plus(Duration.ofMinutes(59)));
+  }
+
+  /**
+   * Guide, Deadlines: "setDeadline and setTimeout work while the scope runs, and take effect at
+   * once ... A deadline in the past cancels at once." (Trio: setting scope.deadline in the past
+   * cancels at the next checkpoint.)
+   */
+  @Test
+  void pastDeadlineSetWhileRunningCancelsAtOnce() throws Exception {
+    var scope = CancelScope.create();
+    scope.run(
+        () -> {
+          scope.setDeadline(Instant.now().minusSeconds(1));
+          assertThat(CancelScope.isCancelled()).isTrue();
+          Thread.sleep(60_000);
+        });
+    assertThat(scope.cancelCalled()).isTrue();
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  /** CancelScope.withDeadline javadoc: "one in the past cancels at once when run starts". */
+  @Test
+  void pastWithDeadlineCancelsWhenRunStarts() throws Exception {
+    var scope = CancelScope.withDeadline(Instant.now().minusSeconds(5));
+    AtomicBoolean at = new AtomicBoolean();
+    scope.run(
+        () -> {
+          at.set(CancelScope.isCancelled());
+          CancelScope.checkpoint();
+        });
+    assertThat(at).isTrue();
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Guide, Deadlines: "If the body ignores the cancellation and completes anyway, failAfter returns
+   * its result and throws nothing."
+   */
+  @Test
+  void failAfterReturnsResultOfBodyThatIgnoresCancel() throws Exception {
+    String r =
+        CancelScope.failAfter(
+            Duration.ofMillis(1),
+            () -> {
+              while (!CancelScope.isCancelled()) {
+                Thread.onSpinWait();
+              }
+              return "ignored";
+            });
+    assertThat(r).isEqualTo("ignored");
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Guide, mistakes table: "a negative Duration | IllegalArgumentException", for every method that
+   * takes one (CancelScope.sleep's javadoc says so too).
+   */
+  @Test
+  void negativeDurationsAreRejected() {
+    Duration neg = Duration.ofMillis(-1);
+    assertThatThrownBy(() -> CancelScope.withTimeout(neg))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> CancelScope.create().setTimeout(neg))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> CancelScope.moveOnAfter(neg, () -> 1))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> CancelScope.failAfter(neg, () -> 1))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> CancelScope.sleep(neg)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> TaskGroup.builder().timeout(neg))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  /**
+   * CancelScope.sleep javadoc: "A zero duration is just a checkpoint" (so it throws if cancelled).
+   */
+  @Test
+  void zeroSleepIsACheckpoint() throws Exception {
+    CancelScope.sleep(Duration.ZERO);
+    var scope = CancelScope.create();
+    AtomicBoolean after = new AtomicBoolean();
+    scope.run(
+        () -> {
+          scope.cancel();
+          CancelScope.sleep(Duration.ZERO);
+          after.set(true);
+        });
+    assertThat(after).isFalse();
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  // ---------------------------------------------------------------- scopes
+
+  /**
+   * Guide, Cancel scopes: "a body that throws IOException makes scope.run throw IOException" (the
+   * same object, unchanged), also in a scope that is not cancelled.
+   */
+  @Test
+  void blockIsTransparentToCheckedExceptions() {
+    IOException io = new IOException("disk");
+    assertThatThrownBy(
+            () ->
+                CancelScope.create()
+                    .run(
+                        () -> {
+                          throw io;
+                        }))
+        .isSameAs(io);
+  }
+
+  /** Guide, mistakes table: "run twice (group or scope) | IllegalStateException". */
+  @Test
+  void scopeRunsOnce() throws Exception {
+    var scope = CancelScope.create();
+    scope.run(() -> {});
+    assertThatThrownBy(() -> scope.run(() -> {})).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(() -> scope.call(() -> 1)).isInstanceOf(IllegalStateException.class);
+  }
+
+  /**
+   * Guide, mistakes table: "run on a group's own cancelScope() | IllegalStateException: it runs
+   * with the group"; "A rejected call leaves every group and scope as it was".
+   */
+  @Test
+  void groupScopeCannotBeRun() throws Exception {
+    var group = TaskGroup.named("g");
+    assertThatThrownBy(() -> group.cancelScope().run(() -> {}))
+        .isInstanceOf(IllegalStateException.class);
+    AtomicBoolean ran = new AtomicBoolean();
+    group.run(() -> ran.set(true));
+    assertThat(ran).isTrue();
+  }
+
+  /**
+   * toString javadocs: "TaskGroup[orders, joining] ... or new before it runs"; "CancelScope[group
+   * 'orders', running]"; Task "Task[fetch-1, cancelled]".
+   */
+  @Test
+  void toStringShapes() throws Exception {
+    var group = TaskGroup.named("orders");
+    assertThat(group.toString()).isEqualTo("TaskGroup[orders, new]");
+    assertThat(CancelScope.create().toString()).isEqualTo("CancelScope[new]");
+    AtomicReference<String> running = new AtomicReference<>();
+    AtomicReference<String> scopeRunning = new AtomicReference<>();
+    AtomicReference<Task<Void>> t = new AtomicReference<>();
+    group.run(
+        () -> {
+          running.set(group.toString());
+          scopeRunning.set(group.cancelScope().toString());
+          t.set(group.fork("fetch-1", Fixtures::parkUntilInterrupted));
+          t.get().cancel(true);
+        });
+    assertThat(running.get()).isEqualTo("TaskGroup[orders, running]");
+    assertThat(scopeRunning.get()).isEqualTo("CancelScope[group 'orders', running]");
+    assertThat(group.toString()).isEqualTo("TaskGroup[orders, done]");
+    // a finished task shows "done" (TaskTree: "done: finished"), whatever its outcome
+    assertThat(t.get().toString()).isEqualTo("Task[fetch-1, done]");
+  }
+
+  // ---------------------------------------------------------------- shields
+
+  /**
+   * Guide, Shields: "Entering a shielded scope drops an interrupt that the library had delivered
+   * for a cancellation above it" and "Turned off while a scope above is cancelled, it delivers that
+   * cancellation at once". (Trio: test_cancel_shield_abort, closest.)
+   */
+  @RepeatedTest(20)
+  void shieldDropsAndUnshieldDelivers() throws Exception {
+    var outer = CancelScope.create();
+    AtomicBoolean insideInterrupted = new AtomicBoolean(true);
+    AtomicBoolean afterOff = new AtomicBoolean();
+    outer.run(
+        () -> {
+          outer.cancel();
+          var shield = CancelScope.shielded();
+          shield.run(
+              () -> {
+                insideInterrupted.set(Thread.currentThread().isInterrupted());
+                Thread.sleep(1); // blocking works
+                shield.setShielded(false);
+                afterOff.set(Thread.currentThread().isInterrupted());
+              });
+          CancelScope.checkpoint();
+        });
+    assertThat(insideInterrupted).isFalse();
+    assertThat(afterOff).isTrue();
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // ---------------------------------------------------------------- start
+
+  /**
+   * Guide, start: "started may be called from any thread; calling it twice throws
+   * IllegalStateException"; "started() (no value) makes start return null".
+   */
+  @RepeatedTest(10)
+  void startedFromAnotherThreadAndTwice() throws Exception {
+    var group = TaskGroup.named("s");
+    AtomicReference<Throwable> second = new AtomicReference<>();
+    Object value =
+        group.call(
+            () -> {
+              Object v =
+                  group.start(
+                      signal -> {
+                        Thread helper = Thread.ofVirtual().start(signal::started);
+                        helper.join();
+                        try {
+                          signal.started();
+                        } catch (Throwable e) {
+                          second.set(e);
+                        }
+                      });
+              return v == null ? "null" : v;
+            });
+    assertThat(value).isEqualTo("null");
+    assertThat(second.get()).isInstanceOf(IllegalStateException.class);
+  }
+
+  /**
+   * Guide, start: "If the work fails before signalling, start throws that failure (a checked one
+   * wrapped in a TaskGroupException), and it is not a failure of the group. If the work returns
+   * without signalling, start throws IllegalStateException."
+   */
+  @Test
+  void startFailuresBeforeSignal() throws Exception {
+    var group = TaskGroup.named("s");
+    IOException io = new IOException("bind");
+    IllegalArgumentException iae = new IllegalArgumentException("bad");
+    group.run(
+        () -> {
+          assertThatThrownBy(
+                  () ->
+                      group.start(
+                          s -> {
+                            throw io;
+                          }))
+              .isInstanceOf(TaskGroupException.class)
+              .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(io));
+          assertThatThrownBy(
+                  () ->
+                      group.start(
+                          s -> {
+                            throw iae;
+                          }))
+              .isSameAs(iae);
+          assertThatThrownBy(() -> group.start(s -> {})).isInstanceOf(IllegalStateException.class);
+        });
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Guide, start: "A start into a cancelled group does not run the work and throws
+   * InterruptedException."
+   */
+  @Test
+  void startIntoCancelledGroup() throws Exception {
+    var group = TaskGroup.named("s");
+    AtomicBoolean ran = new AtomicBoolean();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    group.run(
+        () -> {
+          group.cancel();
+          try {
+            group.start(
+                s -> {
+                  ran.set(true);
+                  s.started();
+                });
+          } catch (InterruptedException e) {
+            thrown.set(e);
+            throw e;
+          }
+        });
+    assertThat(ran).isFalse();
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+  }
+
+  /**
+   * Trio guide: "As in Trio, until it signals the child is cancelled with the caller, not with the
+   * nursery" (Trio's nursery.start runs the task in the caller's context until started(); closest:
+   * trio test_nursery_start). Here the caller is a thread outside the group: cancelling the group
+   * while the child has not signalled does not cancel it; once it signals it belongs to the
+   * cancelled group and is cancelled.
+   */
+  @RepeatedTest(10)
+  void startChildBelongsToCallerUntilSignalled() throws Exception {
+    var nursery = TaskGroup.named("nursery");
+    CountDownLatch inWork = new CountDownLatch(1);
+    CountDownLatch cancelled = new CountDownLatch(1);
+    AtomicBoolean cancelledBeforeSignal = new AtomicBoolean(true);
+    AtomicBoolean endedByCancel = new AtomicBoolean();
+    AtomicReference<Object> started = new AtomicReference<>();
+    AtomicReference<Throwable> callerThrew = new AtomicReference<>();
+    AtomicReference<Thread> callerThread = new AtomicReference<>();
+    nursery.run(
+        () -> {
+          Thread caller =
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        try {
+                          started.set(
+                              nursery.start(
+                                  signal -> {
+                                    inWork.countDown();
+                                    cancelled.await();
+                                    cancelledBeforeSignal.set(CancelScope.isCancelled());
+                                    signal.started("ready");
+                                    try {
+                                      Thread.sleep(60_000);
+                                    } catch (InterruptedException e) {
+                                      endedByCancel.set(true);
+                                      throw e;
+                                    }
+                                  }));
+                        } catch (Throwable e) {
+                          callerThrew.set(e);
+                        }
+                      });
+          callerThread.set(caller);
+          inWork.await();
+          nursery.cancel("stop");
+          cancelled.countDown();
+        });
+    callerThread.get().join();
+    assertThat(callerThrew.get()).isNull();
+    assertThat(cancelledBeforeSignal).isFalse();
+    assertThat(started.get()).isEqualTo("ready");
+    assertThat(endedByCancel).isTrue();
+    assertThat(nursery.cancelCaught()).isTrue();
+  }
+
+  // ---------------------------------------------------------------- bounded concurrency
+
+  /**
+   * Guide, Bounded concurrency: "If the caller is cancelled or interrupted while waiting for a
+   * place, fork returns a task that is already CANCELLED, without starting the work, and leaves the
+   * interrupt status set."
+   */
+  @RepeatedTest(20)
+  void forkWaitingForAPlaceInterrupted() throws Exception {
+    var group = TaskGroup.builder().name("bounded").maxConcurrency(1).build();
+    CountDownLatch holding = new CountDownLatch(1);
+    AtomicBoolean secondRan = new AtomicBoolean();
+    AtomicReference<Task<Void>> second = new AtomicReference<>();
+    AtomicBoolean statusAfter = new AtomicBoolean();
+    CountDownLatch release = new CountDownLatch(1);
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                holding.countDown();
+                release.await();
+              });
+          holding.await();
+          Thread outsider =
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        second.set(group.fork(() -> secondRan.set(true)));
+                        statusAfter.set(Thread.currentThread().isInterrupted());
+                      });
+          Probes.awaitWaiting(outsider, Duration.ofSeconds(10));
+          outsider.interrupt();
+          outsider.join();
+          release.countDown();
+        });
+    assertThat(second.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(secondRan).isFalse();
+    assertThat(statusAfter).isTrue();
+  }
+
+  /** Guide, start: "A start child counts toward maxConcurrency." */
+  @RepeatedTest(10)
+  void startCountsTowardMaxConcurrency() throws Exception {
+    var group = TaskGroup.builder().name("bounded").maxConcurrency(1).build();
+    AtomicBoolean forkedRan = new AtomicBoolean();
+    AtomicBoolean ranWhileStartChildAlive = new AtomicBoolean();
+    AtomicBoolean startChildAlive = new AtomicBoolean();
+    group.run(
+        () -> {
+          CountDownLatch stop = new CountDownLatch(1);
+          group.start(
+              s -> {
+                startChildAlive.set(true);
+                s.started();
+                stop.await();
+                startChildAlive.set(false);
+              });
+          Thread outsider =
+              Thread.ofVirtual()
+                  .start(
+                      () ->
+                          group.fork(
+                              () -> {
+                                ranWhileStartChildAlive.set(startChildAlive.get());
+                                forkedRan.set(true);
+                              }));
+          Probes.awaitWaiting(outsider, Duration.ofSeconds(10));
+          assertThat(forkedRan).isFalse();
+          stop.countDown();
+          outsider.join();
+        });
+    assertThat(forkedRan).isTrue();
+    assertThat(ranWhileStartChildAlive).isFalse();
+  }
+
+  // ---------------------------------------------------------------- invokeAll / invokeAny
+
+  /**
+   * Guide: "invokeAny: ... A failing task does not stop the others; if all fail, TaskGroupException
+   * holds every failure" (in order, says the javadoc); "tasks at least one": empty throws
+   * IllegalArgumentException, as ExecutorService.invokeAny does.
+   */
+  @RepeatedTest(10)
+  void invokeAnyAllFailAndEmpty() throws Exception {
+    RuntimeException a = new RuntimeException("a");
+    IOException b = new IOException("b");
+    CountDownLatch aThrown = new CountDownLatch(1);
+    List<Callable<String>> tasks =
+        List.of(
+            () -> {
+              aThrown.countDown();
+              throw a;
+            },
+            () -> {
+              aThrown.await();
+              throw b;
+            });
+    assertThatThrownBy(() -> TaskGroup.invokeAny(tasks))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(
+            e -> assertThat(((TaskGroupException) e).failures()).containsExactlyInAnyOrder(a, b));
+    assertThatThrownBy(() -> TaskGroup.invokeAny(List.<Callable<String>>of()))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  /**
+   * Guide: "invokeAny: the first success; the rest are cancelled and waited for" — the loser's
+   * cleanup has run when invokeAny returns (ExecutorService.invokeAny only cancels; closest:
+   * OpenJDK InvokeAnyTest).
+   */
+  @RepeatedTest(20)
+  void invokeAnyWaitsForTheCancelledRest() throws Exception {
+    AtomicBoolean loserDone = new AtomicBoolean();
+    String r =
+        TaskGroup.invokeAny(
+            List.<Callable<String>>of(
+                () -> {
+                  try {
+                    Thread.sleep(60_000);
+                  } finally {
+                    loserDone.set(true);
+                  }
+                  return "slow";
+                },
+                () -> "fast"));
+    assertThat(r).isEqualTo("fast");
+    assertThat(loserDone).isTrue();
+  }
+
+  /**
+   * README / guide: "invokeAll ... (all results, in order; like ExecutorService.invokeAll or
+   * asyncio's gather)"; "the first failure cancels the rest, and every failure is reported".
+   */
+  @RepeatedTest(10)
+  void invokeAllOrderAndFailureCancelsRest() throws Exception {
+    List<Integer> r =
+        TaskGroup.invokeAll(
+            List.<Callable<Integer>>of(
+                () -> {
+                  Thread.sleep(5);
+                  return 1;
+                },
+                () -> 2));
+    assertThat(r).containsExactly(1, 2);
+    AtomicBoolean cancelled = new AtomicBoolean();
+    RuntimeException boom = new RuntimeException("boom");
+    assertThatThrownBy(
+            () ->
+                TaskGroup.invokeAll(
+                    List.<Callable<Integer>>of(
+                        () -> {
+                          try {
+                            Thread.sleep(60_000);
+                          } catch (InterruptedException e) {
+                            cancelled.set(true);
+                            throw e;
+                          }
+                          return 1;
+                        },
+                        () -> {
+                          throw boom;
+                        })))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(boom));
+    assertThat(cancelled).isTrue();
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  /**
+   * Guide, Tasks: "task.cancel(mayInterrupt) cancels that one task's scope, whatever the flag; once
+   * it returns true the state is CANCELLED and a late result is dropped. A late failure is still a
+   * failure of the group." The sibling is not touched (README: "cancel() cancels that one task").
+   */
+  @RepeatedTest(20)
+  void taskCancelFalseStillInterruptsAndLateFailureCounts() throws Exception {
+    var group = TaskGroup.named("tasks");
+    IllegalStateException late = new IllegalStateException("late");
+    AtomicReference<Task<String>> sibling = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(2);
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () -> {
+                      Task<Void> t =
+                          group.fork(
+                              () -> {
+                                started.countDown();
+                                try {
+                                  Thread.sleep(60_000);
+                                } catch (InterruptedException e) {
+                                  throw late;
+                                }
+                              });
+                      sibling.set(
+                          group.fork(
+                              () -> {
+                                started.countDown();
+                                return "sibling";
+                              }));
+                      started.await();
+                      assertThat(t.cancel(false)).isTrue();
+                      assertThat(t.state()).isEqualTo(Future.State.CANCELLED);
+                      assertThat(sibling.get().get()).isEqualTo("sibling");
+                    }))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(late));
+  }
+
+  /** Task javadoc: cancelling the toCompletableFuture(), "with either flag, cancels the task". */
+  @RepeatedTest(10)
+  void cancellingTheCompletableFutureCancelsTheTask() throws Exception {
+    var group = TaskGroup.named("cf");
+    AtomicReference<Task<Void>> t = new AtomicReference<>();
+    group.run(
+        () -> {
+          t.set(group.fork(Fixtures::parkUntilInterrupted));
+          t.get().toCompletableFuture().cancel(false);
+        });
+    assertThat(t.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Guide, Tasks: "A result that has arrived is returned even to a cancelled caller"; asyncio
+   * mapping "task.result() | task.resultNow() once done".
+   */
+  @Test
+  void resultReturnedToCancelledCaller() throws Exception {
+    var group = TaskGroup.named("r");
+    AtomicReference<String> got = new AtomicReference<>();
+    group.run(
+        () -> {
+          Task<String> t = group.fork(() -> "v");
+          while (!t.isDone()) {
+            Thread.onSpinWait();
+          }
+          group.cancel();
+          assertThat(t.resultNow()).isEqualTo("v");
+          got.set(t.get());
+        });
+    assertThat(got.get()).isEqualTo("v");
+  }
+
+  /**
+   * Task.name javadoc: "otherwise the name of its thread (empty for an unnamed virtual thread)";
+   * guide: "fork(name, work) names the child's thread whichever factory made it".
+   */
+  @Test
+  void taskNames() throws Exception {
+    var group =
+        TaskGroup.builder()
+            .name("n")
+            .threadFactory(Thread.ofPlatform().name("worker-", 0).factory())
+            .build();
+    AtomicReference<String> threadName = new AtomicReference<>();
+    group.run(
+        () -> {
+          Task<Void> plain = group.fork(() -> {});
+          Task<Void> named =
+              group.fork("mine", () -> threadName.set(Thread.currentThread().getName()));
+          plain.get();
+          named.get();
+          assertThat(plain.name()).isEqualTo("worker-0");
+          assertThat(named.name()).isEqualTo("mine");
+        });
+    assertThat(threadName.get()).isEqualTo("mine");
+    var virtual = TaskGroup.named("v");
+    virtual.run(() -> assertThat(virtual.fork(() -> {}).name()).isEmpty());
+  }
+
+  // ---------------------------------------------------------------- thread factories, context
+
+  /**
+   * Guide, Threads: "A factory that throws or returns null makes fork throw
+   * RejectedExecutionException (with the factory's exception as cause), and the group is as it
+   * was."
+   */
+  @Test
+  void badFactoryRejectsForkAndGroupGoesOn() throws Exception {
+    RuntimeException oops = new RuntimeException("no threads");
+    AtomicInteger calls = new AtomicInteger();
+    ThreadFactory flaky =
+        r -> {
+          int n = calls.getAndIncrement();
+          if (n == 0) {
+            throw oops;
+          }
+          if (n == 1) {
+            return null;
+          }
+          return Thread.ofVirtual().unstarted(r);
+        };
+    var group = TaskGroup.builder().name("f").threadFactory(flaky).build();
+    String r =
+        group.call(
+            () -> {
+              assertThatThrownBy(() -> group.fork(() -> 1))
+                  .isInstanceOf(RejectedExecutionException.class)
+                  .hasCause(oops);
+              assertThatThrownBy(() -> group.fork(() -> 1))
+                  .isInstanceOf(RejectedExecutionException.class);
+              return group.fork(() -> "ok").get();
+            });
+    assertThat(r).isEqualTo("ok");
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
+  /**
+   * README, Context: "A child's thread inherits its forking thread's inheritable thread locals ...
+   * Nothing else is inherited: a plain ThreadLocal ... missing in the child."
+   */
+  @Test
+  void inheritableThreadLocalsOnly() throws Exception {
+    InheritableThreadLocal<String> inheritable = new InheritableThreadLocal<>();
+    ThreadLocal<String> plain = new ThreadLocal<>();
+    inheritable.set("i");
+    plain.set("p");
+    try {
+      var group = TaskGroup.named("ctx");
+      List<String> seen =
+          group.call(() -> group.fork(() -> List.of(inheritable.get(), "" + plain.get())).get());
+      assertThat(seen).containsExactly("i", "null");
+    } finally {
+      inheritable.remove();
+      plain.remove();
+    }
+  }
+
+  /**
+   * README, Context: "A wrap that throws rejects the fork (RejectedExecutionException, the group as
+   * it was); the wrapped code throwing is a failure of the group; code a propagator runs after the
+   * work ... ends before run returns."
+   */
+  @RepeatedTest(20)
+  void propagatorClaims() throws Exception {
+    AtomicBoolean throwInWrap = new AtomicBoolean(true);
+    Queue<String> trail = new ConcurrentLinkedQueue<>();
+    RuntimeException wrapFail = new RuntimeException("wrap");
+    ContextPropagator p =
+        work -> {
+          if (throwInWrap.get()) {
+            throw wrapFail;
+          }
+          return () -> {
+            try {
+              work.run();
+            } finally {
+              Thread.yield();
+              trail.add("after");
+            }
+          };
+        };
+    var group = TaskGroup.builder().name("p").contextPropagator(p).build();
+    group.run(
+        () -> {
+          assertThatThrownBy(() -> group.fork(() -> {}))
+              .isInstanceOf(RejectedExecutionException.class);
+          throwInWrap.set(false);
+          group.fork(() -> trail.add("work"));
+        });
+    assertThat(trail).containsExactly("work", "after");
+  }
+
+  // ---------------------------------------------------------------- hooks and await
+
+  /**
+   * Guide, hooks: onCancel "runs action once, on another thread, soon after the calling thread's
+   * innermost scope is cancelled (at once if it already is)"; "with no group, thrown by close()".
+   */
+  @Test
+  void onCancelAtOnceOnAnotherThreadAndCloseThrows() throws Exception {
+    var scope = CancelScope.create();
+    AtomicReference<Thread> ranOn = new AtomicReference<>();
+    IOException io = new IOException("close failed");
+    AtomicReference<Throwable> fromClose = new AtomicReference<>();
+    scope.run(
+        () -> {
+          scope.cancel();
+          CountDownLatch ran = new CountDownLatch(1);
+          var reg =
+              CancelScope.onCancel(
+                  () -> {
+                    ranOn.set(Thread.currentThread());
+                    ran.countDown();
+                    throw io;
+                  });
+          assertThat(ran.getCount()).as("ran before onCancel returned").isZero();
+          try {
+            reg.close();
+          } catch (Throwable e) {
+            fromClose.set(e);
+          }
+        });
+    assertThat(ranOn.get()).isNotNull().isNotSameAs(Thread.currentThread());
+    assertThat(fromClose.get()).isSameAs(io);
+  }
+
+  /**
+   * Guide, hooks: "An exception the action throws is a failure of the innermost enclosing group".
+   */
+  @RepeatedTest(10)
+  void onCancelActionFailureIsGroupFailure() throws Exception {
+    var group = TaskGroup.named("hooked");
+    IllegalStateException boom = new IllegalStateException("hook");
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () -> {
+                      try (var reg =
+                          CancelScope.onCancel(
+                              () -> {
+                                throw boom;
+                              })) {
+                        group.cancel();
+                        Thread.sleep(60_000);
+                      }
+                    }))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(boom));
+  }
+
+  /**
+   * CancelScope.await javadoc: a cancelled caller cancels the stage; "An interrupt from someone
+   * else throws InterruptedException and leaves the stage alone"; "CancellationException if someone
+   * else cancelled the stage".
+   */
+  @RepeatedTest(10)
+  void awaitClaims() throws Exception {
+    CompletableFuture<String> f1 = new CompletableFuture<>();
+    var scope = CancelScope.create();
+    scope.run(
+        () -> {
+          scope.cancel();
+          CancelScope.await(f1);
+        });
+    assertThat(f1.isCancelled()).isTrue();
+    assertThat(scope.cancelCaught()).isTrue();
+
+    CompletableFuture<String> f2 = new CompletableFuture<>();
+    Thread.currentThread().interrupt();
+    assertThatThrownBy(() -> CancelScope.await(f2)).isInstanceOf(InterruptedException.class);
+    assertThat(f2.isDone()).isFalse();
+
+    CompletableFuture<String> f3 = new CompletableFuture<>();
+    f3.cancel(false);
+    assertThatThrownBy(() -> CancelScope.await(f3)).isInstanceOf(CancellationException.class);
+  }
+
+  // ---------------------------------------------------------------- supervisors (Kotlin)
+
+  /**
+   * Kotlin mapping "supervisorScope { } | builder().failurePolicy(COLLECT)": in supervisorScope a
+   * failing child cancels nobody, but a failure of the scope's body cancels the children and is
+   * thrown (kotlinx.coroutines SupervisorTest, closest). Guide: "A failure of the body still
+   * cancels the children, whatever the policy."
+   */
+  @RepeatedTest(10)
+  void collectIsSupervisorScope() throws Exception {
+    var supervisor = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
+    IllegalStateException child = new IllegalStateException("child");
+    AtomicReference<String> sibling = new AtomicReference<>();
+    assertThatThrownBy(
+            () ->
+                supervisor.run(
+                    () -> {
+                      Task<Void> bad =
+                          supervisor.fork(
+                              () -> {
+                                throw child;
+                              });
+                      Task<String> good = supervisor.fork(() -> "fine");
+                      assertThatThrownBy(bad::get).isInstanceOf(ExecutionException.class);
+                      sibling.set(good.get());
+                    }))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(child));
+    assertThat(sibling.get()).isEqualTo("fine");
+
+    var second = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
+    IllegalStateException body = new IllegalStateException("body");
+    AtomicBoolean childCancelled = new AtomicBoolean();
+    assertThatThrownBy(
+            () ->
+                second.run(
+                    () -> {
+                      CountDownLatch started = new CountDownLatch(1);
+                      second.fork(
+                          () -> {
+                            started.countDown();
+                            try {
+                              Thread.sleep(60_000);
+                            } catch (InterruptedException e) {
+                              childCancelled.set(true);
+                              throw e;
+                            }
+                          });
+                      started.await();
+                      throw body;
+                    }))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(body));
+    assertThat(childCancelled).isTrue();
+  }
+
+  /**
+   * Guide, supervisors: with a handler, a body failure goes to the handler "and run then returns
+   * normally; a handler that throws makes its exception a failure that run reports, and cancels the
+   * rest".
+   */
+  @RepeatedTest(10)
+  void onFailureHandlerClaims() throws Exception {
+    Queue<Throwable> handled = new ConcurrentLinkedQueue<>();
+    IllegalStateException body = new IllegalStateException("body");
+    var g =
+        TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).onFailure(handled::add).build();
+    g.run(
+        () -> {
+          throw body;
+        });
+    assertThat(handled).containsExactly(body);
+
+    RuntimeException fromHandler = new RuntimeException("handler");
+    AtomicBoolean restCancelled = new AtomicBoolean();
+    var h =
+        TaskGroup.builder()
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  throw fromHandler;
+                })
+            .build();
+    assertThatThrownBy(
+            () ->
+                h.run(
+                    () -> {
+                      CountDownLatch started = new CountDownLatch(1);
+                      h.fork(
+                          () -> {
+                            started.countDown();
+                            try {
+                              Thread.sleep(60_000);
+                            } catch (InterruptedException e) {
+                              restCancelled.set(true);
+                              throw e;
+                            }
+                          });
+                      started.await();
+                      h.fork(
+                          () -> {
+                            throw new IOException("child");
+                          });
+                    }))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).contains(fromHandler));
+    assertThat(restCancelled).isTrue();
+  }
+
+  /** Guide: "onFailure without COLLECT is rejected by build() with a message saying so." */
+  @Test
+  void onFailureWithoutCollectRejected() {
+    assertThatThrownBy(() -> TaskGroup.builder().onFailure(f -> {}).build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("COLLECT");
+  }
+
+  /**
+   * Guide, mistakes table: "fork or start before run | IllegalStateException saying to fork from
+   * the body or its children"; "fork after the group finished | IllegalStateException naming the
+   * group".
+   */
+  @Test
+  void forkOutsideTheRunMessages() throws Exception {
+    var group = TaskGroup.named("closed-one");
+    assertThatThrownBy(() -> group.fork(() -> 1))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("body");
+    assertThatThrownBy(() -> group.start(s -> s.started()))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("body");
+    group.run(() -> {});
+    assertThatThrownBy(() -> group.fork(() -> 1))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("closed-one");
+    assertThatThrownBy(() -> group.start(s -> s.started()))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("closed-one");
+  }
+
+  /**
+   * Kotlin guide: "withContext(NonCancellable) | CancelScope.shielded().run(...)" and "isActive |
+   * !CancelScope.isCancelled()": inside the shield the thread is not cancelled.
+   */
+  @Test
+  void shieldIsNonCancellable() throws Exception {
+    var group = TaskGroup.create();
+    AtomicBoolean activeInShield = new AtomicBoolean();
+    group.run(
+        () -> {
+          group.cancel();
+          assertThat(CancelScope.isCancelled()).isTrue();
+          CancelScope.shielded().run(() -> activeInShield.set(!CancelScope.isCancelled()));
+        });
+    assertThat(activeInShield).isTrue();
+  }
+
+  /**
+   * Guide, cancelScope().cancelReason() javadoc: "a description of what cancelled it (... a failure
+   * in the group ...)"; TaskGroup.cancelCalled: "A group cancelling its children because of a
+   * failure ... does not set it".
+   */
+  @Test
+  void failureCancellationHasReasonButNotCancelCalled() throws Exception {
+    var group = TaskGroup.named("f");
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () -> {
+                      group.fork(
+                          () -> {
+                            throw new IllegalStateException("x");
+                          });
+                      Thread.sleep(60_000);
+                    }))
+        .isInstanceOf(TaskGroupException.class);
+    assertThat(group.cancelCalled()).isFalse();
+    assertThat(group.cancelCaught()).isFalse();
+    assertThat(group.cancelScope().cancelReason()).isPresent();
+  }
+
+  /** Unused import guard. */
+  @SuppressWarnings("unused")
+  private static final Class<?>[] USED = {TimeoutException.class};
+}
