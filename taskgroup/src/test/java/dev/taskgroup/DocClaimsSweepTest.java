@@ -1340,6 +1340,524 @@ class DocClaimsSweepTest {
     assertThat(group.cancelScope().cancelReason()).isPresent();
   }
 
+  // ---------------------------------------------------------------- second batch
+
+  /**
+   * Guide, start: "Until it signals, the child belongs to the caller's scope: if the caller is
+   * cancelled or interrupted while waiting, the child is cancelled and waited for, and start throws
+   * InterruptedException." Trio: a cancelled nursery.start caller cancels the not-yet-started task
+   * (closest: trio test_nursery_start cancellation cases). Here the caller is interrupted from
+   * outside.
+   */
+  @RepeatedTest(20)
+  void startCallerInterruptedBeforeSignal() throws Exception {
+    var group = TaskGroup.named("g");
+    CountDownLatch inWork = new CountDownLatch(1);
+    AtomicBoolean childEnded = new AtomicBoolean();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    AtomicBoolean childEndedBeforeStartThrew = new AtomicBoolean();
+    group.run(
+        () -> {
+          Thread caller =
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        try {
+                          group.start(
+                              s -> {
+                                inWork.countDown();
+                                try {
+                                  Thread.sleep(60_000);
+                                } finally {
+                                  childEnded.set(true);
+                                }
+                              });
+                        } catch (Throwable e) {
+                          childEndedBeforeStartThrew.set(childEnded.get());
+                          thrown.set(e);
+                        }
+                      });
+          inWork.await();
+          caller.interrupt();
+          caller.join();
+        });
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+    assertThat(childEndedBeforeStartThrew).as("child waited for before start threw").isTrue();
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Guide, start: "Once it signals, it belongs to the group": cancelling the caller's own scope
+   * after start returned does not cancel the child (StartSignal.started javadoc: "From now on the
+   * work is cancelled with its group instead of with the caller").
+   */
+  @RepeatedTest(20)
+  void startChildOutlivesCallersScopeAfterSignal() throws Exception {
+    var group = TaskGroup.named("g");
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean childSawCancel = new AtomicBoolean();
+    group.run(
+        () -> {
+          var callerScope = CancelScope.create();
+          callerScope.run(
+              () -> {
+                group.start(
+                    s -> {
+                      s.started();
+                      release.await();
+                      childSawCancel.set(CancelScope.isCancelled());
+                    });
+                callerScope.cancel();
+              });
+          assertThat(callerScope.cancelCalled()).isTrue();
+          release.countDown();
+        });
+    assertThat(childSawCancel).isFalse();
+  }
+
+  /**
+   * Guide, model sentence 2: "run does not return or throw until the body and every child have
+   * finished". A start child that has not signalled (its caller outside the group) is a child: the
+   * group's run waits for it.
+   */
+  @RepeatedTest(10)
+  void groupWaitsForAnUnsignalledStartChild() throws Exception {
+    var group = TaskGroup.named("g");
+    CountDownLatch inWork = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean childDone = new AtomicBoolean();
+    AtomicReference<Thread> caller = new AtomicReference<>();
+    Thread owner =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    group.run(
+                        () -> {
+                          caller.set(
+                              Thread.ofVirtual()
+                                  .start(
+                                      () -> {
+                                        try {
+                                          group.start(
+                                              s -> {
+                                                inWork.countDown();
+                                                release.await();
+                                                s.started();
+                                                childDone.set(true);
+                                              });
+                                        } catch (InterruptedException e) {
+                                          throw new AssertionError(e);
+                                        }
+                                      }));
+                          inWork.await();
+                        });
+                  } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                  }
+                });
+    inWork.await();
+    Probes.awaitWaiting(owner, Duration.ofSeconds(10));
+    assertThat(owner.isAlive()).isTrue();
+    release.countDown();
+    owner.join();
+    assertThat(childDone).isTrue();
+    caller.get().join();
+  }
+
+  /**
+   * TaskGroup.cancelScope javadoc: "The group's own cancel scope: its deadline, shield and cancel
+   * reason". Shielding it keeps a cancellation from above out of the group's children, as a
+   * shielded Trio nursery scope does (closest: trio test_cancel_shield_abort).
+   */
+  @RepeatedTest(10)
+  void shieldedGroupScopeKeepsOuterCancelOut() throws Exception {
+    var outer = CancelScope.create();
+    AtomicReference<String> got = new AtomicReference<>();
+    outer.run(
+        () -> {
+          outer.cancel();
+          var group = TaskGroup.named("shielded");
+          group.cancelScope().setShielded(true);
+          got.set(
+              group.call(
+                  () ->
+                      group
+                          .fork(
+                              () -> {
+                                Thread.sleep(5);
+                                return "child ran";
+                              })
+                          .get()));
+          CancelScope.checkpoint();
+        });
+    assertThat(got.get()).isEqualTo("child ran");
+    assertThat(outer.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Group deadline through its scope (guide, Deadlines: "setDeadline and setTimeout work while the
+   * scope runs"): a group's scope.setTimeout while running cancels the group, run returns normally;
+   * Builder.timeout shows up as the scope's deadline().
+   */
+  @Test
+  void groupDeadlineThroughItsScope() throws Exception {
+    var group = TaskGroup.named("dl");
+    group.run(
+        () -> {
+          group.cancelScope().setTimeout(Duration.ZERO);
+          Thread.sleep(60_000);
+        });
+    assertThat(group.cancelCalled()).isTrue();
+    assertThat(group.cancelCaught()).isTrue();
+    var timed = TaskGroup.builder().timeout(Duration.ofHours(1)).build();
+    assertThat(timed.cancelScope().deadline()).isEmpty();
+    timed.run(() -> assertThat(timed.cancelScope().deadline()).isPresent());
+  }
+
+  /**
+   * CancelScope.cooperative javadoc: "inside it the library never interrupts the calling thread";
+   * "checkpoint (which throws without setting the interrupt status)"; "threads forked inside it are
+   * interrupted as usual"; "On leaving it into a region that is still cancelled, delivery resumes
+   * at once."
+   */
+  @RepeatedTest(10)
+  void cooperativeClaims() throws Exception {
+    var group = TaskGroup.named("coop");
+    AtomicBoolean interruptedInside = new AtomicBoolean(true);
+    AtomicBoolean statusAfterCheckpoint = new AtomicBoolean(true);
+    AtomicReference<Throwable> checkpointThrew = new AtomicReference<>();
+    AtomicBoolean childInterrupted = new AtomicBoolean();
+    AtomicBoolean interruptedAfterLeaving = new AtomicBoolean();
+    group.run(
+        () -> {
+          CancelScope.cooperative()
+              .run(
+                  () -> {
+                    CountDownLatch childUp = new CountDownLatch(1);
+                    group.fork(
+                        () -> {
+                          childUp.countDown();
+                          try {
+                            Thread.sleep(60_000);
+                          } catch (InterruptedException e) {
+                            childInterrupted.set(true);
+                            throw e;
+                          }
+                        });
+                    childUp.await();
+                    group.cancel();
+                    long until = System.nanoTime() + Duration.ofMillis(100).toNanos();
+                    boolean interrupted = false;
+                    while (System.nanoTime() - until < 0) { // longer than 5 re-delivery periods
+                      interrupted |= Thread.currentThread().isInterrupted();
+                    }
+                    interruptedInside.set(interrupted);
+                    try {
+                      CancelScope.checkpoint();
+                    } catch (InterruptedException e) {
+                      checkpointThrew.set(e);
+                    }
+                    statusAfterCheckpoint.set(Thread.currentThread().isInterrupted());
+                  });
+          interruptedAfterLeaving.set(Thread.currentThread().isInterrupted());
+        });
+    assertThat(interruptedInside).isFalse();
+    assertThat(checkpointThrew.get()).isInstanceOf(CancelledException.class);
+    assertThat(statusAfterCheckpoint).isFalse();
+    assertThat(childInterrupted).isTrue();
+    assertThat(interruptedAfterLeaving).isTrue();
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
+  /**
+   * CancelScope.onCancel javadoc: the action runs when "the calling thread's innermost scope
+   * becomes effectively cancelled ... Scopes entered later do not trigger it."
+   */
+  @RepeatedTest(10)
+  void onCancelIgnoresScopesEnteredLater() throws Exception {
+    var outer = CancelScope.create();
+    CountDownLatch ran = new CountDownLatch(1);
+    AtomicBoolean ranForInner = new AtomicBoolean();
+    outer.run(
+        () -> {
+          try (var reg = CancelScope.onCancel(ran::countDown)) {
+            var inner = CancelScope.create();
+            inner.run(
+                () -> {
+                  inner.cancel();
+                  CancelScope.checkpoint();
+                });
+            assertThat(inner.cancelCaught()).isTrue();
+            ranForInner.set(ran.getCount() == 0);
+            outer.cancel();
+            assertThat(ran.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+          }
+        });
+    assertThat(ranForInner).isFalse();
+  }
+
+  /**
+   * CancelScope.closeOnCancel javadoc: "close it to remove the action (the resource stays open)".
+   */
+  @Test
+  void closedCloseOnCancelLeavesResourceOpen() throws Exception {
+    AtomicBoolean closed = new AtomicBoolean();
+    var scope = CancelScope.create();
+    scope.run(
+        () -> {
+          CancelScope.closeOnCancel(() -> closed.set(true)).close();
+          scope.cancel();
+          CancelScope.checkpoint();
+        });
+    assertThat(closed).isFalse();
+  }
+
+  /**
+   * Guide, "What counts as a cancellation": for a thread that is effectively cancelled,
+   * InterruptedIOException, CancellationException and anything with InterruptedException in its
+   * cause chain are the cancellation; SocketTimeoutException is not (a failure), nor is a nested
+   * group's TaskGroupException.
+   */
+  @Test
+  void whatCountsAsACancellation() throws Exception {
+    List<Exception> cancellations =
+        List.of(
+            new java.io.InterruptedIOException("iio"),
+            new CancellationException("ce"),
+            new RuntimeException("wrapped", new InterruptedException()),
+            new java.nio.channels.ClosedByInterruptException());
+    for (Exception e : cancellations) {
+      var group = TaskGroup.named("c");
+      group.run(
+          () -> {
+            group.cancel();
+            throw e;
+          });
+      assertThat(group.cancelCaught()).as("%s is the cancellation", e).isTrue();
+    }
+    var group = TaskGroup.named("t");
+    var timeout = new java.net.SocketTimeoutException("read timed out");
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () -> {
+                      group.cancel();
+                      // with the interrupt status still set, any IOException is the cancellation
+                      // (the last rule); the exception for SocketTimeoutException shows only
+                      // once the status is clear
+                      Thread.interrupted();
+                      throw timeout;
+                    }))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(timeout));
+  }
+
+  /**
+   * Guide, Tasks table: "SUCCESS | the work returned, even if the group was cancelled meanwhile".
+   */
+  @RepeatedTest(10)
+  void successDespiteGroupCancel() throws Exception {
+    var group = TaskGroup.named("s");
+    AtomicReference<Task<String>> t = new AtomicReference<>();
+    CountDownLatch up = new CountDownLatch(1);
+    group.run(
+        () -> {
+          t.set(
+              group.fork(
+                  () -> {
+                    up.countDown();
+                    try {
+                      Thread.sleep(60_000);
+                    } catch (InterruptedException swallowed) {
+                      // ignores the cancellation and returns a result
+                    }
+                    return "kept";
+                  }));
+          up.await();
+          group.cancel();
+        });
+    assertThat(t.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(t.get().get()).isEqualTo("kept");
+  }
+
+  /** README: toString gives the state "joining" for a group whose body ended. */
+  @RepeatedTest(10)
+  void joiningState() throws Exception {
+    var group = TaskGroup.named("j");
+    CountDownLatch bodyDone = new CountDownLatch(1);
+    AtomicReference<String> seen = new AtomicReference<>();
+    Thread owner = Thread.currentThread();
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                bodyDone.await();
+                Probes.awaitWaiting(owner, Duration.ofSeconds(10));
+                seen.set(group.toString());
+              });
+          bodyDone.countDown();
+        });
+    assertThat(seen.get()).isEqualTo("TaskGroup[j, joining]");
+  }
+
+  /**
+   * TaskGroupException javadoc: getCause() is the first failure, the others are suppressed; guide:
+   * "the name shows up in messages".
+   */
+  @RepeatedTest(10)
+  void exceptionShape() throws Exception {
+    var group = TaskGroup.named("shape");
+    IllegalStateException first = new IllegalStateException("first");
+    IllegalStateException second = new IllegalStateException("second");
+    try {
+      group.run(
+          () -> {
+            CountDownLatch up = new CountDownLatch(1);
+            group.fork(
+                () -> {
+                  up.countDown();
+                  try {
+                    Thread.sleep(60_000);
+                  } finally {
+                    throw second;
+                  }
+                });
+            up.await(); // a child whose thread has not started yet never runs its work
+            throw first;
+          });
+      throw new AssertionError("no failure");
+    } catch (TaskGroupException e) {
+      assertThat(e.failures()).containsExactly(first, second);
+      assertThat(e.getCause()).isSameAs(first);
+      assertThat(e.getSuppressed()).containsExactly(second);
+      assertThat(e.getMessage()).contains("shape");
+    }
+  }
+
+  /**
+   * Guide, "Interrupts from someone else": an outside interrupt "that was already pending when a
+   * cancellation arrived ... is kept: it is still set, or thrown, once the scope exits".
+   */
+  @Test
+  void pendingOutsideInterruptSurvivesCancellation() throws Exception {
+    var scope = CancelScope.create();
+    boolean thrown = false;
+    try {
+      scope.run(
+          () -> {
+            Thread.currentThread().interrupt();
+            scope.cancel();
+            CancelScope.checkpoint();
+          });
+    } catch (InterruptedException e) {
+      thrown = true;
+    }
+    assertThat(thrown || Thread.interrupted()).isTrue();
+  }
+
+  /**
+   * ContextPropagator javadoc: wrap returning null rejects the fork; a returned Runnable that does
+   * not call work.run() is an IllegalStateException failure and the work does not run; calling it
+   * twice throws IllegalStateException.
+   */
+  @Test
+  void propagatorRuleViolations() throws Exception {
+    ContextPropagator nullWrap = work -> null;
+    var g1 = TaskGroup.builder().contextPropagator(nullWrap).build();
+    g1.run(
+        () ->
+            assertThatThrownBy(() -> g1.fork(() -> {}))
+                .isInstanceOf(RejectedExecutionException.class));
+
+    AtomicBoolean ran = new AtomicBoolean();
+    ContextPropagator skip = work -> () -> {};
+    var g2 = TaskGroup.builder().contextPropagator(skip).build();
+    assertThatThrownBy(() -> g2.run(() -> g2.fork(() -> ran.set(true))))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(
+            e ->
+                assertThat(((TaskGroupException) e).failures())
+                    .singleElement()
+                    .isInstanceOf(IllegalStateException.class));
+    assertThat(ran).isFalse();
+
+    AtomicInteger runs = new AtomicInteger();
+    AtomicReference<Throwable> second = new AtomicReference<>();
+    ContextPropagator twice =
+        work ->
+            () -> {
+              work.run();
+              try {
+                work.run();
+              } catch (Throwable e) {
+                second.set(e);
+              }
+            };
+    var g3 = TaskGroup.builder().contextPropagator(twice).build();
+    g3.run(() -> g3.fork(runs::incrementAndGet));
+    assertThat(runs).hasValue(1);
+    assertThat(second.get()).isInstanceOf(IllegalStateException.class);
+  }
+
+  /**
+   * README: "The tool attaches ... and calls the JMX bean dev.taskgroup:type=TaskTree (operations
+   * format, toJson) ... registered when the library is first used."
+   */
+  @Test
+  void jmxBeanIsRegistered() throws Exception {
+    var group = TaskGroup.named("jmx-visible");
+    AtomicReference<Object> formatted = new AtomicReference<>();
+    var server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+    var name = new javax.management.ObjectName("dev.taskgroup:type=TaskTree");
+    group.run(
+        () -> {
+          formatted.set(server.invoke(name, "format", new Object[0], new String[0]));
+          assertThat(server.invoke(name, "toJson", new Object[0], new String[0]))
+              .asString()
+              .contains("jmx-visible");
+        });
+    assertThat(formatted.get()).asString().contains("jmx-visible");
+  }
+
+  /** Task.toCompletableFuture javadoc: "completing it from outside does not affect the task". */
+  @RepeatedTest(10)
+  void completingTheFutureDoesNotAffectTheTask() throws Exception {
+    var group = TaskGroup.named("cf");
+    AtomicReference<Task<String>> t = new AtomicReference<>();
+    CountDownLatch release = new CountDownLatch(1);
+    group.run(
+        () -> {
+          t.set(
+              group.fork(
+                  () -> {
+                    release.await();
+                    return "real";
+                  }));
+          t.get().toCompletableFuture().complete("fake");
+          t.get().toCompletableFuture().completeExceptionally(new RuntimeException());
+          assertThat(t.get().state()).isEqualTo(Future.State.RUNNING);
+          release.countDown();
+        });
+    assertThat(t.get().get()).isEqualTo("real");
+  }
+
+  /**
+   * Guide: "call(body) returns the body's result (or null when a cancellation cut the body short)".
+   */
+  @Test
+  void callReturnsNullWhenCutShort() throws Exception {
+    var group = TaskGroup.named("c");
+    String r =
+        group.call(
+            () -> {
+              group.cancel();
+              Thread.sleep(60_000);
+              return "never";
+            });
+    assertThat(r).isNull();
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
