@@ -1858,6 +1858,158 @@ class DocClaimsSweepTest {
     assertThat(r).isNull();
   }
 
+  // ---------------------------------------------------------------- third batch
+
+  /**
+   * CancelledException javadoc: the library throws it "from a library wait (Task.get(), fork
+   * waiting for a place, TaskGroup.start)", with a message naming the group and the reason ("group
+   * 'search' cancelled by ...: found it").
+   */
+  @RepeatedTest(10)
+  void libraryWaitsThrowCancelledException() throws Exception {
+    var group = TaskGroup.named("search");
+    AtomicReference<Throwable> fromGet = new AtomicReference<>();
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    group.run(
+        () -> {
+          Task<Void> t = group.fork(() -> Thread.sleep(60_000)); // ends CANCELLED, never SUCCESS
+          group.cancel("found it");
+          try {
+            t.get();
+          } catch (InterruptedException e) {
+            fromGet.set(e);
+          }
+          try {
+            group.start(StartSignal::started);
+          } catch (InterruptedException e) {
+            fromStart.set(e);
+          }
+        });
+    assertThat(fromGet.get())
+        .isInstanceOf(CancelledException.class)
+        .hasMessageContaining("group 'search'")
+        .hasMessageContaining("found it");
+    assertThat(fromStart.get()).isInstanceOf(CancelledException.class);
+  }
+
+  /**
+   * CancelledException javadoc: "when a cancellation that arrived as another exception (a
+   * ClosedByInterruptException ...) leaves a scope that does not absorb it; that exception is then
+   * its cause".
+   */
+  @Test
+  void cancellationArrivingAsAnotherExceptionLeavesAsCancelledException() throws Exception {
+    var outer = CancelScope.create();
+    var cbie = new java.nio.channels.ClosedByInterruptException();
+    AtomicReference<Throwable> leftInner = new AtomicReference<>();
+    outer.run(
+        () -> {
+          outer.cancel("outer");
+          try {
+            CancelScope.create()
+                .run(
+                    () -> {
+                      throw cbie;
+                    });
+          } catch (Exception e) {
+            leftInner.set(e);
+            throw e;
+          }
+        });
+    assertThat(leftInner.get()).isInstanceOf(CancelledException.class).hasCause(cbie);
+    assertThat(outer.cancelCaught()).isTrue();
+  }
+
+  /**
+   * TaskGroupException javadoc: "a nested group's TaskGroupException is kept as one failure, not
+   * flattened. The same throwable thrown by two children (a shared exception object) is listed
+   * once." (asyncio: a nested ExceptionGroup stays nested.)
+   */
+  @RepeatedTest(10)
+  void nestedNotFlattenedSharedListedOnce() throws Exception {
+    var outer = TaskGroup.builder().name("outer").failurePolicy(FailurePolicy.COLLECT).build();
+    IllegalStateException shared = new IllegalStateException("shared");
+    AtomicReference<Throwable> nested = new AtomicReference<>();
+    try {
+      outer.run(
+          () -> {
+            outer.fork(
+                () -> {
+                  var inner = TaskGroup.named("inner");
+                  try {
+                    inner.run(
+                        () -> {
+                          inner.fork(
+                              () -> {
+                                throw new IOException("deep");
+                              });
+                        });
+                  } catch (TaskGroupException e) {
+                    nested.set(e);
+                    throw e;
+                  }
+                });
+            CountDownLatch both = new CountDownLatch(2);
+            for (int i = 0; i < 2; i++) {
+              outer.fork(
+                  () -> {
+                    both.countDown();
+                    both.await();
+                    throw shared;
+                  });
+            }
+          });
+      throw new AssertionError("no failure");
+    } catch (TaskGroupException e) {
+      assertThat(e.failures()).containsExactlyInAnyOrder(nested.get(), shared);
+    }
+  }
+
+  /**
+   * Guide: "Forking is allowed from any thread while the group is open (from the start of run until
+   * the body and all children are done)": a child may fork a sibling after the body returned, and
+   * run waits for it (asyncio: "new tasks may still be added to the group" while __aexit__ waits).
+   */
+  @RepeatedTest(10)
+  void forkAfterBodyReturnedIsWaitedFor() throws Exception {
+    var group = TaskGroup.named("late-fork");
+    CountDownLatch bodyDone = new CountDownLatch(1);
+    AtomicBoolean siblingDone = new AtomicBoolean();
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                bodyDone.await();
+                group.fork(
+                    () -> {
+                      Thread.sleep(5);
+                      siblingDone.set(true);
+                    });
+              });
+          bodyDone.countDown();
+        });
+    assertThat(siblingDone).isTrue();
+  }
+
+  /**
+   * asyncio 3.15 TaskGroup.cancel() (the guide's equivalence "tg.cancel() | tg.cancel()"): "cancel
+   * is idempotent and may be called after the task group has already exited"; "If cancel is called
+   * before entering the task group, the group will be cancelled upon entry" (CPython
+   * Doc/library/asyncio-task.rst, gh-108951).
+   */
+  @Test
+  void asyncioCancelEquivalence() throws Exception {
+    var before = TaskGroup.create();
+    before.cancel();
+    AtomicBoolean childRan = new AtomicBoolean();
+    before.run(() -> before.fork(() -> childRan.set(true)));
+    assertThat(childRan).isFalse();
+    assertThat(before.cancelCaught()).isTrue();
+    before.cancel();
+    before.cancel("again");
+    assertThat(before.cancelCalled()).isTrue();
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
