@@ -2010,6 +2010,216 @@ class DocClaimsSweepTest {
     assertThat(before.cancelCalled()).isTrue();
   }
 
+  // ---------------------------------------------------------------- fourth batch
+
+  /** Runs {@code code} and returns the message of the NullPointerException it must throw. */
+  private static String npe(org.assertj.core.api.ThrowableAssert.ThrowingCallable code) {
+    Throwable t = org.assertj.core.api.Assertions.catchThrowable(code);
+    assertThat(t).isInstanceOf(NullPointerException.class);
+    return t.getMessage();
+  }
+
+  /**
+   * Guide, mistakes table: "a null argument | NullPointerException naming the parameter" (the
+   * TaskGroup and CancelScope javadocs: "Null arguments throw NullPointerException naming the
+   * parameter"), for every public method, checked against the javadoc's parameter name.
+   */
+  @Test
+  void everyNullArgumentIsNamed() throws Exception {
+    Duration d = Duration.ofSeconds(1);
+    var scope = CancelScope.create();
+    var b = TaskGroup.builder();
+    assertThat(npe(() -> TaskGroup.named(null))).isEqualTo("name");
+    assertThat(npe(() -> TaskGroup.invokeAll(null))).isEqualTo("tasks");
+    assertThat(npe(() -> TaskGroup.invokeAny(null))).isEqualTo("tasks");
+    List<Callable<Integer>> withNull = new ArrayList<>();
+    withNull.add(() -> 1);
+    withNull.add(null);
+    assertThat(npe(() -> TaskGroup.invokeAll(withNull))).contains("tasks");
+    assertThat(npe(() -> TaskGroup.invokeAny(withNull))).contains("tasks");
+    assertThat(npe(() -> b.name(null))).isEqualTo("name");
+    assertThat(npe(() -> b.threadFactory(null))).isEqualTo("factory");
+    assertThat(npe(() -> b.failurePolicy(null))).isEqualTo("policy");
+    assertThat(npe(() -> b.onFailure(null))).isEqualTo("handler");
+    assertThat(npe(() -> b.timeout(null))).isEqualTo("timeout");
+    assertThat(npe(() -> b.contextPropagator(null))).isEqualTo("propagator");
+    assertThat(npe(() -> CancelScope.withTimeout(null))).isEqualTo("timeout");
+    assertThat(npe(() -> CancelScope.withDeadline(null))).isEqualTo("deadline");
+    assertThat(npe(() -> scope.setDeadline(null))).isEqualTo("deadline");
+    assertThat(npe(() -> scope.setTimeout(null))).isEqualTo("timeout");
+    assertThat(npe(() -> scope.cancel(null))).isEqualTo("reason");
+    assertThat(npe(() -> scope.run(null))).isEqualTo("body");
+    assertThat(npe(() -> scope.call(null))).isEqualTo("body");
+    assertThat(npe(() -> CancelScope.onCancel(null))).isEqualTo("action");
+    assertThat(npe(() -> CancelScope.closeOnCancel(null))).isEqualTo("resource");
+    assertThat(npe(() -> CancelScope.await(null))).isEqualTo("stage");
+    assertThat(npe(() -> CancelScope.sleep(null))).isEqualTo("duration");
+    assertThat(npe(() -> CancelScope.moveOnAfter(null, () -> 1))).isEqualTo("timeout");
+    assertThat(npe(() -> CancelScope.moveOnAfter(d, null))).isEqualTo("body");
+    assertThat(npe(() -> CancelScope.failAfter(null, () -> 1))).isEqualTo("timeout");
+    assertThat(npe(() -> CancelScope.failAfter(d, null))).isEqualTo("body");
+    var group = TaskGroup.named("nulls");
+    assertThat(npe(() -> group.run(null))).isEqualTo("body");
+    assertThat(npe(() -> group.call(null))).isEqualTo("body");
+    assertThat(npe(() -> group.cancel(null))).isEqualTo("reason");
+    group.run(
+        () -> {
+          assertThat(npe(() -> group.fork((Callable<Integer>) null))).isEqualTo("work");
+          assertThat(npe(() -> group.fork((Body) null))).isEqualTo("work");
+          assertThat(npe(() -> group.fork(null, () -> 1))).isEqualTo("name");
+          assertThat(npe(() -> group.fork("n", (Body) null))).isEqualTo("work");
+          assertThat(npe(() -> group.start(null))).isEqualTo("work");
+        });
+    // the rejected calls left the scope as it was
+    scope.run(() -> {});
+  }
+
+  /**
+   * Guide, Shields: "Give shielded cleanup a deadline of its own (CancelScope.withTimeout(d) then
+   * setShielded(true)) if it might block for ever": inside a cancelled region the shield's own
+   * deadline still fires and the shield absorbs it (Trio: a shielded scope's own deadline still
+   * applies, closest: trio test_cancel_scope_shield with deadline).
+   */
+  @RepeatedTest(10)
+  void shieldWithItsOwnDeadline() throws Exception {
+    var outer = CancelScope.create();
+    var cleanup = CancelScope.withTimeout(Duration.ofMillis(20));
+    cleanup.setShielded(true);
+    AtomicBoolean afterCleanup = new AtomicBoolean();
+    outer.run(
+        () -> {
+          outer.cancel();
+          cleanup.run(() -> Thread.sleep(60_000));
+          afterCleanup.set(true);
+          CancelScope.checkpoint();
+        });
+    assertThat(cleanup.cancelCaught()).isTrue();
+    assertThat(afterCleanup).isTrue();
+    assertThat(outer.cancelCaught()).isTrue();
+  }
+
+  /**
+   * CancelScope.onCancel: the action runs when the calling thread's innermost scope "becomes
+   * effectively cancelled"; inside a shield a cancellation above does not make it so.
+   */
+  @RepeatedTest(10)
+  void onCancelInsideAShieldDoesNotFireForOuterCancel() throws Exception {
+    var outer = CancelScope.create();
+    AtomicBoolean fired = new AtomicBoolean();
+    AtomicBoolean firedAfterShieldCancel = new AtomicBoolean();
+    outer.run(
+        () -> {
+          var shield = CancelScope.shielded();
+          shield.run(
+              () -> {
+                CountDownLatch ran = new CountDownLatch(1);
+                try (var reg =
+                    CancelScope.onCancel(
+                        () -> {
+                          fired.set(true);
+                          ran.countDown();
+                        })) {
+                  outer.cancel();
+                  assertThat(ran.await(100, java.util.concurrent.TimeUnit.MILLISECONDS)).isFalse();
+                  shield.cancel(); // interrupts this thread: wait without an interruptible call
+                  Probes.awaitTrue("action fired", Duration.ofSeconds(10), () -> fired.get());
+                  firedAfterShieldCancel.set(fired.get());
+                }
+              });
+        });
+    assertThat(firedAfterShieldCancel).isTrue();
+  }
+
+  /** Guide, supervisors: "The handler runs on the failing thread." */
+  @Test
+  void handlerRunsOnTheFailingThread() throws Exception {
+    AtomicReference<String> handlerThread = new AtomicReference<>();
+    var g =
+        TaskGroup.builder()
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(f -> handlerThread.set(Thread.currentThread().getName()))
+            .build();
+    g.run(
+        () ->
+            g.fork(
+                "failing-child",
+                () -> {
+                  throw new IOException("x");
+                }));
+    assertThat(handlerThread.get()).isEqualTo("failing-child");
+  }
+
+  /**
+   * README, Context: "Children of fork, start, invokeAll / invokeAny and onCancel actions are all
+   * wrapped"; "contextPropagator may be given several times (applied in that order, the last one
+   * outermost)".
+   */
+  @RepeatedTest(10)
+  void propagatorsReachEveryKindOfChildInOrder() throws Exception {
+    ThreadLocal<String> ctx = new ThreadLocal<>();
+    Queue<String> order = new ConcurrentLinkedQueue<>();
+    ContextPropagator first =
+        work -> {
+          String captured = ctx.get();
+          return () -> {
+            order.add("first");
+            ctx.set(captured);
+            try {
+              work.run();
+            } finally {
+              ctx.remove();
+            }
+          };
+        };
+    ContextPropagator second =
+        work ->
+            () -> {
+              order.add("second");
+              work.run();
+            };
+    var group = TaskGroup.builder().contextPropagator(first).contextPropagator(second).build();
+    Queue<String> seen = new ConcurrentLinkedQueue<>();
+    ctx.set("request-7");
+    try {
+      group.run(
+          () -> {
+            seen.add("fork:" + group.fork(ctx::get).get());
+            seen.add(
+                "start:"
+                    + group.start(
+                        (StartSignal<String> s) -> {
+                          s.started(ctx.get());
+                        }));
+            seen.add("invokeAll:" + TaskGroup.invokeAll(List.<Callable<String>>of(ctx::get)));
+            seen.add("invokeAny:" + TaskGroup.invokeAny(List.<Callable<String>>of(ctx::get)));
+            var scope = CancelScope.create();
+            CountDownLatch hook = new CountDownLatch(1);
+            scope.run(
+                () -> {
+                  try (var reg =
+                      CancelScope.onCancel(
+                          () -> {
+                            seen.add("onCancel:" + ctx.get());
+                            hook.countDown();
+                          })) {
+                    scope.cancel();
+                    hook.await();
+                  }
+                });
+          });
+    } finally {
+      ctx.remove();
+    }
+    assertThat(seen)
+        .containsExactly(
+            "fork:request-7",
+            "start:request-7",
+            "invokeAll:[request-7]",
+            "invokeAny:request-7",
+            "onCancel:request-7");
+    assertThat(order.peek()).isEqualTo("second"); // the last one given runs outermost
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
