@@ -2220,6 +2220,158 @@ class DocClaimsSweepTest {
     assertThat(order.peek()).isEqualTo("second"); // the last one given runs outermost
   }
 
+  // ---------------------------------------------------------------- fifth batch: precedence
+
+  /**
+   * Guide: "cancelCaught() says that the group absorbed its own cancellation and run returned
+   * normally because of it"; "cancel() and a failure in either order: the failure is still thrown".
+   * With both, run throws and nothing was caught.
+   */
+  @RepeatedTest(10)
+  void cancelThenFailureNothingCaught() throws Exception {
+    var group = TaskGroup.named("both");
+    IllegalStateException boom = new IllegalStateException("boom");
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () -> {
+                      group.cancel();
+                      throw boom;
+                    }))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(boom));
+    assertThat(group.cancelCalled()).isTrue();
+    assertThat(group.cancelCaught()).isFalse();
+
+    var scope = CancelScope.create();
+    assertThatThrownBy(
+            () ->
+                scope.run(
+                    () -> {
+                      scope.cancel();
+                      throw boom;
+                    }))
+        .isSameAs(boom);
+    assertThat(scope.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Guide, "When outcomes coincide": case 3 (a cancelled scope above the group is visible) comes
+   * before case 4 (the group's own cancel): the group's run throws InterruptedException, its
+   * cancelCaught() is false, and the outermost cancelled scope absorbs it. Trio: the outermost
+   * cancelled scope catches (closest: trio test_cancel_scope_multierror_filtering / nested-cancel
+   * tests).
+   */
+  @RepeatedTest(10)
+  void outerCancelWinsOverGroupsOwnCancel() throws Exception {
+    var outer = CancelScope.create();
+    var group = TaskGroup.named("inner");
+    AtomicReference<Throwable> fromRun = new AtomicReference<>();
+    outer.run(
+        () -> {
+          try {
+            group.run(
+                () -> {
+                  group.cancel("own");
+                  outer.cancel("outer");
+                  Thread.sleep(60_000);
+                });
+          } catch (InterruptedException e) {
+            fromRun.set(e);
+            throw e;
+          }
+        });
+    assertThat(fromRun.get()).isInstanceOf(InterruptedException.class);
+    assertThat(group.cancelCalled()).isTrue();
+    assertThat(group.cancelCaught()).isFalse();
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * CancelScope.failAfter / moveOnAfter javadoc: "throws InterruptedException if cancelled from
+   * above", also when their own deadline has fired too: the cancellation from above is not turned
+   * into a TimeoutException or a null result (Trio: fail_after inside a cancelled outer scope lets
+   * Cancelled through, closest: trio test_fail_after cases).
+   */
+  @RepeatedTest(10)
+  void deadlineHelpersInsideCancelledRegion() throws Exception {
+    var outer = CancelScope.create();
+    AtomicReference<Throwable> fromFail = new AtomicReference<>();
+    outer.run(
+        () -> {
+          outer.cancel();
+          try {
+            CancelScope.failAfter(
+                Duration.ZERO,
+                () -> {
+                  Thread.sleep(60_000);
+                  return 1;
+                });
+          } catch (Exception e) {
+            fromFail.set(e);
+          }
+        });
+    assertThat(fromFail.get()).isInstanceOf(InterruptedException.class);
+
+    var outer2 = CancelScope.create();
+    AtomicReference<Object> fromMove = new AtomicReference<>("not reached");
+    AtomicReference<Throwable> moveThrew = new AtomicReference<>();
+    outer2.run(
+        () -> {
+          outer2.cancel();
+          try {
+            fromMove.set(
+                CancelScope.moveOnAfter(
+                    Duration.ZERO,
+                    () -> {
+                      Thread.sleep(60_000);
+                      return 1;
+                    }));
+          } catch (InterruptedException e) {
+            moveThrew.set(e);
+            throw e;
+          }
+        });
+    assertThat(moveThrew.get()).isInstanceOf(InterruptedException.class);
+    assertThat(outer2.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Guide, Tasks: "A caller that is not cancelled (... a thread outside the group) gets the
+   * ExecutionException"; Task javadoc: "resultNow(), exceptionNow() and state() never throw for a
+   * cancellation" (they follow the Future contract: exceptionNow of a failed task is the failure).
+   */
+  @Test
+  void outsideReaderGetsExecutionException() throws Exception {
+    var group = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
+    IOException io = new IOException("io");
+    AtomicReference<Task<Void>> failed = new AtomicReference<>();
+    AtomicReference<Task<Void>> cancelled = new AtomicReference<>();
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () -> {
+                      failed.set(
+                          group.fork(
+                              () -> {
+                                throw io;
+                              }));
+                      cancelled.set(group.fork(() -> Thread.sleep(60_000)));
+                      cancelled.get().cancel(true);
+                    }))
+        .isInstanceOf(TaskGroupException.class);
+    assertThatThrownBy(() -> failed.get().get())
+        .isInstanceOf(ExecutionException.class)
+        .hasCause(io);
+    assertThat(failed.get().exceptionNow()).isSameAs(io);
+    assertThat(failed.get().state()).isEqualTo(Future.State.FAILED);
+    assertThatThrownBy(() -> cancelled.get().get()).isInstanceOf(CancellationException.class);
+    assertThat(cancelled.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThatThrownBy(() -> cancelled.get().resultNow()).isInstanceOf(IllegalStateException.class);
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
