@@ -823,10 +823,12 @@ class DocClaimsSweepTest {
   @RepeatedTest(20)
   void invokeAnyWaitsForTheCancelledRest() throws Exception {
     AtomicBoolean loserDone = new AtomicBoolean();
+    CountDownLatch loserUp = new CountDownLatch(1); // a loser not yet started never runs
     String r =
         TaskGroup.invokeAny(
             List.<Callable<String>>of(
                 () -> {
+                  loserUp.countDown();
                   try {
                     Thread.sleep(60_000);
                   } finally {
@@ -834,7 +836,10 @@ class DocClaimsSweepTest {
                   }
                   return "slow";
                 },
-                () -> "fast"));
+                () -> {
+                  loserUp.await();
+                  return "fast";
+                }));
     assertThat(r).isEqualTo("fast");
     assertThat(loserDone).isTrue();
   }
@@ -855,12 +860,14 @@ class DocClaimsSweepTest {
                 () -> 2));
     assertThat(r).containsExactly(1, 2);
     AtomicBoolean cancelled = new AtomicBoolean();
+    CountDownLatch otherUp = new CountDownLatch(1); // a task not yet started never runs
     RuntimeException boom = new RuntimeException("boom");
     assertThatThrownBy(
             () ->
                 TaskGroup.invokeAll(
                     List.<Callable<Integer>>of(
                         () -> {
+                          otherUp.countDown();
                           try {
                             Thread.sleep(60_000);
                           } catch (InterruptedException e) {
@@ -870,6 +877,7 @@ class DocClaimsSweepTest {
                           return 1;
                         },
                         () -> {
+                          otherUp.await();
                           throw boom;
                         })))
         .isInstanceOf(TaskGroupException.class)
@@ -2370,6 +2378,132 @@ class DocClaimsSweepTest {
     assertThatThrownBy(() -> cancelled.get().get()).isInstanceOf(CancellationException.class);
     assertThat(cancelled.get().state()).isEqualTo(Future.State.CANCELLED);
     assertThatThrownBy(() -> cancelled.get().resultNow()).isInstanceOf(IllegalStateException.class);
+  }
+
+  // ---------------------------------------------------------------- sixth batch: delivery
+
+  /**
+   * Guide, "Level-triggered re-delivery": "A thread that swallowed the interrupt is interrupted
+   * again as soon as it enters or leaves a scope or reaches a checkpoint".
+   */
+  @RepeatedTest(10)
+  void swallowedInterruptComesBackAtScopeEntryAndExit() throws Exception {
+    var group = TaskGroup.named("level");
+    AtomicBoolean atEntry = new AtomicBoolean();
+    AtomicBoolean atExit = new AtomicBoolean();
+    group.run(
+        () -> {
+          group.cancel();
+          Thread.interrupted(); // swallowed
+          CancelScope.create()
+              .run(
+                  () -> {
+                    atEntry.set(Thread.currentThread().isInterrupted());
+                    Thread.interrupted(); // swallowed again, inside
+                  });
+          atExit.set(Thread.currentThread().isInterrupted());
+        });
+    assertThat(atEntry).isTrue();
+    assertThat(atExit).isTrue();
+    assertThat(group.cancelCaught()).isTrue(); // the wait for children is a checkpoint
+  }
+
+  /**
+   * Guide, Shields: setShielded(true) "Turned on from the scope's own thread, it drops such an
+   * interrupt too".
+   */
+  @RepeatedTest(10)
+  void shieldTurnedOnDropsPendingInterrupt() throws Exception {
+    var outer = CancelScope.create();
+    AtomicBoolean before = new AtomicBoolean();
+    AtomicBoolean after = new AtomicBoolean(true);
+    outer.run(
+        () -> {
+          var inner = CancelScope.create();
+          inner.run(
+              () -> {
+                outer.cancel();
+                before.set(Thread.currentThread().isInterrupted());
+                inner.setShielded(true);
+                after.set(Thread.currentThread().isInterrupted());
+                Thread.sleep(1); // blocking works under the shield
+              });
+          CancelScope.checkpoint();
+        });
+    assertThat(before).isTrue();
+    assertThat(after).isFalse();
+    assertThat(outer.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Guide, "Interrupts from someone else": "An interrupt the library delivered for a scope never
+   * outlives that scope", also when another thread's cancel() races the scope's exit (a
+   * cross-thread version of jcstress CancelVersusExit, at the API level).
+   */
+  @RepeatedTest(50)
+  void cancelRacingExitLeavesNoInterrupt() throws Exception {
+    Probes.onThread(
+        ThreadKind.PLATFORM,
+        () -> {
+          var scope = CancelScope.create();
+          CountDownLatch inside = new CountDownLatch(1);
+          Thread canceller =
+              Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        try {
+                          inside.await();
+                        } catch (InterruptedException e) {
+                          return;
+                        }
+                        scope.cancel();
+                      });
+          scope.run(
+              () -> {
+                inside.countDown();
+                for (int i = 0; i < 1_000; i++) {
+                  Thread.onSpinWait();
+                }
+              });
+          canceller.join();
+          assertThat(Thread.currentThread().isInterrupted())
+              .as("interrupt outlived the scope (caught=%s)", scope.cancelCaught())
+              .isFalse();
+        });
+  }
+
+  /**
+   * Guide, "Cancelling a group": "cancel() ... may be called ... from any other thread. The body
+   * and every running child are interrupted, the group waits for all of them, and then run returns
+   * normally" (Trio: nursery.cancel_scope.cancel() from outside).
+   */
+  @RepeatedTest(20)
+  void cancelFromAnUnrelatedThread() throws Exception {
+    var group = TaskGroup.named("remote");
+    CountDownLatch up = new CountDownLatch(2);
+    Fixtures.Finished finished = new Fixtures.Finished();
+    Thread remote =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    up.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  group.cancel("remote");
+                });
+    group.run(
+        () -> {
+          group.fork(Fixtures.blockedUntilCancelled(up, finished));
+          up.countDown();
+          Thread.sleep(60_000);
+        });
+    remote.join();
+    assertThat(finished.count()).isEqualTo(1);
+    assertThat(group.cancelCaught()).isTrue();
+    assertThat(group.cancelScope().cancelReason()).contains("remote");
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
 
   /** Unused import guard. */
