@@ -2506,6 +2506,113 @@ class DocClaimsSweepTest {
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
 
+  // ---------------------------------------------------------------- seventh batch: deadlines
+
+  /**
+   * CancelScope.deadline javadoc: "The deadline: as set, or for a relative timeout when it expires
+   * (empty before run starts)". An Instant given to withDeadline or setDeadline reads back as set,
+   * before and during the run; setTimeout before run is "from when it starts", so empty until then.
+   */
+  @RepeatedTest(20)
+  void deadlineReadsBackAsSet() throws Exception {
+    Instant at = Instant.now().plusSeconds(3600).plusNanos(123_456_789);
+    var scope = CancelScope.withDeadline(at);
+    assertThat(scope.deadline()).contains(at);
+    scope.run(() -> assertThat(scope.deadline()).contains(at));
+    var other = CancelScope.create();
+    Instant at2 = Instant.now().plusSeconds(7200).plusNanos(987_654_321);
+    other.setDeadline(at2);
+    assertThat(other.deadline()).contains(at2);
+    other.run(
+        () -> {
+          assertThat(other.deadline()).contains(at2);
+          Instant at3 = Instant.now().plusSeconds(60).plusNanos(1);
+          other.setDeadline(at3);
+          assertThat(other.deadline()).contains(at3);
+        });
+    var relative = CancelScope.create();
+    relative.setTimeout(Duration.ofHours(1));
+    assertThat(relative.deadline()).isEmpty();
+    relative.run(() -> assertThat(relative.deadline()).isPresent());
+  }
+
+  /**
+   * CancelScope.cancelReason javadoc: "a description of what cancelled it (a plain cancel(), the
+   * deadline, a failure in the group, the owner being interrupted); empty while it is not
+   * cancelled"; isShielded reflects shielded() / setShielded.
+   */
+  @Test
+  void reasonsAndShieldFlags() throws Exception {
+    var scope = CancelScope.withTimeout(Duration.ZERO);
+    assertThat(scope.cancelReason()).isEmpty();
+    scope.run(CancelScope::checkpoint);
+    assertThat(scope.cancelReason()).isPresent();
+    assertThat(scope.cancelCalled()).isTrue();
+
+    var plain = CancelScope.create();
+    plain.cancel();
+    assertThat(plain.cancelReason()).isPresent();
+
+    assertThat(CancelScope.shielded().isShielded()).isTrue();
+    assertThat(CancelScope.create().isShielded()).isFalse();
+    var g = TaskGroup.create();
+    assertThat(g.cancelScope().isShielded()).isFalse();
+
+    Probes.onThread(
+        ThreadKind.PLATFORM,
+        () -> {
+          var group = TaskGroup.named("interrupted-owner");
+          Thread.currentThread().interrupt();
+          assertThatThrownBy(() -> group.run(() -> Thread.sleep(60_000)))
+              .isInstanceOf(InterruptedException.class);
+          assertThat(group.cancelScope().cancelReason()).isPresent();
+          assertThat(group.cancelCalled()).isFalse();
+        });
+  }
+
+  /**
+   * CancelScope.sleep javadoc: cancelled, it "throws InterruptedException and leaves the interrupt
+   * status set"; interrupted by someone else, "it throws and clears the status (like
+   * Thread.sleep(Duration))".
+   */
+  @RepeatedTest(10)
+  void sleepStatusRules() throws Exception {
+    var scope = CancelScope.create();
+    AtomicBoolean statusAfterCancel = new AtomicBoolean();
+    scope.run(
+        () -> {
+          Thread canceller = Thread.ofVirtual().unstarted(scope::cancel);
+          Thread me = Thread.currentThread();
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    Probes.awaitWaiting(me, Duration.ofSeconds(10));
+                    canceller.start();
+                  });
+          try {
+            CancelScope.sleep(Duration.ofMinutes(1));
+          } catch (InterruptedException e) {
+            statusAfterCancel.set(Thread.currentThread().isInterrupted());
+            throw e;
+          }
+        });
+    assertThat(statusAfterCancel).isTrue();
+    assertThat(scope.cancelCaught()).isTrue();
+
+    Thread me = Thread.currentThread();
+    Thread interrupter =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  Probes.awaitWaiting(me, Duration.ofSeconds(10));
+                  me.interrupt();
+                });
+    assertThatThrownBy(() -> CancelScope.sleep(Duration.ofMinutes(1)))
+        .isExactlyInstanceOf(InterruptedException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    interrupter.join();
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
