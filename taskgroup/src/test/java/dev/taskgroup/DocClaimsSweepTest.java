@@ -2613,6 +2613,44 @@ class DocClaimsSweepTest {
     interrupter.join();
   }
 
+  /**
+   * ExecutorService guide: "future.cancel(true) | task.cancel(true): the task's thread is
+   * interrupted until it stops"; Task javadoc: "Once cancel returns true the state is CANCELLED ...
+   * The group waits for the task's thread either way"; Kotlin "isActive | !isCancelled()".
+   */
+  @RepeatedTest(10)
+  void taskCancelIsLevelTriggeredAndWaitedFor() throws Exception {
+    var group = TaskGroup.named("level-task");
+    AtomicInteger swallowed = new AtomicInteger();
+    AtomicBoolean ended = new AtomicBoolean();
+    AtomicBoolean stateAtOnce = new AtomicBoolean();
+    CountDownLatch up = new CountDownLatch(1);
+    group.run(
+        () -> {
+          Task<Void> t =
+              group.fork(
+                  () -> {
+                    up.countDown();
+                    while (swallowed.get() < 3) {
+                      try {
+                        Thread.sleep(60_000);
+                      } catch (InterruptedException e) {
+                        swallowed.incrementAndGet(); // swallowed: must come back
+                      }
+                    }
+                    assertThat(CancelScope.isCancelled()).isTrue();
+                    ended.set(true);
+                  });
+          up.await();
+          assertThat(t.cancel(true)).isTrue();
+          stateAtOnce.set(t.state() == Future.State.CANCELLED);
+        });
+    assertThat(stateAtOnce).isTrue();
+    assertThat(swallowed).hasValue(3);
+    assertThat(ended).as("run waited for the cancelled task's thread").isTrue();
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
