@@ -2651,6 +2651,93 @@ class DocClaimsSweepTest {
     assertThat(group.cancelCalled()).isFalse();
   }
 
+  /**
+   * Guide, start: the work's failure before signalling is start's; "Once it signals, it belongs to
+   * the group": a failure after the signal is a failure of the group (Trio: an exception after
+   * task_status.started() propagates out of the nursery).
+   */
+  @RepeatedTest(10)
+  void failureAfterSignalIsTheGroups() throws Exception {
+    var group = TaskGroup.named("after-signal");
+    IllegalStateException late = new IllegalStateException("after");
+    AtomicReference<Object> got = new AtomicReference<>();
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () ->
+                        got.set(
+                            group.start(
+                                (StartSignal<String> s) -> {
+                                  s.started("up");
+                                  throw late;
+                                }))))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(late));
+    assertThat(got.get()).isEqualTo("up");
+  }
+
+  /**
+   * CancelScope.closeOnCancel javadoc: "An exception thrown by close() is handled as the action's,
+   * as it is, never wrapped": a failure of the innermost enclosing group.
+   */
+  @RepeatedTest(10)
+  void closeOnCancelFailureIsTheGroupsUnwrapped() throws Exception {
+    var group = TaskGroup.named("closer");
+    IOException io = new IOException("close failed");
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () -> {
+                      try (var reg =
+                          CancelScope.closeOnCancel(
+                              () -> {
+                                throw io;
+                              })) {
+                        group.cancel();
+                        Thread.sleep(60_000);
+                      }
+                    }))
+        .isInstanceOf(TaskGroupException.class)
+        .satisfies(e -> assertThat(((TaskGroupException) e).failures()).containsExactly(io));
+  }
+
+  /**
+   * invokeAll / invokeAny javadoc: "InterruptedException if the caller was cancelled or interrupted
+   * (the tasks are cancelled and waited for first)"; called by a cancelled caller, no task's work
+   * completes and the caller's group absorbs the cancellation.
+   */
+  @Test
+  void invokeFromCancelledCaller() throws Exception {
+    var group = TaskGroup.named("caller");
+    AtomicInteger completed = new AtomicInteger();
+    AtomicReference<Throwable> all = new AtomicReference<>();
+    AtomicReference<Throwable> any = new AtomicReference<>();
+    group.run(
+        () -> {
+          group.cancel();
+          Callable<String> slow =
+              () -> {
+                Thread.sleep(60_000);
+                completed.incrementAndGet();
+                return "x";
+              };
+          try {
+            TaskGroup.invokeAll(List.of(slow, slow));
+          } catch (InterruptedException e) {
+            all.set(e);
+          }
+          try {
+            TaskGroup.invokeAny(List.of(slow, slow));
+          } catch (InterruptedException e) {
+            any.set(e);
+          }
+        });
+    assertThat(all.get()).isInstanceOf(InterruptedException.class);
+    assertThat(any.get()).isInstanceOf(InterruptedException.class);
+    assertThat(completed).hasValue(0);
+    assertThat(group.cancelCaught()).isTrue();
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
