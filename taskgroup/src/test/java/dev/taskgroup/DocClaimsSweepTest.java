@@ -2738,6 +2738,82 @@ class DocClaimsSweepTest {
     assertThat(group.cancelCaught()).isTrue();
   }
 
+  /**
+   * Guide, "When outcomes coincide": "Whatever the outcome, no child is still running when run
+   * returns or throws, however often the owner is interrupted"; case 2: an outside interrupt while
+   * the owner waits for its children makes run throw InterruptedException, status clear.
+   */
+  @RepeatedTest(20)
+  void hammeredOwnerStillWaitsForStubbornChild() throws Exception {
+    Probes.onThread(
+        ThreadKind.PLATFORM,
+        () -> {
+          var group = TaskGroup.named("hammered");
+          Thread owner = Thread.currentThread();
+          AtomicBoolean release = new AtomicBoolean();
+          AtomicBoolean childEnded = new AtomicBoolean();
+          AtomicBoolean runEnded = new AtomicBoolean();
+          CountDownLatch childUp = new CountDownLatch(1);
+          Thread hammer =
+              Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        try {
+                          childUp.await();
+                        } catch (InterruptedException e) {
+                          return;
+                        }
+                        for (int i = 0; i < 200 && !runEnded.get(); i++) {
+                          owner.interrupt();
+                          Thread.onSpinWait();
+                        }
+                        release.set(true);
+                      });
+          assertThatThrownBy(
+                  () ->
+                      group.run(
+                          () -> {
+                            group.fork(
+                                () -> {
+                                  childUp.countDown();
+                                  while (!release.get()) {
+                                    LockSupport.parkNanos(100_000); // ignores interrupts
+                                  }
+                                  childEnded.set(true);
+                                });
+                            childUp.await();
+                          }))
+              .isInstanceOf(InterruptedException.class);
+          runEnded.set(true);
+          assertThat(childEnded).as("no child still running when run throws").isTrue();
+          hammer.join();
+          Thread.interrupted(); // the hammer may have landed after run threw
+          assertThat(group.cancelCaught()).isFalse();
+        });
+  }
+
+  /**
+   * Guide, Bounded concurrency: "A fork from inside one of the group's own children does not wait:
+   * it returns at once, and the new child waits for its place on its own thread".
+   */
+  @RepeatedTest(20)
+  void forkFromChildOfFullGroupReturnsAtOnce() throws Exception {
+    var group = TaskGroup.builder().name("bounded").maxConcurrency(1).build();
+    AtomicBoolean parentDone = new AtomicBoolean();
+    AtomicBoolean childSawParentDone = new AtomicBoolean();
+    AtomicReference<Future.State> stateRightAfterFork = new AtomicReference<>();
+    group.run(
+        () ->
+            group.fork(
+                () -> {
+                  Task<Void> sub = group.fork(() -> childSawParentDone.set(parentDone.get()));
+                  stateRightAfterFork.set(sub.state());
+                  parentDone.set(true);
+                }));
+    assertThat(stateRightAfterFork.get()).isEqualTo(Future.State.RUNNING);
+    assertThat(childSawParentDone).as("sub-child ran only once its parent gave its place").isTrue();
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
