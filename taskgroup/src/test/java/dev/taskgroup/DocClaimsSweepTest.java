@@ -2814,6 +2814,55 @@ class DocClaimsSweepTest {
     assertThat(childSawParentDone).as("sub-child ran only once its parent gave its place").isTrue();
   }
 
+  /**
+   * README: "no thread that outlives the block that started it"; guide, Threads: "After run
+   * returns, none of the children's code, and none of the library's bookkeeping for them, is still
+   * running". An onCancel action is code the group started for its member: when run returns it has
+   * ended, whether the registration was closed by the body or left open by a child.
+   */
+  @RepeatedTest(10)
+  void onCancelActionsEndBeforeRunReturns() throws Exception {
+    AtomicBoolean closedActionDone = new AtomicBoolean();
+    AtomicBoolean openActionDone = new AtomicBoolean();
+    CountDownLatch actionsStarted = new CountDownLatch(2);
+    var group = TaskGroup.named("hooks");
+    group.run(
+        () -> {
+          CountDownLatch childRegistered = new CountDownLatch(1);
+          group.fork(
+              () -> {
+                CancelScope.onCancel( // left open on purpose
+                    () -> {
+                      actionsStarted.countDown();
+                      try {
+                        Thread.sleep(100); // the action's own work
+                      } finally {
+                        openActionDone.set(true);
+                      }
+                    });
+                childRegistered.countDown();
+                Thread.sleep(60_000);
+              });
+          childRegistered.await();
+          try (var reg =
+              CancelScope.onCancel(
+                  () -> {
+                    actionsStarted.countDown();
+                    try {
+                      Thread.sleep(100);
+                    } finally {
+                      closedActionDone.set(true);
+                    }
+                  })) {
+            group.cancel();
+            Thread.sleep(60_000);
+          }
+        });
+    assertThat(actionsStarted.getCount()).isZero();
+    assertThat(closedActionDone).as("action of a closed registration").isTrue();
+    assertThat(openActionDone).as("action of a registration left open by a child").isTrue();
+  }
+
   /** Unused import guard. */
   @SuppressWarnings("unused")
   private static final Class<?>[] USED = {TimeoutException.class};
