@@ -19,7 +19,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -1624,8 +1623,7 @@ class DocClaimsSweepTest {
   /**
    * Guide, "What counts as a cancellation": for a thread that is effectively cancelled,
    * InterruptedIOException, CancellationException and anything with InterruptedException in its
-   * cause chain are the cancellation; SocketTimeoutException is not (a failure), nor is a nested
-   * group's TaskGroupException.
+   * cause chain are the cancellation; SocketTimeoutException is not (a failure).
    */
   @Test
   void whatCountsAsACancellation() throws Exception {
@@ -2862,8 +2860,4 @@ class DocClaimsSweepTest {
     assertThat(closedActionDone).as("action of a closed registration").isTrue();
     assertThat(openActionDone).as("action of a registration left open by a child").isTrue();
   }
-
-  /** Unused import guard. */
-  @SuppressWarnings("unused")
-  private static final Class<?>[] USED = {TimeoutException.class};
 }
