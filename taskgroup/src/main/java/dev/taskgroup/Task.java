@@ -15,9 +15,10 @@ import java.util.concurrent.Future;
  *       {@link java.util.concurrent.ExecutionException} with that throwable as its cause, and the
  *       group reports the same throwable as a failure;
  *   <li>{@code CANCELLED} when it ended by a cancellation (of the group, of a scope above it, or of
- *       this task), when it was forked into a group that was already cancelled and never started,
- *       or as soon as {@link #cancel(boolean)} returned {@code true}; {@link #get()} throws {@link
- *       java.util.concurrent.CancellationException}.
+ *       this task), when its work never started (it was forked into a group that was already
+ *       cancelled, or the cancellation came before its thread began the work: then none of its code
+ *       runs, not even a {@code finally}), or as soon as {@link #cancel(boolean)} returned {@code
+ *       true}; {@link #get()} throws {@link java.util.concurrent.CancellationException}.
  * </ul>
  *
  * <p><b>Cancellation.</b> {@link #cancel(boolean)} cancels this task's own cancel scope, whatever
