@@ -278,8 +278,8 @@ class DiagnosticsSweepTest {
     setStuckThresholdMillis(300);
     CountDownLatch stop = new CountDownLatch(1);
     AtomicInteger swallowed = new AtomicInteger();
-    TaskGroup group =
-        TaskGroup.builder().name("dl-after-clock").timeout(Duration.ofMillis(1)).build();
+    TaskGroup group = TaskGroup.named("dl-after-clock");
+    CountDownLatch started = new CountDownLatch(1); // a task cancelled before it starts never runs
     AtomicReference<String> treeLine = new AtomicReference<>();
     Thread releaser =
         Thread.ofVirtual()
@@ -302,7 +302,17 @@ class DiagnosticsSweepTest {
                       "the stuck warning", Duration.ofSeconds(20), () -> !warnings.isEmpty());
                   stop.countDown();
                 });
-    group.run(() -> group.fork("dl-swallower", () -> swallowUntil(stop, swallowed)));
+    group.run(
+        () -> {
+          group.fork(
+              "dl-swallower",
+              () -> {
+                started.countDown();
+                swallowUntil(stop, swallowed);
+              });
+          started.await();
+          group.cancelScope().setTimeout(Duration.ofMillis(1));
+        });
     releaser.join();
     Matcher m = Pattern.compile("\\(deadline expired, (\\d+) ms ago\\)").matcher(treeLine.get());
     assertThat(m.find()).as(treeLine.get()).isTrue();
