@@ -773,4 +773,351 @@ class DiagnosticsSweepTest {
     assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
     assertThat(only("own-int")).contains("owner was interrupted").contains("'oi-stuck'");
   }
+
+  // ---- JFR events, read in-process -----------------------------------------------------------
+
+  /** Runs {@code work} while a RecordingStream records every dev.taskgroup event; returns them. */
+  private static List<RecordedEvent> stream(Body work) throws Exception {
+    List<RecordedEvent> events = new CopyOnWriteArrayList<>();
+    try (RecordingStream rs = new RecordingStream()) {
+      for (String n :
+          List.of("GroupEnd", "Cancel", "DeadlineExpired", "Redelivery", "CancelHook")) {
+        rs.enable("dev.taskgroup." + n).withoutThreshold();
+        rs.onEvent("dev.taskgroup." + n, events::add);
+      }
+      rs.startAsync();
+      work.run();
+      rs.stop(); // every event committed so far is handed to the handlers before this returns
+    }
+    return events;
+  }
+
+  private static List<RecordedEvent> ofType(List<RecordedEvent> events, String type) {
+    return events.stream()
+        .filter(e -> e.getEventType().getName().equals("dev.taskgroup." + type))
+        .toList();
+  }
+
+  /**
+   * The Cancel event: "A cancel scope or group was first cancelled; the event thread cancelled it".
+   * Cancelled three times from three threads, a scope gives one event, from the first canceller,
+   * with the first reason; a task cancel, a failure and a deadline each give theirs.
+   */
+  @RepeatedTest(3)
+  void cancelEventOncePerScopeFromTheFirstCanceller() throws Exception {
+    AtomicReference<Thread> blocked = new AtomicReference<>();
+    var events =
+        stream(
+            () -> {
+              CancelScope s = CancelScope.create();
+              s.run(
+                  () -> {
+                    Thread first =
+                        Thread.ofPlatform().name("first-canceller").start(() -> s.cancel("r1"));
+                    first.join();
+                    s.cancel("r2");
+                    Thread.ofVirtual().start(() -> s.cancel("r3")).join();
+                  });
+              TaskGroup g = TaskGroup.named("jfr-task-cancel");
+              CountDownLatch started = new CountDownLatch(1);
+              g.run(
+                  () -> {
+                    Task<?> victim =
+                        g.fork(
+                            "jfr-victim",
+                            () -> {
+                              started.countDown();
+                              new CountDownLatch(1).await();
+                            });
+                    started.await();
+                    victim.cancel(true);
+                  });
+              try {
+                TaskGroup f = TaskGroup.named("jfr-failing");
+                f.run(
+                    () ->
+                        f.fork(
+                            () -> {
+                              throw new IllegalStateException("boom");
+                            }));
+              } catch (TaskGroupException expected) {
+                // the failure cancelled the group
+              }
+              CancelScope.moveOnAfter(
+                  Duration.ofMillis(1),
+                  () -> {
+                    blocked.set(Thread.currentThread());
+                    new CountDownLatch(1).await();
+                    return null;
+                  });
+            });
+    List<RecordedEvent> cancels = ofType(events, "Cancel");
+    List<RecordedEvent> mine =
+        cancels.stream()
+            .filter(e -> String.valueOf(e.getString("reason")).matches(".*: r[123]$"))
+            .toList();
+    assertThat(mine).hasSize(1);
+    assertThat(mine.get(0).getString("reason")).endsWith(": r1");
+    assertThat(mine.get(0).getString("scope")).isEqualTo("cancel scope");
+    assertThat(mine.get(0).getThread().getJavaName()).isEqualTo("first-canceller");
+    assertThat(cancels)
+        .filteredOn(e -> String.valueOf(e.getString("scope")).startsWith("task 'jfr-victim'"))
+        .singleElement()
+        .satisfies(e -> assertThat(e.getString("reason")).startsWith("task cancelled by"));
+    assertThat(cancels)
+        .filteredOn(e -> "group 'jfr-failing'".equals(e.getString("scope")))
+        .singleElement()
+        .satisfies(e -> assertThat(e.getString("reason")).contains("because of a failure"));
+    RecordedEvent expired =
+        cancels.stream()
+            .filter(e -> "deadline expired".equals(e.getString("reason")))
+            .reduce((a, b) -> b)
+            .orElseThrow();
+    assertThat(expired.getThread().getJavaThreadId()).isNotEqualTo(blocked.get().threadId());
+    assertThat(ofType(events, "DeadlineExpired")).isNotEmpty();
+  }
+
+  /**
+   * GroupEnd's outcome is "how run ended: completed, cancelled, failed or interrupted": an owner
+   * interrupted from outside gives interrupted, a group ended by a cancelled scope around it gives
+   * cancelled; children counts every child started, also those that waited for a place.
+   */
+  @RepeatedTest(3)
+  void groupEndSaysInterruptedAndCancelledFromAboveAndCountsQueuedChildren() throws Exception {
+    var events =
+        stream(
+            () -> {
+              TaskGroup owned = TaskGroup.named("jfr-interrupted");
+              CountDownLatch waiting = new CountDownLatch(1);
+              Thread owner =
+                  Thread.ofVirtual()
+                      .start(
+                          () -> {
+                            try {
+                              owned.run(
+                                  () -> {
+                                    waiting.countDown();
+                                    new CountDownLatch(1).await();
+                                  });
+                            } catch (InterruptedException expected) {
+                              // the owner's interrupt, handed back
+                            }
+                          });
+              waiting.await();
+              Probes.awaitWaiting(owner, Duration.ofSeconds(10));
+              owner.interrupt();
+              owner.join();
+              CancelScope outer = CancelScope.create();
+              outer.run(
+                  () -> {
+                    TaskGroup inner = TaskGroup.named("jfr-from-above");
+                    inner.run(
+                        () -> {
+                          inner.fork(() -> new CountDownLatch(1).await());
+                          outer.cancel();
+                          new CountDownLatch(1).await();
+                        });
+                  });
+              TaskGroup queued = TaskGroup.builder().name("jfr-queued").maxConcurrency(1).build();
+              queued.run(
+                  () -> {
+                    for (int i = 0; i < 4; i++) {
+                      queued.fork(() -> {});
+                    }
+                  });
+            });
+    var ends = ofType(events, "GroupEnd");
+    assertThat(ends)
+        .filteredOn(e -> e.getString("name").equals("jfr-interrupted"))
+        .singleElement()
+        .satisfies(e -> assertThat(e.getString("outcome")).isEqualTo("interrupted"));
+    assertThat(ends)
+        .filteredOn(e -> e.getString("name").equals("jfr-from-above"))
+        .singleElement()
+        .satisfies(
+            e -> {
+              assertThat(e.getString("outcome")).isEqualTo("cancelled");
+              assertThat(e.getInt("children")).isEqualTo(1);
+            });
+    assertThat(ends)
+        .filteredOn(e -> e.getString("name").equals("jfr-queued"))
+        .singleElement()
+        .satisfies(e -> assertThat(e.getInt("children")).isEqualTo(4));
+  }
+
+  /**
+   * "Cost nothing while no recording runs" and still record once one starts: a scope cancelled
+   * between two recordings is in neither; each recording has its own events; a group running when a
+   * recording starts is not reported half-measured.
+   */
+  @RepeatedTest(3)
+  void eventsFollowRecordingsStartedAndStoppedMidRun() throws Exception {
+    TaskGroup straddling = TaskGroup.named("jfr-straddling");
+    CountDownLatch inBody = new CountDownLatch(1);
+    CountDownLatch finish = new CountDownLatch(1);
+    Thread owner =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    straddling.run(
+                        () -> {
+                          inBody.countDown();
+                          finish.await();
+                        });
+                  } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                  }
+                });
+    inBody.await();
+    var first = stream(() -> CancelScope.create().run(() -> {}));
+    CancelScope between = CancelScope.create();
+    between.run(between::cancel);
+    String id = Long.toString(System.nanoTime());
+    var second =
+        stream(
+            () -> {
+              CancelScope s = CancelScope.create();
+              s.run(() -> s.cancel("during-" + id));
+              finish.countDown();
+              owner.join();
+            });
+    assertThat(ofType(first, "Cancel")).isEmpty();
+    assertThat(ofType(second, "Cancel"))
+        .extracting(e -> e.getString("reason"))
+        .anyMatch(r -> r.endsWith("during-" + id));
+    assertThat(ofType(second, "GroupEnd"))
+        .extracting(e -> e.getString("name"))
+        .doesNotContain("jfr-straddling");
+  }
+
+  /**
+   * Redelivery events: "the thread interrupted again" is the swallower, the count goes 1, 2, 3...
+   * for it, the event is committed by the watcher or by the swallower itself, and a sibling that
+   * ended when cancelled has none. CancelHook: an action that throws is "failed".
+   */
+  @RepeatedTest(3)
+  void redeliveryEventsNameOnlyTheSwallowerAndAFailingHookIsFailed() throws Exception {
+    AtomicReference<Thread> swallower = new AtomicReference<>();
+    AtomicReference<Thread> polite = new AtomicReference<>();
+    var events =
+        stream(
+            () -> {
+              TaskGroup g = TaskGroup.named("jfr-redeliver");
+              CountDownLatch started = new CountDownLatch(2);
+              g.run(
+                  () -> {
+                    g.fork(
+                        () -> {
+                          polite.set(Thread.currentThread());
+                          started.countDown();
+                          new CountDownLatch(1).await();
+                        });
+                    g.fork(
+                        () -> {
+                          swallower.set(Thread.currentThread());
+                          started.countDown();
+                          for (int swallowed = 0; swallowed < 4; ) {
+                            try {
+                              new CountDownLatch(1).await();
+                            } catch (InterruptedException e) {
+                              swallowed++;
+                            }
+                          }
+                        });
+                    started.await();
+                    g.cancel();
+                  });
+              TaskGroup h = TaskGroup.named("jfr-hook");
+              try {
+                h.run(
+                    () -> {
+                      try (var reg =
+                          CancelScope.onCancel(
+                              () -> {
+                                throw new IllegalStateException("hook broke");
+                              })) {
+                        h.cancel();
+                        CancelScope.checkpoint();
+                      }
+                    });
+              } catch (TaskGroupException expected) {
+                // the hook's failure is the group's
+              }
+            });
+    long sw = swallower.get().threadId();
+    long po = polite.get().threadId();
+    List<RecordedEvent> red = ofType(events, "Redelivery");
+    List<RecordedEvent> forSwallower =
+        red.stream().filter(e -> e.getThread("thread").getJavaThreadId() == sw).toList();
+    assertThat(forSwallower.stream().mapToInt(e -> e.getInt("count")).sorted().toArray())
+        .isEqualTo(java.util.stream.IntStream.rangeClosed(1, forSwallower.size()).toArray());
+    assertThat(forSwallower).hasSizeGreaterThanOrEqualTo(3); // it swallowed 3 re-deliveries
+    assertThat(forSwallower)
+        .allSatisfy(
+            e ->
+                assertThat(e.getThread().getJavaName())
+                    .isIn("taskgroup-redelivery", swallower.get().getName()));
+    assertThat(red).noneMatch(e -> e.getThread("thread").getJavaThreadId() == po);
+    assertThat(ofType(events, "CancelHook"))
+        .extracting(e -> e.getString("outcome"))
+        .contains("failed");
+  }
+
+  // ---- TaskTree JSON --------------------------------------------------------------------------
+
+  /**
+   * toJson's "redeliveries" field is the same count format() prints, and a swallower's task node
+   * carries its own thread's id and the group's cancel reason.
+   */
+  @RepeatedTest(3)
+  void jsonAndTextAgreeOnASwallower() throws Exception {
+    TaskGroup group = TaskGroup.named("json-swallow");
+    CountDownLatch stop = new CountDownLatch(1);
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicInteger swallowed = new AtomicInteger();
+    AtomicReference<Thread> child = new AtomicReference<>();
+    AtomicReference<String> json = new AtomicReference<>();
+    AtomicReference<String> text = new AtomicReference<>();
+    group.run(
+        () -> {
+          group.fork(
+              "json-child",
+              () -> {
+                child.set(Thread.currentThread());
+                started.countDown();
+                swallowUntil(stop, swallowed);
+              });
+          started.await();
+          CancelScope.shielded()
+              .run(
+                  () -> {
+                    group.cancel("json");
+                    Probes.awaitTrue(
+                        "three swallowed", Duration.ofSeconds(10), () -> swallowed.get() >= 3);
+                    // Two captures agree when nothing moves: hold the swallower still first.
+                    for (; ; ) {
+                      TaskTree t = TaskTree.capture();
+                      String f = t.format();
+                      String j = t.toJson();
+                      if (redeliveriesOnLine(f, "task 'json-child'") >= 2) {
+                        text.set(f);
+                        json.set(j);
+                        break;
+                      }
+                    }
+                  });
+          stop.countDown();
+        });
+    int fromText = redeliveriesOnLine(text.get(), "task 'json-child'");
+    Matcher m =
+        Pattern.compile(
+                "\\{\"kind\":\"task\",\"name\":\"json-child\",\"state\":\"cancelled\",\"threadId\":"
+                    + child.get().threadId()
+                    + ",[^{}]*?\"cancelReason\":\"cancelled by [^{}]*?: json\",[^{}]*?"
+                    + "\"redeliveries\":(\\d+)")
+            .matcher(json.get());
+    assertThat(m.find()).as(json.get()).isTrue();
+    assertThat(Integer.parseInt(m.group(1))).isEqualTo(fromText);
+  }
 }
