@@ -306,6 +306,7 @@ public final class Deadlines {
         return;
       }
       if (due.markCancelled(EXPIRED, Scope.CANCEL_CALLED)) {
+        Events.deadlineExpired(due); // as fire() does on the timer thread
         due.afterCancelled();
       }
     }

@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.concurrent.atomic.AtomicInteger;
 import jdk.jfr.Category;
 import jdk.jfr.Description;
@@ -39,7 +40,7 @@ final class JfrEvents {
       Deadlines.Deadline d = scope.deadline();
       DeadlineEvent e = new DeadlineEvent();
       e.scope = scope.describe();
-      e.lateness = d == null ? 0L : Math.max(0L, System.nanoTime() - d.nanos);
+      e.lateness = d == null ? 0L : Math.max(0L, LibraryClock.nanoTime() - d.nanos);
       e.commit();
     }
   }
@@ -153,7 +154,7 @@ final class JfrEvents {
     Thread thread;
 
     @Label("Count")
-    @Description("Re-deliveries so far to that thread")
+    @Description("Re-deliveries so far to that thread in the cancellation it is in")
     int count;
   }
 

@@ -40,7 +40,9 @@ import java.util.concurrent.locks.LockSupport;
  *   IN_FLIGHT a count (bits 8-15) of first deliveries between their decision and the return
  *             of their Thread.interrupt() (see "In flight")
  *   bits 16-31 how many times the interrupt was delivered again after the thread swallowed it
- *             (saturating): only counted, never decided on; kept here, not in a field per child
+ *             (saturating), in the cancelled region it is in: settle() clears the count when
+ *             the thread is no longer effectively cancelled. Only counted, never decided on;
+ *             kept here, not in a field per child
  *
  * Delivery (any thread): take BUSY, re-read `innermost`, and if the thread is effectively
  * cancelled and nothing is pending, interrupt it and set DELIVERED (or record OUTSIDE). The
@@ -94,6 +96,8 @@ public abstract class ThreadState extends Scope {
   static final int REDELIVERY_SHIFT = 16;
 
   private static final int REDELIVERY_MAX = 0xFFFF;
+
+  private static final int REDELIVERY_MASK = REDELIVERY_MAX << REDELIVERY_SHIFT;
 
   static final int RECHECK_DROP = 0;
   static final int RECHECK_SWALLOWED = 1;
@@ -403,9 +407,9 @@ public abstract class ThreadState extends Scope {
    */
   final void settle(boolean interruptLanded) {
     int s = status;
-    if ((s & (BUSY | DELIVERED | OUTSIDE | HOOK_FIRED | IN_FLIGHT_MASK)) == 0
+    if ((s & (BUSY | DELIVERED | OUTSIDE | HOOK_FIRED | IN_FLIGHT_MASK | REDELIVERY_MASK)) == 0
         && !effectivelyCancelled(innermost)) {
-      return; // the common case: nothing cancelled, nothing of ours pending or landing
+      return; // the common case: nothing cancelled, nothing of ours pending, landing or counted
     }
     Thread me = Thread.currentThread();
     s = lockStatus();
@@ -427,7 +431,8 @@ public abstract class ThreadState extends Scope {
     int redelivered = 0;
     boolean cancelled = effectivelyCancelled(innermost);
     if (!cancelled) {
-      n &= ~HOOK_FIRED; // out of the cancellation its hooks fired for
+      n &= ~(HOOK_FIRED | REDELIVERY_MASK); // out of the cancellation its hooks fired for and
+      // its re-deliveries were counted in: the count is about the cancellation it is in
     }
     if (cancelled && (s & COOPERATIVE) == 0) {
       if ((s & IN_FLIGHT_MASK) != 0) {

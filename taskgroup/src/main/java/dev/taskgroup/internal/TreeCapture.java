@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -67,7 +68,13 @@ public final class TreeCapture {
       return r.atNanos();
     }
     Deadlines.Deadline d = cause.deadline();
-    return r.kind() == CancelReason.Kind.DEADLINE && d != null ? d.nanos : 0L;
+    if (r.kind() != CancelReason.Kind.DEADLINE || d == null) {
+      return 0L;
+    }
+    // The deadline is on the library's clock, which a test clock (or one closed before) shifts
+    // away from System.nanoTime: carry it over, so that its age is neither negative nor stuck.
+    long onSystemClock = d.nanos - LibraryClock.nanoTime() + System.nanoTime();
+    return onSystemClock == 0L ? 1L : onSystemClock;
   }
 
   /** A chain of scopes still to walk, and the list its first node goes into. */
