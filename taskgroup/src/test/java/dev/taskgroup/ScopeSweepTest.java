@@ -165,6 +165,103 @@ class ScopeSweepTest {
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
 
+  // Two judgments in flight on one thread: the first cleanup failure is travelling out when a
+  // finally block on its way runs a second shielded cleanup that fails the same way and is caught
+  // there. The second judgment must not make the first one look like the cancellation again.
+  @RepeatedTest(5)
+  void aSecondJudgedFailureCaughtOnTheWayDoesNotUnjudgeTheFirst() throws Exception {
+    var outer = CancelScope.create();
+    AtomicReference<RuntimeException> failure = new AtomicReference<>();
+    AtomicReference<RuntimeException> handled = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                outer.run(
+                    () -> {
+                      try {
+                        CancelScope.create()
+                            .run(
+                                () -> {
+                                  outer.cancel();
+                                  try {
+                                    Thread.sleep(60_000);
+                                  } catch (InterruptedException e) {
+                                    CancelScope.shielded()
+                                        .run(
+                                            () -> {
+                                              failure.set(
+                                                  new IllegalStateException("rollback failed", e));
+                                              throw failure.get();
+                                            });
+                                  }
+                                });
+                      } finally {
+                        try {
+                          CancelScope.shielded()
+                              .run(
+                                  () -> {
+                                    handled.set(
+                                        new IllegalStateException(
+                                            "release failed", new CancellationException()));
+                                    throw handled.get();
+                                  });
+                        } catch (IllegalStateException logged) {
+                          assertThat(logged).isSameAs(handled.get());
+                        }
+                      }
+                    }));
+    assertThat(handled.get()).isNotNull();
+    assertThat(thrown).isNotNull().isSameAs(failure.get());
+    assertThat(outer.cancelCaught()).isFalse();
+  }
+
+  // The same on a group's child (whose judgments a task keeps, not its thread): the group reports
+  // the first failure.
+  @RepeatedTest(5)
+  void aSecondJudgedFailureCaughtOnTheWayInAChildDoesNotUnjudgeTheFirst() throws Exception {
+    var g = TaskGroup.named("two judgments");
+    AtomicReference<RuntimeException> failure = new AtomicReference<>();
+    AtomicReference<RuntimeException> handled = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () ->
+                        g.fork(
+                            () -> {
+                              try {
+                                g.cancel();
+                                try {
+                                  Thread.sleep(60_000);
+                                } catch (InterruptedException e) {
+                                  CancelScope.shielded()
+                                      .run(
+                                          () -> {
+                                            failure.set(
+                                                new IllegalStateException("flush failed", e));
+                                            throw failure.get();
+                                          });
+                                }
+                              } finally {
+                                try {
+                                  CancelScope.shielded()
+                                      .run(
+                                          () -> {
+                                            handled.set(
+                                                new IllegalStateException(
+                                                    "unlock failed", new CancellationException()));
+                                            throw handled.get();
+                                          });
+                                } catch (IllegalStateException logged) {
+                                  // handled here
+                                }
+                              }
+                            })));
+    assertThat(handled.get()).isNotNull();
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(failure.get());
+  }
+
   // The same in a child of a cancelled group: the group reports it (TaskGroup: "including those
   // raised while being cancelled").
   @RepeatedTest(10)

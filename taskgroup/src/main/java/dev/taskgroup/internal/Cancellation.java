@@ -31,7 +31,7 @@ import java.util.concurrent.CancellationException;
  * through as a failure would look like a cancellation at the next exit. So the judgment travels
  * with the exception:
  *   - a scope exit that lets an exception through as not a cancellation (and it is not one by
- *     type) records it as the thread's judged failure (ThreadState.judgedFailure); every later
+ *     type) records it among the thread's judged failures (JudgedFailures); every later
  *     exit on that thread that finds it in an exception's cause chain judges a failure;
  *   - a TaskGroupException (a group's failures) and the ExecutionException of Task.get()
  *     (FailedTaskException: a failure its task's exit judged) are failures by type: the cause
@@ -54,7 +54,7 @@ public final class Cancellation {
    * exception judged a failure at an earlier scope exit, nor an action's own failure.
    */
   public static boolean isCancellation(Throwable t, ThreadState ts) {
-    return switch (judgeByType(t, ts.judgedFailure())) {
+    return switch (judgeByType(t, ts.judgedFailures())) {
       case CANCELLATION -> true;
       case FAILURE -> false;
       default ->
@@ -94,10 +94,12 @@ public final class Cancellation {
   }
 
   /** The verdict that does not depend on the thread's state, from {@code t}'s cause chain. */
-  private static Verdict judgeByType(Throwable t, Throwable judged) {
+  private static Verdict judgeByType(Throwable t, JudgedFailures judged) {
     int depth = 0;
     for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = c.getCause(), depth++) {
-      if (c == judged || c instanceof TaskGroupException || c instanceof FailedTaskException) {
+      if (c instanceof TaskGroupException
+          || c instanceof FailedTaskException
+          || (judged != null && judged.contains(c))) {
         return Verdict.FAILURE;
       }
       if (isCancellationType(c)) {

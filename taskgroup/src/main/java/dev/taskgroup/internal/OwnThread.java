@@ -2,19 +2,14 @@ package dev.taskgroup.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.lang.ref.WeakReference;
 
 /**
  * The state of a thread that is not a task's: it keeps its judged failure and its reason (a
  * thread's root is never cancelled, so that stays null) in fields.
  */
 final class OwnThread extends ThreadState {
-  /**
-   * See {@link ThreadState#judgedFailure()}; written by the thread itself. Weak: the judgment
-   * matters only while the exception travels (then its thrower's frames hold it), and a thread that
-   * lives on (a pool's) must not keep the last failure that left a scope on it.
-   */
-  private WeakReference<Throwable> judged;
+  /** See {@link ThreadState#judgedFailures()}; made, read and written by the thread itself. */
+  private JudgedFailures judged;
 
   /** See {@link Scope#reason()}; CAS once from null. */
   private volatile CancelReason reason;
@@ -27,14 +22,17 @@ final class OwnThread extends ThreadState {
   }
 
   @Override
-  Throwable judgedFailure() {
-    WeakReference<Throwable> j = judged;
-    return j == null ? null : j.get();
+  JudgedFailures judgedFailures() {
+    return judged;
   }
 
   @Override
   void judgedFailure(Throwable t) {
-    judged = t == null ? null : new WeakReference<>(t);
+    JudgedFailures j = judged;
+    if (j == null) {
+      judged = j = new JudgedFailures();
+    }
+    j.add(t);
   }
 
   @Override

@@ -2,7 +2,6 @@ package dev.taskgroup.internal;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.lang.ref.WeakReference;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -15,7 +14,7 @@ import java.util.concurrent.locks.LockSupport;
  *   name, replacedHandler, startGroup
  *                          written before the thread starts
  *   future                 toCompletableFuture()'s, by CAS; see TaskFuture
- *   judgedFailure          the task's thread only (ThreadState.judgedFailure)
+ *   judgedFailures         the task's thread only (ThreadState.judgedFailures)
  *   reason                 the task root's cancel reason, by CAS once from null, any thread
  *   waiters                threads in get(), a Treiber stack (TaskImpl's overview)
  *   hooks                  cancel hooks on the task's root scope; written by the task's thread,
@@ -36,10 +35,10 @@ final class TaskExtras {
   volatile TaskFuture<?> future;
 
   /**
-   * See TaskImpl.judgedFailure(); only the task's thread uses it. Weak, as in OwnThread: a Task
+   * See ThreadState.judgedFailures(); only the task's thread uses it. Its entries are weak: a Task
    * held after it finished keeps its outcome, not an exception its work caught and handled.
    */
-  WeakReference<Throwable> judgedFailure;
+  JudgedFailures judgedFailures;
 
   /** See Scope.reason(); CAS once from null, by any thread. */
   volatile CancelReason reason;

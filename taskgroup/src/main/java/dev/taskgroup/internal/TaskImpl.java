@@ -5,7 +5,6 @@ import dev.taskgroup.Task;
 import dev.taskgroup.internal.clock.LibraryClock;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.lang.ref.WeakReference;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -37,8 +36,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * `payload`: the work (a Callable or a Body) until it ends; then the result or the failure,
  * written before the final CAS and read after seeing the state. One slot for both, as the two
- * are never needed at once. The exception a scope exit on this thread last let through as a
- * failure (ThreadState.judgedFailure, rare) is kept in TaskExtras; only the task's thread uses it.
+ * are never needed at once. The exceptions scope exits on this thread let through as failures
+ * (ThreadState.judgedFailures, rare) are kept in TaskExtras; only the task's thread uses them.
  *
  * Waiters in get() form a Treiber stack in TaskExtras.waiters; whoever moves the outcome out of RUNNING
  * wakes them, and a waiter re-checks the state after pushing itself. A waiter that stops waiting
@@ -185,17 +184,19 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   @Override
-  Throwable judgedFailure() {
+  JudgedFailures judgedFailures() {
     TaskExtras x = extras;
-    WeakReference<Throwable> j = x == null ? null : x.judgedFailure;
-    return j == null ? null : j.get();
+    return x == null ? null : x.judgedFailures;
   }
 
   @Override
   void judgedFailure(Throwable t) {
-    if (t != null || extras != null) {
-      extras().judgedFailure = t == null ? null : new WeakReference<>(t);
+    TaskExtras x = extras();
+    JudgedFailures j = x.judgedFailures;
+    if (j == null) {
+      x.judgedFailures = j = new JudgedFailures();
     }
+    j.add(t);
   }
 
   @Override

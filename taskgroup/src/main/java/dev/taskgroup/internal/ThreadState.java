@@ -225,14 +225,14 @@ public abstract class ThreadState extends Scope {
   }
 
   /**
-   * The exception a scope exit on this thread last let through as a failure (see {@link
-   * Cancellation}), or null. Read and written by the thread itself, only on exception paths.
+   * The exceptions scope exits on this thread let through as failures (see {@link Cancellation}),
+   * or null if there were none. Read and written by the thread itself, only on exception paths.
    */
-  Throwable judgedFailure() {
+  JudgedFailures judgedFailures() {
     return null;
   }
 
-  /** Records {@code t} as judged a failure (see {@link #judgedFailure()}). */
+  /** Records {@code t} as judged a failure (see {@link #judgedFailures()}). */
   void judgedFailure(Throwable t) {}
 
   @Override
