@@ -2,6 +2,7 @@ package dev.taskgroup.tools;
 
 import com.sun.tools.attach.VirtualMachine;
 import java.io.IOException;
+import java.nio.charset.Charset;
 import javax.management.InstanceNotFoundException;
 import javax.management.MBeanServerConnection;
 import javax.management.ObjectName;
@@ -41,7 +42,7 @@ public final class TreeTool {
       System.exit(2);
     }
     try {
-      System.out.print(fetch(args[0], json));
+      System.out.print(forOutput(fetch(args[0], json), System.out.charset()));
       if (json) {
         System.out.println();
       }
@@ -58,6 +59,25 @@ public final class TreeTool {
       System.err.println("could not read the task tree of JVM " + args[0] + ": " + e);
       System.exit(1);
     }
+  }
+
+  /**
+   * The text as the output can show it: when its charset cannot encode the tree's box-drawing
+   * characters (a terminal in the C or POSIX locale, whose charset is ASCII), they are drawn with
+   * ASCII ({@code |-}, {@code `-}, {@code |}, {@code ...}) rather than printed as {@code ?}.
+   *
+   * @param text what {@link #fetch} returned
+   * @param out the charset of the output
+   * @return the text, drawn in ASCII if {@code out} cannot encode it
+   */
+  static String forOutput(String text, Charset out) {
+    if (out.newEncoder().canEncode(text)) {
+      return text;
+    }
+    return text.replace("\u251c\u2500", "|-")
+        .replace("\u2514\u2500", "`-")
+        .replace("\u2502", "|")
+        .replace("\u2026", "...");
   }
 
   /**

@@ -54,6 +54,13 @@ class TreeToolTest {
           .containsPattern("(?m)^├─ task 'sleeper' running #\\d+ \"sleeper\"$")
           .containsPattern("(?m)^│  └─ scope running #\\d+ \"sleeper\" deadline=")
           .containsPattern("(?m)^└─ task 'waiter' running #\\d+ \"waiter\"$");
+      assertThat(TreeTool.forOutput(text, StandardCharsets.UTF_8)).isEqualTo(text);
+      // A terminal in the C locale: ASCII, where the box-drawing characters would print as '?'.
+      assertThat(TreeTool.forOutput(text, StandardCharsets.US_ASCII))
+          .containsPattern("(?m)^\\|- task 'sleeper' running #\\d+ \"sleeper\"$")
+          .containsPattern("(?m)^\\|  `- scope running #\\d+ \"sleeper\" deadline=")
+          .containsPattern("(?m)^`- task 'waiter' running #\\d+ \"waiter\"$")
+          .doesNotContain("├", "└", "│");
       assertThat(TreeTool.fetch(pid, true))
           .startsWith("{\"roots\":[{\"kind\":\"group\",\"name\":\"tool-demo\"");
     } finally {
