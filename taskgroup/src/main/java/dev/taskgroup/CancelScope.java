@@ -335,7 +335,8 @@ public final class CancelScope {
 
   /**
    * The deadline: as set, or for a relative timeout when it expires (empty before {@code run}
-   * starts); empty when there is none.
+   * starts); empty when there is none. A timeout too long for an {@code Instant} (such as {@code
+   * ChronoUnit.FOREVER.getDuration()}) shows {@link Instant#MAX}.
    *
    * @return the deadline, if any
    */

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.lang.ref.WeakReference;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
@@ -150,6 +151,29 @@ class ScopeContractTest {
           assertThat(CancelScope.isCancelled()).isFalse();
         });
     assertThat(scope.cancelCalled()).isFalse();
+  }
+
+  // Trio: move_on_after(inf).deadline == inf. A timeout past what Instant can hold shows
+  // Instant.MAX (as setDeadline(Instant.MAX) does), and one of 100 years shows 100 years, not the
+  // 73 years (2^61 ns) after which the library stops scheduling it.
+  @Test
+  void theDeadlineOfAHugeTimeoutIsShownExactlyOrAsInstantMax() throws Exception {
+    Instant before = Instant.now();
+    var forever = CancelScope.withTimeout(ChronoUnit.FOREVER.getDuration());
+    var century = CancelScope.withTimeout(Duration.ofDays(36_525));
+    forever.run(() -> assertThat(forever.deadline()).contains(Instant.MAX));
+    century.run(
+        () ->
+            assertThat(century.deadline().orElseThrow())
+                .isAfterOrEqualTo(before.plus(Duration.ofDays(36_525)))
+                .isBefore(Instant.now().plus(Duration.ofDays(36_526))));
+    var set = CancelScope.create();
+    set.run(
+        () -> {
+          set.setTimeout(ChronoUnit.FOREVER.getDuration());
+          assertThat(set.deadline()).contains(Instant.MAX);
+        });
+    assertThat(forever.cancelCalled() || century.cancelCalled() || set.cancelCalled()).isFalse();
   }
 
   // Trio test_timekeeping / huge deadlines; javadoc withTimeout: a timeout, no upper bound stated.

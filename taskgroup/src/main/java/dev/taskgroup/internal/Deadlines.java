@@ -78,8 +78,8 @@ public final class Deadlines {
     /** When it fires, on LibraryClock.nanoTime(); meaningful once set or started. */
     long nanos;
 
-    /** A timeout not yet started (set before run), or -1. */
-    long pendingTimeoutNanos = -1L;
+    /** A timeout not yet started (set before run), or null. */
+    Duration pendingTimeout;
 
     /** The deadline as the user sees it, or null (a timeout before run). */
     Instant shown;
@@ -110,12 +110,12 @@ public final class Deadlines {
   public static void setDeadline(EnteredScope scope, Instant deadline) {
     long now = LibraryClock.nanoTime();
     long left = saturatedNanos(Duration.between(LibraryClock.instant(), deadline));
-    update(scope, now + left, deadline, -1L, left == FOREVER_NANOS);
+    update(scope, now + left, deadline, null, left == FOREVER_NANOS);
   }
 
   /** Sets a timeout: from now if the scope runs, else from when it starts. */
   public static void setTimeout(EnteredScope scope, Duration timeout) {
-    update(scope, LibraryClock.nanoTime(), LibraryClock.instant(), saturatedNanos(timeout), false);
+    update(scope, LibraryClock.nanoTime(), LibraryClock.instant(), timeout, false);
   }
 
   /**
@@ -125,7 +125,7 @@ public final class Deadlines {
    */
   public static void initTimeout(EnteredScope fresh, Duration timeout) {
     Deadline d = new Deadline(fresh);
-    d.pendingTimeoutNanos = saturatedNanos(timeout);
+    d.pendingTimeout = timeout;
     fresh.deadline = d; // volatile: published with the entry's fields
   }
 
@@ -154,8 +154,8 @@ public final class Deadlines {
         return; // update() saw the scope running first and started it
       }
       d.state = RUNNING;
-      if (d.pendingTimeoutNanos >= 0L) {
-        startTimeout(d, d.pendingTimeoutNanos, now, wallNow);
+      if (d.pendingTimeout != null) {
+        startTimeout(d, d.pendingTimeout, now, wallNow);
       }
       due = schedule(d);
     } finally {
@@ -187,7 +187,7 @@ public final class Deadlines {
   }
 
   private static void update(
-      EnteredScope scope, long nanos, Instant shown, long timeoutNanos, boolean never) {
+      EnteredScope scope, long nanos, Instant shown, Duration timeout, boolean never) {
     boolean due = false;
     LOCK.lock();
     try {
@@ -201,14 +201,14 @@ public final class Deadlines {
           d.state = RUNNING;
         }
       }
-      if (timeoutNanos >= 0L && d.state != RUNNING) {
-        d.pendingTimeoutNanos = timeoutNanos;
+      if (timeout != null && d.state != RUNNING) {
+        d.pendingTimeout = timeout;
         d.shown = null;
         return;
       }
-      d.pendingTimeoutNanos = -1L;
-      if (timeoutNanos >= 0L) {
-        startTimeout(d, timeoutNanos, nanos, shown); // nanos, shown: the clocks, read before
+      d.pendingTimeout = null;
+      if (timeout != null) {
+        startTimeout(d, timeout, nanos, shown); // nanos, shown: the clocks, read before
       } else {
         d.nanos = nanos;
         d.shown = shown;
@@ -231,11 +231,12 @@ public final class Deadlines {
   }
 
   /** Starts a timeout at {@code now} (nanoTime) / {@code wallNow}, both read by the caller. */
-  private static void startTimeout(Deadline d, long timeoutNanos, long now, Instant wallNow) {
+  private static void startTimeout(Deadline d, Duration timeout, long now, Instant wallNow) {
+    long timeoutNanos = saturatedNanos(timeout);
     d.nanos = saturatedAdd(now, timeoutNanos);
-    d.shown = saturatedInstant(wallNow, timeoutNanos);
+    d.shown = saturatedInstant(wallNow, timeout); // exact: not cut at FOREVER_NANOS
     d.never = timeoutNanos >= FOREVER_NANOS;
-    d.pendingTimeoutNanos = -1L;
+    d.pendingTimeout = null;
   }
 
   /** Puts a running entry in the heap unless it is already due or never is; under LOCK. */
@@ -471,11 +472,11 @@ public final class Deadlines {
     return now + Math.min(nanos, FOREVER_NANOS);
   }
 
-  private static Instant saturatedInstant(Instant now, long nanos) {
+  private static Instant saturatedInstant(Instant now, Duration timeout) {
     try {
-      return now.plusNanos(nanos);
+      return now.plus(timeout);
     } catch (RuntimeException overflow) {
-      return Instant.MAX;
+      return timeout.isNegative() ? Instant.MIN : Instant.MAX;
     }
   }
 }
