@@ -374,6 +374,58 @@ class RetentionSweepTest {
     assertThat(heapCapacity()).as("heap after the burst ended").isLessThanOrEqualTo(256);
   }
 
+  /**
+   * The end of a scope with an open registration racing a cancel of the scope around it from
+   * another thread: whichever wins, the action runs at most once, the registration's close()
+   * returns, and no interrupt is left on the thread; a cancel that returned before the inner body
+   * ended always runs the action (onCancel: "soon after the calling thread's innermost scope
+   * becomes effectively cancelled while the registration is open"). Guards the fix that makes open
+   * registrations spent at an uncancelled end. Closest upstream: Trio's test_cancel_scope_exit_race
+   * family (closest, from memory).
+   */
+  @org.junit.jupiter.api.RepeatedTest(30)
+  void anOpenRegistrationRacingItsScopesEndRunsAtMostOnceAndNeverHangs() throws Exception {
+    for (boolean cancelFirst : new boolean[] {true, false}) {
+      java.util.concurrent.atomic.AtomicInteger ran =
+          new java.util.concurrent.atomic.AtomicInteger();
+      java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+      CancelScope outer = CancelScope.create();
+      AtomicReference<CancelScope.Registration> reg = new AtomicReference<>();
+      Thread canceller =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    try {
+                      go.await();
+                    } catch (InterruptedException e) {
+                      throw new AssertionError(e);
+                    }
+                    outer.cancel("race");
+                  });
+      outer.run(
+          () -> {
+            CancelScope.create()
+                .run(
+                    () -> {
+                      reg.set(CancelScope.onCancel(ran::incrementAndGet));
+                      go.countDown();
+                      if (cancelFirst) {
+                        canceller.join(); // the cancel has returned: the hook was fired
+                      }
+                    });
+          });
+      canceller.join();
+      reg.get().close();
+      if (cancelFirst) {
+        assertThat(ran.get()).as("action of a registration cancelled while open").isEqualTo(1);
+      } else {
+        assertThat(ran.get()).as("action runs at most once").isLessThanOrEqualTo(1);
+      }
+      assertThat(Thread.interrupted()).as("interrupt left on the thread").isFalse();
+      assertThat(outer.cancelCalled()).isTrue();
+    }
+  }
+
   private static int heapCapacity() throws Exception {
     java.lang.reflect.Method m =
         Class.forName("dev.taskgroup.internal.Deadlines").getDeclaredMethod("heapCapacity");
