@@ -95,6 +95,23 @@ public final class CancelHook implements CancelScope.Registration {
     return hook;
   }
 
+  /**
+   * Makes every registration of the stack from {@code first} that is still open spent, dropping its
+   * scope and action: called when their scope ends while not cancelled, after which nothing can
+   * fire them (a cancel() after the end only records cancelCalled; a walk from above no longer
+   * reaches the scope). A registration the user keeps then keeps neither what its action captured
+   * nor, through the scope, the scopes and tasks above it. A firer that won the CAS first runs the
+   * action as before.
+   */
+  static void abandonOpen(CancelHook first) {
+    for (CancelHook h = first; h != null; h = h.next) {
+      if (h.state == OPEN && STATE.compareAndSet(h, OPEN, CLOSED)) {
+        h.scope = null;
+        h.action = null;
+      }
+    }
+  }
+
   boolean isSpent() {
     int st = state;
     return st == RAN || st == CLOSED;

@@ -49,8 +49,15 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class Deadlines {
   private static final ReentrantLock LOCK = new ReentrantLock();
 
-  /** The heap; under LOCK. */
-  private static Deadline[] heap = new Deadline[64];
+  /** The heap's smallest (and first) capacity. */
+  private static final int INITIAL_CAPACITY = 64;
+
+  /**
+   * The heap; under LOCK. Doubles when full, halves when a quarter full (never below
+   * INITIAL_CAPACITY): a burst of 100 000 concurrent deadlines does not keep a 100 000-slot array
+   * for the life of the JVM.
+   */
+  private static Deadline[] heap = new Deadline[INITIAL_CAPACITY];
 
   /** Entries in the heap; under LOCK. */
   private static int size;
@@ -416,6 +423,21 @@ public final class Deadlines {
       last.index = i;
       siftDown(i);
       siftUp(last.index);
+    }
+    if (heap.length > INITIAL_CAPACITY && size < heap.length / 4) {
+      // Halved at a quarter, doubled when full: an entry added and removed at the boundary costs
+      // no copy each time (the next copy is at least heap.length / 4 operations away).
+      heap = Arrays.copyOf(heap, heap.length / 2);
+    }
+  }
+
+  /** The heap's capacity now (for the tests: it shrinks back after a burst). */
+  static int heapCapacity() {
+    LOCK.lock();
+    try {
+      return heap.length;
+    } finally {
+      LOCK.unlock();
     }
   }
 

@@ -114,6 +114,12 @@ public abstract class EnteredScope extends Scope {
     // can leave a scope below this one entered: setting innermost to this scope's parent, below,
     // repairs the chain. (No assert here: it would replace that error, and leave the chain stale.)
     int f = markExited();
+    CancelHook h = hooks;
+    // Read from the flags, not effectivelyCancelled(this): the exit may just have taken this node
+    // out of the count of cancelled running ones, and the walk's fast path would then miss it.
+    if (h != null && (f & CANCELLED) == 0 && !cancelledAboveVisible()) {
+      CancelHook.abandonOpen(h); // not cancelled at its end: nothing can fire them any more
+    }
     if (deadline != null) {
       Deadlines.stop(this);
     }

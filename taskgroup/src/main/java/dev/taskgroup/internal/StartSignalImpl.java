@@ -35,12 +35,20 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
   static final int STARTED = 2;
   static final int ENDED = 3;
 
-  private final Startable<T> work;
+  /**
+   * The work; dropped when it starts (its own frame keeps it while it runs), so that a signal kept
+   * after the start does not keep what the work captured.
+   */
+  private Startable<T> work;
 
   /** The thread waiting in start(); dropped by takeValue. */
   private Thread caller;
 
-  /** The child; set before its thread starts. */
+  /**
+   * The child; set before its thread starts, dropped once the state has left PENDING (by the winner
+   * of its CAS, the only reader), so that a signal kept after the start does not keep the child,
+   * nor through it its group and the scopes above.
+   */
   TaskImpl<?> task;
 
   private volatile int state;
@@ -61,7 +69,9 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
 
   @Override
   public void run() throws Exception {
-    work.run(this);
+    Startable<T> w = work;
+    work = null; // run once, on the child's thread
+    w.run(this);
   }
 
   @Override
@@ -75,6 +85,7 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
     Thread c = caller; // read before STARTED: the caller drops it once it sees STARTED
     value = v;
     task.moveUnderGroup();
+    task = null; // only started() reads it, and only the CAS's winner gets here
     state = STARTED;
     LockSupport.unpark(c);
   }
@@ -100,6 +111,7 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
     if (!STATE.compareAndSet(this, PENDING, ENDED)) {
       return false;
     }
+    task = null; // started() can no longer win the CAS, the only reason to read it
     LockSupport.unpark(c);
     return true;
   }

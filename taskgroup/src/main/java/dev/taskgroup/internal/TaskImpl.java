@@ -479,6 +479,7 @@ public final class TaskImpl<T> extends ThreadState
           if (x.hooks != null) {
             // Registrations left open on the root scope can no longer fire (a finished child is
             // skipped by every delivery): a Task held afterwards must not keep their actions.
+            CancelHook.abandonOpen(x.hooks); // and one the user keeps keeps nothing
             x.hooks = null;
           }
           if ((s & OUTCOME) == RUNNING) {
