@@ -60,11 +60,10 @@ public final class PlainScope extends EnteredScope {
     int f = exit(ts, cancellation && !(thrown instanceof CancelledException));
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
-      Throwable first = riding.get(0);
-      for (int i = 1; i < riding.size(); i++) {
-        Throwable other = riding.get(i);
+      Throwable first = carrier(riding);
+      for (Throwable other : riding) {
         // The same failure suppressed twice: Throwable.addSuppressed rejects self-suppression.
-        if (other != first) {
+        if (other != first && !isSuppressedBy(other, first)) {
           first.addSuppressed(other);
         }
       }
@@ -90,6 +89,42 @@ public final class PlainScope extends EnteredScope {
       throw Cancellation.<RuntimeException>sneakyThrow(thrown);
     }
     return result;
+  }
+
+  /**
+   * The riding failure the scope throws, carrying the others as suppressed: the first, unless it
+   * refuses suppressed exceptions (made with {@code enableSuppression} false) and others ride with
+   * it; then the first that accepts one (it keeps the one added to probe it). With none that
+   * accepts, the first, and the others cannot be carried.
+   */
+  private static Throwable carrier(List<Throwable> riding) {
+    Throwable first = riding.get(0);
+    for (Throwable candidate : riding) {
+      Throwable probe = null;
+      for (Throwable other : riding) {
+        if (other != candidate) {
+          probe = other;
+          break;
+        }
+      }
+      if (probe == null) {
+        return first; // one failure (perhaps suppressed twice): nothing to carry
+      }
+      candidate.addSuppressed(probe); // a no-op on one that refuses
+      if (isSuppressedBy(probe, candidate)) {
+        return candidate;
+      }
+    }
+    return first;
+  }
+
+  private static boolean isSuppressedBy(Throwable t, Throwable carrier) {
+    for (Throwable s : carrier.getSuppressed()) {
+      if (s == t) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
