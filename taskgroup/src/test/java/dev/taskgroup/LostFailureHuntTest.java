@@ -10,6 +10,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -325,5 +326,213 @@ class LostFailureHuntTest {
       seen.addAll(java.util.List.of(f.getSuppressed()));
     }
     assertThat(seen).contains(noSuppression, second);
+  }
+
+  // ---- start(): a failure before started() while the caller is cancelled ------------------
+
+  /**
+   * start(): "if the work fails before signalling, start throws that failure". The caller's scope
+   * is cancelled while it waits, so the work is cancelled too, and fails in its cleanup (a genuine
+   * failure, raised while being cancelled). The failure must surface (thrown by start, or reported
+   * by the group; TaskGroup: "failures are never lost, whatever the order of failures and
+   * cancellations"). Closest: Trio test_nursery_start_failure / test_nursery_start_with_cancelled
+   * (an error in the task before started() propagates out of start(), through the caller's
+   * cancelled scope).
+   */
+  @org.junit.jupiter.params.ParameterizedTest(name = "caller has an onCancel action: {0}")
+  @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+  void startWorkFailingWhileTheCallerIsCancelledIsNotLost(boolean callerHook) throws Exception {
+    // With callerHook, an onCancel action of the caller's starts for the same cancellation: an
+    // Exception the caller throws afterwards would be taken for the action's effect, unless the
+    // failure keeps the judgment its task's exit made (CancelScope, "the judgment travels").
+    for (int round = 0; round < 20; round++) {
+      RuntimeException boom = new IllegalStateException("cleanup of the start()ed work failed");
+      TaskGroup g = TaskGroup.named("start-cancelled-caller");
+      CancelScope callerScope = CancelScope.create();
+      Throwable[] fromStart = new Throwable[1];
+      Throwable fromRun =
+          catchThrowable(
+              () ->
+                  g.run(
+                      () ->
+                          callerScope.run(
+                              () -> {
+                                try (var r = callerHook ? CancelScope.onCancel(() -> {}) : null) {
+                                  g.start(
+                                      signal -> {
+                                        callerScope.cancel(); // the caller is cancelled first
+                                        try {
+                                          Thread.sleep(60_000);
+                                        } finally {
+                                          throw boom; // never signalled
+                                        }
+                                      });
+                                } catch (Throwable t) {
+                                  fromStart[0] = t;
+                                  throw t;
+                                }
+                              })));
+      assertThat(fromStart[0])
+          .as("round %d: start throws the work's failure", round)
+          .isSameAs(boom);
+      assertThat(fromRun).as("round %d", round).isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) fromRun).failures())
+          .as("round %d: reported once, by the body that let it through", round)
+          .containsExactly(boom);
+    }
+  }
+
+  // ---- failures in the same instant as a cancellation -------------------------------------
+
+  /** How the group is cancelled in the instant the child fails. */
+  enum Canceller {
+    GROUP_CANCEL,
+    OUTER_SCOPE_CANCEL,
+    DEADLINE_NOW,
+    OWNER_INTERRUPTED
+  }
+
+  /**
+   * A child's RuntimeException is never the cancellation (neither by type nor by state; no hook),
+   * whatever lands in the same instant: cancel(), an outer scope's cancel, a deadline set to now,
+   * or the owner interrupted from outside. run reports it once (TaskGroup, "When outcomes
+   * coincide": failures first). Closest: CPython test_taskgroups test_taskgroup_21/22 (an error
+   * racing the parent's cancellation is still raised) and Trio test_cancel_scope_multierror.
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.EnumSource(Canceller.class)
+  void failureInTheSameInstantAsACancellationIsReportedOnce(Canceller how) throws Exception {
+    for (int round = 0; round < 50; round++) {
+      RuntimeException boom = new IllegalStateException("round " + round);
+      TaskGroup g = TaskGroup.named("same-instant");
+      CancelScope outer = CancelScope.create();
+      java.util.concurrent.CyclicBarrier line = new java.util.concurrent.CyclicBarrier(2);
+      Thread owner = Thread.currentThread();
+      Throwable e =
+          catchThrowable(
+              () ->
+                  outer.run(
+                      () ->
+                          g.run(
+                              () -> {
+                                g.fork(
+                                    () -> {
+                                      line.await();
+                                      if (how == Canceller.OWNER_INTERRUPTED) {
+                                        owner.interrupt();
+                                      }
+                                      throw boom;
+                                    });
+                                line.await();
+                                switch (how) {
+                                  case GROUP_CANCEL -> g.cancel();
+                                  case OUTER_SCOPE_CANCEL -> outer.cancel();
+                                  case DEADLINE_NOW ->
+                                      g.cancelScope().setDeadline(java.time.Instant.now());
+                                  case OWNER_INTERRUPTED -> {}
+                                }
+                                Fixtures.parkUntilInterrupted();
+                              })));
+      boolean interrupted = Thread.interrupted();
+      assertThat(e).as("round %d", round).isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) e).failures()).as("round %d", round).containsExactly(boom);
+      if (how == Canceller.OWNER_INTERRUPTED) {
+        assertThat(interrupted).as("an outside interrupt stays set (round %d)", round).isTrue();
+      }
+    }
+  }
+
+  // ---- Errors after an onCancel action started ---------------------------------------------
+
+  /**
+   * onCancel: after the action has started, an Exception is the action's effect, but "not an
+   * Error": an Error the thread throws then is a failure, in every position (the scope, a child,
+   * the group's body).
+   */
+  @Test
+  void errorsAfterAHookStartedAreFailures() throws Exception {
+    for (Error err :
+        java.util.List.of(
+            new StackOverflowError("user SOE"),
+            new OutOfMemoryError("user OOM"),
+            new AssertionError("user assertion"))) {
+      // A plain scope: passes through unchanged.
+      CancelScope scope = CancelScope.create();
+      Throwable e =
+          catchThrowable(
+              () ->
+                  scope.run(
+                      () -> {
+                        scope.cancel();
+                        try (var r = CancelScope.onCancel(() -> {})) {
+                          throw err;
+                        }
+                      }));
+      assertThat(e).isSameAs(err);
+
+      // A child of a cancelled group, and the body itself.
+      for (boolean inBody : new boolean[] {false, true}) {
+        TaskGroup g = TaskGroup.named("error-after-hook");
+        CountDownLatch registered = new CountDownLatch(1);
+        Body work =
+            () -> {
+              try (var r = CancelScope.onCancel(() -> {})) {
+                registered.countDown();
+                try {
+                  Thread.sleep(60_000);
+                } finally {
+                  throw err;
+                }
+              }
+            };
+        TaskGroupException te =
+            catchThrowableOfType(
+                TaskGroupException.class,
+                () ->
+                    g.run(
+                        () -> {
+                          if (inBody) {
+                            g.cancel();
+                            work.run();
+                          } else {
+                            g.fork(work);
+                            registered.await();
+                            g.cancel();
+                          }
+                        }));
+        assertThat(te).as("%s in %s", err, inBody ? "the body" : "a child").isNotNull();
+        assertThat(te.failures()).containsExactly(err);
+      }
+    }
+  }
+
+  /** A cancel-hook action's own Error is a failure of the enclosing group (onCancel javadoc). */
+  @RepeatedTest(20)
+  void errorThrownByAHookActionIsAFailureOfTheGroup() {
+    AssertionError err = new AssertionError("action failed");
+    TaskGroup g = TaskGroup.named("hook-error");
+    CountDownLatch registered = new CountDownLatch(1);
+    TaskGroupException te =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            try (var r =
+                                CancelScope.onCancel(
+                                    () -> {
+                                      throw err;
+                                    })) {
+                              registered.countDown();
+                              Thread.sleep(60_000);
+                            }
+                          });
+                      registered.await();
+                      g.cancel();
+                    }));
+    assertThat(te).isNotNull();
+    assertThat(te.failures()).containsExactly(err);
   }
 }
