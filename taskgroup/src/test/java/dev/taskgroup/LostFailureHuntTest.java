@@ -535,4 +535,64 @@ class LostFailureHuntTest {
     assertThat(te).isNotNull();
     assertThat(te.failures()).containsExactly(err);
   }
+
+  // ---- many judged failures alive at once ------------------------------------------------
+
+  /**
+   * The usual way to close many resources in a cancelled task: each close() in a shield
+   * (CancelScope javadoc: "cleanup whose I/O failures matter runs in a shielded scope"), the first
+   * I/O failure kept and thrown at the end with the others suppressed on it. Each close failure is
+   * judged a failure at its shield's exit and "the judgment travels with it"; after the shield the
+   * cancellation's interrupt is delivered again, so only that judgment keeps the first failure from
+   * being taken for the cancellation at the task's exit. It must hold for any number of resources
+   * (closest: Java's try-with-resources contract, every close failure surfaces, primary first).
+   */
+  @org.junit.jupiter.params.ParameterizedTest(name = "{0} resources")
+  @org.junit.jupiter.params.provider.ValueSource(ints = {2, 16, 17, 40})
+  void firstOfManyShieldedCloseFailuresSurvivesTheCancelledTaskExit(int resources) {
+    TaskGroup g = TaskGroup.named("many-closes");
+    CountDownLatch started = new CountDownLatch(1);
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            started.countDown();
+                            try {
+                              Thread.sleep(60_000);
+                            } finally {
+                              IOException first = null;
+                              for (int i = 0; i < resources; i++) {
+                                int n = i;
+                                try {
+                                  CancelScope.shielded()
+                                      .run(
+                                          () -> {
+                                            throw new IOException("close " + n + " failed");
+                                          });
+                                } catch (IOException closeFailure) {
+                                  if (first == null) {
+                                    first = closeFailure;
+                                  } else {
+                                    first.addSuppressed(closeFailure);
+                                  }
+                                }
+                              }
+                              assertThat(Thread.currentThread().isInterrupted())
+                                  .as("the cancellation is delivered again after each shield")
+                                  .isTrue();
+                              throw first;
+                            }
+                          });
+                      started.await();
+                      g.cancel();
+                    }));
+    assertThat(e).as("run reports the close failures").isNotNull();
+    assertThat(e.failures()).hasSize(1);
+    assertThat(e.failures().get(0)).hasMessage("close 0 failed");
+    assertThat(e.failures().get(0).getSuppressed()).hasSize(resources - 1);
+  }
 }
