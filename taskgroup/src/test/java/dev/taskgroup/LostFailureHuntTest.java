@@ -595,4 +595,114 @@ class LostFailureHuntTest {
     assertThat(e.failures().get(0)).hasMessage("close 0 failed");
     assertThat(e.failures().get(0).getSuppressed()).hasSize(resources - 1);
   }
+
+  // ---- invokeAll, propagators, handlers: failures raised while being cancelled -------------
+
+  /**
+   * invokeAll runs its tasks in a group, whose failures come first when outcomes coincide
+   * (TaskGroup, "When outcomes coincide"): a task failing in its cleanup after the caller's scope
+   * was cancelled is reported in the TaskGroupException, not dropped for the InterruptedException.
+   * Closest: CPython test_asyncio gather / TaskGroup (an error raised while cancelling is kept).
+   */
+  @RepeatedTest(20)
+  void invokeAllFailureRaisedWhileTheCallerIsCancelledIsReported() {
+    RuntimeException boom = new IllegalStateException("cleanup failed");
+    CancelScope caller = CancelScope.create();
+    CountDownLatch cleanupReady = new CountDownLatch(1);
+    Throwable e =
+        catchThrowable(
+            () ->
+                caller.run(
+                    () ->
+                        TaskGroup.invokeAll(
+                            java.util.List.<java.util.concurrent.Callable<Object>>of(
+                                () -> {
+                                  cleanupReady.countDown();
+                                  try {
+                                    Thread.sleep(60_000);
+                                  } finally {
+                                    throw boom;
+                                  }
+                                },
+                                () -> {
+                                  cleanupReady.await();
+                                  caller.cancel();
+                                  return null;
+                                }))));
+    assertThat(e).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) e).failures()).containsExactly(boom);
+  }
+
+  /**
+   * ContextPropagator: "an exception thrown by the returned Runnable outside work.run() is a
+   * failure of the group", also when the work itself ended by the group's cancellation.
+   */
+  @RepeatedTest(20)
+  void propagatorFailureAfterACancelledWorkIsReported() {
+    RuntimeException boom = new IllegalStateException("propagator's restore failed");
+    ContextPropagator failingRestore =
+        work ->
+            () -> {
+              work.run();
+              throw boom;
+            };
+    TaskGroup g = TaskGroup.builder().name("propagator").contextPropagator(failingRestore).build();
+    CountDownLatch started = new CountDownLatch(1);
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(Fixtures.blockedUntilCancelled(started, new Fixtures.Finished()));
+                      started.await();
+                      g.cancel();
+                    }));
+    assertThat(e).isNotNull();
+    assertThat(e.failures()).containsExactly(boom);
+  }
+
+  /**
+   * onFailure: "an exception it throws is a failure of the group", also for a failure raised while
+   * the group is being cancelled (FailurePolicy: "no failure is ever lost").
+   */
+  @RepeatedTest(20)
+  void handlerThrowingForAFailureRaisedWhileCancelledIsReported() {
+    RuntimeException boom = new IllegalStateException("cleanup failed");
+    RuntimeException handlerBoom = new IllegalStateException("handler failed");
+    java.util.List<Throwable> handled =
+        java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("handler")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  handled.add(f);
+                  throw handlerBoom;
+                })
+            .build();
+    CountDownLatch started = new CountDownLatch(1);
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            started.countDown();
+                            try {
+                              Thread.sleep(60_000);
+                            } finally {
+                              throw boom;
+                            }
+                          });
+                      started.await();
+                      g.cancel();
+                    }));
+    assertThat(handled).containsExactly(boom);
+    assertThat(e).isNotNull();
+    assertThat(e.failures()).containsExactly(handlerBoom);
+  }
 }
