@@ -60,10 +60,12 @@ public final class PlainScope extends EnteredScope {
     int f = exit(ts, cancellation && !(thrown instanceof CancelledException));
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
-      Throwable first = carrier(riding);
+      Throwable[] carried = carrier(riding);
+      Throwable first = carried[0];
+      Throwable probe = carried[1]; // already added to first, if not null
       for (Throwable other : riding) {
         // The same failure suppressed twice: Throwable.addSuppressed rejects self-suppression.
-        if (other != first && !isSuppressedBy(other, first)) {
+        if (other != first && other != probe) {
           first.addSuppressed(other);
         }
       }
@@ -92,12 +94,12 @@ public final class PlainScope extends EnteredScope {
   }
 
   /**
-   * The riding failure the scope throws, carrying the others as suppressed: the first, unless it
-   * refuses suppressed exceptions (made with {@code enableSuppression} false) and others ride with
-   * it; then the first that accepts one (it keeps the one added to probe it). With none that
-   * accepts, the first, and the others cannot be carried.
+   * The riding failure the scope throws, carrying the others as suppressed, and the one added to it
+   * to find out whether it accepts them (or null): the first, unless it refuses suppressed
+   * exceptions (made with {@code enableSuppression} false) and others ride with it; then the first
+   * that accepts one. With none that accepts, the first, and the others cannot be carried.
    */
-  private static Throwable carrier(List<Throwable> riding) {
+  private static Throwable[] carrier(List<Throwable> riding) {
     Throwable first = riding.get(0);
     for (Throwable candidate : riding) {
       Throwable probe = null;
@@ -108,23 +110,15 @@ public final class PlainScope extends EnteredScope {
         }
       }
       if (probe == null) {
-        return first; // one failure (perhaps suppressed twice): nothing to carry
+        return new Throwable[] {first, null}; // one failure (perhaps suppressed twice)
       }
+      int before = candidate.getSuppressed().length;
       candidate.addSuppressed(probe); // a no-op on one that refuses
-      if (isSuppressedBy(probe, candidate)) {
-        return candidate;
+      if (candidate.getSuppressed().length > before) {
+        return new Throwable[] {candidate, probe};
       }
     }
-    return first;
-  }
-
-  private static boolean isSuppressedBy(Throwable t, Throwable carrier) {
-    for (Throwable s : carrier.getSuppressed()) {
-      if (s == t) {
-        return true;
-      }
-    }
-    return false;
+    return new Throwable[] {first, null};
   }
 
   /**
