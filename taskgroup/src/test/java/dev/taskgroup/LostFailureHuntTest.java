@@ -705,4 +705,66 @@ class LostFailureHuntTest {
     assertThat(e).isNotNull();
     assertThat(e.failures()).containsExactly(handlerBoom);
   }
+
+  // ---- cause cycles, huge suppressed lists -------------------------------------------------
+
+  /**
+   * A failure whose causes form a cycle (legal: initCause only refuses the exception itself),
+   * thrown by a cancelled child: no cancellation type in the chain, so a failure, reported once,
+   * and the judgment's walk of the chain ends.
+   */
+  @RepeatedTest(5)
+  void failureWithACauseCycleInACancelledChildIsReported() {
+    RuntimeException a = new IllegalStateException("a");
+    RuntimeException b = new IllegalArgumentException("b", a);
+    a.initCause(b);
+    TaskGroup g = TaskGroup.named("cause-cycle");
+    CountDownLatch started = new CountDownLatch(1);
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            started.countDown();
+                            try {
+                              Thread.sleep(60_000);
+                            } finally {
+                              throw a;
+                            }
+                          });
+                      started.await();
+                      g.cancel();
+                    }));
+    assertThat(e).isNotNull();
+    assertThat(e.failures()).containsExactly(a);
+  }
+
+  /**
+   * Tens of thousands of failures riding on one cancellation (a close() loop in a cancelled scope
+   * collecting every failure on the InterruptedException): all surface, and quickly (the scope's
+   * exit must stay linear in their number).
+   */
+  @Test
+  @Timeout(value = 10, unit = TimeUnit.SECONDS)
+  void hugeRidingListSurfacesWhole() {
+    int n = 50_000;
+    CancelScope scope = CancelScope.create();
+    Throwable e =
+        catchThrowable(
+            () ->
+                scope.run(
+                    () -> {
+                      scope.cancel();
+                      InterruptedException cancellation = new InterruptedException("cancelled");
+                      for (int i = 0; i < n; i++) {
+                        cancellation.addSuppressed(new IllegalStateException("close " + i));
+                      }
+                      throw cancellation;
+                    }));
+    assertThat(e).isInstanceOf(IllegalStateException.class).hasMessage("close 0");
+    assertThat(e.getSuppressed()).hasSize(n - 1);
+  }
 }
