@@ -767,4 +767,67 @@ class LostFailureHuntTest {
     assertThat(e).isInstanceOf(IllegalStateException.class).hasMessage("close 0");
     assertThat(e.getSuppressed()).hasSize(n - 1);
   }
+
+  // ---- scopes in a propagator's code after the work -------------------------------------
+
+  /**
+   * ContextPropagator: code after {@code work.run()} ("closing a tracing scope") runs on the
+   * child's thread before it leaves its group. Cleanup there that runs in a shielded scope
+   * (CancelScope: "cleanup whose I/O failures matter runs in a shielded scope") or a nested group
+   * must work like anywhere else: its failure passes through unchanged, not a NullPointerException
+   * of the library's. Found by LostFailureChaosTest (IO_FROM_SHIELD in PROPAGATOR_AFTER_WORK).
+   */
+  @org.junit.jupiter.params.ParameterizedTest(name = "work cancelled: {0}")
+  @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+  void scopesInAPropagatorsCodeAfterTheWorkBehave(boolean cancelled) {
+    java.util.List<Throwable> seen =
+        java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+    IOException flushFailed = new IOException("flush failed");
+    RuntimeException nestedFailed = new IllegalStateException("nested cleanup failed");
+    ContextPropagator cleanupAfter =
+        work ->
+            () -> {
+              work.run();
+              try {
+                CancelScope.shielded()
+                    .run(
+                        () -> {
+                          throw flushFailed;
+                        });
+              } catch (Throwable t) {
+                seen.add(t);
+              }
+              try {
+                TaskGroup nested = TaskGroup.named("cleanup");
+                nested.run(
+                    () ->
+                        nested.fork(
+                            () -> {
+                              throw nestedFailed;
+                            }));
+              } catch (Throwable t) {
+                seen.add(t);
+              }
+            };
+    TaskGroup g = TaskGroup.builder().name("after-work").contextPropagator(cleanupAfter).build();
+    CountDownLatch started = new CountDownLatch(1);
+    Throwable e =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      if (cancelled) {
+                        g.fork(Fixtures.blockedUntilCancelled(started, new Fixtures.Finished()));
+                        started.await();
+                        g.cancel();
+                      } else {
+                        g.fork(() -> {}); // the work returns; the propagator's code goes on
+                      }
+                    }));
+    assertThat(e).as("nothing escaped the propagator").isNull();
+    assertThat(seen).hasSize(2);
+    assertThat(seen.get(0)).isSameAs(flushFailed);
+    assertThat(seen.get(1)).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) seen.get(1)).failures()).containsExactly(nestedFailed);
+  }
 }
