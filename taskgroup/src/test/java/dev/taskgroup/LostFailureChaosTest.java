@@ -132,6 +132,12 @@ class LostFailureChaosTest {
     Throwable failure;
     final RuntimeException siblingFailure = new IllegalStateException("sibling failed");
 
+    /** The thread that triggers the cancellation for START_BEFORE_SIGNAL. */
+    volatile Thread starter;
+
+    /** Whether the sibling's code began (a task cancelled before its thread began runs none). */
+    volatile boolean siblingRan;
+
     Round(Position where, Source how, Kind kind, boolean platform, String what) {
       this.where = where;
       this.how = how;
@@ -216,16 +222,22 @@ class LostFailureChaosTest {
       Thread owner = Thread.currentThread();
       Throwable thrown = catchThrowable(() -> outer.run(() -> g.run(() -> body(g, outer, owner))));
       boolean interrupted = Thread.interrupted();
+      if (starter != null) {
+        assertThat(starter.join(java.time.Duration.ofSeconds(20))).as(what).isTrue();
+      }
       assertThat(thrown).as(what).isInstanceOf(TaskGroupException.class);
       assertThat(count((TaskGroupException) thrown, failure))
           .as("%s: the failure %s appears once in %s", what, failure, thrown)
           .isEqualTo(1);
       if (how == Source.SIBLING_FAILURE) {
-        assertThat(count((TaskGroupException) thrown, siblingFailure)).as(what).isEqualTo(1);
+        assertThat(count((TaskGroupException) thrown, siblingFailure))
+            .as(what)
+            .isEqualTo(siblingRan ? 1 : 0);
       }
-      if (how == Source.OWNER_INTERRUPTED) {
-        assertThat(interrupted).as("%s: the outside interrupt stays set", what).isTrue();
-      } else {
+      if (how != Source.OWNER_INTERRUPTED) {
+        // (With OWNER_INTERRUPTED the outside interrupt races the group's own cancellation of the
+        // owner, which the failure causes: one that lands while the library's is pending "may be
+        // absorbed with it", CancelScope, "Interrupts". Not asserted.)
         assertThat(interrupted).as("%s: no interrupt left", what).isFalse();
       }
       assertThat(CancelScope.isCancelled()).as(what).isFalse();
@@ -235,8 +247,12 @@ class LostFailureChaosTest {
       if (how == Source.SIBLING_FAILURE) {
         g.fork(
             () -> {
-              releaseSibling.await();
-              throw siblingFailure;
+              siblingRan = true;
+              try {
+                releaseSibling.await();
+              } finally {
+                throw siblingFailure; // also when the round's failure cancelled it first
+              }
             });
       }
       switch (where) {
@@ -271,7 +287,9 @@ class LostFailureChaosTest {
                   }
                 });
         case START_BEFORE_SIGNAL -> {
-          Thread starter =
+          // The trigger comes from another thread, lined up with the work; joined after run (a
+          // join here, in a finally block of the cancelled body, would replace the failure).
+          starter =
               Thread.ofPlatform()
                   .start(
                       () -> {
@@ -282,11 +300,7 @@ class LostFailureChaosTest {
                           throw new IllegalStateException(e);
                         }
                       });
-          try {
-            g.start(signal -> raiseInCleanupWithoutLining());
-          } finally {
-            starter.join();
-          }
+          g.start(signal -> raiseInCleanupWithoutLining());
           return;
         }
         case START_AFTER_SIGNAL ->

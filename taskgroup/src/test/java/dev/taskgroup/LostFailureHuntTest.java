@@ -436,8 +436,11 @@ class LostFailureHuntTest {
       boolean interrupted = Thread.interrupted();
       assertThat(e).as("round %d", round).isInstanceOf(TaskGroupException.class);
       assertThat(((TaskGroupException) e).failures()).as("round %d", round).containsExactly(boom);
-      if (how == Canceller.OWNER_INTERRUPTED) {
-        assertThat(interrupted).as("an outside interrupt stays set (round %d)", round).isTrue();
+      if (how != Canceller.OWNER_INTERRUPTED) {
+        // (The outside interrupt races the group's own cancellation of the owner, caused by the
+        // failure: one that lands while the library's is pending "may be absorbed with it",
+        // CancelScope, "Interrupts"; so it is not asserted there.)
+        assertThat(interrupted).as("no interrupt left (round %d)", round).isFalse();
       }
     }
   }
