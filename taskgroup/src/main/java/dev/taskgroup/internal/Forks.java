@@ -88,6 +88,10 @@ final class Forks {
       return signal.takeValue();
     }
     Throwable failure = signal.failure();
+    if (failure != null) {
+      // Judged a failure at the child's exit: it stays one on this thread (see abandonStart).
+      Cancellation.judgedFailure(failure, caller);
+    }
     if (failure instanceof RuntimeException re) {
       throw re;
     }
