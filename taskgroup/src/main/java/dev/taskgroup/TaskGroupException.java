@@ -1,5 +1,6 @@
 package dev.taskgroup;
 
+import dev.taskgroup.internal.Cancellation;
 import java.io.Serial;
 import java.util.List;
 
@@ -53,7 +54,7 @@ public final class TaskGroupException extends RuntimeException {
         "the work passed to start() on group '"
             + groupName
             + "' failed before calling started(): "
-            + failures.get(0));
+            + Cancellation.describe(failures.get(0)));
   }
 
   private TaskGroupException(List<Throwable> failures, String message) {
@@ -70,7 +71,12 @@ public final class TaskGroupException extends RuntimeException {
   private static String message(String groupName, List<Throwable> failures) {
     int n = failures.size();
     String count = n == 1 ? "1 failure" : n + " failures";
-    return "group '" + groupName + "' failed with " + count + "; first: " + failures.get(0);
+    return "group '"
+        + groupName
+        + "' failed with "
+        + count
+        + "; first: "
+        + Cancellation.describe(failures.get(0));
   }
 
   /**

@@ -144,7 +144,8 @@ class RetentionTest {
    */
   @RepeatedTest(3)
   void aSpentRegistrationDoesNotKeepItsAction() throws Exception {
-    List<WeakReference<Object>> captured = new java.util.ArrayList<>();
+    List<WeakReference<Object>> captured =
+        java.util.Collections.synchronizedList(new java.util.ArrayList<>()); // 10 children add
     List<CancelScope.Registration> kept = new java.util.ArrayList<>();
     CancelScope closedFirst = CancelScope.create();
     closedFirst.run(
@@ -296,7 +297,8 @@ class RetentionTest {
    */
   @RepeatedTest(3)
   void aHeldTaskKeepsNoHookItsWorkLeftOpen() throws Exception {
-    List<WeakReference<Object>> captured = new java.util.ArrayList<>();
+    List<WeakReference<Object>> captured =
+        java.util.Collections.synchronizedList(new java.util.ArrayList<>()); // 10 children add
     List<Task<String>> held = new java.util.ArrayList<>();
     TaskGroup g = TaskGroup.create();
     g.run(

@@ -4,9 +4,6 @@ import dev.taskgroup.Body;
 import dev.taskgroup.CancelScope;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.Collections;
-import java.util.Map;
-import java.util.WeakHashMap;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -229,22 +226,15 @@ public final class CancelHook implements CancelScope.Registration {
     Throwable t = failure;
     if (t != null) {
       failure = null; // thrown once
-      THROWN_BY_CLOSE.put(t, Boolean.TRUE);
+      // The action's own failure, never its effect on the thread (Cancellation.isCancellation):
+      // judged a failure here, on the thread it is thrown on, by identity (an exception's equals
+      // and hashCode are the user's, and may match another exception, or throw).
+      ThreadState ts = ThreadState.currentOrNull();
+      if (ts != null) {
+        Cancellation.judgedFailure(t, ts);
+      }
       throw Cancellation.<RuntimeException>sneakyThrow(t);
     }
-  }
-
-  /**
-   * Failures of actions thrown by close(): they are the action's own failure, never its effect on
-   * the thread (Cancellation.isCancellation). Rare (a failing action with no group around); weak,
-   * so they go with the exception.
-   */
-  private static final Map<Throwable, Boolean> THROWN_BY_CLOSE =
-      Collections.synchronizedMap(new WeakHashMap<>());
-
-  /** Whether {@code t} is an action's failure that a registration's close() threw. */
-  static boolean thrownByClose(Throwable t) {
-    return THROWN_BY_CLOSE.containsKey(t);
   }
 
   private static final VarHandle STATE;

@@ -58,8 +58,8 @@ public final class Cancellation {
       case CANCELLATION -> true;
       case FAILURE -> false;
       default ->
-          ((t instanceof IOException && ts.cancellationInterruptPending()) || isHookEffect(t, ts))
-              && !CancelHook.thrownByClose(t); // an action's own failure is never the cancellation
+          // (an action's own failure, thrown by close(), was judged a failure there: FAILURE above)
+          (t instanceof IOException && ts.cancellationInterruptPending()) || isHookEffect(t, ts);
     };
   }
 
@@ -96,7 +96,7 @@ public final class Cancellation {
   /** The verdict that does not depend on the thread's state, from {@code t}'s cause chain. */
   private static Verdict judgeByType(Throwable t, JudgedFailures judged) {
     int depth = 0;
-    for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = c.getCause(), depth++) {
+    for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = causeOf(c), depth++) {
       if (c instanceof TaskGroupException
           || c instanceof FailedTaskException
           || (judged != null && judged.contains(c))) {
@@ -107,6 +107,31 @@ public final class Cancellation {
       }
     }
     return Verdict.UNDECIDED;
+  }
+
+  /**
+   * {@code t.getCause()}, or null if that throws: a user exception's override must not break the
+   * scope exit that judges it (the exit would be skipped, the thread left inside the scope, or a
+   * task never reported, and its group would wait for ever).
+   */
+  static Throwable causeOf(Throwable t) {
+    try {
+      return t.getCause();
+    } catch (Throwable broken) {
+      return null;
+    }
+  }
+
+  /**
+   * {@code String.valueOf(t)} for a message or a cancel reason, or the class name and identity if
+   * {@code toString()} throws: describing a failure must never replace it (nor stop its report).
+   */
+  public static String describe(Throwable t) {
+    try {
+      return String.valueOf(t);
+    } catch (Throwable broken) {
+      return t.getClass().getName() + "@" + Integer.toHexString(System.identityHashCode(t));
+    }
   }
 
   /** Whether {@code c} itself (not its causes) is of one of the cancellation types. */

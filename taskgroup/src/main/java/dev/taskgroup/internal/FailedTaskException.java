@@ -16,7 +16,7 @@ final class FailedTaskException extends ExecutionException {
   private final transient Group reportedBy;
 
   FailedTaskException(TaskImpl<?> task, Throwable failure) {
-    super(task.describe() + " failed: " + failure, failure);
+    super(task.describe() + " failed: " + Cancellation.describe(failure), failure);
     this.reportedBy = task.group();
   }
 

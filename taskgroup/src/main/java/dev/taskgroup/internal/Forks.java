@@ -88,6 +88,10 @@ final class Forks {
       return signal.takeValue();
     }
     Throwable failure = signal.failure();
+    if (failure != null) {
+      // Judged a failure at the child's exit: it stays one on this thread (see abandonStart).
+      Cancellation.judgedFailure(failure, caller);
+    }
     if (failure instanceof RuntimeException re) {
       throw re;
     }
@@ -109,13 +113,36 @@ final class Forks {
    * wait for it, then throw.
    */
   private static <T> T abandonStart(Group g, TaskImpl<Void> task, StartSignalImpl<T> signal)
-      throws InterruptedException {
+      throws InterruptedException, StartFailedException {
     // If it signals meanwhile it is cancelled all the same: the caller is leaving.
     task.cancel(
         CancelReason.of(CancelReason.Kind.OWNER_INTERRUPTED, "the caller of start() stopped"),
         Scope.CANCEL_INTERNAL);
     task.awaitDoneUninterruptibly();
-    throw ThreadState.interruptedWhileWaiting("start() on " + g.describe());
+    InterruptedException stopped =
+        ThreadState.interruptedWhileWaiting("start() on " + g.describe());
+    Throwable failure = signal.state() == StartSignalImpl.ENDED ? signal.failure() : null;
+    if (failure == null) {
+      throw stopped;
+    }
+    // The work failed before signalling, while being cancelled (say, in its cleanup): a failure
+    // like any other, thrown by start as when the caller is not cancelled, never dropped for the
+    // caller's InterruptedException. A cancellation's interrupt stays set (interruptedWhileWaiting
+    // set it again); someone else's, which this wait consumed, is set again too.
+    if (!(stopped instanceof CancelledException)) {
+      Thread.currentThread().interrupt();
+    }
+    // Judged a failure at the child's exit: so it stays on the caller's thread, whose cancelled
+    // scopes would otherwise take an IOException thrown while their interrupt is pending for
+    // theirs.
+    Cancellation.judgedFailure(failure, ThreadState.current());
+    if (failure instanceof RuntimeException re) {
+      throw re;
+    }
+    if (failure instanceof Error e) {
+      throw e;
+    }
+    throw new StartFailedException(failure);
   }
 
   /**

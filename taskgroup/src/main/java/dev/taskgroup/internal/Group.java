@@ -407,7 +407,8 @@ public final class Group extends EnteredScope {
     if (failure instanceof FailedTaskException again && again.reportedBy(this)) {
       // Task.get() of a child of this group rethrown: the group has reported it already.
       if (cancelRest) {
-        cancelMembers(CancelReason.Kind.FAILURE, source + " failed: " + failure);
+        cancelMembers(
+            CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
       }
       return;
     }
@@ -417,14 +418,17 @@ public final class Group extends EnteredScope {
         handler.accept(failure);
       } catch (Throwable handlerFailure) {
         keep(handlerFailure);
-        cancelMembers(CancelReason.Kind.FAILURE, "the onFailure handler threw: " + handlerFailure);
+        cancelMembers(
+            CancelReason.Kind.FAILURE,
+            "the onFailure handler threw: " + Cancellation.describe(handlerFailure));
         return;
       }
     } else {
       keep(failure);
     }
     if (cancelRest) {
-      cancelMembers(CancelReason.Kind.FAILURE, source + " failed: " + failure);
+      cancelMembers(
+          CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
     }
   }
 

@@ -1,7 +1,6 @@
 package dev.taskgroup.internal;
 
 import java.lang.ref.WeakReference;
-import java.util.ArrayList;
 
 /**
  * The exceptions that scope exits on one thread let through as failures (see {@link Cancellation},
@@ -9,48 +8,99 @@ import java.util.ArrayList;
  * exception paths.
  *
  * <p>More than one can be travelling at once: a judged failure on its way out runs a {@code
- * finally} block whose own shielded cleanup fails, is judged, and is caught there. Keeping only the
- * last judgment would make the first exception look like the cancellation again at the next exit,
- * and a cancelled scope would absorb it: a lost failure. So every judgment is kept while its
- * exception lives.
+ * finally} block whose own shielded cleanups fail, are judged, and are caught there, often kept
+ * (suppressed on the first, collected in a list). Forgetting any judgment while its exception lives
+ * would make it look like the cancellation again at the next exit, and a cancelled scope would
+ * absorb it: a lost failure. So every judgment is kept while its exception lives, however many
+ * there are (an earlier version kept 16 and dropped the oldest: the one travelling).
  *
  * <p>Weak: a judgment matters only while its exception travels (then the frames that throw it hold
- * it), and a thread that lives on (a pool's) must not keep the failures that left its scopes.
- * Cleared entries are dropped on each addition; past {@link #LIMIT} live entries (exceptions that
- * someone else keeps, such as a log of handled failures) the oldest is dropped: the one travelling
- * now is the newest or close to it.
+ * it), and a thread that lives on (a pool's) must not keep the failures that left its scopes. An
+ * open-addressing table keyed by identity (an exception's own {@code equals} and {@code hashCode}
+ * are the user's): cleared entries stay as tombstones until the table is rebuilt, which happens
+ * when it fills up and sizes it from the live entries, so it shrinks again too.
  */
 final class JudgedFailures {
-  /** Live judgments kept at most; far more than can be travelling on one thread at once. */
-  static final int LIMIT = 16;
+  private static final int MIN_CAPACITY = 4;
 
-  private final ArrayList<WeakReference<Throwable>> judged = new ArrayList<>(2);
+  /** A power of two; null slots end a probe, cleared references do not. */
+  @SuppressWarnings("unchecked")
+  private WeakReference<Throwable>[] table = new WeakReference[MIN_CAPACITY];
+
+  /** Slots not null (live or cleared). */
+  private int used;
 
   /** Whether {@code t} itself was judged a failure on this thread. */
   boolean contains(Throwable t) {
-    for (int i = 0, n = judged.size(); i < n; i++) {
-      if (judged.get(i).get() == t) {
+    WeakReference<Throwable>[] tab = table;
+    int mask = tab.length - 1;
+    for (int i = slot(t, mask); ; i = (i + 1) & mask) {
+      WeakReference<Throwable> ref = tab[i];
+      if (ref == null) {
+        return false;
+      }
+      if (ref.get() == t) {
         return true;
       }
     }
-    return false;
   }
 
   /** Records {@code t} as judged a failure. */
   void add(Throwable t) {
-    judged.removeIf(ref -> ref.get() == null);
     if (contains(t)) {
       return;
     }
-    if (judged.size() == LIMIT) {
-      judged.remove(0);
+    if ((used + 1) * 4 > table.length * 3) {
+      rebuild();
     }
-    judged.add(new WeakReference<>(t));
+    insert(table, new WeakReference<>(t), t);
+    used++;
   }
 
   /** The number of live judgments (for tests). */
   int size() {
-    judged.removeIf(ref -> ref.get() == null);
-    return judged.size();
+    int n = 0;
+    for (WeakReference<Throwable> ref : table) {
+      if (ref != null && ref.get() != null) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Drops the cleared entries, into a table sized for the live ones and as many more. */
+  @SuppressWarnings("unchecked")
+  private void rebuild() {
+    int live = size();
+    int capacity = MIN_CAPACITY;
+    while (capacity * 3 < (live + 1) * 2 * 4) { // at most 3/8 full after: room to grow
+      capacity <<= 1;
+    }
+    WeakReference<Throwable>[] fresh = new WeakReference[capacity];
+    int n = 0;
+    for (WeakReference<Throwable> ref : table) {
+      Throwable x = ref == null ? null : ref.get();
+      if (x != null) {
+        insert(fresh, ref, x);
+        n++;
+      }
+    }
+    table = fresh;
+    used = n;
+  }
+
+  private static void insert(
+      WeakReference<Throwable>[] tab, WeakReference<Throwable> ref, Throwable t) {
+    int mask = tab.length - 1;
+    int i = slot(t, mask);
+    while (tab[i] != null) {
+      i = (i + 1) & mask;
+    }
+    tab[i] = ref;
+  }
+
+  private static int slot(Throwable t, int mask) {
+    int h = System.identityHashCode(t);
+    return (h ^ (h >>> 16)) & mask;
   }
 }

@@ -17,7 +17,7 @@ public final class OutsideInterruptException extends InterruptedException {
 
   /** Whether {@code t} or one of its causes is an outside interrupt thrown by a group. */
   static boolean isIn(Throwable t) {
-    for (int depth = 0; t != null && depth < 64; t = t.getCause(), depth++) {
+    for (int depth = 0; t != null && depth < 64; t = Cancellation.causeOf(t), depth++) {
       if (t instanceof OutsideInterruptException) {
         return true;
       }

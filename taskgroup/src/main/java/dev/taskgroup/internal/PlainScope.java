@@ -60,11 +60,12 @@ public final class PlainScope extends EnteredScope {
     int f = exit(ts, cancellation && !(thrown instanceof CancelledException));
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
-      Throwable first = riding.get(0);
-      for (int i = 1; i < riding.size(); i++) {
-        Throwable other = riding.get(i);
+      Throwable[] carried = carrier(riding);
+      Throwable first = carried[0];
+      Throwable probe = carried[1]; // already added to first, if not null
+      for (Throwable other : riding) {
         // The same failure suppressed twice: Throwable.addSuppressed rejects self-suppression.
-        if (other != first) {
+        if (other != first && other != probe) {
           first.addSuppressed(other);
         }
       }
@@ -90,6 +91,34 @@ public final class PlainScope extends EnteredScope {
       throw Cancellation.<RuntimeException>sneakyThrow(thrown);
     }
     return result;
+  }
+
+  /**
+   * The riding failure the scope throws, carrying the others as suppressed, and the one added to it
+   * to find out whether it accepts them (or null): the first, unless it refuses suppressed
+   * exceptions (made with {@code enableSuppression} false) and others ride with it; then the first
+   * that accepts one. With none that accepts, the first, and the others cannot be carried.
+   */
+  private static Throwable[] carrier(List<Throwable> riding) {
+    Throwable first = riding.get(0);
+    for (Throwable candidate : riding) {
+      Throwable probe = null;
+      for (Throwable other : riding) {
+        if (other != candidate) {
+          probe = other;
+          break;
+        }
+      }
+      if (probe == null) {
+        return new Throwable[] {first, null}; // one failure (perhaps suppressed twice)
+      }
+      int before = candidate.getSuppressed().length;
+      candidate.addSuppressed(probe); // a no-op on one that refuses
+      if (candidate.getSuppressed().length > before) {
+        return new Throwable[] {candidate, probe};
+      }
+    }
+    return new Throwable[] {first, null};
   }
 
   /**

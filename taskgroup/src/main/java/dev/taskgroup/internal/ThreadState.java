@@ -184,9 +184,15 @@ public abstract class ThreadState extends Scope {
    */
   private static ThreadState lookup() {
     Thread me = Thread.currentThread();
-    if (me.getUncaughtExceptionHandler() instanceof TaskImpl<?> task && task.thread == me) {
+    if (me.getUncaughtExceptionHandler() instanceof TaskImpl<?> task
+        && task.thread == me
+        && task.innermost != null) {
       return task;
     }
+    // Not a task's thread; or a task's thread after its work ended (innermost null), still running
+    // its context propagators' code after work.run(): the thread is no longer in the task's scopes,
+    // and a scope or group it enters there is the root of its own chain, as on any other thread
+    // (entered under the ended task, it had no parent to link to: a NullPointerException).
     return CURRENT.get();
   }
 

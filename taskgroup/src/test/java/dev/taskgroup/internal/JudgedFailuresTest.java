@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The judgments a thread keeps: several at once (two judged failures can be travelling on one
- * thread), each kept once, and at most {@link JudgedFailures#LIMIT} live ones, dropping the oldest.
+ * thread), each kept once, every live one however many, the cleared ones dropped.
  */
 class JudgedFailuresTest {
   @Test
@@ -33,16 +33,38 @@ class JudgedFailuresTest {
   }
 
   @Test
-  void pastTheLimitTheOldestLiveJudgmentIsDropped() {
+  void everyLiveJudgmentIsKeptHoweverMany() {
     JudgedFailures judged = new JudgedFailures();
     List<Throwable> kept = new ArrayList<>(); // held strongly, as a log of handled failures would
-    for (int i = 0; i <= JudgedFailures.LIMIT; i++) {
+    for (int i = 0; i < 1_000; i++) {
       Throwable t = new IllegalStateException("failure " + i);
       kept.add(t);
       judged.add(t);
     }
-    assertThat(judged.size()).isEqualTo(JudgedFailures.LIMIT);
-    assertThat(judged.contains(kept.get(0))).isFalse();
-    assertThat(kept.subList(1, kept.size())).allMatch(judged::contains);
+    assertThat(judged.size()).isEqualTo(kept.size());
+    assertThat(kept).allMatch(judged::contains);
+    assertThat(judged.contains(new IllegalStateException("other"))).isFalse();
+  }
+
+  @Test
+  void clearedJudgmentsAreDroppedAsTheTableIsRebuilt() throws InterruptedException {
+    JudgedFailures judged = new JudgedFailures();
+    Throwable kept = new IllegalStateException("kept");
+    judged.add(kept);
+    List<java.lang.ref.WeakReference<Throwable>> gone = new ArrayList<>();
+    for (int i = 0; i < 1_000; i++) {
+      Throwable t = new IllegalStateException("dropped " + i);
+      gone.add(new java.lang.ref.WeakReference<>(t));
+      judged.add(t);
+    }
+    long until = System.nanoTime() + 10_000_000_000L;
+    while (gone.stream().anyMatch(r -> r.get() != null) && System.nanoTime() < until) {
+      System.gc();
+      Thread.sleep(10); // polling GC with a deadline: nothing else tells when it has run
+    }
+    assertThat(gone).allMatch(r -> r.get() == null);
+    judged.add(new IllegalStateException("one more")); // not kept: may be cleared at once too
+    assertThat(judged.size()).isBetween(1, 2);
+    assertThat(judged.contains(kept)).isTrue();
   }
 }
