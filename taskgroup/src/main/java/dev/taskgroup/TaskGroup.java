@@ -441,7 +441,10 @@ public final class TaskGroup {
    * one succeeds the others are cancelled and waited for: Java's {@code ExecutorService.invokeAny}
    * (or a race), with structured lifetimes. A task that fails does not stop the others. When two
    * succeed at the same moment exactly one result is returned, and the loser's cancellation is not
-   * a failure. Context propagation is as for {@link #invokeAll}.
+   * a failure. Failures are thrown only when every task failed: once one succeeds, or the caller is
+   * cancelled first, the failures of the others are dropped, as {@code ExecutorService.invokeAny}
+   * drops them (to keep every failure, use {@link #invokeAll} or a group). Context propagation is
+   * as for {@link #invokeAll}.
    *
    * {@snippet :
    * Address fastest = TaskGroup.invokeAny(List.of(

@@ -26,6 +26,7 @@ import java.util.regex.Pattern;
 import jdk.jfr.consumer.RecordedEvent;
 import jdk.jfr.consumer.RecordingStream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
@@ -777,6 +778,31 @@ class DiagnosticsSweepTest {
   // ---- JFR events, read in-process -----------------------------------------------------------
 
   /** Runs {@code work} while a RecordingStream records every dev.taskgroup event; returns them. */
+  /** A marker the warm-up commits until its own stream sees it. */
+  @jdk.jfr.Name("dev.taskgroup.test.StreamWarmUp")
+  static final class StreamWarmUp extends jdk.jfr.Event {}
+
+  /**
+   * The first recording stream of a JVM missed every event of the work it watched, now and then
+   * (the JVM's first stream took a second to start and then handed over nothing): JFR's own
+   * start-up, not the library's events, which the later streams of the same JVM always saw. So the
+   * class starts one stream first and waits until an event of its own comes through.
+   */
+  @BeforeAll
+  static void warmUpFlightRecorder() throws Exception {
+    CountDownLatch seen = new CountDownLatch(1);
+    try (RecordingStream rs = new RecordingStream()) {
+      rs.enable(StreamWarmUp.class).withoutThreshold();
+      rs.onEvent("dev.taskgroup.test.StreamWarmUp", e -> seen.countDown());
+      rs.startAsync();
+      long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      do {
+        new StreamWarmUp().commit(); // the stream hands events over once a second: commit again
+      } while (!seen.await(100, TimeUnit.MILLISECONDS) && System.nanoTime() < end);
+    }
+    assertThat(seen.getCount()).as("the warm-up stream saw its own event").isZero();
+  }
+
   private static List<RecordedEvent> stream(Body work) throws Exception {
     List<RecordedEvent> events = new CopyOnWriteArrayList<>();
     try (RecordingStream rs = new RecordingStream()) {

@@ -844,6 +844,41 @@ class DocClaimsSweepTest {
   }
 
   /**
+   * Guide / invokeAny javadoc: "once one succeeds, or the caller is cancelled first, the others'
+   * failures are dropped, as ExecutorService.invokeAny drops them" — a task that failed before the
+   * caller's cancellation is not thrown: invokeAny throws the cancellation (closest: OpenJDK
+   * InvokeAnyTest, interrupt while waiting).
+   */
+  @RepeatedTest(10)
+  void invokeAnyDropsFailuresWhenTheCallerIsCancelledFirst() throws Exception {
+    CountDownLatch failed = new CountDownLatch(1);
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    var scope = CancelScope.create();
+    scope.run(
+        () -> {
+          try {
+            TaskGroup.invokeAny(
+                List.<Callable<String>>of(
+                    () -> {
+                      failed.countDown();
+                      throw new IllegalStateException("early failure");
+                    },
+                    () -> {
+                      failed.await();
+                      scope.cancel(); // the caller is cancelled before anyone succeeds
+                      Thread.sleep(60_000);
+                      return "never";
+                    }));
+          } catch (InterruptedException | RuntimeException t) {
+            thrown.set(t);
+            throw t;
+          }
+        });
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  /**
    * README / guide: "invokeAll ... (all results, in order; like ExecutorService.invokeAll or
    * asyncio's gather)"; "the first failure cancels the rest, and every failure is reported".
    */
