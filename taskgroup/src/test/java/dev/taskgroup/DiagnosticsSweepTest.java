@@ -1078,7 +1078,9 @@ class DiagnosticsSweepTest {
         red.stream().filter(e -> e.getThread("thread").getJavaThreadId() == sw).toList();
     assertThat(forSwallower.stream().mapToInt(e -> e.getInt("count")).sorted().toArray())
         .isEqualTo(java.util.stream.IntStream.rangeClosed(1, forSwallower.size()).toArray());
-    assertThat(forSwallower).hasSizeGreaterThanOrEqualTo(3); // it swallowed 3 re-deliveries
+    // It swallowed 4 interrupts: the cancel's and re-deliveries. Under load a re-delivery can land
+    // while the cancel's own interrupt is still pending (merged into one wake-up), so at least 2.
+    assertThat(forSwallower).hasSizeGreaterThanOrEqualTo(2);
     assertThat(forSwallower)
         .allSatisfy(
             e ->

@@ -264,7 +264,7 @@ class ScopeContractTest {
   // Trio test_cancel_scope_nesting / asyncio test_nested_timeouts_concurrent: inner and outer
   // expire together; javadoc: "the InterruptedException propagates to the outermost cancelled
   // scope, which absorbs it".
-  @RepeatedTest(10)
+  @RepeatedTest(40)
   void innerAndOuterWithTheSameDeadlineAreAbsorbedByTheOuter() throws Exception {
     Instant at = Instant.now().plusMillis(30);
     var outer = CancelScope.withDeadline(at);

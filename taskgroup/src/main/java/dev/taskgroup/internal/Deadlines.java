@@ -3,7 +3,9 @@ package dev.taskgroup.internal;
 import dev.taskgroup.internal.clock.LibraryClock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.locks.LockSupport;
@@ -28,7 +30,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * The timer thread (a virtual thread, see ensureTimer) is started on first use. It parks until
  * the earliest deadline (or without a time limit when the heap is empty); whoever puts a new
  * earliest entry at the top unparks it.
- * It fires expired entries outside the lock: marking the scope cancelled is cheap, and the
+ * It fires expired entries outside the lock, in batches, marking every scope of a batch cancelled
+ * before it delivers any (nested scopes that expire together are then all cancelled when their
+ * threads wake, and the outermost absorbs): marking the scope cancelled is cheap, and the
  * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
  *
@@ -116,9 +120,42 @@ public final class Deadlines {
   /** Sets an absolute deadline (converted once to the monotonic clock). */
   public static void setDeadline(EnteredScope scope, Instant deadline) {
     long now = LibraryClock.nanoTime();
-    long left = saturatedNanos(Duration.between(LibraryClock.instant(), deadline));
-    update(scope, now + left, deadline, null, left == FOREVER_NANOS);
+    Instant wallNow = LibraryClock.instant();
+    long left = saturatedNanos(Duration.between(wallNow, deadline));
+    long at = left == FOREVER_NANOS ? now + left : wallToNano(now, wallNow, deadline);
+    update(scope, at, deadline, null, left == FOREVER_NANOS);
   }
+
+  /**
+   * The moment of the monotonic clock that {@code deadline} names, through one pair of readings of
+   * the two clocks kept while they agree: the same Instant, set on two scopes, becomes the same
+   * nanoTime, so that nested scopes given one deadline expire together (converted with a fresh pair
+   * each time, they came microseconds apart, and the inner one could expire alone and absorb the
+   * cancellation meant for the outer). A pair is replaced as soon as the wall clock has drifted
+   * from the monotonic one by more than CLOCK_PAIR_SLACK_NANOS since it was read (a step of the
+   * wall clock, a test clock installed or closed), so a conversion is never further off than that.
+   */
+  static long wallToNano(long now, Instant wallNow, Instant deadline) {
+    ClockPair p = clockPair;
+    long drift =
+        p == null
+            ? Long.MAX_VALUE
+            : saturatedNanos(Duration.between(p.wall, wallNow)) - (now - p.nano);
+    if (Math.abs(drift) > CLOCK_PAIR_SLACK_NANOS) {
+      p = new ClockPair(now, wallNow);
+      clockPair = p;
+    }
+    return p.nano + saturatedNanos(Duration.between(p.wall, deadline));
+  }
+
+  /** One reading of both clocks; see wallToNano. */
+  private record ClockPair(long nano, Instant wall) {}
+
+  /** The pair wallToNano uses; any thread may replace it (a racing replacement is as good). */
+  private static volatile ClockPair clockPair;
+
+  /** How far the two clocks may drift apart before wallToNano reads them again. */
+  private static final long CLOCK_PAIR_SLACK_NANOS = 1_000_000L;
 
   /** Sets a timeout: from now if the scope runs, else from when it starts. */
   public static void setTimeout(EnteredScope scope, Duration timeout) {
@@ -270,10 +307,22 @@ public final class Deadlines {
 
   /** Cancels the scope for its deadline, handing big walks to a virtual thread. */
   private static void fire(EnteredScope scope) {
+    if (markExpired(scope)) {
+      deliverExpired(scope);
+    }
+  }
+
+  /** Marks an expired scope cancelled; false if it was cancelled before. */
+  private static boolean markExpired(EnteredScope scope) {
     if (!scope.markCancelled(EXPIRED, Scope.CANCEL_CALLED)) {
-      return;
+      return false;
     }
     Events.deadlineExpired(scope);
+    return true;
+  }
+
+  /** Delivers the cancellation of a scope markExpired marked. */
+  private static void deliverExpired(EnteredScope scope) {
     if (scope.hasGroupBelow()) {
       Thread.ofVirtual().name("taskgroup-deadline").start(scope::afterCancelled);
     } else {
@@ -299,24 +348,30 @@ public final class Deadlines {
    * its cancellation delivered, however many threads it reaches.
    */
   public static void fireDue() {
+    List<EnteredScope> due = new ArrayList<>();
     for (; ; ) {
-      Scope due = null;
       LOCK.lock();
       try {
+        // Those due at the same instant are taken together: all are marked before any is
+        // delivered, as on the timer thread (nested scopes with one deadline expire together).
         if (size > 0 && heap[0].nanos - LibraryClock.nanoTime() <= 0L) {
-          due = heap[0].scope;
-          remove(heap[0]);
+          long at = heap[0].nanos;
+          while (size > 0 && heap[0].nanos == at) {
+            due.add(heap[0].scope);
+            remove(heap[0]);
+          }
         }
       } finally {
         LOCK.unlock();
       }
-      if (due == null) {
+      if (due.isEmpty()) {
         return;
       }
-      if (due.markCancelled(EXPIRED, Scope.CANCEL_CALLED)) {
-        Events.deadlineExpired(due); // as fire() does on the timer thread
-        due.afterCancelled();
+      due.removeIf(scope -> !markExpired(scope));
+      for (EnteredScope scope : due) {
+        scope.afterCancelled(); // inline, as the overview says: advance returns once delivered
       }
+      due.clear();
     }
   }
 
@@ -382,17 +437,27 @@ public final class Deadlines {
       } finally {
         LOCK.unlock();
       }
+      // Every scope of the batch is marked before any is delivered: scopes that expire together
+      // (nested ones with one deadline) are all cancelled when their threads wake, and the
+      // outermost absorbs, as when they are cancelled together by hand.
       for (int i = 0; i < count; i++) {
         try {
-          fire(expired[i]);
-        } catch (Throwable t) {
-          // A bug (or an OutOfMemoryError) must not kill the one timer of the process.
-          Thread.UncaughtExceptionHandler h = Thread.getDefaultUncaughtExceptionHandler();
-          if (h != null) {
-            h.uncaughtException(Thread.currentThread(), t);
-          } else {
-            t.printStackTrace();
+          if (!markExpired(expired[i])) {
+            expired[i] = null; // cancelled before: nothing to deliver
           }
+        } catch (Throwable t) {
+          expired[i] = null;
+          timerFailed(t);
+        }
+      }
+      for (int i = 0; i < count; i++) {
+        if (expired[i] == null) {
+          continue;
+        }
+        try {
+          deliverExpired(expired[i]);
+        } catch (Throwable t) {
+          timerFailed(t);
         }
         expired[i] = null;
       }
@@ -404,6 +469,16 @@ public final class Deadlines {
       } else {
         LockSupport.parkNanos(Deadlines.class, waitNanos);
       }
+    }
+  }
+
+  /** A bug (or an OutOfMemoryError) must not kill the one timer of the process. */
+  private static void timerFailed(Throwable t) {
+    Thread.UncaughtExceptionHandler h = Thread.getDefaultUncaughtExceptionHandler();
+    if (h != null) {
+      h.uncaughtException(Thread.currentThread(), t);
+    } else {
+      t.printStackTrace();
     }
   }
 
