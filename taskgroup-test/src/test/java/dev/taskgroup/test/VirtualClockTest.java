@@ -151,6 +151,36 @@ class VirtualClockTest {
     assertThat(scope.cancelCaught()).isTrue();
   }
 
+  // To the nanosecond: an Instant deadline is converted with the virtual clock's own readings,
+  // never
+  // with a pair of system-clock readings the library keeps for real deadlines (within 1 ms).
+  @Test
+  void anInstantDeadlineFiresAtItsVirtualNanosecond(VirtualClock clock) throws Exception {
+    var scope = CancelScope.withDeadline(clock.instant().plusSeconds(5));
+    CountDownLatch inside = new CountDownLatch(1);
+    Thread runner =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    scope.run(
+                        () -> {
+                          inside.countDown();
+                          CancelScope.sleep(Duration.ofHours(1));
+                        });
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                  }
+                });
+    inside.await();
+    clock.advance(Duration.ofSeconds(5).minusNanos(1));
+    assertThat(scope.cancelCalled()).isFalse();
+    clock.advance(Duration.ofNanos(1));
+    assertThat(scope.cancelCalled()).isTrue();
+    runner.join();
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
   @Test
   void aRunnableThreadHoldsTheAutoAdvanceStill(VirtualClock clock) throws Exception {
     clock.autoAdvance();

@@ -122,7 +122,12 @@ public final class Deadlines {
     long now = LibraryClock.nanoTime();
     Instant wallNow = LibraryClock.instant();
     long left = saturatedNanos(Duration.between(wallNow, deadline));
-    long at = left == FOREVER_NANOS ? now + left : wallToNano(now, wallNow, deadline);
+    // A test clock moves both clocks together, exactly: converting with its own readings is exact
+    // and gives one Instant one nanoTime already, and no pair of system readings may touch it.
+    long at =
+        left == FOREVER_NANOS || LibraryClock.testClockInstalled()
+            ? now + left
+            : wallToNano(now, wallNow, deadline);
     update(scope, at, deadline, null, left == FOREVER_NANOS);
   }
 
@@ -133,7 +138,8 @@ public final class Deadlines {
    * each time, they came microseconds apart, and the inner one could expire alone and absorb the
    * cancellation meant for the outer). A pair is replaced as soon as the wall clock has drifted
    * from the monotonic one by more than CLOCK_PAIR_SLACK_NANOS since it was read (a step of the
-   * wall clock, a test clock installed or closed), so a conversion is never further off than that.
+   * wall clock), so a conversion is never further off than that. System clocks only: see the
+   * caller.
    */
   static long wallToNano(long now, Instant wallNow, Instant deadline) {
     ClockPair p = clockPair;
