@@ -197,6 +197,7 @@ public final class Deadlines {
     long now = LibraryClock.nanoTime();
     Instant wallNow = LibraryClock.instant();
     boolean due;
+    List<EnteredScope> alsoDue = null;
     LOCK.lock();
     try {
       Deadline d = scope.deadline;
@@ -208,11 +209,12 @@ public final class Deadlines {
         startTimeout(d, d.pendingTimeout, now, wallNow);
       }
       due = schedule(d);
+      alsoDue = due ? takeDueBy(d.nanos) : null;
     } finally {
       LOCK.unlock();
     }
     if (due) {
-      fire(scope);
+      fireTogether(scope, alsoDue);
     }
   }
 
@@ -239,6 +241,7 @@ public final class Deadlines {
   private static void update(
       EnteredScope scope, long nanos, Instant shown, Duration timeout, boolean never) {
     boolean due = false;
+    List<EnteredScope> alsoDue = null;
     LOCK.lock();
     try {
       Deadline d = scope.deadline;
@@ -271,12 +274,52 @@ public final class Deadlines {
           remove(d); // read `queued` before schedule() set it
           due = false;
         }
+        alsoDue = due ? takeDueBy(d.nanos) : null;
       }
     } finally {
       LOCK.unlock();
     }
     if (due) {
+      fireTogether(scope, alsoDue);
+    }
+  }
+
+  /**
+   * Takes out of the heap every entry due no later than {@code nanos} (a deadline just found due):
+   * they are due now too, and the timer, which may be late, has not fired them yet. Null if none.
+   * Under LOCK.
+   */
+  private static List<EnteredScope> takeDueBy(long nanos) {
+    List<EnteredScope> taken = null;
+    while (size > 0 && heap[0].nanos - nanos <= 0L) {
+      if (taken == null) {
+        taken = new ArrayList<>();
+      }
+      taken.add(heap[0].scope);
+      remove(heap[0]);
+    }
+    return taken;
+  }
+
+  /**
+   * Fires a scope found due when its deadline was set or its run started, together with the entries
+   * due with it (takeDueBy): all are marked before any is delivered, as on the timer, so that an
+   * outer scope with the same Instant, still waiting for a late timer, is cancelled when the inner
+   * one's thread looks, and absorbs (a scope entered just after its deadline passed otherwise
+   * expired alone and absorbed the outer's cancellation).
+   */
+  private static void fireTogether(EnteredScope scope, List<EnteredScope> others) {
+    if (others == null) {
       fire(scope);
+      return;
+    }
+    others.removeIf(s -> !markExpired(s));
+    boolean mine = markExpired(scope);
+    for (EnteredScope s : others) {
+      deliverExpired(s);
+    }
+    if (mine) {
+      deliverExpired(scope);
     }
   }
 
@@ -430,14 +473,24 @@ public final class Deadlines {
       LOCK.lock();
       try {
         long now = LibraryClock.nanoTime();
-        while (size > 0 && count < FIRE_BATCH) {
+        long last = 0L;
+        while (size > 0) {
           Deadline top = heap[0];
           long left = top.nanos - now;
           if (left > 0L) {
             waitNanos = left;
             break;
           }
+          // A full batch still takes every entry due at the same nanoTime as its last one: one
+          // Instant on nested scopes is one nanoTime, and they must be marked in one batch.
+          if (count >= FIRE_BATCH && top.nanos != last) {
+            break;
+          }
           remove(top);
+          if (count == expired.length) {
+            expired = Arrays.copyOf(expired, count * 2);
+          }
+          last = top.nanos;
           expired[count++] = top.scope;
         }
       } finally {
@@ -467,7 +520,10 @@ public final class Deadlines {
         }
         expired[i] = null;
       }
-      if (count == FIRE_BATCH) {
+      if (count >= FIRE_BATCH) {
+        if (expired.length > FIRE_BATCH) {
+          expired = new EnteredScope[FIRE_BATCH]; // a burst at one instant keeps no big array
+        }
         continue; // more may be due
       }
       if (waitNanos < 0L) {
