@@ -37,7 +37,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
  *
  * Times are kept on the monotonic clock; an Instant is converted once, when it is set, so a jump
- * of the wall clock does not fire a deadline early or late. A deadline FOREVER_NANOS (about 73
+ * of the wall clock does not fire a deadline early or late. A deadline DeadlineClock.FOREVER_NANOS (about 73
  * years) or more away is `never`: it stays out of the heap, so that a test clock, which can move
  * that far, does not fire it (nor jump to it).
  *
@@ -121,47 +121,16 @@ public final class Deadlines {
   public static void setDeadline(EnteredScope scope, Instant deadline) {
     long now = LibraryClock.nanoTime();
     Instant wallNow = LibraryClock.instant();
-    long left = saturatedNanos(Duration.between(wallNow, deadline));
+    long left = DeadlineClock.saturatedNanos(Duration.between(wallNow, deadline));
+    boolean never = left == DeadlineClock.FOREVER_NANOS;
     // A test clock moves both clocks together, exactly: converting with its own readings is exact
     // and gives one Instant one nanoTime already, and no pair of system readings may touch it.
     long at =
-        left == FOREVER_NANOS || LibraryClock.testClockInstalled()
+        never || LibraryClock.testClockInstalled()
             ? now + left
-            : wallToNano(now, wallNow, deadline);
-    update(scope, at, deadline, null, left == FOREVER_NANOS);
+            : DeadlineClock.wallToNano(now, wallNow, deadline);
+    update(scope, at, deadline, null, never);
   }
-
-  /**
-   * The moment of the monotonic clock that {@code deadline} names, through one pair of readings of
-   * the two clocks kept while they agree: the same Instant, set on two scopes, becomes the same
-   * nanoTime, so that nested scopes given one deadline expire together (converted with a fresh pair
-   * each time, they came microseconds apart, and the inner one could expire alone and absorb the
-   * cancellation meant for the outer). A pair is replaced as soon as the wall clock has drifted
-   * from the monotonic one by more than CLOCK_PAIR_SLACK_NANOS since it was read (a step of the
-   * wall clock), so a conversion is never further off than that. System clocks only: see the
-   * caller.
-   */
-  static long wallToNano(long now, Instant wallNow, Instant deadline) {
-    ClockPair p = clockPair;
-    long drift =
-        p == null
-            ? Long.MAX_VALUE
-            : saturatedNanos(Duration.between(p.wall, wallNow)) - (now - p.nano);
-    if (Math.abs(drift) > CLOCK_PAIR_SLACK_NANOS) {
-      p = new ClockPair(now, wallNow);
-      clockPair = p;
-    }
-    return p.nano + saturatedNanos(Duration.between(p.wall, deadline));
-  }
-
-  /** One reading of both clocks; see wallToNano. */
-  private record ClockPair(long nano, Instant wall) {}
-
-  /** The pair wallToNano uses; any thread may replace it (a racing replacement is as good). */
-  private static volatile ClockPair clockPair;
-
-  /** How far the two clocks may drift apart before wallToNano reads them again. */
-  private static final long CLOCK_PAIR_SLACK_NANOS = 1_000_000L;
 
   /** Sets a timeout: from now if the scope runs, else from when it starts. */
   public static void setTimeout(EnteredScope scope, Duration timeout) {
@@ -325,10 +294,10 @@ public final class Deadlines {
 
   /** Starts a timeout at {@code now} (nanoTime) / {@code wallNow}, both read by the caller. */
   private static void startTimeout(Deadline d, Duration timeout, long now, Instant wallNow) {
-    long timeoutNanos = saturatedNanos(timeout);
-    d.nanos = saturatedAdd(now, timeoutNanos);
-    d.shown = saturatedInstant(wallNow, timeout); // exact: not cut at FOREVER_NANOS
-    d.never = timeoutNanos >= FOREVER_NANOS;
+    long timeoutNanos = DeadlineClock.saturatedNanos(timeout);
+    d.nanos = DeadlineClock.saturatedAdd(now, timeoutNanos);
+    d.shown = DeadlineClock.saturatedInstant(wallNow, timeout); // exact: not cut at FOREVER_NANOS
+    d.never = timeoutNanos >= DeadlineClock.FOREVER_NANOS;
     d.pendingTimeout = null;
   }
 
@@ -612,30 +581,5 @@ public final class Deadlines {
     }
     heap[i] = d;
     d.index = i;
-  }
-
-  // ---- arithmetic -----------------------------------------------------------------------------
-
-  /** Far enough to never fire, near enough that nanoTime differences do not overflow. */
-  private static final long FOREVER_NANOS = Long.MAX_VALUE / 4;
-
-  private static long saturatedNanos(Duration d) {
-    try {
-      return Math.max(Math.min(d.toNanos(), FOREVER_NANOS), -FOREVER_NANOS);
-    } catch (ArithmeticException overflow) {
-      return d.isNegative() ? -FOREVER_NANOS : FOREVER_NANOS;
-    }
-  }
-
-  private static long saturatedAdd(long now, long nanos) {
-    return now + Math.min(nanos, FOREVER_NANOS);
-  }
-
-  private static Instant saturatedInstant(Instant now, Duration timeout) {
-    try {
-      return now.plus(timeout);
-    } catch (RuntimeException overflow) {
-      return timeout.isNegative() ? Instant.MIN : Instant.MAX;
-    }
   }
 }

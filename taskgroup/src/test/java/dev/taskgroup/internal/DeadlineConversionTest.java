@@ -16,9 +16,9 @@ class DeadlineConversionTest {
   void theSameInstantConvertedTwiceGivesTheSameNanoTime() {
     Instant wall = Instant.parse("2030-01-01T00:00:00Z");
     Instant deadline = wall.plusMillis(30);
-    long first = Deadlines.wallToNano(1_000_000_000L, wall, deadline);
+    long first = DeadlineClock.wallToNano(1_000_000_000L, wall, deadline);
     // 7 µs later on both clocks, and the wall clock read 3 µs off (its resolution, a slew)
-    long second = Deadlines.wallToNano(1_000_007_000L, wall.plusNanos(7_000 + 3_000), deadline);
+    long second = DeadlineClock.wallToNano(1_000_007_000L, wall.plusNanos(7_000 + 3_000), deadline);
     assertThat(second).isEqualTo(first);
     assertThat(first).isEqualTo(1_000_000_000L + 30_000_000L);
   }
@@ -26,10 +26,10 @@ class DeadlineConversionTest {
   @Test
   void aStepOfTheWallClockIsFollowed() {
     Instant wall = Instant.parse("2031-01-01T00:00:00Z");
-    Deadlines.wallToNano(5_000_000_000L, wall, wall);
+    DeadlineClock.wallToNano(5_000_000_000L, wall, wall);
     // one second later on the monotonic clock, but the wall clock was stepped back an hour
     Instant stepped = wall.plusSeconds(1).minus(Duration.ofHours(1));
-    long at = Deadlines.wallToNano(6_000_000_000L, stepped, stepped.plusMillis(50));
+    long at = DeadlineClock.wallToNano(6_000_000_000L, stepped, stepped.plusMillis(50));
     assertThat(at).isEqualTo(6_000_000_000L + 50_000_000L);
   }
 }
