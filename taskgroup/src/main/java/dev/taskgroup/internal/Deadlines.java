@@ -37,9 +37,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
  *
  * Times are kept on the monotonic clock; an Instant is converted once, when it is set, so a jump
- * of the wall clock does not fire a deadline early or late. A deadline DeadlineClock.FOREVER_NANOS (about 73
- * years) or more away is `never`: it stays out of the heap, so that a test clock, which can move
- * that far, does not fire it (nor jump to it).
+ * of the wall clock does not fire a deadline early or late (DeadlineClock converts, and keeps the
+ * arithmetic from overflowing). A deadline FOREVER_NANOS (about 73 years) or more away is `never`:
+ * it stays out of the heap, so that a test clock, which can move that far, does not fire it (nor
+ * jump to it).
  *
  * With a test clock installed (LibraryClock.testClockInstalled()) the timer thread fires
  * nothing and parks without a time limit: the test clock moves the time and calls fireDue()
