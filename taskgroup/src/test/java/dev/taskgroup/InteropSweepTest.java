@@ -952,8 +952,10 @@ class InteropSweepTest {
         r.enable("dev.taskgroup." + name).withoutThreshold();
       }
       r.start();
+      // Long enough that the scope's own thread does not find it already due when it starts
+      // (then it would fire it itself, and be the event's thread): 5 ms did, once, on a busy CI.
       CancelScope.moveOnAfter(
-          Duration.ofMillis(5),
+          Duration.ofMillis(100),
           () -> {
             scopeThread.set(Thread.currentThread().threadId());
             new CountDownLatch(1).await();
