@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.time.Duration;
 import java.time.Instant;
 
@@ -31,15 +32,26 @@ final class DeadlineClock {
    */
   static long wallToNano(long now, Instant wallNow, Instant deadline) {
     ClockPair p = clockPair;
-    long drift =
-        p == null
-            ? Long.MAX_VALUE
-            : saturatedNanos(Duration.between(p.wall, wallNow)) - (now - p.nano);
-    if (Math.abs(drift) > CLOCK_PAIR_SLACK_NANOS) {
+    if (p == null
+        || (drifted(p, now, wallNow)
+            // The caller's two readings can be apart (its thread preempted between them, on a
+            // busy machine): the pair is replaced only if a second look at both clocks agrees.
+            && drifted(p, LibraryClock.nanoTime(), LibraryClock.instant()))) {
       p = new ClockPair(now, wallNow);
       clockPair = p;
     }
     return p.nano + saturatedNanos(Duration.between(p.wall, deadline));
+  }
+
+  /** Drops the kept pair (for the tests: the next conversion takes the readings it is given). */
+  static void forgetPair() {
+    clockPair = null;
+  }
+
+  /** Whether the clocks, read as {@code now} and {@code wallNow}, drifted from {@code p}. */
+  private static boolean drifted(ClockPair p, long now, Instant wallNow) {
+    long drift = saturatedNanos(Duration.between(p.wall, wallNow)) - (now - p.nano);
+    return Math.abs(drift) > CLOCK_PAIR_SLACK_NANOS;
   }
 
   /** One reading of both clocks; see wallToNano. */
