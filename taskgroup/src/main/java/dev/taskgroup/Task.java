@@ -39,8 +39,12 @@ import java.util.concurrent.Future;
  * get()}. When the caller is not cancelled (policy {@link FailurePolicy#COLLECT}, a shield, or a
  * thread outside the group), {@code get()} throws {@link java.util.concurrent.ExecutionException}
  * with the failure as cause; if the body or a sibling rethrows that exception, the group knows it
- * as the child's failure and does not report it a second time. {@link #resultNow()}, {@link
- * #exceptionNow()} and {@link #state()} never throw for a cancellation.
+ * as the child's failure and does not report it a second time. The same holds for the {@code
+ * ExecutionException} or {@code CompletionException} of the task's {@link #toCompletableFuture()
+ * future} (its {@code get()} or {@code join()}, a dependent stage's, or {@code CancelScope.await}).
+ * An exception suppressed on such a rethrown exception on its way (a {@code close()} that failed in
+ * a try-with-resources around the read) is a failure of its own and is reported. {@link
+ * #resultNow()}, {@link #exceptionNow()} and {@link #state()} never throw for a cancellation.
  *
  * <p><b>Memory consistency.</b> Actions of the task's work happen-before a {@code get()} that
  * returns its result or throws its failure, and happen-before the return of the group's {@code

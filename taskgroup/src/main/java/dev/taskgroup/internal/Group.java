@@ -6,6 +6,8 @@ import dev.taskgroup.FailurePolicy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
@@ -78,6 +80,14 @@ public final class Group extends EnteredScope {
    * finished group somebody keeps does not keep them: the exception is the caller's to hold.
    */
   private List<Throwable> failures;
+
+  /**
+   * Every failure this group has reported (kept or handed to the handler), by identity and weakly;
+   * made on the first, under the monitor. A child's is recorded before its task publishes it (the
+   * task reports, then sets its outcome), so the wrapper that a read of that outcome makes and the
+   * body or a sibling rethrows is always recognised (see rethrownAddition).
+   */
+  private JudgedFailures reported;
 
   /**
    * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
@@ -238,12 +248,12 @@ public final class Group extends EnteredScope {
       } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
         result = null; // the body was cut short by a cancellation
         for (Throwable riding : Cancellation.suppressedFailures(thrown, ts)) {
-          reportFailure(riding, "the body", true);
+          reportFailure(riding, "the body", true, this, ts);
         }
       } else if (thrown instanceof InterruptedException) {
         ownerInterrupted(); // not cancelled: someone else interrupted the owner
       } else {
-        reportFailure(thrown, "the body", true);
+        reportFailure(thrown, "the body", true, this, ts);
       }
     }
     if (ts.beginJoin()) {
@@ -381,7 +391,7 @@ public final class Group extends EnteredScope {
 
   /** A cancel-hook action threw. */
   void helperFailed(Throwable t, String what) {
-    reportFailure(t, what, config.policy() == FailurePolicy.CANCEL_ALL);
+    reportFailure(t, what, config.policy() == FailurePolicy.CANCEL_ALL, null, null);
   }
 
   /** A cancel-hook action ended. */
@@ -393,24 +403,41 @@ public final class Group extends EnteredScope {
 
   /** A child failed (on its own thread). */
   void childFailed(TaskImpl<?> task, Throwable failure) {
-    reportFailure(failure, task.describe(), config.policy() == FailurePolicy.CANCEL_ALL);
+    reportFailure(
+        failure, task.describe(), config.policy() == FailurePolicy.CANCEL_ALL, task, task);
   }
 
   /**
    * Keeps a failure (or hands it to the COLLECT handler) and, if {@code cancelRest}, cancels the
    * body and every child. A handler that throws is a failure of the group, which then cancels the
-   * rest: supervision itself is broken. The ExecutionException of {@code Task.get()} for one of
-   * this group's own children, rethrown by the body or a sibling, is that child's failure, already
-   * reported: it is not kept or handed on a second time.
+   * rest: supervision itself is broken. A failure this group has reported, rethrown by the body or
+   * a sibling in the wrapper its read made ({@code Task.get()}, or a {@code CompletableFuture}'s
+   * {@code get()} or {@code join()}), is not reported a second time; what was suppressed on the
+   * wrapper on its way (a {@code close()} that failed around the read) is, except a cancellation of
+   * the reporting thread. {@code where} and {@code ts}: the reporting thread's scope and state,
+   * null for a cancel-hook action.
    */
-  private void reportFailure(Throwable failure, String source, boolean cancelRest) {
-    if (failure instanceof FailedTaskException again && again.reportedBy(this)) {
-      // Task.get() of a child of this group rethrown: the group has reported it already.
+  private void reportFailure(
+      Throwable failure, String source, boolean cancelRest, Scope where, ThreadState ts) {
+    List<Throwable> added = rethrownAddition(failure);
+    if (added != null) {
+      for (Throwable more : added) {
+        if (ts == null
+            || !(Scope.effectivelyCancelled(where) && Cancellation.isCancellation(more, ts))) {
+          reportFailure(more, source, cancelRest, where, ts);
+        }
+      }
       if (cancelRest) {
         cancelMembers(
             CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
       }
       return;
+    }
+    synchronized (this) {
+      if (reported == null) {
+        reported = new JudgedFailures();
+      }
+      reported.add(failure);
     }
     Consumer<? super Throwable> handler = config.onFailure();
     if (handler != null) {
@@ -429,6 +456,52 @@ public final class Group extends EnteredScope {
     if (cancelRest) {
       cancelMembers(
           CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
+    }
+  }
+
+  /**
+   * If {@code failure} is a failure this group has reported, rethrown in the wrappers that reading
+   * an outcome makes (the FailedTaskException of {@code Task.get()} for one of this group's
+   * children; an ExecutionException or CompletionException, exactly those JDK classes, from a
+   * {@code CompletableFuture}, one inside another included), the exceptions suppressed on those
+   * wrappers, which are new; else null. The JDK classes' getCause and getSuppressed are their own,
+   * never a user's override.
+   */
+  private List<Throwable> rethrownAddition(Throwable failure) {
+    Throwable t = failure;
+    for (int depth = 0; ; depth++) {
+      if (depth == 8) {
+        return null;
+      }
+      if (t instanceof FailedTaskException again) {
+        if (!again.reportedBy(this)) {
+          return null;
+        }
+        t = t.getCause(); // one of this group's children's failure, which it reported
+        break;
+      }
+      Class<?> c = t.getClass();
+      if (c != ExecutionException.class && c != CompletionException.class) {
+        return null; // not a wrapper, or not only wrappers
+      }
+      t = t.getCause();
+      if (t == null) {
+        return null;
+      }
+      if (reportedHere(t)) {
+        break;
+      }
+    }
+    List<Throwable> added = new ArrayList<>();
+    for (Throwable w = failure; w != t; w = w.getCause()) {
+      added.addAll(List.of(w.getSuppressed()));
+    }
+    return added;
+  }
+
+  private boolean reportedHere(Throwable t) {
+    synchronized (this) {
+      return reported != null && reported.contains(t);
     }
   }
 
