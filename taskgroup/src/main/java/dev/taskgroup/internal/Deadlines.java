@@ -10,6 +10,7 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.LongConsumer;
 
 /**
  * Every deadline of the process, on one timer: a binary min-heap of {@link Deadline} entries
@@ -362,6 +363,43 @@ public final class Deadlines {
   }
 
   /**
+   * Fires every deadline due by {@code limit}, on the calling thread (the test clock's, which fires
+   * what its move of the time passes): all are marked expired first, and then delivered in time
+   * order, each instant's after {@code moveTo} has been given that instant. So nested scopes whose
+   * deadlines the move passes, in whatever order, all expire before any thread hears of one (the
+   * outermost absorbs), while each cancellation is still delivered at its own time.
+   */
+  public static void fireDueBy(long limit, LongConsumer moveTo) {
+    List<EnteredScope> due = new ArrayList<>();
+    long[] at = new long[8];
+    LOCK.lock();
+    try {
+      while (size > 0 && heap[0].nanos - limit <= 0L) {
+        if (due.size() == at.length) {
+          at = Arrays.copyOf(at, at.length * 2);
+        }
+        at[due.size()] = heap[0].nanos; // taken from the top: in time order
+        due.add(heap[0].scope);
+        remove(heap[0]);
+      }
+    } finally {
+      LOCK.unlock();
+    }
+    boolean[] marked = new boolean[due.size()];
+    for (int i = 0; i < due.size(); i++) {
+      marked[i] = markExpired(due.get(i));
+    }
+    for (int i = 0; i < due.size(); i++) {
+      if (i == 0 || at[i] != at[i - 1]) {
+        moveTo.accept(at[i]);
+      }
+      if (marked[i]) {
+        due.get(i).afterCancelled();
+      }
+    }
+  }
+
+  /**
    * Fires every deadline due now, earliest first, on the calling thread (the timer thread does not
    * fire while a test clock is installed): when this returns, each expired scope is cancelled and
    * its cancellation delivered, however many threads it reaches.
@@ -371,14 +409,13 @@ public final class Deadlines {
     for (; ; ) {
       LOCK.lock();
       try {
-        // Those due at the same instant are taken together: all are marked before any is
-        // delivered, as on the timer thread (nested scopes with one deadline expire together).
-        if (size > 0 && heap[0].nanos - LibraryClock.nanoTime() <= 0L) {
-          long at = heap[0].nanos;
-          while (size > 0 && heap[0].nanos == at) {
-            due.add(heap[0].scope);
-            remove(heap[0]);
-          }
+        // All those due are taken together, whatever their instants: all are marked before any
+        // is delivered, as on the timer thread (nested scopes with one deadline expire together,
+        // and so do those the test clock's one move has passed: see VirtualClock.advanceTo).
+        long now = LibraryClock.nanoTime();
+        while (size > 0 && heap[0].nanos - now <= 0L) {
+          due.add(heap[0].scope);
+          remove(heap[0]);
         }
       } finally {
         LOCK.unlock();
