@@ -57,11 +57,9 @@ public final class VirtualClock implements AutoCloseable {
    *
    * `time` holds the virtual now and the sleepers (VirtualTimeline). The library's deadlines
    * stay in the library (Deadlines), which stops firing them on its own while this clock is
-   * installed; advanceTo() moves `time.now` step by step up to the target: to each next sleeper
-   * due, where it fires the deadlines due and wakes the sleepers; and through each run of
-   * deadlines due before the next sleeper, which are all marked expired first and then delivered
-   * inline, each after the time has moved to it (LibraryClock.fireDeadlinesBy). Everything fires
-   * before the call returns. Deadlines before sleepers at the same instant.
+   * installed; advanceTo() moves `time.now` step by step to each next deadline or sleeper due
+   * up to the target, and at each step fires the deadlines due (inline: delivered when the call
+   * returns) and then wakes the sleepers due. Deadlines before sleepers at the same instant.
    *
    * `advancing` serialises moves of the time: advance(), the auto-advance thread, close().
    * `closed` is set once by close(); afterwards nothing moves the time. `autoThread` is started
@@ -120,11 +118,14 @@ public final class VirtualClock implements AutoCloseable {
    * started) and every sleeper due has been woken; what those threads do next happens on their own
    * threads, after.
    *
-   * <p>Deadlines with no sleep due between them expire together: every one of them is cancelled
-   * before any cancellation is delivered, though each is delivered at its own time. So nested
-   * scopes whose deadlines one advance passes end as if they had expired at once, the outermost
-   * absorbing, whatever their order (as a Trio {@code MockClock.jump} past them does); to see them
-   * one at a time, advance to each and wait for what its thread does before the next.
+   * <p>Each deadline fires at its own instant: no thread sees a scope expired before the time has
+   * reached its deadline. Deadlines at the same instant expire together (all are cancelled before
+   * any is delivered, so of nested scopes given one deadline the outermost absorbs). Deadlines at
+   * different instants fire one after the other, and the threads the first woke run meanwhile: when
+   * one advance passes an inner scope's deadline and then its outer scope's, whether the inner
+   * absorbs (its thread left it before the outer's instant came) or the outer does depends on how
+   * fast that thread runs. For a determined outcome, advance to the first deadline, wait for what
+   * its thread does, then advance on.
    *
    * @param duration how far to move; zero fires what is due now
    * @throws NullPointerException if {@code duration} is null
@@ -251,26 +252,6 @@ public final class VirtualClock implements AutoCloseable {
       OptionalLong next = nextDue();
       if (next.isEmpty() || next.getAsLong() - target > 0L) {
         break;
-      }
-      OptionalLong sleeper = time.nextSleeper();
-      if (sleeper.isEmpty() || next.getAsLong() - sleeper.getAsLong() < 0L) {
-        // A deadline is next: it fires with every deadline due before the next sleeper (or by the
-        // target), all marked before any is delivered, each delivered at its own time. No thread
-        // hears of one before all are cancelled, so nested deadlines that this move passes expire
-        // together and the outermost absorbs (as a Trio MockClock.jump cancels them in one tick).
-        long limit =
-            sleeper.isPresent() && sleeper.getAsLong() - target <= 0L
-                ? sleeper.getAsLong()
-                : target;
-        LibraryClock.fireDeadlinesBy(
-            limit,
-            at -> {
-              if (at - time.now > 0L) {
-                time.moveTo(at);
-              }
-            });
-        time.wakeDueSleepers();
-        continue;
       }
       if (next.getAsLong() - time.now > 0L) {
         time.moveTo(next.getAsLong());

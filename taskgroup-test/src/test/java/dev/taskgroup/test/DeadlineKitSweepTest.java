@@ -191,48 +191,6 @@ class DeadlineKitSweepTest {
     }
   }
 
-  /**
-   * The inner first, 1 ns apart (or a second apart), and ONE advance past both: both expire in that
-   * advance, together, and the outermost absorbs, as in Trio, where a {@code MockClock.jump} past
-   * both cancels them in one tick. (Fired one at a time, the inner's thread could leave the inner
-   * scope between the two, and the inner absorbed, or the thread was already out of the outer.)
-   */
-  @RepeatedTest(30)
-  void oneAdvancePastAnInnerThenAnOuterDeadlineIsAbsorbedByTheOutermost() throws Exception {
-    for (Duration apart : new Duration[] {Duration.ofNanos(1), Duration.ofSeconds(1)}) {
-      try (var clock = VirtualClock.install()) {
-        Instant at = clock.instant().plusMillis(7);
-        CancelScope outer = CancelScope.withDeadline(at.plus(apart));
-        CancelScope inner = CancelScope.withDeadline(at);
-        CountDownLatch blocked = new CountDownLatch(1);
-        AtomicReference<Throwable> escaped = new AtomicReference<>();
-        Thread t =
-            Thread.ofVirtual()
-                .start(
-                    () ->
-                        escaped.set(
-                            catchThrowable(
-                                () ->
-                                    outer.run(
-                                        () -> {
-                                          inner.run(
-                                              () -> {
-                                                blocked.countDown();
-                                                new CountDownLatch(1).await();
-                                              });
-                                          new CountDownLatch(1).await(); // the inner absorbed
-                                        }))));
-        blocked.await();
-        clock.advance(Duration.ofMillis(7).plus(apart).plusMillis(1));
-        assertThat(t.join(Duration.ofSeconds(10))).as("%s apart", apart).isTrue();
-        assertThat(escaped.get()).isNull();
-        assertThat(inner.cancelCalled()).as("%s apart", apart).isTrue();
-        assertThat(inner.cancelCaught()).as("inner absorbed, %s apart", apart).isFalse();
-        assertThat(outer.cancelCaught()).as("outer absorbed, %s apart", apart).isTrue();
-      }
-    }
-  }
-
   @Test
   void anInstantSetUnderTheClockFiresAtItsExactVirtualNanosecond() throws Exception {
     try (var clock = VirtualClock.install()) {

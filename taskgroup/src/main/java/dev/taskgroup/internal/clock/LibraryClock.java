@@ -6,7 +6,6 @@ import java.time.Instant;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.LongConsumer;
 
 /**
  * The library's clock: the one place every deadline and every library sleep reads the time, and the
@@ -128,22 +127,8 @@ public final class LibraryClock {
   }
 
   /**
-   * Fires, on the calling thread, every deadline due by {@code limit}: all are marked cancelled
-   * before any is delivered, and then each is delivered in deadline order, after {@code moveTo} has
-   * been given its time (to move the clock there). When this returns, each one's cancellation has
-   * been delivered.
-   *
-   * @param limit the latest deadline to fire, on this clock's timeline
-   * @param moveTo called with each distinct deadline time, in order, before its deliveries
-   */
-  public static void fireDeadlinesBy(long limit, LongConsumer moveTo) {
-    Deadlines.fireDueBy(limit, moveTo);
-  }
-
-  /**
-   * Fires, on the calling thread, every deadline due by {@link #nanoTime()}, all marked cancelled
-   * (in deadline order) before any is delivered: when this returns, each one's cancellation has
-   * been delivered.
+   * Fires, on the calling thread and in deadline order, every deadline due at {@link #nanoTime()}:
+   * when this returns, each one's cancellation has been delivered.
    */
   public static void fireDueDeadlines() {
     Deadlines.fireDue();
