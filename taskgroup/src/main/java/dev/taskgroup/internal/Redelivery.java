@@ -185,7 +185,7 @@ public final class Redelivery {
     Thread w = watcher;
     if (w == null) {
       // Lives as long as the JVM: keeps none of the context of the thread that first needs it (see
-      // Deadlines.ensureTimer).
+      // DeadlineTimer.ensureStarted).
       w =
           Thread.ofPlatform()
               .daemon()
