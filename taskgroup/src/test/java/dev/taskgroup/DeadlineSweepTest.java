@@ -109,9 +109,8 @@ class DeadlineSweepTest {
    */
   @RepeatedTest(50)
   void oneInstantOnAnOwnerScopeAndAChildScopeIsAbsorbedByTheOwnersScope() throws Exception {
-    Instant at = Instant.now().plusMillis(20);
-    CancelScope outer = CancelScope.withDeadline(at);
-    CancelScope innerScope = CancelScope.withDeadline(at); // made here: the child may not start
+    CancelScope outer = CancelScope.create();
+    CancelScope innerScope = CancelScope.create();
     AtomicReference<CancelScope> inner = new AtomicReference<>(innerScope);
     Throwable escaped =
         catchThrowable(
@@ -120,11 +119,25 @@ class DeadlineSweepTest {
                     () -> {
                       var group = TaskGroup.named("g");
                       group.run(
-                          () ->
-                              group.fork(
-                                  () -> {
-                                    innerScope.run(() -> new CountDownLatch(1).await());
-                                  }));
+                          () -> {
+                            CountDownLatch entered = new CountDownLatch(1);
+                            group.fork(
+                                () -> {
+                                  innerScope.run(
+                                      () -> {
+                                        entered.countDown();
+                                        new CountDownLatch(1).await();
+                                      });
+                                });
+                            entered.await();
+                            // Both running: the same Instant is set on each (on a loaded machine
+                            // a deadline set before the child started could expire first, and the
+                            // child, cancelled before it started, would never enter its scope).
+                            Instant at = Instant.now().plusMillis(5);
+                            innerScope.setDeadline(at);
+                            outer.setDeadline(at);
+                            new CountDownLatch(1).await();
+                          });
                     }));
     assertThat(escaped).isNull();
     assertThat(outer.cancelCaught()).isTrue();
