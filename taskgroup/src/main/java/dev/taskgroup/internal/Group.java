@@ -3,11 +3,8 @@ package dev.taskgroup.internal;
 import dev.taskgroup.Body;
 import dev.taskgroup.ContextPropagator;
 import dev.taskgroup.FailurePolicy;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
@@ -43,7 +40,7 @@ import java.util.function.Consumer;
  * whose first act, for a virtual thread, is an unfenced read of the park permit; see ChildList's
  * overview. The store of the 0 is now volatile.)
  *
- * The Group's monitor guards `failures` (the child list has its own lock, see ChildList). It is
+ * The Group's monitor guards `failures` (GroupFailures; the child list has its own lock, see ChildList). It is
  * never held while calling user code, nor across anything that blocks.
  *
  * The owner's run:
@@ -75,19 +72,12 @@ public final class Group extends EnteredScope {
   private boolean ownerInterrupted;
 
   /**
-   * Failures in order, created on the first; under the monitor (synchronized (this)). Emptied (not
-   * nulled: the group still failed) once run has handed them to the exception it throws, so that a
-   * finished group somebody keeps does not keep them: the exception is the caller's to hold.
+   * The failures kept and reported, made on the first; under the monitor (synchronized (this)). The
+   * kept ones are emptied (the group still failed) once run has handed them to the exception it
+   * throws, so that a finished group somebody keeps does not keep them: the exception is the
+   * caller's to hold.
    */
-  private List<Throwable> failures;
-
-  /**
-   * Every failure this group has reported (kept or handed to the handler), by identity and weakly;
-   * made on the first, under the monitor. A child's is recorded before its task publishes it (the
-   * task reports, then sets its outcome), so the wrapper that a read of that outcome makes and the
-   * body or a sibling rethrows is always recognised (see rethrownAddition).
-   */
-  private JudgedFailures reported;
+  private GroupFailures failures;
 
   /**
    * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
@@ -177,9 +167,7 @@ public final class Group extends EnteredScope {
    */
   private List<Throwable> takeFailures() {
     synchronized (this) {
-      List<Throwable> all = List.copyOf(failures);
-      failures.clear();
-      return all;
+      return failures.take();
     }
   }
 
@@ -339,7 +327,7 @@ public final class Group extends EnteredScope {
 
   private boolean hasFailures() {
     synchronized (this) {
-      return failures != null;
+      return failures != null && failures.anyKept();
     }
   }
 
@@ -419,7 +407,7 @@ public final class Group extends EnteredScope {
    */
   private void reportFailure(
       Throwable failure, String source, boolean cancelRest, Scope where, ThreadState ts) {
-    List<Throwable> added = rethrownAddition(failure);
+    List<Throwable> added = GroupFailures.rethrownAddition(failure, this);
     if (added != null) {
       for (Throwable more : added) {
         if (ts == null
@@ -434,10 +422,7 @@ public final class Group extends EnteredScope {
       return;
     }
     synchronized (this) {
-      if (reported == null) {
-        reported = new JudgedFailures();
-      }
-      reported.add(failure);
+      failures().reported(failure);
     }
     Consumer<? super Throwable> handler = config.onFailure();
     if (handler != null) {
@@ -459,66 +444,25 @@ public final class Group extends EnteredScope {
     }
   }
 
-  /**
-   * If {@code failure} is a failure this group has reported, rethrown in the wrappers that reading
-   * an outcome makes (the FailedTaskException of {@code Task.get()} for one of this group's
-   * children; an ExecutionException or CompletionException, exactly those JDK classes, from a
-   * {@code CompletableFuture}, one inside another included), the exceptions suppressed on those
-   * wrappers, which are new; else null. The JDK classes' getCause and getSuppressed are their own,
-   * never a user's override.
-   */
-  private List<Throwable> rethrownAddition(Throwable failure) {
-    Throwable t = failure;
-    for (int depth = 0; ; depth++) {
-      if (depth == 8) {
-        return null;
-      }
-      if (t instanceof FailedTaskException again) {
-        if (!again.reportedBy(this)) {
-          return null;
-        }
-        t = t.getCause(); // one of this group's children's failure, which it reported
-        break;
-      }
-      Class<?> c = t.getClass();
-      if (c != ExecutionException.class && c != CompletionException.class) {
-        return null; // not a wrapper, or not only wrappers
-      }
-      t = t.getCause();
-      if (t == null) {
-        return null;
-      }
-      if (reportedHere(t)) {
-        break;
-      }
-    }
-    List<Throwable> added = new ArrayList<>();
-    for (Throwable w = failure; w != t; w = w.getCause()) {
-      added.addAll(List.of(w.getSuppressed()));
-    }
-    return added;
-  }
-
-  private boolean reportedHere(Throwable t) {
+  /** Whether this group has reported {@code t} itself (see GroupFailures.rethrownAddition). */
+  boolean reportedBefore(Throwable t) {
     synchronized (this) {
-      return reported != null && reported.contains(t);
+      return failures != null && failures.wasReported(t);
     }
   }
 
-  /** Keeps a failure, once: the same throwable rethrown (say, a task's exceptionNow()) is one. */
   private void keep(Throwable failure) {
     synchronized (this) {
-      if (failures == null) {
-        failures = new ArrayList<>(2);
-      } else {
-        for (Throwable kept : failures) {
-          if (kept == failure) {
-            return;
-          }
-        }
-      }
-      failures.add(failure);
+      failures().keep(failure);
     }
+  }
+
+  /** The failures, made on first use; under the monitor. */
+  private GroupFailures failures() {
+    if (failures == null) {
+      failures = new GroupFailures();
+    }
+    return failures;
   }
 
   // ---- forking ----------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+package dev.taskgroup.internal;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * A group's failures: those it keeps for the exception {@code run} throws, in the order they
+ * happened, and every one it has reported (kept, or handed to the {@code onFailure} handler), by
+ * identity and weakly, so that a reported failure rethrown in the wrapper a read of it made is
+ * known again (Group.reportFailure). Made on the group's first failure; not thread-safe: every
+ * method is called under the group's monitor, which is never held while calling user code.
+ */
+final class GroupFailures {
+  /** Kept failures, in order; null until the first. Emptied by {@link #take}. */
+  private List<Throwable> kept;
+
+  /** Every failure reported; see the class comment. */
+  private final JudgedFailures reported = new JudgedFailures();
+
+  /** Records a failure as reported (before it is kept or handed on). */
+  void reported(Throwable failure) {
+    reported.add(failure);
+  }
+
+  /** Keeps a failure, once: the same throwable rethrown (say, a task's exceptionNow()) is one. */
+  void keep(Throwable failure) {
+    if (kept == null) {
+      kept = new ArrayList<>(2);
+    } else {
+      for (Throwable k : kept) {
+        if (k == failure) {
+          return;
+        }
+      }
+    }
+    kept.add(failure);
+  }
+
+  /** Whether a failure was ever kept (the group failed, even once they have been taken). */
+  boolean anyKept() {
+    return kept != null;
+  }
+
+  /** The kept failures, in order; the group lets go of them (its run is ending). */
+  List<Throwable> take() {
+    List<Throwable> all = List.copyOf(kept);
+    kept.clear();
+    return all;
+  }
+
+  /**
+   * If {@code failure} is a failure {@code g} has reported, rethrown in the wrappers that reading
+   * an outcome makes (the FailedTaskException of {@code Task.get()} for one of g's children; an
+   * ExecutionException or CompletionException, exactly those JDK classes, from a {@code
+   * CompletableFuture}, one inside another included), the exceptions suppressed on those wrappers,
+   * which are new; else null. The JDK classes' getCause and getSuppressed are their own, never a
+   * user's override. A static method, as the group may have no failures yet.
+   */
+  static List<Throwable> rethrownAddition(Throwable failure, Group g) {
+    Throwable t = failure;
+    for (int depth = 0; ; depth++) {
+      if (depth == 8) {
+        return null;
+      }
+      if (t instanceof FailedTaskException again) {
+        if (!again.reportedBy(g)) {
+          return null;
+        }
+        t = t.getCause(); // the failure of one of g's children, which g reported
+        break;
+      }
+      Class<?> c = t.getClass();
+      if (c != ExecutionException.class && c != CompletionException.class) {
+        return null; // not a wrapper, or not only wrappers
+      }
+      t = t.getCause();
+      if (t == null) {
+        return null;
+      }
+      if (g.reportedBefore(t)) {
+        break;
+      }
+    }
+    List<Throwable> added = new ArrayList<>();
+    for (Throwable w = failure; w != t; w = w.getCause()) {
+      added.addAll(List.of(w.getSuppressed()));
+    }
+    return added;
+  }
+
+  /** Whether {@code t} itself was reported. */
+  boolean wasReported(Throwable t) {
+    return reported.contains(t);
+  }
+}
