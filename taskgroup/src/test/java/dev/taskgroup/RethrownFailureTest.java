@@ -46,21 +46,26 @@ class RethrownFailureTest {
     return TaskGroup.builder().name("collect").failurePolicy(FailurePolicy.COLLECT).build();
   }
 
-  /** A body that forks a failing child and a sibling that reads its outcome and rethrows it. */
+  /**
+   * Runs {@code g} with a body that forks a failing child and a sibling that reads and rethrows.
+   */
+  private static void runFailingAndReader(TaskGroup g, RuntimeException failure, Read read)
+      throws InterruptedException {
+    g.run(
+        () -> {
+          Task<Object> failing =
+              g.fork(
+                  () -> {
+                    throw failure;
+                  });
+          g.fork(() -> read.from(failing));
+        });
+  }
+
+  /** What {@link #runFailingAndReader} makes {@code g} throw. */
   private static List<Throwable> failuresOf(TaskGroup g, RuntimeException failure, Read read) {
     TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      Task<Object> failing =
-                          g.fork(
-                              () -> {
-                                throw failure;
-                              });
-                      g.fork(() -> read.from(failing));
-                    }));
+        catchThrowableOfType(TaskGroupException.class, () -> runFailingAndReader(g, failure, read));
     assertThat(e).as("run threw no TaskGroupException").isNotNull();
     return e.failures();
   }
@@ -114,16 +119,7 @@ class RethrownFailureTest {
       TaskGroup g =
           TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).onFailure(handled::add).build();
       RuntimeException failure = new RuntimeException("only once");
-      Read read = READS.get(i);
-      g.run(
-          () -> {
-            Task<Object> failing =
-                g.fork(
-                    () -> {
-                      throw failure;
-                    });
-            g.fork(() -> read.from(failing));
-          });
+      runFailingAndReader(g, failure, READS.get(i));
       assertThat(handled).as("read #%d", i).containsExactly(failure);
     }
   }
