@@ -145,20 +145,39 @@ public final class Cancellation {
   /**
    * The failures riding on a cancellation: exceptions suppressed by it (a try-with-resources whose
    * {@code close()} failed while the block was being cancelled) that are not cancellations
-   * themselves. A scope that absorbs the cancellation must not lose them.
+   * themselves, or by the exceptions of its cause chain down to the first of the cancellation types
+   * (the common {@code catch (InterruptedException e) { throw new RuntimeException(e); }} around
+   * such a block leaves the {@code close()} failure on the cause). A scope that absorbs the
+   * cancellation must not lose them.
    */
   public static List<Throwable> suppressedFailures(Throwable cancellation, ThreadState ts) {
-    Throwable[] suppressed = cancellation.getSuppressed();
-    if (suppressed.length == 0) {
-      return List.of();
-    }
-    List<Throwable> failures = new ArrayList<>(suppressed.length);
-    for (Throwable s : suppressed) {
-      if (!isCancellation(s, ts)) {
-        failures.add(s);
+    List<Throwable> failures = null;
+    int depth = 0;
+    for (Throwable c = cancellation;
+        c != null && depth < MAX_CAUSE_DEPTH;
+        c = causeOf(c), depth++) {
+      for (Throwable s : c.getSuppressed()) {
+        if (!isCancellation(s, ts) && (failures == null || !containsIdentical(failures, s))) {
+          if (failures == null) {
+            failures = new ArrayList<>(2);
+          }
+          failures.add(s);
+        }
+      }
+      if (isCancellationType(c)) {
+        break; // what the cancellation itself was caused by is not riding on it
       }
     }
-    return failures;
+    return failures == null ? List.of() : failures;
+  }
+
+  private static boolean containsIdentical(List<Throwable> list, Throwable t) {
+    for (Throwable x : list) {
+      if (x == t) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
