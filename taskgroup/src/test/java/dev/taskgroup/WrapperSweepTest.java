@@ -10,7 +10,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -43,14 +42,6 @@ class WrapperSweepTest {
 
   private static TaskGroup collecting(String name) {
     return TaskGroup.builder().name(name).failurePolicy(FailurePolicy.COLLECT).build();
-  }
-
-  private static TaskGroup collecting(String name, List<Throwable> handled) {
-    return TaskGroup.builder()
-        .name(name)
-        .failurePolicy(FailurePolicy.COLLECT)
-        .onFailure(handled::add)
-        .build();
   }
 
   /** A resource whose close() throws {@code failure}. */
@@ -231,34 +222,9 @@ class WrapperSweepTest {
 
   // ---- a child's failure object rethrown bare ----------------------------------------------
 
-  // A sibling rethrows the failed task's exceptionNow(): the same throwable, one failure. Without
-  // a handler the group keeps it once; the handler must also see it once (FailurePolicy: "handed
-  // to the failure handler" once, as Task.get()'s rethrown exception is).
-  @RepeatedTest(5)
-  void exceptionNowRethrownByASiblingReachesTheHandlerOnce() throws Exception {
-    List<Throwable> handled = new CopyOnWriteArrayList<>();
-    TaskGroup g = collecting("exception-now", handled);
-    RuntimeException failure = new RuntimeException("only once");
-    g.run(
-        () -> {
-          Task<Object> failing =
-              g.fork(
-                  () -> {
-                    throw failure;
-                  });
-          g.fork(
-              () -> {
-                try {
-                  return failing.get();
-                } catch (ExecutionException e) {
-                  throw (RuntimeException) failing.exceptionNow();
-                }
-              });
-        });
-    assertThat(handled).containsExactly(failure);
-  }
-
-  // The same without a handler: kept once (control for the test above).
+  // A sibling rethrows the failed task's exceptionNow(): the same throwable is kept once
+  // (TaskGroupException.failures). (With an onFailure handler it is handed over again, as for
+  // children that throw one shared instance: CollectTest.handlerKeepsMemoryFlatOverManyFailures.)
   @RepeatedTest(5)
   void exceptionNowRethrownByASiblingIsKeptOnce() {
     TaskGroup g = collecting("exception-now-kept");
@@ -287,34 +253,77 @@ class WrapperSweepTest {
   }
 
   // An onCancel action rethrows the failure object of a child that already failed: the action's
-  // failure is the group's (CancelScope.onCancel), but it is the same throwable, so one failure.
+  // failure is the group's (CancelScope.onCancel), and the same throwable is kept once.
   @RepeatedTest(5)
-  void anOnCancelActionRethrowingAChildsFailureReachesTheHandlerOnce() throws Exception {
-    List<Throwable> handled = new CopyOnWriteArrayList<>();
-    TaskGroup g = collecting("on-cancel-rethrow", handled);
+  void anOnCancelActionRethrowingAChildsFailureIsKeptOnce() {
+    TaskGroup g = collecting("on-cancel-rethrow");
     RuntimeException failure = new RuntimeException("only once");
-    g.run(
-        () -> {
-          Task<Object> failing =
-              g.fork(
-                  () -> {
-                    throw failure;
-                  });
-          ExecutionException read = catchThrowableOfType(ExecutionException.class, failing::get);
-          assertThat(read).hasCause(failure);
-          CancelScope s = CancelScope.create();
-          s.run(
-              () -> {
-                try (var hook =
-                    CancelScope.onCancel(
-                        () -> {
-                          throw (RuntimeException) failing.exceptionNow();
-                        })) {
-                  s.cancel();
-                }
-              });
-        });
-    assertThat(handled).containsExactly(failure);
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      Task<Object> failing =
+                          g.fork(
+                              () -> {
+                                throw failure;
+                              });
+                      ExecutionException read =
+                          catchThrowableOfType(ExecutionException.class, failing::get);
+                      assertThat(read).hasCause(failure);
+                      CancelScope s = CancelScope.create();
+                      s.run(
+                          () -> {
+                            try (var hook =
+                                CancelScope.onCancel(
+                                    () -> {
+                                      throw (RuntimeException) failing.exceptionNow();
+                                    })) {
+                              s.cancel();
+                            }
+                          });
+                    }));
+    assertThat(e).isNotNull();
+    assertThat(e.failures()).containsExactly(failure);
+  }
+
+  // The same action rethrowing Task.get()'s exception with a suppressed failure of its own: the
+  // child's failure once, the action's suppressed one reported (Task: "An exception suppressed on
+  // such a rethrown exception on its way ... is reported").
+  @RepeatedTest(5)
+  void anOnCancelActionRethrowingGetsExceptionKeepsItsSuppressed() {
+    TaskGroup g = collecting("on-cancel-get");
+    RuntimeException failure = new RuntimeException("only once");
+    IllegalStateException extra = new IllegalStateException("the action's own");
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                g.run(
+                    () -> {
+                      Task<Object> failing =
+                          g.fork(
+                              () -> {
+                                throw failure;
+                              });
+                      catchThrowable(failing::get);
+                      CancelScope s = CancelScope.create();
+                      s.run(
+                          () -> {
+                            try (var hook =
+                                CancelScope.onCancel(
+                                    () -> {
+                                      try (AutoCloseable r = failingClose(extra)) {
+                                        failing.get();
+                                      }
+                                    })) {
+                              s.cancel();
+                            }
+                          });
+                    }));
+    assertThat(e).isNotNull();
+    assertThat(e.failures()).containsExactly(failure, extra);
   }
 
   // ---- a close() failure on Task.get()'s exception, rethrown out of a shield ----------------
@@ -543,12 +552,16 @@ class WrapperSweepTest {
     assertThat(failure.getSuppressed()).containsExactly(cleanup);
   }
 
-  // The caller of start() is cancelled before the work signals; the work's close() failure rides
-  // on its (wrapped) cancellation. "the work's failure if it failed meanwhile without signalling
-  // (in its cleanup, say: never lost)": it must surface exactly once, to start's caller or in run.
-  @RepeatedTest(10)
-  void aCloseFailureOfStartWorkCancelledBeforeSignallingSurfacesOnce() {
-    IllegalStateException closeFailed = new IllegalStateException("close() failed");
+  /** The work given to start: blocks (signalling nothing) once {@code in} is counted down. */
+  interface StartWork {
+    Startable<Object> make(CountDownLatch in, Exception closeFailed);
+  }
+
+  /**
+   * Runs {@code work} through {@code start} from a scope that a sibling cancels once the work is
+   * in; returns how many times {@code closeFailed} reached start's caller or run's caller.
+   */
+  private static int startCancelledBeforeSignalling(StartWork work, Exception closeFailed) {
     TaskGroup g = TaskGroup.named("start-cancelled");
     AtomicReference<Throwable> fromStart = new AtomicReference<>();
     Throwable fromRun =
@@ -566,14 +579,41 @@ class WrapperSweepTest {
                       s.run(
                           () ->
                               fromStart.set(
-                                  catchThrowable(
-                                      () ->
-                                          g.start(
-                                              signal ->
-                                                  blockWrappingTheInterrupt(in, closeFailed)))));
+                                  catchThrowable(() -> g.start(work.make(in, closeFailed)))));
                     }));
-    int n = occurrences(fromStart.get(), closeFailed) + occurrences(fromRun, closeFailed);
-    assertThat(n).as("start threw %s, run threw %s", fromStart.get(), fromRun).isEqualTo(1);
+    assertThat(fromStart.get())
+        .as("start threw %s, run threw %s", fromStart.get(), fromRun)
+        .isNotNull();
+    return occurrences(fromStart.get(), closeFailed) + occurrences(fromRun, closeFailed);
+  }
+
+  // The caller of start() is cancelled before the work signals; the work's close() failure rides
+  // on its (wrapped) cancellation. "the work's failure if it failed meanwhile without signalling
+  // (in its cleanup, say: never lost)": it must surface exactly once, to start's caller or in run.
+  @RepeatedTest(10)
+  void aCloseFailureOfStartWorkCancelledBeforeSignallingSurfacesOnce() {
+    IllegalStateException closeFailed = new IllegalStateException("close() failed");
+    int n =
+        startCancelledBeforeSignalling(
+            (in, failure) -> signal -> blockWrappingTheInterrupt(in, failure), closeFailed);
+    assertThat(n).isEqualTo(1);
+  }
+
+  // The same with the close() failure suppressed on the InterruptedException itself (control).
+  @RepeatedTest(5)
+  void aCloseFailureOnStartWorksOwnCancellationSurfacesOnce() {
+    IllegalStateException closeFailed = new IllegalStateException("close() failed");
+    int n =
+        startCancelledBeforeSignalling(
+            (in, failure) ->
+                signal -> {
+                  try (AutoCloseable r = failingClose(failure)) {
+                    in.countDown();
+                    Thread.sleep(60_000);
+                  }
+                },
+            closeFailed);
+    assertThat(n).isEqualTo(1);
   }
 
   // ---- a failure whose cause is the CancelledException of a scope that has exited ----------
