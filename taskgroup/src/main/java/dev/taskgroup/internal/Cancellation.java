@@ -87,6 +87,22 @@ public final class Cancellation {
     }
   }
 
+  /**
+   * Called at a scope exit where nothing was cancelled that let {@code t} through: the exceptions
+   * suppressed on it, and on its causes, left with it and were not the cancellation there, so they
+   * are failures from now on, on this thread, as {@code t} is (see {@link #judgedFailure}).
+   */
+  static void judgedRiders(Throwable t, ThreadState ts) {
+    int depth = 0;
+    for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = causeOf(c), depth++) {
+      for (Throwable s : c.getSuppressed()) {
+        if (judgeByType(s, null) == Verdict.UNDECIDED) {
+          ts.judgedFailure(s);
+        }
+      }
+    }
+  }
+
   private enum Verdict {
     CANCELLATION,
     FAILURE,

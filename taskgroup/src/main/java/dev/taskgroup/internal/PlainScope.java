@@ -48,8 +48,8 @@ public final class PlainScope extends EnteredScope {
     } catch (Throwable t) {
       thrown = t;
     }
-    boolean cancellation =
-        thrown != null && effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts);
+    boolean cancelledHere = thrown != null && effectivelyCancelled(this);
+    boolean cancellation = cancelledHere && Cancellation.isCancellation(thrown, ts);
     List<Throwable> riding = cancellation ? Cancellation.suppressedFailures(thrown, ts) : List.of();
     boolean aboveVisible = cancelledAboveVisible();
     if (cooperative && !nested) {
@@ -87,6 +87,12 @@ public final class PlainScope extends EnteredScope {
     if (thrown != null) {
       if (parent != ts || ts instanceof TaskImpl<?>) { // a scope exit further out will judge it
         Cancellation.judgedFailure(thrown, ts);
+        if (!cancelledHere) {
+          // What rides on it left a scope where nothing was cancelled (a shield): failures too,
+          // though the cancellation outside, delivered again, would make an IOException look like
+          // it further out (a close() failure suppressed on a rethrown Task.get() exception).
+          Cancellation.judgedRiders(thrown, ts);
+        }
       }
       throw Cancellation.<RuntimeException>sneakyThrow(thrown);
     }
