@@ -168,6 +168,45 @@ class WrapperSweepTest {
     assertThat(thrown).as("the close() failure was lost").isSameAs(closeFailed);
   }
 
+  // moveOnAfter: the riding failure, not the null of a timeout.
+  @RepeatedTest(5)
+  void aCloseFailureOnAWrappedCancellationInMoveOnAfterIsThrown() {
+    IllegalStateException closeFailed = new IllegalStateException("close() failed");
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                CancelScope.moveOnAfter(
+                    Duration.ZERO,
+                    () -> {
+                      blockWrappingTheInterrupt(new CountDownLatch(1), closeFailed);
+                      return "finished";
+                    }));
+    assertThat(thrown).as("the close() failure was lost").isSameAs(closeFailed);
+  }
+
+  // A cooperative scope: the cancellation comes from a checkpoint (a CancelledException, the
+  // library's own), which the block wraps; the close() failure rides on it all the same.
+  @RepeatedTest(5)
+  void aCloseFailureOnAWrappedCheckpointInACooperativeScopeIsThrown() {
+    IllegalStateException closeFailed = new IllegalStateException("close() failed");
+    CancelScope s = CancelScope.cooperative();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                s.run(
+                    () -> {
+                      s.cancel();
+                      try {
+                        try (AutoCloseable r = failingClose(closeFailed)) {
+                          CancelScope.checkpoint();
+                        }
+                      } catch (InterruptedException e) {
+                        throw new IllegalStateException("checkpoint", e);
+                      }
+                    }));
+    assertThat(thrown).as("the close() failure was lost").isSameAs(closeFailed);
+  }
+
   // invokeAll: the first failure cancels the sibling, whose close() failure rides on its wrapped
   // cancellation. "every failure is then reported".
   @RepeatedTest(10)
@@ -333,36 +372,41 @@ class WrapperSweepTest {
   // left the shield (riding on the rethrown ExecutionException): "an IOException that leaves a
   // shielded scope ... is a failure at every exit further out too". It must not be taken for the
   // cancellation because the cancellation's interrupt is delivered again after the shield.
-  @RepeatedTest(10)
+  // Every way of reading the outcome (RethrownFailureTest.READS: Task.get(), the future's join(),
+  // get(), a dependent stage, CancelScope.await).
+  @RepeatedTest(5)
   void anIoCloseFailureOnAReadRethrownFromAShieldInTheBodyIsReported() {
-    RuntimeException failure = new RuntimeException("the child's");
-    IOException closeFailed = new IOException("close() failed in the shield");
-    TaskGroup g = TaskGroup.named("shield-body");
-    TaskGroupException e =
-        catchThrowableOfType(
-            TaskGroupException.class,
-            () ->
-                g.run(
-                    () -> {
-                      Task<Object> failing =
-                          g.fork(
-                              () -> {
-                                throw failure;
-                              });
-                      try {
-                        Thread.sleep(60_000); // ended by the failure's cancellation
-                      } catch (InterruptedException cancelled) {
-                        CancelScope.shielded()
-                            .run(
+    for (int i = 0; i < RethrownFailureTest.READS.size(); i++) {
+      RethrownFailureTest.Read read = RethrownFailureTest.READS.get(i);
+      RuntimeException failure = new RuntimeException("the child's");
+      IOException closeFailed = new IOException("close() failed in the shield");
+      TaskGroup g = TaskGroup.named("shield-body");
+      TaskGroupException e =
+          catchThrowableOfType(
+              TaskGroupException.class,
+              () ->
+                  g.run(
+                      () -> {
+                        Task<Object> failing =
+                            g.fork(
                                 () -> {
-                                  try (AutoCloseable r = failingClose(closeFailed)) {
-                                    failing.get();
-                                  }
+                                  throw failure;
                                 });
-                      }
-                    }));
-    assertThat(e).isNotNull();
-    assertThat(e.failures()).containsExactly(failure, closeFailed);
+                        try {
+                          Thread.sleep(60_000); // ended by the failure's cancellation
+                        } catch (InterruptedException cancelled) {
+                          CancelScope.shielded()
+                              .run(
+                                  () -> {
+                                    try (AutoCloseable r = failingClose(closeFailed)) {
+                                      read.from(failing);
+                                    }
+                                  });
+                        }
+                      }));
+      assertThat(e).as("read #%d", i).isNotNull();
+      assertThat(e.failures()).as("read #%d", i).containsExactly(failure, closeFailed);
+    }
   }
 
   // The same in a sibling.
