@@ -259,6 +259,75 @@ class WrapperSweepTest {
     assertThat(e.failures()).containsExactly(closeFailed);
   }
 
+  // ---- a failure suppressed on an outside interrupt of the group's owner -------------------
+
+  // Someone else interrupts the owner while the body blocks in a try-with-resources whose close()
+  // fails: the InterruptedException carries the close() failure. TaskGroup, "When outcomes
+  // coincide": "(1) failures: TaskGroupException (an interrupt of the owner from outside stays set
+  // on the thread)" before "(2) the owner was interrupted by someone else". The close() failure
+  // must not be dropped with the InterruptedException.
+  @RepeatedTest(10)
+  void aCloseFailureOnAnOutsideInterruptOfTheBodyIsReported() throws Exception {
+    IllegalStateException closeFailed = new IllegalStateException("close() failed");
+    TaskGroup g = TaskGroup.named("outside-body");
+    CountDownLatch in = new CountDownLatch(1);
+    Thread owner = Thread.currentThread();
+    OutsideInterrupter interrupter = OutsideInterrupter.onceWaiting(in, () -> owner);
+    Throwable thrown;
+    boolean interruptLeftSet;
+    try {
+      thrown =
+          catchThrowable(
+              () ->
+                  g.run(
+                      () -> {
+                        try (AutoCloseable r = failingClose(closeFailed)) {
+                          in.countDown();
+                          Thread.sleep(60_000);
+                        }
+                      }));
+    } finally {
+      interrupter.join();
+      interruptLeftSet = Thread.interrupted();
+    }
+    assertThat(thrown).as("the close() failure was lost").isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(closeFailed);
+    assertThat(interruptLeftSet).as("the outside interrupt stays set").isTrue();
+  }
+
+  // The same one level down: a nested group's run throws for the outside interrupt, and the
+  // body's try-with-resources around it adds its close() failure to that exception.
+  @RepeatedTest(10)
+  void aCloseFailureOnANestedGroupsOutsideInterruptIsReported() throws Exception {
+    IllegalStateException closeFailed = new IllegalStateException("close() failed");
+    TaskGroup outer = TaskGroup.named("outside-outer");
+    CountDownLatch in = new CountDownLatch(1);
+    Thread owner = Thread.currentThread();
+    OutsideInterrupter interrupter = OutsideInterrupter.onceWaiting(in, () -> owner);
+    Throwable thrown;
+    try {
+      thrown =
+          catchThrowable(
+              () ->
+                  outer.run(
+                      () -> {
+                        TaskGroup nested = TaskGroup.named("outside-nested");
+                        try (AutoCloseable r = failingClose(closeFailed)) {
+                          nested.run(
+                              () -> {
+                                in.countDown();
+                                Thread.sleep(60_000);
+                              });
+                        }
+                      }));
+    } finally {
+      interrupter.join();
+      Thread.interrupted();
+    }
+    assertThat(thrown).as("the close() failure was lost").isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(closeFailed);
+  }
+
   // ---- a child's failure object rethrown bare ----------------------------------------------
 
   // A sibling rethrows the failed task's exceptionNow(): the same throwable is kept once
