@@ -287,8 +287,8 @@ class WrapperSweepTest {
                         }
                       }));
     } finally {
+      interruptLeftSet = Thread.interrupted(); // before the join, which it would break
       interrupter.join();
-      interruptLeftSet = Thread.interrupted();
     }
     assertThat(thrown).as("the close() failure was lost").isInstanceOf(TaskGroupException.class);
     assertThat(((TaskGroupException) thrown).failures()).containsExactly(closeFailed);
@@ -321,8 +321,8 @@ class WrapperSweepTest {
                         }
                       }));
     } finally {
+      Thread.interrupted(); // before the join, which it would break
       interrupter.join();
-      Thread.interrupted();
     }
     assertThat(thrown).as("the close() failure was lost").isInstanceOf(TaskGroupException.class);
     assertThat(((TaskGroupException) thrown).failures()).containsExactly(closeFailed);
