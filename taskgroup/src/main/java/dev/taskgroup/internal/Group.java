@@ -232,13 +232,13 @@ public final class Group extends EnteredScope {
     }
     if (thrown != null) {
       if (OutsideInterruptException.isIn(thrown)) {
+        reportRiding(thrown, ts);
         ownerInterrupted(); // a nested group on this thread saw the owner interrupted
       } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
         result = null; // the body was cut short by a cancellation
-        for (Throwable riding : Cancellation.suppressedFailures(thrown, ts)) {
-          reportFailure(riding, "the body", true, this, ts);
-        }
+        reportRiding(thrown, ts);
       } else if (thrown instanceof InterruptedException) {
+        reportRiding(thrown, ts);
         ownerInterrupted(); // not cancelled: someone else interrupted the owner
       } else {
         reportFailure(thrown, "the body", true, this, ts);
@@ -275,6 +275,17 @@ public final class Group extends EnteredScope {
       setFlags(CAUGHT);
     }
     return result;
+  }
+
+  /**
+   * Reports the failures riding on the interrupt that cut the body short, a cancellation or an
+   * outside interrupt (a close() that failed in a try-with-resources on its way out): the interrupt
+   * is not a failure, they are.
+   */
+  private void reportRiding(Throwable interrupt, ThreadState ts) {
+    for (Throwable riding : Cancellation.suppressedFailures(interrupt, ts)) {
+      reportFailure(riding, "the body", true, this, ts);
+    }
   }
 
   /**
