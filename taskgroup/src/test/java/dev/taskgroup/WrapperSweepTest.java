@@ -232,6 +232,37 @@ class WrapperSweepTest {
     assertThat(e.failures()).containsExactly(first, closeFailed);
   }
 
+  // invokeAny when every task fails, one of them with a CancellationException that nothing
+  // cancelled (a failure, Task's javadoc): a TaskGroupException with every failure, each once, and
+  // the close() failure suppressed on one of them travels on it (JDK invokeAny: an
+  // ExecutionException when no task completed successfully; closest: OpenJDK
+  // InvokeAnyTest / AbstractExecutorService.doInvokeAny).
+  @RepeatedTest(5)
+  void invokeAnyWithEveryTaskFailedReportsEachFailureOnce() {
+    java.util.concurrent.CancellationException own =
+        new java.util.concurrent.CancellationException("the work's own, nothing cancelled it");
+    IOException io = new IOException("refused");
+    IllegalStateException closeFailed = new IllegalStateException("close() failed");
+    TaskGroupException e =
+        catchThrowableOfType(
+            TaskGroupException.class,
+            () ->
+                TaskGroup.invokeAny(
+                    List.<java.util.concurrent.Callable<Object>>of(
+                        () -> {
+                          throw own;
+                        },
+                        () -> {
+                          try (AutoCloseable r = failingClose(closeFailed)) {
+                            throw io;
+                          }
+                        })));
+    assertThat(e).as("invokeAny must throw the failures").isNotNull();
+    assertThat(e.failures()).containsExactlyInAnyOrder(own, io);
+    assertThat(io.getSuppressed()).containsExactly(closeFailed);
+    assertThat(occurrences(e, closeFailed)).isEqualTo(1);
+  }
+
   // Control: suppressed on the InterruptedException itself, unwrapped (already handled).
   @RepeatedTest(5)
   void aCloseFailureOnAnUnwrappedCancellationInAChildIsReported() {
