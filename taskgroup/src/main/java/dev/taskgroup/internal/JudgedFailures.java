@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
 
 /**
@@ -19,7 +20,12 @@ import java.lang.ref.WeakReference;
  * it), and a thread that lives on (a pool's) must not keep the failures that left its scopes. An
  * open-addressing table keyed by identity (an exception's own {@code equals} and {@code hashCode}
  * are the user's): cleared entries stay as tombstones until the table is rebuilt, which happens
- * when it fills up and sizes it from the live entries, so it shrinks again too.
+ * when it fills up and sizes it from the live entries, or, when an add finds that the live entries
+ * fill less than an eighth of a grown table, to shrink it. (Filling up alone never shrank it: a
+ * supervisor whose children failed 100 000 times between two collections, each failure handed to
+ * its handler and dropped, kept a table of 262 144 slots and its cleared references for good, since
+ * the next failures never filled it again.) The collector tells which entries were cleared through
+ * a reference queue, polled on add: no walk of the table.
  */
 final class JudgedFailures {
   private static final int MIN_CAPACITY = 4;
@@ -30,6 +36,15 @@ final class JudgedFailures {
 
   /** Slots not null (live or cleared). */
   private int used;
+
+  /** Where the collector puts the entries it cleared (polled on add, to count the live ones). */
+  private final ReferenceQueue<Throwable> cleared = new ReferenceQueue<>();
+
+  /**
+   * Entries added and not yet seen cleared: the live ones, or fewer (an entry cleared during a
+   * rebuild is not counted there and may be polled again after; it only brings a rebuild earlier).
+   */
+  private int live;
 
   /** Whether {@code t} itself was judged a failure on this thread. */
   boolean contains(Throwable t) {
@@ -51,12 +66,20 @@ final class JudgedFailures {
     if (contains(t)) {
       return;
     }
-    if ((used + 1) * 4 > table.length * 3) {
+    while (cleared.poll() != null) {
+      live--;
+    }
+    if ((used + 1) * 4 > table.length * 3
+        || (table.length > SHRINK_ABOVE && Math.max(live, 0) * 8 < table.length)) {
       rebuild();
     }
-    insert(table, new WeakReference<>(t), t);
+    insert(table, new WeakReference<>(t, cleared), t);
     used++;
+    live++;
   }
+
+  /** A table up to this capacity is never rebuilt only to shrink it. */
+  private static final int SHRINK_ABOVE = 64;
 
   /** The number of live judgments (for tests). */
   int size() {
@@ -72,6 +95,9 @@ final class JudgedFailures {
   /** Drops the cleared entries, into a table sized for the live ones and as many more. */
   @SuppressWarnings("unchecked")
   private void rebuild() {
+    while (cleared.poll() != null) {
+      // counted again below
+    }
     int live = size();
     int capacity = MIN_CAPACITY;
     while (capacity * 3 < (live + 1) * 2 * 4) { // at most 3/8 full after: room to grow
@@ -88,6 +114,7 @@ final class JudgedFailures {
     }
     table = fresh;
     used = n;
+    this.live = n;
   }
 
   private static void insert(
