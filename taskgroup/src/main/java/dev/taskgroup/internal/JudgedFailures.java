@@ -92,6 +92,11 @@ final class JudgedFailures {
     return n;
   }
 
+  /** The table's capacity (for tests: it shrinks again once its entries were cleared). */
+  int capacity() {
+    return table.length;
+  }
+
   /** Drops the cleared entries, into a table sized for the live ones and as many more. */
   @SuppressWarnings("unchecked")
   private void rebuild() {

@@ -67,4 +67,33 @@ class JudgedFailuresTest {
     assertThat(judged.size()).isBetween(1, 2);
     assertThat(judged.contains(kept)).isTrue();
   }
+
+  /**
+   * A table that grew with many judgments at once (a burst of failures between two collections)
+   * shrinks again once they were cleared: at the next add after the collector's notice, not only
+   * when the table fills up again (which a quiet thread or group may never do).
+   */
+  @Test
+  void aTableThatGrewShrinksOnceItsEntriesAreCleared() throws InterruptedException {
+    JudgedFailures judged = new JudgedFailures();
+    List<Throwable> burst = new ArrayList<>();
+    for (int i = 0; i < 10_000; i++) {
+      Throwable t = new IllegalStateException("burst " + i);
+      burst.add(t);
+      judged.add(t);
+    }
+    assertThat(judged.capacity()).isGreaterThanOrEqualTo(10_000);
+    java.lang.ref.WeakReference<Throwable> last = new java.lang.ref.WeakReference<>(burst.get(0));
+    burst = null;
+    long until = System.nanoTime() + 10_000_000_000L;
+    do {
+      System.gc();
+      Thread.sleep(10); // polling GC with a deadline: nothing else tells when it has run
+      judged.add(new IllegalStateException("after the burst"));
+    } while (judged.capacity() > 64 && System.nanoTime() < until);
+    assertThat(last.get()).isNull();
+    assertThat(judged.capacity())
+        .as("capacity after the burst was cleared")
+        .isLessThanOrEqualTo(64);
+  }
 }
