@@ -2,7 +2,11 @@ package dev.taskgroup.internal;
 
 import dev.taskgroup.CancelScope;
 import dev.taskgroup.internal.clock.LibraryClock;
+import java.io.InterruptedIOException;
+import java.net.SocketTimeoutException;
+import java.nio.channels.ClosedByInterruptException;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 
 /**
  * A cancel scope that is not a group's: the state behind {@code CancelScope.create()} and its
@@ -56,8 +60,11 @@ public final class PlainScope extends EnteredScope {
       ts.endCooperative(); // so that exit()'s settle() delivers into a cancelled region at once
     }
     // A JDK call's exception for the cancellation proves our interrupt landed; our own
-    // checkpoint's (CancelledException) does not (ThreadState, "In flight").
-    int f = exit(ts, cancellation && !(thrown instanceof CancelledException));
+    // checkpoint's (CancelledException) does not, nor does a CancellationException or an exception
+    // judged by the thread's state: the body may throw those on seeing the cancellation (through
+    // isCancelled(), a cancelled Future) before the interrupt on its way lands (ThreadState, "In
+    // flight").
+    int f = exit(ts, cancellation && raisedByInterrupt(thrown));
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
       Throwable[] carried = carrier(riding);
@@ -97,6 +104,17 @@ public final class PlainScope extends EnteredScope {
       throw Cancellation.<RuntimeException>sneakyThrow(thrown);
     }
     return result;
+  }
+
+  /**
+   * Whether {@code t} is of a type a JDK call raises for an interrupt (a cancellation's, here): not
+   * the library's own checkpoint exception, not a {@link CancellationException}, not an exception
+   * that is a cancellation only by its cause chain or by the thread's state.
+   */
+  private static boolean raisedByInterrupt(Throwable t) {
+    return (t instanceof InterruptedException && !(t instanceof CancelledException))
+        || t instanceof ClosedByInterruptException
+        || (t instanceof InterruptedIOException && !(t instanceof SocketTimeoutException));
   }
 
   /**

@@ -59,9 +59,14 @@ import java.util.concurrent.locks.LockSupport;
  * interrupt() has returned, unless it leaves with an exception a JDK call raised for the
  * interrupt: no other library interrupt was possible meanwhile, so the in-flight one raised it
  * (or someone else's did, which then may be absorbed with it) and has landed. settle() does not
- * interrupt its own thread while one is in flight. (One window remains: an exception raised by
- * an earlier interrupt still propagating when a new first delivery starts, for an outer scope;
- * that interrupt can then land after the exit. It needs two cancellations racing the exit.)
+ * interrupt its own thread while one is in flight. Only the types a JDK call raises for an
+ * interrupt count as that proof (PlainScope.raisedByInterrupt): a CancellationException, or an
+ * exception judged by state, can be thrown by a body that saw the cancellation (isCancelled(), a
+ * cancelled Future) before the interrupt landed. (Two windows remain: an exception raised by an
+ * earlier interrupt still propagating when a new first delivery starts, for an outer scope, which
+ * needs two cancellations racing the exit; and an InterruptedException the body makes itself on
+ * seeing the cancellation while the interrupt is in flight. That interrupt can then land after
+ * the exit.)
  *
  * settle() (the thread itself, after entering or leaving a scope and at checkpoints):
  *   effectively cancelled, status clear  -> interrupt itself (first delivery, or re-delivery
