@@ -247,7 +247,7 @@ class PooledOwnerSweepTest {
    * pooled thread's status is clear and stays so, also in the pool's next task. Closest upstream:
    * Trio test_cancel_scope_basic / AnyIO test_cancel_scope_in_another_task.
    */
-  @RepeatedTest(10)
+  @RepeatedTest(8)
   void anAbsorbedCancellationLeavesThePooledThreadClean() throws Exception {
     onPool(
         () -> {
@@ -480,6 +480,77 @@ class PooledOwnerSweepTest {
           .as("variant %d (in join: %s)", variant, inJoin)
           .isInstanceOf(InterruptedException.class);
       assertThat(endsWhenRunThrew.get()).isEqualTo("child0,child1");
+    }
+  }
+
+  /**
+   * {@code shutdownNow()} interrupts a pooled owner while its body waits inside the library: in
+   * {@code fork} for a place ({@code maxConcurrency(1)}), in {@code start} for the signal, in
+   * {@code Task.get()} for a child's result. Whichever, it is an outside interrupt: the running
+   * children are cancelled and joined before {@code run} throws {@link InterruptedException}
+   * (TaskGroup's javadoc, "When outcomes coincide", case 2; {@code start}'s: "the child is
+   * cancelled and waited for"), the work that never got a place never runs, and the pool
+   * terminates. Closest upstream: OpenJDK StructuredTaskScope "testInterruptJoin" and Kotlin
+   * coroutineScope's cancellation of children on an outer cancellation (closest, from memory).
+   */
+  @RepeatedTest(3)
+  void shutdownNowWhileTheBodyWaitsInForkStartOrGetCancelsAndJoins() throws Exception {
+    for (String where : new String[] {"fork", "start", "get"}) {
+      ExecutorService own = Executors.newFixedThreadPool(1);
+      CountDownLatch running = new CountDownLatch(1);
+      Queue<String> ended = new ConcurrentLinkedQueue<>();
+      AtomicBoolean secondRan = new AtomicBoolean();
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      AtomicReference<String> endedWhenRunThrew = new AtomicReference<>();
+      AtomicReference<Task<?>> second = new AtomicReference<>();
+      AtomicReference<Thread> owner = new AtomicReference<>();
+      own.execute(
+          () -> {
+            owner.set(Thread.currentThread());
+            TaskGroup g =
+                where.equals("fork")
+                    ? TaskGroup.builder().maxConcurrency(1).build()
+                    : TaskGroup.create();
+            try {
+              g.run(
+                  () -> {
+                    Body blocked =
+                        () -> {
+                          running.countDown();
+                          try {
+                            Thread.sleep(60_000);
+                          } finally {
+                            ended.add("first");
+                          }
+                        };
+                    switch (where) {
+                      case "fork" -> {
+                        g.fork(blocked);
+                        second.set(g.fork(() -> secondRan.set(true))); // waits for a place
+                      }
+                      case "start" ->
+                          g.start(
+                              signal -> {
+                                blocked.run(); // never signals
+                              });
+                      default -> g.fork(blocked).get();
+                    }
+                  });
+            } catch (Throwable t) {
+              endedWhenRunThrew.set(String.join(",", ended));
+              thrown.set(t);
+            }
+          });
+      running.await();
+      Probes.awaitWaiting(owner.get(), Duration.ofSeconds(5));
+      own.shutdownNow();
+      assertThat(own.awaitTermination(10, TimeUnit.SECONDS)).as(where).isTrue();
+      assertThat(thrown.get()).as(where).isInstanceOf(InterruptedException.class);
+      assertThat(endedWhenRunThrew.get()).as(where).isEqualTo("first");
+      assertThat(secondRan).as(where).isFalse();
+      if (where.equals("fork") && second.get() != null) {
+        assertThat(second.get().state()).isEqualTo(Future.State.CANCELLED);
+      }
     }
   }
 
