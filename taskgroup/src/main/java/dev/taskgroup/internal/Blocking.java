@@ -12,16 +12,22 @@ import java.util.function.BiConsumer;
  * <pre>
  * Implementation overview
  *
- * The caller parks on its own (no Future.get, which re-parks on a wake-up that is not its
- * completion) and is woken by the stage's completion (a whenComplete that unparks it), by a
- * cancellation's interrupt, or, in a cooperative scope, by the deliverer's unpark. After every
- * wake-up it looks, in this order: the stage is done (a result that arrived is returned: no
- * result is lost to a race), the thread is effectively cancelled (cancel the stage, throw as a
- * checkpoint), the interrupt status is set by someone else (throw, leave the stage alone).
+ * Outside a cooperative scope the caller waits in the stage's own get(): a cancellation comes
+ * as an interrupt, which get() ends on, and get() takes its waiter off the stage when it ends
+ * without a completion, so a long-lived stage awaited and interrupted again and again keeps
+ * nothing (a whenComplete per await, as below, stayed on such a stage for good). After
+ * InterruptedException it looks whether the thread is effectively cancelled (cancel the stage,
+ * throw as a checkpoint) or the interrupt is someone else's (throw, leave the stage alone); a
+ * result that arrived with the interrupt is returned by get() itself, the interrupt set again.
  *
- * The completion callback holds the waiting thread only while it waits (Wakeup, cleared when
- * await ends): a stage that outlives an await that ended by an interrupt or a cancellation
- * keeps a small callback, not the thread.
+ * In a cooperative scope no interrupt comes, and get() re-parks on the deliverer's unpark: the
+ * caller parks on its own instead and is woken by the stage's completion (a whenComplete that
+ * unparks it) or by that unpark. After every wake-up it looks, in this order: the stage is done
+ * (a result that arrived is returned: no result is lost to a race), the thread is effectively
+ * cancelled, the interrupt status is set by someone else. The completion callback holds the
+ * waiting thread only while it waits (Wakeup, cleared when await ends): a stage that outlives
+ * an await in a cooperative scope that ended by an outside interrupt keeps a small callback,
+ * not the thread.
  * </pre>
  */
 public final class Blocking {
@@ -31,14 +37,37 @@ public final class Blocking {
   public static <T> T await(CompletionStage<T> stage)
       throws InterruptedException, ExecutionException {
     CompletableFuture<T> f = stage.toCompletableFuture();
-    if (!f.isDone()) {
-      Wakeup wakeup = new Wakeup(Thread.currentThread());
-      f.whenComplete(wakeup);
-      try {
-        waitUntilDone(f);
-      } finally {
-        wakeup.waiter = null;
+    if (f.isDone()) {
+      return f.get(); // does not wait
+    }
+    ThreadState ts = ThreadState.currentOrNull();
+    if (ts != null && ts.isCooperative()) {
+      return awaitCooperatively(f);
+    }
+    if (PlainScope.isCancelled()) {
+      f.cancel(true);
+      PlainScope.checkpoint(); // throws, leaving the status as a checkpoint does
+    }
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      if (PlainScope.isCancelled()) {
+        f.cancel(true);
+        throw ThreadState.interruptedWhileWaiting("a CompletionStage");
       }
+      throw new InterruptedException("interrupted while waiting for a CompletionStage");
+    }
+  }
+
+  /** In a cooperative scope: parks on its own, woken by the completion or the deliverer. */
+  private static <T> T awaitCooperatively(CompletableFuture<T> f)
+      throws InterruptedException, ExecutionException {
+    Wakeup wakeup = new Wakeup(Thread.currentThread());
+    f.whenComplete(wakeup);
+    try {
+      waitUntilDone(f);
+    } finally {
+      wakeup.waiter = null;
     }
     return f.get(); // done: does not wait
   }

@@ -7,7 +7,7 @@ import java.lang.ref.WeakReference;
  * The exceptions that scope exits on one thread let through as failures (see {@link Cancellation},
  * "the judgment travels with the exception"). Confined to that thread, and touched only on
  * exception paths. (A group also keeps the failures it has reported in one, under its monitor: see
- * Group.reported.)
+ * GroupFailures.)
  *
  * <p>More than one can be travelling at once: a judged failure on its way out runs a {@code
  * finally} block whose own shielded cleanups fail, are judged, and are caught there, often kept
