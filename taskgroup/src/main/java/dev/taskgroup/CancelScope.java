@@ -82,12 +82,17 @@ import java.util.concurrent.TimeoutException;
  *
  * <h2>Interrupts</h2>
  *
- * An interrupt the library delivered for a scope never survives that scope's exit. An interrupt
- * from someone else that was pending when a cancellation was delivered is never lost: it is set
- * again, or thrown, after the scope exits. One that arrives while the library's own interrupt is
- * pending cannot be told apart from it and may be absorbed with it; so may one that ends a blocking
- * call in a shielded scope while a scope outside the shield is cancelled (its {@code
- * InterruptedException} leaves the shield looking like that cancellation).
+ * An interrupt the library delivered for a scope never survives that scope's exit, with one
+ * exception: a body that sees the cancellation by itself ({@link #isCancelled()}) and throws an
+ * {@code InterruptedException} of its own making may leave before that interrupt, already on its
+ * way, has landed, and it then lands after the exit (such an exception cannot be told from one a
+ * blocking call raised for the interrupt, which proves that it landed). Call {@link #checkpoint()}
+ * instead: it throws the library's own exception, and the exit waits for the interrupt. An
+ * interrupt from someone else that was pending when a cancellation was delivered is never lost: it
+ * is set again, or thrown, after the scope exits. One that arrives while the library's own
+ * interrupt is pending cannot be told apart from it and may be absorbed with it; so may one that
+ * ends a blocking call in a shielded scope while a scope outside the shield is cancelled (its
+ * {@code InterruptedException} leaves the shield looking like that cancellation).
  *
  * <h2>Memory consistency, nulls, threads</h2>
  *

@@ -19,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Queue;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -33,11 +34,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
-import java.util.function.Supplier;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
 
@@ -154,21 +153,27 @@ class PooledOwnerSweepTest {
   }
 
   /**
-   * As {@link #aCancellationExceptionTheBodyThrowsItselfLeavesNoInterruptOnThePooledThread} with an
-   * {@link InterruptedException} the body makes itself on seeing {@code CancelScope.isCancelled()}:
-   * the same promise (CancelScope's javadoc, "Interrupts"), still broken: the scope's exit takes
-   * any InterruptedException that is not the library's own as proof that the interrupt in flight
-   * has landed (ThreadState's overview, "In flight": the remaining window).
+   * As {@link #aCancellationExceptionTheBodyThrowsItselfLeavesNoInterruptOnThePooledThread}, with
+   * the way CancelScope's javadoc ("Interrupts") gives for a body that sees the cancellation by
+   * itself: it calls {@code CancelScope.checkpoint()}, whose exception is the library's own, and
+   * the scope's exit waits for an interrupt still on its way. (An {@code InterruptedException} the
+   * body made itself cannot be told from one a blocking call raised for the interrupt, which proves
+   * that it landed: the javadoc names that window.)
    */
-  @Disabled(
-      "known window: an InterruptedException made by the body is taken as proof that the"
-          + " in-flight interrupt landed; see ThreadState's overview, \"In flight\"")
-  @RepeatedTest(10)
-  void anInterruptedExceptionTheBodyMakesItselfLeavesNoInterruptOnThePooledThread()
-      throws Exception {
-    long seed = Probes.seed("pooled.selfThrown.seed", "self-made InterruptedException");
-    int[] leaks = onPool(() -> selfThrownRounds(seed, () -> new InterruptedException("seen")));
+  @RepeatedTest(6)
+  void aCheckpointOnSeeingTheCancellationLeavesNoInterruptOnThePooledThread() throws Exception {
+    long seed = Probes.seed("pooled.checkpoint.seed", "checkpoint on seeing the cancellation");
+    int[] leaks =
+        onPool(
+            () ->
+                selfThrownRounds(
+                    seed,
+                    () -> {
+                      CancelScope.checkpoint(); // throws: the scope is cancelled
+                      return new IllegalStateException("checkpoint() did not throw");
+                    }));
     assertThat(leaks).as("leaks (seed %d)", seed).containsExactly(0, 0, 0, 0);
+    assertNextTaskClean("checkpoints");
   }
 
   /**
@@ -177,7 +182,7 @@ class PooledOwnerSweepTest {
    * {@code made}; returns the rounds that left an interrupt on the thread, right after run and a
    * little later, per kind.
    */
-  private static int[] selfThrownRounds(long seed, Supplier<Exception> made) throws Exception {
+  private static int[] selfThrownRounds(long seed, Callable<Exception> made) throws Exception {
     SplittableRandom random = new SplittableRandom(seed);
     int[] counted = new int[4];
     for (int r = 0; r < 150; r++) {
@@ -208,7 +213,7 @@ class PooledOwnerSweepTest {
             while (!CancelScope.isCancelled()) {
               Thread.onSpinWait();
             }
-            throw made.get();
+            throw made.call();
           });
       assertThat(scope.cancelCaught()).isTrue();
       if (Thread.interrupted()) {
