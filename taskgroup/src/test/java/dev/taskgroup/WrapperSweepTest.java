@@ -151,6 +151,26 @@ class WrapperSweepTest {
     assertThat(thrown).as("the close() failure was lost").isSameAs(closeFailed);
   }
 
+  // A cancellation only by the thread's state (an IOException thrown while the cancellation's
+  // interrupt is pending: a channel or socket the interrupt closed) carries the I/O stack's own
+  // exceptions in its cause chain, with whatever they suppressed: those are the effect of the
+  // cancellation, not failures riding on it. Only a cancellation by a type in the chain (the
+  // wrapped
+  // InterruptedException above) takes riders from its causes. The scope absorbs it and returns.
+  @RepeatedTest(5)
+  void theCausesOfACancellationByStateCarryNoRidingFailures() throws Exception {
+    CancelScope s = CancelScope.create();
+    s.run(
+        () -> {
+          s.cancel(); // delivered at once: the interrupt status is set, as for a blocked call
+          assertThat(Thread.currentThread().isInterrupted()).isTrue();
+          RuntimeException internal = new RuntimeException("transport: connection reset");
+          internal.addSuppressed(new IllegalStateException("transport: cleanup after the reset"));
+          throw new IOException("socket closed", internal);
+        });
+    assertThat(s.cancelCaught()).isTrue();
+  }
+
   // failAfter: the deadline cancels the body, whose close() failure rides on the wrapped
   // cancellation: the failure, not the TimeoutException (a lost failure otherwise).
   @RepeatedTest(5)

@@ -161,17 +161,28 @@ public final class Cancellation {
   /**
    * The failures riding on a cancellation: exceptions suppressed by it (a try-with-resources whose
    * {@code close()} failed while the block was being cancelled) that are not cancellations
-   * themselves, or by the exceptions of its cause chain down to the first of the cancellation types
-   * (the common {@code catch (InterruptedException e) { throw new RuntimeException(e); }} around
-   * such a block leaves the {@code close()} failure on the cause). A scope that absorbs the
-   * cancellation must not lose them.
+   * themselves, and, when it is a cancellation by a type in its cause chain, those suppressed by
+   * the exceptions of the chain down to that one (the common {@code catch (InterruptedException e)
+   * { throw new RuntimeException(e); }} around such a block leaves the {@code close()} failure on
+   * the cause). A cancellation only by the thread's state (an {@code IOException} while the
+   * interrupt is pending, an {@code onCancel} action's effect) gives only its own: its causes are
+   * the effect's (a cancelled statement's driver exceptions), not riding failures. A scope that
+   * absorbs the cancellation must not lose them.
    */
   public static List<Throwable> suppressedFailures(Throwable cancellation, ThreadState ts) {
-    List<Throwable> failures = null;
+    int links = 1; // how far down the chain riders are taken from: to the cancellation type
     int depth = 0;
     for (Throwable c = cancellation;
         c != null && depth < MAX_CAUSE_DEPTH;
         c = causeOf(c), depth++) {
+      if (isCancellationType(c)) {
+        links = depth + 1;
+        break;
+      }
+    }
+    List<Throwable> failures = null;
+    Throwable c = cancellation;
+    for (int i = 0; c != null && i < links; c = causeOf(c), i++) {
       for (Throwable s : c.getSuppressed()) {
         if (!isCancellation(s, ts) && (failures == null || !containsIdentical(failures, s))) {
           if (failures == null) {
@@ -179,9 +190,6 @@ public final class Cancellation {
           }
           failures.add(s);
         }
-      }
-      if (isCancellationType(c)) {
-        break; // what the cancellation itself was caused by is not riding on it
       }
     }
     return failures == null ? List.of() : failures;
