@@ -420,7 +420,12 @@ public abstract class Scope {
         if (sibling != null) {
           pending.push(sibling);
         }
-        if (!child.isFinished()) {
+        // A start() child whose work has not signalled is in its group's list but below the
+        // caller's scope (TaskGroup.start: cancelled with that scope until it signals): it is
+        // walked only if that makes it cancelled too, else its cancel hooks would fire (and the
+        // groups inside it be walked) while nothing above it is cancelled. Should it signal now,
+        // moveUnderGroup sees the cancellation (parent and flags are both volatile).
+        if (!child.isFinished() && (!child.awaitingSignal() || effectivelyCancelled(child))) {
           start = child;
         }
       }

@@ -132,6 +132,14 @@ public final class TaskImpl<T> extends ThreadState
     return (flags & START_CHILD) == 0 ? (Group) parent : extras.startGroup;
   }
 
+  /**
+   * Whether this is a start() child whose work has not signalled yet: its parent is still the
+   * caller's scope, not its group.
+   */
+  boolean awaitingSignal() {
+    return (flags & START_CHILD) != 0 && parent != extras.startGroup;
+  }
+
   /** A task that never started because its group was already cancelled. */
   static <T> TaskImpl<T> cancelledBeforeStart(Group group, String name) {
     TaskImpl<T> t = new TaskImpl<>(group, null, name);
