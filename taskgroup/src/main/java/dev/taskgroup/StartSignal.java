@@ -5,7 +5,11 @@ package dev.taskgroup;
  *
  * <p>The work calls {@link #started(Object)} once it is ready (a server bound to its port, say);
  * the caller of {@code start} then gets the value back while the work keeps running in the group. A
- * signal may be used from any thread, exactly once.
+ * signal may be used from any thread, exactly once. When the caller of {@code start} has already
+ * given up (it was cancelled or interrupted while waiting), a first {@code started} does nothing:
+ * the value is dropped, and the work, cancelled with that caller, goes on being cancelled (as
+ * Trio's {@code task_status.started()} does then). Once the work has ended, a signal throws {@link
+ * IllegalStateException}.
  *
  * @param <T> the type of the value handed back to the caller of {@code start}
  */

@@ -172,7 +172,7 @@ final class Forks {
       if (place == TaskImpl.PLACE_HELD) {
         g.places.release();
       }
-      throw finished(g, "fork into");
+      throw finished(g, task.awaitingSignal() ? "start in" : "fork into");
     }
     if (Features.ON) { // folded away by the JIT: see Features
       Object recording = g.recording;
