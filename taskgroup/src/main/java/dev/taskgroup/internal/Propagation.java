@@ -176,6 +176,9 @@ public final class Propagation {
     /** Whether the work was run; the task's thread only. */
     private boolean ran;
 
+    /** Cancelled (or interrupted) while waiting for its place: the work does not run. */
+    boolean placeRefused;
+
     /** The work's outcome, kept by TaskImpl.end on the task's thread until reported. */
     private Object value;
 
@@ -196,6 +199,9 @@ public final class Propagation {
         wrapped = null; // a later run, on the right thread, is refused too
         throw task.ranElsewhere();
       }
+      // The propagators' code is part of the child's run, as for a child whose fork took its
+      // place: a child forked from a sibling takes its place before that code runs, not inside it.
+      placeRefused = !task.takePlaceFirst();
       Throwable outside = null;
       try {
         w.run();

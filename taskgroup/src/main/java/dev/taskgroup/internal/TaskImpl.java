@@ -328,7 +328,7 @@ public final class TaskImpl<T> extends ThreadState
    * small and shallow as it is for the common case.)
    */
   void runWork(Propagation.Child via) {
-    if (!begin()) {
+    if (!begin() || via.placeRefused) {
       end(null, null, true, via);
       return;
     }
@@ -451,6 +451,15 @@ public final class TaskImpl<T> extends ThreadState
     // next child can neither start, fail and be reported before this one, nor run beside it.
     releasePlace();
     g.childLeft(this);
+  }
+
+  /**
+   * Under context propagators: takes the place before their code runs (it is part of the child's
+   * run, see report); false if cancelled or interrupted while waiting. The thread must be the
+   * task's own (checked by the caller).
+   */
+  boolean takePlaceFirst() {
+    return takePlace();
   }
 
   /** Takes the place this child waits for on its own thread, if any; false if cancelled. */
