@@ -174,7 +174,8 @@ public final class TaskGroup {
      *
      * @param factory the factory; a factory that throws, returns null or returns a thread already
      *     started makes {@code fork} throw {@link java.util.concurrent.RejectedExecutionException}
-     *     (and leaves that thread as it was)
+     *     (and leaves that thread as it was); a thread whose {@code start()} throws after the
+     *     thread started runs the child all the same, and what it threw is a failure of the group
      * @return this builder
      * @throws NullPointerException if {@code factory} is null
      */

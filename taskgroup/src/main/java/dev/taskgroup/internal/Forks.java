@@ -186,8 +186,14 @@ final class Forks {
     try {
       thread.start();
     } catch (Throwable e) {
-      task.abandon(); // it leaves the group
-      throw new RejectedExecutionException(g.describe() + " could not start a thread", e);
+      if (thread.getState() == Thread.State.NEW) {
+        task.abandon(); // it leaves the group
+        throw new RejectedExecutionException(g.describe() + " could not start a thread", e);
+      }
+      // Started, then threw (a Thread subclass whose start() fails after super.start()): the child
+      // runs and leaves the group itself, with its place; abandoning it too would make it leave
+      // twice (and give its place back while it runs). What start() threw is a failure.
+      g.helperFailed(e, "starting the thread of " + task.describe());
     }
     return task;
   }
