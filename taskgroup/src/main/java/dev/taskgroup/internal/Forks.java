@@ -4,6 +4,7 @@ import dev.taskgroup.Startable;
 import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -269,20 +270,55 @@ final class Forks {
   }
 
   /**
-   * Waits for a place in a cooperative scope, where no interrupt comes: a Semaphore cannot be woken
-   * otherwise, so it waits in slices (fair: a timed tryAcquire keeps the FIFO order) and looks for
-   * a cancellation between them.
+   * Waits for a place in a cooperative scope, where no interrupt comes: a Semaphore waiter cannot
+   * be woken otherwise, and a timed tryAcquire that times out leaves the queue and joins it again
+   * at the tail, behind forks that came later. So a helper virtual thread waits in the queue on the
+   * caller's behalf (keeping its FIFO turn) and hands the place over; the caller parks, woken by
+   * the helper or by a deliverer's unpark (ThreadState), and gives up when cancelled or
+   * interrupted: the helper is then interrupted, or gives back the place it got too late.
    */
   private static boolean acquirePlaceCooperatively(Group g, ThreadState ts)
       throws InterruptedException {
-    while (!g.places.tryAcquire(COOPERATIVE_SLICE_NANOS, TimeUnit.NANOSECONDS)) {
-      if (ThreadState.cooperativelyCancelled(ts)) {
+    if (g.places.tryAcquire(0L, TimeUnit.NANOSECONDS)) { // a fair tryAcquire: no barging
+      return true;
+    }
+    Thread caller = Thread.currentThread();
+    AtomicInteger handOver = new AtomicInteger(WAITING);
+    Thread helper =
+        Thread.ofVirtual()
+            .unstarted(
+                () -> {
+                  try {
+                    g.places.acquire();
+                  } catch (InterruptedException callerLeft) {
+                    return;
+                  }
+                  if (!handOver.compareAndSet(WAITING, HANDED_OVER)) {
+                    g.places.release(); // the caller left meanwhile
+                  }
+                  LockSupport.unpark(caller);
+                });
+    helper.start();
+    while (handOver.get() == WAITING) {
+      LockSupport.park(g.places);
+      boolean interrupted = Thread.interrupted();
+      if ((interrupted || ThreadState.cooperativelyCancelled(ts))
+          && handOver.compareAndSet(WAITING, LEFT)) {
+        helper.interrupt();
+        if (interrupted) {
+          throw new InterruptedException();
+        }
         return false;
+      }
+      if (interrupted) {
+        caller.interrupt(); // the place came first: the interrupt stays for the caller
+        break;
       }
     }
     return true;
   }
 
-  /** How often a fork waiting for a place in a cooperative scope looks for a cancellation. */
-  private static final long COOPERATIVE_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+  private static final int WAITING = 0;
+  private static final int HANDED_OVER = 1;
+  private static final int LEFT = 2;
 }
