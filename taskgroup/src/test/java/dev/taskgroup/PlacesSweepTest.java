@@ -2,6 +2,8 @@ package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import dev.taskgroup.ChurnRetentionTest.Internals;
 import java.time.Duration;
@@ -445,6 +447,39 @@ class PlacesSweepTest {
         .satisfies(f -> assertThat(f).hasMessage("started, then threw"));
     assertThat(ran).hasValue(5);
     assertThat(gauge.max.get()).isEqualTo(1);
+    assertAllPlacesBack(group, 1);
+  }
+
+  /**
+   * The other side of the same misuse: a thread whose start() throws after its run() ended without
+   * running the child (as a virtual thread that its scheduler refused ends at once): fork throws
+   * RejectedExecutionException and the child leaves the group, as when start() throws before the
+   * thread started, instead of the group waiting for a child that will never run.
+   */
+  @RepeatedTest(5)
+  void aThreadThatEndedWithoutRunningItsChildBeforeStartThrewIsAbandoned() throws Exception {
+    ThreadFactory factory =
+        r ->
+            new Thread() { // run() does not run r
+              @Override
+              public void start() {
+                super.start();
+                try {
+                  join();
+                } catch (InterruptedException e) {
+                  Thread.currentThread().interrupt();
+                }
+                throw new IllegalStateException("ended without running its task, then threw");
+              }
+            };
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).threadFactory(factory).build();
+    AtomicReference<Throwable> forkThrew = new AtomicReference<>();
+    assertTimeoutPreemptively(
+        Duration.ofSeconds(10),
+        () -> group.run(() -> forkThrew.set(catchThrowable(() -> group.fork(() -> {})))));
+    assertThat(forkThrew.get())
+        .isInstanceOf(RejectedExecutionException.class)
+        .hasCauseInstanceOf(IllegalStateException.class);
     assertAllPlacesBack(group, 1);
   }
 

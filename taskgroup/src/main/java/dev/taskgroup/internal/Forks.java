@@ -187,7 +187,10 @@ final class Forks {
     try {
       thread.start();
     } catch (Throwable e) {
-      if (thread.getState() == Thread.State.NEW) {
+      Thread.State state = thread.getState();
+      // Never started (NEW), or ended without running the child: a virtual thread that its
+      // scheduler refused ends TERMINATED at once, as does a thread whose run() ignored the task.
+      if (state == Thread.State.NEW || (state == Thread.State.TERMINATED && !task.isFinished())) {
         task.abandon(); // it leaves the group
         throw new RejectedExecutionException(g.describe() + " could not start a thread", e);
       }
