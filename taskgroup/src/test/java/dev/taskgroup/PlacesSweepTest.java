@@ -483,6 +483,31 @@ class PlacesSweepTest {
     assertAllPlacesBack(group, 1);
   }
 
+  /**
+   * A factory's Thread subclass whose setUncaughtExceptionHandler throws (the library sets the
+   * child's task there): fork throws RejectedExecutionException naming it, the place comes back,
+   * and the group goes on.
+   */
+  @RepeatedTest(3)
+  void aThreadWhoseHandlerCannotBeSetIsRefusedAndItsPlaceComesBack() throws Exception {
+    ThreadFactory factory =
+        r ->
+            new Thread(r) {
+              @Override
+              public void setUncaughtExceptionHandler(UncaughtExceptionHandler h) {
+                throw new UnsupportedOperationException("this thread keeps its own handler");
+              }
+            };
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).threadFactory(factory).build();
+    AtomicReference<Throwable> forkThrew = new AtomicReference<>();
+    group.run(() -> forkThrew.set(catchThrowable(() -> group.fork(() -> {}))));
+    assertThat(forkThrew.get())
+        .isInstanceOf(RejectedExecutionException.class)
+        .hasMessageContaining("uncaught-exception handler")
+        .hasCauseInstanceOf(UnsupportedOperationException.class);
+    assertAllPlacesBack(group, 1);
+  }
+
   // ---- the waiting fork's caller is cancelled
   // ----------------------------------------------------
 

@@ -164,10 +164,23 @@ final class Forks {
     task.thread = thread;
     task.initPlace(place);
     task.initInnermost(); // before start: deliverers may interrupt it from now on
-    if (!g.usesDefaultFactory()) { // the library's own factory sets no handler to keep
-      task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
+    if (g.usesDefaultFactory()) { // the library's own factory sets no handler to keep
+      thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
+    } else {
+      try {
+        task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
+        thread.setUncaughtExceptionHandler(task);
+      } catch (RuntimeException e) { // a Thread subclass overriding either: refused, place back
+        if (place == TaskImpl.PLACE_HELD) {
+          g.places.release();
+        }
+        throw new RejectedExecutionException(
+            "the thread factory of "
+                + g.describe()
+                + " returned a thread whose uncaught-exception handler cannot be read or set",
+            e);
+      }
     }
-    thread.setUncaughtExceptionHandler(task); // how the thread finds its task: ThreadState.lookup
     long before = g.admit(task); // counted and linked in one step
     if (before < 0L) {
       if (place == TaskImpl.PLACE_HELD) {
@@ -289,6 +302,7 @@ final class Forks {
     AtomicInteger handOver = new AtomicInteger(WAITING);
     Thread helper =
         Thread.ofVirtual()
+            .inheritInheritableThreadLocals(false)
             .unstarted(
                 () -> {
                   try {
@@ -308,6 +322,8 @@ final class Forks {
       if ((interrupted || ThreadState.cooperativelyCancelled(ts))
           && handOver.compareAndSet(WAITING, LEFT)) {
         helper.interrupt();
+        // Out of the queue, and any place it got given back: nothing of this fork outlives it.
+        joinUninterruptibly(helper);
         if (interrupted) {
           throw new InterruptedException();
         }
@@ -319,6 +335,21 @@ final class Forks {
       }
     }
     return true;
+  }
+
+  /** Waits for a helper that was told to stop; an interrupt meanwhile is kept for the caller. */
+  private static void joinUninterruptibly(Thread helper) {
+    boolean interrupted = false;
+    while (helper.isAlive()) {
+      try {
+        helper.join();
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   private static final int WAITING = 0;
