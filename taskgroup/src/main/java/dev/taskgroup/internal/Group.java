@@ -221,6 +221,7 @@ public final class Group extends EnteredScope {
     ThreadState ts = enter();
     Object result = null;
     Throwable thrown = null;
+    InterruptedException passThrough = null;
     try {
       if (body != null) {
         body.run();
@@ -237,6 +238,15 @@ public final class Group extends EnteredScope {
       } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
         result = null; // the body was cut short by a cancellation
         reportRiding(thrown, ts);
+      } else if (thrown instanceof InterruptedException && cancelledBehindShield(parent)) {
+        // A cancellation further out that a shield the body raised (the group's own, or one
+        // between) now hides: the library's own interrupt, not someone else's. It passes
+        // through unchanged, as from a plain scope, once the members are cancelled and joined
+        // (Trio: an exception from a nursery's body cancels the nursery). Taken for an outside
+        // interrupt, it would be set again by the cancelled scope that absorbs it, and outlive it.
+        reportRiding(thrown, ts);
+        passThrough = (InterruptedException) thrown;
+        cancelMembers(CancelReason.Kind.OWNER_INTERRUPTED, "the body left with a cancellation");
       } else if (thrown instanceof InterruptedException) {
         reportRiding(thrown, ts);
         ownerInterrupted(); // not cancelled: someone else interrupted the owner
@@ -266,6 +276,9 @@ public final class Group extends EnteredScope {
       Thread.interrupted();
       throw new OutsideInterruptException(describe() + ": its owner was interrupted");
     }
+    if (passThrough != null) {
+      throw passThrough;
+    }
     if (aboveVisible) {
       throw thrown instanceof InterruptedException ie
           ? ie
@@ -275,6 +288,19 @@ public final class Group extends EnteredScope {
       setFlags(CAUGHT);
     }
     return result;
+  }
+
+  /**
+   * Whether a scope at or above {@code s} is cancelled, shields or not: the thread is inside a
+   * cancelled region that a shield below it may hide.
+   */
+  private static boolean cancelledBehindShield(Scope s) {
+    for (Scope x = s; x != null; x = x.parent) {
+      if ((x.flags & CANCELLED) != 0) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
