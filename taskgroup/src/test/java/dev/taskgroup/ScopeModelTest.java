@@ -53,7 +53,13 @@ class ScopeModelTest {
     /** Blocks until cancelled (by a failing sibling). */
     BLOCK,
     /** Blocks until cancelled, then fails from a shielded cleanup that checkpoints. */
-    CLEANUP_FAIL
+    CLEANUP_FAIL,
+    /**
+     * Runs the group's {@code program} on its own thread: scopes of its own below the group, cancel
+     * and shield any scope (the owner's too, which waits for its children meanwhile). Its only
+     * siblings return at once, so nothing races with it.
+     */
+    PROGRAM
   }
 
   sealed interface Stmt {
@@ -81,7 +87,8 @@ class ScopeModelTest {
       boolean useCall,
       List<Stmt> body,
       List<Stmt> fin,
-      List<ChildKind> children)
+      List<ChildKind> children,
+      List<Stmt> program)
       implements Stmt {}
 
   /** {@code cancel()} on scope or group {@code target % ids}. */
@@ -183,6 +190,12 @@ class ScopeModelTest {
           children.replaceAll(k -> k == ChildKind.FAIL ? k : ChildKind.RETURN);
         }
       }
+      List<Stmt> program = List.of();
+      if (children.isEmpty() ? rnd.nextInt(3) == 0 : rnd.nextInt(4) == 0) {
+        children.replaceAll(k -> ChildKind.RETURN);
+        children.add(rnd.nextInt(children.size() + 1), ChildKind.PROGRAM);
+        program = block(depth + 1, inner);
+      }
       var g =
           new GroupStmt(
               mySid,
@@ -193,7 +206,8 @@ class ScopeModelTest {
               rnd.nextBoolean(),
               body,
               fin,
-              children);
+              children,
+              program);
       decls.add(g);
       return g;
     }
@@ -283,6 +297,10 @@ class ScopeModelTest {
           if (!g.fin().isEmpty()) {
             sb.append("  ".repeat(indent)).append("} finally {\n");
             print(g.fin(), indent + 1, sb, p);
+          }
+          if (!g.program().isEmpty()) {
+            sb.append("  ".repeat(indent)).append("} then forks PROGRAM {\n");
+            print(g.program(), indent + 1, sb, p);
           }
           sb.append("  ".repeat(indent)).append("}\n");
         }
@@ -480,12 +498,16 @@ class ScopeModelTest {
 
     private void groupBody(TaskGroup tg, GroupStmt g) throws Exception {
       body(g.id(), g.body(), g.fin());
-      long blocking = g.children().stream().filter(k -> k != ChildKind.RETURN).count();
+      long blocking =
+          g.children().stream()
+              .filter(k -> k != ChildKind.RETURN && k != ChildKind.PROGRAM)
+              .count();
       CountDownLatch started = new CountDownLatch((int) blocking);
       // failing children last, and a failure waits until every child but the returning ones runs:
       // so each one is certainly cancelled (and its cleanup failure certainly happens), and no
       // failing child is cancelled before it ran
-      for (ChildKind k : List.of(ChildKind.BLOCK, ChildKind.CLEANUP_FAIL, ChildKind.RETURN)) {
+      for (ChildKind k :
+          List.of(ChildKind.BLOCK, ChildKind.CLEANUP_FAIL, ChildKind.PROGRAM, ChildKind.RETURN)) {
         for (int i = 0; i < g.children().size(); i++) {
           if (g.children().get(i) == k) {
             String name = "c" + g.id() + "." + i;
@@ -506,6 +528,13 @@ class ScopeModelTest {
                           CancelScope.shielded().run(CancelScope::checkpoint);
                           throw new UserFailure(name);
                         }
+                      });
+              case PROGRAM ->
+                  tg.fork(
+                      () -> {
+                        log.add("child of g" + g.id() + " status=" + Thread.interrupted());
+                        execList(g.program());
+                        return null;
                       });
               default -> tg.fork(() -> null);
             }
@@ -583,6 +612,9 @@ class ScopeModelTest {
 
     boolean pastSetBeforeRun;
 
+    /** The model thread that runs it (0: the owner; each PROGRAM child gets the next). */
+    int home;
+
     boolean cancelled() {
       return called || internal;
     }
@@ -600,6 +632,11 @@ class ScopeModelTest {
     final Node[] nodes;
     final List<Integer> stack = new ArrayList<>();
     int cooperative;
+
+    /** The model thread running now, and the last one made. */
+    int thread;
+
+    int threads;
 
     /**
      * The interrupt status; null when unknown: after a JDK call threw for the cancellation (and
@@ -688,10 +725,16 @@ class ScopeModelTest {
     }
 
     void deliver() {
-      if (ec() && cooperative == 0) {
-        status = true;
+      if (ec() && cooperative == 0 && !Boolean.TRUE.equals(status)) {
+        // While an expired deadline's delivery from a thread of its own may be in flight, a
+        // delivery from this thread waits for it ("never two at once", ThreadState): it lands
+        // soon, not at once. Every settle() waits for it, so it is known again there.
+        status = asyncDelivery ? null : Boolean.TRUE;
       }
     }
+
+    /** An expired deadline was delivered from a thread of its own in this program. */
+    boolean asyncDelivery;
 
     void execList(List<Stmt> list) {
       for (Stmt s : list) {
@@ -731,7 +774,7 @@ class ScopeModelTest {
           Node n = nodes[id];
           boolean was = n.shielded;
           n.shielded = sh.on();
-          if (sh.on() && !was && n.state != 0) {
+          if (sh.on() && !was && n.state != 0 && n.home == thread) {
             settle(); // raised from the thread that runs (or ran) it
           } else if (!sh.on() && was && n.state == 1 && ecFrom(stack.indexOf(id))) {
             deliver();
@@ -754,6 +797,9 @@ class ScopeModelTest {
                   boolean groupBelow = false;
                   for (int i = at; i < stack.size(); i++) {
                     groupBelow |= p.isGroup(stack.get(i));
+                  }
+                  if (groupBelow) {
+                    asyncDelivery = true;
                   }
                   if (groupBelow && !Boolean.TRUE.equals(status) && ec() && cooperative == 0) {
                     // an expired deadline with a group below is delivered from a thread of its
@@ -839,6 +885,7 @@ class ScopeModelTest {
 
     private void enter(int id) {
       nodes[id].state = 1;
+      nodes[id].home = thread;
       stack.add(id);
       settle();
     }
@@ -878,11 +925,44 @@ class ScopeModelTest {
       return false;
     }
 
+    /**
+     * Runs a group's PROGRAM child on a model thread of its own, whose chain is the owner's down to
+     * the group (the owner waits for its children meanwhile, and is never interrupted there), then
+     * its own scopes; returns its failure, or null (it ended normally or with the cancellation).
+     */
+    private String child(GroupStmt g) {
+      List<Integer> ownerStack = new ArrayList<>(stack);
+      Boolean ownerStatus = status;
+      int ownerCooperative = cooperative;
+      int ownerThread = thread;
+      thread = ++threads;
+      status = false;
+      cooperative = 0; // "It covers the calling thread only"
+      Thrown thrown = null;
+      log.add("child of g" + g.id() + " status=false");
+      try {
+        execList(g.program());
+      } catch (Thrown t) {
+        thrown = t;
+      }
+      boolean cancelled = ec(); // at the task's root: the group and what is above it
+      stack.clear();
+      stack.addAll(ownerStack);
+      status = ownerStatus;
+      cooperative = ownerCooperative;
+      thread = ownerThread;
+      if (thrown == null || (thrown.interrupted && cancelled)) {
+        return null;
+      }
+      return thrown.desc;
+    }
+
     /** A group's run ("When outcomes coincide"); returns what call returns. */
     private String group(GroupStmt g) {
       Node n = nodes[g.id()];
       if (n.pendingPast) {
         n.called = true;
+        asyncDelivery = true; // a group's expired deadline is delivered from a thread of its own
       }
       enter(g.id());
       Thrown thrown = body(g.id(), g.body(), g.fin());
@@ -896,6 +976,15 @@ class ScopeModelTest {
             if (g.children().get(i) == ChildKind.FAIL) {
               failures.add("c" + g.id() + "." + i);
               anyFail = true;
+            }
+          }
+          if (g.children().contains(ChildKind.PROGRAM)) {
+            String failure = child(g);
+            if (failure != null) {
+              failures.add(failure);
+              if (!g.collect()) {
+                n.internal = true;
+              }
             }
           }
           if (anyFail && !g.collect()) {
@@ -978,7 +1067,8 @@ class ScopeModelTest {
               "-> IE",
               "-> null",
               "status=true",
-              "=true")) {
+              "=true",
+              "child of")) {
         if (line.contains(what)) {
           COVERAGE.merge(what, 1, Integer::sum);
         }
