@@ -266,7 +266,9 @@ public final class TaskGroup {
    * @param body the body; it may fork children
    * @throws TaskGroupException if the body or any child failed
    * @throws InterruptedException if the calling thread was interrupted by someone else, or a
-   *     cancelled scope above the group is visible (see the class description)
+   *     cancelled scope above the group is visible (see the class description), or the body left
+   *     with the cancellation of a scope further out that a shield it raised now hides (the
+   *     exception is passed on unchanged, after the children are cancelled and joined)
    * @throws IllegalStateException if the group has already run
    * @throws NullPointerException if {@code body} is null
    */
