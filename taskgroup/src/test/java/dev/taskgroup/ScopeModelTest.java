@@ -16,19 +16,25 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * A model check of cancel-scope semantics: random single-owner programs (nested plain, shielded,
- * cooperative and deadline scopes, task groups with deterministic children, {@code cancel()} and
- * {@code setShielded} on any scope, checkpoints, user failures, blocking calls where a cancellation
- * is certain to reach them) run against the library and against a small reference model of Trio's
- * rules as {@link CancelScope}'s javadoc states them ("The scope tree", "Delivery", "Catching",
- * "Interrupts") and {@link TaskGroup}'s ("When outcomes coincide"). Every observation is compared:
- * whether each checkpoint throws, {@code isCancelled()}, the interrupt status on entering and after
- * leaving every scope and at probes, what each {@code run}/{@code call} returns or throws, each
- * scope's {@code cancelCalled()}/{@code cancelCaught()}, and the final interrupt status. The model
- * follows Trio's {@code CancelScope.__exit__} / {@code _close} (a Cancelled is caught by the scope
- * that is cancelled when no cancelled scope above it is visible) and {@code
- * test_cancel_scope_nesting}, {@code test_shield_*} in trio/_core/_tests/test_run.py (closest); the
- * group precedence follows TaskGroup's javadoc.
+ * A model check of cancel-scope semantics: random programs (nested plain, shielded, cooperative and
+ * deadline scopes, task groups whose children are deterministic, among them at most one PROGRAM
+ * child running scopes of its own below the group; {@code cancel()}, {@code setShielded} and {@code
+ * setDeadline} on any scope, before, while or after it runs; checkpoints, user failures, blocking
+ * calls where a cancellation is certain to reach them) run against the library and against a small
+ * reference model of Trio's rules as {@link CancelScope}'s javadoc states them ("The scope tree",
+ * "Delivery", "Catching", "Interrupts") and {@link TaskGroup}'s ("When outcomes coincide"). Every
+ * observation is compared: whether each checkpoint throws, {@code isCancelled()}, the interrupt
+ * status on entering and after leaving every scope and at probes, what each {@code run}/{@code
+ * call} returns or throws (failures of a group as a set), each scope's {@code
+ * cancelCalled()}/{@code cancelCaught()}, and the final interrupt status. Where the library may set
+ * the status from another thread at a moment of its own (the re-delivery watch after a blocking
+ * call threw, an expired deadline delivered from a thread of its own) the model says "unknown"
+ * until the next point that settles it, and a program that would then block is not compared; so is
+ * one that depends on what the javadoc leaves open. The model follows Trio's {@code
+ * CancelScope._close} (a Cancelled is caught by the scope that is cancelled when no cancelled scope
+ * above it is visible) and {@code test_cancel_scope_nesting}, {@code test_shield_*} in
+ * trio/_core/_tests/test_run.py (closest); the group precedence follows TaskGroup's javadoc.
+ * Replay: {@code -DscopeModel.seed=N} (a run) or {@code -DscopeModel.program=N} (one program).
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class ScopeModelTest {
