@@ -483,6 +483,16 @@ public final class TaskImpl<T> extends ThreadState
    */
   private void complete(int newOutcome, Object result) {
     payload = result;
+    TaskExtras ex = extras;
+    // Registrations left open on a root scope that is cancelled as the task ends: a walk may be
+    // firing them right now, and would find them abandoned below; they start here instead, as
+    // Registration.close() starts an open one whose scope was cancelled.
+    // Started before the task is marked finished, so that its group is still waiting for it.
+    if (ex != null && ex.hooks != null && effectivelyCancelled(this)) {
+      for (CancelHook h = ex.hooks; h != null; h = h.next) {
+        h.fire(); // a no-op for one already fired or closed
+      }
+    }
     for (; ; ) {
       int s = flags;
       int next = ((s & OUTCOME) == RUNNING ? s | newOutcome : s) | FINISHED | EXITED;
