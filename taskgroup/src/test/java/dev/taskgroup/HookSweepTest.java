@@ -120,6 +120,112 @@ class HookSweepTest {
     }
   }
 
+  /**
+   * The action cancels the H2 statement and then throws: the group fails with the action's
+   * exception exactly once, while the child's SQLException (the action's effect) is absorbed as the
+   * cancellation, not reported as a second failure.
+   */
+  @Test
+  void anActionThatCancelsTheQueryAndThrowsIsTheOnlyFailure() throws Exception {
+    try (Connection observer = H2.memory("hooksweep-h2c")) {
+      TaskGroup group = TaskGroup.named("h2-throw");
+      IllegalStateException boom = new IllegalStateException("action failed after cancel");
+      AtomicReference<Throwable> childSaw = new AtomicReference<>();
+      assertThatThrownBy(
+              () ->
+                  group.run(
+                      () -> {
+                        group.fork(
+                            () -> {
+                              try (Connection c = H2.memory("hooksweep-h2c");
+                                  Statement st = c.createStatement();
+                                  var hook =
+                                      CancelScope.onCancel(
+                                          () -> {
+                                            st.cancel();
+                                            throw boom;
+                                          })) {
+                                st.executeQuery(H2.LONG_QUERY);
+                              } catch (SQLException e) {
+                                childSaw.set(e);
+                                throw e;
+                              }
+                            });
+                        H2.awaitLongQueryRunning(observer);
+                        group.cancel();
+                      }))
+          .isInstanceOfSatisfying(
+              TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(boom));
+      assertThat(childSaw.get()).isInstanceOf(SQLException.class);
+    }
+  }
+
+  /**
+   * The mark an action leaves on its thread lasts only while the thread stays in that cancellation:
+   * after an inner scope whose action fired was left (absorbed), a later cancel of the outer scope,
+   * for which no action was registered, does not turn an unrelated exception into the cancellation.
+   */
+  @RepeatedTest(5)
+  void theActionsMarkDoesNotOutliveItsCancellation() throws Exception {
+    CancelScope outer = CancelScope.create();
+    CancelScope inner = CancelScope.create();
+    IllegalStateException effect = new IllegalStateException("effect of the inner action");
+    IllegalStateException later = new IllegalStateException("unrelated, later");
+    assertThatThrownBy(
+            () ->
+                outer.run(
+                    () -> {
+                      inner.run(
+                          () -> {
+                            try (var reg = CancelScope.onCancel(() -> {})) {
+                              inner.cancel();
+                              throw effect;
+                            }
+                          });
+                      assertThat(inner.cancelCaught()).isTrue();
+                      outer.cancel();
+                      throw later;
+                    }))
+        .isSameAs(later);
+    assertThat(outer.cancelCaught()).isFalse();
+  }
+
+  /**
+   * After the action fired, cleanup that fails inside a shielded scope is a failure (nothing is
+   * cancelled inside the shield, and the judgment travels with the exception: CancelScope "What
+   * counts as a cancellation"), even though the task outside stays cancelled.
+   */
+  @Test
+  void aCleanupFailureInAShieldAfterTheActionFiredIsAFailureOfTheGroup() throws Exception {
+    TaskGroup group = TaskGroup.named("shielded-cleanup");
+    IllegalStateException cleanup = new IllegalStateException("cleanup failed");
+    CountDownLatch registered = new CountDownLatch(1);
+    AtomicInteger runs = new AtomicInteger();
+    assertThatThrownBy(
+            () ->
+                group.run(
+                    () -> {
+                      group.fork(
+                          () -> {
+                            try (var reg = CancelScope.onCancel(runs::incrementAndGet)) {
+                              registered.countDown();
+                              Fixtures.parkUntilInterrupted();
+                            } finally {
+                              CancelScope.shielded()
+                                  .run(
+                                      () -> {
+                                        throw cleanup;
+                                      });
+                            }
+                          });
+                      registered.await();
+                      group.cancel();
+                    }))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(cleanup));
+    assertThat(runs.get()).isEqualTo(1);
+  }
+
   // ---- registration racing the group's cancel ----------------------------------------------
 
   /**
