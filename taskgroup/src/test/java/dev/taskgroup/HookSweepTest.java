@@ -767,6 +767,51 @@ class HookSweepTest {
         "10000 hooks: " + (System.nanoTime() - start) / 1_000_000 + " ms (register+fire)");
   }
 
+  /**
+   * A registration left open in an inner scope that the thread leaves, seeing the group's
+   * cancellation by itself, before the cancel walk reaches it (the walk is busy firing an earlier
+   * sibling's 10 000 hooks): the scope became effectively cancelled while the registration was
+   * open, so its action must still run, once, before the group's run returns.
+   */
+  @RepeatedTest(2)
+  void anOpenRegistrationOfAnInnerScopeLeftBeforeTheWalkReachesItStillRuns() throws Exception {
+    int n = 10_000;
+    TaskGroup group = TaskGroup.named("left-early");
+    AtomicInteger slowRuns = new AtomicInteger();
+    AtomicInteger runs = new AtomicInteger();
+    CountDownLatch registered = new CountDownLatch(2);
+    AtomicBoolean leftBeforeRun = new AtomicBoolean();
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                for (int i = 0; i < n; i++) {
+                  CancelScope.onCancel(slowRuns::incrementAndGet);
+                }
+                registered.countDown();
+                Fixtures.parkUntilInterrupted();
+              });
+          group.fork(
+              () -> {
+                CancelScope inner = CancelScope.create();
+                inner.run(
+                    () -> {
+                      CancelScope.onCancel(runs::incrementAndGet); // left open
+                      registered.countDown();
+                      while (!CancelScope.isCancelled()) {
+                        Thread.onSpinWait();
+                      }
+                    });
+                leftBeforeRun.set(runs.get() == 0);
+              });
+          registered.await();
+          group.cancel();
+        });
+    System.out.println("left the inner scope before its action ran: " + leftBeforeRun.get());
+    assertThat(slowRuns.get()).isEqualTo(n);
+    assertThat(runs.get()).isEqualTo(1);
+  }
+
   // ---- helpers ---------------------------------------------------------------------------------
 
   /** Polls (with a deadline) until {@code t} blocks: nothing else tells that a read has begun. */
