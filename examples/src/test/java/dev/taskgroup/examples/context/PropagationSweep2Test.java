@@ -633,4 +633,55 @@ class PropagationSweep2Test {
         });
     assertThat(captured).hasSize(10_000);
   }
+
+  /**
+   * A propagator whose wrap throws for the third of three {@code invokeAll} tasks: the fork is
+   * rejected (ContextPropagator: a {@link RejectedExecutionException} with the cause), which {@code
+   * invokeAll} reports as a failure, once ("the first failure cancels the others; every failure is
+   * then reported"); the tasks already running are cancelled and waited for before it throws, and
+   * the enclosing group is not failed by it.
+   */
+  @RepeatedTest(20)
+  void aWrapThrowingForAnInvokeAllTaskIsReportedOnceAndTheOthersAreJoined() throws Exception {
+    AtomicInteger wraps = new AtomicInteger();
+    RuntimeException cause = new IllegalStateException("third wrap");
+    ContextPropagator p =
+        work -> {
+          if (wraps.incrementAndGet() == 3) {
+            throw cause;
+          }
+          return work;
+        };
+    AtomicInteger began = new AtomicInteger();
+    AtomicInteger ended = new AtomicInteger();
+    TaskGroup group = TaskGroup.builder().contextPropagator(p).build();
+    group.run(
+        () ->
+            assertThatThrownBy(
+                    () ->
+                        TaskGroup.invokeAll(
+                            List.<Callable<Integer>>of(
+                                () -> {
+                                  began.incrementAndGet();
+                                  try {
+                                    new CountDownLatch(1).await();
+                                  } finally {
+                                    ended.incrementAndGet();
+                                  }
+                                  return 1;
+                                },
+                                () -> 2,
+                                () -> 3)))
+                .isInstanceOfSatisfying(
+                    TaskGroupException.class,
+                    e -> {
+                      assertThat(e.failures()).hasSize(1);
+                      assertThat(e.failures().get(0))
+                          .isInstanceOf(RejectedExecutionException.class)
+                          .hasCause(cause);
+                      // cancelled before or while it ran; if it ran, it ended first
+                      assertThat(ended.get()).isEqualTo(began.get());
+                    }));
+    assertThat(wraps).hasValue(3);
+  }
 }
