@@ -30,6 +30,10 @@ final class Forks {
       settleCaller(); // a caller inside the cancelled group keeps its interrupt status set
       return TaskImpl.cancelledBeforeStart(g, taskName);
     }
+    TaskImpl<T> task = new TaskImpl<>(g, work, taskName);
+    // Wrapped before waiting for a place: a propagator that forks into g from wrap() must not wait
+    // for a place this fork already holds (with maxConcurrency(1), for ever).
+    Runnable run = wrap(g, task);
     int place = TaskImpl.PLACE_NONE;
     if (g.places != null) {
       if (insideChildOf(g)) {
@@ -44,7 +48,7 @@ final class Forks {
         return TaskImpl.cancelledBeforeStart(g, taskName);
       }
     }
-    return launch(g, new TaskImpl<>(g, work, taskName), taskName, place);
+    return launch(g, task, run, taskName, place);
   }
 
   static <T> T start(Group g, Startable<T> work) throws InterruptedException, StartFailedException {
@@ -52,6 +56,11 @@ final class Forks {
     if (Scope.effectivelyCancelled(g)) {
       throw new CancelledException(Scope.cancelledAbove(g), null);
     }
+    ThreadState caller = ThreadState.current();
+    StartSignalImpl<T> signal = new StartSignalImpl<>(work, Thread.currentThread());
+    TaskImpl<Void> task = TaskImpl.startChild(g, signal, caller.innermost());
+    signal.task = task;
+    Runnable run = wrap(g, task); // before waiting for a place: see fork
     int place = TaskImpl.PLACE_NONE;
     if (g.places != null) {
       if (insideChildOf(g)) {
@@ -67,11 +76,7 @@ final class Forks {
         throw ThreadState.interruptedWhileWaiting("a place in " + g.describe());
       }
     }
-    ThreadState caller = ThreadState.current();
-    StartSignalImpl<T> signal = new StartSignalImpl<>(work, Thread.currentThread());
-    TaskImpl<Void> task = TaskImpl.startChild(g, signal, caller.innermost());
-    signal.task = task;
-    launch(g, task, null, place);
+    launch(g, task, run, null, place);
 
     while (signal.state() < StartSignalImpl.STARTED) {
       LockSupport.park(signal);
@@ -147,13 +152,13 @@ final class Forks {
   }
 
   /**
-   * Wraps the child in the group's context propagators (if any), makes the thread, admits the
-   * child, links it and starts it.
+   * Makes the thread for the child ({@code run}: the task, wrapped by the group's propagators if
+   * any), admits the child, links it and starts it.
    */
-  private static <T> TaskImpl<T> launch(Group g, TaskImpl<T> task, String taskName, int place) {
+  private static <T> TaskImpl<T> launch(
+      Group g, TaskImpl<T> task, Runnable run, String taskName, int place) {
     Thread thread;
     try {
-      Runnable run = !Features.ON || g.propagators == null ? task : Propagation.wrapChild(g, task);
       thread = g.newThread(run, taskName);
     } catch (RuntimeException e) {
       if (place == TaskImpl.PLACE_HELD) {
@@ -213,6 +218,15 @@ final class Forks {
       g.helperFailed(e, "starting the thread of " + task.describe());
     }
     return task;
+  }
+
+  /**
+   * What the child's thread runs: the task, wrapped on the forking thread by g's propagators.
+   *
+   * @throws java.util.concurrent.RejectedExecutionException if a propagator threw or returned null
+   */
+  private static Runnable wrap(Group g, TaskImpl<?> task) {
+    return !Features.ON || g.propagators == null ? task : Propagation.wrapChild(g, task);
   }
 
   private static void checkOpen(Group g, String what) {
