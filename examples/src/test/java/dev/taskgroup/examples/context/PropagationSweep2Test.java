@@ -455,14 +455,15 @@ class PropagationSweep2Test {
   }
 
   /**
-   * A propagator may fork into the same group from inside wrap (on the forking thread) and from
-   * inside the Runnable it returns (on the child's thread, before the work), unbounded and under
-   * maxConcurrency(4): every child runs once, nothing hangs, nothing fails. (Under
-   * maxConcurrency(1) the owner's fork from wrap deadlocks: reported, not tested here.)
+   * A propagator may fork into the same group from inside wrap (on the forking thread, for a fork
+   * and for a start) and from inside the Runnable it returns (on the child's thread, before the
+   * work), unbounded and under maxConcurrency(1) and (4): every child runs once, nothing hangs,
+   * nothing fails. (Under maxConcurrency(1) the owner's fork used to hold the only place while wrap
+   * forked, and wait for a place for ever.)
    */
   @RepeatedTest(20)
   void aPropagatorForkingIntoItsGroupFromWrapAndFromTheRunnable() throws Exception {
-    for (int max : new int[] {4, 0}) {
+    for (int max : new int[] {1, 4, 0}) {
       AtomicReference<TaskGroup> self = new AtomicReference<>();
       ThreadLocal<Boolean> inWrap = ThreadLocal.withInitial(() -> false);
       Queue<String> ran = new ConcurrentLinkedQueue<>();
@@ -496,8 +497,19 @@ class PropagationSweep2Test {
       }
       TaskGroup group = builder.build();
       self.set(group);
-      group.run(() -> group.fork(() -> ran.add("work")));
-      assertThat(ran).containsExactlyInAnyOrder("from wrap", "work", "from runnable");
+      group.run(
+          () -> {
+            group.fork(() -> ran.add("work"));
+            group.start(
+                signal -> {
+                  ran.add("started");
+                  signal.started(null);
+                });
+          });
+      assertThat(ran)
+          .as("maxConcurrency %d", max)
+          .containsExactlyInAnyOrder(
+              "from wrap", "work", "from runnable", "from wrap", "started", "from runnable");
     }
   }
 
