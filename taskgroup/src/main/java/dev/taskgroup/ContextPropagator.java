@@ -55,6 +55,10 @@ package dev.taskgroup;
  *       {@code start}, or {@code onCancel}) throws {@link
  *       java.util.concurrent.RejectedExecutionException} with that exception as its cause, the work
  *       does not run and the group is as it was.
+ *   <li>The returned {@code Runnable} may never run: a fork into a bounded group wraps first and
+ *       then waits for a place, and is cancelled if the group is meanwhile; a thread that cannot be
+ *       made or started runs nothing. So {@code wrap} should only capture, and leave what must be
+ *       undone (opening a span, taking a resource) to the {@code Runnable}.
  *   <li>The returned {@code Runnable} runs on the child's thread, and must call {@code work.run()}
  *       once, on that thread (a second call, or one from another thread, throws {@link
  *       IllegalStateException}). {@code work.run()} does not throw what the work throws: the work's
