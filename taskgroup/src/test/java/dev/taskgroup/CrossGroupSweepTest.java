@@ -726,6 +726,311 @@ class CrossGroupSweepTest {
 
   private final AtomicReference<Task<?>> failingTask = new AtomicReference<>();
 
+  // TaskGroup.start javadoc: "Until it signals, the child is cancelled with the caller's scope: if
+  // the caller is cancelled ... the child is cancelled and waited for, then start throws
+  // InterruptedException". Here the caller is a child of group A starting work in group B: A's
+  // cancel reaches the work in B, B itself is not cancelled and reports no failure (closest: trio
+  // test_nursery_start cancelled while waiting for task_status.started).
+  @RepeatedTest(20)
+  void startIntoOtherGroupCallerCancelledCancelsOnlyTheStartingChild() throws Exception {
+    TaskGroup b = TaskGroup.named("B");
+    TaskGroup a = TaskGroup.named("A");
+    CountDownLatch workRunning = new CountDownLatch(1);
+    CountDownLatch aDone = new CountDownLatch(1);
+    AtomicInteger workInterrupts = new AtomicInteger();
+    AtomicReference<Throwable> startOutcome = new AtomicReference<>();
+    AtomicBoolean bBodyCancelled = new AtomicBoolean();
+    b.run(
+        () -> {
+          b.fork(
+              () -> {
+                a.run(
+                    () -> {
+                      a.fork(
+                          () -> {
+                            try {
+                              b.start(
+                                  signal -> {
+                                    workRunning.countDown();
+                                    sleepUntilInterrupted(workInterrupts);
+                                  });
+                              startOutcome.set(new AssertionError("start returned"));
+                            } catch (Throwable t) {
+                              startOutcome.set(t);
+                              throw t;
+                            }
+                          });
+                      await(workRunning);
+                      a.cancel("A");
+                    });
+                aDone.countDown();
+              });
+          awaitUninterruptibly(aDone);
+          bBodyCancelled.set(CancelScope.isCancelled() || Thread.currentThread().isInterrupted());
+        });
+    assertThat(startOutcome.get()).isInstanceOf(InterruptedException.class);
+    assertThat(workInterrupts).hasValue(1);
+    assertThat(a.cancelCaught()).isTrue();
+    assertThat(b.cancelCalled()).isFalse();
+    assertThat(bBodyCancelled).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // TaskGroup.fork javadoc: "If the group is effectively cancelled the work is not started and the
+  // returned task is already CANCELLED". A child of A forking into a cancelled (still running)
+  // sibling group C gets a cancelled task; the forker is not cancelled or interrupted.
+  @RepeatedTest(20)
+  void forkIntoCancelledSiblingGroupGivesCancelledTaskForkerUnaffected() throws Exception {
+    TaskGroup outer = TaskGroup.named("outer");
+    TaskGroup a = TaskGroup.named("A");
+    TaskGroup c = TaskGroup.named("C");
+    CountDownLatch cCancelled = new CountDownLatch(1);
+    CountDownLatch forked = new CountDownLatch(1);
+    AtomicBoolean workRan = new AtomicBoolean();
+    AtomicReference<Task<Void>> task = new AtomicReference<>();
+    AtomicBoolean forkerDisturbed = new AtomicBoolean();
+    outer.run(
+        () -> {
+          outer.fork(
+              () ->
+                  c.run(
+                      () -> {
+                        c.cancel("C");
+                        cCancelled.countDown();
+                        awaitUninterruptibly(forked);
+                      }));
+          outer.fork(
+              () ->
+                  a.run(
+                      () ->
+                          a.fork(
+                              () -> {
+                                await(cCancelled);
+                                task.set(c.fork(() -> workRan.set(true)));
+                                forkerDisturbed.set(
+                                    CancelScope.isCancelled()
+                                        || Thread.currentThread().isInterrupted());
+                                forked.countDown();
+                                CancelScope.checkpoint();
+                              })));
+        });
+    assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(workRan).isFalse();
+    assertThat(forkerDisturbed).isFalse();
+    assertThat(c.cancelCaught()).isTrue();
+    assertThat(a.cancelCalled()).isFalse();
+  }
+
+  // Fork racing the end of run, the forker being a child of another group, and the target group
+  // cancelled at a random point in half the runs: each accepted task ends SUCCESS or CANCELLED
+  // before run returns, the rest are refused with IllegalStateException, and the target's cancel
+  // does not reach the forker (seeded; the seed is printed).
+  @RepeatedTest(40)
+  void crossGroupForkRacingEndAndCancelOfTarget(org.junit.jupiter.api.RepetitionInfo info)
+      throws Exception {
+    long seed = System.nanoTime() ^ info.getCurrentRepetition();
+    java.util.Random random = new java.util.Random(seed);
+    System.out.println("crossGroupForkRacingEndAndCancelOfTarget seed " + seed);
+    boolean cancelTarget = random.nextBoolean();
+    int cancelAfter = random.nextInt(20);
+    TaskGroup target = TaskGroup.named("target");
+    TaskGroup a = TaskGroup.named("A");
+    AtomicBoolean targetReturned = new AtomicBoolean();
+    AtomicInteger ranAfterReturn = new AtomicInteger();
+    Queue<Task<Integer>> accepted = new ConcurrentLinkedQueue<>();
+    AtomicReference<Throwable> refused = new AtomicReference<>();
+    AtomicBoolean forkerDisturbed = new AtomicBoolean();
+    CountDownLatch targetRunning = new CountDownLatch(1);
+    Thread aOwner =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    a.run(
+                        () ->
+                            a.fork(
+                                () -> {
+                                  await(targetRunning);
+                                  for (int i = 0; ; i++) {
+                                    int n = i;
+                                    if (cancelTarget && i == cancelAfter) {
+                                      target.cancel("random");
+                                    }
+                                    try {
+                                      accepted.add(
+                                          target.fork(
+                                              () -> {
+                                                if (targetReturned.get()) {
+                                                  ranAfterReturn.incrementAndGet();
+                                                }
+                                                return n;
+                                              }));
+                                    } catch (IllegalStateException e) {
+                                      refused.set(e);
+                                      break;
+                                    }
+                                  }
+                                  forkerDisturbed.set(
+                                      CancelScope.isCancelled()
+                                          || Thread.currentThread().isInterrupted());
+                                }));
+                  } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                  }
+                });
+    target.run(
+        () -> {
+          targetRunning.countDown();
+          target.fork(() -> Thread.yield());
+        });
+    targetReturned.set(true);
+    aOwner.join(TimeUnit.SECONDS.toMillis(WAIT_S));
+    assertThat(aOwner.isAlive()).isFalse();
+    assertThat(refused.get()).as("seed %d", seed).isInstanceOf(IllegalStateException.class);
+    assertThat(ranAfterReturn).as("seed %d", seed).hasValue(0);
+    for (Task<Integer> t : accepted) {
+      assertThat(t.state())
+          .as("seed %d %s", seed, t)
+          .isIn(Future.State.SUCCESS, Future.State.CANCELLED);
+    }
+    if (!cancelTarget) {
+      assertThat(accepted).allMatch(t -> t.state() == Future.State.SUCCESS);
+    }
+    assertThat(forkerDisturbed).as("seed %d", seed).isFalse();
+  }
+
+  // TaskGroup.cancelScope: the group's own scope carries its shield. A nested group that shields
+  // its own scope keeps an outer cancel from its children until the shield drops; then the
+  // cancellation is delivered at once and passes through the group to the outer one (closest: trio
+  // test_cancel_shield_abort applied to a nursery's cancel scope).
+  @RepeatedTest(20)
+  void nestedGroupShieldingItsOwnScopeDefersOuterCancel() throws Exception {
+    TaskGroup outer = TaskGroup.named("outer");
+    TaskGroup inner = TaskGroup.named("inner");
+    CountDownLatch childrenReady = new CountDownLatch(2);
+    CountDownLatch outerCancelled = new CountDownLatch(1);
+    CountDownLatch childrenChecked = new CountDownLatch(2);
+    CountDownLatch dropShield = new CountDownLatch(1);
+    AtomicInteger disturbedEarly = new AtomicInteger();
+    AtomicInteger interrupts = new AtomicInteger();
+    AtomicBoolean innerThrew = new AtomicBoolean();
+    outer.run(
+        () -> {
+          outer.fork(
+              () -> {
+                try {
+                  inner.run(
+                      () -> {
+                        inner.cancelScope().setShielded(true);
+                        for (int i = 0; i < 2; i++) {
+                          inner.fork(
+                              () -> {
+                                childrenReady.countDown();
+                                awaitUninterruptibly(outerCancelled);
+                                if (CancelScope.isCancelled()
+                                    || Thread.currentThread().isInterrupted()) {
+                                  disturbedEarly.incrementAndGet();
+                                }
+                                childrenChecked.countDown();
+                                sleepUntilInterrupted(interrupts);
+                              });
+                        }
+                        awaitUninterruptibly(dropShield);
+                        inner.cancelScope().setShielded(false);
+                        CancelScope.checkpoint();
+                      });
+                } catch (InterruptedException e) {
+                  innerThrew.set(true);
+                  throw e;
+                }
+              });
+          await(childrenReady);
+          outer.cancel("outer");
+          outerCancelled.countDown();
+          awaitUninterruptibly(childrenChecked);
+          dropShield.countDown();
+        });
+    assertThat(disturbedEarly).hasValue(0);
+    assertThat(interrupts).hasValue(2);
+    assertThat(innerThrew).isTrue();
+    assertThat(inner.cancelCaught()).isFalse();
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // TaskGroup.fork javadoc: work is refused only when the target group is effectively cancelled.
+  // A forker that is itself cancelled (a child of cancelled group A, in its cleanup) forking into a
+  // live group C: the work starts, runs under C, and succeeds; and a fork into a group run inside
+  // a shield, after the group outside the shield was cancelled, starts too.
+  @RepeatedTest(20)
+  void cancelledForkerCanStillForkIntoLiveGroupAndIntoShieldedGroup() throws Exception {
+    TaskGroup outer = TaskGroup.named("outer");
+    TaskGroup a = TaskGroup.named("A");
+    TaskGroup c = TaskGroup.named("C");
+    TaskGroup shieldedGroup = TaskGroup.named("shielded");
+    CountDownLatch cRunning = new CountDownLatch(1);
+    CountDownLatch forkedDone = new CountDownLatch(2);
+    CountDownLatch intoCForked = new CountDownLatch(1);
+    AtomicReference<Task<String>> intoC = new AtomicReference<>();
+    AtomicReference<Task<String>> intoShielded = new AtomicReference<>();
+    AtomicBoolean intoCDisturbed = new AtomicBoolean();
+    outer.run(
+        () -> {
+          outer.fork(
+              () ->
+                  c.run(
+                      () -> {
+                        cRunning.countDown();
+                        awaitUninterruptibly(forkedDone);
+                      }));
+          outer.fork(
+              () ->
+                  a.run(
+                      () -> {
+                        a.fork(
+                            () -> {
+                              await(cRunning);
+                              a.cancel("A");
+                              assertThat(CancelScope.isCancelled()).isTrue();
+                              intoC.set(
+                                  c.fork(
+                                      () -> {
+                                        intoCDisturbed.set(
+                                            CancelScope.isCancelled()
+                                                || Thread.currentThread().isInterrupted());
+                                        forkedDone.countDown();
+                                        intoCForked.countDown(); // the outer cancel comes after
+                                        return "ran in C";
+                                      }));
+                              CancelScope.checkpoint();
+                            });
+                      }));
+          outer.fork(
+              () ->
+                  CancelScope.shielded()
+                      .run(
+                          () ->
+                              shieldedGroup.run(
+                                  () -> {
+                                    awaitUninterruptibly(intoCForked);
+                                    outer.cancel("outer");
+                                    intoShielded.set(
+                                        shieldedGroup.fork(
+                                            () -> {
+                                              forkedDone.countDown();
+                                              return "ran shielded";
+                                            }));
+                                  })));
+        });
+    assertThat(intoC.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(intoC.get().resultNow()).isEqualTo("ran in C");
+    assertThat(intoCDisturbed).isFalse();
+    assertThat(intoShielded.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(a.cancelCalled()).isTrue(); // A or outer absorbs, depending on A's exit
+    assertThat(c.cancelCalled()).isFalse();
+    assertThat(outer.cancelCaught()).isTrue();
+  }
+
   // TaskGroup "Nulls, misuse": a group runs once; a second run throws IllegalStateException and
   // leaves the group as it was: the first run and its children are unaffected.
   @RepeatedTest(20)
