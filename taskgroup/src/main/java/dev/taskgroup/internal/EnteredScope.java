@@ -113,18 +113,17 @@ public abstract class EnteredScope extends Scope {
     // error thrown inside a nested enter or exit (a StackOverflowError deep in a recursion), which
     // can leave a scope below this one entered: setting innermost to this scope's parent, below,
     // repairs the chain. (No assert here: it would replace that error, and leave the chain stale.)
-    CancelHook open = hooks;
-    if (open != null && effectivelyCancelled(this)) {
+    CancelHook h = hooks; // read once: only this thread, the scope's own, sets it
+    if (h != null && effectivelyCancelled(this)) {
       // Registrations left open in a scope left while effectively cancelled: the walk that
       // cancelled it may not have reached it yet (busy elsewhere), and once exited the scope is
       // below no walk. They start here, as Registration.close() starts an open one whose scope was
       // cancelled; before EXITED is set, so that an enclosing group still waits for them.
-      for (CancelHook k = open; k != null; k = k.next) {
+      for (CancelHook k = h; k != null; k = k.next) {
         k.fire(); // a no-op for one already fired or closed
       }
     }
     int f = markExited();
-    CancelHook h = hooks;
     // Read from the flags, not effectivelyCancelled(this): the exit may just have taken this node
     // out of the count of cancelled running ones, and the walk's fast path would then miss it.
     if (h != null && (f & CANCELLED) == 0 && !cancelledAboveVisible()) {
