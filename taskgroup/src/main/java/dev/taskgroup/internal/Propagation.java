@@ -201,7 +201,7 @@ public final class Propagation {
       }
       // The propagators' code is part of the child's run, as for a child whose fork took its
       // place: a child forked from a sibling takes its place before that code runs, not inside it.
-      placeRefused = !task.takePlaceFirst();
+      placeRefused = !task.takePlace();
       Throwable outside = null;
       try {
         w.run();

@@ -454,16 +454,11 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Under context propagators: takes the place before their code runs (it is part of the child's
-   * run, see report); false if cancelled or interrupted while waiting. The thread must be the
-   * task's own (checked by the caller).
+   * Takes the place this child waits for on its own thread, if any; false if cancelled. Called by
+   * begin, and, under context propagators, by Propagation.Child before their code runs (it is part
+   * of the child's run, see report); the second call then finds no place to wait for.
    */
-  boolean takePlaceFirst() {
-    return takePlace();
-  }
-
-  /** Takes the place this child waits for on its own thread, if any; false if cancelled. */
-  private boolean takePlace() {
+  boolean takePlace() {
     if (place() != PLACE_ACQUIRE_IN_THREAD) {
       return true;
     }
