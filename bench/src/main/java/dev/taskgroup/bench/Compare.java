@@ -48,6 +48,7 @@ public final class Compare {
   static final List<String> ORDER =
       List.of(
           "raw",
+          "rawWithBookkeeping",
           "taskgroup",
           "taskgroupPropagator",
           "sts",

@@ -42,6 +42,26 @@ public class ForkJoinHundred {
     countdown.await();
   }
 
+  /**
+   * Raw plus the two things every group of threads needs and {@link #raw} does without, so that the
+   * cost of structure itself is measured: each child's thread carries a handle that code running on
+   * it can find (here, as in the library, its uncaught-exception handler: a volatile store per
+   * child, the cheapest per-thread slot the JDK offers), and the number of children is not known in
+   * advance (each fork counts one in with an atomic increment; the owner's own share keeps the
+   * count above zero until it joins). Not a peer: the floor that {@code taskgroup} is read against.
+   */
+  @Benchmark
+  public void rawWithBookkeeping() {
+    Bookkeeping group = new Bookkeeping(Thread.currentThread());
+    for (int i = 0; i < CHILDREN; i++) {
+      Thread child = Thread.ofVirtual().unstarted(group);
+      group.admit();
+      child.setUncaughtExceptionHandler(group);
+      child.start();
+    }
+    group.join();
+  }
+
   /** A new group; the body forks 100 children; run returns when all are done. */
   @Benchmark
   public void taskgroup() throws InterruptedException {
@@ -113,6 +133,45 @@ public class ForkJoinHundred {
   @Benchmark
   public void kotlin() throws InterruptedException {
     Kotlin.forkJoin(CHILDREN);
+  }
+
+  /**
+   * {@link #rawWithBookkeeping}'s group: a count of unfinished members (the owner's share and one
+   * per child), counted in per fork; the member that takes it to zero unparks the owner.
+   */
+  static final class Bookkeeping implements Runnable, Thread.UncaughtExceptionHandler {
+    private final AtomicInteger left = new AtomicInteger(1);
+    private final Thread owner;
+
+    Bookkeeping(Thread owner) {
+      this.owner = owner;
+    }
+
+    void admit() {
+      left.incrementAndGet();
+    }
+
+    @Override
+    public void run() {
+      if (left.decrementAndGet() == 0) {
+        LockSupport.unpark(owner);
+      }
+    }
+
+    @Override
+    public void uncaughtException(Thread t, Throwable e) {
+      t.getThreadGroup().uncaughtException(t, e);
+    }
+
+    /** Gives up the owner's share, then parks until every child has counted itself out. */
+    void join() {
+      if (left.decrementAndGet() == 0) {
+        return;
+      }
+      while (left.get() != 0) {
+        LockSupport.park(this);
+      }
+    }
   }
 
   /** The raw peer's one shared counter; the child that takes it to zero unparks the owner. */

@@ -41,6 +41,7 @@ class SmokeTest {
           "ForkJoinOne_executor",
           "ForkJoinOne_kotlin",
           "ForkJoinHundred_raw",
+          "ForkJoinHundred_rawWithBookkeeping",
           "ForkJoinHundred_taskgroup",
           "ForkJoinHundred_taskgroupPropagator",
           "ForkJoinHundred_executor",
@@ -77,6 +78,7 @@ class SmokeTest {
             one.executor();
             one.kotlin();
             hundred.raw();
+            hundred.rawWithBookkeeping();
             hundred.taskgroup();
             hundred.taskgroupPropagator();
             hundred.executor();
