@@ -89,7 +89,9 @@ final class Curves {
     List<String> prepend =
         new ArrayList<>(
             List.of(
-                "-Djmh.executor=VIRTUAL", "-Djdk.virtualThreadScheduler.parallelism=" + carriers));
+                "-Djmh.executor=VIRTUAL",
+                "-Djdk.virtualThreadScheduler.parallelism=" + carriers,
+                Compare.PRE_TOUCH));
     if (compare.preview()) {
       prepend.add("--enable-preview");
     }

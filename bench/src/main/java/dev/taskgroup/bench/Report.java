@@ -108,6 +108,10 @@ final class Report {
         .append("scheduler on one carrier (`-Djdk.virtualThreadScheduler.parallelism=1`), where ")
         .append("the numbers are unimodal on 2 cores and the targets are judged; the curves ")
         .append("below show one and two carriers.\n");
+    b.append("- **Heap touched first.** Every JMH fork starts with `-XX:+AlwaysPreTouch`: on a ")
+        .append("virtual machine that returns freed memory to its host, the first touch of each ")
+        .append("page is slow, and a fork would otherwise pay for its first pass through the ")
+        .append("heap in its warm-up and first measured iterations.\n");
     b.append("- **±** on a JMH number is JMH's score error: the half-width of the 99.9% ")
         .append("confidence interval. On a harness number it is the sample standard deviation ")
         .append("over its rounds or JVMs (said per table).\n");
