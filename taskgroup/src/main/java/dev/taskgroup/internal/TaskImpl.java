@@ -184,6 +184,19 @@ public final class TaskImpl<T> extends ThreadState
     } while (!FLAGS.compareAndSet(this, s, (s & ~PLACE_MASK) | place));
   }
 
+  /**
+   * Whether the calling thread is this task's, after its work ended and before it finished (it is
+   * reporting its outcome to {@code g}, say to the onFailure handler), holding a place in {@code
+   * g}.
+   */
+  boolean reportingWithPlaceIn(Group g) {
+    return thread == Thread.currentThread()
+        && innermost == null
+        && (flags & FINISHED) == 0
+        && place() == PLACE_HELD
+        && group() == g;
+  }
+
   private void releasePlace() {
     if (place() == PLACE_HELD) {
       setPlace(PLACE_NONE);
