@@ -1,11 +1,13 @@
 package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
@@ -97,6 +99,139 @@ class SupervisorSweepTest {
     assertThat(succeeded).hasSize(jobs);
     assertThat(handled).hasSize(jobs * failuresPerJob);
     assertThat(maxRunning.get()).isEqualTo(1);
+  }
+
+  // ---- what the handler throws while its thread is being cancelled ---------------------------
+
+  /**
+   * A body that fails in its cleanup after the group's cancel(): its failure goes to the handler,
+   * on the owner's thread, still inside the cancelled group, where a blocking call (here a
+   * checkpoint) is interrupted. The handler turns that into the common {@code new
+   * RuntimeException(e)}. TaskGroupException: "The cancellations of the group, its scopes and its
+   * tasks are never among them"; had the body thrown that same exception it would be the
+   * cancellation (CancelScope, "What counts as a cancellation"). So run returns normally, by the
+   * group's own cancel, and the body's failure was handed over once.
+   */
+  @RepeatedTest(10)
+  void handlerInterruptedByTheBodysCancellationIsNotAFailure() throws Exception {
+    List<Throwable> handled = new CopyOnWriteArrayList<>();
+    TaskGroup group =
+        TaskGroup.builder()
+            .name("body-handler")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  handled.add(f);
+                  try {
+                    CancelScope.checkpoint();
+                  } catch (InterruptedException e) {
+                    throw new RuntimeException("handler stopped", e);
+                  }
+                })
+            .build();
+    IllegalStateException cleanup = new IllegalStateException("body cleanup");
+    group.run(
+        () -> {
+          group.cancel();
+          try {
+            CancelScope.checkpoint();
+          } catch (InterruptedException e) {
+            throw cleanup;
+          }
+        });
+    assertThat(handled).containsExactly(cleanup);
+    assertThat(group.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * A child of a cancelled supervisor that fails while the cancellation's interrupt is still set on
+   * its thread (it noticed the cancellation by polling and threw): its handler, on that thread,
+   * finds a blocking call interrupted, and lets the interrupt out wrapped, from a
+   * try-with-resources whose close() fails too. The wrapped interrupt is the child's cancellation,
+   * not a failure; the close() failure riding on it is one (never lost), reported by run.
+   */
+  @RepeatedTest(10)
+  void handlerOfACancelledChildInterruptedIsNotAFailureButWhatRidesOnItIs() throws Exception {
+    List<Throwable> handled = new CopyOnWriteArrayList<>();
+    IllegalStateException closeFailed = new IllegalStateException("close failed");
+    TaskGroup group =
+        TaskGroup.builder()
+            .name("child-handler")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  handled.add(f);
+                  try (AutoCloseable r =
+                      () -> {
+                        throw closeFailed;
+                      }) {
+                    Thread.sleep(60_000);
+                  } catch (Exception e) {
+                    throw new RuntimeException("handler stopped", e);
+                  }
+                })
+            .build();
+    IllegalStateException noticed = new IllegalStateException("noticed the cancellation");
+    CountDownLatch started = new CountDownLatch(1);
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                group.run(
+                    () -> {
+                      group.fork(
+                          () -> {
+                            started.countDown();
+                            while (!Thread.currentThread().isInterrupted()) {
+                              Thread.onSpinWait();
+                            }
+                            throw noticed;
+                          });
+                      started.await();
+                      group.cancel();
+                    }));
+    assertThat(handled).containsExactly(noticed);
+    assertThat(thrown)
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(closeFailed));
+  }
+
+  /**
+   * The handler rethrows the very failure it was given, while the failing child is being cancelled:
+   * "an exception it throws is a failure of the group"; the failure was judged one already, and is
+   * not taken for the cancellation now.
+   */
+  @RepeatedTest(10)
+  void handlerRethrowingItsFailureWhileCancelledKeepsIt() throws Exception {
+    TaskGroup group =
+        TaskGroup.builder()
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  throw (RuntimeException) f;
+                })
+            .build();
+    IllegalStateException noticed = new IllegalStateException("noticed the cancellation");
+    CountDownLatch started = new CountDownLatch(1);
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                group.run(
+                    () -> {
+                      group.fork(
+                          () -> {
+                            started.countDown();
+                            while (!Thread.currentThread().isInterrupted()) {
+                              Thread.onSpinWait();
+                            }
+                            throw noticed;
+                          });
+                      started.await();
+                      group.cancel();
+                    }));
+    assertThat(thrown)
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(noticed));
   }
 
   /** A job's failure, naming the job. */

@@ -435,12 +435,13 @@ public final class Group extends EnteredScope {
   /**
    * Keeps a failure (or hands it to the COLLECT handler) and, if {@code cancelRest}, cancels the
    * body and every child. A handler that throws is a failure of the group, which then cancels the
-   * rest: supervision itself is broken. A failure this group has reported, rethrown by the body or
-   * a sibling in the wrapper its read made ({@code Task.get()}, or a {@code CompletableFuture}'s
-   * {@code get()} or {@code join()}), is not reported a second time; what was suppressed on the
-   * wrapper on its way (a {@code close()} that failed around the read) is, except a cancellation of
-   * the reporting thread. {@code where} and {@code ts}: the reporting thread's scope and state,
-   * null for a cancel-hook action.
+   * rest: supervision itself is broken; unless what it throws is the cancellation of the thread it
+   * runs on (judged as the body's or the child's own exception would be). A failure this group has
+   * reported, rethrown by the body or a sibling in the wrapper its read made ({@code Task.get()},
+   * or a {@code CompletableFuture}'s {@code get()} or {@code join()}), is not reported a second
+   * time; what was suppressed on the wrapper on its way (a {@code close()} that failed around the
+   * read) is, except a cancellation of the reporting thread. {@code where} and {@code ts}: the
+   * reporting thread's scope and state, null for a cancel-hook action.
    */
   private void reportFailure(
       Throwable failure, String source, boolean cancelRest, Scope where, ThreadState ts) {
@@ -466,11 +467,19 @@ public final class Group extends EnteredScope {
       try {
         handler.accept(failure);
       } catch (Throwable handlerFailure) {
-        keep(handlerFailure);
-        cancelMembers(
-            CancelReason.Kind.FAILURE,
-            "the onFailure handler threw: " + Cancellation.describe(handlerFailure));
-        return;
+        if (handlerFailure == failure
+            || ts == null
+            || !Scope.effectivelyCancelled(where)
+            || !Cancellation.isCancellation(handlerFailure, ts)) {
+          handlerFailed(handlerFailure);
+          return;
+        }
+        // The cancellation of the thread the handler runs on (the body, or the failing child,
+        // being cancelled: a blocking call in the handler interrupted), not a failure, as it
+        // would not be if the body or the child threw it; a close() that failed on its way is.
+        for (Throwable riding : Cancellation.suppressedFailures(handlerFailure, ts)) {
+          handlerFailed(riding);
+        }
       }
     } else {
       keep(failure);
@@ -479,6 +488,17 @@ public final class Group extends EnteredScope {
       cancelMembers(
           CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
     }
+  }
+
+  /**
+   * The onFailure handler threw: supervision itself is broken, a failure of the group (kept, not
+   * handed to the handler again) that cancels the rest.
+   */
+  private void handlerFailed(Throwable handlerFailure) {
+    keep(handlerFailure);
+    cancelMembers(
+        CancelReason.Kind.FAILURE,
+        "the onFailure handler threw: " + Cancellation.describe(handlerFailure));
   }
 
   /** Whether this group has reported {@code t} itself (see GroupFailures.rethrownAddition). */
