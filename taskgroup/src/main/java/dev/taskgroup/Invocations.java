@@ -4,9 +4,11 @@ import dev.taskgroup.internal.Propagation;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.Future;
@@ -69,7 +71,22 @@ final class Invocations {
     if (failures.isEmpty()) {
       throw new CancellationException("invokeAny: no task completed");
     }
-    throw new TaskGroupException("invokeAny", failures);
+    throw new TaskGroupException("invokeAny", distinct(failures));
+  }
+
+  /**
+   * {@code failures} with a throwable thrown by more than one task (a shared exception object) kept
+   * once, at its first place, as a group keeps it (TaskGroupException's javadoc).
+   */
+  private static List<Throwable> distinct(List<Throwable> failures) {
+    Set<Throwable> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+    List<Throwable> distinct = new ArrayList<>(failures.size());
+    for (Throwable f : failures) {
+      if (seen.add(f)) {
+        distinct.add(f);
+      }
+    }
+    return distinct;
   }
 
   /**

@@ -3,8 +3,10 @@ package dev.taskgroup;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -232,6 +234,320 @@ class SupervisorSweepTest {
     assertThat(thrown)
         .isInstanceOfSatisfying(
             TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(noticed));
+  }
+
+  // ---- thousands of failures at once ---------------------------------------------------------
+
+  /**
+   * Two thousand children fail at once, some at once and some in their cleanup once cancelled, the
+   * body fails too (or not), and a cancel() from another thread races them; policy CANCEL_ALL,
+   * COLLECT, or COLLECT with a handler. FailurePolicy: "no failure is ever lost: each one is either
+   * reported by run in a TaskGroupException or handed to the failure handler"; TaskGroupException:
+   * every failure, listed once. So the failures reported (exception plus handler) are exactly those
+   * thrown, each once; none reaches the handler after run returned; run throws TaskGroupException
+   * whenever a failure was kept ("When outcomes coincide" (1) before (4)), else returns normally.
+   * CPython test_taskgroups {@code test_taskgroup_07}/{@code _08} (many children failing at once,
+   * all in the ExceptionGroup), Trio {@code test_nursery_multiple_errors} (closest).
+   */
+  @RepeatedTest(6)
+  void everyFailureOfAMassFailureIsReportedExactlyOnce() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("everyFailureOfAMassFailureIsReportedExactlyOnce seed " + seed);
+    java.util.Random rnd = new java.util.Random(seed);
+    int children = 2_000;
+    int mode = rnd.nextInt(3); // 0 CANCEL_ALL, 1 COLLECT, 2 COLLECT with a handler
+    boolean bodyFails = rnd.nextBoolean();
+    java.util.Set<Throwable> thrown = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    List<Throwable> handled = new CopyOnWriteArrayList<>();
+    java.util.concurrent.atomic.AtomicBoolean runEnded =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    AtomicInteger lateHandlerCalls = new AtomicInteger();
+    TaskGroup.Builder b =
+        TaskGroup.builder()
+            .name("mass")
+            .failurePolicy(mode == 0 ? FailurePolicy.CANCEL_ALL : FailurePolicy.COLLECT);
+    if (mode == 2) {
+      b.onFailure(
+          f -> {
+            if (runEnded.get()) {
+              lateHandlerCalls.incrementAndGet();
+            }
+            handled.add(f);
+          });
+    }
+    TaskGroup group = b.build();
+    CountDownLatch go = new CountDownLatch(1);
+    int[] kinds = new int[children];
+    for (int i = 0; i < children; i++) {
+      kinds[i] = rnd.nextInt(4); // 0 fails at once, 1 an Error, 2 fails in cleanup, 3 succeeds
+    }
+    int cancelAfter = rnd.nextInt(children);
+    Throwable result =
+        catchThrowable(
+            () ->
+                group.run(
+                    () -> {
+                      for (int i = 0; i < children; i++) {
+                        int id = i;
+                        int kind = kinds[i];
+                        group.fork(
+                            () -> {
+                              go.await();
+                              switch (kind) {
+                                case 0 -> {
+                                  Throwable f =
+                                      new Exception("child " + id); // not an IOException, which a
+                                  // pending interrupt would make the cancellation
+                                  thrown.add(f);
+                                  throw (Exception) f;
+                                }
+                                case 1 -> {
+                                  Throwable f = new AssertionError("child " + id);
+                                  thrown.add(f);
+                                  throw (AssertionError) f;
+                                }
+                                case 2 -> {
+                                  try {
+                                    Thread.sleep(60_000);
+                                  } finally {
+                                    Throwable f = new IllegalStateException("cleanup " + id);
+                                    thrown.add(f);
+                                    throw (IllegalStateException) f;
+                                  }
+                                }
+                                default -> {}
+                              }
+                              return null;
+                            });
+                        if (i == cancelAfter) {
+                          Thread.ofVirtual().start(group::cancel);
+                        }
+                      }
+                      go.countDown();
+                      if (bodyFails) {
+                        Throwable f = new IllegalArgumentException("body");
+                        thrown.add(f);
+                        throw (IllegalArgumentException) f;
+                      }
+                    }));
+    runEnded.set(true);
+    List<Throwable> reported = new java.util.ArrayList<>(handled);
+    if (result instanceof TaskGroupException e) {
+      reported.addAll(e.failures());
+    } else {
+      assertThat(result).as("run's outcome, seed " + seed).isNull();
+    }
+    java.util.Set<Throwable> distinct =
+        java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    distinct.addAll(reported);
+    assertThat(distinct).as("reported once each, seed " + seed).hasSameSizeAs(reported);
+    assertThat(distinct).as("exactly those thrown, seed " + seed).isEqualTo(thrown);
+    assertThat(result instanceof TaskGroupException)
+        .as("run throws exactly when failures were kept, seed " + seed)
+        .isEqualTo(mode != 2 && !thrown.isEmpty());
+    assertThat(lateHandlerCalls.get()).isZero();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // ---- nesting, deadlines, outside interrupts --------------------------------------------------
+
+  /**
+   * A COLLECT group inside a child of a CANCEL_ALL group, and the other way round: the outer
+   * group's failure cancels the inner one, whose child then fails in its cleanup. The inner run
+   * throws its TaskGroupException, which the outer group keeps as one failure after its own first
+   * ("a nested group's TaskGroupException is kept as one failure, not flattened"), in the order
+   * they happened. CPython test_taskgroups {@code test_taskgroup_21} / Trio {@code
+   * test_nursery_nested_exception} (closest).
+   */
+  @RepeatedTest(10)
+  void innerSupervisorCancelledByTheOuterGroupsFailureReportsItsCleanupFailure() throws Exception {
+    for (FailurePolicy[] policies :
+        new FailurePolicy[][] {
+          {FailurePolicy.CANCEL_ALL, FailurePolicy.COLLECT},
+          {FailurePolicy.COLLECT, FailurePolicy.CANCEL_ALL}
+        }) {
+      TaskGroup outer = TaskGroup.builder().name("outer").failurePolicy(policies[0]).build();
+      IllegalStateException first = new IllegalStateException("outer child");
+      IllegalStateException cleanup = new IllegalStateException("inner cleanup");
+      CountDownLatch innerRunning = new CountDownLatch(1);
+      Throwable thrown =
+          catchThrowable(
+              () ->
+                  outer.run(
+                      () -> {
+                        outer.fork(
+                            () -> {
+                              TaskGroup inner =
+                                  TaskGroup.builder()
+                                      .name("inner")
+                                      .failurePolicy(policies[1])
+                                      .build();
+                              inner.run(
+                                  () ->
+                                      inner.fork(
+                                          () -> {
+                                            innerRunning.countDown();
+                                            try {
+                                              Thread.sleep(60_000);
+                                            } finally {
+                                              throw cleanup;
+                                            }
+                                          }));
+                            });
+                        innerRunning.await();
+                        if (policies[0] == FailurePolicy.COLLECT) {
+                          throw first; // the body's failure cancels the children whatever the
+                          // policy
+                        }
+                        outer.fork(
+                            () -> {
+                              throw first;
+                            });
+                      }));
+      assertThat(thrown).isInstanceOf(TaskGroupException.class);
+      List<Throwable> failures = ((TaskGroupException) thrown).failures();
+      assertThat(failures).as(policies[0] + " outer").hasSize(2);
+      assertThat(failures.get(0)).isSameAs(first);
+      assertThat(failures.get(1))
+          .isInstanceOfSatisfying(
+              TaskGroupException.class,
+              inner -> assertThat(inner.failures()).containsExactly(cleanup));
+    }
+  }
+
+  /**
+   * A supervisor whose builder deadline expires while a child is blocked; the child fails in its
+   * cleanup. Without a handler: run throws TaskGroupException with that failure ((1) before (4)),
+   * cancelCalled true, cancelCaught false. With a handler: the failure goes to it and run returns
+   * normally, the deadline's cancellation caught. Trio {@code test_cancel_scope_deadline} with a
+   * failing cleanup (closest).
+   */
+  @RepeatedTest(5)
+  void deadlineOfASupervisorWithAFailingCleanup() throws Exception {
+    for (boolean withHandler : new boolean[] {false, true}) {
+      List<Throwable> handled = new CopyOnWriteArrayList<>();
+      TaskGroup.Builder b =
+          TaskGroup.builder()
+              .name("deadline")
+              .failurePolicy(FailurePolicy.COLLECT)
+              .timeout(Duration.ofMillis(50));
+      if (withHandler) {
+        b.onFailure(handled::add);
+      }
+      TaskGroup group = b.build();
+      IllegalStateException cleanup = new IllegalStateException("cleanup after the deadline");
+      AtomicInteger siblingsDone = new AtomicInteger();
+      Throwable thrown =
+          catchThrowable(
+              () ->
+                  group.run(
+                      () -> {
+                        group.fork(siblingsDone::incrementAndGet);
+                        group.fork(
+                            () -> {
+                              try {
+                                Thread.sleep(60_000);
+                              } finally {
+                                throw cleanup;
+                              }
+                            });
+                      }));
+      assertThat(group.cancelCalled()).isTrue();
+      assertThat(siblingsDone.get()).isEqualTo(1);
+      if (withHandler) {
+        assertThat(thrown).isNull();
+        assertThat(handled).containsExactly(cleanup);
+        assertThat(group.cancelCaught()).isTrue();
+      } else {
+        assertThat(thrown)
+            .isInstanceOfSatisfying(
+                TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(cleanup));
+        assertThat(group.cancelCaught()).isFalse();
+      }
+    }
+  }
+
+  /**
+   * The owner interrupted from outside while it waits for its children, one of which then fails in
+   * its cleanup. Without a handler the failure wins ((1)) and the interrupt stays set on the owner;
+   * with a handler nothing is kept, and run throws InterruptedException ((2)) after the failure
+   * went to the handler.
+   */
+  @RepeatedTest(5)
+  void outsideInterruptOfTheOwnerAndACleanupFailure() throws Exception {
+    for (boolean withHandler : new boolean[] {false, true}) {
+      List<Throwable> handled = new CopyOnWriteArrayList<>();
+      TaskGroup.Builder b = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT);
+      if (withHandler) {
+        b.onFailure(handled::add);
+      }
+      TaskGroup group = b.build();
+      IllegalStateException cleanup = new IllegalStateException("cleanup");
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      AtomicReference<Boolean> interruptAfter = new AtomicReference<>();
+      CountDownLatch childBlocked = new CountDownLatch(1);
+      Thread owner =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    thrown.set(
+                        catchThrowable(
+                            () ->
+                                group.run(
+                                    () -> {
+                                      group.fork(
+                                          () -> {
+                                            childBlocked.countDown();
+                                            try {
+                                              Thread.sleep(60_000);
+                                            } finally {
+                                              throw cleanup;
+                                            }
+                                          });
+                                    })));
+                    interruptAfter.set(Thread.currentThread().isInterrupted());
+                  });
+      childBlocked.await();
+      Probes.awaitWaiting(owner, Duration.ofSeconds(10));
+      owner.interrupt();
+      owner.join();
+      if (withHandler) {
+        assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+        assertThat(handled).containsExactly(cleanup);
+      } else {
+        assertThat(thrown.get())
+            .isInstanceOfSatisfying(
+                TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(cleanup));
+        assertThat(interruptAfter.get()).as("the outside interrupt stays set").isTrue();
+      }
+    }
+  }
+
+  /**
+   * invokeAny when every task fails, two of them with the same throwable: TaskGroupException lists
+   * "the same throwable thrown by two children (a shared exception object) ... once", and invokeAny
+   * throws one "with every failure in order".
+   */
+  @RepeatedTest(5)
+  void invokeAnyListsASharedFailureOnce() throws Exception {
+    IllegalStateException shared = new IllegalStateException("shared");
+    IllegalStateException own = new IllegalStateException("own");
+    List<Callable<String>> tasks =
+        List.of(
+            () -> {
+              throw shared;
+            },
+            () -> {
+              throw own;
+            },
+            () -> {
+              throw shared;
+            });
+    Throwable thrown = catchThrowable(() -> TaskGroup.invokeAny(tasks));
+    assertThat(thrown)
+        .isInstanceOfSatisfying(
+            TaskGroupException.class,
+            e -> assertThat(e.failures()).containsExactlyInAnyOrder(shared, own));
   }
 
   /** A job's failure, naming the job. */
