@@ -213,9 +213,10 @@ public final class TaskGroup {
      * FailurePolicy#COLLECT} only). The handler runs on the failing thread; an exception it throws
      * is a failure of the group, unless it is the cancellation of that thread (the body or the
      * failing child being cancelled, judged as if they had thrown it). A failing child is not done
-     * until its handler returns, and a fork from the handler is a fork from that child (under
-     * {@link #maxConcurrency} it never waits). A failure of the body goes to the handler too (it
-     * still cancels the children), and {@code run} then returns normally.
+     * until its handler returns: the group's cancellation reaches the handler as it reaches the
+     * child's work, and a fork from the handler is a fork from that child (under {@link
+     * #maxConcurrency} it never waits). A failure of the body goes to the handler too (it still
+     * cancels the children), and {@code run} then returns normally.
      *
      * @param handler the handler
      * @return this builder

@@ -147,6 +147,62 @@ class SupervisorSweepTest {
   }
 
   /**
+   * A handler that blocks (a full queue, a slow sink) on a failing child's thread while the group
+   * is cancelled: by cancel() from the body, or by the builder's deadline. The handler runs on the
+   * failing thread and its child is not done until it returns; TaskGroup: cancel() interrupts "the
+   * body and every child not yet done ... until they finish", and a deadline cancels "as by
+   * cancel()". So the handler's wait is interrupted, the interrupt it lets out (wrapped) is the
+   * cancellation, not a failure, and run returns normally with the cancellation caught, instead of
+   * waiting for the handler for ever.
+   */
+  @RepeatedTest(5)
+  void blockedHandlerOfAFailedChildIsReachedByTheGroupsCancellation() throws Exception {
+    for (boolean byDeadline : new boolean[] {false, true}) {
+      CountDownLatch handlerBlocked = new CountDownLatch(1);
+      CountDownLatch never = new CountDownLatch(1);
+      List<Throwable> handled = new CopyOnWriteArrayList<>();
+      TaskGroup.Builder b =
+          TaskGroup.builder()
+              .name("blocked-handler")
+              .failurePolicy(FailurePolicy.COLLECT)
+              .onFailure(
+                  f -> {
+                    handled.add(f);
+                    handlerBlocked.countDown();
+                    try {
+                      never.await();
+                    } catch (InterruptedException e) {
+                      throw new IllegalStateException("handler stopped", e);
+                    }
+                  });
+      if (byDeadline) {
+        b.timeout(Duration.ofMillis(100));
+      }
+      TaskGroup group = b.build();
+      IllegalStateException crash = new IllegalStateException("crash");
+      AtomicReference<Boolean> doneWhileHandling = new AtomicReference<>();
+      group.run(
+          () -> {
+            Task<Void> failing =
+                group.fork(
+                    () -> {
+                      throw crash;
+                    });
+            handlerBlocked.await();
+            doneWhileHandling.set(failing.isDone());
+            if (!byDeadline) {
+              group.cancel();
+            }
+          });
+      assertThat(handled).containsExactly(crash);
+      assertThat(doneWhileHandling.get())
+          .as("a child is not done while its handler runs")
+          .isFalse();
+      assertThat(group.cancelCaught()).isTrue();
+    }
+  }
+
+  /**
    * A child of a cancelled supervisor that fails while the cancellation's interrupt is still set on
    * its thread (it noticed the cancellation by polling and threw): its handler, on that thread,
    * finds a blocking call interrupted, and lets the interrupt out wrapped, from a

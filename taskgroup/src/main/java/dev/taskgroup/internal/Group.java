@@ -464,6 +464,10 @@ public final class Group extends EnteredScope {
     }
     Consumer<? super Throwable> handler = config.onFailure();
     if (handler != null) {
+      // A child reports its work's failure once the work has ended, out of its own scope (see
+      // TaskImpl.report): it is taken back in while its handler runs, for the handler is still
+      // part of the child (its task is not done), which the group's cancellation must reach.
+      TaskImpl<?> ended = ts instanceof TaskImpl<?> t && t.reenterAfterWork() ? t : null;
       try {
         handler.accept(failure);
       } catch (Throwable handlerFailure) {
@@ -479,6 +483,10 @@ public final class Group extends EnteredScope {
         // would not be if the body or the child threw it; a close() that failed on its way is.
         for (Throwable riding : Cancellation.suppressedFailures(handlerFailure, ts)) {
           handlerFailed(riding);
+        }
+      } finally {
+        if (ended != null) {
+          ended.leaveAgain();
         }
       }
     } else {

@@ -54,6 +54,11 @@ import java.util.concurrent.locks.LockSupport;
  * With context propagators, the thread runs a Propagation.Child instead of the task: runWork
  * (begin, the work, classify) inside the propagators, then report (outcome, FINISHED, leave)
  * once they have returned.
+ *
+ * The work's end takes the thread out of the task's root scope (innermost null) before the
+ * failure is reported; the group's onFailure handler, which runs in report, still belongs to the
+ * child (not done yet): the root scope is the thread's innermost again while it runs
+ * (reenterAfterWork / leaveAgain), so that the group's cancellation reaches it.
  * </pre>
  *
  * @param <T> the result type
@@ -195,6 +200,30 @@ public final class TaskImpl<T> extends ThreadState
         && (flags & FINISHED) == 0
         && place() == PLACE_HELD
         && group() == g;
+  }
+
+  /**
+   * If the calling thread is this task's, its work ended (out of its scopes: innermost null) and
+   * the task not finished, makes the task's root scope its innermost again, for the onFailure
+   * handler it runs while reporting (Group.reportFailure): a cancellation of the group reaches the
+   * handler, and an interrupt of ours pending from the work is cleared if nothing is cancelled any
+   * more. {@link #leaveAgain} undoes it.
+   *
+   * @return whether it did
+   */
+  boolean reenterAfterWork() {
+    if (innermost != null || thread != Thread.currentThread() || (flags & FINISHED) != 0) {
+      return false;
+    }
+    innermost = this; // volatile: ordered before settle() reads the flags, as a scope's entry
+    settle();
+    return true;
+  }
+
+  /** Leaves the root scope again after {@link #reenterAfterWork}: no interrupt of ours is left. */
+  void leaveAgain() {
+    innermost = null;
+    settle();
   }
 
   private void releasePlace() {
