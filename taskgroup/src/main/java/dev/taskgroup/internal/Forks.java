@@ -18,8 +18,9 @@ import java.util.concurrent.locks.LockSupport;
  * holds a place, and with every place held by children that fork, nobody would ever free one.
  * Such a fork starts the child's thread at once, and the child takes its place (FIFO with the
  * others) on its own thread before running the work. A child releases its place when its work
- * ends and its outcome is reported; a fork from the onFailure handler that a failing child runs
- * on its thread meanwhile is a fork from that child (insideChildOf).
+ * ends and its outcome is reported; the onFailure handler that a failing child runs on its thread
+ * meanwhile runs inside the child's root scope (TaskImpl.reenterAfterWork), so a fork from it is
+ * a fork from that child.
  * </pre>
  */
 final class Forks {
@@ -266,20 +267,15 @@ final class Forks {
   /** Whether the calling thread runs inside one of {@code g}'s children (which holds a place). */
   private static boolean insideChildOf(Group g) {
     ThreadState ts = ThreadState.currentOrNull();
-    if (ts != null) {
-      for (Scope s = ts.innermost(); s != null && s != g; s = s.parent) {
-        if (s instanceof TaskImpl<?> t && t.group() == g) {
-          return true;
-        }
+    if (ts == null) {
+      return false;
+    }
+    for (Scope s = ts.innermost(); s != null && s != g; s = s.parent) {
+      if (s instanceof TaskImpl<?> t && t.group() == g) {
+        return true;
       }
     }
-    // A child of g whose work has ended and that reports its failure to g's onFailure handler,
-    // on its own thread, holding its place until the handler returns (TaskImpl.report): it is in
-    // no scope of its own any more (ThreadState.lookup), but a fork from the handler (a supervisor
-    // restarting the work) is still a fork from that child, and waiting for a place would wait for
-    // its own.
-    return Thread.currentThread().getUncaughtExceptionHandler() instanceof TaskImpl<?> t
-        && t.reportingWithPlaceIn(g);
+    return false;
   }
 
   /**

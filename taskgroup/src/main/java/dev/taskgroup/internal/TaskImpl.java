@@ -190,19 +190,6 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   /**
-   * Whether the calling thread is this task's, after its work ended and before it finished (it is
-   * reporting its outcome to {@code g}, say to the onFailure handler), holding a place in {@code
-   * g}.
-   */
-  boolean reportingWithPlaceIn(Group g) {
-    return thread == Thread.currentThread()
-        && innermost == null
-        && (flags & FINISHED) == 0
-        && place() == PLACE_HELD
-        && group() == g;
-  }
-
-  /**
    * If the calling thread is this task's, its work ended (out of its scopes: innermost null) and
    * the task not finished, makes the task's root scope its innermost again, for the onFailure
    * handler it runs while reporting (Group.reportFailure): a cancellation of the group reaches the
