@@ -103,6 +103,157 @@ class SupervisorSweepTest {
     assertThat(maxRunning.get()).isEqualTo(1);
   }
 
+  // ---- what the handler throws -----------------------------------------------------------------
+
+  /**
+   * onFailure: "an exception it throws is a failure of the group": kept as it is, whatever it is,
+   * and the rest is cancelled. A nested group's TaskGroupException from a group the handler ran
+   * itself (kept whole, not flattened), a checked exception thrown sneakily, an Error, and the very
+   * failure it was given with a note added as suppressed (kept once, with the note). A sibling
+   * blocked until cancelled shows the rest was cancelled.
+   */
+  @RepeatedTest(3)
+  void whatTheHandlerThrowsIsKeptAsItIsAndCancelsTheRest() throws Exception {
+    for (int how = 0; how < 4; how++) {
+      int kind = how;
+      AtomicReference<Throwable> fromHandler = new AtomicReference<>();
+      IllegalStateException crash = new IllegalStateException("crash");
+      TaskGroup group =
+          TaskGroup.builder()
+              .name("throwing-handler")
+              .failurePolicy(FailurePolicy.COLLECT)
+              .onFailure(
+                  f -> {
+                    switch (kind) {
+                      case 0 -> {
+                        TaskGroup nested = TaskGroup.named("run-by-the-handler");
+                        try {
+                          nested.run(
+                              () ->
+                                  nested.fork(
+                                      () -> {
+                                        throw new IllegalStateException("nested child");
+                                      }));
+                        } catch (TaskGroupException e) {
+                          fromHandler.set(e);
+                          throw e;
+                        } catch (InterruptedException e) {
+                          throw new AssertionError(e);
+                        }
+                      }
+                      case 1 -> {
+                        java.io.IOException checked = new java.io.IOException("sneaky");
+                        fromHandler.set(checked);
+                        throw SupervisorSweepTest.<RuntimeException>sneaky(checked);
+                      }
+                      case 2 -> {
+                        AssertionError error = new AssertionError("handler bug");
+                        fromHandler.set(error);
+                        throw error;
+                      }
+                      default -> {
+                        f.addSuppressed(new IllegalStateException("note"));
+                        fromHandler.set(f);
+                        throw (RuntimeException) f;
+                      }
+                    }
+                  })
+              .build();
+      AtomicReference<Boolean> siblingCancelled = new AtomicReference<>(false);
+      Throwable thrown =
+          catchThrowable(
+              () ->
+                  group.run(
+                      () -> {
+                        CountDownLatch blocked = new CountDownLatch(1);
+                        group.fork(
+                            () -> {
+                              blocked.countDown();
+                              try {
+                                Thread.sleep(60_000);
+                              } catch (InterruptedException e) {
+                                siblingCancelled.set(true);
+                                throw e;
+                              }
+                            });
+                        blocked.await();
+                        group.fork(
+                            () -> {
+                              throw crash;
+                            });
+                      }));
+      assertThat(thrown)
+          .as("kind " + kind)
+          .isInstanceOfSatisfying(
+              TaskGroupException.class,
+              e -> assertThat(e.failures()).containsExactly(fromHandler.get()));
+      assertThat(siblingCancelled.get()).as("kind " + kind).isTrue();
+      if (kind == 3) {
+        assertThat(crash.getSuppressed()).hasSize(1);
+      }
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <X extends Throwable> X sneaky(Throwable t) throws X {
+    throw (X) t;
+  }
+
+  /**
+   * TaskGroup: "Any exception or error a child ... throws that is not the cancellation itself is a
+   * failure"; TaskGroupException: a CancellationException "that work threw on its own account ...
+   * is a failure like any other". A child that is not cancelled throwing a CancelledException it
+   * made, a plain InterruptedException, or a CancellationException: each is a failure, handed to
+   * the handler or kept, and cancels nobody under COLLECT.
+   */
+  @RepeatedTest(3)
+  void cancellationTypesThrownByAChildThatIsNotCancelledAreFailures() throws Exception {
+    for (boolean withHandler : new boolean[] {false, true}) {
+      List<Throwable> handled = new CopyOnWriteArrayList<>();
+      TaskGroup.Builder b = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT);
+      if (withHandler) {
+        b.onFailure(handled::add);
+      }
+      TaskGroup group = b.build();
+      List<Throwable> thrownByChildren =
+          List.of(
+              new CancelledException("made by the work"),
+              new InterruptedException("made by the work"),
+              new java.util.concurrent.CancellationException("made by the work"));
+      AtomicReference<Boolean> bodyCancelled = new AtomicReference<>();
+      Throwable thrown =
+          catchThrowable(
+              () ->
+                  group.run(
+                      () -> {
+                        List<Task<Void>> tasks = new java.util.ArrayList<>();
+                        for (Throwable t : thrownByChildren) {
+                          tasks.add(
+                              group.fork(
+                                  () -> {
+                                    throw SupervisorSweepTest.<Exception>sneaky(t);
+                                  }));
+                        }
+                        Probes.awaitTrue(
+                            "all failed",
+                            Duration.ofSeconds(10),
+                            () -> tasks.stream().allMatch(Task::isDone));
+                        bodyCancelled.set(CancelScope.isCancelled());
+                      }));
+      assertThat(bodyCancelled.get()).isFalse();
+      if (withHandler) {
+        assertThat(thrown).isNull();
+        assertThat(handled).containsExactlyInAnyOrderElementsOf(thrownByChildren);
+      } else {
+        assertThat(thrown)
+            .isInstanceOfSatisfying(
+                TaskGroupException.class,
+                e ->
+                    assertThat(e.failures()).containsExactlyInAnyOrderElementsOf(thrownByChildren));
+      }
+    }
+  }
+
   // ---- what the handler throws while its thread is being cancelled ---------------------------
 
   /**
