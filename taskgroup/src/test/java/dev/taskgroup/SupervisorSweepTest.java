@@ -675,6 +675,73 @@ class SupervisorSweepTest {
   }
 
   /**
+   * A supervisor whose own scope shields it from an enclosing scope that is cancelled; the shield
+   * is lowered while its children run, so the outer cancellation reaches them, and one fails in its
+   * cleanup. Without a handler the failure wins over the cancellation above ("When outcomes
+   * coincide", (1) before (3)) and passes through the outer scope (a failure is never absorbed);
+   * with a handler the failure goes to it and run throws the InterruptedException of (3), which the
+   * outer scope absorbs. Trio {@code test_cancel_shield_abort} (closest).
+   */
+  @RepeatedTest(5)
+  void loweringTheShieldOfASupervisorLetsTheOuterCancellationInAndTheCleanupFailureOut()
+      throws Exception {
+    for (boolean withHandler : new boolean[] {false, true}) {
+      List<Throwable> handled = new CopyOnWriteArrayList<>();
+      TaskGroup.Builder b =
+          TaskGroup.builder().name("shielded-supervisor").failurePolicy(FailurePolicy.COLLECT);
+      if (withHandler) {
+        b.onFailure(handled::add);
+      }
+      TaskGroup group = b.build();
+      IllegalStateException cleanup = new IllegalStateException("cleanup");
+      CancelScope outer = CancelScope.create();
+      AtomicReference<Throwable> fromRun = new AtomicReference<>();
+      Throwable fromOuter =
+          catchThrowable(
+              () ->
+                  outer.run(
+                      () -> {
+                        group.cancelScope().setShielded(true);
+                        try {
+                          group.run(
+                              () -> {
+                                CountDownLatch blocked = new CountDownLatch(1);
+                                group.fork(
+                                    () -> {
+                                      blocked.countDown();
+                                      try {
+                                        Thread.sleep(60_000);
+                                      } finally {
+                                        throw cleanup;
+                                      }
+                                    });
+                                blocked.await();
+                                outer.cancel();
+                                assertThat(CancelScope.isCancelled()).isFalse(); // shielded
+                                group.cancelScope().setShielded(false);
+                              });
+                        } catch (Throwable t) {
+                          fromRun.set(t);
+                          throw t;
+                        }
+                      }));
+      if (withHandler) {
+        assertThat(handled).containsExactly(cleanup);
+        assertThat(fromRun.get()).isInstanceOf(InterruptedException.class);
+        assertThat(fromOuter).isNull();
+        assertThat(outer.cancelCaught()).isTrue();
+      } else {
+        assertThat(fromRun.get())
+            .isInstanceOfSatisfying(
+                TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(cleanup));
+        assertThat(fromOuter).isSameAs(fromRun.get());
+      }
+      assertThat(group.cancelCalled()).isFalse();
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+  }
+
+  /**
    * The owner interrupted from outside while it waits for its children, one of which then fails in
    * its cleanup. Without a handler the failure wins ((1)) and the interrupt stays set on the owner;
    * with a handler nothing is kept, and run throws InterruptedException ((2)) after the failure
