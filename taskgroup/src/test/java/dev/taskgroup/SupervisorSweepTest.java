@@ -103,6 +103,75 @@ class SupervisorSweepTest {
     assertThat(maxRunning.get()).isEqualTo(1);
   }
 
+  // ---- where and when the handler runs -------------------------------------------------------
+
+  /**
+   * onFailure: "The handler runs on the failing thread", so calls are not serialised: a handler
+   * that blocks for one failure does not hold back the others, which reach it meanwhile, each on
+   * its own failing child's thread, while the body and the remaining siblings run on (COLLECT
+   * cancels nobody). Every failure is handed over before run returns, none after. Kotlin {@code
+   * CoroutineExceptionHandler} on a {@code SupervisorJob} (closest).
+   */
+  @RepeatedTest(5)
+  void aBlockedHandlerDoesNotHoldBackTheOtherFailures() throws Exception {
+    int others = 50;
+    CountDownLatch othersHandled = new CountDownLatch(others);
+    Map<Throwable, String> handledOn = new ConcurrentHashMap<>();
+    Map<Throwable, String> failedOn = new ConcurrentHashMap<>();
+    java.util.concurrent.atomic.AtomicBoolean runReturned =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    AtomicInteger late = new AtomicInteger();
+    IllegalStateException first = new IllegalStateException("first");
+    TaskGroup group =
+        TaskGroup.builder()
+            .name("overlapping")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  if (runReturned.get()) {
+                    late.incrementAndGet();
+                  }
+                  handledOn.put(f, Thread.currentThread().getName());
+                  if (f == first) {
+                    try {
+                      othersHandled.await(); // released only by the handler's other calls
+                    } catch (InterruptedException e) {
+                      throw new AssertionError("nobody is cancelled", e);
+                    }
+                  } else {
+                    othersHandled.countDown();
+                  }
+                })
+            .build();
+    AtomicReference<Boolean> bodyUndisturbed = new AtomicReference<>();
+    group.run(
+        () -> {
+          group.fork(
+              "failing-first",
+              () -> {
+                failedOn.put(first, Thread.currentThread().getName());
+                throw first;
+              });
+          for (int i = 0; i < others; i++) {
+            String name = "failing-" + i;
+            group.fork(
+                name,
+                () -> {
+                  IllegalStateException f = new IllegalStateException(name);
+                  failedOn.put(f, Thread.currentThread().getName());
+                  throw f;
+                });
+          }
+          othersHandled.await();
+          bodyUndisturbed.set(!CancelScope.isCancelled());
+        });
+    runReturned.set(true);
+    assertThat(handledOn).hasSize(others + 1);
+    assertThat(handledOn).isEqualTo(failedOn);
+    assertThat(bodyUndisturbed.get()).isTrue();
+    assertThat(late.get()).isZero();
+  }
+
   // ---- what the handler throws -----------------------------------------------------------------
 
   /**
