@@ -893,6 +893,128 @@ class SupervisorSweepTest {
             e -> assertThat(e.failures()).containsExactlyInAnyOrder(shared, own));
   }
 
+  // ---- randomised: handlers that restart, block and checkpoint, racing a cancel -------------
+
+  /**
+   * Randomised: a supervisor with or without maxConcurrency whose children fail at once, fail in
+   * their cleanup once cancelled, or succeed; its handler records each failure and then restarts
+   * the work, blocks until the group is cancelled (letting the interrupt out wrapped), calls a
+   * checkpoint, or does nothing more; a cancel() from another thread, or a deadline, races all of
+   * it. Every failure is handed to the handler exactly once and before run returns, run returns
+   * normally (the handlers' interrupts are the cancellation, not failures), and no interrupt is
+   * left on the owner.
+   */
+  @RepeatedTest(4)
+  void randomisedHandlersRacingACancel() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("randomisedHandlersRacingACancel seed " + seed);
+    java.util.Random rnd = new java.util.Random(seed);
+    for (int round = 0; round < 15; round++) {
+      int children = 10 + rnd.nextInt(150);
+      int places = rnd.nextBoolean() ? 0 : 1 + rnd.nextInt(4);
+      boolean byDeadline = rnd.nextBoolean();
+      long cancelAfterMicros = rnd.nextInt(5_000);
+      long handlerSeed = rnd.nextLong();
+      java.util.Set<Throwable> thrown = ConcurrentHashMap.newKeySet();
+      List<Throwable> handled = new CopyOnWriteArrayList<>();
+      java.util.concurrent.atomic.AtomicBoolean runReturned =
+          new java.util.concurrent.atomic.AtomicBoolean();
+      AtomicInteger late = new AtomicInteger();
+      AtomicReference<TaskGroup> self = new AtomicReference<>();
+      TaskGroup.Builder b =
+          TaskGroup.builder()
+              .name("chaos-supervisor")
+              .failurePolicy(FailurePolicy.COLLECT)
+              .onFailure(
+                  f -> {
+                    if (runReturned.get()) {
+                      late.incrementAndGet();
+                    }
+                    handled.add(f);
+                    int what = (int) ((handlerSeed ^ System.identityHashCode(f)) & 3);
+                    switch (what) {
+                      case 0 -> self.get().fork(() -> "restarted");
+                      case 1 -> {
+                        try {
+                          new CountDownLatch(1).await(); // until the group's cancellation
+                        } catch (InterruptedException e) {
+                          throw new IllegalStateException("handler stopped", e);
+                        }
+                      }
+                      case 2 -> {
+                        try {
+                          CancelScope.checkpoint();
+                        } catch (InterruptedException e) {
+                          Thread.currentThread().interrupt(); // kept, as a polite handler does
+                        }
+                      }
+                      default -> {}
+                    }
+                  });
+      if (places > 0) {
+        b.maxConcurrency(places);
+      }
+      if (byDeadline) {
+        b.timeout(Duration.ofNanos(cancelAfterMicros * 1_000));
+      }
+      TaskGroup group = b.build();
+      self.set(group);
+      int[] kinds = new int[children];
+      for (int i = 0; i < children; i++) {
+        kinds[i] = rnd.nextInt(3);
+      }
+      String what =
+          "seed " + seed + " round " + round + " places " + places + " deadline " + byDeadline;
+      Throwable result =
+          catchThrowable(
+              () ->
+                  group.run(
+                      () -> {
+                        if (!byDeadline) {
+                          Thread.ofVirtual()
+                              .start(
+                                  () -> {
+                                    java.util.concurrent.locks.LockSupport.parkNanos(
+                                        cancelAfterMicros * 1_000);
+                                    group.cancel();
+                                  });
+                        }
+                        for (int i = 0; i < children; i++) {
+                          int id = i;
+                          int kind = kinds[i];
+                          group.fork(
+                              () -> {
+                                if (kind == 0) {
+                                  IllegalStateException f = new IllegalStateException("c" + id);
+                                  thrown.add(f);
+                                  throw f;
+                                }
+                                if (kind == 1) {
+                                  try {
+                                    new CountDownLatch(1).await();
+                                  } finally {
+                                    IllegalStateException f =
+                                        new IllegalStateException("cleanup " + id);
+                                    thrown.add(f);
+                                    throw f;
+                                  }
+                                }
+                                return id;
+                              });
+                        }
+                      }));
+      runReturned.set(true);
+      assertThat(result).as(what).isNull();
+      assertThat(late.get()).as(what).isZero();
+      java.util.Set<Throwable> distinct =
+          java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+      distinct.addAll(handled);
+      assertThat(distinct).as(what).hasSameSizeAs(handled);
+      assertThat(distinct).as(what).isEqualTo(thrown);
+      assertThat(Thread.interrupted()).as(what).isFalse();
+    }
+  }
+
   /** A job's failure, naming the job. */
   private static final class JobFailed extends RuntimeException {
     final int id;
