@@ -80,10 +80,10 @@ public interface Task<T> extends Future<T> {
    * its failure, or cancelled). Cancelling the future, with either flag, cancels the task as {@link
    * #cancel(boolean)} does; completing it from outside does not affect the task. A failure that is
    * itself a {@link java.util.concurrent.CancellationException} (thrown by the work while nothing
-   * cancelled it) completes the future wrapped in a {@link
-   * java.util.concurrent.CompletionException}, so that the future of a failed task never looks
-   * cancelled: its {@code get()} throws an {@code ExecutionException} with that exception as the
-   * cause.
+   * cancelled it) or a {@link java.util.concurrent.CompletionException} completes the future
+   * wrapped in a {@code CompletionException}, so that the future of a failed task never looks
+   * cancelled and never unwraps the failure: its {@code get()} throws an {@code ExecutionException}
+   * with that exception as the cause, and its {@code exceptionNow()} returns it.
    *
    * {@snippet :
    * Task<Price> price = group.fork(() -> quote(item));

@@ -34,11 +34,17 @@ final class TaskFuture<T> extends CompletableFuture<T> {
       case SUCCESS -> complete(task.resultNow());
       case FAILED -> {
         // A CancellationException the work threw is its failure; as it is, the future would
-        // count it as a cancellation (isCancelled, get throwing it). Wrapped, get() throws an
-        // ExecutionException with it as the cause, as for any other failure.
+        // count it as a cancellation (isCancelled, get throwing it). A CompletionException, the
+        // future would take for its own wrapper: get() would throw an ExecutionException with
+        // the failure's cause, not the failure (so the group, seeing that rethrown, would not
+        // know it and would report the failure twice), and exceptionNow() would return the
+        // cause. Wrapped, get() throws an ExecutionException with the failure as the cause, and
+        // exceptionNow() returns it, as for any other failure.
         Throwable failure = task.exceptionNow();
         completeExceptionally(
-            failure instanceof CancellationException ? new CompletionException(failure) : failure);
+            failure instanceof CancellationException || failure instanceof CompletionException
+                ? new CompletionException(failure)
+                : failure);
       }
       case CANCELLED -> super.cancel(false);
       case RUNNING -> throw new AssertionError("taskDone() before the outcome is set");

@@ -1,0 +1,457 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The {@link Task} handle as a {@link Future} and through {@link Task#toCompletableFuture()}, and
+ * {@link TaskGroup#invokeAll} / {@link TaskGroup#invokeAny}, held to the OpenJDK contracts: a
+ * failure the future unwraps, the order in which a completion wakes {@code get()} waiters, runs the
+ * future's dependent stages and delivers a cancellation, {@code cancel} racing the task's own end
+ * (Future.cancel: "After this method returns, subsequent calls to isDone will always return true"),
+ * what a thread polling the state sees while the outcome changes, and invokeAll/invokeAny with
+ * nesting, many tasks, null results and a task that ignores its cancellation.
+ *
+ * <p>Closest upstream tests: OpenJDK tck {@code FutureTaskTest} (testCancelInterrupt_taskFails,
+ * testGet_Cancelled, done() running after waiters are released), {@code CompletableFutureTest}
+ * (testCancel, testCompleteExceptionally, testExceptionNow, testGet with a CompletionException),
+ * {@code test/jdk/java/util/concurrent/Future/DefaultMethods} (state(), resultNow(),
+ * exceptionNow()), and the tck {@code AbstractExecutorServiceTest} / {@code
+ * ExecutorCompletionServiceTest} invokeAll/invokeAny tests (testInvokeAll5, testInvokeAny4,
+ * testInvokeAny5).
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class FutureSweepTest {
+  @AfterEach
+  void clearStatus() {
+    Thread.interrupted();
+  }
+
+  private static TaskGroup collect() {
+    return TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
+  }
+
+  /** Waits (with a deadline) until {@code t} is parked. */
+  private static void awaitParked(Thread t) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (t.getState() != Thread.State.WAITING && t.getState() != Thread.State.TIMED_WAITING) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(t + " did not park: " + t.getState());
+      }
+      Thread.sleep(1);
+    }
+  }
+
+  // ---- a failure the future would unwrap --------------------------------------------------
+
+  // CompletableFuture takes a CompletionException for its own wrapper: completed with the task's
+  // CompletionException as it is, get() would throw an ExecutionException with the failure's
+  // cause, and the body that rethrows it (Task: "if the body or a sibling rethrows that exception,
+  // the group knows it as the child's failure and does not report it a second time. The same holds
+  // for the ExecutionException or CompletionException of the task's future") reported the failure
+  // twice. OpenJDK CompletableFutureTest: get() of a future completed exceptionally with ex throws
+  // an ExecutionException whose cause is ex.
+  @Test
+  void aCompletionExceptionFailureReadThroughTheFutureIsTheFailureAndCountsOnce() throws Exception {
+    IOException inner = new IOException("inner");
+    CompletionException failure = new CompletionException("the work's own", inner);
+    TaskGroup g = collect();
+    AtomicReference<Task<Object>> task = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      task.set(
+                          g.fork(
+                              () -> {
+                                throw failure;
+                              }));
+                      task.get().toCompletableFuture().get(); // rethrows its ExecutionException
+                    }));
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures())
+        .as("the failure rethrown from the future's get() was reported a second time")
+        .containsExactly(failure);
+
+    CompletableFuture<Object> f = task.get().toCompletableFuture();
+    assertThat(f.state()).isEqualTo(Future.State.FAILED);
+    assertThat(f.isCancelled()).isFalse();
+    assertThat(f.exceptionNow()).isSameAs(failure).isSameAs(task.get().exceptionNow());
+    assertThat(catchThrowable(f::get))
+        .isInstanceOf(ExecutionException.class)
+        .cause()
+        .isSameAs(failure);
+    assertThat(catchThrowable(f::join)).isInstanceOf(CompletionException.class).hasCause(failure);
+    assertThat(catchThrowable(() -> task.get().get()))
+        .isInstanceOf(ExecutionException.class)
+        .cause()
+        .isSameAs(failure);
+
+    // The same through a dependent stage's join(), rethrown by a sibling.
+    TaskGroup g2 = collect();
+    Throwable thrown2 =
+        catchThrowable(
+            () ->
+                g2.run(
+                    () -> {
+                      Task<Object> t =
+                          g2.fork(
+                              () -> {
+                                throw failure;
+                              });
+                      g2.fork(() -> t.toCompletableFuture().thenApply(x -> x).join());
+                    }));
+    assertThat(((TaskGroupException) thrown2).failures()).containsExactly(failure);
+  }
+
+  // ---- what a poller sees -----------------------------------------------------------------
+
+  // A thread polling state(), isDone(), isCancelled(), resultNow(), exceptionNow() and the
+  // future while cancels race the task's success or failure never sees an impossible
+  // combination: the state moves once, out of RUNNING, and each reading agrees with the one
+  // before (OpenJDK Future DefaultMethods: resultNow/exceptionNow throw IllegalStateException
+  // exactly in the states where they must).
+  @RepeatedTest(3)
+  void aPollerNeverSeesTheOutcomeGoBackOrContradictItself() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("aPollerNeverSeesTheOutcomeGoBackOrContradictItself seed " + seed);
+    Random random = new Random(seed);
+    IllegalStateException boom = new IllegalStateException("boom");
+    List<String> violations = Collections.synchronizedList(new ArrayList<>());
+    for (int round = 0; round < 100; round++) {
+      boolean fails = random.nextBoolean();
+      int cancellers = random.nextInt(3);
+      TaskGroup g = collect();
+      CountDownLatch go = new CountDownLatch(1);
+      AtomicBoolean stop = new AtomicBoolean();
+      catchThrowable(
+          () ->
+              g.run(
+                  () -> {
+                    Task<String> t =
+                        g.fork(
+                            () -> {
+                              go.await();
+                              if (fails) {
+                                throw boom;
+                              }
+                              return "x";
+                            });
+                    CompletableFuture<String> f = t.toCompletableFuture();
+                    Thread poller =
+                        Thread.ofPlatform().start(() -> poll(t, f, boom, stop, violations));
+                    AtomicInteger wins = new AtomicInteger();
+                    List<Thread> cs = new ArrayList<>();
+                    for (int c = 0; c < cancellers; c++) {
+                      cs.add(
+                          Thread.ofPlatform()
+                              .start(
+                                  () -> {
+                                    if (t.cancel(random.nextBoolean())) {
+                                      wins.incrementAndGet();
+                                    }
+                                  }));
+                    }
+                    go.countDown();
+                    for (Thread c : cs) {
+                      c.join();
+                    }
+                    if (wins.get() > 1) {
+                      violations.add(wins + " cancels returned true");
+                    }
+                    if (wins.get() == 1 != (t.state() == Future.State.CANCELLED)) {
+                      violations.add(wins + " cancels won, state " + t.state());
+                    }
+                    stop.set(true);
+                    poller.join();
+                  }));
+    }
+    assertThat(violations).as("seed %d", seed).isEmpty();
+  }
+
+  private static void poll(
+      Task<String> t,
+      CompletableFuture<String> f,
+      Throwable boom,
+      AtomicBoolean stop,
+      List<String> violations) {
+    Future.State seen = Future.State.RUNNING;
+    do {
+      // Read in an order where what an earlier reading saw must still hold for a later one.
+      boolean cancelled = t.isCancelled();
+      boolean done = t.isDone();
+      Future.State s = t.state();
+      if (seen != Future.State.RUNNING && s != seen) {
+        violations.add("state went from " + seen + " to " + s);
+      }
+      seen = s;
+      if (cancelled && (!done || s != Future.State.CANCELLED)) {
+        violations.add("cancelled, then done " + done + " and state " + s);
+      }
+      if (done && s == Future.State.RUNNING) {
+        violations.add("done, then running");
+      }
+      if (s != Future.State.RUNNING && (t.isCancelled() != (s == Future.State.CANCELLED))) {
+        violations.add("state " + s + " but isCancelled " + t.isCancelled());
+      }
+      switch (s) {
+        case SUCCESS -> {
+          if (!"x".equals(t.resultNow())) {
+            violations.add("resultNow " + t.resultNow());
+          }
+          if (catchThrowable(t::exceptionNow) == null) {
+            violations.add("exceptionNow of a success did not throw");
+          }
+        }
+        case FAILED -> {
+          if (t.exceptionNow() != boom) {
+            violations.add("exceptionNow " + t.exceptionNow());
+          }
+          if (catchThrowable(t::resultNow) == null) {
+            violations.add("resultNow of a failure did not throw");
+          }
+        }
+        case CANCELLED -> {
+          if (catchThrowable(t::resultNow) == null || catchThrowable(t::exceptionNow) == null) {
+            violations.add("resultNow/exceptionNow of a cancelled task did not throw");
+          }
+        }
+        case RUNNING -> {
+          // may have moved on since
+        }
+      }
+      Future.State fs = f.state();
+      if (fs != Future.State.RUNNING && fs != t.state()) {
+        violations.add("future " + fs + ", task " + t.state());
+      }
+    } while (!stop.get());
+  }
+
+  // ---- invokeAll / invokeAny ---------------------------------------------------------------
+
+  // OpenJDK tck testInvokeAll5 / testInvokeAny4-style: results in order, duplicates run twice,
+  // null results kept; a Callable may itself call invokeAll / invokeAny (nested groups under
+  // its task), and very many tasks all run and end before the call returns.
+  @Test
+  void invokeAllWithDuplicatesNullsNestingAndManyTasks() throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    Callable<String> counted =
+        () -> {
+          calls.incrementAndGet();
+          return "c";
+        };
+    Callable<String> nested =
+        () -> String.join("+", TaskGroup.invokeAll(List.of(() -> "n1", () -> "n2")));
+    Callable<String> nestedAny = () -> TaskGroup.invokeAny(List.of(() -> "any"));
+    List<String> results =
+        TaskGroup.invokeAll(List.of(counted, counted, () -> null, nested, nestedAny, counted));
+    assertThat(results).containsExactly("c", "c", null, "n1+n2", "any", "c");
+    assertThat(calls).hasValue(3);
+
+    int many = 2_000;
+    AtomicInteger running = new AtomicInteger();
+    List<Callable<Integer>> work = new ArrayList<>();
+    for (int i = 0; i < many; i++) {
+      int n = i;
+      work.add(
+          () -> {
+            running.incrementAndGet();
+            try {
+              return n;
+            } finally {
+              running.decrementAndGet();
+            }
+          });
+    }
+    List<Integer> got = TaskGroup.invokeAll(work);
+    assertThat(running).as("a task outlived invokeAll").hasValue(0);
+    for (int i = 0; i < many; i++) {
+      assertThat(got.get(i)).isEqualTo(i);
+    }
+  }
+
+  // A task that ignores its cancellation (spins, swallowing interrupts, until released) is
+  // waited for: invokeAny does not return, and invokeAll does not throw, while it runs (no task
+  // outlives the call; OpenJDK ExecutorService.invokeAny cancels "tasks that have not completed"
+  // but cannot wait; here the group does).
+  @RepeatedTest(3)
+  void aTaskThatIgnoresItsCancellationIsWaitedForByInvokeAnyAndInvokeAll() throws Exception {
+    for (boolean any : new boolean[] {true, false}) {
+      AtomicBoolean release = new AtomicBoolean();
+      AtomicBoolean stubbornEnded = new AtomicBoolean();
+      CountDownLatch stubbornStarted = new CountDownLatch(1);
+      CountDownLatch stubbornInterrupted = new CountDownLatch(1);
+      Callable<String> stubborn =
+          () -> {
+            stubbornStarted.countDown();
+            while (!release.get()) {
+              if (Thread.interrupted()) {
+                stubbornInterrupted.countDown(); // the cancellation arrived: swallowed
+              }
+              Thread.onSpinWait();
+            }
+            stubbornEnded.set(true);
+            return "late";
+          };
+      Callable<String> other =
+          () -> {
+            stubbornStarted.await();
+            if (any) {
+              return "fast";
+            }
+            throw new IOException("failed");
+          };
+      AtomicReference<Object> outcome = new AtomicReference<>();
+      Thread caller =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    try {
+                      outcome.set(
+                          any
+                              ? TaskGroup.invokeAny(List.of(stubborn, other))
+                              : TaskGroup.invokeAll(List.of(stubborn, other)));
+                    } catch (Throwable e) {
+                      outcome.set(e);
+                    }
+                  });
+      assertThat(stubbornInterrupted.await(10, TimeUnit.SECONDS)).isTrue();
+      assertThat(caller.join(java.time.Duration.ofMillis(50)))
+          .as("invoke%s returned while a task still ran", any ? "Any" : "All")
+          .isFalse();
+      assertThat(outcome.get()).isNull();
+      release.set(true);
+      caller.join();
+      assertThat(stubbornEnded).isTrue();
+      if (any) {
+        assertThat(outcome.get()).isEqualTo("fast");
+      } else {
+        assertThat(outcome.get()).isInstanceOf(TaskGroupException.class);
+        assertThat(((TaskGroupException) outcome.get()).failures())
+            .singleElement()
+            .isInstanceOf(IOException.class);
+      }
+    }
+  }
+
+  // The caller's deadline ends invokeAll and invokeAny: InterruptedException once every task
+  // has stopped, the deadline's scope absorbs it, and no interrupt is left on the caller.
+  @RepeatedTest(3)
+  void aDeadlineAroundInvokeAllAndInvokeAnyThrowsInterruptedAfterEveryTaskStopped()
+      throws Exception {
+    for (boolean any : new boolean[] {true, false}) {
+      AtomicInteger running = new AtomicInteger();
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      Callable<String> hang =
+          () -> {
+            running.incrementAndGet();
+            try {
+              Thread.sleep(60_000);
+              return "never";
+            } finally {
+              running.decrementAndGet();
+            }
+          };
+      CancelScope scope = CancelScope.withTimeout(java.time.Duration.ofMillis(50));
+      scope.run(
+          () -> {
+            try {
+              if (any) {
+                TaskGroup.invokeAny(List.of(hang, hang, hang));
+              } else {
+                TaskGroup.invokeAll(List.of(hang, hang, hang));
+              }
+            } catch (Throwable t) {
+              thrown.set(t);
+              assertThat(running).as("a task outlived the call").hasValue(0);
+              throw t;
+            }
+          });
+      assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+      assertThat(scope.cancelCaught()).isTrue();
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+  }
+
+  // An interrupted caller: invokeAll / invokeAny throw InterruptedException and start no work
+  // that outlives them (the tasks are cancelled and waited for); the status is clear after, as
+  // JDK methods that throw InterruptedException leave it.
+  @RepeatedTest(3)
+  void anInterruptedCallerGetsInterruptedExceptionAndNoTaskOutlivesTheCall() throws Exception {
+    for (boolean any : new boolean[] {true, false}) {
+      AtomicInteger running = new AtomicInteger();
+      Callable<String> hang =
+          () -> {
+            running.incrementAndGet();
+            try {
+              Thread.sleep(60_000);
+              return "never";
+            } finally {
+              running.decrementAndGet();
+            }
+          };
+      Thread.currentThread().interrupt();
+      Throwable thrown =
+          catchThrowable(
+              () -> {
+                if (any) {
+                  TaskGroup.invokeAny(List.of(hang, hang));
+                } else {
+                  TaskGroup.invokeAll(List.of(hang, hang));
+                }
+              });
+      assertThat(thrown).isInstanceOf(InterruptedException.class);
+      assertThat(running).hasValue(0);
+      assertThat(Thread.interrupted()).isFalse();
+    }
+  }
+
+  // Reading a task from inside its own work: resultNow/exceptionNow/state say RUNNING at once,
+  // and a timed get() times out (it cannot complete while the thread waits for itself).
+  @Test
+  void aTaskReadingItselfSeesItRunningAndATimedGetTimesOut() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Task<String>> self = new AtomicReference<>();
+    CountDownLatch published = new CountDownLatch(1);
+    AtomicReference<Throwable> timedGet = new AtomicReference<>();
+    g.run(
+        () -> {
+          self.set(
+              g.fork(
+                  () -> {
+                    published.await();
+                    Task<String> me = self.get();
+                    assertThat(me.state()).isEqualTo(Future.State.RUNNING);
+                    assertThat(me.isDone()).isFalse();
+                    assertThat(catchThrowable(me::resultNow))
+                        .isInstanceOf(IllegalStateException.class);
+                    timedGet.set(catchThrowable(() -> me.get(10, TimeUnit.MILLISECONDS)));
+                    return "x";
+                  }));
+          published.countDown();
+        });
+    assertThat(timedGet.get()).isInstanceOf(java.util.concurrent.TimeoutException.class);
+    assertThat(self.get().resultNow()).isEqualTo("x");
+  }
+}
