@@ -125,6 +125,60 @@ class FutureSweepTest {
     assertThat(((TaskGroupException) thrown2).failures()).containsExactly(failure);
   }
 
+  // ---- who runs first when the outcome is set ---------------------------------------------
+
+  // A thread parked in get() is released before the future's dependent stages run on the
+  // completing thread: a stage that waits for that thread must not hold it parked for ever
+  // (OpenJDK FutureTask releases its waiters before done() runs).
+  @RepeatedTest(3)
+  void aWaiterParkedInGetIsReleasedBeforeTheFuturesDependentStagesRun() throws Exception {
+    for (boolean byCancel : new boolean[] {false, true}) {
+      TaskGroup g = TaskGroup.create();
+      CountDownLatch waiterReturned = new CountDownLatch(1);
+      CountDownLatch go = new CountDownLatch(1);
+      AtomicBoolean stageSawTheWaiterReturn = new AtomicBoolean();
+      g.run(
+          () -> {
+            Task<String> t =
+                g.fork(
+                    () -> {
+                      go.await();
+                      return "x";
+                    });
+            t.toCompletableFuture()
+                .whenComplete(
+                    (r, e) -> {
+                      try {
+                        stageSawTheWaiterReturn.set(waiterReturned.await(5, TimeUnit.SECONDS));
+                      } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                      }
+                    });
+            Thread waiter =
+                Thread.ofVirtual()
+                    .start(
+                        () -> {
+                          try {
+                            t.get();
+                          } catch (Exception expected) {
+                            // the outcome does not matter here, only that get() returned
+                          }
+                          waiterReturned.countDown();
+                        });
+            awaitParked(waiter);
+            if (byCancel) {
+              t.cancel(false);
+            } else {
+              go.countDown();
+            }
+            waiter.join();
+          });
+      assertThat(stageSawTheWaiterReturn)
+          .as("get() waiter released before the dependent stages ran (by cancel: %s)", byCancel)
+          .isTrue();
+    }
+  }
+
   // ---- what a poller sees -----------------------------------------------------------------
 
   // A thread polling state(), isDone(), isCancelled(), resultNow(), exceptionNow() and the

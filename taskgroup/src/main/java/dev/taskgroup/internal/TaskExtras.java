@@ -66,21 +66,26 @@ final class TaskExtras {
     } while (!WAITERS.compareAndSet(this, head, node));
   }
 
-  /** The task's outcome was just set: completes its future and wakes every waiter in get(). */
+  /**
+   * The task's outcome was just set: wakes every waiter in get(), then completes its future. In
+   * that order: completing the future runs its dependent stages on this thread, user code that may
+   * block, and even wait for a thread parked in get() (as FutureTask wakes its waiters before
+   * done() runs).
+   */
   void outcomeSet() {
-    if (future != null) {
-      future.taskDone();
-    }
-    if (waiters == null) {
-      return; // a waiter that pushes itself later sees the state before it parks
-    }
-    Waiter w = (Waiter) WAITERS.getAndSet(this, null);
-    while (w != null) {
-      Thread t = w.thread;
-      if (t != null) {
-        LockSupport.unpark(t);
+    if (waiters != null) { // else a waiter that pushes itself later sees the state before it parks
+      Waiter w = (Waiter) WAITERS.getAndSet(this, null);
+      while (w != null) {
+        Thread t = w.thread;
+        if (t != null) {
+          LockSupport.unpark(t);
+        }
+        w = w.next;
       }
-      w = w.next;
+    }
+    TaskFuture<?> f = future;
+    if (f != null) {
+      f.taskDone();
     }
   }
 
