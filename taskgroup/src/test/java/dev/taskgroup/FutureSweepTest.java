@@ -12,6 +12,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -177,6 +178,73 @@ class FutureSweepTest {
           .as("get() waiter released before the dependent stages ran (by cancel: %s)", byCancel)
           .isTrue();
     }
+  }
+
+  // ---- cancel racing the task's own end ---------------------------------------------------
+
+  // Future.cancel: "After this method returns, subsequent calls to isDone will always return
+  // true", for the future's cancel too, even when the task's own end won the race and its thread
+  // has not completed the future yet. And once the group's run has returned, every task's future
+  // is complete and no get() waiter is left parked, even when Task.cancel set the outcome and the
+  // task ended on its own meanwhile.
+  @RepeatedTest(3)
+  void cancelRacingTheTasksOwnEndLeavesTheFutureDoneWhenEitherReturns() throws Exception {
+    int rounds = 300;
+    AtomicInteger notDoneAfterCancel = new AtomicInteger();
+    AtomicInteger notDoneAfterRun = new AtomicInteger();
+    AtomicInteger cancelsWon = new AtomicInteger();
+    for (int i = 0; i < rounds; i++) {
+      boolean viaFuture = (i & 1) == 0;
+      TaskGroup g = TaskGroup.create();
+      CyclicBarrier both = new CyclicBarrier(2);
+      AtomicReference<Task<String>> task = new AtomicReference<>();
+      AtomicReference<Thread> canceller = new AtomicReference<>();
+      g.run(
+          () -> {
+            Task<String> t =
+                g.fork(
+                    () -> {
+                      both.await();
+                      return "x";
+                    });
+            task.set(t);
+            CompletableFuture<String> f = t.toCompletableFuture();
+            canceller.set(
+                Thread.ofPlatform()
+                    .start(
+                        () -> {
+                          try {
+                            both.await();
+                          } catch (Exception e) {
+                            throw new AssertionError(e);
+                          }
+                          boolean won = viaFuture ? f.cancel(false) : t.cancel(false);
+                          if (won) {
+                            cancelsWon.incrementAndGet();
+                          }
+                          if (!f.isDone()) {
+                            notDoneAfterCancel.incrementAndGet();
+                          }
+                        }));
+          });
+      if (!task.get().toCompletableFuture().isDone()) {
+        notDoneAfterRun.incrementAndGet();
+      }
+      canceller.get().join();
+      CompletableFuture<String> f = task.get().toCompletableFuture();
+      assertThat(f.state()).isEqualTo(task.get().state()); // the future follows the task
+    }
+    System.out.println(
+        "cancel won "
+            + cancelsWon
+            + " of "
+            + rounds
+            + "; future not done after cancel: "
+            + notDoneAfterCancel
+            + ", after run: "
+            + notDoneAfterRun);
+    assertThat(notDoneAfterCancel).as("future not done after its cancel returned").hasValue(0);
+    assertThat(notDoneAfterRun).as("future not done after the group's run returned").hasValue(0);
   }
 
   // ---- what a poller sees -----------------------------------------------------------------

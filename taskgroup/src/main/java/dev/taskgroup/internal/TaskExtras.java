@@ -70,7 +70,9 @@ final class TaskExtras {
    * The task's outcome was just set: wakes every waiter in get(), then completes its future. In
    * that order: completing the future runs its dependent stages on this thread, user code that may
    * block, and even wait for a thread parked in get() (as FutureTask wakes its waiters before
-   * done() runs).
+   * done() runs). Called by whoever set the outcome and again by the task's thread as it finishes
+   * (see TaskImpl.complete); a second call does nothing more (the stack is taken once, the future
+   * completes once).
    */
   void outcomeSet() {
     if (waiters != null) { // else a waiter that pushes itself later sees the state before it parks

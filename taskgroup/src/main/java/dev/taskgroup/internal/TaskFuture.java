@@ -14,9 +14,11 @@ import java.util.concurrent.CompletionException;
  *
  * Made on the first toCompletableFuture() and published by CAS in TaskExtras.future; a task that
  * never calls it pays nothing. Whoever moves the task's outcome out of RUNNING calls
- * taskDone() after reading the field; the maker calls it after publishing the field if the
- * outcome was already set. Either sees the other (both fields are volatile); a second
- * taskDone() does nothing, as CompletableFuture completes once.
+ * taskDone() after reading the field (and the task's thread again as it finishes, when
+ * Task.cancel set the outcome first: see TaskImpl.complete); the maker calls it after publishing
+ * the field if the outcome was already set, and cancel() once the task's outcome is set. Either
+ * sees the other (both fields are volatile); a second taskDone() does nothing, as
+ * CompletableFuture completes once.
  * </pre>
  *
  * @param <T> the result type
@@ -55,7 +57,10 @@ final class TaskFuture<T> extends CompletableFuture<T> {
   @Override
   public boolean cancel(boolean mayInterruptIfRunning) {
     if (!isDone()) {
-      task.cancel(mayInterruptIfRunning); // completes this future, whoever wins
+      task.cancel(mayInterruptIfRunning);
+      // The outcome is set now, whoever set it; but when the task's thread set it, that thread
+      // may not have completed this future yet. Future.cancel: once it returns, isDone() is true.
+      taskDone();
     }
     return isCancelled();
   }

@@ -39,9 +39,11 @@ import java.util.concurrent.locks.LockSupport;
  * are never needed at once. The exceptions scope exits on this thread let through as failures
  * (ThreadState.judgedFailures, rare) are kept in TaskExtras; only the task's thread uses them.
  *
- * Waiters in get() form a Treiber stack in TaskExtras.waiters; whoever moves the outcome out of RUNNING
- * wakes them, and a waiter re-checks the state after pushing itself. A waiter that stops waiting
- * (timed out, interrupted) clears its node's thread and unlinks the abandoned nodes
+ * Waiters in get() form a Treiber stack in TaskExtras.waiters; whoever moves the outcome out of
+ * RUNNING wakes them, then completes the future, and the task's thread does both again as it
+ * finishes, before it leaves the group, in case Task.cancel set the outcome and has not got there
+ * yet; a waiter re-checks the state after pushing itself. A waiter that stops waiting (timed out,
+ * interrupted) clears its node's thread and unlinks the abandoned nodes
  * (TaskExtras.removeAbandonedWaiters), so that a long-running task polled with timed gets keeps
  * no thread that stopped waiting.
  *
@@ -533,9 +535,10 @@ public final class TaskImpl<T> extends ThreadState
             CancelHook.abandonOpen(x.hooks); // and one the user keeps keeps nothing
             x.hooks = null;
           }
-          if ((s & OUTCOME) == RUNNING) {
-            x.outcomeSet();
-          }
+          // When Task.cancel set the outcome first, this thread wakes the waiters and completes
+          // the future too (a second time does nothing): the canceller may not have got there
+          // yet, and the task must not leave its group (whose run then returns) before they are.
+          x.outcomeSet();
         }
         return;
       }
