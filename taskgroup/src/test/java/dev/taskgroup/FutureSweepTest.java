@@ -180,6 +180,51 @@ class FutureSweepTest {
     }
   }
 
+  // Task.cancel and the future's cancel deliver the cancellation before the future's dependent
+  // stages run on the cancelling thread: a stage that waits for the task to stop must not hold
+  // back the interrupt that stops it (FutureTask.cancel(true) interrupts before done() runs).
+  @RepeatedTest(3)
+  void cancelInterruptsTheTaskBeforeTheFuturesDependentStagesRun() throws Exception {
+    for (boolean viaFuture : new boolean[] {false, true}) {
+      TaskGroup g = TaskGroup.create();
+      CountDownLatch started = new CountDownLatch(1);
+      CountDownLatch workEnded = new CountDownLatch(1);
+      AtomicBoolean stageSawTheWorkEnd = new AtomicBoolean();
+      AtomicReference<Task<String>> task = new AtomicReference<>();
+      g.run(
+          () -> {
+            Task<String> t =
+                g.fork(
+                    () -> {
+                      try {
+                        started.countDown();
+                        Thread.sleep(60_000);
+                        return "x";
+                      } finally {
+                        workEnded.countDown();
+                      }
+                    });
+            task.set(t);
+            CompletableFuture<String> f = t.toCompletableFuture();
+            f.whenComplete(
+                (r, e) -> {
+                  try {
+                    stageSawTheWorkEnd.set(workEnded.await(5, TimeUnit.SECONDS));
+                  } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                  }
+                });
+            started.await();
+            assertThat(viaFuture ? f.cancel(true) : t.cancel(true)).isTrue();
+            assertThat(f.isCancelled()).isTrue();
+          });
+      assertThat(stageSawTheWorkEnd)
+          .as("the task was interrupted before the stages ran (via the future: %s)", viaFuture)
+          .isTrue();
+      assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+    }
+  }
+
   // ---- cancel racing the task's own end ---------------------------------------------------
 
   // Future.cancel: "After this method returns, subsequent calls to isDone will always return

@@ -40,12 +40,12 @@ import java.util.concurrent.locks.LockSupport;
  * (ThreadState.judgedFailures, rare) are kept in TaskExtras; only the task's thread uses them.
  *
  * Waiters in get() form a Treiber stack in TaskExtras.waiters; whoever moves the outcome out of
- * RUNNING wakes them, then completes the future, and the task's thread does both again as it
- * finishes, before it leaves the group, in case Task.cancel set the outcome and has not got there
- * yet; a waiter re-checks the state after pushing itself. A waiter that stops waiting (timed out,
- * interrupted) clears its node's thread and unlinks the abandoned nodes
- * (TaskExtras.removeAbandonedWaiters), so that a long-running task polled with timed gets keeps
- * no thread that stopped waiting.
+ * RUNNING wakes them, then completes the future (Task.cancel does both after delivering the
+ * cancellation), and the task's thread does both again as it finishes, before it leaves the
+ * group, in case Task.cancel set the outcome and has not got there yet; a waiter re-checks the
+ * state after pushing itself. A waiter that stops waiting (timed out, interrupted) clears its
+ * node's thread and unlinks the abandoned nodes (TaskExtras.removeAbandonedWaiters), so that a
+ * long-running task polled with timed gets keeps no thread that stopped waiting.
  *
  * `next` and `prev` link the group's live children in fork order (see ChildList). A child
  * unlinks itself right after setting its outcome, in the same step that it leaves the group:
@@ -566,11 +566,14 @@ public final class TaskImpl<T> extends ThreadState
         return false;
       }
     } while (!FLAGS.compareAndSet(this, s, s | CANCELLED_STATE));
+    // The cancellation is delivered first: waking the waiters completes the future, which runs
+    // its dependent stages on this thread, user code that must not hold back the interrupt (a
+    // stage waiting for the task to stop would wait for ever).
+    cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
     TaskExtras x = extras;
     if (x != null) { // else a waiter that pushes itself later sees the state before it parks
-      x.outcomeSet();
+      x.outcomeSet(); // the task's thread, ending meanwhile, may have done it already (complete)
     }
-    cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
     return true;
   }
 
