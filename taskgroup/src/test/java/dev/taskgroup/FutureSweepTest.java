@@ -229,10 +229,9 @@ class FutureSweepTest {
 
   // Future.cancel: "After this method returns, subsequent calls to isDone will always return
   // true", for the future's cancel too, even when the task's own end won the race and its thread
-  // has not completed the future yet (Task.cancel promises it of the task, not of its future). And
-  // once the group's run has returned, every task's future
-  // is complete and no get() waiter is left parked, even when Task.cancel set the outcome and the
-  // task ended on its own meanwhile.
+  // has not completed the future yet (Task.cancel promises it of the task, not of its future).
+  // And once the group's run has returned, every task's future is complete, even when Task.cancel
+  // set the outcome and the task ended on its own meanwhile.
   @RepeatedTest(3)
   void cancelRacingTheTasksOwnEndLeavesTheFutureDoneWhenEitherReturns() throws Exception {
     int rounds = 300;
