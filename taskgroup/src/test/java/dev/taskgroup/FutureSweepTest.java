@@ -294,6 +294,60 @@ class FutureSweepTest {
     assertThat(notDoneAfterRun).as("future not done after the group's run returned").hasValue(0);
   }
 
+  // Task: "Once cancel returns true the state is CANCELLED and a result that arrives later is
+  // dropped. A failure that arrives later is still a failure of the group". Dropped means not kept
+  // either: a Task held after its group finished (CPython test_taskgroups' "finished children
+  // kept alive" family) must not keep a late result, nor a late failure the group has reported.
+  @RepeatedTest(2)
+  void aResultOrFailureArrivingAfterCancelIsNotKeptByTheTask() throws Exception {
+    for (boolean fails : new boolean[] {false, true}) {
+      TaskGroup g = collect();
+      CountDownLatch started = new CountDownLatch(1);
+      AtomicReference<java.lang.ref.WeakReference<Object>> late = new AtomicReference<>();
+      AtomicReference<Task<Object>> task = new AtomicReference<>();
+      Throwable thrown =
+          catchThrowable(
+              () ->
+                  g.run(
+                      () -> {
+                        task.set(
+                            g.fork(
+                                () -> {
+                                  started.countDown();
+                                  try {
+                                    Thread.sleep(60_000);
+                                  } catch (InterruptedException swallowed) {
+                                    // ends on its own, late, after the cancel
+                                  }
+                                  if (fails) {
+                                    IOException failure = new IOException("late");
+                                    late.set(new java.lang.ref.WeakReference<>(failure));
+                                    throw failure;
+                                  }
+                                  Object result = new byte[1 << 16];
+                                  late.set(new java.lang.ref.WeakReference<>(result));
+                                  return result;
+                                }));
+                        started.await();
+                        assertThat(task.get().cancel(true)).isTrue();
+                      }));
+      if (fails) {
+        assertThat(((TaskGroupException) thrown).failures())
+            .singleElement()
+            .isInstanceOf(IOException.class);
+      } else {
+        assertThat(thrown).isNull();
+      }
+      thrown = null; // what run threw holds the failure: let it go
+      Task<Object> kept = task.get();
+      assertThat(kept.state()).isEqualTo(Future.State.CANCELLED);
+      assertThat(Probes.awaitCleared(List.of(late.get())))
+          .as("the late %s is still reachable from the held task", fails ? "failure" : "result")
+          .isZero();
+      assertThat(kept.isCancelled()).isTrue(); // held until here
+    }
+  }
+
   // ---- what a poller sees -----------------------------------------------------------------
 
   // A thread polling state(), isDone(), isCancelled(), resultNow(), exceptionNow() and the

@@ -220,7 +220,13 @@ public final class Propagation {
                         + " returned without running the work it was given"));
         return;
       }
-      task.report(value, failure, cancelled, outside);
+      Object v = value;
+      Throwable f = failure;
+      // The thread (which a held Task keeps) keeps this Runnable: the task keeps its outcome
+      // itself, and a result or failure Task.cancel dropped must not be kept here instead.
+      value = null;
+      failure = null;
+      task.report(v, f, cancelled, outside);
     }
 
     /** What the propagators wrap: the task's own run, minus reporting. */

@@ -35,9 +35,11 @@ import java.util.concurrent.locks.LockSupport;
  * Task.cancel may change the outcome meanwhile).
  *
  * `payload`: the work (a Callable or a Body) until it ends; then the result or the failure,
- * written before the final CAS and read after seeing the state. One slot for both, as the two
- * are never needed at once. The exceptions scope exits on this thread let through as failures
- * (ThreadState.judgedFailures, rare) are kept in TaskExtras; only the task's thread uses them.
+ * written before the final CAS and read after seeing the state (cleared after the CAS when
+ * Task.cancel set the outcome first: nothing reads it then, and a held Task keeps no dropped
+ * result). One slot for both, as the two are never needed at once. The exceptions scope exits
+ * on this thread let through as failures (ThreadState.judgedFailures, rare) are kept in
+ * TaskExtras; only the task's thread uses them.
  *
  * Waiters in get() form a Treiber stack in TaskExtras.waiters; whoever moves the outcome out of
  * RUNNING wakes them, then completes the future (Task.cancel does both after delivering the
@@ -523,6 +525,12 @@ public final class TaskImpl<T> extends ThreadState
       int s = flags;
       int next = ((s & OUTCOME) == RUNNING ? s | newOutcome : s) | FINISHED | EXITED;
       if (FLAGS.compareAndSet(this, s, next)) {
+        if ((s & OUTCOME) != RUNNING) {
+          // Task.cancel set the outcome first: the late result (or failure, which went to the
+          // group) is dropped, and a Task held afterwards must not keep it. Nothing reads the
+          // payload of a cancelled task.
+          payload = null;
+        }
         if (Features.ON && LibraryClock.testClockInstalled()) {
           ClockedThreads.untrack(this); // the test clock keeps no finished task (nor its result)
         }
