@@ -9,6 +9,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CountDownLatch;
@@ -346,6 +347,51 @@ class FutureSweepTest {
           .isZero();
       assertThat(kept.isCancelled()).isTrue(); // held until here
     }
+  }
+
+  // Task.toCompletableFuture: "completing it from outside does not affect the task". The JDK's
+  // own ways of completing a future from outside (orTimeout, completeOnTimeout from the JDK's
+  // delayer thread, obtrudeException with a CancellationException while the task runs) and
+  // cancelling what is not the task's future (a minimalCompletionStage's or a copy's future)
+  // leave the task running to its own success, the group without a failure, and the task's own
+  // future cancel a no-op once it is done (OpenJDK CompletableFutureTest testOrTimeout,
+  // testCompleteOnTimeout, testMinimalCompletionStage_toCompletableFuture, testObtrudeException).
+  @RepeatedTest(3)
+  void completingOrCancellingWhatIsNotTheTaskFromOutsideLeavesTheTaskAndTheGroupAlone()
+      throws Exception {
+    TaskGroup g = TaskGroup.create();
+    CountDownLatch go = new CountDownLatch(1);
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    AtomicReference<Throwable> timedOut = new AtomicReference<>();
+    g.run(
+        () -> {
+          Task<String> t =
+              g.fork(
+                  () -> {
+                    go.await();
+                    return "x";
+                  });
+          task.set(t);
+          CompletableFuture<String> f = t.toCompletableFuture();
+          CompletableFuture<String> minimal = f.minimalCompletionStage().toCompletableFuture();
+          assertThat(minimal.cancel(true)).isTrue();
+          assertThat(f.copy().cancel(true)).isTrue();
+          assertThat(f.isDone()).isFalse();
+          f.orTimeout(1, TimeUnit.MILLISECONDS);
+          timedOut.set(catchThrowable(f::join)); // completed by the JDK's delayer thread
+          f.completeOnTimeout("late", 1, TimeUnit.MILLISECONDS); // already done: no effect
+          f.obtrudeException(new CancellationException("from outside"));
+          assertThat(f.isCancelled()).isTrue();
+          assertThat(f.cancel(true)).isTrue(); // the future is cancelled; the task is not touched
+          assertThat(t.isDone()).as("the task was affected from outside").isFalse();
+          go.countDown();
+        });
+    assertThat(timedOut.get())
+        .isInstanceOf(CompletionException.class)
+        .hasCauseInstanceOf(java.util.concurrent.TimeoutException.class);
+    assertThat(task.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(task.get().get()).isEqualTo("x");
+    assertThat(task.get().toCompletableFuture().isCancelled()).isTrue(); // as obtruded
   }
 
   // ---- what a poller sees -----------------------------------------------------------------
