@@ -394,6 +394,63 @@ class FutureSweepTest {
     assertThat(task.get().toCompletableFuture().isCancelled()).isTrue(); // as obtruded
   }
 
+  // CompletableFuture.toString: "The state, in brackets, contains the String "Completed
+  // Normally" or the String "Completed Exceptionally", or the String "Not completed"" (OpenJDK
+  // CompletableFutureTest testToString_incomplete / _normal / _exception / _cancelled): the
+  // task's future says its own state so (it may differ from the task's: the future can be
+  // completed from outside), then which task it is.
+  @Test
+  void theFuturesToStringGivesItsCompletionStateAsCompletableFutureDoes() throws Exception {
+    TaskGroup g = collect();
+    CountDownLatch go = new CountDownLatch(1);
+    List<Task<String>> tasks = new ArrayList<>();
+    Throwable bodyThrew =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      Task<String> running =
+                          g.fork(
+                              "waits",
+                              () -> {
+                                go.await();
+                                return "x";
+                              });
+                      tasks.add(running);
+                      assertThat(running.toCompletableFuture().toString())
+                          .matches(".*\\[(Not completed|Incomplete).*\\].*")
+                          .contains("waits");
+                      tasks.add(
+                          g.fork(
+                              "fails",
+                              () -> {
+                                throw new IOException("boom");
+                              }));
+                      Task<String> cancelled =
+                          g.fork(
+                              "cancelled",
+                              () -> {
+                                Thread.sleep(60_000);
+                                return "never";
+                              });
+                      cancelled.cancel(true);
+                      tasks.add(cancelled);
+                      go.countDown();
+                    }));
+    assertThat(((TaskGroupException) bodyThrew).failures())
+        .singleElement()
+        .isInstanceOf(IOException.class);
+    assertThat(tasks.get(0).toCompletableFuture().toString())
+        .matches(".*\\[.*Completed normally.*\\].*")
+        .contains("waits");
+    assertThat(tasks.get(1).toCompletableFuture().toString())
+        .matches(".*\\[.*Completed exceptionally.*\\].*")
+        .contains("fails");
+    assertThat(tasks.get(2).toCompletableFuture().toString())
+        .matches(".*\\[.*Completed exceptionally.*CancellationException.*\\].*")
+        .contains("cancelled");
+  }
+
   // ---- what a poller sees -----------------------------------------------------------------
 
   // A thread polling state(), isDone(), isCancelled(), resultNow(), exceptionNow() and the

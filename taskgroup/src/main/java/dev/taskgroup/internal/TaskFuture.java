@@ -65,8 +65,13 @@ final class TaskFuture<T> extends CompletableFuture<T> {
     return isCancelled();
   }
 
+  /**
+   * The future's own completion state in brackets, as CompletableFuture.toString specifies it (it
+   * can differ from the task's: the future may be completed from outside), then the task.
+   */
   @Override
   public String toString() {
-    return "CompletableFuture of " + task;
+    String own = super.toString(); // identity, then the state in brackets
+    return "CompletableFuture" + own.substring(own.indexOf('[')) + " of " + task;
   }
 }
