@@ -31,16 +31,18 @@ import org.junit.jupiter.api.Timeout;
  * failure the future unwraps, the order in which a completion wakes {@code get()} waiters, runs the
  * future's dependent stages and delivers a cancellation, {@code cancel} racing the task's own end
  * (Future.cancel: "After this method returns, subsequent calls to isDone will always return true"),
- * what a thread polling the state sees while the outcome changes, and invokeAll/invokeAny with
- * nesting, many tasks, null results and a task that ignores its cancellation.
+ * a result or failure dropped by a cancel and still kept by the Task, completing the future (or
+ * futures derived from it) from outside, the future's toString, what a thread polling the state
+ * sees while the outcome changes, and invokeAll/invokeAny with nesting, many tasks, null results, a
+ * task that ignores its cancellation, a deadline and an interrupted caller.
  *
  * <p>Closest upstream tests: OpenJDK tck {@code FutureTaskTest} (testCancelInterrupt_taskFails,
  * testGet_Cancelled, done() running after waiters are released), {@code CompletableFutureTest}
- * (testCancel, testCompleteExceptionally, testExceptionNow, testGet with a CompletionException),
- * {@code test/jdk/java/util/concurrent/Future/DefaultMethods} (state(), resultNow(),
- * exceptionNow()), and the tck {@code AbstractExecutorServiceTest} / {@code
- * ExecutorCompletionServiceTest} invokeAll/invokeAny tests (testInvokeAll5, testInvokeAny4,
- * testInvokeAny5).
+ * (testCancel, testCompleteExceptionally, testExceptionNow, testGet with a CompletionException,
+ * testOrTimeout, testCompleteOnTimeout, testMinimalCompletionStage, testToString), {@code
+ * test/jdk/java/util/concurrent/Future/DefaultMethods} (state(), resultNow(), exceptionNow()), and
+ * the tck {@code AbstractExecutorServiceTest} / {@code ExecutorCompletionServiceTest}
+ * invokeAll/invokeAny tests (testInvokeAll5, testInvokeAny4, testInvokeAny5).
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class FutureSweepTest {
