@@ -52,19 +52,41 @@ public final class PlainScope extends EnteredScope {
     } catch (Throwable t) {
       thrown = t;
     }
-    boolean cancelledHere = thrown != null && effectivelyCancelled(this);
-    boolean cancellation = cancelledHere && Cancellation.isCancellation(thrown, ts);
-    List<Throwable> riding = cancellation ? Cancellation.suppressedFailures(thrown, ts) : List.of();
-    boolean aboveVisible = cancelledAboveVisible();
-    if (cooperative && !nested) {
-      ts.endCooperative(); // so that exit()'s settle() delivers into a cancelled region at once
+    boolean cancelledHere;
+    boolean cancellation;
+    List<Throwable> riding;
+    boolean aboveVisible;
+    int f;
+    try {
+      cancelledHere = thrown != null && effectivelyCancelled(this);
+      cancellation = cancelledHere && Cancellation.isCancellation(thrown, ts);
+      riding = cancellation ? Cancellation.suppressedFailures(thrown, ts) : List.of();
+      aboveVisible = cancelledAboveVisible();
+      if (cooperative && !nested) {
+        ts.endCooperative(); // so that exit()'s settle() delivers into a cancelled region at once
+      }
+      // A JDK call's exception for the cancellation proves our interrupt landed; our own
+      // checkpoint's (CancelledException) does not, nor does a CancellationException or an
+      // exception judged by the thread's state: the body may throw those on seeing the
+      // cancellation (through isCancelled(), a cancelled Future) before the interrupt on its way
+      // lands (ThreadState, "In flight").
+      f = exit(ts, cancellation && raisedByInterrupt(thrown));
+    } catch (Throwable error) {
+      // An error while judging the body's end or leaving: a StackOverflowError, when the body
+      // used nearly all of the stack and the judging needs a few frames more. Caught further up,
+      // it would leave the thread inside this scope (cancelled, or shielded, by a scope that is
+      // gone, until the scope around it ends). Leave now, with the stack those frames freed
+      // (exit() again is harmless: each of its steps may be repeated), and let the error go on
+      // with what the body threw on it, never lost.
+      if (cooperative && !nested) {
+        ts.endCooperative();
+      }
+      exit(ts);
+      if (thrown != null && thrown != error) {
+        error.addSuppressed(thrown);
+      }
+      throw error;
     }
-    // A JDK call's exception for the cancellation proves our interrupt landed; our own
-    // checkpoint's (CancelledException) does not, nor does a CancellationException or an exception
-    // judged by the thread's state: the body may throw those on seeing the cancellation (through
-    // isCancelled(), a cancelled Future) before the interrupt on its way lands (ThreadState, "In
-    // flight").
-    int f = exit(ts, cancellation && raisedByInterrupt(thrown));
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
       Throwable[] carried = carrier(riding);

@@ -18,7 +18,11 @@ import java.util.concurrent.locks.LockSupport;
  *
  * `status` is one atomic int:
  *   BUSY      a tiny spin lock, held around "decide and act on the interrupt status" by
- *             deliverers and by the thread itself; never held across anything that blocks
+ *             deliverers and by the thread itself; never held across anything that blocks.
+ *             Released on every path, an error's too: a StackOverflowError thrown while it is
+ *             held (a checkpoint, or a cancel(), called with nearly no stack left) must not
+ *             leave every later settle() and delivery spinning for ever. Likewise an
+ *             IN_FLIGHT count whose interrupt() threw is taken back
  *   DELIVERED the library interrupted the thread for a cancellation, and that interrupt may
  *             still be pending
  *   OUTSIDE   when a cancellation was delivered, the thread's interrupt status was already set
@@ -273,7 +277,14 @@ public abstract class ThreadState extends Scope {
   final void ownHookFiring() {
     int s = lockStatus();
     Scope in = innermost;
-    status = in != null && effectivelyCancelled(in) ? s | HOOK_FIRED : s;
+    boolean cancelled;
+    try {
+      cancelled = in != null && effectivelyCancelled(in);
+    } catch (Throwable error) {
+      status = s; // (a StackOverflowError, see settle) released as it was
+      throw error;
+    }
+    status = cancelled ? s | HOOK_FIRED : s;
   }
 
   /** Whether an action of this thread's started for the cancellation it is still in. */
@@ -297,11 +308,23 @@ public abstract class ThreadState extends Scope {
     }
     int s = lockStatus();
     Scope in = innermost;
-    if ((s & JOINING) != 0 || in == null || !effectivelyCancelled(in)) {
+    Thread t = thread;
+    boolean cancelled;
+    boolean pending;
+    try {
+      cancelled = (s & JOINING) == 0 && in != null && effectivelyCancelled(in);
+      pending = cancelled && (s & (COOPERATIVE | IN_FLIGHT_MASK)) == 0 && t.isInterrupted();
+    } catch (Throwable error) {
+      // An error while holding BUSY (a StackOverflowError: a cancel() called with nearly no stack
+      // left): release the lock as it was, or the thread's every later settle() would spin for
+      // ever.
+      status = s;
+      throw error;
+    }
+    if (!cancelled) {
       status = s;
       return;
     }
-    Thread t = thread;
     if ((s & COOPERATIVE) != 0) {
       status = s;
       LockSupport.unpark(t); // no interrupt: a library wait it may be in re-checks instead
@@ -311,7 +334,7 @@ public abstract class ThreadState extends Scope {
       status = s; // an interrupt of ours is on its way: never two at once (see the overview)
       return;
     }
-    if (t.isInterrupted()) {
+    if (pending) {
       int n = s | WATCHED | ((s & (DELIVERED | OUTSIDE)) == 0 ? OUTSIDE : 0);
       status = n;
       watchIfNew(s, n);
@@ -326,8 +349,16 @@ public abstract class ThreadState extends Scope {
       // overview), so that the thread, woken by it, does not wait for interrupt() to return.
       int sent = n + IN_FLIGHT_UNIT;
       status = sent;
-      watchIfNew(s, n);
-      t.interrupt();
+      try {
+        watchIfNew(s, n);
+        t.interrupt();
+      } catch (Throwable error) {
+        // (A StackOverflowError, as above.) Take our count back: the thread would otherwise wait
+        // for ever, leaving its scope, for an interrupt in flight.
+        int a = lockStatus();
+        status = a - IN_FLIGHT_UNIT;
+        throw error;
+      }
       int after;
       if (STATUS.compareAndSet(this, sent, n)) {
         after = sent; // nobody touched the status meanwhile: one atomic step, not lock and write
@@ -347,7 +378,12 @@ public abstract class ThreadState extends Scope {
         count = n >>> REDELIVERY_SHIFT;
       }
       status = n | BUSY;
-      t.interrupt();
+      try {
+        t.interrupt();
+      } catch (Throwable error) {
+        status = s | DELIVERED; // (a StackOverflowError, as above) ours may be set, not another's
+        throw error;
+      }
       status = n;
       watchIfNew(s, n);
       if (count != 0) {
@@ -424,48 +460,65 @@ public abstract class ThreadState extends Scope {
     }
     Thread me = Thread.currentThread();
     s = lockStatus();
-    for (int waits = 0; (s & IN_FLIGHT_MASK) != 0; waits++) {
-      boolean landing;
-      if (effectivelyCancelled(innermost) && (s & COOPERATIVE) == 0) {
-        landing = !me.isInterrupted(); // let it set the status (we must not set it too)
-      } else {
-        landing = (s & (DELIVERED | OUTSIDE)) != 0 && !interruptLanded; // leaving: wait to clear
-      }
-      if (!landing) {
-        break;
-      }
-      status = s;
-      waitBriefly(waits);
-      s = lockStatus();
-    }
-    int n = s;
+    boolean held = true; // whether this thread holds BUSY (see the catch)
+    int restore = s; // the status the catch releases BUSY with
+    int n;
     int redelivered = 0;
-    boolean cancelled = effectivelyCancelled(innermost);
-    if (!cancelled) {
-      n &= ~(HOOK_FIRED | REDELIVERY_MASK); // out of the cancellation its hooks fired for and
-      // its re-deliveries were counted in: the count is about the cancellation it is in
-    }
-    if (cancelled && (s & COOPERATIVE) == 0) {
-      if ((s & IN_FLIGHT_MASK) != 0) {
-        // ours has landed (the loop above) and the rest of interrupt() is still running
-      } else if (!me.isInterrupted()) {
-        me.interrupt();
-        n |= DELIVERED | WATCHED;
-        if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
-          n = countRedelivery(n);
-          redelivered = n >>> REDELIVERY_SHIFT;
+    try {
+      for (int waits = 0; (s & IN_FLIGHT_MASK) != 0; waits++) {
+        boolean landing;
+        if (effectivelyCancelled(innermost) && (s & COOPERATIVE) == 0) {
+          landing = !me.isInterrupted(); // let it set the status (we must not set it too)
+        } else {
+          landing = (s & (DELIVERED | OUTSIDE)) != 0 && !interruptLanded; // leaving: wait to clear
         }
-      } else if ((s & (DELIVERED | OUTSIDE)) == 0) {
-        n |= OUTSIDE | WATCHED;
+        if (!landing) {
+          break;
+        }
+        status = s;
+        held = false;
+        waitBriefly(waits);
+        s = lockStatus();
+        restore = s;
+        held = true;
       }
-    } else if ((s & OUTSIDE) != 0) {
-      me.interrupt();
-      n &= ~(DELIVERED | OUTSIDE);
-    } else if ((s & DELIVERED) != 0) {
-      Thread.interrupted();
-      n &= ~DELIVERED;
+      n = s;
+      boolean cancelled = effectivelyCancelled(innermost);
+      if (!cancelled) {
+        n &= ~(HOOK_FIRED | REDELIVERY_MASK); // out of the cancellation its hooks fired for and
+        // its re-deliveries were counted in: the count is about the cancellation it is in
+      }
+      if (cancelled && (s & COOPERATIVE) == 0) {
+        if ((s & IN_FLIGHT_MASK) != 0) {
+          // ours has landed (the loop above) and the rest of interrupt() is still running
+        } else if (!me.isInterrupted()) {
+          restore = s | DELIVERED; // an error in interrupt(): ours may be set, never an outsider's
+          me.interrupt();
+          n |= DELIVERED | WATCHED;
+          if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
+            n = countRedelivery(n);
+            redelivered = n >>> REDELIVERY_SHIFT;
+          }
+        } else if ((s & (DELIVERED | OUTSIDE)) == 0) {
+          n |= OUTSIDE | WATCHED;
+        }
+      } else if ((s & OUTSIDE) != 0) {
+        me.interrupt();
+        n &= ~(DELIVERED | OUTSIDE);
+      } else if ((s & DELIVERED) != 0) {
+        Thread.interrupted();
+        n &= ~DELIVERED;
+      }
+      status = n;
+    } catch (Throwable error) {
+      // An error while holding BUSY: a StackOverflowError, when a checkpoint or a scope's entry or
+      // exit is called with nearly no stack left. Release the lock as it was, or this thread's
+      // every later settle(), and every delivery to it, would spin for ever.
+      if (held) {
+        status = restore;
+      }
+      throw error;
     }
-    status = n;
     watchIfNew(s, n);
     if (redelivered != 0) {
       Events.redelivery(me, redelivered);
@@ -517,7 +570,13 @@ public abstract class ThreadState extends Scope {
       waitBriefly(waits);
       s = lockStatus();
     }
-    boolean interrupted = Thread.interrupted();
+    boolean interrupted;
+    try {
+      interrupted = Thread.interrupted();
+    } catch (Throwable error) {
+      status = s; // (a StackOverflowError, see settle) released as it was
+      throw error;
+    }
     boolean outside = (s & OUTSIDE) != 0 || (interrupted && (s & DELIVERED) == 0);
     status = (s & ~(DELIVERED | OUTSIDE)) | JOINING;
     return outside;

@@ -1,0 +1,202 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Errors at points the library does not expect, and user code that goes on using the library
+ * afterwards: a {@link StackOverflowError} thrown inside the library's own code near the end of a
+ * thread's stack (while a cancel delivers the interrupt, a checkpoint or a scope's exit settles the
+ * interrupt status under its lock, or a scope judges how its body ended), caught further up by the
+ * user, who then checkpoints and leaves scopes on the same thread. The library cannot be correct
+ * under every such error, but it must not hang, leave the thread inside a scope that is gone
+ * (cancelled or shielded by it), or leak an interrupt.
+ *
+ * <p>Each test sweeps the depth at which the library call starts, one frame at a time, from the
+ * stack's end to past where the call succeeds, on a platform thread with a small stack (fast).
+ * Closest upstream: CPython {@code test_taskgroups.py} test_taskgroup_recursion (a RecursionError
+ * inside a task group) and Trio's {@code test_cancel_scope_*} invariants that the scope stack is
+ * restored however a scope is left.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class AwkwardErrorSweepTest {
+
+  private static final long SMALL_STACK = 256 * 1024;
+
+  /** How many depths past the first one where the call succeeds the sweep also tries. */
+  private static final int CLEAN_DEPTHS_TO_END = 40;
+
+  /** The sweep gives up past this many depths (it has not found where the call succeeds). */
+  private static final int MAX_DEPTHS = 6_000;
+
+  @FunctionalInterface
+  interface Op {
+    void run() throws Exception;
+  }
+
+  /** What the sweep saw: how many of its depths threw a StackOverflowError, and every problem. */
+  record Sweep(int depths, int overflows, List<String> problems) {}
+
+  /** The lowest {@code n} {@link #at} was called with (the same method measures and descends). */
+  private static int lowest;
+
+  /** Where {@code overflow} was thrown (its top frames), for a problem's message. */
+  private static String where(Throwable overflow) {
+    if (overflow == null) {
+      return "";
+    }
+    StringBuilder b = new StringBuilder(" (the overflow came from:");
+    StackTraceElement[] st = overflow.getStackTrace();
+    for (int i = 0; i < Math.min(6, st.length); i++) {
+      b.append("\n      ").append(st[i]);
+    }
+    return b.append(')').toString();
+  }
+
+  private static void at(int n, Op op) throws Exception {
+    lowest = n;
+    if (n > 0) {
+      at(n - 1, op);
+    } else {
+      op.run();
+    }
+  }
+
+  /**
+   * On a new thread with a small stack, runs {@code round} with the depth at which to start the
+   * library call: from right at the stack's end to where the call succeeds; {@code round} returns
+   * what is wrong after that depth (null if nothing), with the error it caught or null.
+   */
+  private static Sweep sweepNearStackEnd(Round round) throws InterruptedException {
+    AtomicReference<Sweep> result = new AtomicReference<>();
+    AtomicReference<Throwable> broke = new AtomicReference<>();
+    Thread t =
+        Thread.ofPlatform()
+            .stackSize(SMALL_STACK)
+            .start(
+                () -> {
+                  List<String> problems = new ArrayList<>();
+                  int overflows = 0;
+                  int clean = 0;
+                  int back = 0;
+                  try {
+                    // Warm up at a shallow depth: a class initialised, or a call site linked, for
+                    // the first time near the stack's end would fail for good
+                    // (NoClassDefFoundError),
+                    // which is the JVM's doing, not the library's.
+                    round.run(Op::run, new AtomicReference<>());
+                    for (; back < MAX_DEPTHS && clean < CLEAN_DEPTHS_TO_END; back++) {
+                      try {
+                        at(Integer.MAX_VALUE, null); // never reaches 0: overflows
+                      } catch (StackOverflowError expected) {
+                        // how deep this thread can go: Integer.MAX_VALUE - lowest
+                      }
+                      int depth = Math.max(0, Integer.MAX_VALUE - lowest - back);
+                      AtomicReference<Throwable> overflow = new AtomicReference<>();
+                      String problem = round.run(op -> at(depth, op), overflow);
+                      if (overflow.get() != null) {
+                        overflows++;
+                        clean = 0;
+                      } else {
+                        clean++;
+                      }
+                      if (problem != null) {
+                        problems.add("at " + back + " frames from the end: " + problem);
+                      }
+                    }
+                  } catch (Throwable e) {
+                    broke.set(e);
+                  }
+                  result.set(new Sweep(back, overflows, problems));
+                });
+    t.join(TimeUnit.SECONDS.toMillis(20));
+    if (t.isAlive()) {
+      StringBuilder stack = new StringBuilder();
+      for (StackTraceElement e : t.getStackTrace()) {
+        if (!e.getMethodName().equals("at")) {
+          stack.append("\n  ").append(e);
+        }
+      }
+      throw new AssertionError("the sweep hangs:" + stack);
+    }
+    if (broke.get() != null) {
+      throw new AssertionError("the sweep itself failed", broke.get());
+    }
+    return result.get();
+  }
+
+  /** One round of a sweep: runs the library call at a depth, then checks the thread. */
+  @FunctionalInterface
+  interface Round {
+    /**
+     * @param deep runs its argument at the round's depth
+     * @param overflow set to the StackOverflowError the round caught, if any
+     * @return what is wrong after the round, or null
+     */
+    String run(Deep deep, AtomicReference<Throwable> overflow) throws Exception;
+  }
+
+  @FunctionalInterface
+  interface Deep {
+    void run(Op op) throws Exception;
+  }
+
+  /**
+   * A scope that cancels itself and absorbs the cancellation, run deeper and deeper inside a scope
+   * that is not cancelled; a StackOverflowError thrown anywhere in it (the cancel's delivery of the
+   * interrupt to the thread itself, the checkpoint, the scope's judging of its body's end, its
+   * exit) is caught in the outer scope's body. The thread must then go on working: the next
+   * checkpoint and the outer scope's exit return (they do not spin for ever on the lock that orders
+   * the thread's interrupt status, left held by the error), the thread is not cancelled, and no
+   * interrupt is left on it, there or once the outer scope ends.
+   */
+  @RepeatedTest(6)
+  void anOverflowAroundAScopeThatCancelsItselfLeavesTheThreadWorking() throws Exception {
+    Sweep sweep =
+        sweepNearStackEnd(
+            (deep, overflow) -> {
+              AtomicReference<String> problem = new AtomicReference<>();
+              CancelScope outer = CancelScope.create();
+              outer.run(
+                  () -> {
+                    try {
+                      deep.run(
+                          () -> {
+                            CancelScope inner = CancelScope.create();
+                            inner.run(
+                                () -> {
+                                  inner.cancel();
+                                  CancelScope.checkpoint();
+                                });
+                          });
+                    } catch (StackOverflowError e) {
+                      overflow.set(e);
+                    }
+                    if (CancelScope.isCancelled()) {
+                      problem.set("still cancelled inside the outer scope, which is not");
+                    }
+                    try {
+                      CancelScope.checkpoint();
+                    } catch (InterruptedException e) {
+                      problem.compareAndSet(
+                          null, "a checkpoint threw " + e + where(overflow.get()));
+                    }
+                  });
+              if (problem.get() == null && Thread.interrupted()) {
+                problem.set("an interrupt left on the thread");
+              }
+              if (problem.get() == null && CancelScope.isCancelled()) {
+                problem.set("cancelled outside every scope");
+              }
+              return problem.get();
+            });
+    assertThat(sweep.overflows()).as("depths that overflowed").isPositive();
+    assertThat(sweep.problems()).as("swept %d depths", sweep.depths()).isEmpty();
+  }
+}
