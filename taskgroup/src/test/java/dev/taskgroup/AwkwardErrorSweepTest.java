@@ -199,4 +199,60 @@ class AwkwardErrorSweepTest {
     assertThat(sweep.overflows()).as("depths that overflowed").isPositive();
     assertThat(sweep.problems()).as("swept %d depths", sweep.depths()).isEmpty();
   }
+
+  // ---- errors from user callbacks ------------------------------------------------------------
+
+  /** A propagator whose wrap() throws {@code error}, and whose toString() throws as well. */
+  private static ContextPropagator brokenPropagator(Error error) {
+    return new ContextPropagator() {
+      @Override
+      public Runnable wrap(Runnable work) {
+        throw error;
+      }
+
+      @Override
+      public String toString() {
+        throw new IllegalStateException("toString() is broken too");
+      }
+    };
+  }
+
+  /**
+   * A propagator whose {@code wrap()} throws an {@link Error} and whose {@code toString()} throws
+   * as well (the library describes the propagator in its message): the fork still throws {@link
+   * java.util.concurrent.RejectedExecutionException} with wrap's error as its cause ({@link
+   * ContextPropagator}: "If it throws, or returns null, the fork ... throws
+   * RejectedExecutionException with that exception as its cause, the work does not run and the
+   * group is as it was"), and so does an {@code onCancel} registration inside the group; the group
+   * then ends normally. Closest upstream: OpenJDK ThreadPerTaskExecutor / StructuredTaskScope tests
+   * of a thread factory that throws (the rejection keeps the factory's exception as its cause).
+   */
+  @RepeatedTest(2)
+  void aPropagatorThatThrowsInWrapAndInToStringStillRejectsWithItsError() throws Exception {
+    AssertionError wrapFailed = new AssertionError("wrap() failed");
+    TaskGroup g = TaskGroup.builder().contextPropagator(brokenPropagator(wrapFailed)).build();
+    AtomicReference<Throwable> fork = new AtomicReference<>();
+    AtomicReference<Throwable> register = new AtomicReference<>();
+    java.util.concurrent.atomic.AtomicBoolean ran = new java.util.concurrent.atomic.AtomicBoolean();
+    g.run(
+        () -> {
+          try {
+            g.fork(() -> ran.set(true));
+          } catch (Throwable e) {
+            fork.set(e);
+          }
+          try (var hook = CancelScope.onCancel(() -> ran.set(true))) {
+            // not reached
+          } catch (Throwable e) {
+            register.set(e);
+          }
+        });
+    for (AtomicReference<Throwable> rejected : List.of(fork, register)) {
+      assertThat(rejected.get())
+          .isInstanceOf(java.util.concurrent.RejectedExecutionException.class)
+          .hasCause(wrapFailed);
+    }
+    assertThat(ran).isFalse();
+    assertThat(g.cancelCalled()).isFalse();
+  }
 }

@@ -142,7 +142,7 @@ public final class Propagation {
       } catch (Throwable e) {
         throw new RejectedExecutionException(
             "the context propagator "
-                + p
+                + describe(p)
                 + " threw in wrap(), so "
                 + what(forkInto)
                 + " was rejected",
@@ -151,7 +151,7 @@ public final class Propagation {
       if (next == null) {
         throw new RejectedExecutionException(
             "the context propagator "
-                + p
+                + describe(p)
                 + " returned null from wrap(), so "
                 + what(forkInto)
                 + " was rejected: return a Runnable that runs the work it was given",
@@ -160,6 +160,19 @@ public final class Propagation {
       r = next;
     }
     return r;
+  }
+
+  /**
+   * {@code String.valueOf(p)} for a message, or its class and identity if its {@code toString()}
+   * throws: describing a propagator must not replace what its {@code wrap()} threw (the fork would
+   * throw that instead of the RejectedExecutionException carrying it).
+   */
+  private static String describe(ContextPropagator p) {
+    try {
+      return String.valueOf(p);
+    } catch (Throwable broken) {
+      return p.getClass().getName() + "@" + Integer.toHexString(System.identityHashCode(p));
+    }
   }
 
   private static String what(Group forkInto) {
