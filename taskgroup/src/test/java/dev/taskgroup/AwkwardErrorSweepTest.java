@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.RepeatedTest;
@@ -254,5 +255,49 @@ class AwkwardErrorSweepTest {
     }
     assertThat(ran).isFalse();
     assertThat(g.cancelCalled()).isFalse();
+  }
+
+  /**
+   * A thread factory that returns a thread already started, of a subclass whose {@code toString()}
+   * throws (the library names the thread in its message): the fork still throws {@link
+   * java.util.concurrent.RejectedExecutionException} ({@link TaskGroup.Builder#threadFactory}: "a
+   * factory that ... returns a thread already started makes fork throw RejectedExecutionException
+   * (and leaves that thread as it was)"), and the group ends normally.
+   */
+  @RepeatedTest(2)
+  void aStartedThreadWhoseToStringThrowsIsStillRejected() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    Thread started =
+        new Thread(
+            () -> {
+              try {
+                release.await();
+              } catch (InterruptedException e) {
+                // ends
+              }
+            }) {
+          @Override
+          public String toString() {
+            throw new IllegalStateException("toString() is broken");
+          }
+        };
+    started.start();
+    try {
+      TaskGroup g = TaskGroup.builder().threadFactory(r -> started).build();
+      AtomicReference<Throwable> fork = new AtomicReference<>();
+      g.run(
+          () -> {
+            try {
+              g.fork(() -> {});
+            } catch (Throwable e) {
+              fork.set(e);
+            }
+          });
+      assertThat(fork.get()).isInstanceOf(java.util.concurrent.RejectedExecutionException.class);
+      assertThat(started.isAlive()).as("the thread is left as it was").isTrue();
+    } finally {
+      release.countDown();
+      started.join();
+    }
   }
 }

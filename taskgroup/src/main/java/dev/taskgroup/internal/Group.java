@@ -548,6 +548,18 @@ public final class Group extends EnteredScope {
     return factory == VIRTUAL_THREADS;
   }
 
+  /**
+   * {@code thread.toString()} for a message, or the thread's class and id if a subclass's override
+   * throws: describing the thread must not replace the rejection.
+   */
+  private static String describeThread(Thread thread) {
+    try {
+      return thread.toString();
+    } catch (Throwable broken) {
+      return thread.getClass().getName() + " #" + thread.threadId();
+    }
+  }
+
   /** Makes a new thread for {@code task} with the group's factory. */
   Thread newThread(Runnable task, String taskName) {
     Thread thread;
@@ -568,7 +580,7 @@ public final class Group extends EnteredScope {
           "the thread factory of "
               + describe()
               + " returned a thread that was already started ("
-              + thread
+              + describeThread(thread)
               + "): a ThreadFactory must return a new, unstarted thread for each call");
     }
     if (taskName != null) {
