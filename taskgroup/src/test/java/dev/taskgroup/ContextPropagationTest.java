@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.taskgroup.Propagators.CarryRequest;
 import dev.taskgroup.Propagators.Tagging;
+import java.util.Map;
 import java.util.Queue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -48,6 +51,46 @@ class ContextPropagationTest {
     group.run(() -> group.fork(() -> seen.set(REQUEST.get())));
     assertThat(seen.get()).isEqualTo("req-1");
     assertThat(REQUEST.get()).isEqualTo("req-1");
+  }
+
+  /**
+   * Builder.onFailure: "A failing child's handler runs after the child's work and its context
+   * propagators' code have ended: context they set around the work ... is no longer in place". The
+   * body's failure reaches the handler on the owner, in the owner's own context.
+   */
+  @Test
+  void aFailingChildsHandlerRunsOutsideItsPropagatorsContext() throws Exception {
+    REQUEST.set("req-1");
+    Map<Throwable, String> contextInHandler = new ConcurrentHashMap<>();
+    TaskGroup group =
+        TaskGroup.builder()
+            .contextPropagator(new CarryRequest())
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(f -> contextInHandler.put(f, String.valueOf(REQUEST.get())))
+            .build();
+    AtomicReference<String> inWork = new AtomicReference<>();
+    IllegalStateException childFailure = new IllegalStateException("child");
+    IllegalStateException bodyFailure = new IllegalStateException("body");
+    group.run(
+        () -> {
+          Task<Void> child =
+              group.fork(
+                  () -> {
+                    inWork.set(REQUEST.get());
+                    throw childFailure;
+                  });
+          try {
+            child.get(); // the handler has run once the task is done; the body's failure would
+            // cancel a child that has not started yet
+          } catch (ExecutionException handedToTheHandler) {
+            // reported to the handler, not here
+          }
+          throw bodyFailure;
+        });
+    assertThat(inWork.get()).isEqualTo("req-1");
+    assertThat(contextInHandler).containsEntry(childFailure, "null");
+    assertThat(contextInHandler).containsEntry(bodyFailure, "req-1");
+    REQUEST.remove();
   }
 
   @Test
