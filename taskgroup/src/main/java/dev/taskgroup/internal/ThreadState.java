@@ -306,6 +306,14 @@ public abstract class ThreadState extends Scope {
         || ((s0 & (DELIVERED | OUTSIDE)) != 0 && (s0 & WATCHED) != 0 && thread.isInterrupted())) {
       return; // an owner waiting for its children, or an interrupt already pending and watched
     }
+    deliverUnderLock();
+  }
+
+  /**
+   * {@link #deliver()} past its quick check, out of line, as {@link #settleUnderLock}: the whole
+   * would be too large for the JIT to inline into a cancellation's walk.
+   */
+  private void deliverUnderLock() {
     int s = lockStatus();
     Scope in = innermost;
     Thread t = thread;
@@ -458,8 +466,17 @@ public abstract class ThreadState extends Scope {
         && !effectivelyCancelled(innermost)) {
       return; // the common case: nothing cancelled, nothing of ours pending, landing or counted
     }
+    settleUnderLock(interruptLanded);
+  }
+
+  /**
+   * {@link #settle(boolean)} past its common case, out of line: the check above is inlined into
+   * every scope entry, exit and checkpoint, and the whole method would be too large for the JIT to
+   * inline (which cost a nested scope's entry and exit about 4 ns).
+   */
+  private void settleUnderLock(boolean interruptLanded) {
     Thread me = Thread.currentThread();
-    s = lockStatus();
+    int s = lockStatus();
     boolean held = true; // whether this thread holds BUSY (see the catch)
     int restore = s; // the status the catch releases BUSY with
     int n;
