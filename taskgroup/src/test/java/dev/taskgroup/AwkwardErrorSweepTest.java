@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
@@ -199,6 +200,29 @@ class AwkwardErrorSweepTest {
             });
     assertThat(sweep.overflows()).as("depths that overflowed").isPositive();
     assertThat(sweep.problems()).as("swept %d depths", sweep.depths()).isEmpty();
+    assertRedeliveryStillWorks();
+  }
+
+  /**
+   * The re-delivery watcher, shared by every thread in the JVM, still interrupts a thread that
+   * swallowed its cancellation: a thread that overflowed its stack while registering for it (its
+   * cancel() delivered to itself) once claimed a slot it never filled, and the watcher, waiting for
+   * that slot, stopped for good, for every thread.
+   */
+  private static void assertRedeliveryStillWorks() throws Exception {
+    AtomicBoolean interruptedAgain = new AtomicBoolean();
+    CancelScope scope = CancelScope.create();
+    scope.run(
+        () -> {
+          scope.cancel();
+          Thread.interrupted(); // swallowed
+          try {
+            Thread.sleep(TimeUnit.SECONDS.toMillis(10));
+          } catch (InterruptedException again) {
+            interruptedAgain.set(true);
+          }
+        });
+    assertThat(interruptedAgain).as("the swallowed cancellation was delivered again").isTrue();
   }
 
   // ---- errors from user callbacks ------------------------------------------------------------

@@ -77,7 +77,9 @@ public final class PlainScope extends EnteredScope {
       // it would leave the thread inside this scope (cancelled, or shielded, by a scope that is
       // gone, until the scope around it ends). Leave now, with the stack those frames freed
       // (exit() again is harmless: each of its steps may be repeated), and let the error go on
-      // with what the body threw on it, never lost.
+      // with what the body threw on it, never lost. The thread is taken out of this scope first,
+      // by a field write that needs no frame: the exit may overflow again at the same depth.
+      ts.innermost = parent;
       if (cooperative && !nested) {
         ts.endCooperative();
       }

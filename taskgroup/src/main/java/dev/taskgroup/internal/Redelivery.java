@@ -24,8 +24,10 @@ import java.util.concurrent.locks.LockSupport;
  * nothing for a watch it may never need. The watcher swaps in an empty chunk and then seals each
  * chunk it took by adding SIZE to its count, so a registration that still held the old chunk
  * gets a slot number past the end and moves on to the new one; a slot claimed before the seal
- * is filled at once after the claim, and the watcher waits for it. The first registration in an
- * empty chunk wakes the watcher if it is idle (parked with nothing to watch); a busy watcher
+ * is filled at once after the claim (even when the registering thread overflows its stack right
+ * then), and the watcher waits for it. The first registration in an
+ * empty chunk wakes the watcher if it is idle (parked with nothing to watch; a registration that
+ * overflows its stack before the wake-up leaves it to the next registration); a busy watcher
  * wakes at least every BASE by itself and takes new registrations then, so a new watch is first
  * checked within 2 * BASE of the delivery. Nothing is registered, and nothing runs, while
  * nothing is cancelled.
@@ -93,6 +95,12 @@ public final class Redelivery {
    */
   private static volatile boolean idle;
 
+  /**
+   * Whether a registration that had to wake the idle watcher overflowed its stack before it could:
+   * the next registration wakes it (see watch).
+   */
+  private static volatile boolean wakeUpLost;
+
   private Redelivery() {}
 
   /** Queues {@code ts}, whose WATCHED bit the caller just set, for watching. */
@@ -101,12 +109,31 @@ public final class Redelivery {
       Chunk c = incoming;
       int i = (int) Chunk.COUNT.getAndAdd(c, 1);
       if (i < Chunk.SIZE) {
-        Chunk.SLOT.setRelease(c.slots, i, ts);
+        try {
+          Chunk.SLOT.setRelease(c.slots, i, ts);
+        } catch (Throwable error) {
+          // A StackOverflowError (the registering thread near its stack's end, the VarHandle call
+          // not yet compiled): the slot is claimed, and the watcher waits for every claimed slot
+          // to be filled. Left empty, it would wait for ever, and no thread in the JVM would be
+          // interrupted again. A plain store needs no frame.
+          c.slots[i] = ts;
+          throw error;
+        }
         Thread w = watcher;
         if (w == null) {
           startWatcher();
-        } else if (i == 0 && c.older == null && idle) {
-          LockSupport.unpark(w);
+        } else if ((i == 0 && c.older == null && idle) || wakeUpLost) {
+          try {
+            wakeUpLost = false;
+            LockSupport.unpark(w);
+          } catch (Throwable error) {
+            // (A StackOverflowError, as above.) The idle watcher parks until this registration
+            // wakes it, and the registrations after it (not the first in their chunk) wake
+            // nobody: left asleep, it would never interrupt any thread again. The next
+            // registration wakes it instead. A field write needs no frame.
+            wakeUpLost = true;
+            throw error;
+          }
         }
         return;
       }
@@ -193,8 +220,8 @@ public final class Redelivery {
               .inheritInheritableThreadLocals(false)
               .unstarted(Redelivery::loop);
       w.setContextClassLoader(ClassLoader.getSystemClassLoader());
-      watcher = w;
       w.start();
+      watcher = w; // only once started: a start() that overflowed leaves it to the next call
     }
     return w;
   }
