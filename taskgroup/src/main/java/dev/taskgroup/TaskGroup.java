@@ -63,10 +63,10 @@ import java.util.function.Consumer;
  *
  * {@code run} reports the first that applies: (1) failures: {@link TaskGroupException} (an
  * interrupt of the owner from outside stays set on the thread); (2) the owner was interrupted by
- * someone else: {@link InterruptedException}, after cancelling and waiting for the children; (3) a
- * cancelled scope above the group: {@link InterruptedException}, absorbed by the outermost
- * cancelled scope; (4) the group's own cancel or deadline: {@code run} returns normally and {@link
- * #cancelCaught()} is true.
+ * someone else: {@link InterruptedException}, after cancelling and waiting for the children, with
+ * the exception the body left with (if it left with one) as its cause; (3) a cancelled scope above
+ * the group: {@link InterruptedException}, absorbed by the outermost cancelled scope; (4) the
+ * group's own cancel or deadline: {@code run} returns normally and {@link #cancelCaught()} is true.
  *
  * <h2>Context</h2>
  *
@@ -272,7 +272,8 @@ public final class TaskGroup {
    *
    * @param body the body; it may fork children
    * @throws TaskGroupException if the body or any child failed
-   * @throws InterruptedException if the calling thread was interrupted by someone else, or a
+   * @throws InterruptedException if the calling thread was interrupted by someone else (its cause
+   *     is the body's own exception, an interrupted blocking call's or one the body threw), or a
    *     cancelled scope above the group is visible (see the class description), or the body left
    *     with the cancellation of a scope further out that a shield it raised now hides (the
    *     exception is passed on unchanged, after the children are cancelled and joined)

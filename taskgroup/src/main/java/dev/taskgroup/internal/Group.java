@@ -222,6 +222,7 @@ public final class Group extends EnteredScope {
     Object result = null;
     Throwable thrown = null;
     InterruptedException passThrough = null;
+    Throwable interruptSeen = null; // the body's exception for an interrupt from outside: kept
     try {
       if (body != null) {
         body.run();
@@ -234,6 +235,7 @@ public final class Group extends EnteredScope {
     if (thrown != null) {
       if (OutsideInterruptException.isIn(thrown)) {
         reportRiding(thrown, ts);
+        interruptSeen = thrown;
         ownerInterrupted(); // a nested group on this thread saw the owner interrupted
       } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
         result = null; // the body was cut short by a cancellation
@@ -249,6 +251,7 @@ public final class Group extends EnteredScope {
         cancelMembers(CancelReason.Kind.OWNER_INTERRUPTED, "the body left with a cancellation");
       } else if (thrown instanceof InterruptedException) {
         reportRiding(thrown, ts);
+        interruptSeen = thrown;
         ownerInterrupted(); // not cancelled: someone else interrupted the owner
       } else {
         reportFailure(thrown, "the body", true, this, ts);
@@ -274,7 +277,11 @@ public final class Group extends EnteredScope {
     }
     if (ownerInterrupted) {
       Thread.interrupted();
-      throw new OutsideInterruptException(describe() + ": its owner was interrupted");
+      // The body's own exception is the cause: where the body was interrupted, or the message of
+      // an InterruptedException it made itself. Its riders were reported above, so an enclosing
+      // group, which takes riders only down to the first cancellation type, never sees them again.
+      throw new OutsideInterruptException(
+          describe() + ": its owner was interrupted", interruptSeen);
     }
     if (passThrough != null) {
       throw passThrough;

@@ -11,8 +11,11 @@ import java.io.Serial;
 public final class OutsideInterruptException extends InterruptedException {
   @Serial private static final long serialVersionUID = 1L;
 
-  OutsideInterruptException(String message) {
+  OutsideInterruptException(String message, Throwable cause) {
     super(message);
+    if (cause != null) {
+      initCause(cause);
+    }
   }
 
   /** Whether {@code t} or one of its causes is an outside interrupt thrown by a group. */
