@@ -146,7 +146,10 @@ public final class CancelScope {
      * {@code close} waits for it to end, without being interruptible (so the resource it closes is
      * not used after {@code close} returns); an action must therefore not wait for the thread that
      * closes its registration. Called from the action itself, {@code close} returns at once. If the
-     * action ran and threw, with no group around, {@code close} throws what it threw.
+     * action ran and threw, with no group around, {@code close} throws what it threw. A
+     * registration never closed is closed by the exit of the scope it was registered for: with no
+     * group around, that scope's {@code run} or {@code call} waits for a started action and throws
+     * what it threw (suppressed on the body's own failure, if the body failed).
      */
     @Override
     void close();
@@ -419,7 +422,8 @@ public final class CancelScope {
    * this method returns, if it already is). It is for what an interrupt cannot stop: {@code
    * Statement.cancel()}, closing a socket, destroying a process. Scopes entered later do not
    * trigger it. The action may throw checked exceptions; what it throws is a failure of the
-   * innermost enclosing group or, with no group around, is thrown by {@link Registration#close()}.
+   * innermost enclosing group or, with no group around, is thrown by {@link Registration#close()}
+   * (or, for a registration left open, by the exit of its scope).
    *
    * <p>Once the action has started, any {@link Exception} (not an {@link Error}) the calling thread
    * throws while it stays cancelled counts as the cancellation, since it is the action's effect:

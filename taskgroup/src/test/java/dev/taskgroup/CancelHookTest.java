@@ -468,6 +468,169 @@ class CancelHookTest {
     assertThat(thrown).isSameAs(boom);
   }
 
+  // ---- registrations left open, with no group around: the scope's exit closes them ----------
+
+  /** An action that records its end, then throws {@code boom}. */
+  private static Body failing(AtomicBoolean ended, RuntimeException boom) {
+    return () -> {
+      ended.set(true);
+      throw boom;
+    };
+  }
+
+  @RepeatedTest(5)
+  void anActionLeftOpenThatThrowsWithNoGroupAroundIsThrownByTheScopesExitAfterItEnded() {
+    CancelScope scope = CancelScope.create();
+    IllegalStateException boom = new IllegalStateException("hook failed");
+    AtomicBoolean ended = new AtomicBoolean();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                scope.run(
+                    () -> {
+                      CancelScope.onCancel(failing(ended, boom)); // never closed
+                      scope.cancel();
+                      Thread.sleep(60_000);
+                    }));
+    assertThat(thrown).as("what the action threw, not lost").isSameAs(boom);
+    assertThat(ended).as("the action ended before run returned").isTrue();
+    assertThat(scope.cancelCaught()).isFalse();
+  }
+
+  @RepeatedTest(5)
+  void anActionLeftOpenThatThrowsRidesOnAnErrorOfTheBody() {
+    CancelScope scope = CancelScope.create();
+    IllegalStateException boom = new IllegalStateException("hook failed");
+    AssertionError bodyFailed = new AssertionError("the body's");
+    AtomicBoolean ended = new AtomicBoolean();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                scope.run(
+                    () -> {
+                      CancelScope.onCancel(failing(ended, boom));
+                      scope.cancel();
+                      Probes.awaitTrue("the action ran", Duration.ofSeconds(5), ended::get);
+                      throw bodyFailed;
+                    }));
+    assertThat(thrown).isSameAs(bodyFailed);
+    assertThat(thrown.getSuppressed()).containsExactly(boom);
+  }
+
+  @RepeatedTest(3)
+  void anActionLeftOpenThatThrowsIsNotLostWhenTheBodysErrorRefusesSuppressedExceptions() {
+    CancelScope scope = CancelScope.create();
+    IllegalStateException boom = new IllegalStateException("hook failed");
+    Error bodyFailed = new Error("refuses suppression", null, false, false) {};
+    AtomicBoolean ended = new AtomicBoolean();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                scope.run(
+                    () -> {
+                      CancelScope.onCancel(failing(ended, boom));
+                      scope.cancel();
+                      Probes.awaitTrue("the action ran", Duration.ofSeconds(5), ended::get);
+                      throw bodyFailed;
+                    }));
+    assertThat(thrown).isSameAs(boom);
+    assertThat(thrown.getSuppressed()).containsExactly(bodyFailed);
+  }
+
+  @RepeatedTest(5)
+  void anActionLeftOpenThatThrowsIsThrownInsteadOfTheExceptionThatIsItsEffect() {
+    CancelScope scope = CancelScope.create();
+    IllegalStateException boom = new IllegalStateException("hook failed");
+    AtomicBoolean ended = new AtomicBoolean();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                scope.run(
+                    () -> {
+                      CancelScope.onCancel(failing(ended, boom));
+                      scope.cancel();
+                      Probes.awaitTrue("the action ran", Duration.ofSeconds(5), ended::get);
+                      // An Exception thrown while cancelled, once the action started: its effect.
+                      throw new java.io.IOException("socket closed");
+                    }));
+    assertThat(thrown).isSameAs(boom);
+  }
+
+  @Test
+  void anActionLeftOpenInAnAlreadyCancelledScopeIsThrownByTheExitAndCloseLaterThrowsNothing() {
+    CancelScope scope = CancelScope.create();
+    IllegalStateException boom = new IllegalStateException("hook failed");
+    AtomicBoolean ended = new AtomicBoolean();
+    AtomicReference<CancelScope.Registration> kept = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                scope.run(
+                    () -> {
+                      scope.cancel();
+                      kept.set(CancelScope.onCancel(failing(ended, boom)));
+                    }));
+    assertThat(thrown).isSameAs(boom);
+    kept.get().close(); // thrown once, by the exit
+  }
+
+  @RepeatedTest(5)
+  void aFailedActionLeftOpenIsNotDroppedWhenTheBodyRegistersAnother() {
+    CancelScope scope = CancelScope.create();
+    IllegalStateException boom = new IllegalStateException("hook failed");
+    AtomicReference<Thread> actionThread = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                scope.run(
+                    () -> {
+                      CancelScope.onCancel(
+                          () -> {
+                            actionThread.set(Thread.currentThread());
+                            throw boom;
+                          });
+                      scope.cancel();
+                      Probes.awaitTrue(
+                          "the action's thread ended",
+                          Duration.ofSeconds(5),
+                          () -> actionThread.get() != null && !actionThread.get().isAlive());
+                      Thread.interrupted(); // swallowed
+                      // Registering again unlinks the registrations that are spent.
+                      try (CancelScope.Registration r = CancelScope.onCancel(() -> {})) {
+                        assertThat(r).isNotNull();
+                      }
+                    }));
+    assertThat(thrown).isSameAs(boom);
+  }
+
+  @RepeatedTest(5)
+  void anActionLeftOpenInAScopeCancelledFromAboveIsThrownByTheInnerScopesExit() {
+    CancelScope outer = CancelScope.create();
+    IllegalStateException boom = new IllegalStateException("hook failed");
+    AtomicBoolean ended = new AtomicBoolean();
+    AtomicReference<Throwable> innerThrew = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                outer.run(
+                    () -> {
+                      try {
+                        CancelScope.create()
+                            .run(
+                                () -> {
+                                  CancelScope.onCancel(failing(ended, boom));
+                                  outer.cancel();
+                                  Thread.sleep(60_000);
+                                });
+                      } catch (Throwable t) {
+                        innerThrew.set(t);
+                        throw t;
+                      }
+                    }));
+    assertThat(innerThrew.get()).isSameAs(boom);
+    assertThat(thrown).isSameAs(boom);
+  }
+
   @Test
   void groupWaitsForAHookActionBeforeRunReturns() throws Exception {
     TaskGroup group = TaskGroup.create();

@@ -4,6 +4,8 @@ import dev.taskgroup.Body;
 import dev.taskgroup.CancelScope;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -19,7 +21,9 @@ import java.util.concurrent.CountDownLatch;
  * group encloses the scope, the action counts as one of the group's members until it ends, so
  * the group waits for it and an exception it throws is a failure of the group; if that group
  * has already closed (a cancel landing as its run ends), the action does not run at all.
- * Without a group, the exception is kept and close() throws it. Before the action starts, the
+ * Without a group, the exception is kept and close() throws it; a registration left open (never
+ * closed) is closed by its scope's exit instead (takeLeftOpen), which waits for the action and
+ * throws what it threw, as a try-with-resources around the scope's body would. Before the action starts, the
  * registering thread is marked (ThreadState HOOK_FIRED): an exception it throws while it stays
  * effectively cancelled is then the action's effect, a cancellation (Cancellation.isCancellation).
  * close() from the thread running the action returns at once (it would wait for itself).
@@ -52,8 +56,11 @@ public final class CancelHook implements CancelScope.Registration {
   /** The thread running the action, while it runs: close() from it must not wait for itself. */
   private volatile Thread runner;
 
-  /** What the action threw, when no group took it; written before `ran` is counted down. */
-  private Throwable failure;
+  /**
+   * What the action threw, when no group took it; written before `ran` is counted down, and taken
+   * once (a getAndSet: close() and the scope's exit may race for it).
+   */
+  private volatile Throwable failure;
 
   /** The next hook of the same scope. */
   volatile CancelHook next;
@@ -109,9 +116,40 @@ public final class CancelHook implements CancelScope.Registration {
     }
   }
 
+  /**
+   * Whether the registration can be unlinked from its scope's stack: closed, or its action ended
+   * with nothing left for anyone (a failure not yet taken must stay where the scope's exit finds
+   * it).
+   */
   boolean isSpent() {
     int st = state;
-    return st == RAN || st == CLOSED;
+    return st == CLOSED || (st == RAN && failure == null);
+  }
+
+  /**
+   * Closes the registrations of the stack from {@code first} that a scope with no group around
+   * leaves open after firing them: waits for each action to end, as {@link #close()} would, and
+   * returns what they threw, judged failures on the calling thread (the scope's), oldest first.
+   * Without this, a failure nobody closed the registration for would be seen by nobody. Called by
+   * the scope's own thread after its exit, when nothing can fire them any more.
+   */
+  static List<Throwable> takeLeftOpen(CancelHook first, ThreadState ts) {
+    List<Throwable> failures = List.of();
+    for (CancelHook h = first; h != null; h = h.next) {
+      int st = h.state;
+      if (st == RUNNING || st == RAN) {
+        h.awaitRan();
+        Throwable t = (Throwable) FAILURE.getAndSet(h, (Throwable) null);
+        if (t != null) {
+          Cancellation.judgedFailure(t, ts);
+          if (failures.isEmpty()) {
+            failures = new ArrayList<>(2);
+          }
+          failures.add(0, t); // the stack is newest first
+        }
+      }
+    }
+    return failures;
   }
 
   /** Starts the action on its own thread, once, unless closed first. */
@@ -223,9 +261,8 @@ public final class CancelHook implements CancelScope.Registration {
       return; // closed before; or the running action closes its own registration: it started
     }
     awaitRan();
-    Throwable t = failure;
+    Throwable t = (Throwable) FAILURE.getAndSet(this, (Throwable) null); // thrown once
     if (t != null) {
-      failure = null; // thrown once
       // The action's own failure, never its effect on the thread (Cancellation.isCancellation):
       // judged a failure here, on the thread it is thrown on, by identity (an exception's equals
       // and hashCode are the user's, and may match another exception, or throw).
@@ -238,10 +275,13 @@ public final class CancelHook implements CancelScope.Registration {
   }
 
   private static final VarHandle STATE;
+  private static final VarHandle FAILURE;
 
   static {
     try {
-      STATE = MethodHandles.lookup().findVarHandle(CancelHook.class, "state", int.class);
+      MethodHandles.Lookup l = MethodHandles.lookup();
+      STATE = l.findVarHandle(CancelHook.class, "state", int.class);
+      FAILURE = l.findVarHandle(CancelHook.class, "failure", Throwable.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }

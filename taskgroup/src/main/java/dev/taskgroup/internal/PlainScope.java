@@ -5,6 +5,7 @@ import dev.taskgroup.internal.clock.LibraryClock;
 import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
 import java.nio.channels.ClosedByInterruptException;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 
@@ -89,6 +90,10 @@ public final class PlainScope extends EnteredScope {
       }
       throw error;
     }
+    CancelHook hooksLeft = hooks();
+    if (hooksLeft != null && Group.enclosing(parent) == null) {
+      riding = closeLeftOpen(hooksLeft, ts, thrown, cancellation, riding);
+    }
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
       Throwable[] carried = carrier(riding);
@@ -139,6 +144,48 @@ public final class PlainScope extends EnteredScope {
     return (t instanceof InterruptedException && !(t instanceof CancelledException))
         || t instanceof ClosedByInterruptException
         || (t instanceof InterruptedIOException && !(t instanceof SocketTimeoutException));
+  }
+
+  /**
+   * With no group around, an onCancel action's failure goes to close(); for registrations left
+   * open, this exit is their close: it waits for their actions and takes what they threw, as a
+   * try-with-resources around the body would. Suppressed on the body's own failure; else they ride
+   * on its cancellation, or on its normal end, and are thrown as failures.
+   *
+   * @return {@code riding} with the actions' failures added, unless the body failed
+   */
+  private static List<Throwable> closeLeftOpen(
+      CancelHook first,
+      ThreadState ts,
+      Throwable thrown,
+      boolean cancellation,
+      List<Throwable> riding) {
+    List<Throwable> hookFailures = CancelHook.takeLeftOpen(first, ts);
+    if (hookFailures.isEmpty()) {
+      return riding;
+    }
+    if (thrown != null && !cancellation) {
+      Throwable last = null;
+      for (Throwable hf : hookFailures) {
+        if (hf != thrown) {
+          thrown.addSuppressed(hf);
+          last = hf;
+        }
+      }
+      Throwable[] took = thrown.getSuppressed();
+      if (last == null || (took.length > 0 && took[took.length - 1] == last)) {
+        return riding;
+      }
+      // The body's failure refuses suppressed exceptions: all are thrown as riding failures, one
+      // carrying the others, so that none is lost.
+      List<Throwable> all = new ArrayList<>(hookFailures.size() + 1);
+      all.add(thrown);
+      all.addAll(hookFailures);
+      return all;
+    }
+    List<Throwable> all = new ArrayList<>(riding);
+    all.addAll(hookFailures);
+    return all;
   }
 
   /**
