@@ -37,14 +37,19 @@ public final class TaskGroupException extends RuntimeException {
   @SuppressWarnings("serial") // an unmodifiable list of serialisable throwables
   private final List<Throwable> failures;
 
+  /** The group's name, for the message; null when the message was given. */
+  private final String groupName;
+
   /**
-   * Creates an exception for the failures of the named group.
+   * Creates an exception for the failures of the named group. The message is made when it is first
+   * asked for: making it calls each first failure's {@code toString()}, which the group's run, near
+   * the end of a thread's stack, may not have the frames for.
    *
    * @param groupName the group's name, used in the message
    * @param failures the failures in the order they happened; at least one
    */
   TaskGroupException(String groupName, List<Throwable> failures) {
-    this(failures, message(groupName, failures));
+    this(failures, null, groupName);
   }
 
   /** For a checked failure of the work passed to {@code start} before it signalled. */
@@ -54,18 +59,31 @@ public final class TaskGroupException extends RuntimeException {
         "the work passed to start() on group '"
             + groupName
             + "' failed before calling started(): "
-            + Cancellation.describe(failures.get(0)));
+            + Cancellation.describe(failures.get(0)),
+        null);
   }
 
-  private TaskGroupException(List<Throwable> failures, String message) {
+  private TaskGroupException(List<Throwable> failures, String message, String groupName) {
     super(message, failures.get(0));
     this.failures = List.copyOf(failures);
+    this.groupName = groupName;
     for (int i = 1; i < this.failures.size(); i++) {
       Throwable other = this.failures.get(i);
       if (other != this) {
         addSuppressed(other);
       }
     }
+  }
+
+  /**
+   * The message: the group's name, how many failures, and the first.
+   *
+   * @return the message
+   */
+  @Override
+  public String getMessage() {
+    String given = super.getMessage();
+    return given != null ? given : message(groupName, failures);
   }
 
   private static String message(String groupName, List<Throwable> failures) {

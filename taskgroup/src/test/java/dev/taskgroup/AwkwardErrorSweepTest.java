@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
@@ -201,6 +202,111 @@ class AwkwardErrorSweepTest {
     assertThat(sweep.overflows()).as("depths that overflowed").isPositive();
     assertThat(sweep.problems()).as("swept %d depths", sweep.depths()).isEmpty();
     assertRedeliveryStillWorks();
+  }
+
+  /**
+   * A group whose body forks a child that waits until cancelled, then fails, run deeper and deeper:
+   * a StackOverflowError thrown while {@code run} judged the body's end (recording its failure,
+   * cancelling the child), joined the child or left the group once made {@code run} throw the error
+   * alone: the body's failure was lost (an error the JVM throws takes no suppressed exceptions),
+   * and the thread was left inside the dead group, cancelled, so that every later group on the
+   * thread saw itself cancelled. Whatever {@code run} throws, the body's failure is in it (among a
+   * {@link TaskGroupException}'s failures, with the error), and the thread is outside every
+   * cancelled scope. The child is cancelled again on a best-effort basis (that walk can overflow
+   * too) and not waited for (that needs the frames that overflowed): the sweep prints how often it
+   * was left running. The group's children run on platform threads: an overflow inside a virtual
+   * thread's start or unpark can leave the JDK's scheduler lock held ({@code
+   * ForkJoinPool.lockRunState}) for the whole JVM. Closest upstream: CPython {@code
+   * test_taskgroups.py} test_taskgroup_recursion.
+   */
+  @RepeatedTest(3)
+  void anOverflowWhileAGroupEndsKeepsEveryFailureAndTakesTheThreadOutOfTheGroup() throws Exception {
+    AtomicInteger notCancelled = new AtomicInteger();
+    Sweep sweep =
+        sweepNearStackEnd(
+            (deep, overflow) -> {
+              TaskGroup g =
+                  TaskGroup.builder().threadFactory(Thread.ofPlatform().factory()).build();
+              AtomicReference<Task<?>> child = new AtomicReference<>();
+              AtomicBoolean bodyThrew = new AtomicBoolean();
+              RuntimeException bodyFailed = new IllegalStateException("the body's");
+              Throwable thrown = null;
+              try {
+                deep.run(
+                    () ->
+                        g.run(
+                            () -> {
+                              child.set(
+                                  g.fork(
+                                      () -> {
+                                        new CountDownLatch(1).await(); // until cancelled
+                                      }));
+                              bodyThrew.set(true);
+                              throw bodyFailed;
+                            }));
+              } catch (StackOverflowError e) {
+                overflow.set(e);
+                thrown = e;
+              } catch (TaskGroupException e) {
+                thrown = e;
+              }
+              String problem = null;
+              Task<?> c = child.get();
+              if (c != null) {
+                long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(200);
+                while (!c.isDone() && System.nanoTime() - until < 0L) {
+                  Thread.yield();
+                }
+                if (!c.isDone()) {
+                  // Best effort only: cancelling it again overflowed too. Not a problem of this
+                  // sweep's (nothing is lost, the thread goes on), but counted.
+                  notCancelled.incrementAndGet();
+                  c.cancel(true);
+                }
+              }
+              if (problem == null && CancelScope.isCancelled()) {
+                problem = "the thread is left inside a cancelled scope" + where(overflow.get());
+              }
+              if (problem == null && bodyThrew.get() && !carries(thrown, bodyFailed)) {
+                problem =
+                    "the body's failure is lost: run threw "
+                        + thrown
+                        + " carrying "
+                        + java.util.Arrays.toString(thrown == null ? null : thrown.getSuppressed())
+                        + where(overflow.get());
+              }
+              Thread.interrupted();
+              return problem;
+            });
+    System.out.printf(
+        "group near the stack's end: %d depths, %d overflowed, child left uncancelled at %d%n",
+        sweep.depths(), sweep.overflows(), notCancelled.get());
+    assertThat(sweep.overflows()).as("depths that overflowed").isPositive();
+    assertThat(sweep.problems()).as("swept %d depths", sweep.depths()).isEmpty();
+    assertRedeliveryStillWorks();
+  }
+
+  /** Whether {@code failure} is {@code thrown}, one of its group failures, or rides on it. */
+  private static boolean carries(Throwable thrown, Throwable failure) {
+    if (thrown == null) {
+      return false;
+    }
+    if (thrown == failure) {
+      return true;
+    }
+    if (thrown instanceof TaskGroupException tge) {
+      for (Throwable f : tge.failures()) {
+        if (carries(f, failure)) {
+          return true;
+        }
+      }
+    }
+    for (Throwable s : thrown.getSuppressed()) {
+      if (carries(s, failure)) {
+        return true;
+      }
+    }
+    return carries(thrown.getCause(), failure);
   }
 
   /**

@@ -3,6 +3,7 @@ package dev.taskgroup.internal;
 import dev.taskgroup.Body;
 import dev.taskgroup.ContextPropagator;
 import dev.taskgroup.FailurePolicy;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.RejectedExecutionException;
@@ -232,69 +233,129 @@ public final class Group extends EnteredScope {
     } catch (Throwable t) {
       thrown = t;
     }
-    if (thrown != null) {
-      if (OutsideInterruptException.isIn(thrown)) {
-        reportRiding(thrown, ts);
-        interruptSeen = thrown;
-        ownerInterrupted(); // a nested group on this thread saw the owner interrupted
-      } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
-        result = null; // the body was cut short by a cancellation
-        reportRiding(thrown, ts);
-      } else if (thrown instanceof InterruptedException && cancelledBehindShield(parent)) {
-        // A cancellation further out that a shield the body raised (the group's own, or one
-        // between) now hides: the library's own interrupt, not someone else's. It passes
-        // through unchanged, as from a plain scope, once the members are cancelled and joined
-        // (Trio: an exception from a nursery's body cancels the nursery). Taken for an outside
-        // interrupt, it would be set again by the cancelled scope that absorbs it, and outlive it.
-        reportRiding(thrown, ts);
-        passThrough = (InterruptedException) thrown;
-        cancelMembers(CancelReason.Kind.OWNER_INTERRUPTED, "the body left with a cancellation");
-      } else if (thrown instanceof InterruptedException) {
-        reportRiding(thrown, ts);
-        interruptSeen = thrown;
-        ownerInterrupted(); // not cancelled: someone else interrupted the owner
-      } else {
-        reportFailure(thrown, "the body", true, this, ts);
+    // From here to the outcome, inside a try: an error (a StackOverflowError, when the body used
+    // nearly all of the stack) while the end is judged, the members joined or the group left must
+    // not lose the body's exception or the failures, nor leave the thread inside the group.
+    List<Throwable> failed = null;
+    Throwable outcome = null; // what run throws, made inside the try
+    try {
+      if (thrown != null) {
+        if (OutsideInterruptException.isIn(thrown)) {
+          reportRiding(thrown, ts);
+          interruptSeen = thrown;
+          ownerInterrupted(); // a nested group on this thread saw the owner interrupted
+        } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
+          result = null; // the body was cut short by a cancellation
+          reportRiding(thrown, ts);
+        } else if (thrown instanceof InterruptedException && cancelledBehindShield(parent)) {
+          // A cancellation further out that a shield the body raised (the group's own, or one
+          // between) now hides: the library's own interrupt, not someone else's. It passes
+          // through unchanged, as from a plain scope, once the members are cancelled and joined
+          // (Trio: an exception from a nursery's body cancels the nursery). Taken for an outside
+          // interrupt, it would be set again by the cancelled scope that absorbs it, and outlive
+          // it.
+          reportRiding(thrown, ts);
+          passThrough = (InterruptedException) thrown;
+          cancelMembers(CancelReason.Kind.OWNER_INTERRUPTED, "the body left with a cancellation");
+        } else if (thrown instanceof InterruptedException) {
+          reportRiding(thrown, ts);
+          interruptSeen = thrown;
+          ownerInterrupted(); // not cancelled: someone else interrupted the owner
+        } else {
+          reportFailure(thrown, "the body", true, this, ts);
+        }
       }
-    }
-    if (ts.beginJoin()) {
-      ownerInterrupted();
-    }
-    if (leave() != 0L) {
-      awaitMembers();
-    }
-    ts.endJoin();
-    boolean aboveVisible = cancelledAboveVisible();
-    int f = exit(ts);
-    if (rec != null) {
-      Events.groupEnd(rec, name(), outcome(f, aboveVisible));
-    }
-    if (hasFailures()) {
-      if (ownerInterrupted) {
-        Thread.currentThread().interrupt(); // an outside interrupt stays set
+      if (ts.beginJoin()) {
+        ownerInterrupted();
       }
-      throw new GroupFailedException(takeFailures());
+      if (leave() != 0L) {
+        awaitMembers();
+      }
+      ts.endJoin();
+      boolean aboveVisible = cancelledAboveVisible();
+      int f = exit(ts);
+      if (rec != null) {
+        Events.groupEnd(rec, name(), outcome(f, aboveVisible));
+      }
+      if (hasFailures()) {
+        failed = takeFailures();
+        if (ownerInterrupted) {
+          Thread.currentThread().interrupt(); // an outside interrupt stays set
+        }
+        outcome = new GroupFailedException(failed);
+      } else if (ownerInterrupted) {
+        Thread.interrupted();
+        // The body's own exception is the cause: where the body was interrupted, or the message
+        // of an InterruptedException it made itself. Its riders were reported above, so an
+        // enclosing group, which takes riders only down to the first cancellation type, never
+        // sees them again.
+        outcome =
+            new OutsideInterruptException(
+                describe() + ": its owner was interrupted", interruptSeen);
+      } else if (passThrough != null) {
+        outcome = passThrough;
+      } else if (aboveVisible) {
+        outcome =
+            thrown instanceof InterruptedException ie
+                ? ie
+                : new CancelledException(cancelledAbove(parent), thrown);
+      } else if ((f & CANCEL_CALLED) != 0) {
+        setFlags(CAUGHT);
+      }
+    } catch (Throwable error) {
+      throw Cancellation.<RuntimeException>sneakyThrow(endedByError(error, thrown, failed, ts));
     }
-    if (ownerInterrupted) {
-      Thread.interrupted();
-      // The body's own exception is the cause: where the body was interrupted, or the message of
-      // an InterruptedException it made itself. Its riders were reported above, so an enclosing
-      // group, which takes riders only down to the first cancellation type, never sees them again.
-      throw new OutsideInterruptException(
-          describe() + ": its owner was interrupted", interruptSeen);
-    }
-    if (passThrough != null) {
-      throw passThrough;
-    }
-    if (aboveVisible) {
-      throw thrown instanceof InterruptedException ie
-          ? ie
-          : new CancelledException(cancelledAbove(parent), thrown);
-    }
-    if ((f & CANCEL_CALLED) != 0) {
-      setFlags(CAUGHT);
+    if (outcome != null) {
+      throw Cancellation.<GroupFailedException>sneakyThrow(outcome);
     }
     return result;
+  }
+
+  /**
+   * After an error in run between the body's end and its outcome (a StackOverflowError near the
+   * stack's end; see the comment there): takes the thread out of the group by a field write first
+   * (it needs no frame, and another call at this depth may overflow again), then, each step on its
+   * own, cancels the members and leaves the group again (each step may be repeated). Members are
+   * not waited for: that needs the frames that just overflowed.
+   *
+   * @return what run throws: the group's failures, the body's exception unless it is an interrupt,
+   *     and the error, as the group's failures; the error alone if even that cannot be made (an
+   *     error the JVM throws, such as a StackOverflowError, takes no suppressed exceptions)
+   */
+  private Throwable endedByError(
+      Throwable error, Throwable thrown, List<Throwable> failed, ThreadState ts) {
+    ts.innermost = parent;
+    try {
+      ts.endJoin();
+    } catch (Throwable again) {
+      // the stack is still too short here: the next scope exit settles the status
+    }
+    try {
+      cancelMembers(CancelReason.Kind.FAILURE, "its run ended with " + error.getClass().getName());
+    } catch (Throwable again) {
+      // as above: the members run on until they end by themselves
+    }
+    try {
+      exit(ts);
+    } catch (Throwable again) {
+      ts.innermost = parent;
+    }
+    try {
+      List<Throwable> all =
+          new ArrayList<>(failed != null ? failed : hasFailures() ? takeFailures() : List.of());
+      boolean recorded =
+          thrown == null || thrown == error || thrown instanceof InterruptedException;
+      for (int i = 0; i < all.size() && !recorded; i++) {
+        recorded = all.get(i) == thrown; // by identity: equals() is the user's
+      }
+      if (!recorded) {
+        all.add(thrown);
+      }
+      all.add(error);
+      return new GroupFailedException(all);
+    } catch (Throwable again) {
+      return error; // those failures stay in the group, where nothing reads them: lost
+    }
   }
 
   /**
