@@ -497,62 +497,53 @@ class CancelHookTest {
     assertThat(scope.cancelCaught()).isFalse();
   }
 
+  /**
+   * Runs a scope with no group around whose body leaves open a registration whose action throws
+   * {@code boom}, cancels the scope, waits for the action to have run, then throws {@code
+   * bodyThrows}; returns what the scope's run threw.
+   */
+  private static Throwable leftOpenThenBodyThrows(RuntimeException boom, Throwable bodyThrows) {
+    CancelScope scope = CancelScope.create();
+    AtomicBoolean ended = new AtomicBoolean();
+    return catchThrowable(
+        () ->
+            scope.run(
+                () -> {
+                  CancelScope.onCancel(failing(ended, boom));
+                  scope.cancel();
+                  Probes.awaitTrue("the action ran", Duration.ofSeconds(5), ended::get);
+                  CancelHookTest.<RuntimeException>throwAsUnchecked(bodyThrows);
+                }));
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <X extends Throwable> void throwAsUnchecked(Throwable t) throws X {
+    throw (X) t;
+  }
+
   @RepeatedTest(5)
   void anActionLeftOpenThatThrowsRidesOnAnErrorOfTheBody() {
-    CancelScope scope = CancelScope.create();
     IllegalStateException boom = new IllegalStateException("hook failed");
     AssertionError bodyFailed = new AssertionError("the body's");
-    AtomicBoolean ended = new AtomicBoolean();
-    Throwable thrown =
-        catchThrowable(
-            () ->
-                scope.run(
-                    () -> {
-                      CancelScope.onCancel(failing(ended, boom));
-                      scope.cancel();
-                      Probes.awaitTrue("the action ran", Duration.ofSeconds(5), ended::get);
-                      throw bodyFailed;
-                    }));
+    Throwable thrown = leftOpenThenBodyThrows(boom, bodyFailed);
     assertThat(thrown).isSameAs(bodyFailed);
     assertThat(thrown.getSuppressed()).containsExactly(boom);
   }
 
   @RepeatedTest(3)
   void anActionLeftOpenThatThrowsIsNotLostWhenTheBodysErrorRefusesSuppressedExceptions() {
-    CancelScope scope = CancelScope.create();
     IllegalStateException boom = new IllegalStateException("hook failed");
     Error bodyFailed = new Error("refuses suppression", null, false, false) {};
-    AtomicBoolean ended = new AtomicBoolean();
-    Throwable thrown =
-        catchThrowable(
-            () ->
-                scope.run(
-                    () -> {
-                      CancelScope.onCancel(failing(ended, boom));
-                      scope.cancel();
-                      Probes.awaitTrue("the action ran", Duration.ofSeconds(5), ended::get);
-                      throw bodyFailed;
-                    }));
+    Throwable thrown = leftOpenThenBodyThrows(boom, bodyFailed);
     assertThat(thrown).isSameAs(boom);
     assertThat(thrown.getSuppressed()).containsExactly(bodyFailed);
   }
 
   @RepeatedTest(5)
   void anActionLeftOpenThatThrowsIsThrownInsteadOfTheExceptionThatIsItsEffect() {
-    CancelScope scope = CancelScope.create();
     IllegalStateException boom = new IllegalStateException("hook failed");
-    AtomicBoolean ended = new AtomicBoolean();
-    Throwable thrown =
-        catchThrowable(
-            () ->
-                scope.run(
-                    () -> {
-                      CancelScope.onCancel(failing(ended, boom));
-                      scope.cancel();
-                      Probes.awaitTrue("the action ran", Duration.ofSeconds(5), ended::get);
-                      // An Exception thrown while cancelled, once the action started: its effect.
-                      throw new java.io.IOException("socket closed");
-                    }));
+    // An Exception thrown while cancelled, once the action started, is its effect.
+    Throwable thrown = leftOpenThenBodyThrows(boom, new java.io.IOException("socket closed"));
     assertThat(thrown).isSameAs(boom);
   }
 
