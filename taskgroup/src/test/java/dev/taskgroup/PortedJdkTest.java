@@ -1,0 +1,989 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import dev.taskgroup.Fixtures.ThreadKind;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Java twins of OpenJDK's tests, one upstream file at a time: {@code
+ * test/jdk/java/util/concurrent/StructuredTaskScope/StructuredTaskScopeTest.java} (JDK 21 and 25:
+ * fork, join, cancellation from other threads, interrupts of the owner, timeouts, subtask states,
+ * thread factories, toString), {@code StressShutdown.java}, {@code WithScopedValue.java} (through a
+ * {@link ContextPropagator}), {@code ExecutorService/InvokeTest.java} (for {@link
+ * TaskGroup#invokeAll} and {@link TaskGroup#invokeAny}) and the JSR166 TCK {@code FutureTaskTest}
+ * (the {@link Future} contract of {@link Task}). Each test names its upstream test. Where the
+ * library differs by design (any thread may fork; {@code run} is not retried after an interrupt;
+ * scopes nest by construction, so no structure violation can be made) the twin asserts the
+ * documented behaviour. Scenarios already covered by {@link PortedScenariosTest}, {@link
+ * FutureContractTest}, {@link MisuseSweepTest} and {@link InvokeTest} are not repeated.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class PortedJdkTest {
+
+  @AfterEach
+  void clearStatus() {
+    Thread.interrupted();
+  }
+
+  /** Polls until {@code t} is parked or blocked (no sleep as synchronisation), 10 s at most. */
+  private static void awaitBlocked(Thread t) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (true) {
+      Thread.State s = t.getState();
+      if (s == Thread.State.WAITING
+          || s == Thread.State.TIMED_WAITING
+          || s == Thread.State.BLOCKED) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(t + " never blocked, state " + s);
+      }
+      Thread.onSpinWait();
+      Thread.sleep(1); // polling interval only: the loop condition is the synchronisation
+    }
+  }
+
+  /** A factory that counts and keeps the threads it made. */
+  private static final class Recording implements ThreadFactory {
+    final ThreadFactory delegate;
+    final Set<Thread> threads = ConcurrentHashMap.newKeySet();
+
+    Recording(ThreadFactory delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public Thread newThread(Runnable r) {
+      Thread t = delegate.newThread(r);
+      threads.add(t);
+      return t;
+    }
+  }
+
+  // =============================================== StructuredTaskScopeTest: fork
+
+  // StructuredTaskScopeTest testForkCreatesVirtualThread: with no factory configured, every child
+  // runs on its own unnamed virtual thread, for Body and Callable forks alike.
+  @Test
+  void forkWithTheDefaultFactoryRunsEachChildOnItsOwnUnnamedVirtualThread() throws Exception {
+    Set<Thread> threads = ConcurrentHashMap.newKeySet();
+    List<Task<?>> tasks = new ArrayList<>();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          for (int i = 0; i < 50; i++) {
+            tasks.add(g.fork(() -> threads.add(Thread.currentThread())));
+            tasks.add(
+                g.fork(
+                    () -> {
+                      threads.add(Thread.currentThread());
+                    }));
+          }
+        });
+    assertThat(threads).hasSize(100);
+    assertThat(threads).allMatch(Thread::isVirtual).allMatch(t -> t.getName().isEmpty());
+    assertThat(tasks).allMatch(t -> t.state() == Future.State.SUCCESS && t.name().isEmpty());
+  }
+
+  // StructuredTaskScopeTest testForkUsesThreadFactory: every child thread is one the configured
+  // factory made, platform or virtual.
+  @ParameterizedTest
+  @EnumSource(ThreadKind.class)
+  void forkMakesEveryChildThreadWithTheConfiguredFactory(ThreadKind kind) throws Exception {
+    Recording factory = new Recording(kind.factory());
+    Set<Thread> threads = ConcurrentHashMap.newKeySet();
+    TaskGroup g = TaskGroup.builder().threadFactory(factory).build();
+    g.run(
+        () -> {
+          for (int i = 0; i < 50; i++) {
+            g.fork(() -> threads.add(Thread.currentThread()));
+            g.fork(
+                () -> {
+                  threads.add(Thread.currentThread());
+                });
+          }
+        });
+    assertThat(threads).hasSize(100).isEqualTo(factory.threads);
+    assertThat(threads).allMatch(t -> t.isVirtual() == (kind == ThreadKind.VIRTUAL));
+  }
+
+  // StructuredTaskScopeTest testForkAfterJoinCompleted1/2, testForkAfterJoinInterrupted,
+  // testForkAfterJoinTimeout, testJoinAfterJoin1/2, testJoinAfterJoinTimeout: whatever way run
+  // ended (normally, failed, interrupted, timed out), a later fork, start or run is rejected with
+  // IllegalStateException, every time, and runs nothing. (By design a run cannot be retried after
+  // an interrupt, unlike join: upstream testJoinAfterJoinInterrupted does not translate.)
+  @ParameterizedTest
+  @EnumSource(Ending.class)
+  void afterRunEndedEveryWayForkStartAndRunAreRejectedEveryTime(Ending ending) throws Exception {
+    TaskGroup g =
+        ending == Ending.TIMED_OUT
+            ? TaskGroup.builder().timeout(Duration.ofMillis(20)).build()
+            : TaskGroup.create();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      switch (ending) {
+                        case NORMALLY -> g.fork(() -> "foo");
+                        case EMPTY -> {}
+                        case FAILED ->
+                            g.fork(
+                                () -> {
+                                  throw new FooException();
+                                });
+                        case INTERRUPTED -> {
+                          g.fork(() -> Thread.sleep(Duration.ofDays(1)));
+                          Thread.currentThread().interrupt(); // as upstream, before join
+                        }
+                        case TIMED_OUT -> {
+                          g.fork(() -> Thread.sleep(Duration.ofDays(1)));
+                          Thread.sleep(Duration.ofDays(1));
+                        }
+                      }
+                    }));
+    Thread.interrupted();
+    switch (ending) {
+      case FAILED -> assertThat(thrown).isInstanceOf(TaskGroupException.class);
+      case INTERRUPTED -> assertThat(thrown).isInstanceOf(InterruptedException.class);
+      default -> assertThat(thrown).isNull();
+    }
+    AtomicBoolean ran = new AtomicBoolean();
+    for (int i = 0; i < 3; i++) {
+      assertThatThrownBy(() -> g.fork(() -> ran.getAndSet(true)))
+          .isInstanceOf(IllegalStateException.class);
+      assertThatThrownBy(() -> g.start(s -> ran.set(true)))
+          .isInstanceOf(IllegalStateException.class);
+      assertThatThrownBy(() -> g.run(() -> ran.set(true)))
+          .isInstanceOf(IllegalStateException.class);
+    }
+    assertThat(ran).isFalse();
+    assertThat(g.toString()).contains("done");
+  }
+
+  enum Ending {
+    EMPTY,
+    NORMALLY,
+    FAILED,
+    INTERRUPTED,
+    TIMED_OUT
+  }
+
+  static final class FooException extends RuntimeException {
+    FooException() {
+      super("foo");
+    }
+  }
+
+  // StructuredTaskScopeTest testForkAfterCancel2 / testJoinWhenCancelled /
+  // testSubtaskWhenCancelled:
+  // once a child cancelled the group, a fork makes no thread (the factory is not called), runs
+  // nothing and gives a CANCELLED task; the first child's result stays readable.
+  @RepeatedTest(10)
+  void forkAfterAChildCancelledTheGroupCallsNoFactoryAndGivesACancelledTask() throws Exception {
+    Recording factory = new Recording(Thread.ofVirtual().factory());
+    TaskGroup g = TaskGroup.builder().threadFactory(factory).build();
+    AtomicBoolean secondRan = new AtomicBoolean();
+    AtomicReference<Task<String>> first = new AtomicReference<>();
+    AtomicReference<Task<String>> second = new AtomicReference<>();
+    AtomicReference<Throwable> readFromOutside = new AtomicReference<>();
+    g.run(
+        () -> {
+          first.set(
+              g.fork(
+                  () -> {
+                    g.cancel("cancel after one");
+                    return "foo";
+                  }));
+          try {
+            Thread.sleep(Duration.ofDays(1)); // until the child's cancel reaches the body
+          } catch (InterruptedException expected) {
+            // the group's own cancellation: swallowed so that the body can fork after it
+          }
+          second.set(
+              g.fork(
+                  () -> {
+                    secondRan.set(true);
+                    Thread.sleep(Duration.ofDays(1));
+                    return "bar";
+                  }));
+          assertThat(factory.threads).hasSize(1);
+        });
+    // after run, from a thread outside the group: cancelled (upstream "after join, another
+    // thread"; the body itself is still cancelled, so a blocking read there is a checkpoint)
+    Thread reader =
+        Thread.ofPlatform()
+            .start(() -> readFromOutside.set(catchThrowable(() -> second.get().get())));
+    reader.join();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(factory.threads).hasSize(1);
+    assertThat(secondRan).isFalse();
+    assertThat(first.get().resultNow()).isEqualTo("foo");
+    assertThat(second.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(second.get().isCancelled()).isTrue();
+    assertThatThrownBy(second.get()::resultNow).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(second.get()::exceptionNow).isInstanceOf(IllegalStateException.class);
+    assertThat(readFromOutside.get()).isInstanceOf(CancellationException.class);
+  }
+
+  // StructuredTaskScopeTest testForkAfterJoinTimeout / testJoinWithTimeout3: once the group's
+  // deadline expired a fork makes no thread and its task is cancelled; run returns normally.
+  @Test
+  void forkAfterTheGroupsDeadlineExpiredCallsNoFactory() throws Exception {
+    Recording factory = new Recording(Thread.ofVirtual().factory());
+    TaskGroup g = TaskGroup.builder().threadFactory(factory).timeout(Duration.ofMillis(50)).build();
+    AtomicReference<Task<String>> late = new AtomicReference<>();
+    g.run(
+        () -> {
+          try {
+            CancelScope.sleep(Duration.ofDays(1));
+          } catch (InterruptedException byTheDeadline) {
+            // swallowed: fork again below
+          }
+          late.set(g.fork(() -> "bar"));
+        });
+    assertThat(g.cancelCalled()).isTrue();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(factory.threads).isEmpty();
+    assertThat(late.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // StructuredTaskScopeTest testForkRejectedExecutionException, plus the brief's thread factory
+  // cases: a factory that throws an Error (as one that cannot make a thread might) is rejected with
+  // the Error as cause; the group, including its only place, is as it was.
+  @Test
+  void aFactoryThrowingAnErrorIsRejectedAndGivesItsPlaceBack() throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    OutOfMemoryError noThread = new OutOfMemoryError("unable to create native thread (test)");
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("erring")
+            .maxConcurrency(1)
+            .threadFactory(
+                r -> {
+                  if (calls.incrementAndGet() == 1) {
+                    throw noThread;
+                  }
+                  return Thread.ofVirtual().unstarted(r);
+                })
+            .build();
+    String result =
+        g.call(
+            () -> {
+              assertThatThrownBy(() -> g.fork(() -> "never"))
+                  .isInstanceOf(RejectedExecutionException.class)
+                  .hasMessageContaining("erring")
+                  .hasCause(noThread);
+              return g.fork(() -> "after").get();
+            });
+    assertThat(result).isEqualTo("after");
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // Brief: a factory returning a thread that already ran and ended is refused like a live one:
+  // RejectedExecutionException, the thread untouched (its name), and the group goes on.
+  @Test
+  void aFactoryReturningATerminatedThreadIsRejectedAndLeavesTheThreadAsItWas() throws Exception {
+    Thread used = Thread.ofPlatform().name("used").start(() -> {});
+    used.join();
+    AtomicInteger calls = new AtomicInteger();
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("stale")
+            .threadFactory(
+                r -> calls.incrementAndGet() == 1 ? used : Thread.ofVirtual().unstarted(r))
+            .build();
+    String result =
+        g.call(
+            () -> {
+              assertThatThrownBy(() -> g.fork("renamed", () -> "never"))
+                  .isInstanceOf(RejectedExecutionException.class)
+                  .hasMessageContaining("stale")
+                  .hasMessageContaining("already started");
+              return g.fork(() -> "next").get();
+            });
+    assertThat(result).isEqualTo("next");
+    assertThat(used.getName()).isEqualTo("used");
+  }
+
+  // Brief: a Thread whose start() throws before the thread started (a scheduler refusing it) is
+  // a RejectedExecutionException from fork, the child leaves the group (run does not wait for
+  // it) and its place is given back.
+  @Test
+  void aThreadWhoseStartThrowsBeforeStartingIsRejectedAndTheGroupIsAsItWas() throws Exception {
+    AtomicInteger calls = new AtomicInteger();
+    RuntimeException refused = new IllegalStateException("start refused (test)");
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("refusing")
+            .maxConcurrency(1)
+            .threadFactory(
+                r ->
+                    calls.incrementAndGet() == 1
+                        ? new Thread(r) {
+                          @Override
+                          public void start() {
+                            throw refused;
+                          }
+                        }
+                        : Thread.ofPlatform().unstarted(r))
+            .build();
+    AtomicBoolean ran = new AtomicBoolean();
+    String result =
+        g.call(
+            () -> {
+              assertThatThrownBy(() -> g.fork(() -> ran.getAndSet(true)))
+                  .isInstanceOf(RejectedExecutionException.class)
+                  .hasMessageContaining("refusing")
+                  .hasCause(refused);
+              return g.fork(() -> "next").get();
+            });
+    assertThat(result).isEqualTo("next");
+    assertThat(ran).isFalse();
+  }
+
+  // =============================================== StructuredTaskScopeTest: join
+
+  // StructuredTaskScopeTest testJoinWithNoSubtasks / testJoinWithRemainingSubtasks: run returns
+  // at once with nothing forked, and otherwise waits for the last child without the body reading
+  // it.
+  @Test
+  void runWaitsForARemainingChildThatTheBodyNeverRead() throws Exception {
+    TaskGroup empty = TaskGroup.create();
+    empty.run(() -> {});
+    assertThat(empty.cancelCalled()).isFalse();
+
+    TaskGroup g = TaskGroup.create();
+    Task<String> child =
+        g.call(
+            () ->
+                g.fork(
+                    () -> {
+                      Thread.sleep(100);
+                      return "foo";
+                    }));
+    assertThat(child.state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(child.resultNow()).isEqualTo("foo");
+  }
+
+  // StructuredTaskScopeTest testInterruptJoin1 (JDK 21: testJoinWithInterruptStatusSet): an
+  // interrupt from outside, pending when the body ends, cancels the sleeping child; run throws
+  // InterruptedException with the status cleared, as a blocking method does, and the child's
+  // thread is done.
+  @RepeatedTest(10)
+  void anOutsideInterruptPendingAtTheEndOfTheBodyCancelsTheChildAndClearsTheStatus()
+      throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Thread> childThread = new AtomicReference<>();
+    AtomicReference<Task<String>> child = new AtomicReference<>();
+    Thread owner = Thread.currentThread();
+    CountDownLatch started = new CountDownLatch(1);
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      child.set(
+                          g.fork(
+                              () -> {
+                                childThread.set(Thread.currentThread());
+                                started.countDown();
+                                Thread.sleep(Duration.ofDays(1));
+                                return "foo";
+                              }));
+                      started.await();
+                      Thread outsider = Thread.ofPlatform().start(owner::interrupt);
+                      outsider.join();
+                    }));
+    assertThat(thrown).isInstanceOf(InterruptedException.class);
+    assertThat(Thread.interrupted()).as("status cleared by the throw").isFalse();
+    assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(childThread.get().join(Duration.ofSeconds(5))).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // StructuredTaskScopeTest testInterruptJoin2: the owner interrupted while it waits in run for
+  // a child (the body has ended): the child is cancelled and waited for, run throws
+  // InterruptedException and the status is clear.
+  @RepeatedTest(10)
+  void theOwnerInterruptedWhileJoiningCancelsAndWaitsThenThrowsWithTheStatusClear()
+      throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    AtomicBoolean statusAfter = new AtomicBoolean(true);
+    AtomicReference<Task<String>> child = new AtomicReference<>();
+    AtomicBoolean childEnded = new AtomicBoolean();
+    AtomicBoolean childEndedBeforeRunReturned = new AtomicBoolean();
+    CountDownLatch bodyEnded = new CountDownLatch(1);
+    CountDownLatch childStarted = new CountDownLatch(1);
+    Thread owner =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    g.run(
+                        () -> {
+                          child.set(
+                              g.fork(
+                                  () -> {
+                                    childStarted.countDown();
+                                    try {
+                                      Thread.sleep(Duration.ofDays(1));
+                                    } finally {
+                                      childEnded.set(true);
+                                    }
+                                    return "foo";
+                                  }));
+                          childStarted.await(); // a child cancelled before it began runs nothing
+                          bodyEnded.countDown();
+                        });
+                  } catch (Throwable e) {
+                    thrown.set(e);
+                  }
+                  childEndedBeforeRunReturned.set(childEnded.get());
+                  statusAfter.set(Thread.currentThread().isInterrupted());
+                });
+    bodyEnded.await();
+    awaitBlocked(owner);
+    assertThat(g.toString()).contains("joining");
+    owner.interrupt();
+    owner.join();
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+    assertThat(statusAfter).isFalse();
+    assertThat(childEndedBeforeRunReturned).isTrue();
+    assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // StructuredTaskScopeTest testJoinWithTimeout1: a timeout that does not expire changes nothing.
+  @Test
+  void aTimeoutThatDoesNotExpireLeavesTheGroupUncancelled() throws Exception {
+    TaskGroup g = TaskGroup.builder().timeout(Duration.ofDays(1)).build();
+    Task<String> child =
+        g.call(
+            () ->
+                g.fork(
+                    () -> {
+                      Thread.sleep(50);
+                      return "foo";
+                    }));
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(g.cancelCaught()).isFalse();
+    assertThat(g.cancelScope().cancelReason()).isEmpty();
+    assertThat(child.resultNow()).isEqualTo("foo");
+  }
+
+  // StructuredTaskScopeTest testJoinWithTimeout2 / testTimeoutInterruptsThreads: the deadline
+  // expires while the owner joins; the sleeping child is interrupted, the group absorbs its own
+  // cancellation (run returns normally, no earlier than the deadline) and the child is CANCELLED.
+  @RepeatedTest(5)
+  void aTimeoutExpiringWhileJoiningInterruptsTheChildAndRunReturnsNormally() throws Exception {
+    Duration timeout = Duration.ofMillis(200);
+    TaskGroup g = TaskGroup.builder().timeout(timeout).build();
+    AtomicBoolean interrupted = new AtomicBoolean();
+    long start = System.nanoTime();
+    Task<Void> child =
+        g.call(
+            () ->
+                g.fork(
+                    () -> {
+                      try {
+                        Thread.sleep(Duration.ofDays(1));
+                      } catch (InterruptedException e) {
+                        interrupted.set(true);
+                        throw e;
+                      }
+                    }));
+    long elapsed = System.nanoTime() - start;
+    assertThat(elapsed)
+        .isGreaterThanOrEqualTo(timeout.toNanos() - TimeUnit.MILLISECONDS.toNanos(5));
+    assertThat(interrupted).isTrue();
+    assertThat(g.cancelCalled()).isTrue();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(g.cancelScope().cancelReason()).isPresent();
+    assertThat(child.state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // StructuredTaskScopeTest testCancelInterruptsThreads2: a child that cancels the group
+  // interrupts its running sibling. The sibling here swallows the interrupt and returns: per the
+  // Task javadoc a work that returned is SUCCESS (upstream's subtask is UNAVAILABLE because its
+  // scope was cancelled first; here the outcome is the work's own).
+  @RepeatedTest(10)
+  void aChildsCancelInterruptsARunningSibling() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicBoolean interrupted = new AtomicBoolean();
+    AtomicReference<Task<String>> sleeper = new AtomicReference<>();
+    AtomicReference<Task<String>> canceller = new AtomicReference<>();
+    g.run(
+        () -> {
+          sleeper.set(
+              g.fork(
+                  () -> {
+                    started.countDown();
+                    try {
+                      Thread.sleep(Duration.ofDays(1));
+                    } catch (InterruptedException e) {
+                      interrupted.set(true);
+                    }
+                    return "swallowed";
+                  }));
+          started.await();
+          canceller.set(
+              g.fork(
+                  () -> {
+                    g.cancel();
+                    return "bar";
+                  }));
+        });
+    assertThat(interrupted).isTrue();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(canceller.get().resultNow()).isEqualTo("bar");
+    assertThat(sleeper.get().state()).isIn(Future.State.SUCCESS, Future.State.CANCELLED);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // StructuredTaskScopeTest testInterruptClose1: the owner's body ends with the interrupt status
+  // set (by itself, not after any cancellation: an interrupt of the owner), while a child is in a
+  // shielded stretch of work that the resulting cancellation cannot cut short. run waits for that
+  // child and reports the interrupt (outcome 2 of TaskGroup): InterruptedException, status clear.
+  // (Restoring the status after catching the group's own cancellation is not this case: that
+  // interrupt is the cancellation, which the group absorbs.)
+  @RepeatedTest(10)
+  void aShieldedChildIsWaitedForWhenTheBodyEndsWithTheInterruptStatusSet() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    CountDownLatch shielded = new CountDownLatch(1);
+    AtomicBoolean done = new AtomicBoolean();
+    AtomicBoolean interruptedAfterShield = new AtomicBoolean();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            CancelScope.shielded()
+                                .run(
+                                    () -> {
+                                      shielded.countDown();
+                                      Thread.sleep(100); // not cut short by the cancellation
+                                      done.set(true);
+                                    });
+                            try {
+                              Thread.sleep(Duration.ofDays(1));
+                            } catch (InterruptedException e) {
+                              interruptedAfterShield.set(true);
+                              throw e;
+                            }
+                          });
+                      shielded.await();
+                      Thread.currentThread().interrupt(); // ends with the status set
+                    }));
+    assertThat(Thread.interrupted()).as("status cleared by the throw").isFalse();
+    assertThat(thrown).isInstanceOf(InterruptedException.class);
+    assertThat(done).as("shielded work finished before run returned").isTrue();
+    assertThat(interruptedAfterShield).isTrue();
+  }
+
+  // StructuredTaskScopeTest testInterruptClose2: the owner interrupted from outside while it
+  // waits for a straggler in its shielded cleanup, after the group cancelled itself. run waits for
+  // the straggler all the same and the outside interrupt is reported (outcome 2 of TaskGroup).
+  @RepeatedTest(10)
+  void anOwnerInterruptedWhileWaitingForAStragglerStillWaitsForIt() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    CountDownLatch inCleanup = new CountDownLatch(1);
+    CountDownLatch childStarted = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean done = new AtomicBoolean();
+    AtomicBoolean doneWhenRunEnded = new AtomicBoolean();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    Thread owner =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    g.run(
+                        () -> {
+                          g.fork(
+                              () -> {
+                                try {
+                                  childStarted.countDown();
+                                  Thread.sleep(Duration.ofDays(1));
+                                } catch (InterruptedException e) {
+                                  CancelScope.shielded()
+                                      .run(
+                                          () -> {
+                                            inCleanup.countDown();
+                                            release.await();
+                                          });
+                                  done.set(true);
+                                  throw e;
+                                }
+                              });
+                          childStarted.await(); // else it is cancelled before it runs anything
+                          g.cancel("cancel after one");
+                        });
+                  } catch (Throwable e) {
+                    thrown.set(e);
+                  }
+                  doneWhenRunEnded.set(done.get());
+                });
+    inCleanup.await();
+    awaitBlocked(owner);
+    owner.interrupt();
+    awaitBlocked(owner); // still waiting for the straggler
+    assertThat(owner.isAlive()).isTrue();
+    release.countDown();
+    owner.join();
+    assertThat(doneWhenRunEnded).isTrue();
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+  }
+
+  // =============================================== StructuredTaskScopeTest: toString, subtasks
+
+  // StructuredTaskScopeTest testToString / testSubtaskToString: the name shows in every state, and
+  // the state follows the group's and the task's life.
+  @Test
+  void toStringShowsTheNameAndStateThroughoutTheGroupsLife() throws Exception {
+    TaskGroup g = TaskGroup.named("duke");
+    assertThat(g.toString()).contains("duke").contains("new");
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicReference<String> whileRunning = new AtomicReference<>();
+    AtomicReference<String> taskWhileRunning = new AtomicReference<>();
+    AtomicReference<Task<String>> slow = new AtomicReference<>();
+    AtomicReference<Task<String>> failed = new AtomicReference<>();
+    TaskGroup collect =
+        TaskGroup.builder().name("duke").failurePolicy(FailurePolicy.COLLECT).build();
+    Throwable collectThrew =
+        catchThrowable(
+            () ->
+                collect.run(
+                    () -> {
+                      whileRunning.set(collect.toString());
+                      slow.set(
+                          collect.fork(
+                              "slow",
+                              () -> {
+                                release.await();
+                                return "foo";
+                              }));
+                      failed.set(
+                          collect.fork(
+                              "failing",
+                              () -> {
+                                throw new FooException();
+                              }));
+                      taskWhileRunning.set(slow.get().toString());
+                      release.countDown();
+                    }));
+    assertThat(collectThrew).isInstanceOf(TaskGroupException.class);
+    g.run(() -> {});
+    assertThat(whileRunning.get()).contains("duke").contains("running");
+    assertThat(taskWhileRunning.get()).contains("slow").contains("running");
+    assertThat(collect.toString()).contains("duke").contains("done");
+    assertThat(g.toString()).contains("duke").contains("done");
+    assertThat(slow.get().toString()).contains("slow").contains("done");
+    assertThat(failed.get().toString()).contains("failing");
+  }
+
+  // StructuredTaskScopeTest testSubtaskWhenSuccess / testSubtaskWhenFailed /
+  // testSubtaskWhenNotCompleted, with the Future contract in place of Subtask's: before the
+  // outcome, resultNow and exceptionNow throw IllegalStateException on the owner and on another
+  // thread; after it, they give the outcome on both. (get() before join is a Future's wait here,
+  // not an IllegalStateException.)
+  @Test
+  void resultNowAndExceptionNowBeforeAndAfterTheOutcomeOnEveryThread() throws Exception {
+    TaskGroup g = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicReference<Task<String>> ok = new AtomicReference<>();
+    AtomicReference<Task<String>> bad = new AtomicReference<>();
+    FooException foo = new FooException();
+    Throwable threw =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      ok.set(
+                          g.fork(
+                              () -> {
+                                release.await();
+                                return "foo";
+                              }));
+                      bad.set(
+                          g.fork(
+                              () -> {
+                                release.await();
+                                throw foo;
+                              }));
+                      for (Task<String> t : List.of(ok.get(), bad.get())) {
+                        assertThat(t.state()).isEqualTo(Future.State.RUNNING);
+                        assertThat(t.isDone()).isFalse();
+                        assertThatThrownBy(t::resultNow).isInstanceOf(IllegalStateException.class);
+                        assertThatThrownBy(t::exceptionNow)
+                            .isInstanceOf(IllegalStateException.class);
+                        assertThat(onOtherThread(() -> catchThrowable(t::resultNow)))
+                            .isInstanceOf(IllegalStateException.class);
+                        assertThat(onOtherThread(() -> catchThrowable(t::exceptionNow)))
+                            .isInstanceOf(IllegalStateException.class);
+                        assertThat(
+                                onOtherThread(
+                                    () -> catchThrowable(() -> t.get(0, TimeUnit.SECONDS))))
+                            .isInstanceOf(java.util.concurrent.TimeoutException.class);
+                      }
+                      release.countDown();
+                    }));
+    assertThat(threw)
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(foo));
+    assertThat(ok.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(ok.get().resultNow()).isEqualTo("foo");
+    assertThat(onOtherThread(() -> ok.get().resultNow())).isEqualTo("foo");
+    assertThat(onOtherThread(() -> ok.get().get())).isEqualTo("foo");
+    assertThatThrownBy(ok.get()::exceptionNow).isInstanceOf(IllegalStateException.class);
+    assertThat(bad.get().state()).isEqualTo(Future.State.FAILED);
+    assertThat(bad.get().exceptionNow()).isSameAs(foo);
+    assertThat(onOtherThread(() -> bad.get().exceptionNow())).isSameAs(foo);
+    assertThat(onOtherThread(() -> catchThrowable(() -> bad.get().get())))
+        .isInstanceOf(ExecutionException.class)
+        .hasCause(foo);
+    assertThatThrownBy(bad.get()::resultNow).isInstanceOf(IllegalStateException.class);
+  }
+
+  private static <T> T onOtherThread(Callable<T> c) throws Exception {
+    FutureTask<T> f = new FutureTask<>(c);
+    Thread.ofPlatform().start(f);
+    return f.get();
+  }
+
+  // =============================================== Joiner twins: invokeAll, invokeAny, COLLECT
+
+  // StructuredTaskScopeTest testAllSuccessfulOrThrow1/2/3 and testAwaitSuccessfulOrThrow1-3:
+  // invokeAll of nothing, of successes (in order), and of a success and a failure (the failure,
+  // unwrapped, in a TaskGroupException).
+  @Test
+  void invokeAllOfNothingOfSuccessesAndOfAFailure() throws Exception {
+    assertThat(TaskGroup.invokeAll(List.<Callable<String>>of())).isEmpty();
+    assertThat(TaskGroup.invokeAll(List.<Callable<String>>of(() -> "foo", () -> "bar")))
+        .containsExactly("foo", "bar");
+    FooException foo = new FooException();
+    assertThatThrownBy(
+            () ->
+                TaskGroup.invokeAll(
+                    List.<Callable<String>>of(
+                        () -> "foo",
+                        () -> {
+                          throw foo;
+                        })))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(foo));
+  }
+
+  // StructuredTaskScopeTest testAnySuccessfulOrThrow2/3/4/5: invokeAny of one success, of a null
+  // result, of a failure only, and of a slow success and a quick failure (the success wins).
+  @Test
+  void invokeAnyOfASuccessANullAFailureAndASlowSuccessBesideAFailure() throws Exception {
+    assertThat(TaskGroup.invokeAny(List.<Callable<String>>of(() -> "foo"))).isEqualTo("foo");
+    assertThat(TaskGroup.invokeAny(List.<Callable<String>>of(() -> null))).isNull();
+    FooException foo = new FooException();
+    assertThatThrownBy(
+            () ->
+                TaskGroup.invokeAny(
+                    List.<Callable<String>>of(
+                        () -> {
+                          throw foo;
+                        })))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(foo));
+    CountDownLatch failed = new CountDownLatch(1);
+    assertThat(
+            TaskGroup.invokeAny(
+                List.<Callable<String>>of(
+                    () -> {
+                      failed.await();
+                      return "foo";
+                    },
+                    () -> {
+                      failed.countDown();
+                      throw new FooException();
+                    })))
+        .isEqualTo("foo");
+  }
+
+  // StructuredTaskScopeTest testAnySuccessfulOrThrow6 / testAllSuccessfulOrThrow4: a deadline
+  // around invokeAny cancels the tasks; the caller's scope absorbs the cancellation and the failure
+  // of the other task is dropped, as invokeAny drops failures once it gives up.
+  @Test
+  void aDeadlineAroundInvokeAnyWithAFailureAndASleeperEndsInTheScope() throws Exception {
+    CancelScope scope = CancelScope.withTimeout(Duration.ofMillis(100));
+    AtomicBoolean returned = new AtomicBoolean();
+    scope.run(
+        () -> {
+          TaskGroup.invokeAny(
+              List.<Callable<String>>of(
+                  () -> {
+                    throw new FooException();
+                  },
+                  () -> {
+                    Thread.sleep(Duration.ofDays(1));
+                    return "bar";
+                  }));
+          returned.set(true);
+        });
+    assertThat(returned).isFalse();
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // StructuredTaskScopeTest testAllUntil4: a COLLECT group whose failure handler cancels the group
+  // after the second failure; the body forks pairs until it sees the cancellation. Every fork has a
+  // task, at least two failed, and forks after the cancel are cancelled without running.
+  @RepeatedTest(5)
+  void aCollectGroupCancelledByItsHandlerAfterTwoFailures() throws Exception {
+    AtomicInteger failures = new AtomicInteger();
+    AtomicReference<TaskGroup> self = new AtomicReference<>();
+    TaskGroup g =
+        TaskGroup.builder()
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  if (failures.incrementAndGet() >= 2) {
+                    self.get().cancel("two failures");
+                  }
+                })
+            .build();
+    self.set(g);
+    List<Task<String>> tasks = new ArrayList<>();
+    AtomicInteger ran = new AtomicInteger();
+    g.run(
+        () -> {
+          while (!CancelScope.isCancelled()) {
+            tasks.add(
+                g.fork(
+                    () -> {
+                      ran.incrementAndGet();
+                      return "foo";
+                    }));
+            tasks.add(
+                g.fork(
+                    () -> {
+                      ran.incrementAndGet();
+                      throw new FooException();
+                    }));
+            try {
+              Thread.sleep(20);
+            } catch (InterruptedException cancelled) {
+              break;
+            }
+          }
+        });
+    assertThat(g.cancelCaught()).isTrue();
+    long failed = tasks.stream().filter(t -> t.state() == Future.State.FAILED).count();
+    long notCancelled = tasks.stream().filter(t -> t.state() != Future.State.CANCELLED).count();
+    assertThat(failed).isGreaterThanOrEqualTo(2).isEqualTo(failures.get());
+    assertThat(notCancelled).isLessThanOrEqualTo(ran.get());
+    assertThat(tasks).allMatch(Task::isDone);
+  }
+
+  // StructuredTaskScopeTest testAllUntil6: a COLLECT group with a timeout: run does not throw,
+  // the finished child keeps its result, the sleeping one is CANCELLED.
+  @Test
+  void aCollectGroupWithATimeoutReturnsNormallyWithEachChildsOutcome() throws Exception {
+    TaskGroup g =
+        TaskGroup.builder()
+            .failurePolicy(FailurePolicy.COLLECT)
+            .timeout(Duration.ofMillis(100))
+            .build();
+    AtomicReference<Task<String>> quick = new AtomicReference<>();
+    AtomicReference<Task<String>> sleeper = new AtomicReference<>();
+    g.run(
+        () -> {
+          quick.set(g.fork(() -> "foo"));
+          sleeper.set(
+              g.fork(
+                  () -> {
+                    Thread.sleep(Duration.ofDays(1));
+                    return "bar";
+                  }));
+        });
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(quick.get().state()).isIn(Future.State.SUCCESS, Future.State.CANCELLED);
+    assertThat(sleeper.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // =============================================== StressShutdown
+
+  // StressShutdown.java: many children, some blocked, some busy, some forked after, racing a
+  // cancel from another thread at a random moment. Every run returns normally, every child thread
+  // is done and every task is done; none still runs.
+  @RepeatedTest(10)
+  void stressShutdownRacingForksAndChildren() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("stressShutdownRacingForksAndChildren seed " + seed);
+    Random random = new Random(seed);
+    Recording factory = new Recording(Thread.ofVirtual().factory());
+    TaskGroup g = TaskGroup.builder().threadFactory(factory).build();
+    List<Task<?>> tasks = new ArrayList<>();
+    int before = random.nextInt(20);
+    int after = random.nextInt(20);
+    int spinBeforeCancel = random.nextInt(2000);
+    g.run(
+        () -> {
+          for (int i = 0; i < before; i++) {
+            tasks.add(g.fork(() -> Thread.sleep(Duration.ofDays(1))));
+            tasks.add(
+                g.fork(
+                    () -> {
+                      while (!Thread.currentThread().isInterrupted()) {
+                        Thread.onSpinWait();
+                      }
+                      return null;
+                    }));
+          }
+          Thread canceller =
+              Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        for (int i = 0; i < spinBeforeCancel; i++) {
+                          Thread.onSpinWait();
+                        }
+                        g.cancel();
+                      });
+          for (int i = 0; i < after; i++) {
+            tasks.add(g.fork(() -> Thread.sleep(Duration.ofDays(1))));
+          }
+          canceller.join();
+        });
+    assertThat(g.cancelCaught()).as("seed %s", seed).isTrue();
+    assertThat(tasks).allMatch(Task::isDone);
+    for (Thread t : factory.threads) {
+      assertThat(t.join(Duration.ofSeconds(5))).as("seed %s: %s", seed, t).isTrue();
+    }
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+}
