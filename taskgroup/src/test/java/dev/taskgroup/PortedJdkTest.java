@@ -986,4 +986,291 @@ class PortedJdkTest {
     }
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  // =============================================== WithScopedValue (JDK 25, through a propagator)
+
+  /** ScopedValue by reflection: the library builds for Java 21, where it is a preview API. */
+  private static final class Scoped {
+    final Object key;
+    final java.lang.reflect.Method where;
+    final java.lang.reflect.Method isBound;
+    final java.lang.reflect.Method get;
+    final java.lang.reflect.Method run;
+
+    Scoped() throws ReflectiveOperationException {
+      Class<?> sv = Class.forName("java.lang.ScopedValue");
+      key = sv.getMethod("newInstance").invoke(null);
+      where = sv.getMethod("where", sv, Object.class);
+      isBound = sv.getMethod("isBound");
+      get = sv.getMethod("get");
+      run = Class.forName("java.lang.ScopedValue$Carrier").getMethod("run", Runnable.class);
+    }
+
+    Object valueOrNull() {
+      try {
+        return (boolean) isBound.invoke(key) ? get.invoke(key) : null;
+      } catch (ReflectiveOperationException e) {
+        throw new AssertionError(e);
+      }
+    }
+
+    void runWhere(Object value, Runnable r) {
+      try {
+        run.invoke(where.invoke(null, key, value), r);
+      } catch (java.lang.reflect.InvocationTargetException e) {
+        if (e.getCause() instanceof RuntimeException re) {
+          throw re;
+        }
+        if (e.getCause() instanceof Error err) {
+          throw err;
+        }
+        throw new AssertionError(e.getCause());
+      } catch (ReflectiveOperationException e) {
+        throw new AssertionError(e);
+      }
+    }
+
+    /** Captures the binding on the forking thread, rebinds it around the child's work. */
+    ContextPropagator propagator() {
+      return work -> {
+        Object captured = valueOrNull();
+        return captured == null ? work : () -> runWhere(captured, work);
+      };
+    }
+  }
+
+  // WithScopedValue testForkInheritsScopedValue, by design reversed: a ScopedValue binding is not
+  // inherited by a child without a propagator (TaskGroup javadoc, "Context"); with one that
+  // rebinds it, the child, a child of a nested group the child opens, and a child forked under a
+  // rebinding in the child each see the binding of the thread that forked them.
+  @Test
+  void aScopedValueReachesChildrenOnlyThroughAPropagatorAndNestsAsBound() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        Runtime.version().feature() >= 25, "ScopedValue is final from JDK 25");
+    Scoped sv = new Scoped();
+    AtomicReference<Object> plain = new AtomicReference<>("unset");
+    AtomicReference<Object> child = new AtomicReference<>();
+    AtomicReference<Object> grandchild = new AtomicReference<>();
+    AtomicReference<Object> rebound = new AtomicReference<>();
+    AtomicReference<Object> bodyAfter = new AtomicReference<>();
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    sv.runWhere(
+        "duke",
+        () -> {
+          try {
+            TaskGroup bare = TaskGroup.create();
+            bare.run(() -> bare.fork(() -> plain.set(sv.valueOrNull())));
+            TaskGroup g = TaskGroup.builder().contextPropagator(sv.propagator()).build();
+            g.run(
+                () -> {
+                  g.fork(
+                      () -> {
+                        child.set(sv.valueOrNull());
+                        TaskGroup inner =
+                            TaskGroup.builder().contextPropagator(sv.propagator()).build();
+                        inner.run(() -> inner.fork(() -> grandchild.set(sv.valueOrNull())));
+                        sv.runWhere(
+                            "rebound",
+                            () -> {
+                              try {
+                                g.fork(() -> rebound.set(sv.valueOrNull())).get();
+                              } catch (Exception e) {
+                                throw new IllegalStateException(e);
+                              }
+                            });
+                      });
+                });
+            bodyAfter.set(sv.valueOrNull());
+          } catch (Throwable e) {
+            failure.set(e);
+          }
+        });
+    assertThat(failure.get()).isNull();
+    assertThat(plain.get()).isNull();
+    assertThat(child.get()).isEqualTo("duke");
+    assertThat(grandchild.get()).isEqualTo("duke");
+    assertThat(rebound.get()).isEqualTo("rebound");
+    assertThat(bodyAfter.get()).isEqualTo("duke");
+    assertThat(sv.valueOrNull()).isNull();
+  }
+
+  // =============================================== ExecutorService/InvokeTest
+
+  // InvokeTest testInterruptInvokeAny (and the same for invokeAll): the caller interrupted while
+  // it waits; the call throws InterruptedException with the status clear, and every task that
+  // started was interrupted and has ended.
+  @RepeatedTest(5)
+  void aCallerInterruptedWhileWaitingInInvokeAnyOrInvokeAllStopsEveryTask() throws Exception {
+    for (boolean any : new boolean[] {true, false}) {
+      AtomicInteger started = new AtomicInteger();
+      AtomicInteger interrupted = new AtomicInteger();
+      AtomicInteger running = new AtomicInteger();
+      CountDownLatch bothStarted = new CountDownLatch(2);
+      Callable<String> sleeper =
+          () -> {
+            running.incrementAndGet();
+            started.incrementAndGet();
+            bothStarted.countDown();
+            try {
+              Thread.sleep(Duration.ofDays(1));
+            } catch (InterruptedException e) {
+              interrupted.incrementAndGet();
+            } finally {
+              running.decrementAndGet();
+            }
+            return null;
+          };
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      AtomicBoolean statusAfter = new AtomicBoolean(true);
+      Thread caller =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    thrown.set(
+                        catchThrowable(
+                            () -> {
+                              if (any) {
+                                TaskGroup.invokeAny(List.of(sleeper, sleeper));
+                              } else {
+                                TaskGroup.invokeAll(List.of(sleeper, sleeper));
+                              }
+                            }));
+                    statusAfter.set(Thread.currentThread().isInterrupted());
+                  });
+      bothStarted.await();
+      awaitBlocked(caller);
+      caller.interrupt();
+      caller.join();
+      assertThat(thrown.get()).as("any=%s", any).isInstanceOf(InterruptedException.class);
+      assertThat(statusAfter).isFalse();
+      assertThat(started).hasValue(2);
+      assertThat(interrupted).hasValue(2);
+      assertThat(running).hasValue(0);
+    }
+  }
+
+  // InvokeTest testInvokeAny2 / testInvokeAnyWithTimeout2: the first result wins; a task that
+  // swallows its cancellation and returns null afterwards is not a second winner.
+  @RepeatedTest(5)
+  void invokeAnyKeepsTheFirstResultWhenTheLoserSwallowsItsCancellationAndReturns()
+      throws Exception {
+    CountDownLatch loserStarted = new CountDownLatch(1);
+    AtomicBoolean loserInterrupted = new AtomicBoolean();
+    String result =
+        TaskGroup.invokeAny(
+            List.<Callable<String>>of(
+                () -> {
+                  loserStarted.await();
+                  return "foo";
+                },
+                () -> {
+                  loserStarted.countDown();
+                  try {
+                    Thread.sleep(Duration.ofDays(1));
+                  } catch (InterruptedException e) {
+                    loserInterrupted.set(true);
+                  }
+                  return null;
+                }));
+    assertThat(result).isEqualTo("foo");
+    assertThat(loserInterrupted).isTrue();
+  }
+
+  // InvokeTest testInvokeAny4: every task fails, the last one late: both failures are reported.
+  @Test
+  void invokeAnyWhereEveryTaskFailsOneLateReportsBoth() throws Exception {
+    Exception first = new Exception("first");
+    Exception late = new Exception("late");
+    assertThatThrownBy(
+            () ->
+                TaskGroup.invokeAny(
+                    List.<Callable<String>>of(
+                        () -> {
+                          throw first;
+                        },
+                        () -> {
+                          Thread.sleep(50);
+                          throw late;
+                        })))
+        .isInstanceOfSatisfying(
+            TaskGroupException.class, e -> assertThat(e.failures()).containsExactly(first, late));
+  }
+
+  // =============================================== JSR166 TCK FutureTaskTest
+
+  // FutureTaskTest testCancelInterrupt: cancel(true) of a running task interrupts its work; the
+  // task is CANCELLED at once, get() from outside throws CancellationException, and the group
+  // carries on uncancelled (a task's own cancellation is not the group's).
+  @RepeatedTest(10)
+  void cancelOfARunningTaskInterruptsItAndLeavesTheGroupAlone() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicBoolean interrupted = new AtomicBoolean();
+    AtomicReference<Throwable> fromOutside = new AtomicReference<>();
+    String sibling =
+        g.call(
+            () -> {
+              Task<String> t =
+                  g.fork(
+                      () -> {
+                        started.countDown();
+                        try {
+                          Thread.sleep(Duration.ofDays(1));
+                        } catch (InterruptedException e) {
+                          interrupted.set(true);
+                          throw e;
+                        }
+                        return "never";
+                      });
+              started.await();
+              assertThat(t.cancel(true)).isTrue();
+              assertThat(t.state()).isEqualTo(Future.State.CANCELLED);
+              assertThat(t.isCancelled()).isTrue();
+              assertThat(t.isDone()).isTrue();
+              assertThat(t.cancel(true)).isFalse();
+              fromOutside.set(onOtherThread(() -> catchThrowable(t::get)));
+              return g.fork(() -> "bar").get();
+            });
+    assertThat(sibling).isEqualTo("bar");
+    assertThat(interrupted).isTrue();
+    assertThat(fromOutside.get()).isInstanceOf(CancellationException.class);
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // FutureTaskTest testCancelBeforeRun / testCancelBeforeRun2: a child forked from a child of a
+  // group with maxConcurrency(1) waits for its place on its own thread; cancelled while it waits,
+  // none of its code runs, it is CANCELLED, and the place it would have taken is not lost.
+  @RepeatedTest(10)
+  void aChildCancelledWhileWaitingForAPlaceNeverRunsAndTheGroupGoesOn() throws Exception {
+    TaskGroup g = TaskGroup.builder().maxConcurrency(1).build();
+    AtomicBoolean waiterRan = new AtomicBoolean();
+    AtomicReference<Task<String>> waiter = new AtomicReference<>();
+    CountDownLatch forked = new CountDownLatch(1);
+    CountDownLatch cancelled = new CountDownLatch(1);
+    String after =
+        g.call(
+            () -> {
+              Task<Void> holder =
+                  g.fork(
+                      () -> {
+                        waiter.set(
+                            g.fork(
+                                () -> {
+                                  waiterRan.set(true);
+                                  return "never";
+                                }));
+                        forked.countDown();
+                        cancelled.await(); // holds the only place until the waiter is cancelled
+                      });
+              forked.await();
+              assertThat(waiter.get().cancel(true)).isTrue();
+              cancelled.countDown();
+              holder.get();
+              return g.fork(() -> "next").get(5, TimeUnit.SECONDS);
+            });
+    assertThat(after).isEqualTo("next");
+    assertThat(waiterRan).isFalse();
+    assertThat(waiter.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThatThrownBy(() -> waiter.get().get()).isInstanceOf(CancellationException.class);
+  }
 }
