@@ -24,11 +24,13 @@ final class Invocations {
     TaskGroup group = inheritingPropagators(TaskGroup.builder().name("invokeAll")).build();
     List<Task<? extends T>> forked = new ArrayList<>(work.size());
     group.run(
-        () -> {
-          for (Callable<? extends T> c : work) {
-            forked.add(group.fork(c));
-          }
-        });
+        () ->
+            forkShielded(
+                () -> {
+                  for (Callable<? extends T> c : work) {
+                    forked.add(group.fork(c));
+                  }
+                }));
     List<T> results = new ArrayList<>(forked.size());
     for (Task<? extends T> t : forked) {
       if (t.state() != Future.State.SUCCESS) {
@@ -52,18 +54,20 @@ final class Invocations {
             .onFailure(failures::add)
             .build();
     group.run(
-        () -> {
-          for (Callable<? extends T> c : work) {
-            group.fork(
+        () ->
+            forkShielded(
                 () -> {
-                  T value = c.call();
-                  if (winner.compareAndSet(null, Optional.ofNullable(value))) {
-                    group.cancel("invokeAny: a result arrived");
+                  for (Callable<? extends T> c : work) {
+                    group.fork(
+                        () -> {
+                          T value = c.call();
+                          if (winner.compareAndSet(null, Optional.ofNullable(value))) {
+                            group.cancel("invokeAny: a result arrived");
+                          }
+                          return null;
+                        });
                   }
-                  return null;
-                });
-          }
-        });
+                }));
     Optional<T> won = winner.get();
     if (won != null) {
       return won.orElse(null);
@@ -72,6 +76,23 @@ final class Invocations {
       throw new CancellationException("invokeAny: no task completed");
     }
     throw new TaskGroupException("invokeAny", distinct(failures));
+  }
+
+  /**
+   * Runs the invoking group's body, which only forks, in a shielded scope. The caller's thread is
+   * the group's owner: unshielded, the group's own cancellation (a result arrived, a task failed)
+   * or one from above would interrupt it while it forks, and an interrupt of the caller from
+   * someone else arriving meanwhile would be absorbed with that one (CancelScope, "Interrupts"):
+   * the call would return a result with the caller's interrupt lost. Shielded, the library never
+   * interrupts the caller before the join, where it never does (an owner waiting for its children
+   * is not interrupted), so any interrupt the caller sees is someone else's and is thrown as
+   * InterruptedException (or, with a failure, left set). Nothing else changes: fork does not wait
+   * (no maxConcurrency), and starts no work once the group is effectively cancelled, shield or not.
+   * One instant remains: a cancellation that came while the caller forked is delivered as it leaves
+   * the shield, and an interrupt landing just then may still be absorbed with it.
+   */
+  private static void forkShielded(Runnable forks) throws InterruptedException {
+    CancelScope.shielded().run(forks::run);
   }
 
   /**

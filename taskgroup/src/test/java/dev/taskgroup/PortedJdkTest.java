@@ -1273,4 +1273,216 @@ class PortedJdkTest {
     assertThat(waiter.get().state()).isEqualTo(Future.State.CANCELLED);
     assertThatThrownBy(() -> waiter.get().get()).isInstanceOf(CancellationException.class);
   }
+
+  // StressShutdown.java with maxConcurrency: forks from the owner that wait for a place and forks
+  // from children that wait for theirs on their own threads, racing a cancel from another thread.
+  // run returns normally, every task is done, no thread outlives the group, no code of a task that
+  // never got its place ran after the cancel.
+  @RepeatedTest(10)
+  void stressShutdownWithForksWaitingForPlaces() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("stressShutdownWithForksWaitingForPlaces seed " + seed);
+    Random random = new Random(seed);
+    Recording factory = new Recording(Thread.ofVirtual().factory());
+    TaskGroup g =
+        TaskGroup.builder().threadFactory(factory).maxConcurrency(1 + random.nextInt(3)).build();
+    List<Task<?>> tasks = new java.util.concurrent.CopyOnWriteArrayList<>();
+    int forks = 5 + random.nextInt(20);
+    int spinBeforeCancel = random.nextInt(5000);
+    AtomicInteger running = new AtomicInteger();
+    Callable<Void> sleeper =
+        () -> {
+          running.incrementAndGet();
+          try {
+            Thread.sleep(Duration.ofDays(1));
+          } finally {
+            running.decrementAndGet();
+          }
+          return null;
+        };
+    g.run(
+        () -> {
+          Thread canceller =
+              Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        for (int i = 0; i < spinBeforeCancel; i++) {
+                          Thread.onSpinWait();
+                        }
+                        g.cancel();
+                      });
+          try {
+            for (int i = 0; i < forks; i++) {
+              tasks.add(
+                  g.fork(
+                      () -> {
+                        tasks.add(g.fork(sleeper)); // from a child: waits on its own thread
+                        return sleeper.call();
+                      }));
+            }
+          } finally {
+            CancelScope.shielded().run(canceller::join);
+          }
+        });
+    assertThat(g.cancelCaught()).as("seed %s", seed).isTrue();
+    assertThat(running).as("seed %s", seed).hasValue(0);
+    assertThat(tasks).allMatch(Task::isDone);
+    for (Thread t : factory.threads) {
+      assertThat(t.join(Duration.ofSeconds(5))).as("seed %s: %s", seed, t).isTrue();
+    }
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // StructuredTaskScopeTest (JDK 21) testInterruptShutdown1: cancelling with the caller's own
+  // interrupt status set; the cancel takes effect and the status is left as it was, for a thread
+  // outside the group and for a child of it.
+  @RepeatedTest(5)
+  void cancelCalledWithTheInterruptStatusSetKeepsTheStatus() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicBoolean outsiderStatus = new AtomicBoolean();
+    CountDownLatch started = new CountDownLatch(1);
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                started.countDown();
+                Thread.sleep(Duration.ofDays(1));
+              });
+          started.await();
+          Thread outsider =
+              Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        Thread.currentThread().interrupt();
+                        g.cancel("from an interrupted outsider");
+                        outsiderStatus.set(Thread.currentThread().isInterrupted());
+                      });
+          CancelScope.shielded().run(outsider::join);
+          Thread.sleep(Duration.ofDays(1)); // ended by the cancellation
+        });
+    assertThat(outsiderStatus).isTrue();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(g.cancelScope().cancelReason()).contains("from an interrupted outsider");
+  }
+
+  // StructuredTaskScopeTest testInterruptJoin2 with the owner on a virtual thread and children on
+  // platform threads (and the reverse): the outcome does not depend on the kinds of thread.
+  @ParameterizedTest
+  @EnumSource(ThreadKind.class)
+  void anOwnerOfEitherKindInterruptedWhileJoiningThrowsAndLeavesNoChild(ThreadKind ownerKind)
+      throws Exception {
+    ThreadKind childKind =
+        ownerKind == ThreadKind.VIRTUAL ? ThreadKind.PLATFORM : ThreadKind.VIRTUAL;
+    for (int round = 0; round < 5; round++) {
+      Recording factory = new Recording(childKind.factory());
+      TaskGroup g = TaskGroup.builder().threadFactory(factory).build();
+      CountDownLatch started = new CountDownLatch(1);
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      AtomicBoolean status = new AtomicBoolean(true);
+      Thread owner =
+          ownerKind.start(
+              () -> {
+                thrown.set(
+                    catchThrowable(
+                        () ->
+                            g.run(
+                                () -> {
+                                  g.fork(
+                                      () -> {
+                                        started.countDown();
+                                        Thread.sleep(Duration.ofDays(1));
+                                      });
+                                  started.await();
+                                })));
+                status.set(Thread.currentThread().isInterrupted());
+              });
+      started.await();
+      awaitBlocked(owner);
+      owner.interrupt();
+      owner.join();
+      assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+      assertThat(status).isFalse();
+      for (Thread t : factory.threads) {
+        assertThat(t.join(Duration.ofSeconds(5))).isTrue();
+      }
+    }
+  }
+
+  // InvokeTest testInterruptInvokeAny, at the worst moment: the caller is interrupted by someone
+  // else after the invoking group cancelled itself (a result arrived; for invokeAll, a task
+  // failed) while the caller was still forking. The caller's interrupt must not be absorbed with
+  // the group's own cancellation: invokeAny throws InterruptedException (or, had it returned, the
+  // status would be set); invokeAll throws the failure with the status still set (TaskGroup,
+  // outcome 1). The moment is made with a context propagator of an enclosing group, whose wrap()
+  // runs on the caller's thread for each fork: for the second fork it waits until the first task
+  // has ended (and so cancelled the group), then has another thread interrupt the caller. Before
+  // the fix the caller, interrupted by that cancellation while forking, had the two interrupts
+  // merged and absorbed: invokeAny returned its result, invokeAll threw, with the status clear.
+  @RepeatedTest(10)
+  void anOutsideInterruptWhileTheInvokingGroupCancelsItselfDuringTheForksIsNotLost()
+      throws Exception {
+    for (boolean any : new boolean[] {true, false}) {
+      AtomicReference<Thread> firstTask = new AtomicReference<>();
+      AtomicInteger wraps = new AtomicInteger();
+      CountDownLatch secondForkWrapping = new CountDownLatch(1);
+      FooException foo = new FooException();
+      ContextPropagator interruptOnSecondFork =
+          work -> {
+            if (wraps.incrementAndGet() == 2) {
+              secondForkWrapping.countDown(); // past fork's check: the group is not cancelled yet
+              Thread caller = Thread.currentThread();
+              while (firstTask.get() == null || firstTask.get().isAlive()) {
+                Thread.onSpinWait(); // not interruptible: consumes nothing
+              }
+              Thread outsider = Thread.ofPlatform().start(caller::interrupt);
+              while (outsider.isAlive()) {
+                Thread.onSpinWait();
+              }
+            }
+            return work;
+          };
+      TaskGroup enclosing = TaskGroup.builder().contextPropagator(interruptOnSecondFork).build();
+      AtomicReference<Object> outcome = new AtomicReference<>();
+      AtomicBoolean statusAfter = new AtomicBoolean();
+      Callable<String> first =
+          () -> {
+            firstTask.set(Thread.currentThread());
+            secondForkWrapping.await();
+            if (any) {
+              return "foo";
+            }
+            throw foo;
+          };
+      Callable<String> second = () -> "bar";
+      Throwable enclosingThrew =
+          catchThrowable(
+              () ->
+                  enclosing.run(
+                      () -> {
+                        try {
+                          outcome.set(
+                              any
+                                  ? TaskGroup.invokeAny(List.of(first, second))
+                                  : TaskGroup.invokeAll(List.of(first, second)));
+                        } catch (Throwable e) {
+                          outcome.set(e);
+                        }
+                        statusAfter.set(Thread.currentThread().isInterrupted());
+                      }));
+      Thread.interrupted();
+      if (any) {
+        assertThat(
+                outcome.get() instanceof InterruptedException
+                    || (outcome.get() instanceof String && statusAfter.get()))
+            .as("invokeAny: %s, status after %s", outcome.get(), statusAfter.get())
+            .isTrue();
+      } else {
+        assertThat(outcome.get()).isInstanceOf(TaskGroupException.class);
+        assertThat(statusAfter).as("invokeAll: the outside interrupt stays set").isTrue();
+      }
+      assertThat(wraps).as("both forks wrapped: the interrupt was sent").hasValue(2);
+      // the interrupt, if still set after the call, is reported by the enclosing group's run
+      assertThat(enclosingThrew == null ? !statusAfter.get() : statusAfter.get()).isTrue();
+    }
+  }
 }
