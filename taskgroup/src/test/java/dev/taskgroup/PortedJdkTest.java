@@ -1485,4 +1485,58 @@ class PortedJdkTest {
       assertThat(enclosingThrew == null ? !statusAfter.get() : statusAfter.get()).isTrue();
     }
   }
+
+  static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> cancelStress() {
+    int[] counts = {0, 1, 3, 15};
+    List<org.junit.jupiter.params.provider.Arguments> cases = new ArrayList<>();
+    for (ThreadKind kind : ThreadKind.values()) {
+      for (int before : counts) {
+        for (int after : counts) {
+          cases.add(org.junit.jupiter.params.provider.Arguments.of(kind, before, after));
+        }
+      }
+    }
+    return cases.stream();
+  }
+
+  // StressCancellation.java: children forked before and after a child that cancels the group, on
+  // platform and virtual threads: the cancellation interrupts every running child, the forks after
+  // it start nothing or are interrupted at once, run returns normally and nothing outlives it.
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.MethodSource("cancelStress")
+  void aChildCancellingTheGroupAmongRunningAndStartingChildren(
+      ThreadKind kind, int before, int after) throws Exception {
+    Recording factory = new Recording(kind.factory());
+    TaskGroup g = TaskGroup.builder().threadFactory(factory).build();
+    List<Task<Boolean>> tasks = new ArrayList<>();
+    Callable<Boolean> sleeper =
+        () -> {
+          Thread.sleep(Duration.ofDays(1));
+          return false;
+        };
+    g.run(
+        () -> {
+          for (int i = 0; i < before; i++) {
+            tasks.add(g.fork(sleeper));
+          }
+          tasks.add(
+              g.fork(
+                  () -> {
+                    g.cancel();
+                    return true;
+                  }));
+          for (int i = 0; i < after; i++) {
+            tasks.add(g.fork(sleeper));
+          }
+        });
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(tasks).hasSize(before + 1 + after).allMatch(Task::isDone);
+    assertThat(tasks.get(before).state()).isIn(Future.State.SUCCESS, Future.State.CANCELLED);
+    assertThat(tasks.stream().filter(t -> t.state() == Future.State.SUCCESS).count())
+        .isLessThanOrEqualTo(1);
+    for (Thread t : factory.threads) {
+      assertThat(t.join(Duration.ofSeconds(5))).as("%s", t).isTrue();
+    }
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
