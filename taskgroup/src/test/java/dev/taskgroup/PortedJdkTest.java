@@ -1539,4 +1539,50 @@ class PortedJdkTest {
     }
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  // StructuredTaskScopeTest testForkRejectedExecutionException, for start() and for a fork from a
+  // child of a bounded group (which takes its place on the child's own thread): a factory that
+  // returns null, then one that returns a started thread, is refused with
+  // RejectedExecutionException; the work never runs, the start signal is not left waiting, no
+  // place is lost, and the same group starts and forks normally afterwards.
+  @Test
+  void startAndAForkFromAChildRefusedByTheFactoryLeaveTheGroupAsItWas() throws Exception {
+    Thread live = Thread.ofPlatform().unstarted(() -> {});
+    AtomicInteger calls = new AtomicInteger();
+    ThreadFactory flaky =
+        r ->
+            switch (calls.incrementAndGet()) {
+              case 1, 5 -> null;
+              case 2, 6 -> live;
+              default -> Thread.ofVirtual().unstarted(r);
+            };
+    live.start();
+    live.join();
+    TaskGroup g = TaskGroup.builder().name("flaky").maxConcurrency(1).threadFactory(flaky).build();
+    AtomicBoolean ran = new AtomicBoolean();
+    String result =
+        g.call(
+            () -> {
+              for (int i = 0; i < 2; i++) {
+                assertThatThrownBy(() -> g.start(s -> ran.set(true)))
+                    .isInstanceOf(RejectedExecutionException.class)
+                    .hasMessageContaining("flaky");
+              }
+              String started = g.start(s -> s.started("started")); // call 3
+              String fromChild =
+                  g.fork(
+                          () -> {
+                            for (int i = 0; i < 2; i++) { // calls 5 and 6 (the child was 4)
+                              assertThatThrownBy(() -> g.fork(() -> ran.getAndSet(true)))
+                                  .isInstanceOf(RejectedExecutionException.class);
+                            }
+                            return "child";
+                          })
+                      .get();
+              return started + "," + fromChild + "," + g.fork(() -> "last").get();
+            });
+    assertThat(result).isEqualTo("started,child,last");
+    assertThat(ran).isFalse();
+    assertThat(g.cancelCalled()).isFalse();
+  }
 }
