@@ -1585,4 +1585,39 @@ class PortedJdkTest {
     assertThat(ran).isFalse();
     assertThat(g.cancelCalled()).isFalse();
   }
+
+  // InvokeTest testInvokeAnyWithInterruptSet, with a cancellation in place of the interrupt:
+  // invokeAny and invokeAll called inside a scope that is already cancelled run no task and throw
+  // InterruptedException, which that scope absorbs; nothing is left on the thread.
+  @Test
+  void invokeInsideAnAlreadyCancelledScopeRunsNothing() throws Exception {
+    for (boolean any : new boolean[] {true, false}) {
+      AtomicBoolean ran = new AtomicBoolean();
+      Callable<String> task =
+          () -> {
+            ran.set(true);
+            return "foo";
+          };
+      CancelScope scope = CancelScope.create();
+      scope.cancel("before");
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      scope.run(
+          () -> {
+            try {
+              if (any) {
+                TaskGroup.invokeAny(List.of(task, task));
+              } else {
+                TaskGroup.invokeAll(List.of(task, task));
+              }
+            } catch (InterruptedException e) {
+              thrown.set(e);
+              throw e;
+            }
+          });
+      assertThat(thrown.get()).as("any=%s", any).isInstanceOf(InterruptedException.class);
+      assertThat(ran).isFalse();
+      assertThat(scope.cancelCaught()).isTrue();
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+  }
 }
