@@ -1233,4 +1233,276 @@ class PortedAnyioTest {
         .singleElement()
         .isInstanceOf(TimeoutException.class);
   }
+
+  // ---------------------------------------------------------------- races at the scope's exit
+
+  // AnyIO test_cancel_scope_cleared / test_cancelled_not_caught, raced: a scope cancelled from
+  // another thread (or by its deadline) at any moment around the end of its body. Whatever the
+  // timing, the interrupt the library delivered never survives the exit (CancelScope javadoc,
+  // Interrupts), and the scope absorbs what it delivered.
+  @RepeatedTest(3)
+  void aCancelOrDeadlineRacingTheScopesExitLeavesNoInterrupt() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("aCancelOrDeadlineRacingTheScopesExitLeavesNoInterrupt seed " + seed);
+    java.util.Random rnd = new java.util.Random(seed);
+    for (int i = 0; i < 300; i++) {
+      boolean byDeadline = rnd.nextBoolean();
+      int spin = rnd.nextInt(20_000);
+      CancelScope s =
+          byDeadline
+              ? CancelScope.withTimeout(Duration.ofNanos(rnd.nextInt(200_000)))
+              : CancelScope.create();
+      CountDownLatch go = new CountDownLatch(1);
+      Thread canceller = null;
+      if (!byDeadline) {
+        int delay = rnd.nextInt(20_000);
+        canceller =
+            Thread.ofPlatform()
+                .start(
+                    () -> {
+                      try {
+                        go.await();
+                      } catch (InterruptedException e) {
+                        return;
+                      }
+                      long end = System.nanoTime() + delay;
+                      while (System.nanoTime() < end) {
+                        Thread.onSpinWait();
+                      }
+                      s.cancel();
+                    });
+      }
+      s.run(
+          () -> {
+            go.countDown();
+            long end = System.nanoTime() + spin;
+            while (System.nanoTime() < end) {
+              Thread.onSpinWait();
+            }
+          });
+      if (canceller != null) {
+        canceller.join();
+      }
+      assertThat(Thread.interrupted()).as("iteration %d, seed %d", i, seed).isFalse();
+      assertThat(CancelScope.isCancelled()).isFalse();
+    }
+  }
+
+  // The same race for a group whose children end as the cancel comes: run returns normally, no
+  // interrupt is left on the owner, and each child is SUCCESS or CANCELLED.
+  @RepeatedTest(3)
+  void aCancelRacingTheEndOfEveryChildLeavesNoInterruptOnTheOwner() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("aCancelRacingTheEndOfEveryChildLeavesNoInterruptOnTheOwner seed " + seed);
+    java.util.Random rnd = new java.util.Random(seed);
+    for (int i = 0; i < 100; i++) {
+      TaskGroup g = TaskGroup.named("race-" + i);
+      int delay = rnd.nextInt(50_000);
+      List<Task<Integer>> tasks = new java.util.ArrayList<>();
+      g.run(
+          () -> {
+            for (int k = 0; k < 3; k++) {
+              int spin = rnd.nextInt(50_000);
+              tasks.add(
+                  g.fork(
+                      () -> {
+                        long end = System.nanoTime() + spin;
+                        while (System.nanoTime() < end) {
+                          Thread.onSpinWait();
+                        }
+                        return 1;
+                      }));
+            }
+            Thread.ofPlatform()
+                .start(
+                    () -> {
+                      long end = System.nanoTime() + delay;
+                      while (System.nanoTime() < end) {
+                        Thread.onSpinWait();
+                      }
+                      g.cancel();
+                    });
+          });
+      assertThat(Thread.interrupted()).as("iteration %d, seed %d", i, seed).isFalse();
+      assertThat(tasks)
+          .allSatisfy(
+              t -> assertThat(t.state()).isIn(Future.State.SUCCESS, Future.State.CANCELLED));
+    }
+  }
+
+  // ---------------------------------------------------------------- start: errors and interrupts
+
+  // AnyIO test_start_native_child_cancelled: the thread of work not yet signalled is interrupted by
+  // someone else (nothing cancelled it). Its InterruptedException is then not a cancellation but
+  // a failure of the work before it signalled: start throws it (inside a TaskGroupException, as it
+  // is checked), never lost, and the group is not failed by it.
+  @RepeatedTest(10)
+  void aForeignInterruptOfWorkNotYetSignalledIsStartsFailure() throws Exception {
+    TaskGroup g = TaskGroup.named("native-child");
+    AtomicReference<Thread> worker = new AtomicReference<>();
+    AtomicBoolean finished = new AtomicBoolean();
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    g.run(
+        () -> {
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    while (worker.get() == null) {
+                      Thread.onSpinWait();
+                    }
+                    awaitBlocked(worker.get());
+                    worker.get().interrupt();
+                  });
+          try {
+            g.start(
+                s -> {
+                  worker.set(Thread.currentThread());
+                  Thread.sleep(5_000);
+                  finished.set(true);
+                  s.started();
+                });
+          } catch (Throwable t) {
+            fromStart.set(t);
+          }
+        });
+    assertThat(finished).isFalse();
+    assertThat(fromStart.get()).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) fromStart.get()).failures())
+        .singleElement()
+        .isInstanceOf(InterruptedException.class);
+  }
+
+  // AnyIO test_start_cancel_after_error, with a failure in the work's cleanup: the caller's scope
+  // is cancelled while start waits, and the work fails in its finally. start throws that failure
+  // (TaskGroup.start javadoc: never lost); the scope lets it through as a failure, and no
+  // interrupt is left after the scope.
+  @RepeatedTest(10)
+  void aFailureInTheCleanupOfCancelledStartWorkIsThrownByStart() throws Exception {
+    TaskGroup g = TaskGroup.named("start-cleanup");
+    AtomicReference<Throwable> fromScope = new AtomicReference<>();
+    g.run(
+        () -> {
+          CancelScope caller = CancelScope.create();
+          CountDownLatch inWork = new CountDownLatch(1);
+          try {
+            caller.run(
+                () -> {
+                  Thread.ofPlatform()
+                      .start(
+                          () -> {
+                            try {
+                              inWork.await();
+                            } catch (InterruptedException e) {
+                              return;
+                            }
+                            caller.cancel();
+                          });
+                  g.start(
+                      s -> {
+                        try {
+                          inWork.countDown();
+                          Thread.sleep(5_000);
+                        } finally {
+                          throw new java.io.IOException("cleanup failed");
+                        }
+                      });
+                });
+          } catch (Throwable t) {
+            fromScope.set(t);
+          }
+          assertThat(Thread.currentThread().isInterrupted()).isFalse();
+        });
+    assertThat(fromScope.get()).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) fromScope.get()).failures())
+        .singleElement()
+        .isInstanceOf(java.io.IOException.class);
+  }
+
+  // ---------------------------------------------------------------- misuse and re-entrancy
+
+  // AnyIO test_cancelscope_wrong_exit_order / exit_before_enter have no twin (run is a block, not
+  // enter/exit); the nearest misuse: running a scope again from inside itself is refused and leaves
+  // the running scope working.
+  @Test
+  void runningAScopeAgainFromInsideItselfIsRefusedAndTheScopeStillWorks() throws Exception {
+    CancelScope s = CancelScope.create();
+    AtomicBoolean reached = new AtomicBoolean();
+    s.run(
+        () -> {
+          assertThatThrownBy(() -> s.run(() -> {})).isInstanceOf(IllegalStateException.class);
+          assertThat(CancelScope.isCancelled()).isFalse();
+          s.cancel();
+          CancelScope.checkpoint();
+          reached.set(true);
+        });
+    assertThat(reached).isFalse();
+    assertThat(s.cancelCaught()).isTrue();
+    assertThatThrownBy(() -> s.run(() -> {})).isInstanceOf(IllegalStateException.class);
+  }
+
+  // A scope run on another thread after it finished cannot be reused; cancelling it after its exit
+  // (from another thread) only sets cancelCalled and reaches no thread.
+  @Test
+  void cancellingAScopeAfterItsExitReachesNoThread() throws Exception {
+    CancelScope s = CancelScope.create();
+    s.run(() -> {});
+    Thread other = Thread.ofPlatform().start(s::cancel);
+    other.join();
+    assertThat(s.cancelCalled()).isTrue();
+    assertThat(s.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    assertThat(checkpointThrows()).isFalse();
+  }
+
+  // A body that swallows the timeout's cancellation and returns normally: fail_after returns its
+  // result (CancelScope.failAfter javadoc) and no interrupt is left.
+  @RepeatedTest(5)
+  void failAfterWhoseBodySwallowsTheCancellationReturnsTheResult() throws Exception {
+    String r =
+        CancelScope.failAfter(
+            Duration.ofMillis(10),
+            () -> {
+              try {
+                Thread.sleep(2_000);
+              } catch (InterruptedException e) {
+                // swallowed
+              }
+              return "ignored the timeout";
+            });
+    assertThat(r).isEqualTo("ignored the timeout");
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // CPython test_taskgroup_cancel_body with call(): a cancelled group's call returns null.
+  @Test
+  void callOfAGroupCancelledFromItsBodyReturnsNull() throws Exception {
+    TaskGroup g = TaskGroup.named("call");
+    String r =
+        g.call(
+            () -> {
+              g.cancel();
+              CancelScope.checkpoint();
+              return "unreachable";
+            });
+    assertThat(r).isNull();
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // AnyIO test_deadline_moved, on a group's own scope from a child: moving it into the past
+  // cancels the group, which absorbs it; the reason names the deadline.
+  @RepeatedTest(5)
+  void aChildMovingTheGroupsDeadlineIntoThePastCancelsTheGroup() throws Exception {
+    TaskGroup g = TaskGroup.builder().name("deadline").timeout(Duration.ofSeconds(30)).build();
+    AtomicBoolean reached = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.fork(() -> g.cancelScope().setDeadline(Instant.now().minusSeconds(1)));
+          Thread.sleep(10_000);
+          reached.set(true);
+        });
+    assertThat(reached).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(g.cancelCalled()).isTrue();
+    assertThat(g.cancelScope().cancelReason()).isPresent();
+  }
 }
