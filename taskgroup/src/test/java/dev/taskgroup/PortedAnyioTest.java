@@ -1505,4 +1505,190 @@ class PortedAnyioTest {
     assertThat(g.cancelCalled()).isTrue();
     assertThat(g.cancelScope().cancelReason()).isPresent();
   }
+
+  // ---------------------------------------------------------------- scopes across threads
+
+  // AnyIO test_cancel_scope_in_another_task, after the fact: the body cancels a scope the child has
+  // already left; the child, blocked elsewhere, is not interrupted.
+  @RepeatedTest(10)
+  void cancellingAScopeAChildHasLeftDoesNotReachTheChild() throws Exception {
+    TaskGroup g = TaskGroup.named("left-scope");
+    CancelScope a = CancelScope.create();
+    CountDownLatch left = new CountDownLatch(1);
+    CountDownLatch cancelled = new CountDownLatch(1);
+    AtomicBoolean childInterrupted = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                a.run(() -> {});
+                left.countDown();
+                try {
+                  cancelled.await();
+                  Thread.sleep(50);
+                } catch (InterruptedException e) {
+                  childInterrupted.set(true);
+                }
+              });
+          left.await();
+          a.cancel();
+          cancelled.countDown();
+        });
+    assertThat(childInterrupted).isFalse();
+    assertThat(a.cancelCalled()).isTrue();
+    assertThat(a.cancelCaught()).isFalse();
+  }
+
+  // AnyIO test_shielding, across threads: the body cancels a scope a child runs while the child is
+  // in a shielded scope inside it; the shielded part completes, and the cancellation is delivered
+  // as the child leaves the shield.
+  @RepeatedTest(10)
+  void aScopeCancelledFromAnotherThreadWaitsForTheChildToLeaveItsShield() throws Exception {
+    TaskGroup g = TaskGroup.named("shield-across");
+    CancelScope a = CancelScope.create();
+    CountDownLatch inShield = new CountDownLatch(1);
+    CountDownLatch cancelled = new CountDownLatch(1);
+    AtomicBoolean shieldedDone = new AtomicBoolean();
+    AtomicBoolean afterShield = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.fork(
+              () ->
+                  a.run(
+                      () -> {
+                        CancelScope.shielded()
+                            .run(
+                                () -> {
+                                  inShield.countDown();
+                                  cancelled.await();
+                                  Thread.sleep(20);
+                                  shieldedDone.set(true);
+                                });
+                        Thread.sleep(10_000);
+                        afterShield.set(true);
+                      }));
+          inShield.await();
+          a.cancel();
+          cancelled.countDown();
+        });
+    assertThat(shieldedDone).isTrue();
+    assertThat(afterShield).isFalse();
+    assertThat(a.cancelCaught()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // AnyIO test_shielding with the library's own waits: in a shield inside a cancelled group,
+  // CancelScope.sleep lets the time pass and Task.get waits for a sibling's result.
+  @RepeatedTest(5)
+  void librarySleepAndGetWaitInAShieldInsideACancelledGroup() throws Exception {
+    TaskGroup g = TaskGroup.named("shield-waits");
+    AtomicReference<String> got = new AtomicReference<>();
+    AtomicBoolean slept = new AtomicBoolean();
+    CountDownLatch running = new CountDownLatch(1);
+    g.run(
+        () -> {
+          CancelScope.shielded()
+              .run(
+                  () -> {
+                    Task<String> sibling =
+                        g.fork(
+                            () ->
+                                CancelScope.shielded()
+                                    .call(
+                                        () -> {
+                                          running.countDown();
+                                          Thread.sleep(30);
+                                          return "value";
+                                        }));
+                    running.await(); // else it may be cancelled before it starts: no shield then
+                    g.cancel();
+                    CancelScope.sleep(Duration.ofMillis(20));
+                    slept.set(true);
+                    got.set(sibling.get());
+                  });
+          CancelScope.checkpoint();
+        });
+    assertThat(slept).isTrue();
+    assertThat(got).hasValue("value");
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // AnyIO test_nested_move_on_after across a fork: the group's deadline (short) and a child's own
+  // scope (long): the group absorbs the cancellation, the child's scope does not catch it. And the
+  // other way round: the child's short scope catches its own, the group is not cancelled.
+  @RepeatedTest(5)
+  void deadlinesOfAGroupAndOfAChildsScopeAreCaughtByTheirOwner() throws Exception {
+    CancelScope longInner = CancelScope.withTimeout(Duration.ofSeconds(10));
+    TaskGroup shortGroup = TaskGroup.builder().name("short").timeout(Duration.ofMillis(30)).build();
+    shortGroup.run(() -> shortGroup.fork(() -> longInner.run(() -> Thread.sleep(10_000))));
+    assertThat(shortGroup.cancelCaught()).isTrue();
+    assertThat(longInner.cancelCalled()).isFalse();
+    assertThat(longInner.cancelCaught()).isFalse();
+
+    CancelScope shortInner = CancelScope.withTimeout(Duration.ofMillis(10));
+    TaskGroup longGroup = TaskGroup.builder().name("long").timeout(Duration.ofSeconds(10)).build();
+    AtomicReference<Task<String>> t = new AtomicReference<>();
+    longGroup.run(
+        () ->
+            t.set(
+                longGroup.fork(
+                    () -> {
+                      shortInner.run(() -> Thread.sleep(10_000));
+                      return "after";
+                    })));
+    assertThat(shortInner.cancelCaught()).isTrue();
+    assertThat(t.get().resultNow()).isEqualTo("after");
+    assertThat(longGroup.cancelCalled()).isFalse();
+  }
+
+  // ---------------------------------------------------------------- what counts as cancellation
+
+  // AnyIO test_cancelled_not_caught's counterpart for exceptions that carry a cancellation: a body
+  // cut short by its timeout that turns the InterruptedException into an IOException while the
+  // interrupt is still set: the IOException is the cancellation (CancelScope javadoc, Catching),
+  // so fail_after throws TimeoutException and nothing else.
+  @RepeatedTest(5)
+  void anIOExceptionWhileTheTimeoutsInterruptIsSetIsTheTimeout() throws Exception {
+    assertThatThrownBy(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(10),
+                    () -> {
+                      try {
+                        Thread.sleep(10_000);
+                      } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new java.io.IOException("stream closed by the interrupt");
+                      }
+                      return null;
+                    }))
+        .isInstanceOf(TimeoutException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // TaskGroupException javadoc: a CancellationException a child throws on its own account (nothing
+  // cancelled it) is a failure, and so is one from get() of a sibling somebody cancelled.
+  @RepeatedTest(5)
+  void aCancellationExceptionAChildThrowsOnItsOwnIsAFailure() throws Exception {
+    TaskGroup g = TaskGroup.named("own-cancellation");
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      Task<Void> victim = g.fork(() -> Thread.sleep(10_000));
+                      CountDownLatch cancelledVictim = new CountDownLatch(1);
+                      g.fork(
+                          () -> {
+                            cancelledVictim.await();
+                            return victim.get();
+                          });
+                      victim.cancel(true);
+                      cancelledVictim.countDown();
+                    }));
+    assertThat(t).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) t).failures())
+        .singleElement()
+        .isInstanceOf(java.util.concurrent.CancellationException.class);
+  }
 }
