@@ -1694,32 +1694,37 @@ class PortedAnyioTest {
         .isInstanceOf(java.util.concurrent.CancellationException.class);
   }
 
-  // AnyIO test_exception_group_filtering with a deadline: the outer group's deadline cancels a
-  // child running a nested group whose own child fails in its finally. The nested group's
-  // exception is a failure however it came (TaskGroupException is always a failure): the outer
-  // group, cancelled by its deadline, still reports it.
+  // AnyIO test_exception_group_filtering with a deadline: the outer group's deadline fires while a
+  // child runs a nested group whose own child fails in its finally. The nested group's exception
+  // is a failure however it came (TaskGroupException is always a failure): the outer group,
+  // cancelled by its deadline, still reports it.
   @RepeatedTest(5)
   void aNestedGroupsFailureDuringTheOuterDeadlineIsReported() throws Exception {
-    TaskGroup outer = TaskGroup.builder().name("outer").timeout(Duration.ofMillis(20)).build();
+    TaskGroup outer = TaskGroup.builder().name("outer").timeout(Duration.ofSeconds(10)).build();
+    CountDownLatch sleeping = new CountDownLatch(1);
     Throwable t =
         catchThrowable(
             () ->
                 outer.run(
-                    () ->
-                        outer.fork(
-                            () -> {
-                              TaskGroup nested = TaskGroup.named("nested");
-                              nested.run(
-                                  () ->
-                                      nested.fork(
-                                          () -> {
-                                            try {
-                                              Thread.sleep(10_000);
-                                            } finally {
-                                              throw new IllegalStateException("in cleanup");
-                                            }
-                                          }));
-                            })));
+                    () -> {
+                      outer.fork(
+                          () -> {
+                            TaskGroup nested = TaskGroup.named("nested");
+                            nested.run(
+                                () ->
+                                    nested.fork(
+                                        () -> {
+                                          try {
+                                            sleeping.countDown();
+                                            Thread.sleep(10_000);
+                                          } finally {
+                                            throw new IllegalStateException("in cleanup");
+                                          }
+                                        }));
+                          });
+                      sleeping.await();
+                      outer.cancelScope().setDeadline(Instant.now()); // the deadline is reached
+                    }));
     assertThat(t).isInstanceOf(TaskGroupException.class);
     Throwable only = ((TaskGroupException) t).failures().get(0);
     assertThat(((TaskGroupException) t).failures()).hasSize(1);

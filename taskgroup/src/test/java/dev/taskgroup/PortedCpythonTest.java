@@ -143,6 +143,7 @@ class PortedCpythonTest {
     AtomicBoolean runnerCancelled = new AtomicBoolean();
     AtomicInteger num = new AtomicInteger();
     AtomicReference<Task<Void>> t2 = new AtomicReference<>();
+    CountDownLatch siblingRunning = new CountDownLatch(1);
     Throwable t =
         catchThrowable(
             () -> {
@@ -151,6 +152,7 @@ class PortedCpythonTest {
                     for (int i = 0; i < 3; i++) {
                       g.fork(
                           () -> {
+                            siblingRunning.await(); // else it may be cancelled before it starts
                             Thread.sleep(10);
                             return 1 / 0;
                           });
@@ -159,6 +161,7 @@ class PortedCpythonTest {
                         g.fork(
                             () -> {
                               try {
+                                siblingRunning.countDown();
                                 Thread.sleep(5_000);
                               } catch (InterruptedException e) {
                                 siblingCancelled.set(true);
