@@ -6,7 +6,10 @@ import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
 import java.nio.channels.ClosedByInterruptException;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CancellationException;
 
 /**
@@ -181,21 +184,34 @@ public final class Cancellation {
       }
     }
     List<Throwable> failures = null;
+    Set<Throwable> seen = null; // by identity, once the list is long: a linear search each is n^2
     Throwable c = cancellation;
     for (int i = 0; c != null && i < links; c = causeOf(c), i++) {
       for (Throwable s : c.getSuppressed()) {
-        if (!isCancellation(s, ts) && (failures == null || !containsIdentical(failures, s))) {
+        if (!isCancellation(s, ts) && (failures == null || !contains(failures, seen, s))) {
           if (failures == null) {
             failures = new ArrayList<>(2);
           }
           failures.add(s);
+          if (seen != null) {
+            seen.add(s);
+          } else if (failures.size() > SHORT_LIST) {
+            seen = Collections.newSetFromMap(new IdentityHashMap<>());
+            seen.addAll(failures);
+          }
         }
       }
     }
     return failures == null ? List.of() : failures;
   }
 
-  private static boolean containsIdentical(List<Throwable> list, Throwable t) {
+  /** Up to this many riding failures, a duplicate is looked for by a linear search. */
+  private static final int SHORT_LIST = 8;
+
+  private static boolean contains(List<Throwable> list, Set<Throwable> seen, Throwable t) {
+    if (seen != null) {
+      return seen.contains(t);
+    }
     for (Throwable x : list) {
       if (x == t) {
         return true;
