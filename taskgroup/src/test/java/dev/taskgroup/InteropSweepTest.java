@@ -952,15 +952,33 @@ class InteropSweepTest {
         r.enable("dev.taskgroup." + name).withoutThreshold();
       }
       r.start();
-      // Long enough that the scope's own thread does not find it already due when it starts
-      // (then it would fire it itself, and be the event's thread): 5 ms did, once, on a busy CI.
-      CancelScope.moveOnAfter(
-          Duration.ofMillis(100),
+      // The deadline is set only once the scope's thread waits: a deadline already due when the
+      // scope starts is fired by the scope's own thread, which would then be the event's thread
+      // (a 100 ms deadline set up front was, once, on a busy CI).
+      CancelScope timed = CancelScope.create();
+      AtomicReference<Thread> scopeOwner = new AtomicReference<>();
+      CountDownLatch inScope = new CountDownLatch(1);
+      Thread setter =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    try {
+                      inScope.await();
+                      Probes.awaitWaiting(scopeOwner.get(), Duration.ofSeconds(10));
+                    } catch (InterruptedException e) {
+                      return;
+                    }
+                    timed.setTimeout(Duration.ofMillis(1));
+                  });
+      timed.run(
           () -> {
+            scopeOwner.set(Thread.currentThread());
             scopeThread.set(Thread.currentThread().threadId());
+            inScope.countDown();
             new CountDownLatch(1).await();
-            return null;
           });
+      setter.join();
+      assertThat(timed.cancelCaught()).isTrue();
       TaskGroup tasks = TaskGroup.named("jfr-task-cancel");
       tasks.run(
           () -> {
