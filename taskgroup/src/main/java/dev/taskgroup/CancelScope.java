@@ -195,7 +195,8 @@ public final class CancelScope {
   }
 
   /**
-   * A new scope with a deadline; one in the past cancels at once when run starts.
+   * A new scope with a deadline; one in the past has expired already: the scope is cancelled at
+   * once ({@link #cancelCalled()} is true) and starts cancelled when run starts.
    *
    * @param deadline when to cancel, converted once to the monotonic clock
    * @return a new scope, not yet running
@@ -354,7 +355,8 @@ public final class CancelScope {
 
   /**
    * Sets the deadline; while running it takes effect at once, earlier or later. One in the past
-   * cancels at once.
+   * cancels at once, also before {@code run} (the scope then starts cancelled, and a later deadline
+   * set before it runs does not undo that); after the scope exited it cancels nothing.
    *
    * @param deadline the new deadline
    * @throws NullPointerException if {@code deadline} is null

@@ -34,6 +34,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
  *
+ * A deadline set in the past before the scope ever ran expires at once (update marks the scope
+ * cancelled, as cancel() before run does): cancelCalled() is true from then on and the scope
+ * starts cancelled, whatever deadline is set later, as in Trio. After the scope exited, a deadline
+ * change fires nothing.
+ *
  * Times are kept on the monotonic clock; an Instant is converted once, when it is set, so a jump
  * of the wall clock does not fire a deadline early or late (DeadlineClock converts, and keeps the
  * arithmetic from overflowing). A deadline FOREVER_NANOS (about 73 years) or more away is `never`:
@@ -193,6 +198,7 @@ public final class Deadlines {
   private static void update(
       EnteredScope scope, long nanos, Instant shown, Duration timeout, boolean never) {
     boolean due = false;
+    boolean expiredBeforeRun = false;
     List<EnteredScope> alsoDue = null;
     LOCK.lock();
     try {
@@ -227,12 +233,22 @@ public final class Deadlines {
           due = false;
         }
         alsoDue = due ? takeDueBy(d.nanos) : null;
+      } else if (timeout == null
+          && !never
+          && (scope.flags() & (Scope.ENTERED | Scope.EXITED)) == 0
+          && nanos - LibraryClock.nanoTime() <= 0L) {
+        // A deadline in the past set before run: the scope has expired now, as cancel() before
+        // run would (cancelCalled() true, it starts cancelled, a later deadline does not undo
+        // it). Marked outside the lock, like every firing; it delivers if run started meanwhile.
+        expiredBeforeRun = true;
       }
     } finally {
       LOCK.unlock();
     }
     if (due) {
       fireTogether(scope, alsoDue);
+    } else if (expiredBeforeRun) {
+      fire(scope);
     }
   }
 
