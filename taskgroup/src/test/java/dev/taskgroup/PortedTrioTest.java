@@ -1693,4 +1693,410 @@ class PortedTrioTest {
     assertThat(t1Saw.get()).isEqualTo("hmmm");
     assertThat(t2Saw.get()).isEqualTo("hmmmm");
   }
+
+  // ---------------------------------------------------------------- variations on the upstream
+  // tests
+
+  /**
+   * Trio test_unshield_while_cancel_propagating, for a group: the body's finally shields the
+   * group's scope while the outer scope's cancellation is on its way out. The cancellation still
+   * reaches the outer scope (TaskGroup.run javadoc: passed on unchanged), and the blocked child is
+   * cancelled and joined first.
+   */
+  @RepeatedTest(5)
+  void aGroupShieldedWhileTheOuterCancellationLeavesItsBodyStillPassesItOn() throws Exception {
+    CancelScope outer = CancelScope.create();
+    AtomicBoolean childCancelled = new AtomicBoolean();
+    CountDownLatch childBlocked = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    outer.run(
+        () ->
+            g.run(
+                () -> {
+                  g.fork(
+                      () -> {
+                        try {
+                          childBlocked.countDown();
+                          sleepForever();
+                        } catch (InterruptedException e) {
+                          childCancelled.set(true);
+                          throw e;
+                        }
+                      });
+                  childBlocked.await();
+                  outer.cancel();
+                  try {
+                    CancelScope.checkpoint();
+                  } finally {
+                    g.cancelScope().setShielded(true);
+                  }
+                }));
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(g.cancelCaught()).isFalse();
+    assertThat(childCancelled).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_scope_nesting (two scopes triggering at once), with deadlines: nested scopes
+   * given the same deadline expire together and the outer one catches.
+   */
+  @RepeatedTest(10)
+  void nestedScopesWithTheSameDeadlineAreCaughtByTheOuterOne() throws Exception {
+    Instant at = Instant.now().plusMillis(50);
+    CancelScope scope2 = CancelScope.withDeadline(at);
+    CancelScope scope3 = CancelScope.withDeadline(at);
+    scope2.run(() -> scope3.run(PortedTrioTest::sleepForever));
+    assertThat(scope2.cancelCaught()).isTrue();
+    assertThat(scope3.cancelCaught()).isFalse();
+    assertThat(scope3.cancelCalled()).isTrue();
+  }
+
+  /**
+   * test_timeouts.py (nested move_on_after): an inner timeout longer than the outer one lets the
+   * outer's cancellation through to the outer scope; a shorter inner one is caught inside and the
+   * outer body goes on.
+   */
+  @Test
+  void nestedTimeoutsEachCatchOnlyTheirOwnExpiry() throws Exception {
+    AtomicReference<String> after = new AtomicReference<>();
+    Object outerResult =
+        CancelScope.moveOnAfter(
+            Duration.ofMillis(100),
+            () -> {
+              CancelScope.moveOnAfter(
+                  Duration.ofSeconds(20),
+                  () -> {
+                    sleepForever();
+                    return null;
+                  });
+              after.set("inner returned");
+              return "outer";
+            });
+    assertThat(outerResult).isNull();
+    assertThat(after.get()).isNull();
+
+    Object outer2 =
+        CancelScope.moveOnAfter(
+            Duration.ofSeconds(20),
+            () -> {
+              Object inner =
+                  CancelScope.moveOnAfter(
+                      Duration.ofMillis(50),
+                      () -> {
+                        sleepForever();
+                        return "inner";
+                      });
+              assertThat(inner).isNull();
+              CancelScope.checkpoint();
+              return "outer";
+            });
+    assertThat(outer2).isEqualTo("outer");
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * test_timeouts.py test_fail (fail_after whose body swallows the cancellation): a body that
+   * catches the deadline's interrupt and returns a value returns it; nothing is thrown and no
+   * interrupt is left behind.
+   */
+  @Test
+  void failAfterWhoseBodySwallowsTheCancellationReturnsItsValue() throws Exception {
+    String r =
+        CancelScope.failAfter(
+            Duration.ofMillis(50),
+            () -> {
+              try {
+                sleepForever();
+              } catch (InterruptedException e) {
+                return "swallowed";
+              }
+              return "never";
+            });
+    assertThat(r).isEqualTo("swallowed");
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_basic_timeout (deadline passing after exit), with setters: after a scope exited,
+   * neither a past deadline nor a zero timeout cancels it.
+   */
+  @Test
+  void deadlineChangesAfterExitCancelNothing() throws Exception {
+    CancelScope plain = CancelScope.create();
+    plain.run(() -> {});
+    plain.setDeadline(Instant.now().minusSeconds(1));
+    plain.setTimeout(Duration.ZERO);
+    assertThat(plain.cancelCalled()).isFalse();
+
+    CancelScope timed = CancelScope.withTimeout(Duration.ofSeconds(30));
+    timed.run(() -> {});
+    timed.setTimeout(Duration.ZERO);
+    timed.setDeadline(Instant.now().minusSeconds(1));
+    assertThat(timed.cancelCalled()).isFalse();
+    assertThat(CancelScope.isCancelled()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_shielding, across threads: a deadline moved into the past from another thread
+   * while the scope's thread is inside a shield nested in it leaves the shielded work alone; the
+   * cancellation is delivered when the shield exits, and the scope catches it.
+   */
+  @RepeatedTest(5)
+  void aDeadlineExpiringWhileInsideANestedShieldWaitsForTheShieldToExit() throws Exception {
+    CancelScope scope = CancelScope.withTimeout(Duration.ofSeconds(30));
+    CountDownLatch inShield = new CountDownLatch(1);
+    CountDownLatch expired = new CountDownLatch(1);
+    AtomicBoolean shieldedWorkThrew = new AtomicBoolean();
+    AtomicBoolean afterShield = new AtomicBoolean();
+    Thread mover =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    inShield.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  scope.setDeadline(Instant.now().minusSeconds(1));
+                  expired.countDown();
+                });
+    scope.run(
+        () -> {
+          CancelScope.shielded()
+              .run(
+                  () -> {
+                    inShield.countDown();
+                    try {
+                      expired.await();
+                      Thread.sleep(20);
+                      CancelScope.checkpoint();
+                    } catch (InterruptedException e) {
+                      shieldedWorkThrew.set(true);
+                    }
+                  });
+          afterShield.set(true);
+          CancelScope.checkpoint();
+          afterShield.set(false);
+        });
+    mover.join();
+    assertThat(shieldedWorkThrew).isFalse();
+    assertThat(afterShield).isTrue();
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_scope_exceptiongroup_filtering (the children's side): children cancelled by an
+   * outer scope that fail in their cleanup are failures; the outer scope lets them out and catches
+   * nothing.
+   */
+  @RepeatedTest(5)
+  void childrenFailingInCleanupAfterAnOuterCancelAreAllReported() {
+    CancelScope outer = CancelScope.create();
+    CountDownLatch blocked = new CountDownLatch(2);
+    IllegalStateException c1 = new IllegalStateException("cleanup 1");
+    IllegalStateException c2 = new IllegalStateException("cleanup 2");
+    Throwable t =
+        catchThrowable(
+            () ->
+                outer.run(
+                    () -> {
+                      TaskGroup g = TaskGroup.create();
+                      g.run(
+                          () -> {
+                            for (IllegalStateException c : List.of(c1, c2)) {
+                              g.fork(
+                                  () -> {
+                                    try {
+                                      blocked.countDown();
+                                      sleepForever();
+                                    } finally {
+                                      throw c;
+                                    }
+                                  });
+                            }
+                            blocked.await();
+                            outer.cancel();
+                            sleepForever();
+                          });
+                    }));
+    assertThat(failuresOf(t)).containsExactlyInAnyOrder(c1, c2);
+    assertThat(outer.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_inheritance, with the canceller elsewhere: a scope around a group cancelled by
+   * one of the group's children stops the body and every child; the scope catches, the group's
+   * cancelCalled stays false.
+   */
+  @RepeatedTest(5)
+  void aChildCancellingTheScopeAroundItsGroupStopsEverything() throws Exception {
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.create();
+    AtomicInteger stopped = new AtomicInteger();
+    CountDownLatch blocked = new CountDownLatch(2);
+    outer.run(
+        () ->
+            g.run(
+                () -> {
+                  for (int i = 0; i < 2; i++) {
+                    g.fork(
+                        () -> {
+                          try {
+                            blocked.countDown();
+                            sleepForever();
+                          } catch (InterruptedException e) {
+                            stopped.incrementAndGet();
+                            throw e;
+                          }
+                        });
+                  }
+                  g.fork(
+                      () -> {
+                        blocked.await();
+                        outer.cancel();
+                      });
+                  try {
+                    sleepForever();
+                  } catch (InterruptedException e) {
+                    stopped.incrementAndGet();
+                    throw e;
+                  }
+                }));
+    assertThat(stopped).hasValue(3);
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(g.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_very_deep_cancel_scope_nesting, across threads: a chain of 300 nested groups, each in
+   * a child of the one above, is cancelled from the top by an outside thread, and every level ends.
+   */
+  @Test
+  void cancellingTheTopOfAChainOfThreeHundredNestedGroups() throws Exception {
+    TaskGroup top = TaskGroup.create();
+    CountDownLatch bottomReached = new CountDownLatch(1);
+    AtomicInteger ended = new AtomicInteger();
+    Thread canceller =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    bottomReached.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  top.cancel();
+                });
+    top.run(() -> top.fork(() -> chain(300, bottomReached, ended)));
+    canceller.join();
+    assertThat(ended).hasValue(300);
+    assertThat(top.cancelCaught()).isTrue();
+  }
+
+  private static void chain(int depth, CountDownLatch bottom, AtomicInteger ended)
+      throws InterruptedException {
+    try {
+      if (depth == 1) {
+        bottom.countDown();
+        sleepForever();
+        return;
+      }
+      TaskGroup g = TaskGroup.create();
+      g.run(() -> g.fork(() -> chain(depth - 1, bottom, ended)));
+    } finally {
+      ended.incrementAndGet();
+    }
+  }
+
+  /**
+   * Trio test_nursery_start_keeps_nursery_open and test_nursery_closure, raced: an outside thread
+   * forks and starts into a group while it finishes. Each call either is rejected without running
+   * the work or runs work that ended before run returned: nothing runs after the group is done.
+   */
+  @RepeatedTest(30)
+  void forksAndStartsRacingTheGroupsEndNeverOutliveIt() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicInteger running = new AtomicInteger();
+    AtomicBoolean ranAfterEnd = new AtomicBoolean();
+    AtomicBoolean groupDone = new AtomicBoolean();
+    AtomicBoolean stop = new AtomicBoolean();
+    CountDownLatch racing = new CountDownLatch(1);
+    Thread racer =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  racing.countDown();
+                  int i = 0;
+                  while (!stop.get()) {
+                    Body work =
+                        () -> {
+                          running.incrementAndGet();
+                          if (groupDone.get()) {
+                            ranAfterEnd.set(true);
+                          }
+                          running.decrementAndGet();
+                        };
+                    try {
+                      if (i++ % 2 == 0) {
+                        g.fork(work);
+                      } else {
+                        g.start(
+                            signal -> {
+                              signal.started();
+                              work.run();
+                            });
+                      }
+                    } catch (IllegalStateException rejected) {
+                      if (groupDone.get()) {
+                        return;
+                      }
+                    } catch (Exception e) {
+                      throw new AssertionError(e);
+                    }
+                  }
+                });
+    g.run(
+        () -> {
+          racing.await();
+          g.fork(() -> Thread.sleep(1));
+        });
+    groupDone.set(true);
+    assertThat(running).hasValue(0);
+    racer.join(Duration.ofSeconds(10));
+    stop.set(true);
+    racer.join();
+    assertThat(ranAfterEnd).isFalse();
+  }
+
+  /**
+   * TaskGroup.Builder.timeout, after Trio test_cancel_shield_abort: a group's deadline that passes
+   * while the body is in a shielded scope is delivered when the shield exits; run returns normally
+   * and the group caught its cancellation.
+   */
+  @RepeatedTest(3)
+  void aGroupDeadlinePassingInsideTheBodysShieldIsDeliveredAfterIt() throws Exception {
+    TaskGroup g = TaskGroup.builder().timeout(Duration.ofMillis(50)).build();
+    AtomicBoolean shieldedSleepDone = new AtomicBoolean();
+    AtomicBoolean reachedEnd = new AtomicBoolean();
+    g.run(
+        () -> {
+          CancelScope.shielded()
+              .run(
+                  () -> {
+                    Thread.sleep(200);
+                    shieldedSleepDone.set(true);
+                  });
+          CancelScope.checkpoint();
+          reachedEnd.set(true);
+        });
+    assertThat(shieldedSleepDone).isTrue();
+    assertThat(reachedEnd).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
