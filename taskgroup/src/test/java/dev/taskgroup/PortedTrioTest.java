@@ -1738,6 +1738,48 @@ class PortedTrioTest {
   }
 
   /**
+   * Trio test_unshield_while_cancel_propagating, on a child's thread, made deterministic: a child
+   * interrupted by the outer scope's cancellation rethrows that InterruptedException only after the
+   * body has shielded the group. It is still the cancellation (TaskGroupException: "the
+   * cancellations of the group, its scopes and its tasks are never among" the failures; Trio: the
+   * Cancelled propagates to the outer scope), so the child ends CANCELLED and nothing fails.
+   */
+  @RepeatedTest(5)
+  void aChildsCancellationRethrownAfterItsGroupWasShieldedIsNotAFailure() throws Exception {
+    CancelScope outer = CancelScope.create();
+    CountDownLatch blocked = new CountDownLatch(1);
+    CountDownLatch caught = new CountDownLatch(1);
+    AtomicBoolean rethrow = new AtomicBoolean();
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    TaskGroup g = TaskGroup.create();
+    outer.run(
+        () ->
+            g.run(
+                () -> {
+                  child.set(
+                      g.fork(
+                          () -> {
+                            try {
+                              blocked.countDown();
+                              sleepForever();
+                            } catch (InterruptedException e) {
+                              caught.countDown();
+                              spinUntil(rethrow::get);
+                              throw e;
+                            }
+                          }));
+                  blocked.await();
+                  outer.cancel();
+                  CancelScope.shielded().run(caught::await);
+                  g.cancelScope().setShielded(true);
+                  rethrow.set(true);
+                  spinUntil(() -> child.get().isDone());
+                }));
+    assertThat(child.get().state()).isEqualTo(java.util.concurrent.Future.State.CANCELLED);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
    * Trio test_cancel_scope_nesting (two scopes triggering at once), with deadlines: nested scopes
    * given the same deadline expire together and the outer one catches.
    */
@@ -2098,5 +2140,194 @@ class PortedTrioTest {
     assertThat(reachedEnd).isFalse();
     assertThat(g.cancelCaught()).isTrue();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_slow_abort_basic, translated to {@link CancelScope#onCancel}: a hook registered in an
+   * already cancelled scope is started at once, and the exception its effect causes in the thread
+   * counts as the cancellation: the scope catches it.
+   */
+  @RepeatedTest(3)
+  void aHookRegisteredInACancelledScopeStartsAtOnceAndItsEffectIsTheCancellation()
+      throws Exception {
+    CancelScope scope = CancelScope.create();
+    CountDownLatch aborted = new CountDownLatch(1);
+    AtomicBoolean startedBeforeReturn = new AtomicBoolean();
+    scope.run(
+        () -> {
+          scope.cancel();
+          try (var hook = CancelScope.onCancel(aborted::countDown)) {
+            // (not aborted.await(): the thread is cancelled, so that would throw at once)
+            spinUntil(() -> aborted.getCount() == 0);
+            startedBeforeReturn.set(true);
+            throw new IOException("operation aborted by the hook");
+          }
+        });
+    assertThat(startedBeforeReturn).isTrue();
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * test_timeouts.py test_timeout_deadline_on_entry, for a group: a group's timeout counts from its
+   * run, and its scope shows no deadline before.
+   */
+  @Test
+  void aGroupsTimeoutCountsFromItsRun() throws Exception {
+    TaskGroup g = TaskGroup.builder().timeout(Duration.ofSeconds(5)).build();
+    assertThat(g.cancelScope().deadline()).isEmpty();
+    Thread.sleep(300); // time passes between build and run
+    AtomicReference<Instant> entry = new AtomicReference<>();
+    AtomicReference<Instant> deadline = new AtomicReference<>();
+    g.run(
+        () -> {
+          entry.set(Instant.now());
+          deadline.set(g.cancelScope().deadline().orElseThrow());
+        });
+    assertThat(deadline.get()).isAfter(entry.get().plusMillis(4_900));
+    assertThat(deadline.get()).isBeforeOrEqualTo(entry.get().plusMillis(5_100));
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_scope_validation (relative_deadline set while running): a timeout set while
+   * the scope runs counts from now, and fires.
+   */
+  @Test
+  void aTimeoutSetWhileRunningCountsFromNow() throws Exception {
+    CancelScope scope = CancelScope.create();
+    AtomicReference<Instant> set = new AtomicReference<>();
+    AtomicReference<Instant> deadline = new AtomicReference<>();
+    scope.run(
+        () -> {
+          Thread.sleep(200);
+          set.set(Instant.now());
+          scope.setTimeout(Duration.ofMillis(300));
+          deadline.set(scope.deadline().orElseThrow());
+          sleepForever();
+        });
+    assertThat(deadline.get()).isAfterOrEqualTo(set.get().plusMillis(250));
+    assertThat(deadline.get()).isBeforeOrEqualTo(set.get().plusMillis(350));
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Trio test_cancel_shield_abort, with the shield lowered from another thread: children blocked
+   * under a shielded group inside a cancelled scope are cancelled when an outside thread lowers the
+   * shield.
+   */
+  @RepeatedTest(5)
+  void aShieldLoweredFromAnotherThreadCancelsTheBlockedChildren() throws Exception {
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.create();
+    CountDownLatch blocked = new CountDownLatch(2);
+    AtomicInteger cancelled = new AtomicInteger();
+    Thread lowerer =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    blocked.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  g.cancelScope().setShielded(false);
+                });
+    outer.run(
+        () ->
+            g.run(
+                () -> {
+                  g.cancelScope().setShielded(true);
+                  outer.cancel();
+                  for (int i = 0; i < 2; i++) {
+                    g.fork(
+                        () -> {
+                          try {
+                            blocked.countDown();
+                            sleepForever();
+                          } catch (InterruptedException e) {
+                            cancelled.incrementAndGet();
+                            throw e;
+                          }
+                        });
+                  }
+                }));
+    lowerer.join();
+    assertThat(cancelled).hasValue(2);
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_basic_timeout (deadline == inf) and test_timeouts_raise_value_error (deadlines may be
+   * far in the past): the extreme instants are accepted; Instant.MAX never fires, Instant.MIN
+   * cancels at once, before and during run.
+   */
+  @Test
+  void theExtremeDeadlinesAreAcceptedAndBehave() throws Exception {
+    CancelScope never = CancelScope.withDeadline(Instant.MAX);
+    AtomicBoolean threw = new AtomicBoolean();
+    never.run(() -> threw.set(checkpointThrows()));
+    assertThat(threw).isFalse();
+    assertThat(never.cancelCalled()).isFalse();
+    assertThat(never.deadline()).contains(Instant.MAX);
+
+    CancelScope forever =
+        CancelScope.withTimeout(java.time.temporal.ChronoUnit.FOREVER.getDuration());
+    forever.run(() -> threw.set(checkpointThrows()));
+    assertThat(threw).isFalse();
+    assertThat(forever.deadline()).contains(Instant.MAX);
+
+    CancelScope min = CancelScope.withDeadline(Instant.MIN);
+    assertThat(min.cancelCalled()).isTrue();
+    min.run(() -> threw.set(checkpointThrows()));
+    assertThat(threw).isTrue();
+
+    CancelScope moved = CancelScope.create();
+    moved.run(
+        () -> {
+          moved.setDeadline(Instant.MAX);
+          threw.set(checkpointThrows());
+          assertThat(threw).isFalse();
+          moved.setDeadline(Instant.MIN);
+          sleepForever();
+        });
+    assertThat(moved.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_task_nursery_stack: the groups a thread has open are in the task tree, innermost
+   * below outermost, and each leaves it when it ends, failing or not.
+   */
+  @Test
+  void theTaskTreeShowsTheThreadsOpenGroupsAndForgetsThemWhenTheyEnd() throws Exception {
+    String n1Name = "trio-stack-n1-" + System.nanoTime();
+    String n2Name = "trio-stack-n2-" + System.nanoTime();
+    TaskGroup n1 = TaskGroup.named(n1Name);
+    AtomicReference<String> inBoth = new AtomicReference<>();
+    AtomicReference<String> afterN2 = new AtomicReference<>();
+    AtomicReference<Throwable> n2Failure = new AtomicReference<>();
+    n1.run(
+        () -> {
+          TaskGroup n2 = TaskGroup.named(n2Name);
+          n2Failure.set(
+              catchThrowable(
+                  () ->
+                      n2.run(
+                          () -> {
+                            inBoth.set(TaskTree.capture().format());
+                            throw new IllegalStateException("key");
+                          })));
+          afterN2.set(TaskTree.capture().format());
+        });
+    String after = TaskTree.capture().format();
+    assertThat(inBoth.get()).contains(n1Name, n2Name);
+    assertThat(inBoth.get().indexOf(n1Name)).isLessThan(inBoth.get().indexOf(n2Name));
+    assertThat(failuresOf(n2Failure.get()))
+        .singleElement()
+        .isInstanceOf(IllegalStateException.class);
+    assertThat(afterN2.get()).contains(n1Name).doesNotContain(n2Name);
+    assertThat(after).doesNotContain(n1Name).doesNotContain(n2Name);
   }
 }

@@ -362,7 +362,7 @@ public final class Group extends EnteredScope {
    * Whether a scope at or above {@code s} is cancelled, shields or not: the thread is inside a
    * cancelled region that a shield below it may hide.
    */
-  private static boolean cancelledBehindShield(Scope s) {
+  static boolean cancelledBehindShield(Scope s) {
     for (Scope x = s; x != null; x = x.parent) {
       if ((x.flags & CANCELLED) != 0) {
         return true;
