@@ -2330,4 +2330,80 @@ class PortedTrioTest {
     assertThat(afterN2.get()).contains(n1Name).doesNotContain(n2Name);
     assertThat(after).doesNotContain(n1Name).doesNotContain(n2Name);
   }
+
+  /**
+   * Trio test_nursery_start (start cancelled, then started() is a no-op and the work crashes): the
+   * caller of start is cancelled while it waits; the work, cancelled with it, signals (which does
+   * nothing now) and then fails. The failure is never lost: it comes out of start (Trio) or out of
+   * the group's run.
+   */
+  @RepeatedTest(5)
+  void workThatFailsAfterANoOpSignalToACancelledCallerLosesNoFailure() {
+    TaskGroup g = TaskGroup.create();
+    CancelScope cs = CancelScope.create();
+    IllegalStateException keyError = new IllegalStateException("whoopsiedaisy");
+    CountDownLatch waiting = new CountDownLatch(1);
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    AtomicBoolean signalThrew = new AtomicBoolean();
+    Throwable fromRun =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            waiting.await();
+                            cs.cancel();
+                          });
+                      fromStart.set(
+                          catchThrowable(
+                              () ->
+                                  cs.run(
+                                      () ->
+                                          g.start(
+                                              (StartSignal<String> signal) -> {
+                                                try {
+                                                  waiting.countDown();
+                                                  sleepForever();
+                                                } catch (InterruptedException e) {
+                                                  try {
+                                                    signal.started("late");
+                                                  } catch (IllegalStateException x) {
+                                                    signalThrew.set(true);
+                                                  }
+                                                  throw keyError;
+                                                }
+                                              }))));
+                    }));
+    assertThat(signalThrew).isFalse();
+    boolean outOfStart = fromStart.get() == keyError;
+    boolean outOfRun =
+        fromRun instanceof TaskGroupException tge && tge.failures().contains(keyError);
+    assertThat(outOfStart || outOfRun)
+        .as("the failure came out of start (%s) or run (%s)", fromStart.get(), fromRun)
+        .isTrue();
+    assertThat(outOfStart && outOfRun).as("reported once").isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * test_timeouts.py test_move_on_after, with a body that never blocks: the deadline fires while
+   * the body runs without a checkpoint; it returns its value, the scope caught nothing, and the
+   * deadline's interrupt does not outlive the scope.
+   */
+  @RepeatedTest(3)
+  void aBodyThatIgnoresItsTimeoutReturnsItsValueAndLeavesNoInterrupt() throws Exception {
+    CancelScope scope = CancelScope.withTimeout(Duration.ofMillis(20));
+    String r =
+        scope.call(
+            () -> {
+              Instant deadline = scope.deadline().orElseThrow();
+              spinUntil(() -> scope.cancelCalled() && Instant.now().isAfter(deadline));
+              return "done";
+            });
+    assertThat(r).isEqualTo("done");
+    assertThat(scope.cancelCalled()).isTrue();
+    assertThat(scope.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
