@@ -398,9 +398,9 @@ public final class CancelScope {
    * Turns the shield on or off, also while the scope runs. On, from the thread running the scope,
    * it drops an interrupt the library delivered for a cancellation above (an interrupt already
    * pending on another thread below may still fire once; the {@link InterruptedException} it, or an
-   * earlier one, raises there is still that cancellation: a task that leaves with it ends {@code
-   * CANCELLED}, not failed). Off, while a scope above is cancelled, it delivers that cancellation
-   * at once.
+   * earlier one, raises there, or an exception of another type an interrupt raises, is still that
+   * cancellation: a task that leaves with it ends {@code CANCELLED}, not failed). Off, while a
+   * scope above is cancelled, it delivers that cancellation at once.
    *
    * @param shield whether to shield
    */

@@ -2406,4 +2406,94 @@ class PortedTrioTest {
     assertThat(scope.cancelCaught()).isFalse();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  /**
+   * Trio test_cancel_shield_abort, for a plain scope on a child's thread lowered by another thread:
+   * a child blocked in its own shielded scope inside a cancelled group is cancelled when the body
+   * lowers that scope's shield, and the group catches its cancellation.
+   */
+  @RepeatedTest(5)
+  void aChildsShieldLoweredByTheBodyCancelsItsBlockedWorkAtOnce() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<CancelScope> childShield = new AtomicReference<>();
+    AtomicReference<Thread> childThread = new AtomicReference<>();
+    CountDownLatch inShield = new CountDownLatch(1);
+    AtomicBoolean cancelledInShield = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                CancelScope shield = CancelScope.shielded();
+                childShield.set(shield);
+                childThread.set(Thread.currentThread());
+                shield.run(
+                    () -> {
+                      inShield.countDown();
+                      try {
+                        sleepForever();
+                      } catch (InterruptedException e) {
+                        cancelledInShield.set(true);
+                        throw e;
+                      }
+                    });
+              });
+          inShield.await();
+          g.cancel();
+          awaitBlocked(childThread.get());
+          CancelScope.shielded()
+              .run(
+                  () -> {
+                    Thread.sleep(20); // the cancellation has had time to (wrongly) land
+                    assertThat(cancelledInShield).isFalse();
+                    childShield.get().setShielded(false);
+                  });
+        });
+    assertThat(cancelledInShield).isTrue();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * As {@link #aChildsCancellationRethrownAfterItsGroupWasShieldedIsNotAFailure}, with the
+   * cancellation arriving as an {@link java.io.InterruptedIOException} (a piped stream's read,
+   * interrupted): a cancellation by type (CancelScope javadoc), rethrown after the group was
+   * shielded, is still not a failure.
+   */
+  @RepeatedTest(3)
+  void aChildsInterruptedIoRethrownAfterItsGroupWasShieldedIsNotAFailure() throws Exception {
+    CancelScope outer = CancelScope.create();
+    CountDownLatch caught = new CountDownLatch(1);
+    AtomicBoolean rethrow = new AtomicBoolean();
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    AtomicReference<Thread> reader = new AtomicReference<>();
+    java.io.PipedOutputStream out = new java.io.PipedOutputStream();
+    java.io.PipedInputStream in = new java.io.PipedInputStream(out);
+    TaskGroup g = TaskGroup.create();
+    outer.run(
+        () ->
+            g.run(
+                () -> {
+                  child.set(
+                      g.fork(
+                          () -> {
+                            reader.set(Thread.currentThread());
+                            try {
+                              in.read();
+                            } catch (java.io.InterruptedIOException e) {
+                              caught.countDown();
+                              spinUntil(rethrow::get);
+                              throw e;
+                            }
+                          }));
+                  spinUntil(() -> reader.get() != null);
+                  awaitBlocked(reader.get());
+                  outer.cancel();
+                  CancelScope.shielded().run(caught::await);
+                  g.cancelScope().setShielded(true);
+                  rethrow.set(true);
+                  spinUntil(() -> child.get().isDone());
+                }));
+    assertThat(child.get().state()).isEqualTo(java.util.concurrent.Future.State.CANCELLED);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }

@@ -106,6 +106,27 @@ public final class Cancellation {
     }
   }
 
+  /**
+   * Whether {@code t} is, by its type, the exception an interrupt raises: an {@link
+   * InterruptedException} (the library's checkpoint's too), {@link ClosedByInterruptException} or
+   * {@link InterruptedIOException} (not a {@link SocketTimeoutException}) in its cause chain, never
+   * judged a failure before on this thread; not a {@link CancellationException}, which work may
+   * throw on its own account. For a task leaving after a shield raised since hides the cancellation
+   * further out whose interrupt raised it (TaskImpl.end): a cancellation still.
+   */
+  static boolean isInterruptByType(Throwable t, ThreadState ts) {
+    if (judgeByType(t, ts.judgedFailures()) != Verdict.CANCELLATION) {
+      return false;
+    }
+    int depth = 0;
+    for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = causeOf(c), depth++) {
+      if (isCancellationType(c)) {
+        return !(c instanceof CancellationException);
+      }
+    }
+    return false;
+  }
+
   private enum Verdict {
     CANCELLATION,
     FAILURE,

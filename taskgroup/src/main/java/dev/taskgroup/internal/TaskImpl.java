@@ -29,9 +29,9 @@ import java.util.concurrent.locks.LockSupport;
  * by CAS, from RUNNING to
  * SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED first, and then the thread's
  * late result is dropped (a late failure still goes to the group). The work ends CANCELLED when
- * it leaves with a cancellation while effectively cancelled, or with an InterruptedException
- * while a scope above it is cancelled behind a shield raised since (the interrupt was the
- * library's, delivered before the shield went up; see end). FINISHED says the thread is
+ * it leaves with a cancellation while effectively cancelled, or with the exception of an
+ * interrupt (Cancellation.isInterruptByType) while a scope above it is cancelled behind a shield
+ * raised since (the interrupt was the library's, delivered before the shield went up; see end). FINISHED says the thread is
  * done with the work and its bookkeeping; the thread sets it, with its outcome and its root
  * scope's EXITED, in one CAS at the end (before it leaves the group, Group.childLeft). The place
  * bits are written before the thread starts and then only by the task's thread (by CAS, as
@@ -442,11 +442,12 @@ public final class TaskImpl<T> extends ThreadState
     Throwable failure = null;
     if (thrown != null) {
       if ((effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this))
-          || (thrown instanceof InterruptedException && Group.cancelledBehindShield(this))) {
+          || (Group.cancelledBehindShield(this) && Cancellation.isInterruptByType(thrown, this))) {
         // The second case: the work left with the cancellation of a scope further out that a
-        // shield raised since (on the group, or between) now hides: the library's own interrupt,
-        // delivered before the shield went up, not someone else's (as for a group's body, see
-        // Group.run). Judged a failure, a cancellation would be reported as one.
+        // shield raised since (on the group, or between) now hides, as the exception its
+        // interrupt raised: the library's own interrupt, delivered before the shield went up, not
+        // someone else's (as for a group's body, see Group.run). Judged a failure, a cancellation
+        // would be reported as one.
         cancelled = true;
         for (Throwable riding : Cancellation.suppressedFailures(thrown, this)) {
           g.childFailed(this, riding); // a close() that failed during the cancellation
