@@ -276,7 +276,8 @@ public final class TaskGroup {
    *     is the body's own exception, an interrupted blocking call's or one the body threw), or a
    *     cancelled scope above the group is visible (see the class description), or the body left
    *     with the cancellation of a scope further out that a shield it raised now hides (the
-   *     exception is passed on unchanged, after the children are cancelled and joined)
+   *     exception is passed on unchanged, or as the cause of a {@link CancelledException} if it is
+   *     another type an interrupt raises, after the children are cancelled and joined)
    * @throws IllegalStateException if the group has already run
    * @throws NullPointerException if {@code body} is null
    */

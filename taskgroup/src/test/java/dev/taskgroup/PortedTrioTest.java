@@ -2496,4 +2496,37 @@ class PortedTrioTest {
     assertThat(child.get().state()).isEqualTo(java.util.concurrent.Future.State.CANCELLED);
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  /**
+   * Trio test_unshield_while_cancel_propagating, for a group's body whose cancellation arrives as
+   * an {@link java.io.InterruptedIOException}: the body shields the group in a finally block while
+   * that exception leaves. It is still the outer scope's cancellation (TaskGroup.run javadoc: the
+   * body's cancellation that a shield it raised now hides passes on), caught by the outer scope,
+   * not a failure.
+   */
+  @RepeatedTest(3)
+  void aBodysInterruptedIoLeavingAfterItShieldedTheGroupReachesTheOuterScope() throws Exception {
+    CancelScope outer = CancelScope.create();
+    java.io.PipedOutputStream out = new java.io.PipedOutputStream();
+    java.io.PipedInputStream in = new java.io.PipedInputStream(out);
+    Thread body = Thread.currentThread();
+    TaskGroup g = TaskGroup.create();
+    outer.run(
+        () ->
+            g.run(
+                () -> {
+                  g.fork(
+                      () -> {
+                        awaitBlocked(body);
+                        outer.cancel();
+                      });
+                  try {
+                    in.read();
+                  } finally {
+                    g.cancelScope().setShielded(true);
+                  }
+                }));
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }

@@ -247,15 +247,20 @@ public final class Group extends EnteredScope {
         } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
           result = null; // the body was cut short by a cancellation
           reportRiding(thrown, ts);
-        } else if (thrown instanceof InterruptedException && cancelledBehindShield(parent)) {
+        } else if (cancelledBehindShield(parent) && Cancellation.isInterruptByType(thrown, ts)) {
           // A cancellation further out that a shield the body raised (the group's own, or one
           // between) now hides: the library's own interrupt, not someone else's. It passes
           // through unchanged, as from a plain scope, once the members are cancelled and joined
           // (Trio: an exception from a nursery's body cancels the nursery). Taken for an outside
           // interrupt, it would be set again by the cancelled scope that absorbs it, and outlive
-          // it.
+          // it. Another type an interrupt raises (an InterruptedIOException) is a cancellation as
+          // well, not a failure: it goes on as the cause of a CancelledException, as when a
+          // cancelled scope above is visible (below).
           reportRiding(thrown, ts);
-          passThrough = (InterruptedException) thrown;
+          passThrough =
+              thrown instanceof InterruptedException ie
+                  ? ie
+                  : new CancelledException(cancelledAbove(parent), thrown);
           cancelMembers(CancelReason.Kind.OWNER_INTERRUPTED, "the body left with a cancellation");
         } else if (thrown instanceof InterruptedException) {
           reportRiding(thrown, ts);
