@@ -1163,7 +1163,7 @@ class PortedTrioTest {
     Instant soon = Instant.now().plusMillis(100);
     exited.run(() -> exited.setDeadline(soon));
     assertThat(exited.deadline()).contains(soon);
-    Thread.sleep(300); // time passes beyond the deadline
+    Thread.sleep(200); // time passes beyond the deadline
     assertThat(CancelScope.isCancelled()).isFalse();
     assertThat(exited.cancelCalled()).isFalse();
 
@@ -1222,9 +1222,9 @@ class PortedTrioTest {
     scope.run(() -> thrown.set(catchThrowable(() -> CancelScope.sleep(Duration.ZERO))));
     assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
     long start = System.nanoTime();
-    CancelScope.sleep(Duration.ofMillis(200));
+    CancelScope.sleep(Duration.ofMillis(100));
     assertThat(System.nanoTime() - start)
-        .isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(200));
+        .isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(100));
   }
 
   /**
@@ -1236,26 +1236,26 @@ class PortedTrioTest {
     long start = System.nanoTime();
     Object moved =
         CancelScope.moveOnAfter(
-            Duration.ofMillis(200),
+            Duration.ofMillis(100),
             () -> {
               Thread.sleep(100_000);
               return "slept";
             });
     long tookMs = (System.nanoTime() - start) / 1_000_000;
     assertThat(moved).isNull();
-    assertThat(tookMs).isBetween(200L, 10_000L);
+    assertThat(tookMs).isBetween(100L, 10_000L);
 
     start = System.nanoTime();
     assertThatThrownBy(
             () ->
                 CancelScope.failAfter(
-                    Duration.ofMillis(200),
+                    Duration.ofMillis(100),
                     () -> {
                       Thread.sleep(100_000);
                       return "slept";
                     }))
         .isInstanceOf(TimeoutException.class);
-    assertThat((System.nanoTime() - start) / 1_000_000).isGreaterThanOrEqualTo(200L);
+    assertThat((System.nanoTime() - start) / 1_000_000).isGreaterThanOrEqualTo(100L);
     assertThat(
             CancelScope.failAfter(
                 Duration.ofSeconds(100),
@@ -1275,7 +1275,7 @@ class PortedTrioTest {
   void aRelativeTimeoutCountsFromEntry() throws Exception {
     CancelScope scope = CancelScope.withTimeout(Duration.ofSeconds(5));
     assertThat(scope.deadline()).isEmpty();
-    Thread.sleep(300); // time passes between making the scope and running it
+    Thread.sleep(150); // time passes between making the scope and running it
     AtomicReference<Instant> entry = new AtomicReference<>();
     AtomicReference<Instant> deadline = new AtomicReference<>();
     scope.run(
@@ -1299,14 +1299,14 @@ class PortedTrioTest {
     outer.run(
         () -> {
           outer.cancel();
-          CancelScope shielded = CancelScope.withTimeout(Duration.ofMillis(200));
+          CancelScope shielded = CancelScope.withTimeout(Duration.ofMillis(100));
           shielded.setShielded(true);
           long start = System.nanoTime();
           shielded.run(PortedTrioTest::sleepForever);
           tookMs.set((System.nanoTime() - start) / 1_000_000);
           assertThat(shielded.cancelCaught()).isTrue();
         });
-    assertThat(tookMs.get()).isGreaterThanOrEqualTo(200L);
+    assertThat(tookMs.get()).isGreaterThanOrEqualTo(100L);
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
 
     CancelScope outer2 = CancelScope.create();
@@ -1321,7 +1321,7 @@ class PortedTrioTest {
                           .run(
                               () ->
                                   CancelScope.failAfter(
-                                      Duration.ofMillis(200),
+                                      Duration.ofMillis(100),
                                       () -> {
                                         sleepForever();
                                         return null;
@@ -2060,7 +2060,7 @@ class PortedTrioTest {
    * forks and starts into a group while it finishes. Each call either is rejected without running
    * the work or runs work that ended before run returned: nothing runs after the group is done.
    */
-  @RepeatedTest(30)
+  @RepeatedTest(15)
   void forksAndStartsRacingTheGroupsEndNeverOutliveIt() throws Exception {
     TaskGroup g = TaskGroup.create();
     AtomicInteger running = new AtomicInteger();
@@ -2130,7 +2130,7 @@ class PortedTrioTest {
           CancelScope.shielded()
               .run(
                   () -> {
-                    Thread.sleep(200);
+                    Thread.sleep(100);
                     shieldedSleepDone.set(true);
                   });
           CancelScope.checkpoint();
@@ -2176,7 +2176,7 @@ class PortedTrioTest {
   void aGroupsTimeoutCountsFromItsRun() throws Exception {
     TaskGroup g = TaskGroup.builder().timeout(Duration.ofSeconds(5)).build();
     assertThat(g.cancelScope().deadline()).isEmpty();
-    Thread.sleep(300); // time passes between build and run
+    Thread.sleep(150); // time passes between build and run
     AtomicReference<Instant> entry = new AtomicReference<>();
     AtomicReference<Instant> deadline = new AtomicReference<>();
     g.run(
@@ -2200,7 +2200,7 @@ class PortedTrioTest {
     AtomicReference<Instant> deadline = new AtomicReference<>();
     scope.run(
         () -> {
-          Thread.sleep(200);
+          Thread.sleep(50);
           set.set(Instant.now());
           scope.setTimeout(Duration.ofMillis(300));
           deadline.set(scope.deadline().orElseThrow());
