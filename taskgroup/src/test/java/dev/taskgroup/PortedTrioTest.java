@@ -2529,4 +2529,77 @@ class PortedTrioTest {
     assertThat(outer.cancelCaught()).isTrue();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  /**
+   * Trio test_cancel_unbound (deadline before entry), raced: another thread moves the deadline into
+   * the past while the scope starts running. Whichever comes first, the scope ends cancelled and
+   * catches it; the body never spins on.
+   */
+  @RepeatedTest(20)
+  void aPastDeadlineSetWhileTheScopeStartsCancelsItWhicheverComesFirst() throws Exception {
+    CancelScope scope = CancelScope.create();
+    CountDownLatch go = new CountDownLatch(1);
+    Thread setter =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    go.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  scope.setDeadline(Instant.now().minusMillis(1));
+                });
+    go.countDown();
+    scope.run(
+        () -> {
+          while (true) {
+            CancelScope.checkpoint();
+            Thread.onSpinWait();
+          }
+        });
+    setter.join();
+    assertThat(scope.cancelCalled()).isTrue();
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_Cancelled_str and test_CancelScope_subclass / test_Nursery_subclass: the library's
+   * cancellation names the cancelled scope's reason; the scope and group classes cannot be
+   * subclassed. (Trio's Cancelled cannot be constructed; here CancelledException can, by design:
+   * its javadoc allows it for tests.)
+   */
+  @Test
+  void theCancellationNamesItsReasonAndTheScopeClassesAreFinal() throws Exception {
+    CancelScope scope = CancelScope.create();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    scope.run(
+        () -> {
+          scope.cancel("client went away");
+          thrown.set(catchThrowable(CancelScope::checkpoint));
+        });
+    assertThat(thrown.get()).isInstanceOf(CancelledException.class);
+    assertThat(thrown.get().getMessage()).contains("client went away");
+    assertThat(scope.cancelReason()).contains("client went away");
+    assertThat(java.lang.reflect.Modifier.isFinal(CancelScope.class.getModifiers())).isTrue();
+    assertThat(java.lang.reflect.Modifier.isFinal(TaskGroup.class.getModifiers())).isTrue();
+  }
+
+  /**
+   * Trio test_out_of_context, a deliberate difference: Trio's primitives need a running loop; here
+   * a checkpoint works on any thread, in no scope: it passes when nothing is pending, and throws a
+   * plain InterruptedException (clearing the status) for an interrupt from someone else.
+   */
+  @Test
+  void aCheckpointOutsideAnyScopeOnlyReportsAForeignInterrupt() throws Exception {
+    CancelScope.checkpoint();
+    assertThat(CancelScope.isCancelled()).isFalse();
+    Thread.currentThread().interrupt();
+    Throwable t = catchThrowable(CancelScope::checkpoint);
+    assertThat(t)
+        .isInstanceOf(InterruptedException.class)
+        .isNotInstanceOf(CancelledException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
