@@ -1030,6 +1030,8 @@ class PortedTrioTest {
     assertThat(scope.cancelCalled()).isFalse();
     scope.setDeadline(Instant.now().minusSeconds(1));
     assertThat(scope.cancelCalled()).isTrue();
+    assertThat(scope.cancelReason()).isPresent();
+    assertThat(scope.toString()).contains("new"); // toString javadoc: "new before it runs"
     scope.setDeadline(Instant.now().plusSeconds(60));
     assertThat(scope.cancelCalled()).isTrue();
     AtomicBoolean threw = new AtomicBoolean();
