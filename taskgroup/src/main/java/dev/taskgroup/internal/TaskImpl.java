@@ -31,9 +31,10 @@ import java.util.concurrent.locks.LockSupport;
  * late result is dropped (a late failure still goes to the group). The work ends CANCELLED when
  * it leaves with a cancellation while effectively cancelled, or with the exception of an
  * interrupt (Cancellation.isInterruptByType) while a scope above it is cancelled behind a shield
- * raised since (the interrupt was the library's, delivered before the shield went up; see end). FINISHED says the thread is
- * done with the work and its bookkeeping; the thread sets it, with its outcome and its root
- * scope's EXITED, in one CAS at the end (before it leaves the group, Group.childLeft). The place
+ * raised since (the interrupt was the library's, delivered before the shield went up; see end).
+ * FINISHED says the thread is done with the work and its bookkeeping; the thread sets it, with
+ * its outcome and its root scope's EXITED, in one CAS at the end (before it leaves the group,
+ * Group.childLeft). The place
  * bits are written before the thread starts and then only by the task's thread (by CAS, as
  * Task.cancel may change the outcome meanwhile).
  *
