@@ -2604,4 +2604,43 @@ class PortedTrioTest {
         .isNotInstanceOf(CancelledException.class);
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  /**
+   * Trio test_cancel_scope_nesting (two triggering at once), for nested groups: the inner group and
+   * then the outer one are cancelled while a grandchild blocks; the outer group catches, the inner
+   * one passes the cancellation on.
+   */
+  @RepeatedTest(5)
+  void nestedGroupsCancelledTogetherAreCaughtByTheOuterGroup() throws Exception {
+    TaskGroup g1 = TaskGroup.create();
+    TaskGroup g2 = TaskGroup.create();
+    CountDownLatch blocked = new CountDownLatch(1);
+    AtomicReference<Throwable> innerRun = new AtomicReference<>();
+    g1.run(
+        () -> {
+          innerRun.set(
+              catchThrowable(
+                  () ->
+                      g2.run(
+                          () -> {
+                            g2.fork(
+                                () -> {
+                                  blocked.countDown();
+                                  sleepForever();
+                                });
+                            blocked.await();
+                            g2.cancel();
+                            g1.cancel();
+                            sleepForever();
+                          })));
+          if (innerRun.get() != null) {
+            throw (Exception) innerRun.get();
+          }
+        });
+    assertThat(innerRun.get()).isInstanceOf(InterruptedException.class);
+    assertThat(g2.cancelCalled()).isTrue();
+    assertThat(g2.cancelCaught()).isFalse();
+    assertThat(g1.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
