@@ -1782,6 +1782,45 @@ class PortedTrioTest {
   }
 
   /**
+   * The limit of the rule above: a child forked inside a shielded cleanup region, under an outer
+   * scope already cancelled, was never interrupted by the library. An {@link InterruptedException}
+   * or {@link java.io.InterruptedIOException} it throws (someone else's interrupt, or one it made)
+   * is a failure of its group, as anywhere the thread is not cancelled, not a cancellation to drop.
+   * (Trio: no Cancelled can arise inside a shield, so what escapes it is an error.)
+   */
+  @RepeatedTest(5)
+  void aChildForkedInShieldedCleanupThatThrowsAnInterruptTypeFails() throws Exception {
+    for (Exception own :
+        List.of(
+            new InterruptedException("the child's own"),
+            new java.io.InterruptedIOException("the child's own"))) {
+      CancelScope outer = CancelScope.create();
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      outer.run(
+          () -> {
+            outer.cancel();
+            CancelScope.shielded()
+                .run(
+                    () -> {
+                      TaskGroup cleanup = TaskGroup.create();
+                      thrown.set(
+                          catchThrowable(
+                              () ->
+                                  cleanup.run(
+                                      () -> {
+                                        cleanup.fork(
+                                            () -> {
+                                              throw own;
+                                            });
+                                      })));
+                    });
+          });
+      assertThat(thrown.get()).as("%s", own).isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) thrown.get()).failures()).containsExactly(own);
+    }
+  }
+
+  /**
    * Trio test_cancel_scope_nesting (two scopes triggering at once), with deadlines: nested scopes
    * given the same deadline expire together and the outer one catches.
    */

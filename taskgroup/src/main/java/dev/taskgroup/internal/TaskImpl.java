@@ -443,12 +443,16 @@ public final class TaskImpl<T> extends ThreadState
     Throwable failure = null;
     if (thrown != null) {
       if ((effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this))
-          || (Group.cancelledBehindShield(this) && Cancellation.isInterruptByType(thrown, this))) {
+          || (deliveredUnsettled()
+              && Group.cancelledBehindShield(this)
+              && Cancellation.isInterruptByType(thrown, this))) {
         // The second case: the work left with the cancellation of a scope further out that a
         // shield raised since (on the group, or between) now hides, as the exception its
         // interrupt raised: the library's own interrupt, delivered before the shield went up, not
-        // someone else's (as for a group's body, see Group.run). Judged a failure, a cancellation
-        // would be reported as one.
+        // someone else's (as for a group's body, see Group.run). Only if the library did
+        // interrupt this thread (DELIVERED): a child forked inside the shield never was, and an
+        // interrupt type it throws is a failure. Judged a failure, a cancellation would be
+        // reported as one.
         cancelled = true;
         for (Throwable riding : Cancellation.suppressedFailures(thrown, this)) {
           g.childFailed(this, riding); // a close() that failed during the cancellation

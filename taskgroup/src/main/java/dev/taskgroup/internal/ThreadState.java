@@ -605,6 +605,14 @@ public abstract class ThreadState extends Scope {
     status = s & ~JOINING;
   }
 
+  /**
+   * Whether the library has interrupted this thread for a cancellation that the thread has not yet
+   * settled (DELIVERED): an interrupt type the thread throws may then be the library's.
+   */
+  final boolean deliveredUnsettled() {
+    return (status & DELIVERED) != 0;
+  }
+
   /** Spins until BUSY is taken; returns the status without BUSY. */
   private int lockStatus() {
     for (int spins = 0; ; spins++) {
