@@ -1788,6 +1788,35 @@ class PortedTrioTest {
    * is a failure of its group, as anywhere the thread is not cancelled, not a cancellation to drop.
    * (Trio: no Cancelled can arise inside a shield, so what escapes it is an error.)
    */
+  /**
+   * The same for a group's body: a group run inside a shielded cleanup region, under an outer scope
+   * already cancelled, whose body throws an {@link java.io.InterruptedIOException} of its own,
+   * fails with it; it is not passed on as the outer scope's cancellation (which would absorb it).
+   */
+  @RepeatedTest(3)
+  void aBodyInShieldedCleanupThatThrowsAnInterruptedIoFails() throws Exception {
+    CancelScope outer = CancelScope.create();
+    java.io.InterruptedIOException own = new java.io.InterruptedIOException("the body's own");
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    outer.run(
+        () -> {
+          outer.cancel();
+          CancelScope.shielded()
+              .run(
+                  () ->
+                      thrown.set(
+                          catchThrowable(
+                              () ->
+                                  TaskGroup.create()
+                                      .run(
+                                          () -> {
+                                            throw own;
+                                          }))));
+        });
+    assertThat(thrown.get()).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown.get()).failures()).containsExactly(own);
+  }
+
   @RepeatedTest(5)
   void aChildForkedInShieldedCleanupThatThrowsAnInterruptTypeFails() throws Exception {
     for (Exception own :

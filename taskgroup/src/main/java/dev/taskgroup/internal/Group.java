@@ -247,15 +247,19 @@ public final class Group extends EnteredScope {
         } else if (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, ts)) {
           result = null; // the body was cut short by a cancellation
           reportRiding(thrown, ts);
-        } else if (cancelledBehindShield(parent) && Cancellation.isInterruptByType(thrown, ts)) {
+        } else if (cancelledBehindShield(parent)
+            && (thrown instanceof InterruptedException
+                || ((flags & SHIELDED) != 0 && Cancellation.isInterruptByType(thrown, ts)))) {
           // A cancellation further out that a shield the body raised (the group's own, or one
           // between) now hides: the library's own interrupt, not someone else's. It passes
           // through unchanged, as from a plain scope, once the members are cancelled and joined
           // (Trio: an exception from a nursery's body cancels the nursery). Taken for an outside
           // interrupt, it would be set again by the cancelled scope that absorbs it, and outlive
           // it. Another type an interrupt raises (an InterruptedIOException) is a cancellation as
-          // well, not a failure: it goes on as the cause of a CancelledException, as when a
-          // cancelled scope above is visible (below).
+          // well when the shield is the group's own: it goes on as the cause of a
+          // CancelledException, as when a cancelled scope above is visible (below). Behind a
+          // shield above the group (cleanup in a shielded scope, where the library interrupted
+          // nothing) such an exception is a failure, which must not be absorbed as a cancellation.
           reportRiding(thrown, ts);
           passThrough =
               thrown instanceof InterruptedException ie
