@@ -302,6 +302,7 @@ public final class VirtualClock implements AutoCloseable {
   private void autoAdvanceLoop() {
     long quietSince = System.nanoTime();
     long lastSleeps = -1L;
+    long lastScheduled = -1L;
     int lastThreads = -1;
     OptionalLong lastDue = OptionalLong.empty();
     while (!closed.get()) {
@@ -313,9 +314,19 @@ public final class VirtualClock implements AutoCloseable {
       // spell with nothing due) while its thread was running.
       OptionalLong due = nextDue();
       long sleeps = time.sleepsStarted();
+      // Every deadline scheduled is activity too: a thread entering scope after scope, each with
+      // a deadline on the same virtual instant, leaves `due` unchanged, and when the samples are
+      // far apart (a loaded machine) two in a row can find it outside every scope in the snapshot
+      // and inside the next one when `due` is read: quiet, with a deadline that is its own.
+      long scheduled = LibraryClock.deadlinesScheduled();
       long realNow = System.nanoTime();
-      boolean same = sleeps == lastSleeps && threads.size() == lastThreads && due.equals(lastDue);
+      boolean same =
+          sleeps == lastSleeps
+              && scheduled == lastScheduled
+              && threads.size() == lastThreads
+              && due.equals(lastDue);
       if (!allBlocked(threads) || time.sleeperWaking() || !same) {
+        lastScheduled = scheduled;
         lastSleeps = sleeps;
         lastThreads = threads.size();
         lastDue = due;

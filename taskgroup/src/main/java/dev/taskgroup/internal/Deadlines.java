@@ -60,6 +60,14 @@ public final class Deadlines {
   /** The pending deadlines, earliest first; under LOCK. */
   static final DeadlineHeap HEAP = new DeadlineHeap();
 
+  /**
+   * How many deadlines have been put in the heap, ever; under LOCK. A test clock's auto-advance
+   * reads it as activity: a thread entering scopes whose deadlines all fall on one virtual instant
+   * leaves the earliest deadline unchanged, and can be between two scopes (counted nowhere) at
+   * every sample the clock takes.
+   */
+  private static long scheduled;
+
   /** The reason every expired deadline records (one object: firing allocates nothing). */
   private static final CancelReason EXPIRED =
       new CancelReason(CancelReason.Kind.DEADLINE, "deadline expired", "taskgroup-deadlines", 0L);
@@ -308,6 +316,7 @@ public final class Deadlines {
     if (d.nanos - LibraryClock.nanoTime() <= 0L) {
       return true;
     }
+    scheduled++;
     if (HEAP.add(d)) { // the new earliest
       DeadlineTimer.wake(); // started on first use
     }
@@ -340,6 +349,16 @@ public final class Deadlines {
   }
 
   // ---- what the test clock calls (LibraryClock) ---------------------------------------------
+
+  /** How many deadlines have been scheduled, ever (see {@link #scheduled}'s comment). */
+  public static long scheduledCount() {
+    LOCK.lock();
+    try {
+      return scheduled;
+    } finally {
+      LOCK.unlock();
+    }
+  }
 
   /** When the earliest pending deadline is due; empty when none is. */
   public static OptionalLong nextDue() {

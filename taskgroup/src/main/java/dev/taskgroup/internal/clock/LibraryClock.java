@@ -127,6 +127,16 @@ public final class LibraryClock {
   }
 
   /**
+   * How many deadlines have been scheduled since the process started: a change between two looks is
+   * activity, even when the earliest deadline stays the same.
+   *
+   * @return the count
+   */
+  public static long deadlinesScheduled() {
+    return Deadlines.scheduledCount();
+  }
+
+  /**
    * Fires, on the calling thread and in deadline order, every deadline due at {@link #nanoTime()}:
    * when this returns, each one's cancellation has been delivered.
    */
