@@ -540,17 +540,21 @@ class PortedMockClockTest {
         new Thread(
             () -> {
               try {
+                // each scope waits after the one inside it ended: each is cut short by its own
+                // deadline, if not by one further out
                 outer.run(
-                    () ->
-                        middle.run(
-                            () -> {
-                              inner.run(
-                                  () -> {
-                                    inside.countDown();
-                                    new CountDownLatch(1).await();
-                                  });
-                              new CountDownLatch(1).await();
-                            }));
+                    () -> {
+                      middle.run(
+                          () -> {
+                            inner.run(
+                                () -> {
+                                  inside.countDown();
+                                  new CountDownLatch(1).await();
+                                });
+                            new CountDownLatch(1).await();
+                          });
+                      new CountDownLatch(1).await();
+                    });
               } catch (Throwable e) {
                 escaped.set(e);
               }
@@ -659,6 +663,115 @@ class PortedMockClockTest {
     scope.setTimeout(Duration.ZERO); // expires at once, without any advance
     assertThat(t.join(Duration.ofSeconds(10))).isTrue();
     assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  /**
+   * The owner of a group, cancelled by an outer deadline, waits for a child in a shielded cleanup
+   * that sleeps on virtual time: the owner (interrupted, joining) does not hold the auto-advance
+   * still, and the child's sleep ends at its own instant.
+   */
+  @RepeatedTest(3)
+  void aCancelledOwnerJoiningAShieldedSleepingChildLetsTheClockJump(VirtualClock clock)
+      throws Exception {
+    clock.autoAdvance(Duration.ZERO);
+    Instant start = clock.instant();
+    AtomicReference<Instant> cleanupEnded = new AtomicReference<>();
+    CancelScope outer = CancelScope.withTimeout(Duration.ofSeconds(5));
+    outer.run(
+        () -> {
+          TaskGroup group = TaskGroup.create();
+          group.run(
+              () -> {
+                group.fork(
+                    () -> {
+                      try {
+                        CancelScope.sleep(Duration.ofHours(1));
+                      } finally {
+                        CancelScope cleanup = CancelScope.shielded();
+                        cleanup.run(() -> CancelScope.sleep(Duration.ofSeconds(10)));
+                        cleanupEnded.set(clock.instant());
+                      }
+                    });
+                CancelScope.sleep(Duration.ofHours(1));
+              });
+        });
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(cleanupEnded.get()).isEqualTo(start.plusSeconds(15));
+    assertThat(clock.instant()).isEqualTo(start.plusSeconds(15));
+  }
+
+  /** The body of a group with a timeout, cancelled, in shielded cleanup with its own sleep. */
+  @RepeatedTest(3)
+  void aGroupBodysShieldedCleanupAfterTheGroupTimeoutSleepsOnVirtualTime(VirtualClock clock)
+      throws Exception {
+    clock.autoAdvance(Duration.ZERO);
+    Instant start = clock.instant();
+    AtomicReference<Instant> cleanupEnded = new AtomicReference<>();
+    TaskGroup group = TaskGroup.builder().timeout(Duration.ofSeconds(30)).build();
+    group.run(
+        () -> {
+          group.fork(() -> CancelScope.sleep(Duration.ofHours(2)));
+          try {
+            CancelScope.sleep(Duration.ofHours(1));
+          } finally {
+            CancelScope cleanup = CancelScope.shielded();
+            cleanup.run(() -> CancelScope.sleep(Duration.ofSeconds(7)));
+            cleanupEnded.set(clock.instant());
+          }
+        });
+    assertThat(group.cancelCaught()).isTrue();
+    assertThat(cleanupEnded.get()).isEqualTo(start.plusSeconds(37));
+  }
+
+  /** OpenJDK invokeAny / invokeAll on virtual time: the first to finish wins at its instant. */
+  @RepeatedTest(3)
+  void invokeAnyReturnsTheShortestSleepAtItsInstantAndInvokeAllTheLongest(VirtualClock clock)
+      throws Exception {
+    clock.autoAdvance(Duration.ZERO);
+    Instant start = clock.instant();
+    List<java.util.concurrent.Callable<Integer>> sleeps = new ArrayList<>();
+    for (int s : new int[] {3, 1, 2}) {
+      sleeps.add(
+          () -> {
+            CancelScope.sleep(Duration.ofSeconds(s));
+            return s;
+          });
+    }
+    assertThat(TaskGroup.invokeAny(sleeps)).isEqualTo(1);
+    assertThat(clock.instant()).isEqualTo(start.plusSeconds(1));
+    assertThat(TaskGroup.invokeAll(sleeps)).containsExactly(3, 1, 2);
+    assertThat(clock.instant()).isEqualTo(start.plusSeconds(4));
+  }
+
+  /**
+   * Trio's autojump, with children that both sleep and set deadlines: a chain of timeouts, each
+   * child starting after the one before it ended, runs at exact virtual instants.
+   */
+  @RepeatedTest(3)
+  void aChainOfChildTimeoutsUnderAutoAdvanceRunsAtExactInstants(VirtualClock clock)
+      throws Exception {
+    clock.autoAdvance(Duration.ZERO);
+    Instant start = clock.instant();
+    Queue<String> record = new ConcurrentLinkedQueue<>();
+    TaskGroup group = TaskGroup.create();
+    group.run(
+        () -> {
+          for (int i = 1; i <= 5; i++) {
+            int seconds = i;
+            var task =
+                group.fork(
+                    () ->
+                        CancelScope.moveOnAfter(
+                            Duration.ofSeconds(seconds),
+                            () -> {
+                              CancelScope.sleep(Duration.ofDays(1));
+                              return "slept";
+                            }));
+            assertThat(task.get()).isNull();
+            record.add(Duration.between(start, clock.instant()).toSeconds() + "s");
+          }
+        });
+    assertThat(List.copyOf(record)).containsExactly("1s", "3s", "6s", "10s", "15s");
   }
 
   // ---- helpers -------------------------------------------------------------------------------
