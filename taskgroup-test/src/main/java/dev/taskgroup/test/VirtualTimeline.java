@@ -30,8 +30,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * close() marks the timeline closed and wakes every sleeper; a sleep that registers after that
  * returns at once. The library has switched to the system clock before close() runs, so a woken
  * sleeper goes on there with the time it had left.
- * A sleep the library made "forever" (CancelScope.sleep saturates at FOREVER_NANOS) goes to
- * `foreverSleepers` instead: no advance wakes it, close() does.
+ * A sleep the library made "forever" (CancelScope.sleep saturates at FOREVER_NANOS) parks in
+ * parkForever(), which registers it in `foreverSleepers`: no advance wakes it, close() does.
+ * (Not as an end FOREVER_NANOS from now: once the time has moved, a re-park after a spurious
+ * wakeup put that end under the horizon, and an advance of 73 years ended the sleep.) parkUntil
+ * sends a deadline FOREVER_NANOS or more away there too.
  * Invariant: a sleeper is in `sleepers` (or `foreverSleepers`) from its registration until its parkUntil returns, or
  * until the clock wakes it (whichever is first).
  * </pre>
@@ -130,6 +133,33 @@ final class VirtualTimeline implements TimeSource {
       try {
         if (!sleepers.remove(s) && !foreverSleepers.remove(s)) {
           waking--; // the clock took it out and counted it (wakeDueSleepers)
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+  }
+
+  @Override
+  public void parkForever() {
+    Sleeper s;
+    lock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      s = new Sleeper(now, sleepsStarted++, Thread.currentThread());
+      foreverSleepers.add(s);
+    } finally {
+      lock.unlock();
+    }
+    try {
+      LockSupport.park(this);
+    } finally {
+      lock.lock();
+      try {
+        if (!foreverSleepers.remove(s)) {
+          waking--; // close() took it out and counted it
         }
       } finally {
         lock.unlock();

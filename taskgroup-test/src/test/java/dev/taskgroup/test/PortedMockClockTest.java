@@ -17,6 +17,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -772,6 +773,80 @@ class PortedMockClockTest {
           }
         });
     assertThat(List.copyOf(record)).containsExactly("1s", "3s", "6s", "10s", "15s");
+  }
+
+  /**
+   * A forever sleep ({@code ChronoUnit.FOREVER}, beyond the library's horizon) that wakes
+   * spuriously after the time moved (a park may return "for no reason at all") is still forever: no
+   * advance, however large, ends it. It used to park again with its end now less than the horizon
+   * away, as an ordinary sleep that the next advance past 73 years woke and ended.
+   */
+  @RepeatedTest(3)
+  void aForeverSleepWokenSpuriouslyAfterAnAdvanceIsStillForever(VirtualClock clock)
+      throws Exception {
+    CancelScope scope = CancelScope.create();
+    CountDownLatch sleeping = new CountDownLatch(1);
+    AtomicReference<String> outcome = new AtomicReference<>();
+    Thread sleeper =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    scope.run(
+                        () -> {
+                          sleeping.countDown();
+                          CancelScope.sleep(ChronoUnit.FOREVER.getDuration());
+                          outcome.set("the forever sleep ended");
+                        });
+                  } catch (InterruptedException e) {
+                    outcome.set("interrupted: " + e);
+                  }
+                });
+    sleeping.await();
+    awaitParked(sleeper);
+    clock.advance(Duration.ofSeconds(1));
+    LockSupport.unpark(sleeper); // a spurious wakeup
+    assertThat(sleeper.join(Duration.ofMillis(20))).isFalse();
+    awaitParked(sleeper);
+    clock.advance(Duration.ofDays(365L * 100));
+    assertThat(sleeper.join(Duration.ofMillis(50))).as(outcome.get()).isFalse();
+    scope.cancel();
+    assertThat(sleeper.join(Duration.ofSeconds(10))).isTrue();
+    assertThat(outcome.get()).isNull();
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  /** The same under auto-advance: the clock does not jump 73 years to a forever sleep. */
+  @RepeatedTest(3)
+  void autoAdvanceDoesNotJumpToAForeverSleepWokenSpuriously(VirtualClock clock) throws Exception {
+    CountDownLatch sleeping = new CountDownLatch(1);
+    CancelScope scope = CancelScope.create();
+    Thread sleeper =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    scope.run(
+                        () -> {
+                          sleeping.countDown();
+                          CancelScope.sleep(ChronoUnit.FOREVER.getDuration());
+                        });
+                  } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                  }
+                });
+    sleeping.await();
+    awaitParked(sleeper);
+    clock.advance(Duration.ofSeconds(1));
+    Instant reached = clock.instant();
+    LockSupport.unpark(sleeper); // a spurious wakeup
+    assertThat(sleeper.join(Duration.ofMillis(20))).isFalse();
+    awaitParked(sleeper);
+    clock.autoAdvance(Duration.ZERO);
+    assertThat(sleeper.join(Duration.ofMillis(100))).isFalse();
+    assertThat(clock.instant()).as("jumped to a forever sleep").isEqualTo(reached);
+    scope.cancel();
+    assertThat(sleeper.join(Duration.ofSeconds(10))).isTrue();
   }
 
   // ---- helpers -------------------------------------------------------------------------------

@@ -245,9 +245,22 @@ public final class PlainScope extends EnteredScope {
    * Sleeps {@code nanos} on the library's clock (a test clock's, when one is installed). A
    * checkpoint at the start and while it waits: throws if the thread is, or becomes, effectively
    * cancelled (the interrupt status set) or is interrupted by someone else (the status cleared).
+   * {@code nanos} of FOREVER_NANOS or more (CancelScope.sleep saturates there) is forever: no time
+   * ends it, real or virtual.
    */
   public static void sleep(long nanos) throws InterruptedException {
     checkpoint();
+    if (nanos >= DeadlineClock.FOREVER_NANOS) {
+      // Not an end FOREVER_NANOS from now: after a spurious wakeup, once a test clock had moved,
+      // that end was less than the horizon away and parked as an ordinary sleep, which the test
+      // clock's next long advance (or an auto-advance jump of 73 years) reached and ended.
+      for (; ; ) {
+        LibraryClock.parkForever(CancelScope.class);
+        if (Thread.interrupted() || isCancelled()) {
+          throw ThreadState.interruptedWhileWaiting("CancelScope.sleep");
+        }
+      }
+    }
     long until = LibraryClock.nanoTime() + nanos;
     while (until - LibraryClock.nanoTime() > 0L) {
       LibraryClock.parkUntil(until, CancelScope.class);

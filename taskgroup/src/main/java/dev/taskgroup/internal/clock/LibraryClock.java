@@ -76,6 +76,21 @@ public final class LibraryClock {
   }
 
   /**
+   * Parks the calling thread with no end in time (a sleep beyond the library's horizon), until
+   * unparked, interrupted, or the clock changes: callers loop.
+   *
+   * @param blocker what the thread waits for, shown in thread dumps on the system clock
+   */
+  public static void parkForever(Object blocker) {
+    TimeSource s = source;
+    if (s == null) {
+      LockSupport.park(blocker);
+    } else {
+      s.parkForever();
+    }
+  }
+
+  /**
    * Whether a test clock is installed (threads entering scopes are then registered).
    *
    * @return whether the time is a test clock's

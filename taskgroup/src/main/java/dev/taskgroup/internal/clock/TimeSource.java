@@ -1,6 +1,7 @@
 package dev.taskgroup.internal.clock;
 
 import java.time.Instant;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * A time other than the system's, installed in {@link LibraryClock}: what the test kit's virtual
@@ -30,4 +31,14 @@ public interface TimeSource {
    * @param deadlineNanos when to wake, on this source's timeline
    */
   void parkUntil(long deadlineNanos);
+
+  /**
+   * Parks the calling thread with no end in time: no move of this source's time wakes it; it
+   * returns when the thread is unparked or interrupted, when this source is uninstalled, or
+   * spuriously: the caller re-checks and parks again. Never throws, never clears the interrupt
+   * status. By default a plain park, which no clock wakes.
+   */
+  default void parkForever() {
+    LockSupport.park(this);
+  }
 }
