@@ -57,14 +57,14 @@ public final class VirtualClock implements AutoCloseable {
    *
    * `time` holds the virtual now and the sleepers (VirtualTimeline). The library's deadlines
    * stay in the library (Deadlines), which stops firing them on its own while this clock is
-   * installed; advanceTo() moves `time.now` step by step to each next deadline or sleeper due
+   * installed; advanceTo() moves the time's now step by step to each next deadline or sleeper due
    * up to the target, and at each step fires the deadlines due (inline: delivered when the call
    * returns) and then wakes the sleepers due. Deadlines before sleepers at the same instant.
    *
    * `advancing` serialises moves of the time: advance(), the auto-advance thread, close().
    * `closed` is set once by close(); afterwards nothing moves the time. `autoThread` is started
    * once, by the first autoAdvance(), and ends when closed.
-   * Invariant: time.now never decreases, and changes only under `advancing`.
+   * Invariant: the time's now never decreases, and changes only under `advancing`.
    */
 
   /** The library's horizon: a deadline or sleep this far away or more is forever. */
@@ -142,7 +142,7 @@ public final class VirtualClock implements AutoCloseable {
     advancing.lock();
     try {
       checkOpen("advance");
-      advanceTo(time.now + nanos);
+      advanceTo(time.nanoTime() + nanos);
       if (nanos == MAX_NANOS) {
         // Beyond the library's horizon (no deadline or sleep is ever set further than
         // MAX_NANOS ahead, every one due has now fired): only the instant moves on.
@@ -253,12 +253,12 @@ public final class VirtualClock implements AutoCloseable {
       if (next.isEmpty() || next.getAsLong() - target > 0L) {
         break;
       }
-      if (next.getAsLong() - time.now > 0L) {
+      if (next.getAsLong() - time.nanoTime() > 0L) {
         time.moveTo(next.getAsLong());
       }
       fireDue();
     }
-    if (target - time.now > 0L) {
+    if (target - time.nanoTime() > 0L) {
       time.moveTo(target);
     }
     fireDue();
@@ -341,7 +341,8 @@ public final class VirtualClock implements AutoCloseable {
         OptionalLong next = nextDue();
         if (!closed.get() && next.isPresent() && next.equals(due)) { // else: activity, see above
           long target = next.getAsLong();
-          advanceTo(target - time.now > 0L ? target : time.now); // (the timeline may wrap)
+          advanceTo(
+              target - time.nanoTime() > 0L ? target : time.nanoTime()); // (the timeline may wrap)
         }
       } finally {
         advancing.unlock();

@@ -18,7 +18,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <pre>
  * Implementation overview
  *
- * `now` is written only by the clock, under its `advancing` lock, and read by anyone (volatile).
+ * `current` (the virtual now: nanoseconds and instant in one immutable record, so that they are
+ * read as a pair; `now` below) is written only by the clock, under its `advancing` lock, and read
+ * by anyone (volatile).
  * `lock` guards `sleepers` (a min-heap by wake time, then arrival), `closed`, `sleepsStarted` and
  * `waking` (sleepers the clock took out of `sleepers` and unparked whose parkUntil has not yet
  * returned: a woken platform thread shows as WAITING until it runs, and must not count as
@@ -40,16 +42,18 @@ import java.util.concurrent.locks.ReentrantLock;
  * </pre>
  */
 final class VirtualTimeline implements TimeSource {
-  /** The virtual now, on the library's timeline; see the overview. Written only by moveTo. */
-  volatile long now;
-
   /**
-   * The virtual now as an instant: the origin plus every move of {@code now} and every skip, kept
-   * on its own so that it stays exact (and never goes back) when the total moved is more than a
-   * long of nanoseconds holds, where {@code now} wraps. Written with {@code now}, under the clock's
-   * lock.
+   * The virtual now, on the library's timeline and as an instant, published together in one record:
+   * a reader of both (the library converting a deadline, a thread checking the time after a
+   * deadline fired) never sees the nanoseconds of one move with the instant of another. Two
+   * volatile fields let a deadline set during an advance expire a step before the instant it
+   * showed. The instant is kept on its own so that it stays exact (and never goes back) when the
+   * total moved is more than a long of nanoseconds holds, where the nanoseconds wrap. Written only
+   * by moveTo and skip, under the clock's lock.
    */
-  private volatile Instant nowInstant;
+  private volatile Now current;
+
+  private record Now(long nanos, Instant instant) {}
 
   private final ReentrantLock lock = new ReentrantLock();
   private final PriorityQueue<Sleeper> sleepers =
@@ -74,15 +78,13 @@ final class VirtualTimeline implements TimeSource {
   static final long FOREVER_NANOS = Long.MAX_VALUE / 4;
 
   VirtualTimeline(long originNanos, Instant originInstant) {
-    this.now = originNanos;
-    this.nowInstant = originInstant;
+    this.current = new Now(originNanos, originInstant);
   }
 
   /** Moves {@code now} forward to {@code nanos}; only the clock, under its lock. */
   void moveTo(long nanos) {
-    long step = nanos - now;
-    now = nanos;
-    skip(Duration.ofNanos(step));
+    Now was = current;
+    current = new Now(nanos, plus(was.instant, Duration.ofNanos(nanos - was.nanos)));
   }
 
   /**
@@ -91,26 +93,31 @@ final class VirtualTimeline implements TimeSource {
    * Saturates at {@link Instant#MAX}.
    */
   void skip(Duration d) {
+    Now was = current;
+    current = new Now(was.nanos, plus(was.instant, d));
+  }
+
+  private static Instant plus(Instant i, Duration d) {
     try {
-      nowInstant = nowInstant.plus(d);
+      return i.plus(d);
     } catch (DateTimeException | ArithmeticException beyond) {
-      nowInstant = Instant.MAX;
+      return Instant.MAX;
     }
   }
 
   @Override
   public long nanoTime() {
-    return now;
+    return current.nanos;
   }
 
   @Override
   public Instant instant() {
-    return nowInstant;
+    return current.instant;
   }
 
   @Override
   public void parkUntil(long deadlineNanos) {
-    if (deadlineNanos - now <= 0L) {
+    if (deadlineNanos - nanoTime() <= 0L) {
       return;
     }
     Sleeper s;
@@ -120,12 +127,12 @@ final class VirtualTimeline implements TimeSource {
         return;
       }
       s = new Sleeper(deadlineNanos, sleepsStarted++, Thread.currentThread());
-      (deadlineNanos - now >= FOREVER_NANOS ? foreverSleepers : sleepers).add(s);
+      (deadlineNanos - nanoTime() >= FOREVER_NANOS ? foreverSleepers : sleepers).add(s);
     } finally {
       lock.unlock();
     }
     try {
-      if (deadlineNanos - now > 0L) {
+      if (deadlineNanos - nanoTime() > 0L) {
         LockSupport.park(this);
       }
     } finally {
@@ -148,7 +155,7 @@ final class VirtualTimeline implements TimeSource {
       if (closed) {
         return;
       }
-      s = new Sleeper(now, sleepsStarted++, Thread.currentThread());
+      s = new Sleeper(nanoTime(), sleepsStarted++, Thread.currentThread());
       foreverSleepers.add(s);
     } finally {
       lock.unlock();
@@ -182,7 +189,7 @@ final class VirtualTimeline implements TimeSource {
   void wakeDueSleepers() {
     lock.lock();
     try {
-      while (!sleepers.isEmpty() && sleepers.peek().wake - now <= 0L) {
+      while (!sleepers.isEmpty() && sleepers.peek().wake - nanoTime() <= 0L) {
         waking++;
         LockSupport.unpark(sleepers.poll().thread);
       }

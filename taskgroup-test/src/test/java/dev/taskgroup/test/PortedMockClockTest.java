@@ -849,6 +849,124 @@ class PortedMockClockTest {
     assertThat(sleeper.join(Duration.ofSeconds(10))).isTrue();
   }
 
+  /**
+   * Two children cancelled by a deadline clean up in shielded scopes, one waiting on a latch that
+   * the other releases after a virtual sleep: the waiting child (cancelled, its interrupt status
+   * once set) counts as blocked, so the clock jumps to the other's sleep, and both finish at its
+   * instant.
+   */
+  @RepeatedTest(3)
+  void shieldedCleanupsWaitingOnEachOtherRunOnVirtualTime(VirtualClock clock) throws Exception {
+    clock.autoAdvance(Duration.ZERO);
+    Instant start = clock.instant();
+    CountDownLatch released = new CountDownLatch(1);
+    Queue<String> record = new ConcurrentLinkedQueue<>();
+    CancelScope outer = CancelScope.withTimeout(Duration.ofSeconds(5));
+    outer.run(
+        () -> {
+          TaskGroup group = TaskGroup.create();
+          group.run(
+              () -> {
+                group.fork(
+                    () -> {
+                      try {
+                        CancelScope.sleep(Duration.ofHours(1));
+                      } finally {
+                        CancelScope.shielded().run(released::await);
+                        record.add("waiter at " + Duration.between(start, clock.instant()));
+                      }
+                    });
+                group.fork(
+                    () -> {
+                      try {
+                        CancelScope.sleep(Duration.ofHours(1));
+                      } finally {
+                        CancelScope.shielded()
+                            .run(
+                                () -> {
+                                  CancelScope.sleep(Duration.ofSeconds(3));
+                                  record.add(
+                                      "releaser at " + Duration.between(start, clock.instant()));
+                                  released.countDown();
+                                });
+                      }
+                    });
+              });
+        });
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(List.copyOf(record)).containsExactly("releaser at PT8S", "waiter at PT8S");
+  }
+
+  /**
+   * Scopes entered with a timeout while another thread advances the clock step by step: a scope's
+   * deadline, as {@code deadline()} shows it, is when it expires; none is found cancelled while the
+   * virtual now is still before it. (The start of a timeout read the clock's nanoseconds and its
+   * instant one after the other, and an advance in between made the scope expire a step before the
+   * deadline it showed.)
+   */
+  @RepeatedTest(2)
+  void aTimeoutStartedWhileTheClockAdvancesNeverExpiresBeforeTheDeadlineItShows(VirtualClock clock)
+      throws Exception {
+    assertThat(raceEntriesWithAdvances(clock, () -> CancelScope.withTimeout(STEP))).isEmpty();
+  }
+
+  /** The same for an Instant deadline one step ahead, converted while the clock advances. */
+  @RepeatedTest(2)
+  void anInstantDeadlineSetWhileTheClockAdvancesNeverExpiresBeforeItsInstant(VirtualClock clock)
+      throws Exception {
+    assertThat(
+            raceEntriesWithAdvances(
+                clock, () -> CancelScope.withDeadline(clock.instant().plus(STEP))))
+        .isEmpty();
+  }
+
+  private static final Duration STEP = Duration.ofMillis(1);
+
+  /**
+   * Three threads enter scopes made by {@code scopes} while this thread advances by {@link #STEP}
+   * for up to 1 s of real time: what each scope found expired before the deadline it shows.
+   */
+  private static List<String> raceEntriesWithAdvances(
+      VirtualClock clock, java.util.function.Supplier<CancelScope> scopes) throws Exception {
+    Queue<String> early = new ConcurrentLinkedQueue<>();
+    java.util.concurrent.atomic.AtomicBoolean stop =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    List<Thread> workers = new ArrayList<>();
+    for (int w = 0; w < 3; w++) {
+      workers.add(
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    try {
+                      while (!stop.get() && early.isEmpty()) {
+                        CancelScope scope = scopes.get();
+                        scope.run(
+                            () -> {
+                              if (CancelScope.isCancelled()) {
+                                Instant now = clock.instant(); // not before the expiry
+                                Instant deadline = scope.deadline().orElseThrow();
+                                if (now.isBefore(deadline)) {
+                                  early.add("expired at " + now + ", deadline " + deadline);
+                                }
+                              }
+                            });
+                      }
+                    } catch (InterruptedException e) {
+                      early.add("interrupted: " + e);
+                    }
+                  }));
+    }
+    long realEnd = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1000);
+    while (System.nanoTime() - realEnd < 0 && early.isEmpty()) {
+      clock.advance(STEP);
+    }
+    stop.set(true);
+    for (Thread t : workers) {
+      t.join();
+    }
+    return List.copyOf(early);
+  }
+
   // ---- helpers -------------------------------------------------------------------------------
 
   /** Waits until {@code t} is parked (WAITING or TIMED_WAITING) or done. */

@@ -115,8 +115,12 @@ public final class Deadlines {
 
   /** Sets an absolute deadline (converted once to the monotonic clock). */
   public static void setDeadline(EnteredScope scope, Instant deadline) {
-    long now = LibraryClock.nanoTime();
-    Instant wallNow = LibraryClock.instant();
+    long now;
+    Instant wallNow;
+    do {
+      now = LibraryClock.nanoTime();
+      wallNow = LibraryClock.instant();
+    } while (movedSince(now));
     long left = DeadlineClock.saturatedNanos(Duration.between(wallNow, deadline));
     boolean never = left == DeadlineClock.FOREVER_NANOS;
     // A test clock moves both clocks together, exactly: converting with its own readings is exact
@@ -130,7 +134,24 @@ public final class Deadlines {
 
   /** Sets a timeout: from now if the scope runs, else from when it starts. */
   public static void setTimeout(EnteredScope scope, Duration timeout) {
-    update(scope, LibraryClock.nanoTime(), LibraryClock.instant(), timeout, false);
+    long now;
+    Instant wallNow;
+    do {
+      now = LibraryClock.nanoTime();
+      wallNow = LibraryClock.instant();
+    } while (movedSince(now));
+    update(scope, now, wallNow, timeout, false);
+  }
+
+  /**
+   * Whether a test clock moved the time since {@code now} was read: it moves its nanoseconds and
+   * its instant together, and an advance between a caller's two reads put them a step apart (a
+   * timeout then expired a step before the deadline it showed, an Instant deadline a step early),
+   * so the caller reads both again. On the system clock, one volatile read (the clocks are read
+   * back to back there, as they always were).
+   */
+  private static boolean movedSince(long now) {
+    return LibraryClock.testClockInstalled() && LibraryClock.nanoTime() != now;
   }
 
   /**
@@ -159,8 +180,12 @@ public final class Deadlines {
   static void start(EnteredScope scope) {
     // The clocks are read before the lock: a timeout counts from when run started, not from
     // when this thread got the lock (10 000 scopes entering at once queue on it for ms).
-    long now = LibraryClock.nanoTime();
-    Instant wallNow = LibraryClock.instant();
+    long now;
+    Instant wallNow;
+    do {
+      now = LibraryClock.nanoTime();
+      wallNow = LibraryClock.instant();
+    } while (movedSince(now));
     boolean due;
     List<EnteredScope> alsoDue = null;
     LOCK.lock();
