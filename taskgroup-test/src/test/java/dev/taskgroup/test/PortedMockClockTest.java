@@ -967,6 +967,72 @@ class PortedMockClockTest {
     return List.copyOf(early);
   }
 
+  /**
+   * One advance past a group timeout over nested groups: when it returns, every grandchild has been
+   * interrupted, by the advancing thread (the cancellation is delivered before advance returns,
+   * however deep the tree).
+   */
+  @RepeatedTest(3)
+  void anAdvancePastAGroupTimeoutHasInterruptedEveryGrandchildWhenItReturns(VirtualClock clock)
+      throws Exception {
+    Thread advancer = Thread.currentThread();
+    java.util.Set<Thread> interrupted = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    java.util.concurrent.ThreadFactory recording =
+        r ->
+            new Thread(r) {
+              @Override
+              public void interrupt() {
+                if (Thread.currentThread() == advancer) {
+                  interrupted.add(this);
+                }
+                super.interrupt();
+              }
+            };
+    int children = 10;
+    int grandchildren = 10;
+    CountDownLatch blocked = new CountDownLatch(children * grandchildren);
+    java.util.Set<Thread> leaves = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    TaskGroup top =
+        TaskGroup.builder().timeout(Duration.ofSeconds(10)).threadFactory(recording).build();
+    AtomicReference<Throwable> outcome = new AtomicReference<>();
+    Thread owner =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    top.run(
+                        () -> {
+                          for (int c = 0; c < children; c++) {
+                            top.fork(
+                                () -> {
+                                  TaskGroup inner =
+                                      TaskGroup.builder().threadFactory(recording).build();
+                                  inner.run(
+                                      () -> {
+                                        for (int g = 0; g < grandchildren; g++) {
+                                          inner.fork(
+                                              () -> {
+                                                leaves.add(Thread.currentThread());
+                                                blocked.countDown();
+                                                new CountDownLatch(1).await();
+                                              });
+                                        }
+                                      });
+                                });
+                          }
+                        });
+                  } catch (Throwable e) {
+                    outcome.set(e);
+                  }
+                });
+    blocked.await();
+    clock.advance(Duration.ofSeconds(10));
+    assertThat(interrupted).containsAll(leaves);
+    owner.join();
+    assertThat(outcome.get()).isNull();
+    assertThat(top.cancelCaught()).isTrue();
+  }
+
   // ---- helpers -------------------------------------------------------------------------------
 
   /** Waits until {@code t} is parked (WAITING or TIMED_WAITING) or done. */
