@@ -1122,12 +1122,14 @@ class PortedAnyioTest {
   // AnyIO test_deadline_moved: moving a running scope's deadline later keeps it from firing.
   @RepeatedTest(2)
   void movingTheDeadlineLaterFromInsideKeepsTheBodyRunning() throws Exception {
-    CancelScope scope = CancelScope.withTimeout(Duration.ofMillis(50));
+    // The first deadline must be far enough that a busy machine still moves it before it fires,
+    // and the sleep must outlast it, or the test would pass with setDeadline doing nothing.
+    CancelScope scope = CancelScope.withTimeout(Duration.ofMillis(300));
     AtomicBoolean done = new AtomicBoolean();
     scope.run(
         () -> {
-          scope.setDeadline(scope.deadline().orElseThrow().plusMillis(2_000));
-          Thread.sleep(150);
+          scope.setDeadline(scope.deadline().orElseThrow().plusMillis(5_000));
+          Thread.sleep(600);
           done.set(true);
         });
     assertThat(done).isTrue();
