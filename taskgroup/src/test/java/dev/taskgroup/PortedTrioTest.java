@@ -1817,6 +1817,44 @@ class PortedTrioTest {
     assertThat(((TaskGroupException) thrown.get()).failures()).containsExactly(own);
   }
 
+  /**
+   * The same for a group shielded before its run ({@code cancelScope().setShielded(true)}), run in
+   * a scope already cancelled, whether by the owner itself or before the owner entered it: the
+   * cancellation never reached the body, so an {@link java.io.InterruptedIOException} of its own is
+   * a failure, not that cancellation.
+   */
+  @RepeatedTest(3)
+  void aBodyOfAGroupShieldedBeforeItsRunThatThrowsAnInterruptedIoFails() throws Exception {
+    for (boolean cancelledInside : new boolean[] {true, false}) {
+      CancelScope outer = CancelScope.create();
+      java.io.InterruptedIOException own = new java.io.InterruptedIOException("the body's own");
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      if (!cancelledInside) {
+        outer.cancel();
+      }
+      outer.run(
+          () -> {
+            if (cancelledInside) {
+              outer.cancel();
+            }
+            TaskGroup g = TaskGroup.create();
+            g.cancelScope().setShielded(true);
+            thrown.set(
+                catchThrowable(
+                    () ->
+                        g.run(
+                            () -> {
+                              throw own;
+                            })));
+          });
+      assertThat(thrown.get())
+          .as("cancelled inside: %s", cancelledInside)
+          .isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) thrown.get()).failures()).containsExactly(own);
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+  }
+
   @RepeatedTest(5)
   void aChildForkedInShieldedCleanupThatThrowsAnInterruptTypeFails() throws Exception {
     for (Exception own :

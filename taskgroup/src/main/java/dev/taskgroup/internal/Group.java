@@ -220,6 +220,9 @@ public final class Group extends EnteredScope {
       recording = rec;
     }
     ThreadState ts = enter();
+    // Shielded from its entry (setShielded before run): no cancellation further out reached the
+    // body inside this group, so an interrupt type the body throws cannot be one (see below).
+    boolean shieldedAtEntry = (flags & SHIELDED) != 0;
     Object result = null;
     Throwable thrown = null;
     InterruptedException passThrough = null;
@@ -249,17 +252,20 @@ public final class Group extends EnteredScope {
           reportRiding(thrown, ts);
         } else if (cancelledBehindShield(parent)
             && (thrown instanceof InterruptedException
-                || ((flags & SHIELDED) != 0 && Cancellation.isInterruptByType(thrown, ts)))) {
+                || ((flags & SHIELDED) != 0
+                    && !shieldedAtEntry
+                    && Cancellation.isInterruptByType(thrown, ts)))) {
           // A cancellation further out that a shield the body raised (the group's own, or one
           // between) now hides: the library's own interrupt, not someone else's. It passes
           // through unchanged, as from a plain scope, once the members are cancelled and joined
           // (Trio: an exception from a nursery's body cancels the nursery). Taken for an outside
           // interrupt, it would be set again by the cancelled scope that absorbs it, and outlive
           // it. Another type an interrupt raises (an InterruptedIOException) is a cancellation as
-          // well when the shield is the group's own: it goes on as the cause of a
-          // CancelledException, as when a cancelled scope above is visible (below). Behind a
-          // shield above the group (cleanup in a shielded scope, where the library interrupted
-          // nothing) such an exception is a failure, which must not be absorbed as a cancellation.
+          // well when the shield is the group's own, raised during the run: it goes on as the
+          // cause of a CancelledException, as when a cancelled scope above is visible (below).
+          // Behind a shield above the group (cleanup in a shielded scope), or the group's own
+          // shield set before its run, the library interrupted nothing in the group: such an
+          // exception is a failure, which must not be absorbed as a cancellation.
           reportRiding(thrown, ts);
           passThrough =
               thrown instanceof InterruptedException ie
