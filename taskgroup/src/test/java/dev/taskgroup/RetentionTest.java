@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.catchThrowableOfType;
 import java.lang.ref.WeakReference;
 import java.util.List;
 import java.util.Queue;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -318,5 +319,73 @@ class RetentionTest {
         .as("actions of open registrations still reachable from finished tasks")
         .isZero();
     assertThat(held).allSatisfy(t -> assertThat(t.resultNow()).isEqualTo("done"));
+  }
+
+  /**
+   * A {@code Task} held after it finished (a list of results) keeps its outcome, not its dead
+   * thread: with its continuation that is most of a finished child's weight (as {@code FutureTask}
+   * drops its runner). Children on the library's threads and on a factory's, with context
+   * propagators, and a {@code start()} child; each keeps its name, whether the fork gave it, the
+   * factory set it on the thread, or the work renamed its thread.
+   */
+  @RepeatedTest(3)
+  void aHeldTaskKeepsNoThreadButKeepsItsName() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger made =
+        new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.ThreadFactory named =
+        r -> Thread.ofPlatform().name("worker-" + made.incrementAndGet()).unstarted(r);
+    ContextPropagator nothing =
+        new ContextPropagator() {
+          @Override
+          public Runnable wrap(Runnable child) {
+            return child;
+          }
+        };
+    List<TaskGroup.Builder> builders =
+        List.of(
+            TaskGroup.builder(),
+            TaskGroup.builder().threadFactory(named),
+            TaskGroup.builder().contextPropagator(nothing));
+    for (TaskGroup.Builder b : builders) {
+      List<WeakReference<Object>> threads =
+          java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+      List<Task<String>> held = new java.util.ArrayList<>();
+      List<String> names = new java.util.ArrayList<>();
+      TaskGroup g = b.build();
+      g.run(
+          () -> {
+            for (int i = 0; i < 10; i++) {
+              int n = i;
+              Callable<String> work =
+                  () -> {
+                    threads.add(new WeakReference<>(Thread.currentThread()));
+                    if (n == 3) {
+                      Thread.currentThread().setName("renamed-by-its-work");
+                    }
+                    return "done";
+                  };
+              Task<String> t = n == 5 ? g.fork("named-" + n, work) : g.fork(work);
+              held.add(t);
+            }
+            g.start(
+                signal -> {
+                  threads.add(new WeakReference<>(Thread.currentThread()));
+                  signal.started(null);
+                });
+          });
+      for (Task<String> t : held) {
+        names.add(t.name());
+      }
+      assertThat(Probes.awaitCleared(threads))
+          .as("threads of finished children still reachable (%s)", b)
+          .isZero();
+      assertThat(held).allSatisfy(t -> assertThat(t.resultNow()).isEqualTo("done"));
+      assertThat(names.get(3)).isEqualTo("renamed-by-its-work");
+      assertThat(names.get(5)).isEqualTo("named-5");
+      if (b == builders.get(1)) {
+        assertThat(names.get(0)).startsWith("worker-");
+      }
+      assertThat(held.get(3).name()).isEqualTo("renamed-by-its-work");
+    }
   }
 }

@@ -244,16 +244,16 @@ public final class Propagation {
 
     /** What the propagators wrap: the task's own run, minus reporting. */
     private void runWork() {
+      if (ran) { // first: a finished task has dropped its thread
+        throw new IllegalStateException(
+            "a context propagator ran the work of " + task.describe() + " twice: run it once");
+      }
       if (Thread.currentThread() != task.thread) {
         throw new IllegalStateException(
             "a context propagator ran the work of "
                 + task.describe()
                 + " on another thread:"
                 + " run it on the thread that runs the Runnable wrap() returned");
-      }
-      if (ran) {
-        throw new IllegalStateException(
-            "a context propagator ran the work of " + task.describe() + " twice: run it once");
       }
       ran = true;
       task.runWork(this);

@@ -12,7 +12,8 @@ import java.util.concurrent.locks.LockSupport;
  * <pre>
  * Fields:
  *   name, replacedHandler, startGroup
- *                          written before the thread starts
+ *                          written before the thread starts (name also by the task's thread as
+ *                          it finishes, before it drops the thread with release)
  *   future                 toCompletableFuture()'s, by CAS; see TaskFuture
  *   judgedFailures         the task's thread only (ThreadState.judgedFailures)
  *   reason                 the task root's cancel reason, by CAS once from null, any thread
@@ -22,8 +23,11 @@ import java.util.concurrent.locks.LockSupport;
  * </pre>
  */
 final class TaskExtras {
-  /** The explicit name, or null: then the thread's name. */
-  final String name;
+  /**
+   * The explicit name, or null: then the thread's name; the task's thread keeps that here too as it
+   * finishes and drops the thread (TaskImpl.forgetThread).
+   */
+  String name;
 
   /** The handler the thread factory set on the thread, which the task replaced; or null. */
   Thread.UncaughtExceptionHandler replacedHandler;

@@ -122,7 +122,11 @@ public abstract class ThreadState extends Scope {
    */
   private static final ThreadLocal<ThreadState> CURRENT = new ThreadLocal<>();
 
-  /** The thread; for a task, set once before its thread starts. */
+  /**
+   * The thread; for a task, set before its thread starts and cleared (to null, with release) as it
+   * finishes, so that a Task held afterwards keeps no dead thread (as FutureTask drops its runner).
+   * Every reader but the task's own running thread reads it once and checks for null.
+   */
   Thread thread;
 
   /** The thread's innermost scope; written only by the thread itself. */
@@ -267,7 +271,8 @@ public abstract class ThreadState extends Scope {
       Thread.onSpinWait();
       s = status;
     }
-    return (s & (DELIVERED | OUTSIDE)) != 0 && thread.isInterrupted();
+    Thread t = thread;
+    return (s & (DELIVERED | OUTSIDE)) != 0 && t != null && t.isInterrupted();
   }
 
   /**
@@ -302,9 +307,12 @@ public abstract class ThreadState extends Scope {
   /** Interrupts the thread if it is effectively cancelled and no interrupt is pending yet. */
   final void deliver() {
     int s0 = status;
-    if ((s0 & JOINING) != 0
-        || ((s0 & (DELIVERED | OUTSIDE)) != 0 && (s0 & WATCHED) != 0 && thread.isInterrupted())) {
-      return; // an owner waiting for its children, or an interrupt already pending and watched
+    Thread t = thread;
+    if (t == null
+        || (s0 & JOINING) != 0
+        || ((s0 & (DELIVERED | OUTSIDE)) != 0 && (s0 & WATCHED) != 0 && t.isInterrupted())) {
+      return; // a finished task, an owner waiting for its children, or an interrupt already
+      // pending and watched
     }
     deliverUnderLock();
   }
@@ -320,7 +328,7 @@ public abstract class ThreadState extends Scope {
     boolean cancelled;
     boolean pending;
     try {
-      cancelled = (s & JOINING) == 0 && in != null && effectivelyCancelled(in);
+      cancelled = (s & JOINING) == 0 && in != null && t != null && effectivelyCancelled(in);
       pending = cancelled && (s & (COOPERATIVE | IN_FLIGHT_MASK)) == 0 && t.isInterrupted();
     } catch (Throwable error) {
       // An error while holding BUSY (a StackOverflowError: a cancel() called with nearly no stack
@@ -415,10 +423,11 @@ public abstract class ThreadState extends Scope {
    */
   final int recheck() {
     Scope in0 = innermost;
-    if (in0 == null && this instanceof TaskImpl<?>) {
+    Thread t = thread;
+    if ((in0 == null && this instanceof TaskImpl<?>) || t == null) {
       return RECHECK_DROP; // a finished task: nothing will be delivered to it again
     }
-    if (in0 != null && thread.isInterrupted() && effectivelyCancelled(in0)) {
+    if (in0 != null && t.isInterrupted() && effectivelyCancelled(in0)) {
       return RECHECK_PENDING; // the usual case, decided without the lock
     }
     int s = lockStatus();
@@ -432,10 +441,10 @@ public abstract class ThreadState extends Scope {
     if (in == null || (s & (JOINING | COOPERATIVE)) != 0 || !effectivelyCancelled(in)) {
       outcome = RECHECK_DROP;
       n &= ~WATCHED;
-    } else if (!thread.isInterrupted()) {
+    } else if (!t.isInterrupted()) {
       n = countRedelivery(n | DELIVERED);
       status = n | BUSY; // visible before the interrupt lands, as in deliver()
-      thread.interrupt();
+      t.interrupt();
       outcome = RECHECK_SWALLOWED;
     } else {
       outcome = RECHECK_PENDING;
@@ -443,7 +452,7 @@ public abstract class ThreadState extends Scope {
     int count = n >>> REDELIVERY_SHIFT;
     status = n;
     if (outcome == RECHECK_SWALLOWED) {
-      Events.redelivery(thread, count); // after the lock: a recording costs the thread nothing
+      Events.redelivery(t, count); // after the lock: a recording costs the thread nothing
     }
     return outcome;
   }
@@ -648,11 +657,13 @@ public abstract class ThreadState extends Scope {
 
   private static final VarHandle STATUS;
   static final VarHandle INNERMOST;
+  static final VarHandle THREAD;
 
   static {
     try {
       STATUS = MethodHandles.lookup().findVarHandle(ThreadState.class, "status", int.class);
       INNERMOST = MethodHandles.lookup().findVarHandle(ThreadState.class, "innermost", Scope.class);
+      THREAD = MethodHandles.lookup().findVarHandle(ThreadState.class, "thread", Thread.class);
     } catch (ReflectiveOperationException e) {
       throw new ExceptionInInitializerError(e);
     }
