@@ -161,7 +161,7 @@ final class Forks {
       Group g, TaskImpl<T> task, Runnable run, String taskName, int place) {
     Thread thread;
     try {
-      thread = g.newThread(run, taskName);
+      thread = newThread(g, run, taskName);
     } catch (RuntimeException e) {
       if (place == TaskImpl.PLACE_HELD) {
         g.places.release();
@@ -220,6 +220,47 @@ final class Forks {
       g.helperFailed(e, "starting the thread of " + task.describe());
     }
     return task;
+  }
+
+  /**
+   * {@code thread.toString()} for a message, or the thread's class and id if a subclass's override
+   * throws: describing the thread must not replace the rejection.
+   */
+  private static String describeThread(Thread thread) {
+    try {
+      return thread.toString();
+    } catch (Throwable broken) {
+      return thread.getClass().getName() + " #" + thread.threadId();
+    }
+  }
+
+  /** Makes a new thread for {@code task} with {@code g}'s factory. */
+  private static Thread newThread(Group g, Runnable task, String taskName) {
+    Thread thread;
+    try {
+      thread = g.factory.newThread(task);
+    } catch (Throwable e) {
+      throw new RejectedExecutionException("the thread factory of " + g.describe() + " threw", e);
+    }
+    if (thread == null) {
+      throw new RejectedExecutionException(
+          "the thread factory of " + g.describe() + " returned null");
+    }
+    if (!g.usesDefaultFactory() && thread.getState() != Thread.State.NEW) {
+      // Checked before the thread is touched (named, given a task as its handler): a thread that
+      // runs, or ran, other work must keep its name and the task it belongs to. (The library's
+      // own factory makes a new thread each time: the fork path pays nothing for the check.)
+      throw new RejectedExecutionException(
+          "the thread factory of "
+              + g.describe()
+              + " returned a thread that was already started ("
+              + describeThread(thread)
+              + "): a ThreadFactory must return a new, unstarted thread for each call");
+    }
+    if (taskName != null) {
+      thread.setName(taskName);
+    }
+    return thread;
   }
 
   /**

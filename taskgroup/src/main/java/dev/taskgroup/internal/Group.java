@@ -6,7 +6,6 @@ import dev.taskgroup.FailurePolicy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.locks.LockSupport;
@@ -629,46 +628,5 @@ public final class Group extends EnteredScope {
   /** Whether children run on the library's own virtual-thread factory (no handler to keep). */
   boolean usesDefaultFactory() {
     return factory == VIRTUAL_THREADS;
-  }
-
-  /**
-   * {@code thread.toString()} for a message, or the thread's class and id if a subclass's override
-   * throws: describing the thread must not replace the rejection.
-   */
-  private static String describeThread(Thread thread) {
-    try {
-      return thread.toString();
-    } catch (Throwable broken) {
-      return thread.getClass().getName() + " #" + thread.threadId();
-    }
-  }
-
-  /** Makes a new thread for {@code task} with the group's factory. */
-  Thread newThread(Runnable task, String taskName) {
-    Thread thread;
-    try {
-      thread = factory.newThread(task);
-    } catch (Throwable e) {
-      throw new RejectedExecutionException("the thread factory of " + describe() + " threw", e);
-    }
-    if (thread == null) {
-      throw new RejectedExecutionException(
-          "the thread factory of " + describe() + " returned null");
-    }
-    if (factory != VIRTUAL_THREADS && thread.getState() != Thread.State.NEW) {
-      // Checked before the thread is touched (named, given a task as its handler): a thread that
-      // runs, or ran, other work must keep its name and the task it belongs to. (The library's
-      // own factory makes a new thread each time: the fork path pays nothing for the check.)
-      throw new RejectedExecutionException(
-          "the thread factory of "
-              + describe()
-              + " returned a thread that was already started ("
-              + describeThread(thread)
-              + "): a ThreadFactory must return a new, unstarted thread for each call");
-    }
-    if (taskName != null) {
-      thread.setName(taskName);
-    }
-    return thread;
   }
 }
