@@ -64,7 +64,8 @@ public final class Compare {
           "executor",
           "kotlin",
           "rawFreshOwner",
-          "taskgroupFreshOwner");
+          "taskgroupFreshOwner",
+          "cf");
 
   private final Path out;
   private final Path logs;
@@ -223,6 +224,37 @@ public final class Compare {
           Measured m = Measured.ofSamples(v, "B/child");
           report.put("c", impl, m);
           say("  %-10s %8.1f ± %.1f bytes per child", impl, m.score(), m.error());
+        });
+    held(n, jvms);
+  }
+
+  /** Beside (c), context with no target: heap per held handle of a finished child. */
+  private void held(int n, int jvms) throws Exception {
+    say("(c) heap per held finished child, N=%d, %d JVMs per implementation ...", n, jvms);
+    List<String> impls = new ArrayList<>(List.of("taskgroup", "executor", "cf"));
+    if (sts) {
+      impls.add(2, "sts");
+    }
+    Map<String, List<Double>> perHandle = new LinkedHashMap<>();
+    for (int i = 0; i < jvms; i++) {
+      for (String impl : impls) {
+        Map<String, List<String>> r =
+            probe(
+                "held-" + impl + "-" + i,
+                List.of("-Xms4g", "-Xmx4g", "-Xbatch"),
+                "HeldProbe",
+                impl,
+                String.valueOf(n));
+        perHandle
+            .computeIfAbsent(impl, k -> new ArrayList<>())
+            .add(Double.parseDouble(r.get("bytesPerHeld").get(0)));
+      }
+    }
+    perHandle.forEach(
+        (impl, v) -> {
+          Measured m = Measured.ofSamples(v, "B/child");
+          report.put("c-held", impl, m);
+          say("  %-10s %8.1f ± %.1f bytes per held handle", impl, m.score(), m.error());
         });
   }
 

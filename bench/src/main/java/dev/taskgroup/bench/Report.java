@@ -313,6 +313,17 @@ final class Report {
     // Shown as taskgroup's bytes against STS's, not as ratios to raw (which read like a miss of
     // a 1.0x target). Two doubles from heap readings are never equal: below is at most.
     verdictBelow("(c) memory per parked child: taskgroup at most STS", "c", "sts");
+    if (data.containsKey("c-held")) {
+      b.append("### Held finished children (context, no target)\n\n");
+      b.append("`HeldProbe`, fresh JVMs as above: N = 100 000 children each return a result ")
+          .append("made beforehand, and the caller keeps every handle after all have finished ")
+          .append("(a list of results): taskgroup's `Task`, STS's `Subtask`, the executor's ")
+          .append("`Future` (`submit` on a virtual thread per task) and `CompletableFuture.")
+          .append(
+              "supplyAsync` on that executor (`cf`). Used heap after full GCs before and after, ")
+          .append("divided by N: what one held handle keeps, the results not counted.\n\n");
+      table(b, "c-held");
+    }
   }
 
   private void million(StringBuilder b) {

@@ -164,6 +164,10 @@ class SmokeTest {
   void probesPrintResults() throws Exception {
     assertThat(capture(() -> MemoryProbe.main(new String[] {"taskgroup", "2000"})))
         .contains("RESULT bytesPerChild");
+    for (String impl : new String[] {"taskgroup", "executor", "cf"}) {
+      assertThat(capture(() -> HeldProbe.main(new String[] {impl, "2000"})))
+          .contains("RESULT bytesPerHeld");
+    }
     assertThat(capture(() -> MillionProbe.main(new String[] {"taskgroup", "2000", "1"})))
         .contains("RESULT start 1", "RESULT cancel 1");
     assertThat(capture(() -> DeadlineProbe.main(new String[] {"raw,taskgroup", "200", "100", "1"})))
