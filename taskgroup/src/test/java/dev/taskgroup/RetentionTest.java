@@ -388,4 +388,48 @@ class RetentionTest {
       assertThat(held.get(3).name()).isEqualTo("renamed-by-its-work");
     }
   }
+
+  /**
+   * A held finished {@code Task} keeps its result, not the work it ran (nor what the work
+   * captured): its lambda is dropped as it ends. (A {@code StructuredTaskScope.Subtask} keeps its
+   * {@code Callable}.) Succeeded, failed and cancelled children alike.
+   */
+  @RepeatedTest(3)
+  void aHeldTaskKeepsNotTheWorkItRan() throws Exception {
+    List<WeakReference<Object>> captured = new java.util.ArrayList<>();
+    List<Task<Integer>> held = new java.util.ArrayList<>();
+    TaskGroup g = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).build();
+    catchThrowableOfType(
+        TaskGroupException.class,
+        () ->
+            g.run(
+                () -> {
+                  for (int i = 0; i < 30; i++) {
+                    byte[] big = new byte[4096];
+                    captured.add(new WeakReference<>(big));
+                    int kind = i % 3;
+                    Task<Integer> t =
+                        g.fork(
+                            () -> {
+                              if (kind == 1) {
+                                throw new IllegalStateException("failed " + big.length);
+                              }
+                              if (kind == 2) {
+                                CancelScope.sleep(java.time.Duration.ofHours(1));
+                              }
+                              return big.length;
+                            });
+                    held.add(t);
+                  }
+                  for (int i = 2; i < 30; i += 3) {
+                    held.get(i).cancel(true);
+                  }
+                }));
+    assertThat(Probes.awaitCleared(captured))
+        .as("work (and what it captured) still reachable from held, finished tasks")
+        .isZero();
+    assertThat(held.get(0).resultNow()).isEqualTo(4096);
+    assertThat(held.get(1).state()).isEqualTo(java.util.concurrent.Future.State.FAILED);
+    assertThat(held.get(2).state()).isEqualTo(java.util.concurrent.Future.State.CANCELLED);
+  }
 }
