@@ -256,10 +256,10 @@ class RetentionSweepTest {
   /**
    * Every kept object, made inside a child of an outer group: none keeps what ended work captured,
    * a dropped sibling's result, a propagator's captured context or a started value; an exception
-   * and a task tree keep nothing at all. What the chain of parents keeps (a scope, group or task
-   * keeps the scopes above it, known and not fixed) is printed, not asserted. Closest upstream:
-   * none (Trio and asyncio scopes keep their parent task only while it runs: CPython's TaskGroup
-   * drops {@code _parent_task} in {@code __aexit__}).
+   * and a task tree keep nothing at all. What the others keep besides (their own group's
+   * configuration) is printed, not asserted. Closest upstream: none (Trio and asyncio scopes keep
+   * their parent task only while it runs: CPython's TaskGroup drops {@code _parent_task} in {@code
+   * __aexit__}).
    */
   @ParameterizedTest
   @EnumSource(Kept.class)
@@ -273,8 +273,9 @@ class RetentionSweepTest {
             || kind == Kept.TASK_TREE
             || kind == Kept.START_SIGNAL
             || kind == Kept.REGISTRATION;
-    // The others keep the scopes above them (Scope.parent: the thread that ran them, an enclosing
-    // task and its result, known and not fixed): wait only for what must clear.
+    // The others keep their own group's configuration (its thread factory), and no longer the
+    // thread that ran them nor the enclosing task and its result (asserted in RetentionHuntTest):
+    // wait only for what must clear here.
     List<String> alive = keepsNothing ? w.alive() : w.alive(NEVER_KEPT);
     System.out.println(kind + " keeps: " + alive);
     assertThat(alive).as("what a kept %s keeps", kind).doesNotContainAnyElementsOf(NEVER_KEPT);

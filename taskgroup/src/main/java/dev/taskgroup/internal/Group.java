@@ -48,7 +48,9 @@ import java.util.function.Consumer;
  *   2. classify the body's outcome: cancellation / outside interrupt / failure;
  *   3. beginJoin (the library stops interrupting the owner), give up the body's share and park
  *      until the count is 0; an interrupt seen here is from outside: cancel the children;
- *   4. endJoin, exit the scope, and report by the precedence in TaskGroup's javadoc ("When outcomes coincide").
+ *   4. endJoin, exit the scope, and report by the precedence in TaskGroup's javadoc ("When outcomes coincide");
+ *   5. drop `owner`, `home`, and `parent` if it is the thread's root (EnteredScope.forgetThreadAfterRun):
+ *      a group kept after its run keeps no thread, nor the task it ran in.
  * </pre>
  */
 public final class Group extends EnteredScope {
@@ -65,7 +67,7 @@ public final class Group extends EnteredScope {
   /** Service-loaded then own context propagators; null when none (see Propagation). */
   final ContextPropagator[] propagators;
 
-  /** The thread running run(); set once before the body starts. */
+  /** The thread running run(); set once before the body starts, dropped once it has ended. */
   private volatile Thread owner;
 
   /** Set by the owner only: it was interrupted from outside. */
@@ -319,6 +321,12 @@ public final class Group extends EnteredScope {
     } catch (Throwable error) {
       throw Cancellation.<RuntimeException>sneakyThrow(endedByError(error, thrown, failed, ts));
     }
+    // Every member has left and the outcome is made: a group kept afterwards (and every Task of
+    // it, every ExecutionException its get() threw) keeps neither the owner, dead perhaps (a
+    // child that ran a nested group), nor the task the run was in, nor its result. Readers of
+    // `owner` check for null (a last member's unpark may read it now: the owner needs no wake-up).
+    owner = null;
+    forgetThreadAfterRun();
     if (outcome != null) {
       throw Cancellation.<GroupFailedException>sneakyThrow(outcome);
     }

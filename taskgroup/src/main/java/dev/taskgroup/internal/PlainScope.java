@@ -39,6 +39,22 @@ public final class PlainScope extends EnteredScope {
           "this cancel scope has already run (or is running): a scope runs once; create a new"
               + " CancelScope for each region");
     }
+    try {
+      return callClaimed(body);
+    } finally {
+      // After the outcome is made (a CancelledException's message walks up from here): a scope
+      // kept afterwards keeps neither its thread nor the task it ran in. Memory only: an error
+      // here (a StackOverflowError, at the depth the run just left) must not replace the outcome.
+      try {
+        forgetThreadAfterRun();
+      } catch (Throwable ignored) {
+        // the scope keeps its thread
+      }
+    }
+  }
+
+  /** The run of a claimed scope; see {@link #call}. */
+  private <T> T callClaimed(CancelScope.Computation<T, ?> body) throws InterruptedException {
     ThreadState ts;
     boolean nested = false;
     if (cooperative) {

@@ -44,7 +44,8 @@ import java.util.ArrayDeque;
  * entry and exit of scopes is harmless. The walk uses an explicit stack, never recursion.
  *
  * Fields: `flags` by CAS from any thread (and the reason, kept by the subclasses); `parent` written by the entering thread
- * before the node is published (volatile, read by walkers); `inner` written by the thread of
+ * before the node is published (volatile, read by walkers), and dropped once a scope's or group's
+ * run has ended if it is the thread's root (EnteredScope.forgetThreadAfterRun); `inner` written by the thread of
  * the chain, read by walkers. A node's thread (home()) and deadline live in EnteredScope for a
  * scope or group; a thread's root (ThreadState, TaskImpl) is its own home and has no deadline,
  * so a forked child carries neither field.
@@ -99,6 +100,14 @@ public abstract class Scope {
   /** Sets {@code parent} of a node not yet published (see the constructor). */
   final void initParent(Scope parentNode) {
     PARENT.set(this, parentNode);
+  }
+
+  /**
+   * Unlinks a node whose run has ended from the thread's root above it (see
+   * EnteredScope.forgetThreadAfterRun); a plain write, as a walk up stops at null as at the root.
+   */
+  final void dropParent() {
+    PARENT.set(this, null);
   }
 
   /**

@@ -1,0 +1,210 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import java.lang.ref.WeakReference;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * What a scope, a group, a task or an exception keeps once its run is over, held by the user
+ * afterwards (a field, a map of jobs, an error log): not the thread it ran on, which may have ended
+ * (a request's platform thread, the virtual thread of a child that ran a nested group), and not the
+ * result or failure of the task it ran in, which nobody else may hold. A JDK peer keeps neither:
+ * {@code FutureTask} drops its runner, an {@code ExecutionException} keeps only its cause.
+ *
+ * <p>Swept: plain, timed and cancelled scopes; groups that completed, failed, were cancelled or
+ * timed out; run on short-lived platform threads and inside children; held as the scope, the group,
+ * a {@code Task} of the group, its {@code CompletableFuture}, and the {@code ExecutionException}
+ * its {@code get()} threw. Closest upstream: CPython test_taskgroups.py
+ * test_exception_refcycles_parent_task (a finished TaskGroup keeps no frame of its parent task),
+ * and Trio test_run.py test_cancel_scope_exit_doesnt_create_cyclic_garbage (both from memory).
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class RetentionHuntTest {
+  private static final int ROUNDS = 12;
+
+  /** Runs {@code body} on a new platform thread, which ends; returns that thread. */
+  private static Thread onShortThread(Body body) throws InterruptedException {
+    Throwable[] failed = new Throwable[1];
+    Thread t =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    body.run();
+                  } catch (Throwable e) {
+                    failed[0] = e;
+                  }
+                });
+    t.join();
+    if (failed[0] != null) {
+      throw new AssertionError("the short thread's work failed", failed[0]);
+    }
+    return t;
+  }
+
+  /** A scope of each kind, the kind chosen by {@code i}; its body ends it as the kind says. */
+  private static CancelScope runScope(int i) throws InterruptedException {
+    CancelScope s =
+        switch (i % 3) {
+          case 0 -> CancelScope.create();
+          case 1 -> CancelScope.withTimeout(Duration.ofHours(1));
+          default -> CancelScope.create();
+        };
+    s.run(
+        () -> {
+          if (i % 3 == 2) {
+            s.cancel("done with it");
+            CancelScope.checkpoint(); // absorbed by s
+          }
+        });
+    return s;
+  }
+
+  /**
+   * A scope kept after its run keeps neither the platform thread it ran on (ended since) nor, run
+   * inside a child, that child's result, which nobody holds.
+   */
+  @RepeatedTest(3)
+  void aKeptScopeKeepsNeitherItsThreadNorTheTaskItRanIn() throws Exception {
+    List<CancelScope> kept = Collections.synchronizedList(new ArrayList<>());
+    List<WeakReference<Object>> gone = Collections.synchronizedList(new ArrayList<>());
+    for (int i = 0; i < ROUNDS; i++) {
+      int n = i;
+      Thread t = onShortThread(() -> kept.add(runScope(n)));
+      gone.add(new WeakReference<>(t));
+    }
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          for (int i = 0; i < ROUNDS; i++) {
+            int n = i;
+            g.fork(
+                    () -> {
+                      kept.add(runScope(n));
+                      byte[] result = new byte[1024];
+                      gone.add(new WeakReference<>(result));
+                      return result; // nobody holds the task
+                    })
+                .get();
+          }
+        });
+    assertThat(Probes.awaitCleared(gone))
+        .as("ended threads, or results of tasks nobody holds, reachable from kept scopes")
+        .isZero();
+    assertThat(kept).hasSize(2 * ROUNDS);
+    for (int i = 0; i < kept.size(); i++) {
+      CancelScope s = kept.get(i);
+      assertThat(s.cancelCaught()).as("scope %d", i).isEqualTo(i % ROUNDS % 3 == 2);
+      assertThat(s.toString()).contains("done");
+    }
+  }
+
+  /**
+   * A group kept after its run, completed, failed, cancelled or timed out, keeps neither the
+   * platform thread that ran it (ended since), nor, run by a child, that child's virtual thread
+   * (the group's owner) or its result; nor does a Task of the group, its CompletableFuture, or the
+   * ExecutionException its get() threw.
+   */
+  @RepeatedTest(3)
+  void aKeptGroupAndItsTasksKeepNeitherTheOwnerNorTheTaskItRanIn() throws Exception {
+    List<Object> kept = Collections.synchronizedList(new ArrayList<>());
+    List<WeakReference<Object>> gone = Collections.synchronizedList(new ArrayList<>());
+    for (int i = 0; i < ROUNDS; i++) {
+      int n = i;
+      Thread t = onShortThread(() -> runGroup(n, kept));
+      gone.add(new WeakReference<>(t));
+    }
+    TaskGroup outer = TaskGroup.create();
+    outer.run(
+        () -> {
+          for (int i = 0; i < ROUNDS; i++) {
+            int n = i;
+            outer
+                .fork(
+                    () -> {
+                      gone.add(new WeakReference<>(Thread.currentThread())); // the inner owner
+                      runGroup(n, kept);
+                      byte[] result = new byte[1024];
+                      gone.add(new WeakReference<>(result));
+                      return result; // nobody holds the task
+                    })
+                .get();
+          }
+        });
+    assertThat(Probes.awaitCleared(gone))
+        .as("owners, or results of tasks nobody holds, reachable from kept groups and tasks")
+        .isZero();
+    assertThat(kept).hasSize(2 * ROUNDS * 4);
+    for (int i = 0; i < kept.size(); i += 4) {
+      TaskGroup g = (TaskGroup) kept.get(i);
+      Task<?> t = (Task<?>) kept.get(i + 1);
+      assertThat(t.isDone()).isTrue();
+      assertThat(t.toString()).contains("done");
+      assertThat(((java.util.concurrent.CompletableFuture<?>) kept.get(i + 2)).isDone()).isTrue();
+      assertThat(kept.get(i + 3)).isInstanceOf(ExecutionException.class);
+      assertThat(g.toString()).contains("done");
+    }
+  }
+
+  /**
+   * Runs a group that ends as {@code i} says (completed, failed, cancelled, timed out) and keeps
+   * it, a Task of it, that task's CompletableFuture, and the ExecutionException a failed sibling's
+   * get() threw: four entries in {@code kept}.
+   */
+  private static void runGroup(int i, List<Object> kept) throws InterruptedException {
+    int kind = i % 4;
+    TaskGroup.Builder b = TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT);
+    if (kind == 3) {
+      b.timeout(Duration.ofHours(1)); // brought in below, once the body kept what it keeps
+    }
+    if (kind != 1) {
+      b.onFailure(f -> {}); // the failed sibling below is handled, not thrown by run
+    }
+    TaskGroup g = b.build();
+    Object[] held = new Object[3];
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      Task<String> t = g.fork(() -> "r");
+                      held[0] = t;
+                      held[1] = t.toCompletableFuture();
+                      Task<String> failing =
+                          g.fork(
+                              () -> {
+                                throw new IllegalStateException("failed on purpose");
+                              });
+                      try {
+                        failing.get();
+                      } catch (ExecutionException e) {
+                        held[2] = e;
+                      }
+                      t.get();
+                      if (kind == 2) {
+                        g.cancel("done with it");
+                      } else if (kind == 3) {
+                        g.cancelScope().setTimeout(Duration.ofMillis(1));
+                        CancelScope.sleep(Duration.ofHours(1)); // the group's timeout ends it
+                      }
+                    }));
+    if (kind == 1) {
+      assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    } else {
+      assertThat(thrown).isNull();
+    }
+    kept.add(g);
+    kept.add(held[0]);
+    kept.add(held[1]);
+    kept.add(held[2]);
+  }
+}
