@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.RepeatedTest;
@@ -153,6 +154,84 @@ class RetentionHuntTest {
       assertThat(kept.get(i + 3)).isInstanceOf(ExecutionException.class);
       assertThat(g.toString()).contains("done");
     }
+  }
+
+  /**
+   * The ExecutionException a failed task's get() threw, kept after the group ended and was dropped
+   * (an error log, a list of outcomes), keeps its cause and nothing of the group: not what its
+   * onFailure handler, thread factory or context propagator captured, as an ExecutionException from
+   * FutureTask.get() keeps only its cause. With and without a handler, from the body and from a
+   * sibling.
+   */
+  @RepeatedTest(3)
+  void aKeptExecutionExceptionKeepsNothingOfTheGroup() throws Exception {
+    List<ExecutionException> kept = Collections.synchronizedList(new ArrayList<>());
+    List<WeakReference<Object>> gone = Collections.synchronizedList(new ArrayList<>());
+    for (int i = 0; i < ROUNDS; i++) {
+      byte[] handlerCapture = new byte[1024];
+      byte[] factoryCapture = new byte[1024];
+      byte[] propagatorCapture = new byte[1024];
+      gone.add(new WeakReference<>(handlerCapture));
+      gone.add(new WeakReference<>(factoryCapture));
+      gone.add(new WeakReference<>(propagatorCapture));
+      boolean handled = i % 2 == 0;
+      TaskGroup.Builder b =
+          TaskGroup.builder()
+              .failurePolicy(
+                  FailurePolicy.COLLECT) // CANCEL_ALL: get() would throw the cancellation
+              .threadFactory(
+                  r -> {
+                    assertThat(factoryCapture).isNotNull();
+                    return Thread.ofVirtual().unstarted(r);
+                  })
+              .contextPropagator(
+                  work ->
+                      () -> {
+                        assertThat(propagatorCapture).isNotNull();
+                        work.run();
+                      });
+      if (handled) {
+        b.onFailure(f -> assertThat(handlerCapture).isNotNull());
+      }
+      TaskGroup g = b.build();
+      boolean fromSibling = i % 4 < 2;
+      Throwable thrown =
+          catchThrowable(
+              () ->
+                  g.run(
+                      () -> {
+                        Task<Void> failing =
+                            g.fork(
+                                () -> {
+                                  throw new IllegalStateException("failed on purpose");
+                                });
+                        Callable<Void> read =
+                            () -> {
+                              try {
+                                failing.get();
+                              } catch (ExecutionException e) {
+                                kept.add(e);
+                              }
+                              return null;
+                            };
+                        if (fromSibling) {
+                          g.fork(read).get();
+                        } else {
+                          read.call();
+                        }
+                      }));
+      if (handled) {
+        assertThat(thrown).isNull();
+      } else {
+        assertThat(thrown).isInstanceOf(TaskGroupException.class);
+      }
+    }
+    assertThat(Probes.awaitCleared(gone))
+        .as("what a dropped group's handler, factory or propagator captured, kept by an exception")
+        .isZero();
+    assertThat(kept)
+        .hasSize(ROUNDS)
+        .allSatisfy(e -> assertThat(e).hasCauseInstanceOf(IllegalStateException.class));
   }
 
   /**
