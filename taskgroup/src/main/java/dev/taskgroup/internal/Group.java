@@ -50,7 +50,7 @@ import java.util.function.Consumer;
  *      until the count is 0; an interrupt seen here is from outside: cancel the children;
  *   4. endJoin, exit the scope, and report by the precedence in TaskGroup's javadoc ("When outcomes coincide");
  *   5. drop `owner`, `home`, and `parent` if it is the thread's root (EnteredScope.forgetThreadAfterRun):
- *      a group kept after its run keeps no thread, nor the task it ran in.
+ *      a group kept after its run keeps no thread, nor the task it ran in; and drop `failures`.
  * </pre>
  */
 public final class Group extends EnteredScope {
@@ -77,7 +77,8 @@ public final class Group extends EnteredScope {
    * The failures kept and reported, made on the first; under the monitor (synchronized (this)). The
    * kept ones are emptied (the group still failed) once run has handed them to the exception it
    * throws, so that a finished group somebody keeps does not keep them: the exception is the
-   * caller's to hold.
+   * caller's to hold. Dropped as run returns (no member is left to report one), with the table of
+   * every failure reported.
    */
   private GroupFailures failures;
 
@@ -327,6 +328,14 @@ public final class Group extends EnteredScope {
     // `owner` check for null (a last member's unpark may read it now: the owner needs no wake-up).
     owner = null;
     forgetThreadAfterRun();
+    if (failures != null) { // the members are joined: only this thread reads it now
+      synchronized (this) {
+        // What the group knew its reported failures by (a weak table sized by the largest burst,
+        // about 40 bytes a failure): nothing reports to a closed group, and the kept ones were
+        // taken. A supervisor kept after its run keeps nothing of the failures it handled.
+        failures = null;
+      }
+    }
     if (outcome != null) {
       throw Cancellation.<GroupFailedException>sneakyThrow(outcome);
     }
