@@ -9,6 +9,8 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.RepeatedTest;
@@ -294,6 +296,80 @@ class RetentionHuntTest {
       last = now;
     }
     return last;
+  }
+
+  /**
+   * A StartSignal the work kept (a readiness callback stored for later) keeps neither the thread
+   * that called start, ended since, nor an outcome that start has already handed over or that
+   * nobody will take: the failure the work threw before signalling (start threw it), or a value
+   * signalled after the caller stopped waiting (start threw its cancellation). (RetentionTest
+   * covers a signal that was signalled while the caller waited.) Closest upstream: none (Trio's
+   * task_status.started keeps nothing once the nursery's start returned, from memory).
+   */
+  @RepeatedTest(3)
+  void aKeptStartSignalKeepsNeitherTheCallerNorAnOutcome() throws Exception {
+    List<StartSignal<Object>> kept = Collections.synchronizedList(new ArrayList<>());
+    List<WeakReference<Object>> gone = Collections.synchronizedList(new ArrayList<>());
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          for (int i = 0; i < ROUNDS; i++) {
+            // The work fails before it signals: start throws the failure to its caller.
+            g.fork(
+                    () -> {
+                      gone.add(new WeakReference<>(Thread.currentThread()));
+                      Throwable thrown =
+                          catchThrowable(
+                              () ->
+                                  g.start(
+                                      (StartSignal<Object> signal) -> {
+                                        kept.add(signal);
+                                        IllegalStateException f =
+                                            new IllegalStateException("failed before started()");
+                                        gone.add(new WeakReference<>(f));
+                                        throw f;
+                                      }));
+                      assertThat(thrown).hasMessage("failed before started()");
+                    })
+                .get();
+            // The caller stops waiting (cancelled); the work, cancelled by that, signals anyway.
+            CountDownLatch waiting = new CountDownLatch(1);
+            List<WeakReference<Thread>> callerThread = new ArrayList<>(1);
+            Task<Object> caller =
+                g.fork(
+                    () -> {
+                      WeakReference<Thread> me = new WeakReference<>(Thread.currentThread());
+                      callerThread.add(me); // before the work starts: read after waiting
+                      gone.add(new WeakReference<>(Thread.currentThread()));
+                      return g.start(
+                          (StartSignal<Object> signal) -> {
+                            kept.add(signal);
+                            waiting.countDown();
+                            try {
+                              new CountDownLatch(1).await(); // until start() gives up on it
+                            } catch (InterruptedException cancelledByTheLeavingCaller) {
+                              byte[] value = new byte[1024];
+                              gone.add(new WeakReference<>(value));
+                              signal.started(value); // nobody takes it: the caller has left
+                            }
+                          });
+                    });
+            waiting.await();
+            caller.cancel(true);
+            assertThat(catchThrowable(caller::get)).isInstanceOf(CancellationException.class);
+            Probes.awaitTrue(
+                "the caller of start() ended",
+                Duration.ofSeconds(10),
+                () -> {
+                  Thread t = callerThread.get(0).get();
+                  return t == null || !t.isAlive();
+                });
+          }
+        });
+    assertThat(Probes.awaitCleared(gone))
+        .as("callers of start(), or outcomes already handed over, reachable from kept signals")
+        .isZero();
+    assertThat(kept).hasSize(2 * ROUNDS);
   }
 
   /**

@@ -96,6 +96,7 @@ final class Forks {
       return signal.takeValue();
     }
     Throwable failure = signal.failure();
+    signal.forgetOutcome(); // thrown from here: a signal the work kept keeps none of it
     if (failure != null) {
       // Judged a failure at the child's exit: it stays one on this thread (see abandonStart).
       Cancellation.judgedFailure(failure, caller);
@@ -130,6 +131,7 @@ final class Forks {
     InterruptedException stopped =
         ThreadState.interruptedWhileWaiting("start() on " + g.describe());
     Throwable failure = signal.state() == StartSignalImpl.ENDED ? signal.failure() : null;
+    signal.forgetOutcome(); // a value signalled meanwhile is nobody's: the caller is leaving
     if (failure == null) {
       throw stopped;
     }

@@ -24,7 +24,9 @@ import java.util.concurrent.locks.LockSupport;
  * The child's thread reads `caller` before it publishes the new state, and the caller, once it
  * has seen STARTED and taken the value, drops both (takeValue): a started child may run for
  * days, and its signal (reachable from the work's own frame) must not keep the thread that
- * called start, which may have ended long ago, nor a copy of the value.
+ * called start, which may have ended long ago, nor a copy of the value. Likewise when start
+ * throws (forgetOutcome): after ENDED, once it has read the failure; after it stopped waiting,
+ * once the child is done, whatever the work signalled meanwhile.
  * </pre>
  *
  * @param <T> the type of the signalled value
@@ -130,6 +132,19 @@ final class StartSignalImpl<T> implements StartSignal<T>, Body {
 
   Throwable failure() {
     return failure;
+  }
+
+  /**
+   * The caller of start is done with the outcome (it is about to throw, or it left before the work
+   * signalled): the signal, which the work may keep for as long as it runs or longer, lets go of
+   * the caller's thread and of the outcome, a failure start has thrown or a value signalled after
+   * the caller left, which nobody will take. Called once the state has left PENDING, after which
+   * the child's thread no longer touches these fields.
+   */
+  void forgetOutcome() {
+    value = null;
+    failure = null;
+    caller = null;
   }
 
   boolean endedByCancellation() {
