@@ -40,7 +40,8 @@ final class TaskExtras {
 
   /**
    * See ThreadState.judgedFailures(); only the task's thread uses it. Its entries are weak: a Task
-   * held after it finished keeps its outcome, not an exception its work caught and handled.
+   * held after it finished keeps its outcome, not an exception its work caught and handled; and the
+   * table itself is dropped as the task completes (TaskImpl.complete).
    */
   JudgedFailures judgedFailures;
 

@@ -43,7 +43,7 @@ import java.util.concurrent.locks.LockSupport;
  * Task.cancel set the outcome first: nothing reads it then, and a held Task keeps no dropped
  * result). One slot for both, as the two are never needed at once. The exceptions scope exits
  * on this thread let through as failures (ThreadState.judgedFailures, rare) are kept in
- * TaskExtras; only the task's thread uses them.
+ * TaskExtras; only the task's thread uses them, and drops them as it completes.
  *
  * Waiters in get() form a Treiber stack in TaskExtras.waiters; whoever moves the outcome out of
  * RUNNING wakes them, then completes the future (Task.cancel does both after delivering the
@@ -575,6 +575,12 @@ public final class TaskImpl<T> extends ThreadState
         exitedFrom(s);
         TaskExtras x = extras; // if null, a waiter that pushes itself later sees the state first
         if (x != null) {
+          if (x.judgedFailures != null) {
+            // Only this thread used it, for the work's scopes, which it has left: a Task held
+            // afterwards must not keep a table sized by the failures the work let through (about
+            // 35 bytes each, between two collections).
+            x.judgedFailures = null;
+          }
           if (x.hooks != null) {
             // Registrations left open on the root scope can no longer fire (a finished child is
             // skipped by every delivery): a Task held afterwards must not keep their actions.
