@@ -26,9 +26,12 @@ import org.junit.jupiter.api.Timeout;
  * <p>Swept: plain, timed and cancelled scopes; groups that completed, failed, were cancelled or
  * timed out; run on short-lived platform threads and inside children; held as the scope, the group,
  * a {@code Task} of the group, its {@code CompletableFuture}, and the {@code ExecutionException}
- * its {@code get()} threw. Closest upstream: CPython test_taskgroups.py
- * test_exception_refcycles_parent_task (a finished TaskGroup keeps no frame of its parent task),
- * and Trio test_run.py test_cancel_scope_exit_doesnt_create_cyclic_garbage (both from memory).
+ * its {@code get()} threw (which keeps nothing of the group either); a {@code StartSignal} the work
+ * kept after {@code start} threw; and what a supervisor or a task used to know failures by while it
+ * ran, measured as the heap that dropping them frees. Closest upstream: CPython test_taskgroups.py
+ * test_exception_refcycles_parent_task and test_exception_refcycles_errors (a finished TaskGroup
+ * keeps neither its parent task nor its errors), and Trio test_run.py
+ * test_cancel_scope_exit_doesnt_create_cyclic_garbage (all from memory).
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class RetentionHuntTest {
