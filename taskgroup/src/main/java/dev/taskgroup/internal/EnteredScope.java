@@ -163,6 +163,9 @@ public abstract class EnteredScope extends Scope {
    * what it did before.
    */
   final void forgetThreadAfterRun() {
+    if ((flags & EXITED) == 0) {
+      return; // an error left the thread inside (enter() threw): its chain still needs the links
+    }
     for (CancelHook h = hooks; h != null; h = h.next) {
       if (!h.isSpent()) {
         return;
