@@ -1,0 +1,1696 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Twins of CPython's asyncio timeout and task-cancellation tests: {@code
+ * Lib/test/test_asyncio/test_waitfor.py} (all of it), the cancellation, shield and gather-cancel
+ * tests of {@code Lib/test/test_asyncio/test_tasks.py}, and the {@code test_timeouts.py} tests that
+ * {@link PortedCpythonTest} does not already hold. Translation: {@code asyncio.wait_for(aw, t)} on
+ * a coroutine is {@link CancelScope#failAfter} running the work inline; on a task it is a {@link
+ * TaskGroup} whose deadline is set (the group cancels and waits for the work, as {@code wait_for}
+ * cancels and awaits the task); {@code task.cancel()} is {@link Task#cancel(boolean)}; {@code
+ * asyncio.shield} is a shielded {@link CancelScope}; {@code gather} is {@link TaskGroup#invokeAll};
+ * {@code asyncio.sleep} is {@link CancelScope#sleep} (a checkpoint) or {@link Thread#sleep} (an
+ * interruptible call that, like asyncio, sees a cancellation once). {@code cancelling()} / {@code
+ * uncancel()} have no counterpart: what they imply observably (a swallowed cancellation is
+ * delivered again; nested timeouts each catch only their own; a caught timeout leaves nothing
+ * cancelled) is what is ported.
+ *
+ * <p>Where the semantics differ by design the twin asserts the documented behaviour and says so:
+ * cancellation here is level-triggered (Trio), so a task that ignores one cancellation sees it
+ * again at its next checkpoint; once {@link Task#cancel(boolean)} returned {@code true} the task is
+ * {@code CANCELLED} whatever its work does next (the {@link Future} contract), where asyncio lets a
+ * task that swallows the cancellation return a result; and a shield here blocks its caller until
+ * the shielded work ends (structured), where {@code asyncio.shield} lets the caller leave at once.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class PortedAsyncioWaitTest {
+
+  /** test_waitfor's FooException. */
+  static final class FooException extends RuntimeException {
+    FooException(String m) {
+      super(m);
+    }
+  }
+
+  /** test_tasks' base_exc (SystemExit): an Error. */
+  static final class ExitError extends Error {
+    ExitError(String m) {
+      super(m);
+    }
+  }
+
+  @AfterEach
+  void clearStatus() {
+    Thread.interrupted();
+  }
+
+  /** Polls until {@code t} is parked or sleeping, 10 s at most. */
+  private static void awaitBlocked(Thread t) {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (true) {
+      Thread.State s = t.getState();
+      if (s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING) {
+        return;
+      }
+      if (System.nanoTime() > end) {
+        throw new AssertionError(t + " never blocked, state " + s);
+      }
+      Thread.onSpinWait();
+    }
+  }
+
+  /**
+   * test_waitfor's SlowTask: runs for {@code millis}, swallowing every interrupt (as SlowTask
+   * swallows every CancelledError), then sets {@code exited}.
+   */
+  private static void slowTask(long millis, AtomicBoolean exited) {
+    long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+    while (true) {
+      long left = end - System.nanoTime();
+      if (left <= 0) {
+        break;
+      }
+      try {
+        Thread.sleep(Duration.ofNanos(left));
+      } catch (InterruptedException swallowed) {
+        // ignores the cancellation, as SlowTask does
+      }
+    }
+    exited.set(true);
+  }
+
+  private static long millisSince(long t0) {
+    return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+  }
+
+  // ============================================================ test_waitfor.py
+
+  // test_asyncio_wait_for_cancelled: the task running wait_for(slow, 0.4) is cancelled while the
+  // slow work ignores cancellation; the canceller's wait for that task ends only once the slow
+  // work has exited (here: the group's run, which waits for every thread).
+  @RepeatedTest(3)
+  void cancellingTheWaiterStillWaitsForWorkThatHoldsUpTheCancellation() throws Exception {
+    AtomicBoolean exited = new AtomicBoolean();
+    CountDownLatch inside = new CountDownLatch(1);
+    AtomicReference<Task<String>> waiter = new AtomicReference<>();
+    TaskGroup g = TaskGroup.named("wait_for_cancelled");
+    g.run(
+        () -> {
+          waiter.set(
+              g.fork(
+                  () ->
+                      CancelScope.failAfter(
+                          Duration.ofMillis(400),
+                          () -> {
+                            inside.countDown();
+                            slowTask(200, exited);
+                            return "slow";
+                          })));
+          inside.await();
+          assertThat(waiter.get().cancel(true)).isTrue();
+        });
+    assertThat(exited).isTrue();
+    assertThat(waiter.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // test_asyncio_wait_for_timeout: wait_for(slow, 0.1) where the work ignores the cancellation and
+  // runs 0.2 s. asyncio's timeout raises only when the cancellation came back out; here too
+  // (failAfter javadoc): the body completed, so its result is returned and nothing is thrown, and
+  // the interrupt the deadline delivered does not outlive the scope.
+  @RepeatedTest(3)
+  void aBodyThatIgnoresItsTimeoutRunsToItsEndAndItsResultIsReturned() throws Exception {
+    AtomicBoolean exited = new AtomicBoolean();
+    long t0 = System.nanoTime();
+    String r =
+        CancelScope.failAfter(
+            Duration.ofMillis(100),
+            () -> {
+              slowTask(200, exited);
+              return "slow";
+            });
+    assertThat(r).isEqualTo("slow");
+    assertThat(exited).isTrue();
+    assertThat(millisSince(t0)).isGreaterThanOrEqualTo(200);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // test_wait_for_timeout_less_then_0_or_0_future_done: wait_for(done_future, 0) returns the
+  // result at once. Task.get javadoc: "A result that has arrived is returned all the same" by a
+  // cancelled caller, so failAfter(0) around it completes normally.
+  @Test
+  void aZeroTimeoutAroundAFinishedTaskReturnsItsResult() throws Exception {
+    TaskGroup g = TaskGroup.named("zero-done");
+    AtomicReference<String> got = new AtomicReference<>();
+    g.run(
+        () -> {
+          Task<String> fut = g.fork(() -> "done");
+          fut.get();
+          long t0 = System.nanoTime();
+          got.set(CancelScope.failAfter(Duration.ZERO, fut::get));
+          assertThat(millisSince(t0)).isLessThan(1_000);
+          assertThat(fut.isDone()).isTrue();
+          assertThat(Thread.currentThread().isInterrupted()).isFalse();
+          CancelScope.checkpoint(); // nothing cancelled is left on the body
+        });
+    assertThat(got.get()).isEqualTo("done");
+    assertThat(g.cancelCaught()).isFalse();
+  }
+
+  // test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started. Differs by design: asyncio
+  // never starts the coroutine; failAfter runs the body on the calling thread inside a scope that
+  // starts cancelled, so its code runs but its first checkpoint throws, and the timeout is
+  // reported. (A group with a zero timeout never starts a forked child: PortedScenariosTest.) A
+  // negative timeout, which asyncio treats as zero, is rejected here, and the body does not run.
+  @Test
+  void aZeroTimeoutCancelsTheBodyAtItsFirstCheckpointAndANegativeOneIsRejected() throws Exception {
+    AtomicBoolean started = new AtomicBoolean();
+    AtomicBoolean pastCheckpoint = new AtomicBoolean();
+    long t0 = System.nanoTime();
+    Throwable t =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ZERO,
+                    () -> {
+                      started.set(true);
+                      CancelScope.checkpoint();
+                      pastCheckpoint.set(true);
+                      return "never";
+                    }));
+    assertThat(t).isInstanceOf(TimeoutException.class);
+    assertThat(started).isTrue();
+    assertThat(pastCheckpoint).isFalse();
+    assertThat(millisSince(t0)).isLessThan(1_000);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+
+    AtomicBoolean ran = new AtomicBoolean();
+    Throwable negative =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofSeconds(-1),
+                    () -> {
+                      ran.set(true);
+                      return null;
+                    }));
+    assertThat(negative).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("-1");
+    assertThat(ran).isFalse();
+  }
+
+  // test_wait_for / test_wait_for_timeout_less_then_0_or_0: a running task (started, in a
+  // try/finally around a 10 s sleep) is given a deadline of 0 or 0.1 s: the task is cancelled,
+  // its finally has run by the time the wait ends, the wait ends early, and it is the timeout's
+  // doing (cancelCaught).
+  @RepeatedTest(3)
+  void aDeadlineGivenToAGroupWithARunningTaskCancelsItAndWaitsForItsFinally() throws Exception {
+    for (Duration timeout : List.of(Duration.ZERO, Duration.ofMillis(100))) {
+      AtomicBoolean running = new AtomicBoolean();
+      CountDownLatch started = new CountDownLatch(1);
+      AtomicReference<Task<String>> foo = new AtomicReference<>();
+      TaskGroup g = TaskGroup.named("wait_for-" + timeout);
+      long t0 = System.nanoTime();
+      g.run(
+          () -> {
+            foo.set(
+                g.fork(
+                    () -> {
+                      running.set(true);
+                      started.countDown();
+                      try {
+                        Thread.sleep(Duration.ofSeconds(10));
+                      } finally {
+                        running.set(false);
+                      }
+                      return "done";
+                    }));
+            started.await();
+            g.cancelScope().setTimeout(timeout);
+            foo.get().get(); // the wait: cut short by the deadline
+          });
+      assertThat(millisSince(t0)).as("timeout %s", timeout).isLessThan(5_000);
+      assertThat(foo.get().state()).isEqualTo(Future.State.CANCELLED);
+      assertThat(running).isFalse();
+      assertThat(g.cancelCalled()).isTrue();
+      assertThat(g.cancelCaught()).isTrue();
+      assertThat(g.cancelScope().cancelReason()).isPresent();
+    }
+  }
+
+  // test_wait_for_blocking: wait_for(coro, timeout=None) just runs it. The longest timeout there
+  // is (ChronoUnit.FOREVER) must neither overflow into an expired deadline nor be lost: the body
+  // runs uncancelled, and the deadline shows Instant.MAX (CancelScope.deadline javadoc).
+  @Test
+  void anEndlessTimeoutRunsTheBodyUncancelled() throws Exception {
+    assertThat(CancelScope.failAfter(ChronoUnit.FOREVER.getDuration(), () -> "done"))
+        .isEqualTo("done");
+    CancelScope forever = CancelScope.withTimeout(ChronoUnit.FOREVER.getDuration());
+    String r =
+        forever.call(
+            () -> {
+              CancelScope.sleep(Duration.ofMillis(1));
+              assertThat(CancelScope.isCancelled()).isFalse();
+              return "done";
+            });
+    assertThat(r).isEqualTo("done");
+    assertThat(forever.deadline()).contains(Instant.MAX);
+    assertThat(forever.cancelCalled()).isFalse();
+  }
+
+  // test_wait_for_race_condition: the awaited future completes (from another thread) well before
+  // the timeout: its result is returned.
+  @RepeatedTest(5)
+  void aResultArrivingBeforeTheTimeoutIsReturned() throws Exception {
+    CompletableFuture<String> fut = new CompletableFuture<>();
+    Thread waiter = Thread.currentThread();
+    Thread completer =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  awaitBlocked(waiter);
+                  fut.complete("ok");
+                });
+    String res = CancelScope.failAfter(Duration.ofSeconds(5), () -> CancelScope.await(fut));
+    completer.join();
+    assertThat(res).isEqualTo("ok");
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // test_wait_for_cancellation_race_condition / test_wait_for_cancel_suppressed: the work catches
+  // the cancellation of its sleep and returns a value: wait_for returns that value. Both with an
+  // interruptible JDK call (which clears the interrupt status) and with a library checkpoint
+  // (which leaves it set: the scope's exit must still take it away).
+  @RepeatedTest(5)
+  void workThatCatchesItsTimeoutAndReturnsAValueHasThatValueReturned() throws Exception {
+    int viaJdk =
+        CancelScope.failAfter(
+            Duration.ofMillis(10),
+            () -> {
+              try {
+                Thread.sleep(Duration.ofSeconds(10));
+                throw new AssertionError("not cancelled");
+              } catch (InterruptedException expected) {
+                return 1;
+              }
+            });
+    assertThat(viaJdk).isEqualTo(1);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+
+    int viaCheckpoint =
+        CancelScope.failAfter(
+            Duration.ofMillis(10),
+            () -> {
+              try {
+                CancelScope.sleep(Duration.ofSeconds(10));
+                throw new AssertionError("not cancelled");
+              } catch (InterruptedException expected) {
+                assertThat(CancelScope.isCancelled()).isTrue();
+                return 42;
+              }
+            });
+    assertThat(viaCheckpoint).isEqualTo(42);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+
+    Integer moved =
+        CancelScope.moveOnAfter(
+            Duration.ofMillis(10),
+            () -> {
+              try {
+                CancelScope.sleep(Duration.ofSeconds(10));
+                return 0;
+              } catch (InterruptedException expected) {
+                return 42;
+              }
+            });
+    assertThat(moved).isEqualTo(42);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // test_wait_for_waits_for_task_cancellation / ..._w_timeout_0: the task's cancellation handler
+  // waits (EPSILON) before re-raising; the wait ends only after the task's finally ran, and it is
+  // the timeout (chained to the cancellation upstream; here the task ends CANCELLED and the group
+  // caught its own deadline). The handler's wait runs in a shield, as cleanup that waits must.
+  @RepeatedTest(5)
+  void theTimeoutWaitsForTheTasksSlowCancellationHandler() throws Exception {
+    for (Duration timeout : List.of(Duration.ZERO, Duration.ofMillis(1))) {
+      AtomicBoolean taskDone = new AtomicBoolean();
+      CountDownLatch started = new CountDownLatch(1);
+      AtomicReference<Task<Void>> inner = new AtomicReference<>();
+      TaskGroup g = TaskGroup.named("waits-for-cancellation");
+      g.run(
+          () -> {
+            inner.set(
+                g.fork(
+                    () -> {
+                      try {
+                        started.countDown();
+                        Thread.sleep(Duration.ofSeconds(10));
+                      } catch (InterruptedException e) {
+                        CancelScope.shielded().run(() -> Thread.sleep(1));
+                        throw e;
+                      } finally {
+                        taskDone.set(true);
+                      }
+                    }));
+            started.await();
+            g.cancelScope().setTimeout(timeout);
+          });
+      assertThat(taskDone).isTrue();
+      assertThat(inner.get().state()).isEqualTo(Future.State.CANCELLED);
+      assertThat(g.cancelCaught()).isTrue();
+    }
+
+    // The coroutine form: failAfter around the work itself.
+    AtomicBoolean done = new AtomicBoolean();
+    Throwable t =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(1),
+                    () -> {
+                      try {
+                        Thread.sleep(Duration.ofSeconds(10));
+                      } catch (InterruptedException e) {
+                        CancelScope.shielded().run(() -> Thread.sleep(1));
+                        throw e;
+                      } finally {
+                        done.set(true);
+                      }
+                      return null;
+                    }));
+    assertThat(t).isInstanceOf(TimeoutException.class);
+    assertThat(done).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // test_wait_for_reraises_exception_during_cancellation: the task's finally raises FooException
+  // while the timeout cancels it: FooException comes out, not a timeout (failures first:
+  // TaskGroup "When outcomes coincide"; failAfter passes the body's exception through).
+  @RepeatedTest(5)
+  void anExceptionRaisedWhileTheTimeoutCancelsTheWorkComesOutInsteadOfTheTimeout()
+      throws Exception {
+    CountDownLatch started = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.named("reraises");
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            try {
+                              started.countDown();
+                              Thread.sleep(Duration.ofSeconds(10));
+                            } finally {
+                              throw new FooException("in finally");
+                            }
+                          });
+                      started.await();
+                      g.cancelScope().setTimeout(Duration.ofMillis(1));
+                    }));
+    assertThat(t).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) t).failures())
+        .singleElement()
+        .isInstanceOf(FooException.class);
+    assertThat(g.cancelCalled()).isTrue();
+    assertThat(g.cancelCaught()).isFalse();
+
+    Throwable inline =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(1),
+                    () -> {
+                      try {
+                        Thread.sleep(Duration.ofSeconds(10));
+                      } finally {
+                        throw new FooException("in finally");
+                      }
+                    }));
+    assertThat(inline).isInstanceOf(FooException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // test_wait_for_self_cancellation: the task doing wait_for(inner, 0.1) is cancelled at once,
+  // while inner holds up every cancellation and returns 42. The waiter ends cancelled, and only
+  // after inner returned; inner's result is kept (it was never cancelled itself: it ignored the
+  // cancellations reaching it from above and returned).
+  @RepeatedTest(5)
+  void aWaiterCancelledWhileTheAwaitedWorkHoldsUpItsCancellationEndsCancelledAfterIt()
+      throws Exception {
+    AtomicReference<Task<Integer>> inner = new AtomicReference<>();
+    CountDownLatch innerStarted = new CountDownLatch(1);
+    AtomicReference<Task<Void>> wait = new AtomicReference<>();
+    TaskGroup g = TaskGroup.named("self-cancellation");
+    g.run(
+        () -> {
+          wait.set(
+              g.fork(
+                  () -> {
+                    TaskGroup waitFor =
+                        TaskGroup.builder()
+                            .name("wait_for")
+                            .timeout(Duration.ofMillis(100))
+                            .build();
+                    waitFor.run(
+                        () ->
+                            inner.set(
+                                waitFor.fork(
+                                    () -> {
+                                      innerStarted.countDown();
+                                      for (int i = 0; i < 3; i++) {
+                                        try {
+                                          Thread.sleep(300);
+                                        } catch (InterruptedException ignored) {
+                                          // holds up the cancellation
+                                        }
+                                      }
+                                      return 42;
+                                    })));
+                  }));
+          innerStarted.await();
+          assertThat(wait.get().cancel(true)).isTrue();
+        });
+    assertThat(wait.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(inner.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(inner.get().resultNow()).isEqualTo(42);
+  }
+
+  // _test_cancel_wait_for (test_cancel_blocking_wait_for, timeout None; test_cancel_wait_for, 60):
+  // cancelling the task that waits cancels the awaited task too (Python issue #23219).
+  @RepeatedTest(5)
+  void cancellingTheWaiterCancelsTheAwaitedTask() throws Exception {
+    for (Duration timeout : new Duration[] {null, Duration.ofSeconds(60)}) {
+      AtomicReference<Task<Void>> blocking = new AtomicReference<>();
+      AtomicReference<Thread> blockingThread = new AtomicReference<>();
+      CountDownLatch started = new CountDownLatch(1);
+      AtomicReference<Task<Void>> wait = new AtomicReference<>();
+      TaskGroup g = TaskGroup.named("cancel-wait_for");
+      g.run(
+          () -> {
+            wait.set(
+                g.fork(
+                    () -> {
+                      TaskGroup waitFor =
+                          timeout == null
+                              ? TaskGroup.create()
+                              : TaskGroup.builder().timeout(timeout).build();
+                      waitFor.run(
+                          () ->
+                              blocking.set(
+                                  waitFor.fork(
+                                      () -> {
+                                        blockingThread.set(Thread.currentThread());
+                                        started.countDown();
+                                        new CountDownLatch(1).await(); // never set
+                                      })));
+                    }));
+            started.await();
+            awaitBlocked(blockingThread.get());
+            assertThat(wait.get().cancel(true)).isTrue();
+          });
+      assertThat(wait.get().state()).isEqualTo(Future.State.CANCELLED);
+      assertThat(blocking.get().state())
+          .as("timeout %s", timeout)
+          .isEqualTo(Future.State.CANCELLED);
+      assertThat(g.cancelCalled()).isFalse();
+    }
+  }
+
+  // test_wait_for_issue86296: after wait_for(quick, 100) returned, the task is cancelled: the
+  // cancellation must reach the sleep that follows (asyncio lost it when it landed as wait_for
+  // completed). Here the cancel races the inner scope's exit: wherever it lands (before the
+  // failAfter scope, inside it, as it exits, in the sleep), the task ends CANCELLED and never
+  // reaches its end. Randomised; the seed is printed.
+  @Test
+  void aCancellationLandingAsAnInnerTimeoutScopeExitsIsNotLost() throws Exception {
+    long seed = new Random().nextLong();
+    System.out.println("aCancellationLandingAsAnInnerTimeoutScopeExitsIsNotLost seed=" + seed);
+    Random rnd = new Random(seed);
+    for (int i = 0; i < 150; i++) {
+      int spins = rnd.nextInt(20_000);
+      AtomicBoolean reachedEnd = new AtomicBoolean();
+      AtomicReference<Task<Void>> task = new AtomicReference<>();
+      CountDownLatch go = new CountDownLatch(1);
+      TaskGroup g = TaskGroup.named("issue86296");
+      long t0 = System.nanoTime();
+      g.run(
+          () -> {
+            task.set(
+                g.fork(
+                    () -> {
+                      go.countDown();
+                      CancelScope.failAfter(Duration.ofSeconds(100), () -> "quick");
+                      Thread.sleep(Duration.ofSeconds(5));
+                      reachedEnd.set(true);
+                    }));
+            go.await();
+            for (int s = 0; s < spins; s++) {
+              Thread.onSpinWait();
+            }
+            assertThat(task.get().cancel(true)).isTrue();
+          });
+      assertThat(reachedEnd).as("iteration %d, seed %d", i, seed).isFalse();
+      assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+      assertThat(millisSince(t0)).as("iteration %d, seed %d", i, seed).isLessThan(4_000);
+    }
+  }
+
+  // Race twin (the result arriving at the same instant as the deadline), for wait_for's
+  // result/timeout race: the body sleeps exactly as long as the timeout, then returns. Allowed:
+  // the result (the sleep ended first, or the body returned normally despite the cancellation:
+  // failAfter javadoc), or TimeoutException (the cancellation came back out of the body). Never
+  // null, never another exception, never an interrupt left behind.
+  @RepeatedTest(3)
+  void aResultAndTheDeadlineAtTheSameInstantGiveTheResultOrATimeoutAndLeaveNothingBehind()
+      throws Exception {
+    int results = 0;
+    int timeouts = 0;
+    for (int i = 0; i < 100; i++) {
+      boolean checkpoint = i % 2 == 0;
+      Duration d = Duration.ofNanos(200_000 + (i % 7) * 150_000L);
+      Object outcome;
+      try {
+        outcome =
+            CancelScope.failAfter(
+                d,
+                () -> {
+                  if (checkpoint) {
+                    CancelScope.sleep(d);
+                  } else {
+                    Thread.sleep(d);
+                  }
+                  return "result";
+                });
+      } catch (TimeoutException e) {
+        outcome = e;
+      }
+      if (outcome instanceof TimeoutException) {
+        timeouts++;
+      } else {
+        assertThat(outcome).isEqualTo("result");
+        results++;
+      }
+      assertThat(Thread.currentThread().isInterrupted()).as("iteration %d", i).isFalse();
+    }
+    System.out.println("same-instant race: " + results + " results, " + timeouts + " timeouts");
+    // Busy work that never checks: the result always wins, even when the deadline fired.
+    for (int i = 0; i < 20; i++) {
+      long spinUntil = System.nanoTime() + 300_000;
+      String r =
+          CancelScope.failAfter(
+              Duration.ofNanos(250_000),
+              () -> {
+                while (System.nanoTime() < spinUntil) {
+                  Thread.onSpinWait();
+                }
+                return "result";
+              });
+      assertThat(r).isEqualTo("result");
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+  }
+
+  // The same race for wait_for on a task: a group whose deadline equals the child's sleep. The
+  // child ends SUCCESS with its result or CANCELLED; run returns normally either way; a cancelled
+  // child implies the deadline fired; nothing is left on the owner.
+  @RepeatedTest(3)
+  void aChildsResultAndTheGroupsDeadlineAtTheSameInstantGiveOneOrTheOther() throws Exception {
+    for (int i = 0; i < 40; i++) {
+      Duration d = Duration.ofNanos(300_000 + (i % 5) * 200_000L);
+      TaskGroup g = TaskGroup.builder().name("same-instant").timeout(d).build();
+      AtomicReference<Task<String>> child = new AtomicReference<>();
+      g.run(
+          () ->
+              child.set(
+                  g.fork(
+                      () -> {
+                        CancelScope.sleep(d);
+                        return "result";
+                      })));
+      Task<String> c = child.get();
+      switch (c.state()) {
+        case SUCCESS -> assertThat(c.resultNow()).isEqualTo("result");
+        case CANCELLED -> assertThat(g.cancelCalled()).isTrue();
+        default -> throw new AssertionError("iteration " + i + ": " + c.state());
+      }
+      if (g.cancelCaught()) {
+        assertThat(g.cancelCalled()).isTrue();
+      }
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+  }
+
+  // ============================================================ test_timeouts.py (the rest)
+
+  // test_waiter_cancelled: inside a timeout the work sees the cancellation (here a
+  // CancelledException from the library's sleep, naming the deadline) and re-raises it; the
+  // timeout is then reported.
+  @RepeatedTest(3)
+  void theWorkSeesTheTimeoutAsACancelledExceptionAndReRaisingItReportsTheTimeout()
+      throws Exception {
+    AtomicReference<InterruptedException> seen = new AtomicReference<>();
+    CancelScope scope = CancelScope.withTimeout(Duration.ofMillis(10));
+    scope.run(
+        () -> {
+          try {
+            CancelScope.sleep(Duration.ofSeconds(10));
+          } catch (InterruptedException e) {
+            seen.set(e);
+            throw e;
+          }
+        });
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(seen.get()).isInstanceOf(CancelledException.class);
+    assertThat(seen.get().getMessage()).contains("deadline");
+    assertThat(scope.cancelReason()).hasValueSatisfying(r -> assertThat(r).contains("deadline"));
+  }
+
+  // test_timeout_disabled / test_timeout_at_disabled / test_repr_disabled: a scope with no
+  // deadline: none shown before, during or after, nothing cancelled.
+  @Test
+  void aScopeWithoutADeadlineShowsNoneAndIsNeverCancelled() throws Exception {
+    CancelScope cm = CancelScope.create();
+    assertThat(cm.deadline()).isEmpty();
+    cm.run(
+        () -> {
+          CancelScope.sleep(Duration.ofMillis(10));
+          assertThat(cm.deadline()).isEmpty();
+          assertThat(cm.toString()).contains("running");
+        });
+    assertThat(cm.cancelCalled()).isFalse();
+    assertThat(cm.cancelCaught()).isFalse();
+    assertThat(cm.deadline()).isEmpty();
+  }
+
+  // test_timeout_zero: timeout(0) around a long sleep: expired, quickly, and its deadline lies
+  // between the times taken before and after.
+  @Test
+  void aZeroTimeoutExpiresAtOnceWithADeadlineOfItsStart() throws Exception {
+    Instant t0 = Instant.now();
+    long n0 = System.nanoTime();
+    CancelScope cm = CancelScope.withTimeout(Duration.ZERO);
+    cm.run(() -> Thread.sleep(Duration.ofSeconds(10)));
+    Instant t1 = Instant.now();
+    assertThat(millisSince(n0)).isLessThan(5_000);
+    assertThat(cm.cancelCaught()).isTrue();
+    assertThat(cm.deadline()).isPresent();
+    // the deadline is converted between clocks: allow for the conversion's rounding
+    assertThat(cm.deadline().get()).isBetween(t0.minusMillis(50), t1.plusMillis(50));
+  }
+
+  // test_timeout_already_entered / test_timeout_double_enter (and the rejected-call rule): a scope
+  // runs once. Entering it again from inside is rejected and leaves it running (its deadline still
+  // fires); entering it after it finished is rejected and changes nothing.
+  @Test
+  void aScopeEnteredAgainWhileRunningOrAfterItFinishedIsRejectedAndLeftAsItWas() throws Exception {
+    CancelScope cm = CancelScope.withTimeout(Duration.ofMillis(100));
+    AtomicBoolean innerRan = new AtomicBoolean();
+    cm.run(
+        () -> {
+          Throwable again = catchThrowable(() -> cm.run(() -> innerRan.set(true)));
+          assertThat(again).isInstanceOf(IllegalStateException.class).hasMessageContaining("once");
+          assertThat(CancelScope.isCancelled()).isFalse();
+          Thread.sleep(Duration.ofSeconds(10)); // the deadline still ends it
+        });
+    assertThat(innerRan).isFalse();
+    assertThat(cm.cancelCaught()).isTrue();
+    Throwable after = catchThrowable(() -> cm.call(() -> "x"));
+    assertThat(after).isInstanceOf(IllegalStateException.class);
+    assertThat(cm.cancelCaught()).isTrue();
+    assertThat(cm.toString()).contains("done");
+  }
+
+  // test_timeout_finished. Differs by design: asyncio raises on reschedule() after exit; here
+  // (setDeadline javadoc) a deadline set after the scope exited "cancels nothing": no interrupt on
+  // the thread that ran it, and what it caught stays as it was.
+  @Test
+  void aDeadlineSetAfterTheScopeFinishedCancelsNothing() throws Exception {
+    CancelScope cm = CancelScope.withTimeout(Duration.ofMillis(500));
+    cm.run(() -> {});
+    cm.setDeadline(Instant.now().minusSeconds(1));
+    cm.setTimeout(Duration.ZERO);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    assertThat(cm.cancelCaught()).isFalse();
+    CancelScope.checkpoint(); // the thread is not cancelled
+  }
+
+  // test_timeout_not_entered. Differs by design: asyncio refuses reschedule() before entry; here
+  // setTimeout before run counts from when run starts (setTimeout javadoc), so a scope that waits
+  // before it runs starts uncancelled and expires that long after its start.
+  @Test
+  void aTimeoutSetBeforeRunCountsFromTheStartOfRun() throws Exception {
+    CancelScope cm = CancelScope.withTimeout(Duration.ofSeconds(10));
+    cm.setTimeout(Duration.ofMillis(150));
+    assertThat(cm.deadline()).isEmpty();
+    Thread.sleep(300); // time passes before run: it must not count
+    AtomicBoolean cancelledAtStart = new AtomicBoolean(true);
+    long t0 = System.nanoTime();
+    cm.run(
+        () -> {
+          cancelledAtStart.set(CancelScope.isCancelled());
+          Thread.sleep(Duration.ofSeconds(10));
+        });
+    assertThat(cancelledAtStart).isFalse();
+    assertThat(cm.cancelCaught()).isTrue();
+    assertThat(millisSince(t0)).isBetween(100L, 5_000L);
+  }
+
+  // test_uncancel_structured_blocks (test_tasks.py) / test_nested_timeouts_loop_busy's first half:
+  // a timeout caught inside another one leaves nothing cancelled: the outer body goes on, its
+  // checkpoints and sleeps pass, and the outer scope returns its result without a timeout.
+  @RepeatedTest(3)
+  void aTimeoutCaughtInsideAnotherLeavesTheOuterScopeUncancelled() throws Exception {
+    AtomicBoolean innerTimedOut = new AtomicBoolean();
+    String r =
+        CancelScope.failAfter(
+            Duration.ofSeconds(10),
+            () -> {
+              try {
+                CancelScope.failAfter(
+                    Duration.ofMillis(10),
+                    () -> {
+                      Thread.sleep(Duration.ofSeconds(10));
+                      return null;
+                    });
+              } catch (TimeoutException e) {
+                innerTimedOut.set(true);
+              }
+              assertThat(CancelScope.isCancelled()).isFalse();
+              CancelScope.checkpoint();
+              Thread.sleep(10);
+              return "outer done";
+            });
+    assertThat(innerTimedOut).isTrue();
+    assertThat(r).isEqualTo("outer done");
+  }
+
+  // test_uncancel_basic / test_cancel_task_ignoring's second wait, for a plain scope: the body
+  // swallows the cancellation its JDK sleep raised; its next checkpoint throws again (delivered
+  // again, level-triggered), and the scope absorbs it. For failAfter this is a timeout.
+  @RepeatedTest(3)
+  void aSwallowedTimeoutIsDeliveredAgainAtTheNextCheckpoint() throws Exception {
+    AtomicInteger seen = new AtomicInteger();
+    long t0 = System.nanoTime();
+    Throwable t =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(10),
+                    () -> {
+                      try {
+                        Thread.sleep(Duration.ofSeconds(10));
+                      } catch (InterruptedException swallowed) {
+                        seen.incrementAndGet();
+                      }
+                      try {
+                        CancelScope.sleep(Duration.ofSeconds(10));
+                      } catch (InterruptedException again) {
+                        seen.incrementAndGet();
+                        throw again;
+                      }
+                      return null;
+                    }));
+    assertThat(t).isInstanceOf(TimeoutException.class);
+    assertThat(seen).hasValue(2);
+    assertThat(millisSince(t0)).isLessThan(5_000);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // Exceptions raised during cancellation (test_foreign_exception_on_timeout with an I/O error):
+  // the CancelScope javadoc counts an IOException thrown "while the interrupt status is still set
+  // by the cancellation" as the cancellation, and any other as a failure. After the library's
+  // checkpoint (status left set) the IOException is the timeout; after a JDK sleep that cleared the
+  // status it is the body's failure, thrown unchanged (unless the swallowed cancellation was
+  // re-delivered first); a RuntimeException is always a failure.
+  @RepeatedTest(3)
+  void anIOExceptionRaisedDuringTheTimeoutIsTheTimeoutOnlyWhileTheInterruptIsSet()
+      throws Exception {
+    Throwable whileSet =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(5),
+                    () -> {
+                      try {
+                        CancelScope.sleep(Duration.ofSeconds(10));
+                      } catch (InterruptedException e) {
+                        throw new IOException("stream closed by the cancellation");
+                      }
+                      return null;
+                    }));
+    assertThat(whileSet).isInstanceOf(TimeoutException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+
+    Throwable afterCleared =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(5),
+                    () -> {
+                      try {
+                        Thread.sleep(Duration.ofSeconds(10));
+                      } catch (InterruptedException e) {
+                        throw new IOException("an I/O error of its own");
+                      }
+                      return null;
+                    }));
+    // The re-delivery watcher interrupts a thread that swallowed a cancellation again within 20 ms
+    // (Redelivery): if it lands between the catch and the throw, the status is set again and the
+    // IOException is the timeout after all. Both are documented outcomes; nothing else is.
+    if (!(afterCleared instanceof TimeoutException)) {
+      assertThat(afterCleared)
+          .isInstanceOf(IOException.class)
+          .hasMessage("an I/O error of its own");
+    }
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+
+    Throwable runtime =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(5),
+                    () -> {
+                      try {
+                        CancelScope.sleep(Duration.ofSeconds(10));
+                      } catch (InterruptedException e) {
+                        throw new FooException("during cancellation");
+                      }
+                      return null;
+                    }));
+    assertThat(runtime).isInstanceOf(FooException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // ============================================================ test_tasks.py: cancellation
+
+  // test_cancel / test_cancelling / test_cancel_yield: cancel() of a sleeping task returns true;
+  // the task is done and cancelled at once; a second cancel() returns false; get() throws
+  // CancellationException from a thread that is not cancelled.
+  @RepeatedTest(5)
+  void cancellingASleepingTaskMakesItCancelledAndASecondCancelReturnsFalse() throws Exception {
+    TaskGroup g = TaskGroup.named("cancel");
+    AtomicReference<Thread> thread = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    g.run(
+        () -> {
+          Task<Integer> t =
+              g.fork(
+                  () -> {
+                    thread.set(Thread.currentThread());
+                    started.countDown();
+                    Thread.sleep(Duration.ofSeconds(10));
+                    return 12;
+                  });
+          started.await();
+          awaitBlocked(thread.get());
+          assertThat(t.cancel(true)).isTrue();
+          assertThat(t.isDone()).isTrue();
+          assertThat(t.isCancelled()).isTrue();
+          assertThat(t.cancel(true)).isFalse();
+          assertThat(catchThrowable(t::get)).isInstanceOf(CancellationException.class);
+        });
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // test_task_cancel_message_getter / test_cancel_with_message_then_future_result /
+  // test_cancel_with_message_before_starting_task: the message given to cancel reaches the code
+  // that sees the cancellation (here the CancelledException's message and cancelReason()), also
+  // when the cancel came before anything ran.
+  @RepeatedTest(3)
+  void theCancelMessageReachesTheCancelledCode() throws Exception {
+    CancelScope scope = CancelScope.create();
+    Thread runner = Thread.currentThread();
+    Thread canceller =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  awaitBlocked(runner);
+                  scope.cancel("my message");
+                });
+    AtomicReference<InterruptedException> seen = new AtomicReference<>();
+    scope.run(
+        () -> {
+          try {
+            CancelScope.sleep(Duration.ofSeconds(10));
+          } catch (InterruptedException e) {
+            seen.set(e);
+            throw e;
+          }
+        });
+    canceller.join();
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(seen.get()).isInstanceOf(CancelledException.class);
+    assertThat(seen.get().getMessage()).contains("my message");
+    assertThat(scope.cancelReason()).contains("my message");
+
+    TaskGroup g = TaskGroup.named("before-start");
+    g.cancel("my message");
+    AtomicReference<Throwable> inBody = new AtomicReference<>();
+    AtomicBoolean childRan = new AtomicBoolean();
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    g.run(
+        () -> {
+          child.set(g.fork(() -> childRan.set(true)));
+          try {
+            CancelScope.checkpoint();
+          } catch (InterruptedException e) {
+            inBody.set(e);
+            throw e;
+          }
+        });
+    assertThat(childRan).isFalse();
+    assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(inBody.get()).isInstanceOf(CancelledException.class);
+    assertThat(inBody.get().getMessage()).contains("my message");
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // test_cancellation_exception_context: code that awaits a task cancelled by someone else catches
+  // the cancellation and raises ValueError from it. That code itself is not cancelled, so the
+  // ValueError is a failure of the group although a CancellationException is its cause (the
+  // cause-chain rule applies only to a thread that is effectively cancelled: CancelScope javadoc).
+  @RepeatedTest(5)
+  void anExceptionRaisedFromAnotherTasksCancellationIsAFailure() throws Exception {
+    TaskGroup g = TaskGroup.named("exception-context");
+    AtomicReference<Thread> thread = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      Task<Void> inner =
+                          g.fork(
+                              () -> {
+                                thread.set(Thread.currentThread());
+                                started.countDown();
+                                Thread.sleep(Duration.ofSeconds(10));
+                              });
+                      started.await();
+                      Thread canceller =
+                          Thread.ofVirtual()
+                              .start(
+                                  () -> {
+                                    awaitBlocked(thread.get());
+                                    inner.cancel(true);
+                                  });
+                      try {
+                        inner.get();
+                      } catch (CancellationException ex) {
+                        canceller.join();
+                        throw new IllegalArgumentException("cancelled", ex);
+                      }
+                    }));
+    assertThat(t).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) t).failures())
+        .singleElement()
+        .isInstanceOf(IllegalArgumentException.class)
+        .satisfies(f -> assertThat(f.getCause()).isInstanceOf(CancellationException.class));
+  }
+
+  // test_cancel_current_task: a task cancels itself, then sleeps: the sleep is cancelled at once;
+  // the task ends CANCELLED and cancelling it again returns false.
+  @RepeatedTest(5)
+  void aTaskThatCancelsItselfIsCancelledAtItsNextSleep() throws Exception {
+    TaskGroup g = TaskGroup.named("cancel-current");
+    AtomicReference<Task<Integer>> self = new AtomicReference<>();
+    CountDownLatch handed = new CountDownLatch(1);
+    AtomicBoolean pastSleep = new AtomicBoolean();
+    long t0 = System.nanoTime();
+    g.run(
+        () -> {
+          self.set(
+              g.fork(
+                  () -> {
+                    handed.await();
+                    assertThat(self.get().cancel(true)).isTrue();
+                    Thread.sleep(Duration.ofSeconds(100));
+                    pastSleep.set(true);
+                    return 12;
+                  }));
+          handed.countDown();
+        });
+    assertThat(pastSleep).isFalse();
+    assertThat(millisSince(t0)).isLessThan(5_000);
+    assertThat(self.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(self.get().cancel(true)).isFalse();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // test_cancel_at_end: a task cancels itself and returns at once (no checkpoint between): it is
+  // cancelled, its result dropped (Task: "Once cancel returns true the state is CANCELLED and a
+  // result that arrives later is dropped"), and it is no failure.
+  @RepeatedTest(10)
+  void aTaskThatCancelsItselfAndReturnsIsCancelledAndItsResultDropped() throws Exception {
+    TaskGroup g = TaskGroup.named("cancel-at-end");
+    AtomicReference<Task<Integer>> self = new AtomicReference<>();
+    CountDownLatch handed = new CountDownLatch(1);
+    g.run(
+        () -> {
+          self.set(
+              g.fork(
+                  () -> {
+                    handed.await();
+                    self.get().cancel(true);
+                    return 12;
+                  }));
+          handed.countDown();
+        });
+    assertThat(self.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(catchThrowable(() -> self.get().get())).isInstanceOf(CancellationException.class);
+    assertThat(self.get().toCompletableFuture().isCancelled()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // test_cancel_inner_future. Differs by design: asyncio marks the task cancelled when the future
+  // it awaits is cancelled by someone else. Here the task itself was not cancelled, so the
+  // CancellationException that await throws ("if someone else cancelled the stage") is the task's
+  // failure (Task.toCompletableFuture javadoc: "thrown by the work while nothing cancelled it").
+  @RepeatedTest(5)
+  void aTaskWhoseAwaitedFutureIsCancelledBySomeoneElseFails() throws Exception {
+    CompletableFuture<Integer> f = new CompletableFuture<>();
+    TaskGroup g = TaskGroup.named("cancel-inner-future");
+    AtomicReference<Task<Integer>> t = new AtomicReference<>();
+    AtomicReference<Thread> thread = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      t.set(
+                          g.fork(
+                              () -> {
+                                thread.set(Thread.currentThread());
+                                started.countDown();
+                                return CancelScope.await(f);
+                              }));
+                      started.await();
+                      awaitBlocked(thread.get());
+                      f.cancel(true);
+                    }));
+    assertThat(f.isCancelled()).isTrue();
+    assertThat(t.get().state()).isEqualTo(Future.State.FAILED);
+    assertThat(t.get().exceptionNow()).isInstanceOf(CancellationException.class);
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures())
+        .singleElement()
+        .isInstanceOf(CancellationException.class);
+  }
+
+  // test_cancel_both_task_and_inner_future: the awaited future is cancelled, then the task. The
+  // two race the task's own end: if cancel() returned true the task is CANCELLED; if it lost, the
+  // task failed with the future's CancellationException. The group reports that failure at most
+  // once, and only when the task is not cancelled or the failure was judged before the cancel.
+  @RepeatedTest(10)
+  void theAwaitedFutureAndTheTaskCancelledTogetherEndTheTaskOnceWithOneOutcome() throws Exception {
+    CompletableFuture<Integer> f = new CompletableFuture<>();
+    TaskGroup g = TaskGroup.named("cancel-both");
+    AtomicReference<Task<Integer>> t = new AtomicReference<>();
+    AtomicReference<Thread> thread = new AtomicReference<>();
+    AtomicBoolean cancelled = new AtomicBoolean();
+    CountDownLatch started = new CountDownLatch(1);
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      t.set(
+                          g.fork(
+                              () -> {
+                                thread.set(Thread.currentThread());
+                                started.countDown();
+                                return CancelScope.await(f);
+                              }));
+                      started.await();
+                      awaitBlocked(thread.get());
+                      f.cancel(true);
+                      cancelled.set(t.get().cancel(true));
+                    }));
+    assertThat(f.isCancelled()).isTrue();
+    Task<Integer> task = t.get();
+    if (cancelled.get()) {
+      assertThat(task.state()).isEqualTo(Future.State.CANCELLED);
+    } else {
+      assertThat(task.state()).isEqualTo(Future.State.FAILED);
+      assertThat(thrown).isNotNull();
+    }
+    if (thrown != null) {
+      assertThat(thrown).isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) thrown).failures())
+          .singleElement()
+          .isInstanceOf(CancellationException.class);
+    }
+  }
+
+  // test_cancel_task_catching. Differs by design: asyncio lets a task that catches its
+  // cancellation return 42 and not be cancelled. Here cancel(true) returned true, so the task is
+  // CANCELLED and the 42 is dropped (Future contract); the catching code did run. The scope
+  // counterpart keeps the value: a body that catches its scope's cancellation returns normally,
+  // call returns 42 and cancelCaught is false.
+  @RepeatedTest(5)
+  void aTaskThatCatchesItsCancellationAndReturnsIsStillCancelled() throws Exception {
+    CompletableFuture<Void> fut1 = new CompletableFuture<>();
+    CompletableFuture<Void> fut2 = new CompletableFuture<>();
+    AtomicBoolean caught = new AtomicBoolean();
+    AtomicReference<Thread> thread = new AtomicReference<>();
+    AtomicReference<Task<Integer>> t = new AtomicReference<>();
+    TaskGroup g = TaskGroup.named("cancel-catching");
+    g.run(
+        () -> {
+          t.set(
+              g.fork(
+                  () -> {
+                    thread.set(Thread.currentThread());
+                    CancelScope.await(fut1);
+                    try {
+                      CancelScope.await(fut2);
+                    } catch (InterruptedException e) {
+                      caught.set(true);
+                      return 42;
+                    }
+                    return 0;
+                  }));
+          fut1.complete(null);
+          while (thread.get() == null) {
+            Thread.onSpinWait();
+          }
+          Probes.awaitTrue(
+              "waits for fut2", Duration.ofSeconds(10), () -> fut2.getNumberOfDependents() > 0);
+          assertThat(t.get().cancel(true)).isTrue();
+        });
+    assertThat(caught).isTrue();
+    assertThat(fut2.isCancelled()).isTrue();
+    assertThat(t.get().state()).isEqualTo(Future.State.CANCELLED);
+
+    CancelScope scope = CancelScope.create();
+    Integer r =
+        scope.call(
+            () -> {
+              scope.cancel();
+              try {
+                CancelScope.checkpoint();
+                return 0;
+              } catch (InterruptedException e) {
+                return 42;
+              }
+            });
+    assertThat(r).isEqualTo(42);
+    assertThat(scope.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // test_cancel_task_ignoring / test_task_cancel_waiter_future. Differs by design: asyncio lets a
+  // task that ignored its cancellation wait on fut3 and return its result. Here the cancellation
+  // is level-triggered: the next wait (CancelScope.await of fut3) throws at once, and cancels
+  // fut3, as it cancelled fut2 (await javadoc); fut3 never completed.
+  @RepeatedTest(5)
+  void aTaskThatIgnoresItsCancellationIsCancelledAgainAtItsNextWait() throws Exception {
+    CompletableFuture<Void> fut2 = new CompletableFuture<>();
+    CompletableFuture<Integer> fut3 = new CompletableFuture<>();
+    AtomicBoolean ignored = new AtomicBoolean();
+    AtomicBoolean cancelledAgain = new AtomicBoolean();
+    AtomicReference<Task<Integer>> t = new AtomicReference<>();
+    TaskGroup g = TaskGroup.named("cancel-ignoring");
+    g.run(
+        () -> {
+          t.set(
+              g.fork(
+                  () -> {
+                    try {
+                      CancelScope.await(fut2);
+                    } catch (InterruptedException e) {
+                      ignored.set(true);
+                    }
+                    try {
+                      return CancelScope.await(fut3);
+                    } catch (InterruptedException e) {
+                      cancelledAgain.set(true);
+                      throw e;
+                    }
+                  }));
+          Probes.awaitTrue(
+              "waits for fut2", Duration.ofSeconds(10), () -> fut2.getNumberOfDependents() > 0);
+          assertThat(t.get().cancel(true)).isTrue();
+        });
+    assertThat(ignored).isTrue();
+    assertThat(cancelledAgain).isTrue();
+    assertThat(fut2.isCancelled()).isTrue();
+    assertThat(fut3.isCancelled()).isTrue();
+    assertThat(t.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // test_cancel_awaited_task (bpo-34872): a task cancels itself, then waits for a sub-task it
+  // started (in a group of its own): the wait throws at once, and the sub-task and the future it
+  // awaits are cancelled too.
+  @RepeatedTest(5)
+  void aTaskThatCancelsItselfThenWaitsForItsSubTaskCancelsTheSubTaskAndItsFuture()
+      throws Exception {
+    CompletableFuture<Void> fut = new CompletableFuture<>();
+    AtomicReference<Task<Void>> task = new AtomicReference<>();
+    AtomicReference<Task<Void>> nested = new AtomicReference<>();
+    CountDownLatch handed = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.named("cancel-awaited");
+    g.run(
+        () -> {
+          task.set(
+              g.fork(
+                  () -> {
+                    handed.await();
+                    TaskGroup sub = TaskGroup.named("sub");
+                    sub.run(
+                        () -> {
+                          nested.set(sub.fork(() -> CancelScope.await(fut)));
+                          Probes.awaitTrue(
+                              "nested waits",
+                              Duration.ofSeconds(10),
+                              () -> fut.getNumberOfDependents() > 0);
+                          task.get().cancel(true);
+                          nested.get().get();
+                        });
+                  }));
+          handed.countDown();
+        });
+    assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(nested.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(fut.isCancelled()).isTrue();
+  }
+
+  // test_task_cancel_sleeping_task: the body waits for a sleeper that another thread cancels: the
+  // body's wait throws CancellationException (the body is not cancelled), the body handles it,
+  // and the group is neither cancelled nor failed.
+  @RepeatedTest(5)
+  void waitingForATaskThatSomeoneElseCancelsThrowsCancellationExceptionToTheWaiter()
+      throws Exception {
+    TaskGroup g = TaskGroup.named("cancel-sleeping");
+    AtomicReference<Thread> thread = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    String r =
+        g.call(
+            () -> {
+              Task<Void> sleeper =
+                  g.fork(
+                      () -> {
+                        thread.set(Thread.currentThread());
+                        started.countDown();
+                        Thread.sleep(Duration.ofSeconds(5000));
+                      });
+              started.await();
+              Thread.ofVirtual()
+                  .start(
+                      () -> {
+                        awaitBlocked(thread.get());
+                        sleeper.cancel(true);
+                      });
+              try {
+                sleeper.get();
+                return "slept in";
+              } catch (CancellationException e) {
+                return "cancelled";
+              }
+            });
+    assertThat(r).isEqualTo("cancelled");
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(g.cancelCaught()).isFalse();
+  }
+
+  // test_baseexception_during_cancel: the task answers its cancellation with SystemExit (an
+  // Error). Differs by design in the task's state (cancel returned true, so it is CANCELLED), but
+  // the Error is not lost: the group reports it (Task: "A failure that arrives later is still a
+  // failure of the group").
+  @RepeatedTest(5)
+  void anErrorRaisedInAnswerToTheTasksCancellationIsReported() throws Exception {
+    TaskGroup g = TaskGroup.named("baseexception-during-cancel");
+    AtomicReference<Thread> thread = new AtomicReference<>();
+    AtomicReference<Task<Void>> t = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    ExitError exit = new ExitError("exit");
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      t.set(
+                          g.fork(
+                              () -> {
+                                thread.set(Thread.currentThread());
+                                started.countDown();
+                                try {
+                                  Thread.sleep(Duration.ofSeconds(10));
+                                } catch (InterruptedException e) {
+                                  throw exit;
+                                }
+                              }));
+                      started.await();
+                      awaitBlocked(thread.get());
+                      assertThat(t.get().cancel(true)).isTrue();
+                    }));
+    assertThat(t.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(exit);
+  }
+
+  // test_yield_future_passes_cancel: cancelling the task reaches the innermost wait (inner sees
+  // it, +1, and re-raises), then the outer frame catches it (+100) and returns normally: proof is
+  // 101 and the awaited future is cancelled. (The task is CANCELLED all the same: cancel returned
+  // true.)
+  @RepeatedTest(5)
+  void aCancellationPassesThroughEveryFrameToTheOneThatCatchesIt() throws Exception {
+    CompletableFuture<Void> waiter = new CompletableFuture<>();
+    AtomicInteger proof = new AtomicInteger();
+    AtomicReference<Task<Void>> f = new AtomicReference<>();
+    TaskGroup g = TaskGroup.named("passes-cancel");
+    g.run(
+        () -> {
+          f.set(
+              g.fork(
+                  () -> {
+                    try {
+                      try {
+                        CancelScope.await(waiter);
+                        throw new AssertionError("got past the wait in inner");
+                      } catch (InterruptedException e) {
+                        proof.addAndGet(1);
+                        throw e;
+                      }
+                    } catch (InterruptedException e) {
+                      proof.addAndGet(100);
+                    }
+                  }));
+          Probes.awaitTrue(
+              "waits", Duration.ofSeconds(10), () -> waiter.getNumberOfDependents() > 0);
+          f.get().cancel(true);
+        });
+    assertThat(proof).hasValue(101);
+    assertThat(waiter.isCancelled()).isTrue();
+    assertThat(f.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // ============================================================ test_tasks.py: shield
+
+  // test_shield_effect: cancelling the task does not affect the shielded work, which completes
+  // (proof 1); the task ends cancelled and never gets past the shield (no +100). Differs by design
+  // in when the task leaves: asyncio's shield lets it leave at once; a shielded scope keeps it
+  // until the shielded work ends, then the cancellation is delivered again.
+  @RepeatedTest(5)
+  void aShieldedWaitCompletesDespiteTheTasksCancellationWhichThenStopsTheTask() throws Exception {
+    CountDownLatch waiter = new CountDownLatch(1);
+    AtomicInteger proof = new AtomicInteger();
+    AtomicReference<Thread> thread = new AtomicReference<>();
+    AtomicReference<Task<Void>> f = new AtomicReference<>();
+    AtomicBoolean interruptedInShield = new AtomicBoolean();
+    TaskGroup g = TaskGroup.named("shield-effect");
+    g.run(
+        () -> {
+          f.set(
+              g.fork(
+                  () -> {
+                    thread.set(Thread.currentThread());
+                    CancelScope.shielded()
+                        .run(
+                            () -> {
+                              waiter.await();
+                              interruptedInShield.set(Thread.currentThread().isInterrupted());
+                              proof.addAndGet(1);
+                            });
+                    CancelScope.checkpoint();
+                    proof.addAndGet(100);
+                  }));
+          Probes.awaitTrue("started", Duration.ofSeconds(10), () -> thread.get() != null);
+          awaitBlocked(thread.get());
+          assertThat(f.get().cancel(true)).isTrue();
+          waiter.countDown();
+        });
+    assertThat(proof).hasValue(1);
+    assertThat(interruptedInShield).isFalse();
+    assertThat(f.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // test_shield_result / test_shield_exception / test_shield_shortcut / test_shield_cancel_inner:
+  // inside a cancelled group, a shield returns its body's result, lets its body's exception out
+  // unchanged (and it is a failure, though the group around is cancelled: judged in the shield),
+  // and a shield cancelled from inside absorbs its own cancellation.
+  @RepeatedTest(5)
+  void aShieldInACancelledGroupReturnsItsResultPassesItsExceptionAndAbsorbsItsOwnCancel()
+      throws Exception {
+    TaskGroup g = TaskGroup.named("shield-outcomes");
+    AtomicReference<Integer> result = new AtomicReference<>();
+    AtomicBoolean innerCaught = new AtomicBoolean();
+    IOException expected = new IOException("expected");
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.cancel();
+                      result.set(
+                          CancelScope.shielded()
+                              .call(
+                                  () -> {
+                                    Thread.sleep(1);
+                                    return 42;
+                                  }));
+                      CancelScope inner = CancelScope.shielded();
+                      inner.run(
+                          () -> {
+                            inner.cancel();
+                            Thread.sleep(Duration.ofSeconds(10));
+                          });
+                      innerCaught.set(inner.cancelCaught());
+                      CancelScope.shielded()
+                          .run(
+                              () -> {
+                                throw expected;
+                              });
+                    }));
+    assertThat(result.get()).isEqualTo(42);
+    assertThat(innerCaught).isTrue();
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(expected);
+  }
+
+  // test_shield_gather: a shielded gather (invokeAll) completes with every result though the task
+  // around it is cancelled; the cancellation is delivered when the shield ends. test_gather_shield
+  // (each child shielded, the gather cancelled) differs by design: the shielded children would be
+  // orphans of the cancelled gather, which structured lifetimes do not allow.
+  @RepeatedTest(5)
+  void aShieldedInvokeAllCompletesWithEveryResultInsideACancelledGroup() throws Exception {
+    TaskGroup g = TaskGroup.named("shield-gather");
+    AtomicReference<List<Integer>> results = new AtomicReference<>();
+    AtomicBoolean cancelledAfter = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.cancel();
+          results.set(
+              CancelScope.shielded()
+                  .call(
+                      () ->
+                          TaskGroup.invokeAll(
+                              List.of(
+                                  () -> {
+                                    Thread.sleep(5);
+                                    return 1;
+                                  },
+                                  () -> {
+                                    Thread.sleep(5);
+                                    return 2;
+                                  }))));
+          cancelledAfter.set(CancelScope.isCancelled());
+        });
+    assertThat(results.get()).containsExactly(1, 2);
+    assertThat(cancelledAfter).isTrue();
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // ============================================================ test_tasks.py: gather
+
+  // test_cancel_gather_1 (issue #26923, a gather refuses cancellation once its children are
+  // done): the caller's scope is cancelled from another thread as invokeAll's last task ends.
+  // Allowed: every result (the cancel came too late to matter) or the scope absorbed the
+  // cancellation (call returns null); never a partial list, a failure or an interrupt left behind.
+  @RepeatedTest(3)
+  void aCancelRacingTheLastResultOfInvokeAllGivesAllResultsOrACaughtCancellation()
+      throws Exception {
+    long seed = new Random().nextLong();
+    System.out.println("aCancelRacingTheLastResultOfInvokeAll seed=" + seed);
+    Random rnd = new Random(seed);
+    int whole = 0;
+    int caught = 0;
+    for (int i = 0; i < 40; i++) {
+      CancelScope scope = CancelScope.create();
+      CountDownLatch last = new CountDownLatch(1);
+      int spins = rnd.nextInt(5_000);
+      Thread canceller =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try {
+                      last.await();
+                    } catch (InterruptedException e) {
+                      return;
+                    }
+                    for (int s = 0; s < spins; s++) {
+                      Thread.onSpinWait();
+                    }
+                    scope.cancel();
+                  });
+      List<Integer> r =
+          scope.call(
+              () ->
+                  TaskGroup.invokeAll(
+                      List.of(
+                          () -> 1,
+                          () -> {
+                            last.countDown();
+                            return 42;
+                          })));
+      canceller.join();
+      if (r == null) {
+        assertThat(scope.cancelCaught()).as("seed %d", seed).isTrue();
+        caught++;
+      } else {
+        assertThat(r).as("seed %d", seed).containsExactly(1, 42);
+        assertThat(scope.cancelCaught()).isFalse();
+        whole++;
+      }
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+    System.out.println("invokeAll vs cancel: " + whole + " whole, " + caught + " caught");
+  }
+
+  // test_cancel_gather_2: a task looping over gather(sleep) is cancelled: the cancellation comes
+  // out of the gather (invokeAll's InterruptedException) and the task ends CANCELLED, not failed;
+  // the one awaiting the task gets the cancellation (CancellationException).
+  @RepeatedTest(3)
+  void aTaskLoopingOverInvokeAllIsCancelledNotFailed() throws Exception {
+    TaskGroup g = TaskGroup.named("cancel-gather-2");
+    AtomicInteger rounds = new AtomicInteger();
+    AtomicReference<Throwable> awaited = new AtomicReference<>();
+    g.run(
+        () -> {
+          Task<Void> qwe =
+              g.fork(
+                  () -> {
+                    for (int i = 0; i < 200; i++) {
+                      TaskGroup.invokeAll(
+                          List.of(
+                              () -> {
+                                Thread.sleep(5);
+                                return null;
+                              }));
+                      rounds.incrementAndGet();
+                    }
+                  });
+          Probes.awaitTrue("a few rounds", Duration.ofSeconds(10), () -> rounds.get() >= 3);
+          qwe.cancel(true);
+          awaited.set(catchThrowable(qwe::get));
+          assertThat(qwe.state()).isEqualTo(Future.State.CANCELLED);
+        });
+    assertThat(rounds.get()).isLessThan(200);
+    assertThat(awaited.get()).isInstanceOf(CancellationException.class);
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // test_cancellation_broadcast (gather): cancelling the task that gathers cancels every gathered
+  // child; none gets past its wait (proof 0).
+  @RepeatedTest(5)
+  void cancellingTheTaskThatRunsInvokeAllCancelsEveryTask() throws Exception {
+    TaskGroup g = TaskGroup.named("broadcast");
+    CountDownLatch never = new CountDownLatch(1);
+    CountDownLatch bothWaiting = new CountDownLatch(2);
+    AtomicInteger proof = new AtomicInteger();
+    AtomicInteger cancelledChildren = new AtomicInteger();
+    AtomicReference<Task<Void>> f = new AtomicReference<>();
+    g.run(
+        () -> {
+          Callable inner =
+              () -> {
+                bothWaiting.countDown();
+                try {
+                  never.await();
+                } catch (InterruptedException e) {
+                  cancelledChildren.incrementAndGet();
+                  throw e;
+                }
+                proof.incrementAndGet();
+                return null;
+              };
+          f.set(
+              g.fork(
+                  () -> {
+                    TaskGroup.invokeAll(List.of(inner::call, inner::call));
+                    proof.addAndGet(100);
+                  }));
+          bothWaiting.await();
+          assertThat(f.get().cancel(true)).isTrue();
+        });
+    assertThat(proof).hasValue(0);
+    assertThat(cancelledChildren).hasValue(2);
+    assertThat(f.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  /** A Callable without the generic noise, for the two children above. */
+  @FunctionalInterface
+  private interface Callable {
+    Object call() throws Exception;
+  }
+
+  // test_one_cancellation (gather): one gathered child ends with CancellationException of its
+  // own (nothing cancelled it): asyncio gives that CancelledError as the gather's exception;
+  // here it is a failure of invokeAll, which cancels the rest (invokeAll javadoc).
+  @RepeatedTest(5)
+  void aCancellationExceptionOfOneTaskInInvokeAllIsItsFailureAndCancelsTheRest() throws Exception {
+    AtomicBoolean otherCancelled = new AtomicBoolean();
+    CountDownLatch otherWaiting = new CountDownLatch(1);
+    Throwable t =
+        catchThrowable(
+            () ->
+                TaskGroup.invokeAll(
+                    List.<java.util.concurrent.Callable<Integer>>of(
+                        () -> 1,
+                        () -> {
+                          otherWaiting.await();
+                          throw new CancellationException("of its own");
+                        },
+                        () -> {
+                          otherWaiting.countDown();
+                          try {
+                            Thread.sleep(Duration.ofSeconds(10));
+                          } catch (InterruptedException e) {
+                            otherCancelled.set(true);
+                            throw e;
+                          }
+                          return 3;
+                        })));
+    assertThat(t).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) t).failures())
+        .singleElement()
+        .isInstanceOf(CancellationException.class);
+    assertThat(otherCancelled).isTrue();
+  }
+}
