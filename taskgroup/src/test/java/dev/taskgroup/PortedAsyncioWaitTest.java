@@ -1693,4 +1693,299 @@ class PortedAsyncioWaitTest {
         .isInstanceOf(CancellationException.class);
     assertThat(otherCancelled).isTrue();
   }
+
+  // ============================================================ wait_for(task) as await
+  // CancelScope.await(task.toCompletableFuture()) inside failAfter is asyncio's wait_for(task, t)
+  // most closely: on the timeout await cancels the stage, and cancelling a task's future cancels
+  // the task (Task.toCompletableFuture javadoc).
+
+  // test_wait_for (on a task): the timeout cancels the awaited task, which is CANCELLED when
+  // failAfter throws; its finally has run once the group's run returns. Differs by design in
+  // when the finally has run: asyncio's wait_for waits for the task to finish cancelling; await
+  // does not wait for the task's thread (the group does).
+  @RepeatedTest(5)
+  void aTimedOutAwaitOfATasksFutureCancelsTheTask() throws Exception {
+    AtomicBoolean running = new AtomicBoolean();
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicReference<Task<String>> foo = new AtomicReference<>();
+    AtomicReference<Throwable> waited = new AtomicReference<>();
+    TaskGroup g = TaskGroup.named("await-wait_for");
+    g.run(
+        () -> {
+          foo.set(
+              g.fork(
+                  () -> {
+                    running.set(true);
+                    started.countDown();
+                    try {
+                      Thread.sleep(Duration.ofSeconds(10));
+                    } finally {
+                      running.set(false);
+                    }
+                    return "done";
+                  }));
+          started.await();
+          waited.set(
+              catchThrowable(
+                  () ->
+                      CancelScope.failAfter(
+                          Duration.ofMillis(50),
+                          () -> CancelScope.await(foo.get().toCompletableFuture()))));
+          assertThat(foo.get().state()).isEqualTo(Future.State.CANCELLED);
+          assertThat(Thread.currentThread().isInterrupted()).isFalse();
+        });
+    assertThat(waited.get()).isInstanceOf(TimeoutException.class);
+    assertThat(running).isFalse();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // _test_cancel_wait_for through await: cancelling the waiter, which awaits the blocking task's
+  // future inside a 60 s timeout, cancels the blocking task too (issue #23219), and is no timeout.
+  @RepeatedTest(5)
+  void cancellingTheWaiterOfATasksFutureCancelsTheTask() throws Exception {
+    AtomicReference<Thread> blockingThread = new AtomicReference<>();
+    AtomicReference<Thread> waiterThread = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicReference<Throwable> waiterSaw = new AtomicReference<>();
+    TaskGroup g = TaskGroup.named("cancel-await-wait_for");
+    AtomicReference<Task<Void>> blocking = new AtomicReference<>();
+    AtomicReference<Task<Void>> wait = new AtomicReference<>();
+    g.run(
+        () -> {
+          blocking.set(
+              g.fork(
+                  () -> {
+                    blockingThread.set(Thread.currentThread());
+                    started.countDown();
+                    new CountDownLatch(1).await();
+                  }));
+          started.await();
+          awaitBlocked(blockingThread.get());
+          wait.set(
+              g.fork(
+                  () -> {
+                    waiterThread.set(Thread.currentThread());
+                    try {
+                      CancelScope.failAfter(
+                          Duration.ofSeconds(60),
+                          () -> CancelScope.await(blocking.get().toCompletableFuture()));
+                    } catch (Throwable t) {
+                      waiterSaw.set(t);
+                      throw t;
+                    }
+                  }));
+          Probes.awaitTrue(
+              "waiter started", Duration.ofSeconds(10), () -> waiterThread.get() != null);
+          awaitBlocked(waiterThread.get());
+          assertThat(wait.get().cancel(true)).isTrue();
+        });
+    assertThat(waiterSaw.get()).isInstanceOf(InterruptedException.class);
+    assertThat(wait.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(blocking.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // The result/deadline race for wait_for(task) through await: the task returns at about the
+  // instant the timeout fires. Allowed: the result with the task SUCCESS; or TimeoutException
+  // with the task CANCELLED (the timeout's cancel won) or SUCCESS (the result came in as await
+  // was being cancelled: "A stage already complete may be returned"). Never the result of a
+  // CANCELLED task, never a task still running after run, never an interrupt left behind.
+  @RepeatedTest(3)
+  void aTasksResultRacingTheTimeoutOfItsAwaitGivesOneConsistentOutcome() throws Exception {
+    int[] seen = new int[3];
+    for (int i = 0; i < 40; i++) {
+      Duration d = Duration.ofNanos(300_000 + (i % 5) * 200_000L);
+      TaskGroup g = TaskGroup.named("await-race");
+      AtomicReference<Task<String>> child = new AtomicReference<>();
+      AtomicReference<Object> outcome = new AtomicReference<>();
+      g.run(
+          () -> {
+            child.set(
+                g.fork(
+                    () -> {
+                      Thread.sleep(d);
+                      return "result";
+                    }));
+            try {
+              outcome.set(
+                  CancelScope.failAfter(
+                      d, () -> CancelScope.await(child.get().toCompletableFuture())));
+            } catch (TimeoutException e) {
+              outcome.set(e);
+            }
+            assertThat(Thread.currentThread().isInterrupted()).isFalse();
+          });
+      Task<String> c = child.get();
+      if (outcome.get() instanceof TimeoutException) {
+        assertThat(c.state()).isIn(Future.State.CANCELLED, Future.State.SUCCESS);
+        seen[c.state() == Future.State.CANCELLED ? 1 : 2]++;
+      } else {
+        assertThat(outcome.get()).isEqualTo("result");
+        assertThat(c.state()).isEqualTo(Future.State.SUCCESS);
+        seen[0]++;
+      }
+      assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    }
+    System.out.println(
+        "await race: "
+            + seen[0]
+            + " results, "
+            + seen[1]
+            + " timeouts (cancelled), "
+            + seen[2]
+            + " timeouts (succeeded)");
+  }
+
+  // ============================================================ wait_for(nursery.start(...))
+
+  // wait_for around start (Trio test_nursery_start with a deadline): work that never signals is
+  // cancelled by the caller's timeout and waited for (its finally ran before start gave up); the
+  // group itself is not cancelled and keeps working. The deadline is moved into the past by the
+  // work once it runs: a deadline that fired before the child's thread began would cancel work
+  // that never ran (Task javadoc), which is another scenario.
+  @RepeatedTest(5)
+  void aTimeoutAroundStartCancelsWorkThatNeverSignalsAndLeavesTheGroupRunning() throws Exception {
+    AtomicBoolean finallyRan = new AtomicBoolean();
+    AtomicBoolean finallyRanBeforeStartGaveUp = new AtomicBoolean();
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    CancelScope timeout = CancelScope.withTimeout(Duration.ofSeconds(30));
+    TaskGroup g = TaskGroup.named("start-timeout");
+    g.run(
+        () -> {
+          thrown.set(
+              catchThrowable(
+                  () ->
+                      timeout.run(
+                          () ->
+                              g.start(
+                                  s -> {
+                                    try {
+                                      timeout.setDeadline(Instant.now().minusMillis(1));
+                                      Thread.sleep(Duration.ofSeconds(10));
+                                    } finally {
+                                      finallyRan.set(true);
+                                    }
+                                    s.started("never");
+                                  }))));
+          finallyRanBeforeStartGaveUp.set(finallyRan.get());
+          assertThat(Thread.currentThread().isInterrupted()).isFalse();
+          assertThat(g.fork(() -> "after").get()).isEqualTo("after");
+        });
+    assertThat(thrown.get()).isNull();
+    assertThat(timeout.cancelCaught()).isTrue(); // failAfter's TimeoutException
+    assertThat(finallyRanBeforeStartGaveUp).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // test_wait_for_reraises_exception_during_cancellation around start: the work fails in its
+  // cleanup while the caller's timeout cancels it, before it signalled. start throws that failure
+  // (StartSignal/start javadoc: never lost), so the timeout scope lets it through, not absorbing
+  // anything (no TimeoutException from failAfter): unchanged if unchecked, inside a
+  // TaskGroupException if checked. It is no failure of the group, and no interrupt is left on the
+  // caller once the timeout scope is left. (The work moves the deadline into the past once it
+  // runs, as above.)
+  @RepeatedTest(5)
+  void aFailureInTheCleanupOfStartedWorkCancelledByTheCallersTimeoutComesOutOfStart()
+      throws Exception {
+    for (boolean checked : new boolean[] {false, true}) {
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      AtomicBoolean interruptedAfter = new AtomicBoolean();
+      CancelScope timeout = CancelScope.withTimeout(Duration.ofSeconds(30));
+      TaskGroup g = TaskGroup.named("start-cleanup-failure");
+      g.run(
+          () -> {
+            thrown.set(
+                catchThrowable(
+                    () ->
+                        timeout.run(
+                            () ->
+                                g.start(
+                                    s -> {
+                                      try {
+                                        timeout.setDeadline(Instant.now().minusMillis(1));
+                                        Thread.sleep(Duration.ofSeconds(10));
+                                      } finally {
+                                        if (checked) {
+                                          throw new IOException("cleanup");
+                                        }
+                                        throw new FooException("cleanup");
+                                      }
+                                    }))));
+            interruptedAfter.set(Thread.currentThread().isInterrupted());
+            CancelScope.checkpoint(); // the body is not cancelled
+          });
+      if (checked) {
+        assertThat(thrown.get()).isInstanceOf(TaskGroupException.class);
+        assertThat(((TaskGroupException) thrown.get()).failures())
+            .singleElement()
+            .isInstanceOf(IOException.class);
+      } else {
+        assertThat(thrown.get()).isInstanceOf(FooException.class);
+      }
+      assertThat(timeout.cancelCaught()).isFalse();
+      assertThat(interruptedAfter).as("checked %s", checked).isFalse();
+      assertThat(g.cancelCalled()).isFalse();
+    }
+  }
+
+  // ============================================================ timeouts and shields
+
+  // test_shield_effect with a timeout inside (asyncio.shield(wait_for(...))): inside a shield, a
+  // timeout of its own still fires and is a timeout, though the group around is cancelled; the
+  // group's cancellation comes back after the shield.
+  @RepeatedTest(5)
+  void aTimeoutInsideAShieldInACancelledGroupIsATimeout() throws Exception {
+    TaskGroup g = TaskGroup.named("shielded-timeout");
+    AtomicReference<Throwable> inShield = new AtomicReference<>();
+    AtomicBoolean cancelledAfterShield = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.cancel();
+          CancelScope.shielded()
+              .run(
+                  () ->
+                      inShield.set(
+                          catchThrowable(
+                              () ->
+                                  CancelScope.failAfter(
+                                      Duration.ofMillis(10),
+                                      () -> {
+                                        Thread.sleep(Duration.ofSeconds(10));
+                                        return null;
+                                      }))));
+          cancelledAfterShield.set(CancelScope.isCancelled());
+          CancelScope.checkpoint();
+        });
+    assertThat(inShield.get()).isInstanceOf(TimeoutException.class);
+    assertThat(cancelledAfterShield).isTrue();
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // test_timeout_in_cancelled_task for move_on_after: inside a cancelled group, moveOnAfter must
+  // not return null as if its own timeout had fired: the group's cancellation goes through it.
+  @RepeatedTest(5)
+  void moveOnAfterInsideACancelledGroupLetsTheGroupsCancellationThrough() throws Exception {
+    TaskGroup g = TaskGroup.named("move_on-in-cancelled");
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    AtomicBoolean returned = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.cancel();
+          try {
+            CancelScope.moveOnAfter(
+                Duration.ZERO,
+                () -> {
+                  Thread.sleep(Duration.ofSeconds(10));
+                  return "x";
+                });
+            returned.set(true);
+          } catch (InterruptedException e) {
+            thrown.set(e);
+            throw e;
+          }
+        });
+    assertThat(returned).isFalse();
+    assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
+    assertThat(g.cancelCaught()).isTrue();
+  }
 }
