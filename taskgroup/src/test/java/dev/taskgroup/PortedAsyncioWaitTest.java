@@ -1988,4 +1988,222 @@ class PortedAsyncioWaitTest {
     assertThat(thrown.get()).isInstanceOf(InterruptedException.class);
     assertThat(g.cancelCaught()).isTrue();
   }
+
+  // ============================================================ a cancel landing inside, kept
+
+  /** A region the thread enters and leaves normally; {@code wait} runs inside it. */
+  @FunctionalInterface
+  private interface Region {
+    void enter(Runnable wait) throws Exception;
+  }
+
+  private static List<Region> regions() {
+    return List.of(
+        w ->
+            CancelScope.failAfter(
+                Duration.ofSeconds(100),
+                () -> {
+                  w.run();
+                  return "quick";
+                }),
+        w ->
+            CancelScope.moveOnAfter(
+                Duration.ofSeconds(100),
+                () -> {
+                  w.run();
+                  return "quick";
+                }),
+        w -> CancelScope.create().run(w::run),
+        w -> CancelScope.shielded().run(w::run),
+        w -> CancelScope.cooperative().run(w::run),
+        w ->
+            CancelScope.create()
+                .run(
+                    () -> {
+                      w.run();
+                      Thread.interrupted(); // swallows whatever arrived
+                    }),
+        w -> {
+          CancelScope shield = CancelScope.shielded();
+          shield.run(
+              () -> {
+                w.run();
+                shield.setShielded(false);
+                shield.setShielded(true);
+              });
+        },
+        w -> {
+          try (var hook = CancelScope.onCancel(() -> {})) {
+            w.run();
+          }
+        });
+  }
+
+  // test_wait_for_issue86296, made deterministic: the outer cancellation (a scope's cancel, a
+  // group's cancel, a task's cancel) lands while the thread is inside an inner region that then
+  // ends normally (wait_for returning its result, a shield, a cooperative scope, a body that
+  // swallowed the interrupt, a cancel hook). On leaving the region the cancellation is still
+  // there: the interrupt status is set again ("interrupted again when it enters or leaves a
+  // scope": CancelScope javadoc), so the next interruptible call throws at once, and the sleep
+  // that follows is never slept.
+  @RepeatedTest(2)
+  void aCancellationThatLandedInsideARegionThatEndsNormallyIsPendingAfterIt() throws Exception {
+    List<Region> regions = regions();
+    for (int r = 0; r < regions.size(); r++) {
+      for (int kind = 0; kind < 3; kind++) {
+        Region region = regions.get(r);
+        AtomicBoolean inside = new AtomicBoolean();
+        AtomicBoolean cancelled = new AtomicBoolean();
+        AtomicBoolean statusAfter = new AtomicBoolean();
+        AtomicBoolean sleptThrough = new AtomicBoolean();
+        AtomicReference<Runnable> cancel = new AtomicReference<>();
+        Runnable wait =
+            () -> {
+              inside.set(true);
+              while (!cancelled.get()) {
+                Thread.onSpinWait(); // no interruptible call: the interrupt stays pending
+              }
+            };
+        Body afterRegion =
+            () -> {
+              region.enter(wait);
+              statusAfter.set(Thread.currentThread().isInterrupted());
+              Thread.sleep(Duration.ofSeconds(10));
+              sleptThrough.set(true);
+            };
+        Thread canceller =
+            Thread.ofPlatform()
+                .start(
+                    () -> {
+                      while (!inside.get() || cancel.get() == null) {
+                        Thread.onSpinWait();
+                      }
+                      cancel.get().run();
+                      cancelled.set(true);
+                    });
+        long t0 = System.nanoTime();
+        if (kind == 0) {
+          CancelScope outer = CancelScope.create();
+          cancel.set(outer::cancel);
+          outer.run(afterRegion::run);
+          assertThat(outer.cancelCaught()).isTrue();
+        } else if (kind == 1) {
+          TaskGroup g = TaskGroup.named("outer");
+          cancel.set(g::cancel);
+          g.run(afterRegion);
+          assertThat(g.cancelCaught()).isTrue();
+        } else {
+          TaskGroup g = TaskGroup.named("holder");
+          AtomicReference<Task<Void>> task = new AtomicReference<>();
+          g.run(
+              () -> {
+                task.set(g.fork(afterRegion));
+                cancel.set(() -> task.get().cancel(true));
+              });
+          assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+        }
+        canceller.join();
+        String what =
+            "region " + r + ", cancelled as " + List.of("scope", "group", "task").get(kind);
+        assertThat(statusAfter).as(what).isTrue();
+        assertThat(sleptThrough).as(what).isFalse();
+        assertThat(millisSince(t0)).as(what).isLessThan(5_000);
+        assertThat(Thread.currentThread().isInterrupted()).as(what).isFalse();
+      }
+    }
+  }
+
+  // test_timeout_at_basic / test_timeout_in_the_past_sleep_zero: a scope made with a deadline
+  // shows exactly that deadline (CancelScope.deadline: "as set"), before, during and after its run;
+  // one in the past has expired at once and a zero sleep (a checkpoint) sees it.
+  @Test
+  void aDeadlineIsShownAsSetAndOneInThePastHasExpiredAtOnce() throws Exception {
+    Instant deadline = Instant.now().plusMillis(20).plusNanos(123);
+    CancelScope cm = CancelScope.withDeadline(deadline);
+    assertThat(cm.deadline()).contains(deadline);
+    cm.run(
+        () -> {
+          assertThat(cm.deadline()).contains(deadline);
+          Thread.sleep(Duration.ofSeconds(10));
+        });
+    assertThat(cm.cancelCaught()).isTrue();
+    assertThat(cm.deadline()).contains(deadline);
+
+    Instant past = Instant.now().minusSeconds(11);
+    CancelScope expired = CancelScope.withDeadline(past);
+    assertThat(expired.cancelCalled()).isTrue();
+    expired.run(() -> CancelScope.sleep(Duration.ZERO));
+    assertThat(expired.cancelCaught()).isTrue();
+    assertThat(expired.deadline()).contains(past);
+  }
+
+  // test_wait_for_reraises_exception_during_cancellation with a resource: the timeout cancels the
+  // work, and closing the work's resource fails on the way out (suppressed on the cancellation by
+  // try-with-resources). The close failure comes out of failAfter, not a timeout (CancelScope: "A
+  // failure suppressed by the cancellation ... is still a failure").
+  @RepeatedTest(3)
+  void aCloseFailureOnTheWayOutOfATimedOutBodyComesOutInsteadOfTheTimeout() throws Exception {
+    FooException closeFailed = new FooException("close");
+    Throwable t =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(5),
+                    () -> {
+                      try (AutoCloseable resource =
+                          () -> {
+                            throw closeFailed;
+                          }) {
+                        Thread.sleep(Duration.ofSeconds(10));
+                      }
+                      return null;
+                    }));
+    assertThat(t).isSameAs(closeFailed);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // wait_for around a wait an interrupt cannot end (asyncio cancels any await; a thread's
+  // CompletableFuture.join is deaf to interrupts): the timeout's cancel hook ends it, the
+  // exception it then raises counts as the cancellation (onCancel javadoc), and failAfter reports
+  // the timeout. The same in a group with a deadline: the group caught its own cancellation.
+  @RepeatedTest(3)
+  void aTimeoutEndsAnUninterruptibleWaitThroughItsCancelHook() throws Exception {
+    Throwable t =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(10),
+                    () -> {
+                      CompletableFuture<String> reply = new CompletableFuture<>();
+                      try (var hook =
+                          CancelScope.onCancel(
+                              () -> reply.completeExceptionally(new IOException("aborted")))) {
+                        return reply.join();
+                      }
+                    }));
+    assertThat(t).isInstanceOf(TimeoutException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+
+    TaskGroup g = TaskGroup.named("hooked");
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicReference<Task<String>> child = new AtomicReference<>();
+    g.run(
+        () -> {
+          child.set(
+              g.fork(
+                  () -> {
+                    CompletableFuture<String> reply = new CompletableFuture<>();
+                    try (var hook =
+                        CancelScope.onCancel(
+                            () -> reply.completeExceptionally(new IOException("aborted")))) {
+                      started.countDown();
+                      return reply.join();
+                    }
+                  }));
+          started.await();
+          g.cancelScope().setTimeout(Duration.ofMillis(5));
+        });
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
 }
