@@ -2206,4 +2206,50 @@ class PortedAsyncioWaitTest {
     assertThat(g.cancelCaught()).isTrue();
     assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
   }
+
+  // test_uncancel_structured_blocks, both halves. Timed out: the structured block is cut short,
+  // the TimeoutException is handled, and the code after it runs uncancelled to the end. Not timed
+  // out: the block finishes, and the timeout, unscheduled with its scope, never fires later
+  // (asyncio
+  // cancels its timer handle: "to avoid re-cancelling the task later").
+  @RepeatedTest(3)
+  void aTimeoutAffectsOnlyItsStructuredBlockAndNeverFiresAfterIt() throws Exception {
+    for (boolean timesOut : new boolean[] {true, false}) {
+      AtomicBoolean timedOut = new AtomicBoolean();
+      AtomicBoolean blockFinished = new AtomicBoolean();
+      AtomicBoolean outerCodeReached = new AtomicBoolean();
+      TaskGroup g = TaskGroup.named("structured-blocks");
+      Task<String> t;
+      AtomicReference<Task<String>> ref = new AtomicReference<>();
+      g.run(
+          () ->
+              ref.set(
+                  g.fork(
+                      () -> {
+                        try {
+                          CancelScope.failAfter(
+                              timesOut ? Duration.ofMillis(20) : Duration.ofMillis(50),
+                              () -> {
+                                Thread.sleep(timesOut ? Duration.ofSeconds(10) : Duration.ZERO);
+                                blockFinished.set(true);
+                                return null;
+                              });
+                        } catch (TimeoutException e) {
+                          timedOut.set(true);
+                        }
+                        // outer code, not affected by the timeout: it sleeps past the deadline the
+                        // timeout had (time passes: that is the point)
+                        Thread.sleep(150);
+                        CancelScope.checkpoint();
+                        outerCodeReached.set(true);
+                        return "done";
+                      })));
+      t = ref.get();
+      assertThat(timedOut.get()).as("times out %s", timesOut).isEqualTo(timesOut);
+      assertThat(blockFinished.get()).as("times out %s", timesOut).isEqualTo(!timesOut);
+      assertThat(outerCodeReached).as("times out %s", timesOut).isTrue();
+      assertThat(t.state()).isEqualTo(Future.State.SUCCESS);
+      assertThat(g.cancelCalled()).isFalse();
+    }
+  }
 }
