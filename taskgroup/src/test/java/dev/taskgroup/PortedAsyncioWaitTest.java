@@ -30,13 +30,15 @@ import org.junit.jupiter.api.Timeout;
  * {@link PortedCpythonTest} does not already hold. Translation: {@code asyncio.wait_for(aw, t)} on
  * a coroutine is {@link CancelScope#failAfter} running the work inline; on a task it is a {@link
  * TaskGroup} whose deadline is set (the group cancels and waits for the work, as {@code wait_for}
- * cancels and awaits the task); {@code task.cancel()} is {@link Task#cancel(boolean)}; {@code
- * asyncio.shield} is a shielded {@link CancelScope}; {@code gather} is {@link TaskGroup#invokeAll};
- * {@code asyncio.sleep} is {@link CancelScope#sleep} (a checkpoint) or {@link Thread#sleep} (an
- * interruptible call that, like asyncio, sees a cancellation once). {@code cancelling()} / {@code
- * uncancel()} have no counterpart: what they imply observably (a swallowed cancellation is
- * delivered again; nested timeouts each catch only their own; a caught timeout leaves nothing
- * cancelled) is what is ported.
+ * cancels and awaits the task), or {@link CancelScope#await} of the task's future inside {@code
+ * failAfter} (which cancels the task, without waiting for its thread); {@code nursery.start} under
+ * a timeout is {@link TaskGroup#start} inside a scope with a deadline; {@code task.cancel()} is
+ * {@link Task#cancel(boolean)}; {@code asyncio.shield} is a shielded {@link CancelScope}; {@code
+ * gather} is {@link TaskGroup#invokeAll}; {@code asyncio.sleep} is {@link CancelScope#sleep} (a
+ * checkpoint) or {@link Thread#sleep} (an interruptible call that, like asyncio, sees a
+ * cancellation once). {@code cancelling()} / {@code uncancel()} have no counterpart: what they
+ * imply observably (a swallowed cancellation is delivered again; nested timeouts each catch only
+ * their own; a caught timeout leaves nothing cancelled) is what is ported.
  *
  * <p>Where the semantics differ by design the twin asserts the documented behaviour and says so:
  * cancellation here is level-triggered (Trio), so a task that ignores one cancellation sees it
