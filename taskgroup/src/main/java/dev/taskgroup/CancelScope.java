@@ -593,8 +593,19 @@ public final class CancelScope {
 
   /**
    * Runs {@code body} with a timeout; if the deadline fires and cancels the body, throws {@link
-   * TimeoutException}. If the body ignores the cancellation and completes, its result is returned
-   * and nothing is thrown.
+   * TimeoutException}, whose cause is what the cancellation ended the body with (the {@link
+   * InterruptedException} of the blocking call it was in, say), as Python's {@code asyncio.timeout}
+   * chains the cancellation. If the body ignores the cancellation and completes, its result is
+   * returned and nothing is thrown.
+   *
+   * {@snippet :
+   * try {
+   *   return CancelScope.failAfter(Duration.ofSeconds(2), () -> fetch(url));
+   * } catch (TimeoutException e) {
+   *   log.warn("fetch took too long", e); // e.getCause(): how fetch was stopped
+   *   return cached(url);
+   * }
+   * }
    *
    * @param timeout the timeout
    * @param body the code
@@ -611,9 +622,23 @@ public final class CancelScope {
       throws X, InterruptedException, TimeoutException {
     Objects.requireNonNull(body, "body");
     CancelScope scope = withTimeout(timeout);
-    T result = scope.call(body);
+    Throwable[] endedWith = new Throwable[1]; // what the body threw, if the scope absorbs it
+    T result =
+        scope.call(
+            () -> {
+              try {
+                return body.call();
+              } catch (Throwable t) {
+                endedWith[0] = t;
+                throw t;
+              }
+            });
     if (scope.cancelCaught()) {
-      throw new TimeoutException("timed out after " + timeout);
+      TimeoutException timedOut = new TimeoutException("timed out after " + timeout);
+      if (endedWith[0] != null) {
+        timedOut.initCause(endedWith[0]);
+      }
+      throw timedOut;
     }
     return result;
   }

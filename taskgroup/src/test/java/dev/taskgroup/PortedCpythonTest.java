@@ -843,6 +843,65 @@ class PortedCpythonTest {
     assertThat(cm.deadline()).contains(deadline);
   }
 
+  // test_timeout_exception_cause: the TimeoutException chains the cancellation that ended the body
+  // (asyncio: raise TimeoutError from the CancelledError): the InterruptedException of the
+  // blocking call, the library's own CancelledException from a checkpoint, or an
+  // InterruptedIOException of a blocking read: whichever the scope absorbed, it is the cause.
+  @RepeatedTest(3)
+  void aTimeoutExceptionChainsTheCancellationThatEndedTheBody() throws Exception {
+    Throwable[] seen = new Throwable[3];
+    Throwable fromSleep =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ZERO,
+                    () -> {
+                      try {
+                        Thread.sleep(10_000);
+                      } catch (InterruptedException e) {
+                        seen[0] = e;
+                        throw e;
+                      }
+                      return null;
+                    }));
+    assertThat(fromSleep).isInstanceOf(TimeoutException.class);
+    assertThat(fromSleep.getCause()).isSameAs(seen[0]).isInstanceOf(InterruptedException.class);
+    Throwable fromCheckpoint =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ZERO,
+                    () -> {
+                      try {
+                        CancelScope.sleep(Duration.ofSeconds(10));
+                      } catch (CancelledException e) {
+                        seen[1] = e;
+                        throw e;
+                      }
+                      return null;
+                    }));
+    assertThat(fromCheckpoint.getCause()).isSameAs(seen[1]);
+    assertThat(((CancelledException) seen[1]).getMessage()).contains("deadline");
+    java.io.PipedOutputStream out = new java.io.PipedOutputStream();
+    java.io.PipedInputStream in = new java.io.PipedInputStream(out);
+    Throwable fromRead =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(20),
+                    () -> {
+                      try {
+                        return in.read();
+                      } catch (java.io.InterruptedIOException e) {
+                        seen[2] = e;
+                        throw e;
+                      }
+                    }));
+    assertThat(fromRead).isInstanceOf(TimeoutException.class);
+    assertThat(fromRead.getCause()).isSameAs(seen[2]);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
   // test_nested_timeouts: two scopes with the same deadline; the inner body sees the cancellation,
   // only the outermost scope absorbs it.
   @RepeatedTest(10)
