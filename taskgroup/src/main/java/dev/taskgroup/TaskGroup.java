@@ -481,7 +481,8 @@ public final class TaskGroup {
    * Cancels the group: see the class description. Returns at once; the caller, if it is in the
    * group, is cancelled too and its next checkpoint throws. Cancelling again has no further effect;
    * cancelling after the group finished only sets {@link #cancelCalled()}; cancelling before it
-   * runs makes it start cancelled.
+   * runs makes it start cancelled. (As for {@link CancelScope#cancel()}: after a call that threw an
+   * {@link Error} part way, the next call interrupts the children it did not reach.)
    */
   public void cancel() {
     group.cancel(CancelReason.explicit("cancel() called"));

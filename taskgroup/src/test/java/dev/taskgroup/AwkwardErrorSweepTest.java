@@ -286,6 +286,96 @@ class AwkwardErrorSweepTest {
     assertRedeliveryStillWorks();
   }
 
+  /**
+   * {@code cancel()} of a group whose children wait in blocking calls, called from another thread
+   * deeper and deeper, up to the stack's end. A StackOverflowError thrown after the group was
+   * marked cancelled but before the walk had interrupted every child left the rest parked for ever,
+   * and the owner waiting for them: a second {@code cancel()} did nothing, the group being
+   * cancelled already (nor did an interrupt of the owner). Now a caller that caught the error and
+   * calls {@code cancel()} again (from wherever it can) finishes the walk: the group ends. The
+   * children run on platform threads (see the sweep above).
+   */
+  @RepeatedTest(3)
+  void aCancelThatOverflowsMidWalkIsFinishedByTheNextCancel() throws Exception {
+    AtomicInteger cutAfterMarking = new AtomicInteger();
+    AtomicInteger jdkHalfInterrupts = new AtomicInteger();
+    Sweep sweep =
+        sweepNearStackEnd(
+            (deep, overflow) -> {
+              List<Thread> children = new java.util.concurrent.CopyOnWriteArrayList<>();
+              TaskGroup g =
+                  TaskGroup.builder()
+                      .threadFactory(
+                          r -> {
+                            Thread c = Thread.ofPlatform().unstarted(r);
+                            children.add(c);
+                            return c;
+                          })
+                      .build();
+              CountDownLatch parked = new CountDownLatch(3);
+              Thread owner =
+                  Thread.ofPlatform()
+                      .start(
+                          () -> {
+                            try {
+                              g.run(
+                                  () -> {
+                                    for (int i = 0; i < 3; i++) {
+                                      g.fork(
+                                          () -> {
+                                            parked.countDown();
+                                            new CountDownLatch(1).await(); // until cancelled
+                                          });
+                                    }
+                                  });
+                            } catch (Exception e) {
+                              // an InterruptedException of the clean-up below
+                            }
+                          });
+              parked.await();
+              try {
+                deep.run(g::cancel);
+              } catch (StackOverflowError e) {
+                overflow.set(e);
+                if (g.cancelCalled()) {
+                  cutAfterMarking.incrementAndGet();
+                }
+                g.cancel(); // what a caller that caught the error does: cancel again
+              }
+              owner.join(200);
+              if (!owner.isAlive()) {
+                return null;
+              }
+              // The JDK's own half-interrupt: Thread.interrupt() sets the thread's interrupt status
+              // and then tells the VM (interrupt0), which unparks it. An overflow between the two
+              // leaves a parked thread interrupted and asleep: every later interrupt() sees it
+              // interrupted already. Nothing the library can tell from a slow thread; counted.
+              boolean halfInterrupted = false;
+              for (Thread c : children) {
+                if (c.isAlive() && c.isInterrupted() && c.getState() == Thread.State.WAITING) {
+                  halfInterrupted = true;
+                  java.util.concurrent.locks.LockSupport.unpark(c);
+                }
+              }
+              owner.join(3_000);
+              if (halfInterrupted && !owner.isAlive()) {
+                jdkHalfInterrupts.incrementAndGet();
+                return null;
+              }
+              String problem =
+                  "the group never ended after cancel() overflowed and was called again"
+                      + where(overflow.get());
+              owner.interrupt(); // let the sweep go on; the children stay parked
+              return problem;
+            });
+    System.out.printf(
+        "cancel near the stack's end: %d depths, %d overflowed, %d after the group was marked,"
+            + " %d inside the JDK's Thread.interrupt()%n",
+        sweep.depths(), sweep.overflows(), cutAfterMarking.get(), jdkHalfInterrupts.get());
+    assertThat(sweep.overflows()).as("depths that overflowed").isPositive();
+    assertThat(sweep.problems()).as("swept %d depths", sweep.depths()).isEmpty();
+  }
+
   /** Whether {@code failure} is {@code thrown}, one of its group failures, or rides on it. */
   private static boolean carries(Throwable thrown, Throwable failure) {
     if (thrown == null) {

@@ -200,7 +200,11 @@ final class ChildList {
   TaskImpl<?> firstForWalk() {
     long s = lock(false);
     TaskImpl<?> first = head;
-    unlock(s);
+    // Released by a volatile field write, not unlock(): a call can throw StackOverflowError (a
+    // cancel() called with nearly no stack left, its VarHandle store not yet compiled), which left
+    // the lock held for good: every later fork, end and walk of the group spun for ever. A field
+    // write needs no frame. Once per group per walk, the fence it costs does not matter.
+    state = s;
     return first;
   }
 

@@ -115,8 +115,11 @@ public final class Redelivery {
           // A StackOverflowError (the registering thread near its stack's end, the VarHandle call
           // not yet compiled): the slot is claimed, and the watcher waits for every claimed slot
           // to be filled. Left empty, it would wait for ever, and no thread in the JVM would be
-          // interrupted again. A plain store needs no frame.
+          // interrupted again. A plain store needs no frame. The wake-up below is skipped too: an
+          // idle watcher that this registration (the first in its chunk) had to wake would sleep
+          // on, and the registrations after it wake nobody. The next one wakes it instead.
           c.slots[i] = ts;
+          wakeUpLost = true;
           throw error;
         }
         Thread w = watcher;

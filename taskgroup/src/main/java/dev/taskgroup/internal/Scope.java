@@ -30,6 +30,12 @@ import java.util.ArrayDeque;
  *   ENTERED         run() started: cancel() from now on propagates
  *   EXITED          run() ended: cancel() from now on only records cancelCalled
  *   CAUGHT          the scope absorbed a cancellation (cancelCaught)
+ *   WALK_CUT        the walk after this node was cancelled ended in an error (a
+ *                   StackOverflowError, cancel() called with nearly no stack left): threads it
+ *                   had not reached yet were never interrupted, and a thread parked in a blocking
+ *                   call would wait for ever (and its group's owner with it). Set by the failing
+ *                   walk (best effort: the error may strike again); the next cancel() of the
+ *                   node clears it and walks again, from wherever that is called
  * Lifecycle: NEW -> ENTERED -> ENTERED|EXITED. A node is entered once (claim() rejects a
  * second run).
  *
@@ -72,6 +78,9 @@ public abstract class Scope {
 
   /** Either kind of cancellation. */
   public static final int CANCELLED = CANCEL_CALLED | CANCEL_INTERNAL;
+
+  /** A cancellation walk from this node was cut short by an error; see {@link #cancel}. */
+  static final int WALK_CUT = 1 << 6;
 
   /** The flag bits above; CAS from any thread. */
   volatile int flags;
@@ -269,8 +278,21 @@ public abstract class Scope {
    * cancelling what it holds because of a failure or an outside interrupt).
    */
   final void cancel(CancelReason why, int bit) {
-    if (markCancelled(why, bit)) {
+    boolean walk;
+    try {
+      walk = markCancelled(why, bit);
+    } catch (Throwable error) {
+      // (A StackOverflowError, as in afterCancelled: recording the event, say.) If the node is
+      // marked, its walk is owed: the next cancel() makes it. At worst that walk is one too many.
+      if ((flags & CANCELLED) != 0) {
+        setFlags(WALK_CUT);
+      }
+      throw error;
+    }
+    if (walk) {
       afterCancelled();
+    } else if ((flags & WALK_CUT) != 0 && (clearFlags(WALK_CUT) & WALK_CUT) != 0) {
+      afterCancelled(); // the first walk was cut short: this cancel() finishes the job
     }
   }
 
@@ -325,8 +347,16 @@ public abstract class Scope {
 
   /** The walking half of {@link #cancel}: interrupts everything it cancelled. */
   final void afterCancelled() {
-    onCancelled();
-    propagateFrom(this);
+    try {
+      onCancelled();
+      propagateFrom(this);
+    } catch (Throwable error) {
+      // Most likely a StackOverflowError: cancel() was called with nearly no stack left. The node
+      // is marked cancelled, so a later cancel() would not walk again: say that this one did not
+      // finish (WALK_CUT), so that it does. Delivery is idempotent: walking again is harmless.
+      setFlags(WALK_CUT);
+      throw error;
+    }
   }
 
   /** Adds a hook, first unlinking spent ones; called only by the thread running this scope. */
