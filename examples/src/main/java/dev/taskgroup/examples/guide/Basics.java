@@ -63,7 +63,8 @@ public final class Basics {
     var upload = TaskGroup.named("upload");
     try {
       upload.run(() -> {
-        upload.fork(() -> {
+        upload.start(session -> { // start returns once the session is open
+          session.started();
           try {
             Thread.sleep(60_000);                // cancelled by the sibling's failure...
           } finally {
