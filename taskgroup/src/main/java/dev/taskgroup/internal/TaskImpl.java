@@ -444,11 +444,9 @@ public final class TaskImpl<T> extends ThreadState
   /** Binds the thread; false if the task was cancelled before its work started. */
   private boolean begin() {
     if (thread != Thread.currentThread()) {
-      // (A finished task has dropped its thread: a second run is refused as one.)
+      // A finished task has dropped its thread (forgetThread, after FINISHED): a second run, on
+      // its own thread or any other, is refused here; its end would leave the group again.
       throw (flags & FINISHED) != 0 ? runAgain() : ranElsewhere();
-    }
-    if ((flags & FINISHED) != 0) {
-      throw runAgain(); // its end would leave the group a second time
     }
     return !effectivelyCancelled(this) && takePlace();
   }
