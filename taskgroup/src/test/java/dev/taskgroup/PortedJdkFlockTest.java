@@ -978,6 +978,166 @@ class PortedJdkFlockTest {
     assertThat(sleeper.get().state()).isEqualTo(Future.State.CANCELLED);
   }
 
+  // ThreadPerTaskExecutorTest testInterruptInvokeAny / testInvokeAllInterrupt4, at a random
+  // moment: another thread interrupts the caller after a random delay, while invokeAny or
+  // invokeAll runs (or just before, or just after). Whatever the moment, the interrupt is never
+  // lost: either the call throws InterruptedException with the status clear, or it returns (or,
+  // for invokeAll, throws nothing else) and the status is still set. No task thread outlives the
+  // call. Randomised: the seed is printed.
+  @Test
+  void anOutsideInterruptOfTheCallerAtARandomMomentIsNeverLost() throws Exception {
+    long seed = Probes.seed("flockInvokeRace.seed", "PortedJdkFlockTest invoke race");
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+    Thread caller = Thread.currentThread();
+    for (int round = 0; round < 300; round++) {
+      boolean any = (round & 1) == 0;
+      Set<Thread> threads = ConcurrentHashMap.newKeySet();
+      Callable<String> quick =
+          () -> {
+            threads.add(Thread.currentThread());
+            return "foo";
+          };
+      Callable<String> slower =
+          () -> {
+            threads.add(Thread.currentThread());
+            Thread.sleep(1);
+            return "bar";
+          };
+      long delayNanos = rnd.nextLong(300_000);
+      CountDownLatch go = new CountDownLatch(1);
+      Thread interrupter =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    try {
+                      go.await();
+                    } catch (InterruptedException e) {
+                      return;
+                    }
+                    long until = System.nanoTime() + delayNanos;
+                    while (System.nanoTime() < until) {
+                      Thread.onSpinWait();
+                    }
+                    caller.interrupt();
+                  });
+      Object outcome;
+      go.countDown();
+      try {
+        outcome =
+            any
+                ? TaskGroup.invokeAny(List.of(quick, slower))
+                : TaskGroup.invokeAll(List.of(quick, slower));
+      } catch (InterruptedException e) {
+        outcome = e;
+      }
+      while (interrupter.isAlive()) {
+        Thread.onSpinWait(); // not join(): that would consume the interrupt it waits for
+      }
+      boolean status = Thread.interrupted();
+      String what = "round " + round + " (seed " + seed + "): " + outcome;
+      if (outcome instanceof InterruptedException) {
+        assertThat(status).as(what + ", status left set after the exception").isFalse();
+      } else {
+        assertThat(status).as(what + ", the interrupt was lost").isTrue();
+      }
+      for (Thread t : threads) {
+        assertThat(t.join(Duration.ofSeconds(5))).as(what).isTrue();
+      }
+    }
+  }
+
+  // ThreadPerTaskExecutorTest testInvokeAnyWithTimeout1/2 and testInvokeAll3/4 at a random
+  // moment: a deadline of a few microseconds around invokeAny / invokeAll of quick tasks, racing
+  // them. Whatever wins, the outcome is whole: a result (and the scope caught nothing), or null
+  // with the scope's cancellation caught; the status is clear afterwards and no thread is left.
+  @Test
+  void aDeadlineRacingInvokeEndsWithAWholeOutcomeAndNoInterruptLeft() throws Exception {
+    long seed = Probes.seed("flockDeadlineRace.seed", "PortedJdkFlockTest deadline race");
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+    for (int round = 0; round < 300; round++) {
+      boolean any = (round & 1) == 0;
+      Set<Thread> threads = ConcurrentHashMap.newKeySet();
+      Callable<String> quick =
+          () -> {
+            threads.add(Thread.currentThread());
+            return "foo";
+          };
+      CancelScope scope = CancelScope.withTimeout(Duration.ofNanos(rnd.nextLong(200_000)));
+      Object r =
+          scope.call(
+              () ->
+                  any
+                      ? TaskGroup.invokeAny(List.of(quick, quick))
+                      : TaskGroup.invokeAll(List.of(quick, quick)));
+      String what = "round " + round + " (seed " + seed + "): " + r;
+      assertThat(Thread.currentThread().isInterrupted()).as(what).isFalse();
+      if (r == null) {
+        assertThat(scope.cancelCaught()).as(what).isTrue();
+      } else {
+        assertThat(r).as(what).isEqualTo(any ? "foo" : List.of("foo", "foo"));
+      }
+      for (Thread t : threads) {
+        assertThat(t.join(Duration.ofSeconds(5))).as(what).isTrue();
+      }
+    }
+  }
+
+  // ThreadPerTaskExecutorTest testNoThreads3/testNoThreads4 (a factory that makes no thread): the
+  // invoking group applies the context propagators of the group around the caller, and one of them
+  // refuses the second fork. The call ends with that refusal (not a result, and not a hang), the
+  // first task, already running, is cancelled and waited for, and the enclosing group goes on.
+  @Test
+  void aPropagatorRefusingAForkOfInvokeAllOrInvokeAnyEndsTheCallAndStopsTheRest() throws Exception {
+    for (boolean any : new boolean[] {true, false}) {
+      AtomicInteger wraps = new AtomicInteger();
+      IllegalStateException refused = new IllegalStateException("no thread for you");
+      ContextPropagator refuseSecond =
+          work -> {
+            if (wraps.incrementAndGet() == 2) {
+              throw refused;
+            }
+            return work;
+          };
+      TaskGroup enclosing = TaskGroup.builder().contextPropagator(refuseSecond).build();
+      AtomicReference<Thread> first = new AtomicReference<>();
+      CountDownLatch firstStarted = new CountDownLatch(1);
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      AtomicBoolean secondRan = new AtomicBoolean();
+      Callable<String> day =
+          () -> {
+            first.set(Thread.currentThread());
+            firstStarted.countDown();
+            Thread.sleep(Duration.ofDays(1));
+            return "day";
+          };
+      Callable<String> second = () -> String.valueOf(secondRan.getAndSet(true));
+      enclosing.run(
+          () ->
+              thrown.set(
+                  catchThrowable(
+                      () -> {
+                        if (any) {
+                          TaskGroup.invokeAny(List.of(day, second));
+                        } else {
+                          TaskGroup.invokeAll(List.of(day, second));
+                        }
+                      })));
+      String what = any ? "invokeAny" : "invokeAll";
+      assertThat(thrown.get()).as(what).isNotNull();
+      Throwable cause =
+          thrown.get() instanceof TaskGroupException tge ? tge.getCause() : thrown.get();
+      assertThat(cause)
+          .as(what)
+          .isInstanceOf(java.util.concurrent.RejectedExecutionException.class);
+      assertThat(cause.getCause()).as(what).isSameAs(refused);
+      assertThat(secondRan).as(what).isFalse();
+      if (first.get() != null) {
+        assertThat(first.get().join(Duration.ofSeconds(5))).as(what).isTrue();
+      }
+      assertThat(enclosing.cancelCalled()).isFalse();
+    }
+  }
+
   // =============================================== Thread/virtual: Parking, ThreadAPI
 
   /** What a child blocks in, for the interrupt twins. */
@@ -1131,6 +1291,95 @@ class PortedJdkFlockTest {
     } finally {
       LockSupport.unpark(neverEnding);
     }
+  }
+
+  // The same for a group's owner: its body blocked each way while a child cancels the group. The
+  // park loops return normally with the cancellation's interrupt set, the blocking calls throw;
+  // either way run returns normally with the cancellation caught (the wait for the children is a
+  // checkpoint), the caller's status is clear and its next sleep is not cut short.
+  @RepeatedTest(2)
+  void anOwnerBlockedEveryWayIsEndedByAChildsCancelAndKeepsNoInterrupt() throws Exception {
+    Thread neverEnding = Thread.ofPlatform().daemon().start(() -> LockSupport.park());
+    try {
+      for (ThreadKind kind : ThreadKind.values()) {
+        for (Blocker b : Blocker.values()) {
+          TaskGroup g = TaskGroup.create();
+          AtomicReference<Throwable> failure = new AtomicReference<>();
+          AtomicBoolean statusAfter = new AtomicBoolean(true);
+          AtomicBoolean sleptAfter = new AtomicBoolean();
+          Thread owner =
+              kind.start(
+                  () -> {
+                    try {
+                      Thread me = Thread.currentThread();
+                      g.run(
+                          () -> {
+                            g.fork(
+                                () -> {
+                                  awaitBlocked(me);
+                                  g.cancel();
+                                });
+                            block(b, neverEnding);
+                          });
+                      statusAfter.set(Thread.currentThread().isInterrupted());
+                      Thread.sleep(1);
+                      sleptAfter.set(true);
+                    } catch (Throwable e) {
+                      failure.set(e);
+                    }
+                  });
+          owner.join();
+          String what = kind + " " + b;
+          assertThat(failure.get()).as(what).isNull();
+          assertThat(statusAfter).as(what).isFalse();
+          assertThat(sleptAfter).as(what).isTrue();
+          assertThat(g.cancelCaught()).as(what).isTrue();
+        }
+      }
+    } finally {
+      LockSupport.unpark(neverEnding);
+    }
+  }
+
+  // ThreadPerTaskExecutorTest testInvokeAll1 / testInvokeAny1, in shielded cleanup of a cancelled
+  // group (ThreadFlockTest testStructureViolation, the nesting that is allowed): inside the shield
+  // nothing is cancelled, so invokeAll and invokeAny there run their tasks to completion and
+  // return their results; the same calls in the cancelled region outside the shield run nothing
+  // and throw InterruptedException. The group absorbs its own cancellation either way.
+  @RepeatedTest(3)
+  void invokeInShieldedCleanupOfACancelledGroupRunsToCompletion() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Object> all = new AtomicReference<>();
+    AtomicReference<Object> any = new AtomicReference<>();
+    AtomicReference<Throwable> unshielded = new AtomicReference<>();
+    AtomicBoolean ranUnshielded = new AtomicBoolean();
+    Callable<String> foo =
+        () -> {
+          Thread.sleep(5);
+          return "foo";
+        };
+    g.run(
+        () -> {
+          g.cancel();
+          try {
+            Thread.sleep(Duration.ofDays(1));
+          } finally {
+            CancelScope.shielded()
+                .run(
+                    () -> {
+                      all.set(TaskGroup.invokeAll(List.of(foo, () -> "bar")));
+                      any.set(TaskGroup.invokeAny(List.of(foo, foo)));
+                    });
+            unshielded.set(
+                catchThrowable(
+                    () -> TaskGroup.invokeAll(List.of(() -> ranUnshielded.getAndSet(true)))));
+          }
+        });
+    assertThat(all.get()).isEqualTo(List.of("foo", "bar"));
+    assertThat(any.get()).isEqualTo("foo");
+    assertThat(unshielded.get()).isInstanceOf(InterruptedException.class);
+    assertThat(ranUnshielded).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
   }
 
   // Parking testPark8/testPark10/testParkNanos8/testParkNanos10 (park with the interrupt status
