@@ -1138,6 +1138,104 @@ class PortedJdkFlockTest {
     }
   }
 
+  // ThreadFlockTest testContainsThread2 (a tree of flocks) with the outer cancel racing the inner
+  // flock's own end: a child runs a nested group whose grandchild ends by itself after a random
+  // delay, while the outer group is cancelled after another. Whichever comes first, the outcome is
+  // consistent: the nested run either returned normally (the child then returns: SUCCESS) or threw
+  // InterruptedException (let out: the child is CANCELLED); the outer group absorbs its cancel, the
+  // caller's status is clear and no thread of either group is left. Randomised: the seed is
+  // printed.
+  @Test
+  void anOuterCancelRacingTheEndOfANestedGroupInAChildEndsConsistently() throws Exception {
+    long seed = Probes.seed("flockNestedRace.seed", "PortedJdkFlockTest nested race");
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+    for (int round = 0; round < 200; round++) {
+      ThreadKind kind = rnd.nextBoolean() ? ThreadKind.VIRTUAL : ThreadKind.PLATFORM;
+      Counting factory = new Counting(kind);
+      TaskGroup outer = TaskGroup.builder().threadFactory(factory).build();
+      long grandchildSpin = rnd.nextLong(200_000);
+      long cancelSpin = rnd.nextLong(200_000);
+      AtomicReference<String> innerEnd = new AtomicReference<>();
+      AtomicReference<Task<?>> child = new AtomicReference<>();
+      outer.run(
+          () -> {
+            child.set(
+                outer.fork(
+                    () -> {
+                      TaskGroup inner = TaskGroup.builder().threadFactory(factory).build();
+                      try {
+                        inner.run(
+                            () ->
+                                inner.fork(
+                                    () -> {
+                                      long until = System.nanoTime() + grandchildSpin;
+                                      while (System.nanoTime() < until) {
+                                        Thread.onSpinWait();
+                                      }
+                                    }));
+                        innerEnd.set("returned");
+                      } catch (InterruptedException e) {
+                        innerEnd.set("interrupted");
+                        throw e;
+                      }
+                    }));
+            long until = System.nanoTime() + cancelSpin;
+            while (System.nanoTime() < until) {
+              Thread.onSpinWait();
+            }
+            outer.cancel();
+          });
+      String what = "round " + round + " (seed " + seed + ", " + kind + "): " + innerEnd.get();
+      assertThat(outer.cancelCaught()).as(what).isTrue();
+      assertThat(Thread.currentThread().isInterrupted()).as(what).isFalse();
+      Future.State st = child.get().state();
+      if (innerEnd.get() == null) {
+        assertThat(st).as(what).isEqualTo(Future.State.CANCELLED); // cancelled before it began
+      } else if (innerEnd.get().equals("returned")) {
+        assertThat(st).as(what).isIn(Future.State.SUCCESS, Future.State.CANCELLED);
+      } else {
+        assertThat(st).as(what).isEqualTo(Future.State.CANCELLED);
+      }
+      factory.assertAllEnded();
+    }
+  }
+
+  // ThreadPerTaskExecutorTest testInvokeAny2 over testInvokeAll1: invokeAny of three tasks, each
+  // an invokeAll of sleepers of random lengths. The first invokeAll to finish wins; the other two
+  // are cancelled through their nested groups and every sleeper has ended when invokeAny returns
+  // one whole list. Randomised: the seed is printed.
+  @RepeatedTest(3)
+  void invokeAnyOfInvokeAllsReturnsOneWholeListAndStopsTheRest() throws Exception {
+    long seed = Probes.seed("flockNestedInvoke.seed", "PortedJdkFlockTest nested invoke");
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+    for (int round = 0; round < 20; round++) {
+      Set<Thread> threads = ConcurrentHashMap.newKeySet();
+      List<Callable<List<Integer>>> racers = new ArrayList<>();
+      for (int r = 0; r < 3; r++) {
+        List<Callable<Integer>> sleepers = new ArrayList<>();
+        for (int k = 0; k < 3; k++) {
+          int millis = rnd.nextInt(5);
+          int id = r * 10 + k;
+          sleepers.add(
+              () -> {
+                threads.add(Thread.currentThread());
+                Thread.sleep(millis);
+                return id;
+              });
+        }
+        racers.add(() -> TaskGroup.invokeAll(sleepers));
+      }
+      List<Integer> won = TaskGroup.invokeAny(racers);
+      String what = "round " + round + " (seed " + seed + "): " + won;
+      int r = won.get(0) / 10;
+      assertThat(won).as(what).containsExactly(r * 10, r * 10 + 1, r * 10 + 2);
+      assertThat(Thread.currentThread().isInterrupted()).as(what).isFalse();
+      for (Thread t : threads) {
+        assertThat(t.join(Duration.ofSeconds(5))).as(what).isTrue();
+      }
+    }
+  }
+
   // =============================================== Thread/virtual: Parking, ThreadAPI
 
   /** What a child blocks in, for the interrupt twins. */
