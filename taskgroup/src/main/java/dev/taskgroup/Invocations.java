@@ -10,7 +10,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CancellationException;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -34,7 +33,7 @@ final class Invocations {
     List<T> results = new ArrayList<>(forked.size());
     for (Task<? extends T> t : forked) {
       if (t.state() != Future.State.SUCCESS) {
-        throw new CancellationException(t + " did not complete");
+        throw stoppedUnseen("invokeAll: a task was cancelled and has no result");
       }
       results.add(t.resultNow());
     }
@@ -73,9 +72,24 @@ final class Invocations {
       return won.orElse(null);
     }
     if (failures.isEmpty()) {
-      throw new CancellationException("invokeAny: no task completed");
+      throw stoppedUnseen("invokeAny: every task was cancelled");
     }
     throw new TaskGroupException("invokeAny", distinct(failures));
+  }
+
+  /**
+   * What the call throws when its group ended normally (no failure, no cancellation it could see)
+   * yet a task was cancelled: only a cancellation of a scope around the caller stops the tasks
+   * without failing the group, and it is hidden from the group's end when a shield was raised in
+   * between since (by a task, say). The caller was cancelled, so InterruptedException, as the
+   * javadoc of invokeAll and invokeAny says (not an unchecked CancellationException, which they do
+   * not declare); a cancellation type, it passes that shield's exit and the cancelled scope absorbs
+   * it, as Trio's Cancelled leaves a nursery whose cancelled scope a shield hides.
+   */
+  private static CancelledException stoppedUnseen(String what) {
+    // The library's own type: no interrupt raised it (PlainScope, "In flight").
+    return new dev.taskgroup.internal.CancelledException(
+        what + ", stopped by a cancellation that a shield raised since hides from the caller");
   }
 
   /**

@@ -1236,6 +1236,54 @@ class PortedJdkFlockTest {
     }
   }
 
+  // ThreadPerTaskExecutorTest testInvokeAll4 / testInvokeAnyWithTimeout3 (tasks cancelled under a
+  // call that must then throw), with Trio's shield raised after a cancellation (test_cancel_shield
+  // _abort): a task cancels a scope around the caller, then raises a shield between that scope and
+  // the call before it ends. The tasks were stopped by the caller's cancellation, which the shield
+  // now hides from the invoking group: invokeAll has no result for them and invokeAny no winner.
+  // Both throw InterruptedException, as their javadoc says for a caller that was cancelled (not an
+  // unchecked CancellationException, which they do not declare); let out, it passes the shield and
+  // the cancelled scope absorbs it, as Trio's Cancelled does.
+  @RepeatedTest(3)
+  void invokeWhoseTasksACancellationHiddenSinceStoppedThrowsInterruptedException()
+      throws Exception {
+    for (boolean any : new boolean[] {true, false}) {
+      CancelScope outer = CancelScope.create();
+      CancelScope between = CancelScope.create();
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      Callable<String> cancelsThenShields =
+          () -> {
+            outer.cancel();
+            try {
+              Thread.sleep(Duration.ofDays(1));
+            } finally {
+              between.setShielded(true);
+            }
+            return "never";
+          };
+      outer.run(
+          () ->
+              between.run(
+                  () -> {
+                    try {
+                      if (any) {
+                        TaskGroup.invokeAny(List.of(cancelsThenShields));
+                      } else {
+                        TaskGroup.invokeAll(List.of(cancelsThenShields, () -> "other"));
+                      }
+                    } catch (Throwable t) {
+                      thrown.set(t);
+                      throw t;
+                    }
+                  }));
+      String what = any ? "invokeAny" : "invokeAll";
+      assertThat(thrown.get()).as(what).isInstanceOf(InterruptedException.class);
+      assertThat(outer.cancelCaught()).as(what).isTrue();
+      assertThat(between.cancelCaught()).as(what).isFalse();
+      assertThat(Thread.currentThread().isInterrupted()).as(what).isFalse();
+    }
+  }
+
   // =============================================== Thread/virtual: Parking, ThreadAPI
 
   /** What a child blocks in, for the interrupt twins. */

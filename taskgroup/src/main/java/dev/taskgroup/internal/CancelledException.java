@@ -19,6 +19,14 @@ public final class CancelledException extends dev.taskgroup.CancelledException {
     super(message(cancelled), cause);
   }
 
+  /**
+   * For a cancellation the library reports without the scope at hand ({@code invokeAll} whose tasks
+   * a cancellation now hidden by a shield stopped), with {@code message} saying what happened.
+   */
+  public CancelledException(String message) {
+    super(message, null);
+  }
+
   private static String message(Scope cancelled) {
     if (cancelled == null) {
       return "cancelled";
