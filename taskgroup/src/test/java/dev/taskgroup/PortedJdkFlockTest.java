@@ -1293,7 +1293,9 @@ class PortedJdkFlockTest {
     PARK_NANOS_LOOP,
     SLEEP,
     OBJECT_WAIT,
+    OBJECT_TIMED_WAIT,
     THREAD_JOIN,
+    THREAD_TIMED_JOIN,
     LATCH_AWAIT;
   }
 
@@ -1332,7 +1334,16 @@ class PortedJdkFlockTest {
           }
         }
       }
+      case OBJECT_TIMED_WAIT -> {
+        Object lock = new Object();
+        synchronized (lock) {
+          while (true) {
+            lock.wait(Duration.ofDays(1).toMillis());
+          }
+        }
+      }
       case THREAD_JOIN -> neverEnding.join();
+      case THREAD_TIMED_JOIN -> neverEnding.join(Duration.ofDays(1));
       case LATCH_AWAIT -> new CountDownLatch(1).await();
     }
   }
@@ -1344,7 +1355,8 @@ class PortedJdkFlockTest {
   }
 
   // Parking testPark9/testPark11/testParkNanos9/testParkNanos11 and ThreadAPI testSleep /
-  // testJoin / testWait interrupt cases, for children: a child blocked each way, on either kind of
+  // testJoin / testWait interrupt cases (timed and untimed), for children: a child blocked each
+  // way, on either kind of
   // thread, is ended by the group's cancel. The park loops see the interrupt status set and return
   // normally (SUCCESS: the work returned); the blocking calls throw InterruptedException (the
   // child ends CANCELLED). run returns normally with the cancellation caught and the caller's
