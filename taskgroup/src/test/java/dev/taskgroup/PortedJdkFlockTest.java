@@ -302,6 +302,48 @@ class PortedJdkFlockTest {
     assertThat(subtree(outerName)).isEmpty();
   }
 
+  // ThreadFlockTest testName / testOwner / testToString: a group's name is the same before, during
+  // and after its run (a generated one too), toString shows it in every state, and while it runs
+  // the tree names it on the thread that owns it; a group run by a child is owned by that child's
+  // thread.
+  @Test
+  void theNameAndOwnerOfAGroupAreTheSameThroughoutItsLife() throws Exception {
+    TaskGroup unnamed = TaskGroup.create();
+    String generated = unnamed.name();
+    assertThat(generated).isNotEmpty();
+    assertThat(unnamed.toString()).isEqualTo("TaskGroup[" + generated + ", new]");
+    long me = Thread.currentThread().threadId();
+    AtomicReference<Long> childThread = new AtomicReference<>();
+    AtomicReference<String> nestedLine = new AtomicReference<>();
+    unnamed.run(
+        () -> {
+          assertThat(unnamed.name()).isEqualTo(generated);
+          assertThat(unnamed.toString()).isEqualTo("TaskGroup[" + generated + ", running]");
+          assertThat(subtree(generated)).first().asString().contains("#" + me + " ");
+          unnamed
+              .fork(
+                  () -> {
+                    childThread.set(Thread.currentThread().threadId());
+                    TaskGroup nested = TaskGroup.named("fetcher");
+                    nested.run(
+                        () -> {
+                          for (String line : subtree(generated)) {
+                            if (line.contains("group 'fetcher'")) {
+                              nestedLine.set(line);
+                            }
+                          }
+                        });
+                    assertThat(nested.name()).isEqualTo("fetcher");
+                    assertThat(nested.toString()).isEqualTo("TaskGroup[fetcher, done]");
+                  })
+              .get();
+        });
+    assertThat(unnamed.name()).isEqualTo(generated);
+    assertThat(unnamed.toString()).isEqualTo("TaskGroup[" + generated + ", done]");
+    assertThat(nestedLine.get()).contains("group 'fetcher' running #" + childThread.get() + " ");
+    assertThat(TaskGroup.named("xxxx").toString()).contains("xxxx");
+  }
+
   // ThreadFlockTest testStart / testCloseWithThreads / ThreadPerTaskExecutorTest testClose2 /
   // CloseTest testCloseWithRunningTasks: the end of run waits for a member still sleeping and,
   // unlike a cancellation, does not interrupt it: the child finishes its sleep and its result is
