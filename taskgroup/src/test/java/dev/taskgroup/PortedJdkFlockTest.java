@@ -1546,6 +1546,67 @@ class PortedJdkFlockTest {
     }
   }
 
+  // The same with the cancellation coming from a scope around the group (outcome 3 of TaskGroup):
+  // the owner's body blocked each way, a child cancels the enclosing scope. The group's run throws
+  // InterruptedException and, still inside the cancelled region, leaves the status set (the park
+  // loops returned normally: run throws all the same, the cancellation is visible above); the
+  // enclosing scope absorbs it, and after that the status is clear.
+  @RepeatedTest(2)
+  void anOwnerBlockedEveryWayUnderACancelledScopeThrowsWithTheStatusSetUntilTheScopeAbsorbs()
+      throws Exception {
+    Thread neverEnding = Thread.ofPlatform().daemon().start(() -> LockSupport.park());
+    try {
+      for (ThreadKind kind : ThreadKind.values()) {
+        for (Blocker b : Blocker.values()) {
+          CancelScope outer = CancelScope.create();
+          TaskGroup g = TaskGroup.create();
+          AtomicReference<Throwable> failure = new AtomicReference<>();
+          AtomicReference<Throwable> runThrew = new AtomicReference<>();
+          AtomicBoolean statusInside = new AtomicBoolean();
+          AtomicBoolean statusAfter = new AtomicBoolean(true);
+          Thread owner =
+              kind.start(
+                  () -> {
+                    try {
+                      Thread me = Thread.currentThread();
+                      outer.run(
+                          () -> {
+                            try {
+                              g.run(
+                                  () -> {
+                                    g.fork(
+                                        () -> {
+                                          awaitBlocked(me);
+                                          outer.cancel();
+                                        });
+                                    block(b, neverEnding);
+                                  });
+                            } catch (InterruptedException e) {
+                              runThrew.set(e);
+                              statusInside.set(Thread.currentThread().isInterrupted());
+                              throw e;
+                            }
+                          });
+                      statusAfter.set(Thread.currentThread().isInterrupted());
+                    } catch (Throwable e) {
+                      failure.set(e);
+                    }
+                  });
+          owner.join();
+          String what = kind + " " + b;
+          assertThat(failure.get()).as(what).isNull();
+          assertThat(runThrew.get()).as(what).isInstanceOf(InterruptedException.class);
+          assertThat(statusInside).as(what).isTrue();
+          assertThat(statusAfter).as(what).isFalse();
+          assertThat(outer.cancelCaught()).as(what).isTrue();
+          assertThat(g.cancelCaught()).as(what).isFalse();
+        }
+      }
+    } finally {
+      LockSupport.unpark(neverEnding);
+    }
+  }
+
   // ThreadPerTaskExecutorTest testInvokeAll1 / testInvokeAny1, in shielded cleanup of a cancelled
   // group (ThreadFlockTest testStructureViolation, the nesting that is allowed): inside the shield
   // nothing is cancelled, so invokeAll and invokeAny there run their tasks to completion and
