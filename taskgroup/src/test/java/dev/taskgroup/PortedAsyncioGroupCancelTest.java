@@ -654,6 +654,251 @@ class PortedAsyncioGroupCancelTest {
     assertThat(g.toString()).isNotNull();
   }
 
+  // test_taskgroup_cancel_from_child with a start in flight (the composite staggered_race makes):
+  // a child calls start while a sibling cancels the group. start either returns the value (the
+  // work signalled first; it is then cancelled with the group) or throws InterruptedException (the
+  // work never ran, or was cancelled and waited for). Never a hang, never a failure, run returns
+  // normally and the work never gets past its wait.
+  @RepeatedTest(100)
+  void aStartRacingASiblingsCancelEitherReturnsOrThrowsInterrupted() throws Exception {
+    TaskGroup g = TaskGroup.named("start-vs-cancel");
+    CountDownLatch go = new CountDownLatch(2);
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    AtomicBoolean workPast = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                go.countDown();
+                go.await();
+                try {
+                  outcome.set(
+                      g.start(
+                          s -> {
+                            s.started("ready");
+                            Thread.sleep(60_000);
+                            workPast.set(true);
+                          }));
+                } catch (InterruptedException e) {
+                  outcome.set(e);
+                  throw e;
+                }
+              });
+          g.fork(
+              () -> {
+                go.countDown();
+                go.await();
+                g.cancel();
+              });
+        });
+    Object o = outcome.get();
+    if (o != null && !"ready".equals(o)) {
+      assertThat(o).isInstanceOf(InterruptedException.class);
+    }
+    assertThat(workPast).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // The same race where the started work fails in its cleanup once cancelled (AnyIO
+  // test_start_crash_after_started_call under a cancel): if it signalled, its failure is the
+  // group's; if it had not, start throws it to the caller (start: "never lost"), which here
+  // rethrows it, so the group reports it either way, exactly once.
+  @RepeatedTest(100)
+  void aStartedWorkFailingInCleanupWhileASiblingCancelsIsReportedOnce() throws Exception {
+    TaskGroup g = TaskGroup.named("start-cleanup-vs-cancel");
+    CountDownLatch go = new CountDownLatch(2);
+    IllegalStateException cleanup = new IllegalStateException("cleanup");
+    AtomicBoolean workRan = new AtomicBoolean();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            go.countDown();
+                            go.await();
+                            g.start(
+                                s -> {
+                                  workRan.set(true);
+                                  try {
+                                    s.started();
+                                    Thread.sleep(60_000);
+                                  } finally {
+                                    throw cleanup;
+                                  }
+                                });
+                          });
+                      g.fork(
+                          () -> {
+                            go.countDown();
+                            go.await();
+                            g.cancel();
+                          });
+                    }));
+    if (workRan.get()) {
+      assertThat(failures(thrown)).containsExactly(cleanup);
+      assertThat(g.cancelCaught()).isFalse();
+    } else {
+      assertThat(thrown).isNull();
+      assertThat(g.cancelCaught()).isTrue();
+    }
+    assertThat(g.cancelCalled()).isTrue();
+  }
+
+  // test_taskgroup_cancel_from_child, one level down: a grandchild (a child of a group nested in a
+  // child) cancels the outer group. The inner group sees a cancelled scope above it: its run
+  // throws InterruptedException, its children are cancelled, the child ends CANCELLED-by-group, and
+  // the outer group absorbs its own cancellation; the inner group catches nothing.
+  @RepeatedTest(20)
+  void aGrandchildCancellingTheOuterGroupStopsEveryLevel() throws Exception {
+    TaskGroup outer = TaskGroup.named("outer");
+    TaskGroup inner = TaskGroup.named("inner");
+    CountDownLatch started = new CountDownLatch(2);
+    AtomicReference<Throwable> innerThrew = new AtomicReference<>();
+    AtomicInteger stopped = new AtomicInteger();
+    outer.run(
+        () -> {
+          outer.fork(
+              () -> {
+                try {
+                  inner.run(
+                      () -> {
+                        inner.fork(
+                            () -> {
+                              try {
+                                started.countDown();
+                                Thread.sleep(60_000);
+                              } finally {
+                                stopped.incrementAndGet();
+                              }
+                            });
+                        inner.fork(
+                            () -> {
+                              started.countDown();
+                              started.await();
+                              outer.cancel("grandchild");
+                            });
+                        Thread.sleep(60_000);
+                      });
+                } catch (InterruptedException e) {
+                  innerThrew.set(e);
+                  throw e;
+                }
+              });
+          Thread.sleep(60_000);
+        });
+    assertThat(innerThrew.get()).isInstanceOf(InterruptedException.class);
+    assertThat(stopped).hasValue(1);
+    assertThat(inner.cancelCalled()).isFalse();
+    assertThat(inner.cancelCaught()).isFalse();
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(outer.cancelScope().cancelReason()).contains("grandchild");
+  }
+
+  // test_taskgroup_cancel_nested with failures: the outer group is cancelled while the inner
+  // group's children fail in their finally. The inner run throws their failures (failures first),
+  // which the outer body lets out: the outer group reports the inner group's exception, and its own
+  // cancel does not make run return normally.
+  @RepeatedTest(10)
+  void anOuterCancelWhileInnerChildrenFailInCleanupReportsTheInnerFailures() throws Exception {
+    TaskGroup outer = TaskGroup.named("outer");
+    TaskGroup inner = TaskGroup.named("inner");
+    CountDownLatch started = new CountDownLatch(3);
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                outer.run(
+                    () ->
+                        inner.run(
+                            () -> {
+                              for (int i = 0; i < 3; i++) {
+                                inner.fork(failsInFinally(started));
+                              }
+                              started.await();
+                              outer.cancel();
+                              Thread.sleep(60_000);
+                            })));
+    List<Throwable> failures = failures(thrown);
+    assertThat(failures).singleElement().isInstanceOf(TaskGroupException.class);
+    assertThat(failures(failures.get(0)))
+        .hasSize(3)
+        .allMatch(f -> f instanceof ArithmeticException);
+    assertThat(outer.cancelCalled()).isTrue();
+    assertThat(outer.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // tg.cancel() racing the group's start (test_taskgroup_cancel_before_enter, racing): another
+  // thread cancels while run is starting. Whether the cancel lands before run (the group starts
+  // cancelled) or during it, the body, which waits until cancelled, is stopped, its child is
+  // cancelled, and run returns normally with cancelCaught; nothing is left on the owner.
+  @RepeatedTest(100)
+  void aCancelRacingTheStartOfRunIsAlwaysCaught() throws Exception {
+    TaskGroup g = TaskGroup.named("cancel-vs-enter");
+    CountDownLatch go = new CountDownLatch(2);
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    Owner owner =
+        new Owner(
+            () -> {
+              go.countDown();
+              go.await();
+              g.run(
+                  () -> {
+                    child.set(g.fork(() -> Thread.sleep(60_000)));
+                    Thread.sleep(60_000);
+                  });
+            });
+    go.countDown();
+    go.await();
+    g.cancel();
+    owner.join();
+    assertThat(owner.thrown.get()).isNull();
+    assertThat(owner.interruptedAfter).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // tg.cancel() from a COLLECT group's failure handler (a supervisor that gives up on the first
+  // failure): the other children, failing in their cleanup as they are cancelled, reach the
+  // handler too; no failure is kept, so run returns normally and the group caught its own cancel.
+  @RepeatedTest(20)
+  void cancelFromTheFailureHandlerHandsTheCleanupFailuresToItToo() throws Exception {
+    List<Throwable> handled = Collections.synchronizedList(new ArrayList<>());
+    AtomicReference<TaskGroup> self = new AtomicReference<>();
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("supervisor")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  handled.add(f);
+                  self.get().cancel("gave up");
+                })
+            .build();
+    self.set(g);
+    CountDownLatch started = new CountDownLatch(3);
+    IllegalStateException first = new IllegalStateException("first");
+    g.run(
+        () -> {
+          for (int i = 0; i < 3; i++) {
+            g.fork(failsInFinally(started));
+          }
+          g.fork(
+              () -> {
+                started.await();
+                throw first;
+              });
+          Thread.sleep(60_000);
+        });
+    assertThat(handled).hasSize(4);
+    assertThat(handled.get(0)).isSameAs(first);
+    assertThat(handled.subList(1, 4)).allMatch(f -> f instanceof ArithmeticException);
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(g.cancelScope().cancelReason()).contains("gave up");
+  }
+
   // ============================================================ test_staggered.py
 
   /** What staggered_race returns: the winner's result and index (null if none), every exception. */
@@ -1328,6 +1573,36 @@ class PortedAsyncioGroupCancelTest {
       }
       assertThat(Thread.currentThread().isInterrupted()).isFalse();
     }
+  }
+
+  // test_cancel_gather_2 / test_taskgroup_08 for gather: the caller of invokeAll is interrupted
+  // from outside while a task fails in its cleanup as it is cancelled. The failure wins (invokeAll
+  // reports every failure); the outside interrupt stays set on the caller.
+  @RepeatedTest(10)
+  void gatherWhoseCallerIsInterruptedWhileATaskFailsInCleanupThrowsTheFailure() throws Exception {
+    CountDownLatch started = new CountDownLatch(2);
+    Owner owner =
+        new Owner(
+            () ->
+                TaskGroup.invokeAll(
+                    List.<Callable<Object>>of(
+                        () -> {
+                          failsInFinally(started).run();
+                          return null;
+                        },
+                        () -> {
+                          started.countDown();
+                          Thread.sleep(60_000);
+                          return null;
+                        })));
+    started.await();
+    awaitBlocked(owner.thread);
+    owner.thread.interrupt();
+    owner.join();
+    assertThat(failures(owner.thrown.get()))
+        .singleElement()
+        .isInstanceOf(ArithmeticException.class);
+    assertThat(owner.interruptedAfter).isTrue();
   }
 
   // gather(return_exceptions=True) whose tasks fail while a sibling cancels the group (3.15
