@@ -8,10 +8,14 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -458,17 +462,27 @@ class PortedAsyncioGroupCancelTest {
               record.add("3 finished");
               return 3;
             });
+    List<Task<Integer>> runners = Collections.synchronizedList(new ArrayList<>());
     g.run(
         () -> {
           for (Callable<Integer> fn : fns) {
-            g.fork(
-                () -> {
-                  Integer r = fn.call();
-                  outcome.compareAndSet(null, r);
-                  g.cancel();
-                });
+            runners.add(
+                g.fork(
+                    () -> {
+                      Integer r = fn.call();
+                      outcome.compareAndSet(null, r);
+                      g.cancel();
+                      return r;
+                    }));
           }
         });
+    // The winner returned after its cancel() with no checkpoint between: it succeeded (Task:
+    // "SUCCESS
+    // when the work returned"), with its value; fn_3's runner was cancelled.
+    Task<Integer> winnerTask = runners.get(outcome.get() - 1);
+    assertThat(winnerTask.state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(winnerTask.resultNow()).isEqualTo(outcome.get());
+    assertThat(runners.get(2).state()).isEqualTo(Future.State.CANCELLED);
     assertThat(outcome.get()).isIn(1, 2);
     List<String> events = record.events();
     // A runner forked before the cancel whose thread had not begun runs none of its code (Task
@@ -899,6 +913,360 @@ class PortedAsyncioGroupCancelTest {
     assertThat(g.cancelScope().cancelReason()).contains("gave up");
   }
 
+  // test_taskgroup_24 through a done callback (asyncio code that creates a task from
+  // add_done_callback of another): a stage of a child's future forks into the group as that child,
+  // the last one, ends. Stages run on the child's thread as it ends, and the group waits for them
+  // (Task.toCompletableFuture), so the fork is a fork from a member: it is accepted and its work is
+  // waited for by run.
+  @RepeatedTest(50)
+  void aStageOfTheLastChildsFutureForkingIntoTheGroupIsWaitedFor() throws Exception {
+    TaskGroup g = TaskGroup.named("p1");
+    AtomicBoolean ran = new AtomicBoolean();
+    AtomicReference<Throwable> stageThrew = new AtomicReference<>();
+    CountDownLatch go = new CountDownLatch(1);
+    g.run(
+        () -> {
+          Task<Integer> t =
+              g.fork(
+                  () -> {
+                    go.await();
+                    return 1;
+                  });
+          t.toCompletableFuture()
+              .thenRun(
+                  () -> {
+                    try {
+                      g.fork(
+                          () -> {
+                            Thread.sleep(2); // outlives the stage that forked it
+                            ran.set(true);
+                          });
+                    } catch (Throwable e) {
+                      stageThrew.set(e);
+                    }
+                  });
+          go.countDown();
+        });
+    assertThat(stageThrew.get()).isNull();
+    assertThat(ran).isTrue();
+  }
+
+  // tg.cancel() from a done callback (`task.add_done_callback(lambda _: tg.cancel())`, the usual
+  // "first result wins" idiom with 3.15's TaskGroup.cancel()): a stage of one child's future
+  // cancels the group as that child ends; the sleeping sibling is cancelled, run returns normally.
+  @RepeatedTest(50)
+  void aStageOfAChildsFutureCancellingTheGroupStopsTheSiblings() throws Exception {
+    TaskGroup g = TaskGroup.named("p8");
+    CountDownLatch go = new CountDownLatch(1);
+    AtomicReference<Task<Void>> sleeper = new AtomicReference<>();
+    g.run(
+        () -> {
+          Task<Integer> t =
+              g.fork(
+                  () -> {
+                    go.await();
+                    return 1;
+                  });
+          t.toCompletableFuture().thenRun(g::cancel);
+          sleeper.set(g.fork(() -> Thread.sleep(10_000)));
+          go.countDown();
+        });
+    assertThat(sleeper.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // test_taskgroup_cancel_nested, racing: the outer group is cancelled while a child is entering
+  // a nested group. Wherever the cancel lands (before the nested run, as it enters, inside), the
+  // nested group is cancelled with it (it starts under a cancelled scope, or is reached by the
+  // cancel), the child never gets past it, and the outer group absorbs its own cancel.
+  @RepeatedTest(100)
+  void aCancelRacingTheStartOfANestedGroupInAChildStopsBoth() throws Exception {
+    TaskGroup outer = TaskGroup.named("outer");
+    TaskGroup inner = TaskGroup.named("inner");
+    CountDownLatch go = new CountDownLatch(2);
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    AtomicBoolean past = new AtomicBoolean();
+    outer.run(
+        () -> {
+          child.set(
+              outer.fork(
+                  () -> {
+                    go.countDown();
+                    go.await();
+                    inner.run(
+                        () -> {
+                          inner.fork(() -> Thread.sleep(60_000));
+                          Thread.sleep(60_000);
+                        });
+                    past.set(true);
+                  }));
+          go.countDown();
+          go.await();
+          outer.cancel();
+        });
+    assertThat(past).isFalse();
+    assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(outer.cancelCaught()).isTrue();
+  }
+
+  // test_taskgroup_cancel_before_exception with task.cancel() as well: a child's Task.cancel and
+  // the group's cancel() race each other while the child fails in its cleanup. The failure is
+  // reported exactly once, whichever cancel reached the child (Task: "A failure that arrives later
+  // is still a failure of the group").
+  @RepeatedTest(100)
+  void aTaskCancelAndAGroupCancelRacingAFailingCleanupReportItOnce() throws Exception {
+    TaskGroup g = TaskGroup.named("c5");
+    CountDownLatch started = new CountDownLatch(1);
+    IllegalStateException cleanup = new IllegalStateException("cleanup");
+    CountDownLatch go = new CountDownLatch(2);
+    AtomicReference<Task<Void>> t = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      t.set(
+                          g.fork(
+                              () -> {
+                                try {
+                                  started.countDown();
+                                  Thread.sleep(60_000);
+                                } finally {
+                                  throw cleanup;
+                                }
+                              }));
+                      started.await();
+                      g.fork(
+                          () -> {
+                            go.countDown();
+                            go.await();
+                            t.get().cancel(true);
+                          });
+                      go.countDown();
+                      go.await();
+                      g.cancel();
+                    }));
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(cleanup);
+  }
+
+  // staggered_race under a capacity limit (AnyIO CapacityLimiter, maxConcurrency(1)): a child
+  // holding the only place calls start, whose work cannot get a place (the deadlock the
+  // maxConcurrency javadoc warns of); cancelling the group must end it: start throws
+  // InterruptedException, the work never runs, and run returns normally.
+  @RepeatedTest(50)
+  void aStartWaitingForAPlaceInAFullBoundedGroupEndsWhenTheGroupIsCancelled() throws Exception {
+    TaskGroup g = TaskGroup.builder().name("d1").maxConcurrency(1).build();
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    AtomicBoolean workRan = new AtomicBoolean();
+    CountDownLatch inStart = new CountDownLatch(1);
+    AtomicReference<Thread> childThread = new AtomicReference<>();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                childThread.set(Thread.currentThread());
+                inStart.countDown();
+                try {
+                  outcome.set(
+                      g.start(
+                          s -> {
+                            workRan.set(true);
+                            s.started("v");
+                          }));
+                } catch (InterruptedException e) {
+                  outcome.set(e);
+                  throw e;
+                }
+              });
+          inStart.await();
+          Probes.awaitWaiting(childThread.get(), Duration.ofSeconds(10));
+          g.cancel();
+        });
+    assertThat(outcome.get()).isInstanceOf(InterruptedException.class);
+    assertThat(workRan).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // The same for fork: a fork from the child holding the only place returns at once and its work
+  // waits for a place on its own thread; cancelling the group ends the wait, and the work never
+  // runs (Task: "the cancellation came before its thread began the work").
+  @RepeatedTest(50)
+  void aForkWaitingForAPlaceOnItsOwnThreadIsCancelledWithTheGroup() throws Exception {
+    TaskGroup g = TaskGroup.builder().name("d2").maxConcurrency(1).build();
+    AtomicBoolean workRan = new AtomicBoolean();
+    AtomicReference<Task<Void>> t = new AtomicReference<>();
+    CountDownLatch forked = new CountDownLatch(1);
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                t.set(g.fork(() -> workRan.set(true)));
+                forked.countDown();
+                Thread.sleep(60_000);
+              });
+          forked.await();
+          g.cancel();
+        });
+    assertThat(workRan).isFalse();
+    assertThat(t.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // Re-entrancy (tg.cancel() from inside create_task: asyncio's task factory may run user code):
+  // the group's thread factory, which fork calls on the forking thread, cancels the group while
+  // the second fork is half done. Every child is cancelled, none gets past its sleep, the body's
+  // later forks start nothing, and run returns normally.
+  @RepeatedTest(50)
+  void aThreadFactoryCancellingTheGroupInsideForkStopsEveryChild() throws Exception {
+    AtomicReference<TaskGroup> self = new AtomicReference<>();
+    ThreadFactory base = Thread.ofVirtual().factory();
+    AtomicInteger made = new AtomicInteger();
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("p2")
+            .threadFactory(
+                r -> {
+                  if (made.incrementAndGet() == 2) {
+                    self.get().cancel("factory");
+                  }
+                  return base.newThread(r);
+                })
+            .build();
+    self.set(g);
+    List<Task<Void>> tasks = new ArrayList<>();
+    AtomicInteger past = new AtomicInteger();
+    g.run(
+        () -> {
+          for (int i = 0; i < 3; i++) {
+            tasks.add(
+                g.fork(
+                    () -> {
+                      Thread.sleep(10_000);
+                      past.incrementAndGet();
+                    }));
+          }
+          Thread.sleep(10_000);
+        });
+    assertThat(past).hasValue(0);
+    assertThat(tasks).allSatisfy(t -> assertThat(t.state()).isEqualTo(Future.State.CANCELLED));
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // Re-entrancy: the thread factory forks into the same group while fork is calling it (a
+  // factory that starts a helper task). Both children run to completion and run waits for both.
+  @RepeatedTest(50)
+  void aThreadFactoryForkingIntoTheSameGroupInsideForkRunsBothChildren() throws Exception {
+    AtomicReference<TaskGroup> self = new AtomicReference<>();
+    ThreadFactory base = Thread.ofVirtual().factory();
+    AtomicInteger made = new AtomicInteger();
+    AtomicInteger ran = new AtomicInteger();
+    AtomicReference<Task<Void>> inner = new AtomicReference<>();
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("p3")
+            .threadFactory(
+                r -> {
+                  if (made.incrementAndGet() == 1) {
+                    inner.set(
+                        self.get()
+                            .fork(
+                                () -> {
+                                  ran.incrementAndGet();
+                                }));
+                  }
+                  return base.newThread(r);
+                })
+            .build();
+    self.set(g);
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                ran.incrementAndGet();
+              });
+        });
+    assertThat(ran).hasValue(2);
+    assertThat(inner.get().state()).isEqualTo(Future.State.SUCCESS);
+  }
+
+  // Trio test_nursery_cancel_scope shielded / asyncio.shield around a TaskGroup: an inner group
+  // whose own scope is shielded runs its child to completion although the outer group is cancelled
+  // meanwhile; after the inner run, the outer cancellation reaches the outer body's next
+  // checkpoint, and only the outer group catches it.
+  @RepeatedTest(20)
+  void aShieldedGroupScopeKeepsTheOuterCancelOutUntilItsRunEnds() throws Exception {
+    TaskGroup outer = TaskGroup.named("outer");
+    TaskGroup inner = TaskGroup.named("inner");
+    inner.cancelScope().setShielded(true);
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean childDone = new AtomicBoolean();
+    AtomicBoolean afterInner = new AtomicBoolean();
+    AtomicBoolean checkpointThrew = new AtomicBoolean();
+    outer.run(
+        () -> {
+          inner.run(
+              () -> {
+                inner.fork(
+                    () -> {
+                      started.countDown();
+                      release.await();
+                      CancelScope.checkpoint();
+                      childDone.set(true);
+                    });
+                started.await();
+                outer.cancel();
+                CancelScope.checkpoint();
+                release.countDown();
+              });
+          afterInner.set(true);
+          try {
+            CancelScope.checkpoint();
+          } catch (InterruptedException e) {
+            checkpointThrew.set(true);
+            throw e;
+          }
+        });
+    assertThat(childDone).isTrue();
+    assertThat(afterInner).isTrue();
+    assertThat(checkpointThrew).isTrue();
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(inner.cancelCaught()).isFalse();
+  }
+
+  // gather(return_exceptions=True) whose caller fails (test_taskgroup_09/10 for a supervisor): the
+  // body of a COLLECT group with a failure handler fails; the failure goes to the handler, the
+  // sleeping child is cancelled (FailurePolicy: "a failure of the group's body cancels every
+  // child"), and run returns normally, without catching a cancel of its own.
+  @RepeatedTest(20)
+  void aBodyFailureInACollectGroupWithAHandlerGoesToItAndCancelsTheChildren() throws Exception {
+    List<Throwable> handled = Collections.synchronizedList(new ArrayList<>());
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("p7")
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(handled::add)
+            .build();
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    RuntimeException boom = new RuntimeException("body");
+    g.run(
+        () -> {
+          child.set(
+              g.fork(
+                  () -> {
+                    started.countDown();
+                    Thread.sleep(10_000);
+                  }));
+          started.await();
+          throw boom;
+        });
+    assertThat(handled).containsExactly(boom);
+    assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(g.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
   // ============================================================ test_staggered.py
 
   /** What staggered_race returns: the winner's result and index (null if none), every exception. */
@@ -915,7 +1283,14 @@ class PortedAsyncioGroupCancelTest {
    */
   static <T> Race<T> staggeredRace(List<? extends Callable<? extends T>> fns, Duration delay)
       throws InterruptedException {
-    TaskGroup g = TaskGroup.named("staggered_race");
+    return staggeredRace(fns, delay, Thread.ofVirtual().factory());
+  }
+
+  /** {@link #staggeredRace(List, Duration)} on threads made by {@code threads}. */
+  static <T> Race<T> staggeredRace(
+      List<? extends Callable<? extends T>> fns, Duration delay, ThreadFactory threads)
+      throws InterruptedException {
+    TaskGroup g = TaskGroup.builder().name("staggered_race").threadFactory(threads).build();
     List<Throwable> excs = Collections.synchronizedList(new ArrayList<>());
     AtomicInteger winnerIndex = new AtomicInteger(-1);
     AtomicReference<T> winner = new AtomicReference<>();
@@ -1275,6 +1650,124 @@ class PortedAsyncioGroupCancelTest {
     assertNoInterruptLeft();
   }
 
+  /** What an attempt or a gathered task does, in the randomised sweeps. */
+  enum Behaviour {
+    SUCCEED,
+    FAIL,
+    SUCCEED_LATER,
+    HANG,
+    FAIL_IN_CLEANUP,
+    SWALLOW_THEN_SUCCEED;
+
+    boolean succeeds() {
+      return this == SUCCEED || this == SUCCEED_LATER || this == SWALLOW_THEN_SUCCEED;
+    }
+  }
+
+  /**
+   * The work for {@code b}: returns {@code value}, or throws a new exception that it records in
+   * {@code thrown} (so that a sweep can check none is lost).
+   */
+  private static Callable<Integer> behave(
+      Behaviour b, int value, Random random, Set<Throwable> thrown, AtomicInteger runs) {
+    int later = random.nextInt(3);
+    return () -> {
+      runs.incrementAndGet();
+      switch (b) {
+        case SUCCEED:
+          return value;
+        case FAIL:
+          {
+            IllegalArgumentException e = new IllegalArgumentException("attempt " + value);
+            thrown.add(e);
+            throw e;
+          }
+        case SUCCEED_LATER:
+          Thread.sleep(later);
+          return value;
+        case HANG:
+          Thread.sleep(60_000);
+          return value;
+        case FAIL_IN_CLEANUP:
+          try {
+            Thread.sleep(60_000);
+            return value;
+          } finally {
+            IllegalStateException e = new IllegalStateException("cleanup " + value);
+            thrown.add(e);
+            throw e;
+          }
+        default: // SWALLOW_THEN_SUCCEED
+          try {
+            Thread.sleep(later);
+          } catch (InterruptedException swallowed) {
+            // asyncio code that catches CancelledError and returns: level-triggered here, but
+            // nothing below checks again
+          }
+          return value;
+      }
+    };
+  }
+
+  // staggered_race, randomised: attempts that succeed at once or later, fail, hang until
+  // cancelled, fail in their cleanup when cancelled, or swallow the cancellation and return; a
+  // random delay (none, zero, 1 or 2 ms); the whole race under a deadline of a few ms, so that
+  // hanging attempts are stopped from outside. Invariants: the race returns or throws
+  // InterruptedException (then the deadline fired and its scope absorbed it); a winner is an
+  // attempt whose work succeeds, with no exception at its place; every exception is at the place
+  // of an attempt that started, and is either the work's own or a cancellation; no attempt thread
+  // outlives the race, nothing is left on the caller.
+  @RepeatedTest(3)
+  void staggeredRandomisedSweep() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("staggeredRandomisedSweep seed " + seed);
+    Random random = new Random(seed);
+    Duration[] delays = {null, Duration.ZERO, Duration.ofMillis(1), Duration.ofMillis(2)};
+    for (int round = 0; round < 40; round++) {
+      int n = 1 + random.nextInt(5);
+      Behaviour[] bs = new Behaviour[n];
+      List<Callable<Integer>> fns = new ArrayList<>();
+      Set<Throwable> thrown =
+          Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
+      AtomicInteger runs = new AtomicInteger();
+      for (int i = 0; i < n; i++) {
+        bs[i] = Behaviour.values()[random.nextInt(Behaviour.values().length)];
+        fns.add(behave(bs[i], i, random, thrown, runs));
+      }
+      Duration delay = delays[random.nextInt(delays.length)];
+      CancelScope deadline = CancelScope.withTimeout(Duration.ofMillis(1 + random.nextInt(8)));
+      Fixtures.Tracking tracking = new Fixtures.Tracking(Fixtures.ThreadKind.VIRTUAL);
+      AtomicReference<Race<Integer>> result = new AtomicReference<>();
+      String where = "seed " + seed + " round " + round + " " + List.of(bs) + " delay " + delay;
+      deadline.run(() -> result.set(staggeredRace(fns, delay, tracking)));
+      Race<Integer> r = result.get();
+      if (r == null) {
+        assertThat(deadline.cancelCaught()).as(where).isTrue();
+      } else {
+        assertThat(r.excs().size())
+            .as(where)
+            .isLessThanOrEqualTo(n)
+            .isGreaterThanOrEqualTo(runs.get());
+        if (r.index() != null) {
+          assertThat(bs[r.index()].succeeds()).as(where).isTrue();
+          assertThat(r.winner()).as(where).isEqualTo(r.index());
+          assertThat(r.excs().get(r.index())).as(where).isNull();
+        } else {
+          assertThat(r.winner()).as(where).isNull();
+        }
+        for (int i = 0; i < r.excs().size(); i++) {
+          Throwable e = r.excs().get(i);
+          if (e != null) {
+            assertThat(e instanceof InterruptedException || thrown.contains(e))
+                .as("%s: attempt %d's exception %s", where, i, e)
+                .isTrue();
+          }
+        }
+      }
+      tracking.assertAllDone();
+    }
+  }
+
   // ============================================================ test_tasks.py: gather
 
   // GatherTestsBase.test_success: the results come in the order of the tasks, not the order they
@@ -1603,6 +2096,59 @@ class PortedAsyncioGroupCancelTest {
         .singleElement()
         .isInstanceOf(ArithmeticException.class);
     assertThat(owner.interruptedAfter).isTrue();
+  }
+
+  // gather (invokeAll), randomised: tasks that succeed, fail at once, hang until cancelled, fail in
+  // their cleanup when cancelled, or swallow the cancellation and return; sometimes the caller's
+  // scope is cancelled from another thread after a random moment. Invariants: results, in order,
+  // only when every task succeeded; otherwise TaskGroupException holding exactly the failures the
+  // tasks threw (none lost, none twice, no cancellation among them), or, when none threw,
+  // InterruptedException absorbed by the cancelled scope. Nothing left on the caller.
+  @RepeatedTest(3)
+  void gatherRandomisedSweep() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("gatherRandomisedSweep seed " + seed);
+    Random random = new Random(seed);
+    for (int round = 0; round < 40; round++) {
+      int n = 1 + random.nextInt(6);
+      Behaviour[] bs = new Behaviour[n];
+      List<Callable<Integer>> tasks = new ArrayList<>();
+      Set<Throwable> thrown =
+          Collections.synchronizedSet(Collections.newSetFromMap(new IdentityHashMap<>()));
+      AtomicInteger runs = new AtomicInteger();
+      boolean anyHang = false;
+      for (int i = 0; i < n; i++) {
+        bs[i] = Behaviour.values()[random.nextInt(Behaviour.values().length)];
+        anyHang |= bs[i] == Behaviour.HANG || bs[i] == Behaviour.FAIL_IN_CLEANUP;
+        tasks.add(behave(bs[i], i, random, thrown, runs));
+      }
+      CancelScope scope = CancelScope.withTimeout(Duration.ofMillis(1 + random.nextInt(5)));
+      if (!anyHang && random.nextBoolean()) {
+        scope.setTimeout(Duration.ofHours(1)); // no deadline at all this round
+      }
+      String where = "seed " + seed + " round " + round + " " + List.of(bs);
+      AtomicReference<List<Integer>> results = new AtomicReference<>();
+      Throwable t = catchThrowable(() -> scope.run(() -> results.set(TaskGroup.invokeAll(tasks))));
+      if (t == null && results.get() != null) {
+        List<Integer> expected = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+          assertThat(bs[i].succeeds()).as(where).isTrue();
+          expected.add(i);
+        }
+        assertThat(results.get()).as(where).isEqualTo(expected);
+        assertThat(thrown).as(where).isEmpty();
+      } else if (t == null) {
+        assertThat(scope.cancelCaught()).as(where).isTrue();
+        assertThat(thrown).as(where).isEmpty();
+      } else {
+        List<Throwable> failures = failures(t);
+        Set<Throwable> reported = Collections.newSetFromMap(new IdentityHashMap<>());
+        reported.addAll(failures);
+        assertThat(reported).as(where).hasSize(failures.size());
+        assertThat(reported).as(where).isEqualTo(thrown);
+      }
+      assertThat(Thread.currentThread().isInterrupted()).as(where).isFalse();
+    }
   }
 
   // gather(return_exceptions=True) whose tasks fail while a sibling cancels the group (3.15
