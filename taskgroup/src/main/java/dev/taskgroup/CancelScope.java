@@ -70,15 +70,20 @@ import java.util.concurrent.TimeoutException;
  * cancellation, for a thread that is effectively cancelled: {@link InterruptedException}, {@link
  * java.nio.channels.ClosedByInterruptException}, {@link java.io.InterruptedIOException} (except
  * {@link java.net.SocketTimeoutException}), {@link java.util.concurrent.CancellationException}, any
- * exception with one of those in its cause chain, and any {@link java.io.IOException} thrown while
- * the interrupt status is still set by the cancellation. Every other exception passes through
- * unchanged, and is a failure. An exception is judged once, at the innermost scope exit it reaches,
- * and the judgment travels with it: an {@code IOException} that leaves a shielded scope (where
- * nothing is cancelled) is a failure at every exit further out too, even though the cancellation
- * outside is delivered again as it leaves the shield. So cleanup whose I/O failures matter runs in
- * a {@linkplain #shielded() shielded} scope. A {@link TaskGroupException}, and the {@link
- * java.util.concurrent.ExecutionException} of {@link Task#get()}, are always failures, whatever
- * their causes.
+ * exception with one of those in its cause chain, and, while the interrupt status is still set by
+ * the cancellation, an {@link java.io.IOException} of a kind an interrupt makes a blocking call
+ * throw: a {@link java.net.SocketException} (on a virtual thread, a socket closed by the interrupt
+ * throws one), a {@link java.nio.channels.ClosedChannelException} or a {@link
+ * java.nio.channels.FileLockInterruptionException}, itself or in its cause chain. Every other
+ * exception passes through unchanged, and is a failure: any other {@code IOException} too (a
+ * missing file, a full disk), even one that leaves after the cancellation came (thrown, then the
+ * body cancelled its own group in a {@code finally}). An exception is judged once, at the innermost
+ * scope exit it reaches, and the judgment travels with it: a {@code SocketException} that leaves a
+ * shielded scope (where nothing is cancelled) is a failure at every exit further out too, even
+ * though the cancellation outside is delivered again as it leaves the shield. So cleanup whose
+ * network failures matter runs in a {@linkplain #shielded() shielded} scope. A {@link
+ * TaskGroupException}, and the {@link java.util.concurrent.ExecutionException} of {@link
+ * Task#get()}, are always failures, whatever their causes.
  *
  * <h2>Interrupts</h2>
  *

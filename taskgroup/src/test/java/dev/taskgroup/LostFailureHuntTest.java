@@ -64,8 +64,11 @@ class LostFailureHuntTest {
     }
   }
 
-  /** An I/O failure whose hashCode() throws. */
-  static final class HashCodeThrowsIo extends IOException {
+  /**
+   * An I/O failure whose hashCode() throws; a SocketException, a kind an interrupt raises (so one
+   * thrown while the cancellation's interrupt is pending is taken for it).
+   */
+  static final class HashCodeThrowsIo extends java.net.SocketException {
     HashCodeThrowsIo() {
       super("hash-code-throws");
     }
@@ -233,7 +236,7 @@ class LostFailureHuntTest {
   }
 
   /**
-   * An IOException thrown while the cancellation's interrupt is pending is the cancellation
+   * A SocketException thrown while the cancellation's interrupt is pending is the cancellation
    * (CancelScope, "Catching"), whatever its hashCode() does: the scope absorbs it and is left.
    */
   @Test

@@ -1648,9 +1648,12 @@ class PortedAnyioTest {
   // ---------------------------------------------------------------- what counts as cancellation
 
   // AnyIO test_cancelled_not_caught's counterpart for exceptions that carry a cancellation: a body
-  // cut short by its timeout that turns the InterruptedException into an IOException while the
-  // interrupt is still set: the IOException is the cancellation (CancelScope javadoc, Catching),
-  // so fail_after throws TimeoutException and nothing else.
+  // cut short by its timeout that turns the InterruptedException into an IOException. With the
+  // InterruptedException as its cause, or as a SocketException (the kind a socket closed by the
+  // interrupt throws) while the interrupt is still set, the IOException is the cancellation
+  // (CancelScope javadoc, Catching), so fail_after throws TimeoutException and nothing else. A
+  // plain IOException that names neither is a failure: an exception carries no time, and one of
+  // the body's own thrown just before the timeout would leave the same way.
   @RepeatedTest(5)
   void anIOExceptionWhileTheTimeoutsInterruptIsSetIsTheTimeout() throws Exception {
     assertThatThrownBy(
@@ -1661,13 +1664,43 @@ class PortedAnyioTest {
                       try {
                         Thread.sleep(10_000);
                       } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        throw new java.io.IOException("stream closed by the interrupt");
+                        throw new java.io.IOException("stream closed by the interrupt", e);
                       }
                       return null;
                     }))
         .isInstanceOf(TimeoutException.class);
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    assertThatThrownBy(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(10),
+                    () -> {
+                      try {
+                        Thread.sleep(10_000);
+                      } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new java.net.SocketException("Closed by interrupt");
+                      }
+                      return null;
+                    }))
+        .isInstanceOf(TimeoutException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    java.io.IOException own = new java.io.IOException("no cause, no socket");
+    assertThatThrownBy(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(10),
+                    () -> {
+                      try {
+                        Thread.sleep(10_000);
+                      } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw own;
+                      }
+                      return null;
+                    }))
+        .isSameAs(own);
+    Thread.interrupted(); // (the status is not what this twin is about)
   }
 
   // TaskGroupException javadoc: a CancellationException a child throws on its own account (nothing

@@ -3,6 +3,7 @@ package dev.taskgroup;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
+import java.io.IOException;
 import java.lang.ref.WeakReference;
 import java.time.Duration;
 import java.time.Instant;
@@ -1265,6 +1266,88 @@ class PortedAsyncioGroupCancelTest {
     assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
     assertThat(g.cancelCaught()).isFalse();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // test_taskgroup_cancel_after_exception and test_taskgroup_body_cancel_after_exception (3.15)
+  // with an I/O error instead of RuntimeError, and test_cancel_children_on_child_error with the
+  // error raised before the sibling's failure cancels the group. Each IOException is thrown while
+  // nothing is cancelled; the cancellation (the thread's own cancel() in a finally, or a sibling's
+  // failure while the child's finally still runs) comes after, so the interrupt status is set by
+  // the time the exception leaves. An exception carries no time: only the kinds of IOException an
+  // interrupt raises (SocketException, ClosedChannelException, FileLockInterruptionException) are
+  // taken for the cancellation then (CancelScope, "Catching"); a plain IOException is a failure, as
+  // asyncio raises the ExceptionGroup in all three. (Before, any IOException leaving while the
+  // interrupt was set was taken for the cancellation, and these three were lost.)
+  @RepeatedTest(3)
+  void anIOExceptionThrownBeforeTheCancellationIsAFailure() throws Exception {
+    // The body throws, then cancels its group in a finally.
+    TaskGroup body = TaskGroup.named("body-io-then-cancel");
+    IOException bodyIo = new IOException("body: disk full");
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                body.run(
+                    () -> {
+                      try {
+                        throw bodyIo;
+                      } finally {
+                        body.cancel();
+                      }
+                    }));
+    assertThat(thrown).as("body").isInstanceOf(TaskGroupException.class);
+    assertThat(failures(thrown)).containsExactly(bodyIo);
+
+    // A child throws, then cancels its group in a finally.
+    TaskGroup child = TaskGroup.named("child-io-then-cancel");
+    IOException childIo = new IOException("child: disk full");
+    thrown =
+        catchThrowable(
+            () ->
+                child.run(
+                    () -> {
+                      child.fork(
+                          () -> {
+                            try {
+                              throw childIo;
+                            } finally {
+                              child.cancel();
+                            }
+                          });
+                      Thread.sleep(60_000);
+                    }));
+    assertThat(thrown).as("child").isInstanceOf(TaskGroupException.class);
+    assertThat(failures(thrown)).containsExactly(childIo);
+
+    // A child throws; while its finally runs, a sibling fails and so cancels the group.
+    TaskGroup sibling = TaskGroup.named("io-then-sibling-failure");
+    IOException first = new IOException("first: disk full");
+    IllegalStateException second = new IllegalStateException("second");
+    CountDownLatch firstThrew = new CountDownLatch(1);
+    thrown =
+        catchThrowable(
+            () ->
+                sibling.run(
+                    () -> {
+                      sibling.fork(
+                          () -> {
+                            try {
+                              throw first;
+                            } finally {
+                              firstThrew.countDown();
+                              // cleanup still running when the sibling's failure cancels the group
+                              Probes.awaitTrue(
+                                  "the group's cancellation",
+                                  Duration.ofSeconds(10),
+                                  () -> Thread.currentThread().isInterrupted());
+                            }
+                          });
+                      sibling.fork(
+                          () -> {
+                            firstThrew.await();
+                            throw second;
+                          });
+                    }));
+    assertThat(failures(thrown)).as("sibling").containsExactlyInAnyOrder(first, second);
   }
 
   // ============================================================ test_staggered.py

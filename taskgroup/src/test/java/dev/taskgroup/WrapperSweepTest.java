@@ -151,8 +151,8 @@ class WrapperSweepTest {
     assertThat(thrown).as("the close() failure was lost").isSameAs(closeFailed);
   }
 
-  // A cancellation only by the thread's state (an IOException thrown while the cancellation's
-  // interrupt is pending: a channel or socket the interrupt closed) carries the I/O stack's own
+  // A cancellation only by the thread's state (a SocketException thrown while the cancellation's
+  // interrupt is pending: a socket the interrupt closed) carries the I/O stack's own
   // exceptions in its cause chain, with whatever they suppressed: those are the effect of the
   // cancellation, not failures riding on it. Only a cancellation by a type in the chain (the
   // wrapped
@@ -166,7 +166,7 @@ class WrapperSweepTest {
           assertThat(Thread.currentThread().isInterrupted()).isTrue();
           RuntimeException internal = new RuntimeException("transport: connection reset");
           internal.addSuppressed(new IllegalStateException("transport: cleanup after the reset"));
-          throw new IOException("socket closed", internal);
+          throw new java.net.SocketException("socket closed", internal);
         });
     assertThat(s.cancelCaught()).isTrue();
   }

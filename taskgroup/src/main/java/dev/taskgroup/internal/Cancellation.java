@@ -3,8 +3,11 @@ package dev.taskgroup.internal;
 import dev.taskgroup.TaskGroupException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.FileLockInterruptionException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -25,10 +28,15 @@ import java.util.concurrent.CancellationException;
  *            cancellation wherever it goes, except that an exception with one only among its
  *            causes that an exit let through as a failure (a shielded cleanup's failure that
  *            wraps the cancellation it caught) stays a failure, as below;
- *   by state an IOException thrown while a cancellation's interrupt is still pending, or any
- *            Exception thrown after an onCancel / closeOnCancel action the thread registered
- *            has started for the cancellation (the action's effect): a cancellation only where
- *            the thread's state says so; never an action's own failure.
+ *   by state an IOException of a kind an interrupt raises (isInterruptIoKind: a SocketException,
+ *            ClosedChannelException or FileLockInterruptionException in its chain) leaving
+ *            while a cancellation's interrupt is still pending, or any Exception thrown after
+ *            an onCancel / closeOnCancel action the thread registered has started for the
+ *            cancellation (the action's effect): a cancellation only where the thread's state
+ *            says so; never an action's own failure. Only those kinds: an exception carries no
+ *            time, so one thrown just before the cancellation came (a body that cancels its own
+ *            group in a finally) leaves while the interrupt is pending all the same, and any
+ *            other IOException (a missing file, a full disk) must not be lost that way.
  * A judgment by state must not be made again further out: after a shield's exit the library
  * interrupts the thread again for the cancellation outside, so an IOException the shield let
  * through as a failure would look like a cancellation at the next exit. So the judgment travels
@@ -51,10 +59,11 @@ public final class Cancellation {
 
   /**
    * Whether {@code t}, thrown in a thread that is effectively cancelled, is the cancellation itself
-   * rather than a failure: a cancellation by type, an {@link IOException} thrown while the thread's
-   * interrupt status is still set by the cancellation, or any {@link Exception} thrown after an
-   * action the thread registered with {@code onCancel} started for this cancellation; never an
-   * exception judged a failure at an earlier scope exit, nor an action's own failure.
+   * rather than a failure: a cancellation by type, an {@link IOException} of a kind an interrupt
+   * raises ({@link #isInterruptIoKind}) while the thread's interrupt status is still set by the
+   * cancellation, or any {@link Exception} thrown after an action the thread registered with {@code
+   * onCancel} started for this cancellation; never an exception judged a failure at an earlier
+   * scope exit, nor an action's own failure.
    */
   public static boolean isCancellation(Throwable t, ThreadState ts) {
     return switch (judgeByType(t, ts.judgedFailures())) {
@@ -62,8 +71,33 @@ public final class Cancellation {
       case FAILURE -> false;
       default ->
           // (an action's own failure, thrown by close(), was judged a failure there: FAILURE above)
-          (t instanceof IOException && ts.cancellationInterruptPending()) || isHookEffect(t, ts);
+          (isInterruptIoKind(t) && ts.cancellationInterruptPending()) || isHookEffect(t, ts);
     };
+  }
+
+  /**
+   * Whether {@code t} is an {@link IOException} of a kind a blocking JDK call throws when an
+   * interrupt closes what it blocks on: a {@link SocketException} (a virtual thread's socket closed
+   * by the interrupt, and every later use of it), a {@link ClosedChannelException} (an
+   * interruptible channel closed by it, the other threads blocked on that channel, every later use)
+   * or a {@link FileLockInterruptionException}, itself or in its cause chain (an {@code
+   * SSLException} around the socket's). Any other {@code IOException} (a missing file, an end of
+   * stream, a parse error) no interrupt raises: thrown just before a cancellation came, and leaving
+   * while its interrupt is set, it is a failure still, never taken for the cancellation.
+   */
+  private static boolean isInterruptIoKind(Throwable t) {
+    if (!(t instanceof IOException)) {
+      return false;
+    }
+    int depth = 0;
+    for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = causeOf(c), depth++) {
+      if (c instanceof SocketException
+          || c instanceof ClosedChannelException
+          || c instanceof FileLockInterruptionException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
