@@ -186,7 +186,8 @@ public final class TaskGroup {
      * waits, in FIFO order, for a child to finish.
      *
      * <p>A fork from inside one of the group's own children never waits: it returns at once, and
-     * the new child waits for its place on its own thread, in the same FIFO order. So forking
+     * the new child waits for its place on its own thread, in the same FIFO order (its turn is
+     * taken by the fork, so children forked one after the other run in that order). So forking
      * cannot deadlock a bounded group, but waiting for what you forked can: a child that waits for
      * a child of the same group ({@code get()}, or {@code start}, which waits for the signal) keeps
      * its place while it waits, and once every place is held that way nothing runs again. Give work

@@ -32,7 +32,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * maxConcurrency (places) under failures, cancellation and misbehaving code: never more than n
  * children run at once (a high-water mark over the work, and over the context propagators' code
- * around it), a place is never leaked or given twice (the group's fair Semaphore, read through
+ * around it), a place is never leaked or given twice (the group's FIFO of places, read through
  * reflection, has all n permits back and nobody queued once the group ends), waiting forks are
  * served FIFO, and every failure surfaces exactly once without a hang: children whose work, context
  * propagator or thread factory fails, forks whose group or caller is cancelled while they wait (own

@@ -3,8 +3,6 @@ package dev.taskgroup.internal;
 import dev.taskgroup.Startable;
 import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -12,12 +10,14 @@ import java.util.concurrent.locks.LockSupport;
  * under {@code maxConcurrency}.
  *
  * <pre>
- * Places (maxConcurrency): a fair Semaphore, so waiting forks are served in FIFO order. A fork
- * from the owner or from outside the group waits for a place before the child exists
- * (backpressure). A fork from inside one of the group's own children must not wait: that child
- * holds a place, and with every place held by children that fork, nobody would ever free one.
- * Such a fork starts the child's thread at once, and the child takes its place (FIFO with the
- * others) on its own thread before running the work. A child releases its place when its work
+ * Places (maxConcurrency): a FIFO of tickets (Places), so waiting forks are served in the order
+ * they were made. A fork from the owner or from outside the group waits for a place before the
+ * child exists (backpressure). A fork from inside one of the group's own children must not wait:
+ * that child holds a place, and with every place held by children that fork, nobody would ever
+ * free one. Such a fork takes its ticket at once, on the forking thread (so its turn is the
+ * fork's, not the moment the new thread gets going), starts the child's thread, and the child
+ * waits for that ticket on its own thread before running the work; a child that ends without
+ * having waited (cancelled first) withdraws it. A child releases its place when its work
  * ends and its outcome is reported; the onFailure handler that a failing child runs on its thread
  * meanwhile runs inside the child's root scope (TaskImpl.reenterAfterWork), so a fork from it is
  * a fork from that child.
@@ -39,7 +39,7 @@ final class Forks {
     int place = TaskImpl.PLACE_NONE;
     if (g.places != null) {
       if (insideChildOf(g)) {
-        place = TaskImpl.PLACE_ACQUIRE_IN_THREAD;
+        place = reserveInThread(g, task);
       } else if (acquirePlace(g)) {
         place = TaskImpl.PLACE_HELD;
         if (Scope.effectivelyCancelled(g)) { // cancelled while this fork waited
@@ -51,6 +51,28 @@ final class Forks {
       }
     }
     return launch(g, task, run, taskName, place);
+  }
+
+  /**
+   * For a fork from inside a child: takes the new child's ticket now, on the forking thread,
+   * without waiting; the place if one is free, else a turn the child waits for on its own thread.
+   */
+  private static int reserveInThread(Group g, TaskImpl<?> task) {
+    Places.Ticket ticket = g.places.take();
+    if (ticket.granted()) {
+      return TaskImpl.PLACE_HELD;
+    }
+    task.placeTicket(ticket);
+    return TaskImpl.PLACE_ACQUIRE_IN_THREAD;
+  }
+
+  /** Gives back what a child that is not launched after all took: its place or its ticket. */
+  private static void giveBack(Group g, TaskImpl<?> task, int place) {
+    if (place == TaskImpl.PLACE_HELD) {
+      g.places.release();
+    } else if (place == TaskImpl.PLACE_ACQUIRE_IN_THREAD) {
+      task.withdrawTicket();
+    }
   }
 
   static <T> T start(Group g, Startable<T> work) throws InterruptedException, StartFailedException {
@@ -66,7 +88,7 @@ final class Forks {
     int place = TaskImpl.PLACE_NONE;
     if (g.places != null) {
       if (insideChildOf(g)) {
-        place = TaskImpl.PLACE_ACQUIRE_IN_THREAD;
+        place = reserveInThread(g, task);
       } else if (acquirePlace(g)) {
         place = TaskImpl.PLACE_HELD;
         if (Scope.effectivelyCancelled(g)) { // cancelled while this start waited: as above
@@ -165,9 +187,7 @@ final class Forks {
     try {
       thread = newThread(g, run, taskName);
     } catch (RuntimeException e) {
-      if (place == TaskImpl.PLACE_HELD) {
-        g.places.release();
-      }
+      giveBack(g, task, place);
       throw e;
     }
     task.thread = thread;
@@ -180,9 +200,7 @@ final class Forks {
         task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
         thread.setUncaughtExceptionHandler(task);
       } catch (RuntimeException e) { // a Thread subclass overriding either: refused, place back
-        if (place == TaskImpl.PLACE_HELD) {
-          g.places.release();
-        }
+        giveBack(g, task, place);
         throw new RejectedExecutionException(
             "the thread factory of "
                 + g.describe()
@@ -192,9 +210,7 @@ final class Forks {
     }
     long before = g.admit(task); // counted and linked in one step
     if (before < 0L) {
-      if (place == TaskImpl.PLACE_HELD) {
-        g.places.release();
-      }
+      giveBack(g, task, place);
       throw finished(g, task.awaitingSignal() ? "start in" : "fork into");
     }
     if (Features.ON) { // folded away by the JIT: see Features
@@ -331,7 +347,7 @@ final class Forks {
       if (ts != null && ts.isCooperative()) {
         return acquirePlaceCooperatively(g, ts);
       }
-      g.places.acquire();
+      g.places.await(g.places.take());
       return true;
     } catch (InterruptedException e) {
       ThreadState ts = ThreadState.currentOrNull();
@@ -345,73 +361,27 @@ final class Forks {
   }
 
   /**
-   * Waits for a place in a cooperative scope, where no interrupt comes: a Semaphore waiter cannot
-   * be woken otherwise, and a timed tryAcquire that times out leaves the queue and joins it again
-   * at the tail, behind forks that came later. So a helper virtual thread waits in the queue on the
-   * caller's behalf (keeping its FIFO turn) and hands the place over; the caller parks, woken by
-   * the helper or by a deliverer's unpark (ThreadState), and gives up when cancelled or
-   * interrupted: the helper is then interrupted, or gives back the place it got too late.
+   * Waits for a place in a cooperative scope, where no interrupt comes: the caller parks on its
+   * ticket, woken by the grant or by a deliverer's unpark (ThreadState), and gives up when
+   * cancelled or interrupted: the ticket is withdrawn, or, if the place came first, kept.
    */
   private static boolean acquirePlaceCooperatively(Group g, ThreadState ts)
       throws InterruptedException {
-    if (g.places.tryAcquire(0L, TimeUnit.NANOSECONDS)) { // a fair tryAcquire: no barging
-      return true;
-    }
-    Thread caller = Thread.currentThread();
-    AtomicInteger handOver = new AtomicInteger(WAITING);
-    Thread helper =
-        Thread.ofVirtual()
-            .inheritInheritableThreadLocals(false)
-            .unstarted(
-                () -> {
-                  try {
-                    g.places.acquire();
-                  } catch (InterruptedException callerLeft) {
-                    return;
-                  }
-                  if (!handOver.compareAndSet(WAITING, HANDED_OVER)) {
-                    g.places.release(); // the caller left meanwhile
-                  }
-                  LockSupport.unpark(caller);
-                });
-    helper.start();
-    while (handOver.get() == WAITING) {
-      LockSupport.park(g.places);
+    Places.Ticket ticket = g.places.take();
+    while (!ticket.granted()) {
       boolean interrupted = Thread.interrupted();
-      if ((interrupted || ThreadState.cooperativelyCancelled(ts))
-          && handOver.compareAndSet(WAITING, LEFT)) {
-        helper.interrupt();
-        // Out of the queue, and any place it got given back: nothing of this fork outlives it.
-        joinUninterruptibly(helper);
+      if ((interrupted || ThreadState.cooperativelyCancelled(ts)) && g.places.withdraw(ticket)) {
         if (interrupted) {
           throw new InterruptedException();
         }
         return false;
       }
       if (interrupted) {
-        caller.interrupt(); // the place came first: the interrupt stays for the caller
+        Thread.currentThread().interrupt(); // the place came first: the interrupt stays
         break;
       }
+      g.places.parkFor(ticket); // looked first: a cancellation before the park is not missed
     }
     return true;
   }
-
-  /** Waits for a helper that was told to stop; an interrupt meanwhile is kept for the caller. */
-  private static void joinUninterruptibly(Thread helper) {
-    boolean interrupted = false;
-    while (helper.isAlive()) {
-      try {
-        helper.join();
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
-    }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  private static final int WAITING = 0;
-  private static final int HANDED_OVER = 1;
-  private static final int LEFT = 2;
 }

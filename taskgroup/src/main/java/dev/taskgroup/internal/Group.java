@@ -6,7 +6,6 @@ import dev.taskgroup.FailurePolicy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
@@ -60,7 +59,7 @@ public final class Group extends EnteredScope {
   final ThreadFactory factory;
 
   /** Places for running children, FIFO; null when unbounded. */
-  final Semaphore places;
+  final Places places;
 
   final ChildList children = new ChildList();
 
@@ -95,7 +94,7 @@ public final class Group extends EnteredScope {
     this.places =
         config.maxConcurrency() == GroupConfig.UNBOUNDED
             ? null
-            : new Semaphore(config.maxConcurrency(), true);
+            : new Places(config.maxConcurrency());
     this.propagators = config.appliedPropagators();
     if (config.timeout() != null) {
       Deadlines.initTimeout(this, config.timeout()); // `this` is not yet published

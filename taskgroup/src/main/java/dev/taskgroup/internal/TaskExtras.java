@@ -20,6 +20,9 @@ import java.util.concurrent.locks.LockSupport;
  *   waiters                threads in get(), a Treiber stack (TaskImpl's overview)
  *   hooks                  cancel hooks on the task's root scope; written by the task's thread,
  *                          which drops them when it completes (they can no longer fire)
+ *   placeTicket            under maxConcurrency, a child forked from a sibling: the turn its fork
+ *                          took (Places), written before the thread starts, cleared by the task's
+ *                          thread as it waits for it or by whoever gives it up (releasePlace)
  * </pre>
  */
 final class TaskExtras {
@@ -34,6 +37,13 @@ final class TaskExtras {
 
   /** A start() child's group (TaskImpl.group()); null for any other task. */
   Group startGroup;
+
+  /**
+   * The ticket for the place a child forked from a sibling waits for on its own thread (Forks,
+   * Places); set by the forking thread before the child's thread starts, cleared by the child's
+   * thread once the ticket is granted or given up.
+   */
+  Places.Ticket placeTicket;
 
   /** The future of toCompletableFuture(), by CAS; see TaskFuture. */
   volatile TaskFuture<?> future;

@@ -89,7 +89,10 @@ public final class TaskImpl<T> extends ThreadState
   /** The fork took a place for this child; the child gives it back when its work ends. */
   static final int PLACE_HELD = 8 << SHIFT;
 
-  /** The child takes its place on its own thread before running the work. */
+  /**
+   * The child waits on its own thread, before running the work, for the place its fork queued for
+   * (its ticket, in TaskExtras.placeTicket); a child that ends without waiting withdraws it.
+   */
   static final int PLACE_ACQUIRE_IN_THREAD = 16 << SHIFT;
 
   private static final int PLACE_MASK = 24 << SHIFT;
@@ -244,10 +247,31 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   private void releasePlace() {
-    if (place() == PLACE_HELD) {
+    int p = place();
+    if (p == PLACE_HELD) {
       setPlace(PLACE_NONE);
       group().places.release();
+    } else if (p == PLACE_ACQUIRE_IN_THREAD) { // ended before it waited (cancelled first)
+      setPlace(PLACE_NONE);
+      withdrawTicket();
     }
+  }
+
+  /**
+   * Keeps the ticket a fork from a sibling took for this child (Forks), before its thread starts.
+   */
+  void placeTicket(Places.Ticket ticket) {
+    extras().placeTicket = ticket;
+  }
+
+  /**
+   * Gives up the ticket of a child that will not wait for it: withdrawn, or its place given back.
+   */
+  void withdrawTicket() {
+    TaskExtras x = extras;
+    Places.Ticket t = x.placeTicket;
+    x.placeTicket = null;
+    group().places.cancel(t);
   }
 
   @Override
@@ -531,8 +555,11 @@ public final class TaskImpl<T> extends ThreadState
     if (place() != PLACE_ACQUIRE_IN_THREAD) {
       return true;
     }
+    TaskExtras x = extras;
+    Places.Ticket t = x.placeTicket;
+    x.placeTicket = null; // granted or withdrawn below: nothing left to give up
     try {
-      group().places.acquire();
+      group().places.await(t); // the turn the fork took (Forks.reserveInThread)
       setPlace(PLACE_HELD);
       return !effectivelyCancelled(this);
     } catch (InterruptedException e) {

@@ -1,0 +1,179 @@
+package dev.taskgroup.internal;
+
+import java.util.ArrayDeque;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A group's places under {@code maxConcurrency}: a FIFO of tickets.
+ *
+ * <pre>
+ * Implementation overview
+ *
+ * Why not a fair Semaphore: its queue is ordered by the moment each thread calls acquire(). A
+ * fork from inside a child must not wait, so the new child asks for its place on its own thread,
+ * and threads started one after the other reach acquire() in any order: forks made in order by
+ * one child ran out of order. Here the place in the queue is taken by the forking thread itself,
+ * without waiting (take), and the waiting (await), on whichever thread, keeps that turn.
+ *
+ * State, all under the lock: free (places nobody holds) and the queue of tickets not yet
+ * granted. take() grants at once if a place is free and nobody is queued, else queues at the
+ * tail. release() hands the place to the head of the queue (a handoff: a later take() cannot
+ * barge in), or counts it free. A ticket whose holder stops waiting is withdrawn; one that was
+ * granted meanwhile holds the place, and its holder gives it back with release() (cancel() does
+ * either). A ticket granted at once is a shared one (GRANTED_AT_ONCE: nothing to allocate on the
+ * uncontended path). A ticket is GRANTED by the lock holder and read without the lock by its waiter: the
+ * waiter publishes itself (waiter) before it looks at the state, and the granter sets the state
+ * before it reads waiter, so one of them sees the other and no wake-up is lost.
+ * </pre>
+ */
+final class Places {
+  /** A place asked for: queued, then granted (it holds the place) or withdrawn. */
+  static final class Ticket {
+    /** QUEUED, GRANTED or WITHDRAWN; written under the lock. */
+    volatile int state;
+
+    /** The thread to unpark on a grant; set by the waiting thread before it parks. */
+    volatile Thread waiter;
+
+    boolean granted() {
+      return state == GRANTED;
+    }
+  }
+
+  static final int QUEUED = 0;
+  static final int GRANTED = 1;
+  static final int WITHDRAWN = 2;
+
+  private final ReentrantLock lock = new ReentrantLock();
+  private final ArrayDeque<Ticket> queue = new ArrayDeque<>();
+  private int free;
+
+  Places(int places) {
+    this.free = places;
+  }
+
+  /**
+   * The ticket of every take() granted at once: shared, since a granted ticket is never changed
+   * (withdraw leaves it alone, and nobody waits on it), so that a fork finding a free place
+   * allocates nothing here.
+   */
+  private static final Ticket GRANTED_AT_ONCE = new Ticket();
+
+  static {
+    GRANTED_AT_ONCE.state = GRANTED;
+  }
+
+  /** A ticket, granted at once if a place is free and nobody waits, else queued. Never waits. */
+  Ticket take() {
+    lock.lock();
+    try {
+      if (free > 0 && queue.isEmpty()) {
+        free--;
+        return GRANTED_AT_ONCE;
+      }
+      Ticket t = new Ticket();
+      queue.addLast(t);
+      return t;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Waits until {@code t} is granted. If the thread is interrupted first, withdraws it and throws
+   * (the status cleared, as a JDK wait does); if the place came with the interrupt, keeps it and
+   * returns with the status set.
+   */
+  void await(Ticket t) throws InterruptedException {
+    if (t.granted()) {
+      return;
+    }
+    t.waiter = Thread.currentThread();
+    while (!t.granted()) {
+      if (Thread.interrupted()) {
+        if (withdraw(t)) {
+          throw new InterruptedException();
+        }
+        Thread.currentThread().interrupt(); // the place came first: the interrupt stays
+        return;
+      }
+      LockSupport.park(this);
+    }
+  }
+
+  /** Parks until {@code t} is granted or the thread is unparked or interrupted. */
+  void parkFor(Ticket t) {
+    t.waiter = Thread.currentThread();
+    if (!t.granted()) {
+      LockSupport.park(this);
+    }
+  }
+
+  /**
+   * Withdraws {@code t} from the queue: true if it was still waiting (it never held the place);
+   * false if it was granted (its holder must give the place back with {@link #release}).
+   */
+  boolean withdraw(Ticket t) {
+    lock.lock();
+    try {
+      if (t.state == GRANTED) {
+        return false;
+      }
+      if (t.state == QUEUED) {
+        queue.remove(t);
+        t.state = WITHDRAWN;
+      }
+      return true;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Gives up {@code t} whatever it came to: withdrawn if waiting, its place given back if held. */
+  void cancel(Ticket t) {
+    if (!withdraw(t)) {
+      release();
+    }
+  }
+
+  /** Gives a place back: to the first ticket waiting, if any. */
+  void release() {
+    Ticket next;
+    lock.lock();
+    try {
+      next = queue.pollFirst();
+      if (next == null) {
+        free++;
+        return;
+      }
+      next.state = GRANTED;
+    } finally {
+      lock.unlock();
+    }
+    Thread w = next.waiter;
+    if (w != null) {
+      LockSupport.unpark(w);
+    }
+  }
+
+  /** The places nobody holds (for tests and diagnostics). */
+  int availablePermits() {
+    lock.lock();
+    try {
+      return free;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The tickets waiting (for tests and diagnostics). */
+  int getQueueLength() {
+    lock.lock();
+    try {
+      return queue.size();
+    } finally {
+      lock.unlock();
+    }
+  }
+}
