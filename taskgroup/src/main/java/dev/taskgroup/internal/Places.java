@@ -1,6 +1,5 @@
 package dev.taskgroup.internal;
 
-import java.util.ArrayDeque;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -17,14 +16,15 @@ import java.util.concurrent.locks.ReentrantLock;
  * without waiting (take), and the waiting (await), on whichever thread, keeps that turn.
  *
  * State, all under the lock: free (places nobody holds) and the queue of tickets not yet
- * granted. take() grants at once if a place is free and nobody is queued, else queues at the
- * tail. release() hands the place to the head of the queue (a handoff: a later take() cannot
- * barge in), or counts it free. A ticket whose holder stops waiting is withdrawn; one that was
- * granted meanwhile holds the place, and its holder gives it back with release() (cancel() does
- * either). A ticket granted at once is a shared one (GRANTED_AT_ONCE: nothing to allocate on the
- * uncontended path). A ticket is GRANTED by the lock holder and read without the lock by its waiter: the
- * waiter publishes itself (waiter) before it looks at the state, and the granter sets the state
- * before it reads waiter, so one of them sees the other and no wake-up is lost.
+ * granted, doubly linked (a mass cancellation withdraws its tickets in any order, each in O(1)).
+ * take() grants at once if a place is free and nobody is queued, else queues at the tail.
+ * release() hands the place to the head of the queue (a handoff: a later take() cannot barge
+ * in), or counts it free. A ticket whose holder stops waiting is withdrawn; one that was granted
+ * meanwhile holds the place, and its holder gives it back with release() (cancel() does either).
+ * A ticket granted at once is a shared one (GRANTED_AT_ONCE: nothing to allocate on the
+ * uncontended path). A ticket is GRANTED by the lock holder and read without the lock by its
+ * waiter: the waiter publishes itself (waiter) before it looks at the state, and the granter sets
+ * the state before it reads waiter, so one of them sees the other and no wake-up is lost.
  * </pre>
  */
 final class Places {
@@ -36,6 +36,11 @@ final class Places {
     /** The thread to unpark on a grant; set by the waiting thread before it parks. */
     volatile Thread waiter;
 
+    /** Neighbours in the queue while QUEUED; guarded by the lock. */
+    Ticket prev;
+
+    Ticket next;
+
     boolean granted() {
       return state == GRANTED;
     }
@@ -46,7 +51,13 @@ final class Places {
   static final int WITHDRAWN = 2;
 
   private final ReentrantLock lock = new ReentrantLock();
-  private final ArrayDeque<Ticket> queue = new ArrayDeque<>();
+
+  /** The queue, a doubly linked list so that a ticket withdrawn anywhere leaves in O(1). */
+  private Ticket head;
+
+  private Ticket tail;
+
+  private int queued;
   private int free;
 
   Places(int places) {
@@ -68,12 +79,19 @@ final class Places {
   Ticket take() {
     lock.lock();
     try {
-      if (free > 0 && queue.isEmpty()) {
+      if (free > 0 && head == null) {
         free--;
         return GRANTED_AT_ONCE;
       }
       Ticket t = new Ticket();
-      queue.addLast(t);
+      t.prev = tail;
+      if (tail == null) {
+        head = t;
+      } else {
+        tail.next = t;
+      }
+      tail = t;
+      queued++;
       return t;
     } finally {
       lock.unlock();
@@ -121,7 +139,7 @@ final class Places {
         return false;
       }
       if (t.state == QUEUED) {
-        queue.remove(t);
+        unlink(t);
         t.state = WITHDRAWN;
       }
       return true;
@@ -142,11 +160,12 @@ final class Places {
     Ticket next;
     lock.lock();
     try {
-      next = queue.pollFirst();
+      next = head;
       if (next == null) {
         free++;
         return;
       }
+      unlink(next);
       next.state = GRANTED;
     } finally {
       lock.unlock();
@@ -155,6 +174,25 @@ final class Places {
     if (w != null) {
       LockSupport.unpark(w);
     }
+  }
+
+  /** Takes a queued ticket out of the queue; under the lock. */
+  private void unlink(Ticket t) {
+    Ticket p = t.prev;
+    Ticket n = t.next;
+    if (p == null) {
+      head = n;
+    } else {
+      p.next = n;
+    }
+    if (n == null) {
+      tail = p;
+    } else {
+      n.prev = p;
+    }
+    t.prev = null;
+    t.next = null;
+    queued--;
   }
 
   /** The places nobody holds (for tests and diagnostics). */
@@ -171,7 +209,7 @@ final class Places {
   int getQueueLength() {
     lock.lock();
     try {
-      return queue.size();
+      return queued;
     } finally {
       lock.unlock();
     }
