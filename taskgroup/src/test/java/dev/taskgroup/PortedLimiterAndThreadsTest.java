@@ -57,14 +57,20 @@ import org.junit.jupiter.params.provider.ValueSource;
  *   <li>Trio {@code src/trio/_tests/test_highlevel_open_tcp_stream.py}: happy eyeballs built here
  *       from the public API ({@link TaskGroup#start}, {@link TaskGroup#cancel()}, {@link
  *       CancelScope#closeOnCancel}, {@link CancelScope#moveOnAfter}) over real loopback sockets on
- *       platform threads (where only {@code closeOnCancel} ends a blocked socket read): servers
- *       that greet after a delay, that accept and stall, that accept and hang up, and refused ports
- *       stand for Trio's fake sockets; every socket is checked closed at the end.
+ *       platform threads (where only {@code closeOnCancel} ends a blocked socket read; some twins
+ *       also on virtual threads, where the interrupt closes the socket too): servers that greet
+ *       after a delay, that accept and stall, that accept and hang up, and refused ports stand for
+ *       Trio's fake sockets; every socket is checked closed at the end.
  * </ul>
  *
- * Upstream tests with no translation (statistics, {@code total_tokens} changed while running,
- * {@code acquire_on_behalf_of}, contextvars, trio tokens, thread names, portals) are listed in the
- * report of the port, not here. Each test names the upstream test it follows.
+ * Upstream tests with no translation, by design: a limit changed while running ({@code
+ * total_tokens}, test_increase_tokens), statistics, {@code acquire_nowait} / {@code WouldBlock}
+ * (there is no non-blocking fork), {@code acquire_on_behalf_of} and custom limiters, Trio tokens
+ * and {@code from_thread} re-entry into an event loop, thread names, contextvars (a child inherits
+ * inheritable thread locals, ported elsewhere), portals. Where the semantics differ (a fork whose
+ * caller is cancelled while it waits returns a CANCELLED task instead of raising; an await that is
+ * cancelled cancels the stage, which is Trio's abandon_on_cancel=True), the twin asserts the
+ * documented behaviour. Each test names the upstream test it follows.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class PortedLimiterAndThreadsTest {
