@@ -1579,7 +1579,7 @@ class PortedLimiterAndThreadsTest {
     final SocketMaker maker;
 
     interface SocketMaker {
-      Socket make(int index);
+      Socket make(int index) throws IOException;
     }
 
     Eyeballs() {
@@ -1611,7 +1611,14 @@ class PortedLimiterAndThreadsTest {
               for (int i = 0; i < targets.size(); i++) {
                 int index = i;
                 CountDownLatch failed = new CountDownLatch(1);
-                group.<Void>start(signal -> attempt(index, targets.get(index), failed, signal));
+                try {
+                  group.<Void>start(signal -> attempt(index, targets.get(index), failed, signal));
+                } catch (TaskGroupException notStarted) {
+                  // The socket could not even be made (Trio: an unsupported family): start throws
+                  // that failure, which is not the group's, and the next attempt starts at once.
+                  notStarted.failures().forEach(f -> failures.add((IOException) f));
+                  failed.countDown();
+                }
                 CancelScope.moveOnAfter(
                     delay,
                     () -> {
@@ -2019,6 +2026,44 @@ class PortedLimiterAndThreadsTest {
           });
       assertThat(socket.get().isClosed()).isTrue();
       assertThat(g.cancelCaught()).isTrue();
+    }
+  }
+
+  /**
+   * Trio test_handles_no_ipv4 / test_handles_no_ipv6: some sockets cannot even be made (the family
+   * is not supported); that attempt fails before its start signal, start throws the failure (not a
+   * failure of the group), and the next attempt starts at once; a later target wins.
+   */
+  @Test
+  void anAttemptWhoseSocketCannotBeMadeFailsBeforeItsSignalAndTheNextStartsAtOnce()
+      throws Exception {
+    try (Server b = new Server(Behaviour.STALL, 0, null);
+        Server d = new Server(Behaviour.GREET, 100, null)) {
+      Eyeballs e =
+          new Eyeballs(
+              i -> {
+                if (i % 2 == 0) {
+                  throw new IOException("pretending not to support this family");
+                }
+                return new Socket();
+              });
+      List<InetSocketAddress> targets = List.of(refused(), b.address(), refused(), d.address());
+      long t0 = System.nanoTime();
+      try (Socket s = e.open(targets, Duration.ofMillis(300))) {
+        assertThat(e.winnerIndex.get()).isEqualTo(3);
+        assertThat(e.attempted).containsExactly(1, 3);
+        assertThat(e.millisBetween(0, 1))
+            .as("the stalled attempt's full delay")
+            .isGreaterThanOrEqualTo(280);
+        assertThat(TimeUnit.NANOSECONDS.toMillis(e.startedAt.get(0) - (t0 - e.t0)))
+            .as("after the first socket could not be made")
+            .isLessThan(280);
+        assertThat(e.failures)
+            .hasSize(2)
+            .allSatisfy(f -> assertThat(f).hasMessageContaining("pretending"));
+        assertThat(e.group.cancelCaught()).isTrue();
+        e.assertEveryLoserClosed();
+      }
     }
   }
 }
