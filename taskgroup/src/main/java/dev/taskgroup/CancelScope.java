@@ -440,11 +440,15 @@ public final class CancelScope {
    * <p>Once the action has started, any {@link Exception} (not an {@link Error}) the calling thread
    * throws while it stays cancelled counts as the cancellation, since it is the action's effect:
    * the cancelled statement's {@code SQLException} below ends the scope or task as cancelled (the
-   * group's {@code run} returns normally and {@code cancelCaught()} is true), not as a failure. The
-   * action runs inside the {@link ContextPropagator}s that are service-loaded and those of the
-   * innermost group around the calling thread, which wrap it here, on the calling thread. Its
-   * thread inherits no inheritable thread locals (it is started by whichever thread delivers the
-   * cancellation, whose values are not the registrant's): carry context into it with a propagator.
+   * group's {@code run} returns normally and {@code cancelCaught()} is true), not as a failure. An
+   * exception carries no time, so one thrown just before the action started that leaves after it
+   * counts too. The try-with-resources below closes the registration as the exception leaves its
+   * block: unless the cancellation came before that, the action never starts, and the exception is
+   * a failure. The action runs inside the {@link ContextPropagator}s that are service-loaded and
+   * those of the innermost group around the calling thread, which wrap it here, on the calling
+   * thread. Its thread inherits no inheritable thread locals (it is started by whichever thread
+   * delivers the cancellation, whose values are not the registrant's): carry context into it with a
+   * propagator.
    *
    * {@snippet :
    * try (var hook = CancelScope.onCancel(statement::cancel)) {
