@@ -1107,9 +1107,13 @@ class PortedLimiterAndThreadsTest {
       BlockingQueue<String> q = new ArrayBlockingQueue<>(1);
       AtomicReference<CompletableFuture<String>> self = new AtomicReference<>();
       CountDownLatch published = new CountDownLatch(1);
+      // A stage cancelled before its supplier began never runs it (CompletableFuture.AsyncSupply
+      // skips it): the other thread must be running before the waiter can be cancelled.
+      CountDownLatch running = new CountDownLatch(1);
       CompletableFuture<String> stage =
           CompletableFuture.supplyAsync(
               () -> {
+                running.countDown();
                 try {
                   published.await();
                   ev.await();
@@ -1129,6 +1133,7 @@ class PortedLimiterAndThreadsTest {
               pool);
       self.set(stage);
       published.countDown();
+      running.await();
       Trail record = new Trail();
       CancelScope scope = CancelScope.create();
       Thread host = Thread.currentThread();
