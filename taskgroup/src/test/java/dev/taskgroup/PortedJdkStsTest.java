@@ -53,6 +53,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class PortedJdkStsTest {
 
+  /** Forks an outside thread makes at most while racing the end of a run. */
+  private static final int FORK_CAP = 300;
+
   @AfterEach
   void clearStatus() {
     Thread.interrupted();
@@ -183,14 +186,19 @@ class PortedJdkStsTest {
     AtomicReference<Throwable> refusal = new AtomicReference<>();
     Thread outside =
         Thread.ofPlatform()
-            .start(
+            .unstarted(
                 () -> {
-                  forking.countDown();
-                  while (true) {
+                  for (int i = 0; ; i++) {
+                    if (i == FORK_CAP) {
+                      // a run stays open while forks keep coming: stop, let it end
+                      refusal.set(new IllegalStateException("cap"));
+                      return;
+                    }
                     try {
                       forked.add(
                           g.fork(
                               () -> {
+                                forking.countDown(); // the body ends once a child runs
                                 Thread.onSpinWait();
                                 if (runReturned.get()) {
                                   codeAfterReturn.incrementAndGet();
@@ -202,11 +210,15 @@ class PortedJdkStsTest {
                     }
                   }
                 });
-    g.run(forking::await);
+    g.run(
+        () -> {
+          outside.start(); // from the body: a fork before run is refused for another reason
+          forking.await();
+        });
     runReturned.set(true);
     outside.join();
     assertThat(refusal.get()).isInstanceOf(IllegalStateException.class);
-    assertThat(forked).allMatch(Future::isDone);
+    assertThat(forked).isNotEmpty().allMatch(Future::isDone);
     assertThat(codeAfterReturn).hasValue(0);
   }
 
@@ -589,13 +601,13 @@ class PortedJdkStsTest {
                     sleeping.countDown();
                     Thread.sleep(Duration.ofDays(1));
                   }));
-          sleeping.await();
-          if (who == Canceller.CHILD) {
-            g.fork(() -> g.cancel());
-          } else if (who == Canceller.BODY) {
-            g.cancel();
-          }
           try {
+            sleeping.await();
+            if (who == Canceller.CHILD) {
+              g.fork(() -> g.cancel());
+            } else if (who == Canceller.BODY) {
+              g.cancel();
+            }
             Thread.sleep(Duration.ofDays(1));
           } catch (InterruptedException e) {
             bodyInterrupted.set(true);
@@ -1070,5 +1082,466 @@ class PortedJdkStsTest {
     assertThat(sleepers).as("seed %d", seed).allMatch(t -> t.state() == Future.State.CANCELLED);
     assertThat(outer.cancelCaught()).isTrue();
     tracking.assertAllDone();
+  }
+
+  // =============================================== more races (fork, cancel, failures)
+
+  // testForkAfterJoinCompleted racing, in a bounded group: a thread outside forks into a group
+  // with maxConcurrency(1) while its run ends, so the fork waits for the place the last child
+  // gives back. Each fork either gives a task that run waited for, or is refused with
+  // IllegalStateException; no work runs after run returned and no waiting fork is left hanging.
+  @RepeatedTest(20)
+  void anOutsideForkWaitingForAPlaceAsTheRunEndsIsWaitedForOrRefused() throws Exception {
+    TaskGroup g = TaskGroup.builder().name("sts-bounded-race").maxConcurrency(1).build();
+    AtomicBoolean runReturned = new AtomicBoolean();
+    AtomicInteger codeAfterReturn = new AtomicInteger();
+    ConcurrentLinkedQueue<Task<?>> forked = new ConcurrentLinkedQueue<>();
+    CountDownLatch forking = new CountDownLatch(1);
+    AtomicReference<Throwable> refusal = new AtomicReference<>();
+    Thread outside =
+        Thread.ofPlatform()
+            .unstarted(
+                () -> {
+                  for (int i = 0; ; i++) {
+                    if (i == FORK_CAP) {
+                      // a run stays open while forks keep coming: stop, let it end
+                      refusal.set(new IllegalStateException("cap"));
+                      return;
+                    }
+                    try {
+                      forked.add(
+                          g.fork(
+                              () -> {
+                                forking.countDown();
+                                long end = System.nanoTime() + 100_000;
+                                while (System.nanoTime() < end) {
+                                  Thread.onSpinWait();
+                                }
+                                if (runReturned.get()) {
+                                  codeAfterReturn.incrementAndGet();
+                                }
+                              }));
+                    } catch (Throwable t) {
+                      refusal.set(t);
+                      return;
+                    }
+                  }
+                });
+    g.run(
+        () -> {
+          outside.start(); // from the body: a fork before run is refused for another reason
+          forking.await();
+        });
+    runReturned.set(true);
+    outside.join(Duration.ofSeconds(10));
+    assertThat(outside.isAlive()).as("a fork left waiting after run returned").isFalse();
+    assertThat(refusal.get()).isInstanceOf(IllegalStateException.class);
+    assertThat(forked).isNotEmpty().allMatch(Future::isDone);
+    assertThat(codeAfterReturn).hasValue(0);
+  }
+
+  // StressShutdown with a bounded group: the owner's own fork waits for a place while the group
+  // is cancelled from outside: the fork returns a CANCELLED task that ran nothing, the child
+  // holding the place is interrupted, run returns normally.
+  @RepeatedTest(5)
+  void aForkWaitingForAPlaceWhenTheGroupIsCancelledGivesACancelledTask() throws Exception {
+    TaskGroup g = TaskGroup.builder().maxConcurrency(1).build();
+    Thread owner = Thread.currentThread();
+    CountDownLatch holding = new CountDownLatch(1);
+    CountDownLatch forkingSecond = new CountDownLatch(1);
+    AtomicBoolean secondRan = new AtomicBoolean();
+    AtomicReference<Task<Void>> second = new AtomicReference<>();
+    AtomicReference<Task<Void>> first = new AtomicReference<>();
+    Thread canceller =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    forkingSecond.await();
+                    awaitBlocked(owner);
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  g.cancel();
+                });
+    g.run(
+        () -> {
+          first.set(
+              g.fork(
+                  () -> {
+                    holding.countDown();
+                    Thread.sleep(Duration.ofDays(1));
+                  }));
+          holding.await();
+          forkingSecond.countDown();
+          second.set(g.fork(() -> secondRan.set(true)));
+        });
+    canceller.join();
+    assertThat(second.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(secondRan).isFalse();
+    assertThat(first.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // testInterruptJoin2 at the fork: the owner interrupted from outside while its fork waits for a
+  // place in a bounded group: the fork gives a CANCELLED task, run cancels the child holding the
+  // place and throws InterruptedException with the status clear.
+  @RepeatedTest(5)
+  void theOwnerInterruptedWhileItsForkWaitsForAPlace() throws Exception {
+    TaskGroup g = TaskGroup.builder().maxConcurrency(1).build();
+    Thread owner = Thread.currentThread();
+    CountDownLatch holding = new CountDownLatch(1);
+    CountDownLatch forkingSecond = new CountDownLatch(1);
+    AtomicBoolean secondRan = new AtomicBoolean();
+    AtomicReference<Task<Void>> second = new AtomicReference<>();
+    AtomicReference<Task<Void>> first = new AtomicReference<>();
+    Thread interrupter =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    forkingSecond.await();
+                    awaitBlocked(owner);
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  owner.interrupt();
+                });
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      first.set(
+                          g.fork(
+                              () -> {
+                                holding.countDown();
+                                Thread.sleep(Duration.ofDays(1));
+                              }));
+                      holding.await();
+                      forkingSecond.countDown();
+                      second.set(g.fork(() -> secondRan.set(true)));
+                    }));
+    interrupter.join();
+    assertThat(thrown).isInstanceOf(InterruptedException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    assertThat(second.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(secondRan).isFalse();
+    assertThat(first.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // testCancelInterruptsThreads2 racing a failure: a child fails while another thread cancels
+  // the group. The failure is never absorbed with the cancellation: run throws it, whichever came
+  // first.
+  @RepeatedTest(30)
+  void aCancelRacingAChildsFailureNeverHidesTheFailure() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-cancel-vs-failure");
+    CountDownLatch go = new CountDownLatch(2);
+    FooException foo = new FooException("child");
+    Thread canceller =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  go.countDown();
+                  try {
+                    go.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  g.cancel();
+                });
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () ->
+                        g.fork(
+                            () -> {
+                              go.countDown();
+                              try {
+                                go.await();
+                              } finally {
+                                throw foo; // whether or not the cancel came first
+                              }
+                            })));
+    canceller.join();
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(foo);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // testInterruptJoin1/2 racing a failure: the owner interrupted from outside as its child
+  // fails. Outcome 1 of TaskGroup: the failure is reported and the outside interrupt stays set;
+  // or the interrupt came first and cancelled the child before it failed: InterruptedException,
+  // status clear. Never a normal return, never the interrupt lost.
+  @RepeatedTest(30)
+  void anOwnerInterruptRacingAChildsFailure() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-interrupt-vs-failure");
+    Thread owner = Thread.currentThread();
+    CountDownLatch release = new CountDownLatch(1);
+    FooException foo = new FooException("child");
+    Thread interrupter =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    awaitBlocked(owner);
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  release.countDown();
+                  owner.interrupt();
+                });
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () ->
+                        g.fork(
+                            () -> {
+                              release.await();
+                              throw foo;
+                            })));
+    boolean status = false;
+    while (true) {
+      try {
+        interrupter.join();
+        break;
+      } catch (InterruptedException e) {
+        status = true;
+      }
+    }
+    status |= Thread.interrupted();
+    if (thrown instanceof TaskGroupException tge) {
+      assertThat(tge.failures()).containsExactly(foo);
+      assertThat(status).as("the outside interrupt stays set with a failure").isTrue();
+    } else {
+      assertThat(thrown).isInstanceOf(InterruptedException.class);
+      assertThat(status).isFalse();
+    }
+  }
+
+  // testJoinWithTimeout2 racing a failure: the group's deadline expires as a child fails; the
+  // failure is reported whichever came first (a cancellation caught by the child before it failed
+  // changes nothing: what it throws in its cleanup is a failure).
+  @RepeatedTest(30)
+  void aDeadlineRacingAChildsFailureNeverHidesTheFailure() throws Exception {
+    long seed = System.nanoTime();
+    int millis = new Random(seed).nextInt(3);
+    TaskGroup g = TaskGroup.builder().timeout(Duration.ofMillis(millis)).build();
+    FooException foo = new FooException("child");
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () ->
+                        g.fork(
+                            () -> {
+                              try {
+                                Thread.sleep(millis);
+                              } finally {
+                                throw foo;
+                              }
+                            })));
+    // A child cancelled before its thread began runs none of its code: then nothing failed.
+    if (thrown != null) {
+      assertThat(thrown).as("seed %d", seed).isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) thrown).failures()).containsExactly(foo);
+    } else {
+      assertThat(g.cancelCaught()).as("seed %d", seed).isTrue();
+    }
+  }
+
+  // testSubtaskWhenCancelled / FutureTask: Task.cancel racing the work's own end: cancel
+  // returning true means CANCELLED for good (get throws CancellationException, the future agrees);
+  // false means the work's outcome stands. The group is not cancelled either way.
+  @RepeatedTest(30)
+  void aTaskCancelRacingItsResult() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-task-cancel-race");
+    CountDownLatch go = new CountDownLatch(2);
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    AtomicBoolean cancelled = new AtomicBoolean();
+    g.run(
+        () -> {
+          task.set(
+              g.fork(
+                  () -> {
+                    go.countDown();
+                    go.await();
+                    return "foo";
+                  }));
+          go.countDown();
+          go.await();
+          cancelled.set(task.get().cancel(true));
+        });
+    Task<String> t = task.get();
+    if (cancelled.get()) {
+      assertThat(t.state()).isEqualTo(Future.State.CANCELLED);
+      assertThatThrownBy(t::get).isInstanceOf(CancellationException.class);
+      assertThat(t.toCompletableFuture().isCancelled()).isTrue();
+    } else {
+      assertThat(t.state()).isEqualTo(Future.State.SUCCESS);
+      assertThat(t.get()).isEqualTo("foo");
+      assertThat(t.toCompletableFuture().join()).isEqualTo("foo");
+    }
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // testForkConfined "from a thread in a nested scope": a child of an outer group opens a group
+  // of its own and, from that inner body, forks into the outer group. That child belongs to the
+  // outer group: the inner group's cancel does not reach it, and the outer run waits for it.
+  @Test
+  void aForkIntoTheOuterGroupFromANestedBodyBelongsToTheOuter() throws Exception {
+    TaskGroup outer = TaskGroup.named("sts-nest-outer");
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicReference<Task<String>> escaped = new AtomicReference<>();
+    AtomicBoolean innerCaught = new AtomicBoolean();
+    outer.run(
+        () ->
+            outer.fork(
+                () -> {
+                  TaskGroup inner = TaskGroup.named("sts-nest-inner");
+                  inner.run(
+                      () -> {
+                        escaped.set(
+                            outer.fork(
+                                () -> {
+                                  release.await();
+                                  return "outer child";
+                                }));
+                        inner.cancel();
+                      });
+                  innerCaught.set(inner.cancelCaught());
+                  release.countDown();
+                }));
+    assertThat(innerCaught).isTrue();
+    assertThat(escaped.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(escaped.get().resultNow()).isEqualTo("outer child");
+  }
+
+  // testTimeoutInterruptsThreads with nested deadlines: an inner group's timeout shorter than its
+  // outer group's is absorbed by the inner group (the outer body goes on); the outer's shorter
+  // one cancels the inner group too, whose run throws InterruptedException, absorbed by the outer.
+  @ParameterizedTest
+  @EnumSource(names = {"INNER_FIRST", "OUTER_FIRST"})
+  void nestedGroupTimeoutsEachAbsorbedByTheirOwnGroup(Shorter shorter) throws Exception {
+    Duration shortT = Duration.ofMillis(30);
+    Duration longT = Duration.ofSeconds(20);
+    TaskGroup outer =
+        TaskGroup.builder().timeout(shorter == Shorter.OUTER_FIRST ? shortT : longT).build();
+    TaskGroup inner =
+        TaskGroup.builder().timeout(shorter == Shorter.INNER_FIRST ? shortT : longT).build();
+    AtomicReference<Throwable> innerThrew = new AtomicReference<>();
+    AtomicBoolean outerBodyWentOn = new AtomicBoolean();
+    outer.run(
+        () -> {
+          innerThrew.set(
+              catchThrowable(
+                  () -> inner.run(() -> inner.fork(() -> Thread.sleep(Duration.ofDays(1))))));
+          outerBodyWentOn.set(!CancelScope.isCancelled());
+        });
+    if (shorter == Shorter.INNER_FIRST) {
+      assertThat(innerThrew.get()).isNull();
+      assertThat(inner.cancelCaught()).isTrue();
+      assertThat(outerBodyWentOn).isTrue();
+      assertThat(outer.cancelCalled()).isFalse();
+    } else {
+      assertThat(innerThrew.get()).isInstanceOf(InterruptedException.class);
+      assertThat(inner.cancelCaught()).isFalse();
+      assertThat(outer.cancelCaught()).isTrue();
+    }
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  enum Shorter {
+    INNER_FIRST,
+    OUTER_FIRST
+  }
+
+  // testOnCompleteThrows, the uncaught-exception handler side: a factory that sets its own
+  // uncaught-exception handler; a child's failure goes to the group (run reports it), not to that
+  // handler, which sees nothing.
+  @ParameterizedTest
+  @EnumSource(ThreadKind.class)
+  void aChildsFailureGoesToTheGroupNotToTheFactorysUncaughtHandler(ThreadKind kind)
+      throws Exception {
+    ConcurrentLinkedQueue<Throwable> uncaught = new ConcurrentLinkedQueue<>();
+    Thread.UncaughtExceptionHandler ueh = (t, e) -> uncaught.add(e);
+    ThreadFactory factory =
+        kind == ThreadKind.VIRTUAL
+            ? Thread.ofVirtual().uncaughtExceptionHandler(ueh).factory()
+            : Thread.ofPlatform().uncaughtExceptionHandler(ueh).factory();
+    TaskGroup g = TaskGroup.builder().threadFactory(factory).build();
+    FooException foo = new FooException("child");
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () ->
+                        g.fork(
+                            () -> {
+                              throw foo;
+                            })));
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(foo);
+    assertThat(uncaught).isEmpty();
+  }
+
+  // testForkAfterCancel2 racing: start() racing a cancel of the group from another thread: start
+  // returns the signalled value (the child then runs in the group and is cancelled with it), or
+  // throws InterruptedException and the work, if it began, was cancelled; run returns normally.
+  @RepeatedTest(20)
+  void startRacingACancelOfTheGroup() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-start-race");
+    CountDownLatch go = new CountDownLatch(2);
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    AtomicBoolean afterSignalEnded = new AtomicBoolean();
+    Thread canceller =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  go.countDown();
+                  try {
+                    go.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  g.cancel();
+                });
+    g.run(
+        () -> {
+          go.countDown();
+          go.await();
+          try {
+            outcome.set(
+                g.start(
+                    signal -> {
+                      signal.started(42);
+                      try {
+                        Thread.sleep(Duration.ofDays(1));
+                      } finally {
+                        afterSignalEnded.set(true);
+                      }
+                    }));
+          } catch (InterruptedException e) {
+            outcome.set(e);
+            throw e;
+          }
+          Thread.sleep(Duration.ofDays(1)); // until the cancel
+        });
+    canceller.join();
+    Object o = outcome.get();
+    if (o == null) {
+      // the cancel reached the body before it called start (in go.await())
+      assertThat(afterSignalEnded).isFalse();
+    } else if (o instanceof InterruptedException) {
+      assertThat(afterSignalEnded).isFalse(); // it never signalled, so never got there
+    } else {
+      assertThat(o).isEqualTo(42);
+      assertThat(afterSignalEnded).isTrue();
+    }
+    assertThat(g.cancelCaught()).isTrue();
   }
 }
