@@ -1544,4 +1544,222 @@ class PortedJdkStsTest {
     }
     assertThat(g.cancelCaught()).isTrue();
   }
+
+  // =============================================== subtask outcomes (Subtask.State / Future)
+
+  // testSubtaskWhenFailed, for exceptions that look like cancellations: a child that throws a
+  // CancellationException or an InterruptedException of its own while nothing cancelled it has
+  // failed (upstream: Subtask.State.FAILED): run reports it, the task is FAILED and get() throws
+  // ExecutionException with it as the cause.
+  @ParameterizedTest
+  @EnumSource(OwnThrow.class)
+  void aChildThrowingACancellationLookalikeUncancelledHasFailed(OwnThrow what) throws Exception {
+    TaskGroup g = TaskGroup.named("sts-lookalike");
+    Exception thrownByChild = what.make();
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () ->
+                        task.set(
+                            g.fork(
+                                () -> {
+                                  throw thrownByChild;
+                                }))));
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(thrownByChild);
+    Task<String> t = task.get();
+    assertThat(t.state()).isEqualTo(Future.State.FAILED);
+    assertThat(t.exceptionNow()).isSameAs(thrownByChild);
+    assertThat(catchThrowable(t::get))
+        .isInstanceOf(ExecutionException.class)
+        .hasCause(thrownByChild);
+    assertThat(t.isCancelled()).isFalse();
+  }
+
+  enum OwnThrow {
+    CANCELLATION,
+    INTERRUPTED;
+
+    Exception make() {
+      return this == CANCELLATION
+          ? new CancellationException("the work's own")
+          : new InterruptedException("the work's own");
+    }
+  }
+
+  // testSubtaskWhenNotCompleted, from every thread: get with a timeout on a task still running
+  // throws TimeoutException, from the body and from a thread outside; the group is not disturbed.
+  @Test
+  void aTimedGetOfARunningTaskTimesOutOnEveryThread() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-timed-get");
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    g.run(
+        () -> {
+          task.set(
+              g.fork(
+                  () -> {
+                    release.await();
+                    return "foo";
+                  }));
+          assertThat(catchThrowable(() -> task.get().get(10, TimeUnit.MILLISECONDS)))
+              .isInstanceOf(java.util.concurrent.TimeoutException.class);
+          assertThat(
+                  onOtherThread(
+                      () -> catchThrowable(() -> task.get().get(10, TimeUnit.MILLISECONDS))))
+              .isInstanceOf(java.util.concurrent.TimeoutException.class);
+          assertThat(task.get().state()).isEqualTo(Future.State.RUNNING);
+          release.countDown();
+          assertThat(task.get().get(10, TimeUnit.SECONDS)).isEqualTo("foo");
+        });
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // testCancelInterruptsThreads2 for one subtask: a task cancelled by its own work (through its
+  // Task), or through its CompletableFuture with either flag, is CANCELLED, its thread is
+  // interrupted, and neither the group nor a sibling is cancelled.
+  @ParameterizedTest
+  @EnumSource(OneCancel.class)
+  void cancellingOneTaskLeavesTheGroupAndItsSiblingsAlone(OneCancel how) throws Exception {
+    TaskGroup g = TaskGroup.named("sts-one-cancel");
+    CountDownLatch started = new CountDownLatch(1);
+    CountDownLatch taskSet = new CountDownLatch(1);
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    AtomicBoolean interrupted = new AtomicBoolean();
+    AtomicReference<Thread> childThread = new AtomicReference<>();
+    AtomicReference<Task<String>> sibling = new AtomicReference<>();
+    g.run(
+        () -> {
+          task.set(
+              g.fork(
+                  () -> {
+                    childThread.set(Thread.currentThread());
+                    started.countDown();
+                    try {
+                      if (how == OneCancel.SELF) {
+                        taskSet.await();
+                        assertThat(task.get().cancel(false)).isTrue();
+                      }
+                      Thread.sleep(Duration.ofDays(1));
+                      return "never";
+                    } catch (InterruptedException e) {
+                      interrupted.set(true);
+                      throw e;
+                    }
+                  }));
+          taskSet.countDown();
+          sibling.set(
+              g.fork(
+                  () -> {
+                    started.await();
+                    return "sibling";
+                  }));
+          started.await();
+          if (how != OneCancel.SELF) {
+            awaitBlocked(childThread.get()); // asleep in its try
+            assertThat(task.get().toCompletableFuture().cancel(how == OneCancel.FUTURE_TRUE))
+                .isTrue();
+          }
+          assertThat(catchThrowable(task.get()::get)).isInstanceOf(CancellationException.class);
+          assertThat(CancelScope.isCancelled()).isFalse();
+        });
+    assertThat(interrupted).isTrue();
+    assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(sibling.get().resultNow()).isEqualTo("sibling");
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  enum OneCancel {
+    SELF,
+    FUTURE_FALSE,
+    FUTURE_TRUE
+  }
+
+  // =============================================== bodies and handlers
+
+  // testJoinWhenCancelled for call(): a body cut short by its group's cancellation gives null
+  // and the group caught it; a body that swallows the cancellation and returns gives its value.
+  @Test
+  void callGivesNullWhenTheBodyIsCutShortAndTheValueWhenItReturns() throws Exception {
+    TaskGroup cut = TaskGroup.named("sts-call-cut");
+    String r1 =
+        cut.call(
+            () -> {
+              cut.cancel();
+              CancelScope.checkpoint();
+              return "unreached";
+            });
+    assertThat(r1).isNull();
+    assertThat(cut.cancelCaught()).isTrue();
+    TaskGroup swallowed = TaskGroup.named("sts-call-swallow");
+    String r2 =
+        swallowed.call(
+            () -> {
+              swallowed.cancel();
+              try {
+                CancelScope.checkpoint();
+              } catch (InterruptedException e) {
+                // swallowed: the body returns its value
+              }
+              return "value";
+            });
+    assertThat(r2).isEqualTo("value");
+    assertThat(swallowed.cancelCalled()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // testCloseWithoutJoin2 / testAllUntil5 with a supervisor: in a COLLECT group with a handler,
+  // the body's failure goes to the handler too; it still cancels the sleeping child, and run
+  // returns normally (nothing kept).
+  @Test
+  void aBodyFailureInACollectGroupWithAHandlerGoesToTheHandlerAndCancelsTheChildren()
+      throws Exception {
+    ConcurrentLinkedQueue<Throwable> handled = new ConcurrentLinkedQueue<>();
+    TaskGroup g =
+        TaskGroup.builder().failurePolicy(FailurePolicy.COLLECT).onFailure(handled::add).build();
+    FooException foo = new FooException("body");
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    g.run(
+        () -> {
+          child.set(
+              g.fork(
+                  () -> {
+                    started.countDown();
+                    Thread.sleep(Duration.ofDays(1));
+                  }));
+          started.await();
+          throw foo;
+        });
+    assertThat(handled).containsExactly(foo);
+    assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // testCancelInterruptsThreads2 with a failure in the body's cleanup: the body catches its own
+  // group's cancellation and then fails in its finally; the failure is reported, not absorbed.
+  @Test
+  void aFailureInTheBodysCleanupAfterItsGroupsCancelIsReported() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-body-cleanup");
+    FooException foo = new FooException("cleanup");
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(() -> g.cancel());
+                      try {
+                        Thread.sleep(Duration.ofDays(1));
+                      } finally {
+                        throw foo;
+                      }
+                    }));
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(foo);
+    assertThat(g.cancelCalled()).isTrue();
+    assertThat(g.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
