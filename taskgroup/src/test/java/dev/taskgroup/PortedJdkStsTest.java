@@ -1762,4 +1762,111 @@ class PortedJdkStsTest {
     assertThat(g.cancelCaught()).isFalse();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  // =============================================== late interrupts
+
+  // testJoinWithTimeout1/2 and testCloseConfined at the last moment: the group's cancel (from
+  // another thread) or its deadline racing the end of run. However they fall, run returns
+  // normally, cancelCaught implies cancelCalled, and no interrupt of the group is left on the
+  // owner, not even one landing later (TaskGroup: no interrupt the group delivered is left on the
+  // caller).
+  @ParameterizedTest
+  @EnumSource(LateCancel.class)
+  void aCancelRacingTheEndOfRunLeavesNoInterruptOnTheOwner(LateCancel how) throws Exception {
+    long seed = System.nanoTime();
+    Random random = new Random(seed);
+    for (int round = 0; round < 40; round++) {
+      int spinMicros = random.nextInt(200);
+      TaskGroup g =
+          how == LateCancel.DEADLINE
+              ? TaskGroup.builder().timeout(Duration.ofNanos(random.nextInt(200_000))).build()
+              : TaskGroup.named("sts-late");
+      CountDownLatch go = new CountDownLatch(1);
+      Thread canceller =
+          how == LateCancel.OUTSIDE
+              ? Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        try {
+                          go.await();
+                        } catch (InterruptedException e) {
+                          return;
+                        }
+                        g.cancel();
+                      })
+              : null;
+      g.run(
+          () -> {
+            go.countDown();
+            g.fork(() -> spin(spinMicros / 2));
+            spin(spinMicros);
+          });
+      if (canceller != null) {
+        canceller.join();
+      }
+      assertThat(Thread.currentThread().isInterrupted())
+          .as("seed %d round %d: interrupt left on the owner", seed, round)
+          .isFalse();
+      if (g.cancelCaught()) {
+        assertThat(g.cancelCalled()).isTrue();
+      }
+      // time passes: an interrupt still on its way would land now
+      assertThat(catchThrowable(() -> Thread.sleep(2)))
+          .as("seed %d round %d: an interrupt landed after run returned", seed, round)
+          .isNull();
+    }
+  }
+
+  enum LateCancel {
+    OUTSIDE,
+    DEADLINE
+  }
+
+  private static void spin(int micros) {
+    long end = System.nanoTime() + micros * 1_000L;
+    while (System.nanoTime() < end) {
+      Thread.onSpinWait();
+    }
+  }
+
+  // testInterruptJoin1 on a child's thread: someone other than the library interrupts a child's
+  // thread; the child's blocking call throws InterruptedException while nothing cancelled it,
+  // which is that child's failure (upstream: the subtask FAILED), and the first failure cancels the
+  // sibling.
+  @Test
+  void anInterruptOfAChildsThreadFromOutsideIsThatChildsFailure() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-outside-child-interrupt");
+    AtomicReference<Thread> victim = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(2);
+    AtomicReference<Task<Void>> hit = new AtomicReference<>();
+    AtomicReference<Task<Void>> sibling = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      hit.set(
+                          g.fork(
+                              () -> {
+                                victim.set(Thread.currentThread());
+                                started.countDown();
+                                Thread.sleep(Duration.ofDays(1));
+                              }));
+                      sibling.set(
+                          g.fork(
+                              () -> {
+                                started.countDown();
+                                Thread.sleep(Duration.ofDays(1));
+                              }));
+                      started.await();
+                      awaitBlocked(victim.get());
+                      victim.get().interrupt();
+                    }));
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).hasSize(1);
+    Throwable failure = ((TaskGroupException) thrown).failures().get(0);
+    assertThat(failure).isInstanceOf(InterruptedException.class);
+    assertThat(hit.get().state()).isEqualTo(Future.State.FAILED);
+    assertThat(sibling.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
 }
