@@ -1869,4 +1869,109 @@ class PortedJdkStsTest {
     assertThat(hit.get().state()).isEqualTo(Future.State.FAILED);
     assertThat(sibling.get().state()).isEqualTo(Future.State.CANCELLED);
   }
+
+  // =============================================== start (nursery.start)
+
+  // testForkAfterCancel2 / testTimeoutInterruptsThreads with a bounded group: the owner's fork
+  // waits for the only place when the group's deadline expires: the fork gives a CANCELLED task
+  // that ran nothing, the child holding the place is interrupted, run returns normally.
+  @RepeatedTest(5)
+  void aForkWaitingForAPlaceWhenTheDeadlineExpiresGivesACancelledTask() throws Exception {
+    TaskGroup g = TaskGroup.builder().maxConcurrency(1).timeout(Duration.ofMillis(50)).build();
+    CountDownLatch holding = new CountDownLatch(1);
+    AtomicBoolean secondRan = new AtomicBoolean();
+    AtomicReference<Task<Void>> second = new AtomicReference<>();
+    AtomicReference<Task<Void>> first = new AtomicReference<>();
+    g.run(
+        () -> {
+          first.set(
+              g.fork(
+                  () -> {
+                    holding.countDown();
+                    Thread.sleep(Duration.ofDays(1));
+                  }));
+          holding.await();
+          second.set(g.fork(() -> secondRan.set(true)));
+        });
+    assertThat(second.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(secondRan).isFalse();
+    assertThat(first.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // Trio test_nursery start, JDK testInterruptJoin2 at start(): the owner interrupted from
+  // outside while start() waits for the signal: the work is cancelled and waited for, start
+  // throws InterruptedException; the body passing it on, run throws InterruptedException with the
+  // status clear, and the work ran its cleanup.
+  @RepeatedTest(5)
+  void theOwnerInterruptedWhileStartWaitsForTheSignal() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-start-interrupt");
+    Thread owner = Thread.currentThread();
+    CountDownLatch inWork = new CountDownLatch(1);
+    AtomicBoolean cleanedUp = new AtomicBoolean();
+    AtomicReference<Throwable> startThrew = new AtomicReference<>();
+    Thread interrupter =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    inWork.await();
+                    awaitBlocked(owner);
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  owner.interrupt();
+                });
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      try {
+                        g.start(
+                            signal -> {
+                              inWork.countDown();
+                              try {
+                                Thread.sleep(Duration.ofDays(1));
+                              } finally {
+                                cleanedUp.set(true);
+                              }
+                              signal.started();
+                            });
+                      } catch (InterruptedException e) {
+                        startThrew.set(e);
+                        throw e;
+                      }
+                    }));
+    interrupter.join();
+    assertThat(startThrew.get()).isInstanceOf(InterruptedException.class);
+    assertThat(cleanedUp).isTrue();
+    assertThat(thrown).isInstanceOf(InterruptedException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // Trio test_nursery start, a failure right after the signal: start returns the value, the
+  // failure is the group's (not start's), it cancels the body, and run reports it.
+  @RepeatedTest(10)
+  void aFailureRightAfterTheSignalIsTheGroupsFailure() throws Exception {
+    TaskGroup g = TaskGroup.named("sts-start-fail-after");
+    FooException foo = new FooException("after the signal");
+    AtomicReference<Object> started = new AtomicReference<>();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      started.set(
+                          g.start(
+                              signal -> {
+                                signal.started("ready");
+                                throw foo;
+                              }));
+                      Thread.sleep(Duration.ofDays(1)); // until the failure cancels the body
+                    }));
+    assertThat(started.get()).isEqualTo("ready");
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(foo);
+  }
 }
