@@ -1974,4 +1974,77 @@ class PortedJdkStsTest {
     assertThat(thrown).isInstanceOf(TaskGroupException.class);
     assertThat(((TaskGroupException) thrown).failures()).containsExactly(foo);
   }
+
+  // =============================================== handlers, continued
+
+  // testTimeoutInvoked / testAllUntil6 with a handler that blocks: the group's deadline reaches a
+  // failure handler blocked on the failing child's thread as it reaches the work; the handler's
+  // InterruptedException is that thread's cancellation, not a failure; run returns normally.
+  @Test
+  void theDeadlineReachesABlockedFailureHandler() throws Exception {
+    ConcurrentLinkedQueue<Throwable> handled = new ConcurrentLinkedQueue<>();
+    AtomicBoolean handlerInterrupted = new AtomicBoolean();
+    TaskGroup g =
+        TaskGroup.builder()
+            .failurePolicy(FailurePolicy.COLLECT)
+            .timeout(Duration.ofMillis(50))
+            .onFailure(
+                f -> {
+                  handled.add(f);
+                  try {
+                    Thread.sleep(Duration.ofDays(1));
+                  } catch (InterruptedException e) {
+                    handlerInterrupted.set(true);
+                    throw new IllegalStateException("handler cut short", e);
+                  }
+                })
+            .build();
+    FooException foo = new FooException("child");
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    g.run(
+        () ->
+            child.set(
+                g.fork(
+                    () -> {
+                      throw foo;
+                    })));
+    assertThat(handled).containsExactly(foo);
+    assertThat(handlerInterrupted).isTrue();
+    assertThat(child.get().state()).isEqualTo(Future.State.FAILED);
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // testAllUntil4 with retries: in a COLLECT group bounded to one place, a failure handler forks
+  // a retry of the failed work (a fork from the failing child, which never waits for a place):
+  // no deadlock, every retry runs in turn, and the last attempt succeeds.
+  @ParameterizedTest
+  @EnumSource(ThreadKind.class)
+  void aHandlerForkingARetryInABoundedGroupNeverDeadlocks(ThreadKind kind) throws Exception {
+    AtomicReference<TaskGroup> ref = new AtomicReference<>();
+    AtomicInteger attempts = new AtomicInteger();
+    ConcurrentLinkedQueue<Task<String>> tasks = new ConcurrentLinkedQueue<>();
+    java.util.concurrent.Callable<String>[] work = new java.util.concurrent.Callable[1];
+    work[0] =
+        () -> {
+          if (attempts.incrementAndGet() < 4) {
+            throw new FooException("attempt " + attempts.get());
+          }
+          return "done";
+        };
+    TaskGroup g =
+        TaskGroup.builder()
+            .threadFactory(kind.factory())
+            .maxConcurrency(1)
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(f -> tasks.add(ref.get().fork(work[0])))
+            .build();
+    ref.set(g);
+    g.run(() -> tasks.add(g.fork(work[0])));
+    assertThat(attempts).hasValue(4);
+    assertThat(tasks).hasSize(4);
+    assertThat(tasks.stream().filter(t -> t.state() == Future.State.FAILED).count()).isEqualTo(3);
+    assertThat(tasks)
+        .anyMatch(t -> t.state() == Future.State.SUCCESS && "done".equals(t.resultNow()));
+  }
 }
