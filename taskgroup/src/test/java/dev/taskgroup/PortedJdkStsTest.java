@@ -1491,13 +1491,15 @@ class PortedJdkStsTest {
 
   // testForkAfterCancel2 racing: start() racing a cancel of the group from another thread: start
   // returns the signalled value (the child then runs in the group and is cancelled with it), or
-  // throws InterruptedException and the work, if it began, was cancelled; run returns normally.
+  // throws InterruptedException once the work, if it began, was cancelled and has ended; run
+  // returns normally.
   @RepeatedTest(20)
   void startRacingACancelOfTheGroup() throws Exception {
     TaskGroup g = TaskGroup.named("sts-start-race");
     CountDownLatch go = new CountDownLatch(2);
     AtomicReference<Object> outcome = new AtomicReference<>();
     AtomicBoolean afterSignalEnded = new AtomicBoolean();
+    AtomicBoolean endedWhenStartThrew = new AtomicBoolean();
     Thread canceller =
         Thread.ofPlatform()
             .start(
@@ -1527,6 +1529,7 @@ class PortedJdkStsTest {
                     }));
           } catch (InterruptedException e) {
             outcome.set(e);
+            endedWhenStartThrew.set(afterSignalEnded.get());
             throw e;
           }
           Thread.sleep(Duration.ofDays(1)); // until the cancel
@@ -1537,7 +1540,9 @@ class PortedJdkStsTest {
       // the cancel reached the body before it called start (in go.await())
       assertThat(afterSignalEnded).isFalse();
     } else if (o instanceof InterruptedException) {
-      assertThat(afterSignalEnded).isFalse(); // it never signalled, so never got there
+      // The caller saw the cancel before the signal: the work was cancelled and waited for before
+      // start threw, even if it signalled meanwhile (its value then is nobody's, by design).
+      assertThat(afterSignalEnded.get()).isEqualTo(endedWhenStartThrew.get());
     } else {
       assertThat(o).isEqualTo(42);
       assertThat(afterSignalEnded).isTrue();
@@ -2046,5 +2051,83 @@ class PortedJdkStsTest {
     assertThat(tasks.stream().filter(t -> t.state() == Future.State.FAILED).count()).isEqualTo(3);
     assertThat(tasks)
         .anyMatch(t -> t.state() == Future.State.SUCCESS && "done".equals(t.resultNow()));
+  }
+
+  // =============================================== deadlines moved (withTimeout)
+
+  // testJoinWithTimeout1/2 with the group's deadline moved while it runs: pushed out from the
+  // body, the original timeout never fires (the group is not cancelled and the child succeeds);
+  // pulled in from a child, it fires at once and the sleeping sibling is cancelled.
+  @Test
+  void theGroupsDeadlineMovedWhileRunningTakesEffectAtOnce() throws Exception {
+    TaskGroup pushed = TaskGroup.builder().timeout(Duration.ofMillis(30)).build();
+    AtomicReference<Task<String>> slow = new AtomicReference<>();
+    pushed.run(
+        () -> {
+          pushed.cancelScope().setTimeout(Duration.ofDays(1));
+          slow.set(
+              pushed.fork(
+                  () -> {
+                    Thread.sleep(100); // time passes beyond the first deadline
+                    return "foo";
+                  }));
+        });
+    assertThat(pushed.cancelCalled()).isFalse();
+    assertThat(slow.get().resultNow()).isEqualTo("foo");
+
+    TaskGroup pulled = TaskGroup.builder().timeout(Duration.ofDays(1)).build();
+    AtomicReference<Task<Void>> sleeper = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    pulled.run(
+        () -> {
+          sleeper.set(
+              pulled.fork(
+                  () -> {
+                    started.countDown();
+                    Thread.sleep(Duration.ofDays(1));
+                  }));
+          started.await();
+          pulled.fork(() -> pulled.cancelScope().setDeadline(java.time.Instant.now()));
+        });
+    assertThat(pulled.cancelCalled()).isTrue();
+    assertThat(pulled.cancelCaught()).isTrue();
+    assertThat(sleeper.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  // testJoinWithTimeout2 racing: the deadline pushed out from another thread just as it expires.
+  // Either it fired (cancelCalled, the child cancelled) or it did not (the child succeeds and the
+  // group was never cancelled); never a cancelled child in a group that says it was not.
+  @RepeatedTest(30)
+  void aDeadlinePushedOutAsItExpires() throws Exception {
+    long seed = System.nanoTime();
+    int millis = new Random(seed).nextInt(3);
+    TaskGroup g = TaskGroup.builder().timeout(Duration.ofMillis(millis)).build();
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    CountDownLatch pushed = new CountDownLatch(1);
+    g.run(
+        () -> {
+          task.set(
+              g.fork(
+                  () -> {
+                    pushed.await();
+                    return "foo";
+                  }));
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    spin(millis * 1000);
+                    g.cancelScope().setTimeout(Duration.ofDays(1));
+                    pushed.countDown();
+                  });
+          pushed.await();
+        });
+    Task<String> t = task.get();
+    if (g.cancelCalled()) {
+      assertThat(g.cancelCaught()).as("seed %d", seed).isTrue();
+    } else {
+      assertThat(t.state()).as("seed %d", seed).isEqualTo(Future.State.SUCCESS);
+      assertThat(t.resultNow()).isEqualTo("foo");
+    }
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
 }
