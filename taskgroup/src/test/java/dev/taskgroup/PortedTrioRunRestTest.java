@@ -1,0 +1,1190 @@
+package dev.taskgroup;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import java.io.IOException;
+import java.lang.ref.WeakReference;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.Queue;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The rest of Trio's {@code src/trio/_core/_tests/test_run.py}: the tests about cancel scopes,
+ * nurseries, {@code nursery.start}, shields, deadlines, exception groups and task lifetime that
+ * {@link PortedTrioTest}, {@link PortedScenariosTest} and {@link ScopeContractTest} did not twin
+ * yet, translated to threads (a nursery is a {@link TaskGroup}, {@code start_soon} is {@code fork},
+ * {@code nursery.start} is {@link TaskGroup#start}, a task's cancellation is its thread's
+ * interrupt, {@code checkpoint()} is {@link CancelScope#checkpoint()}, an ExceptionGroup is a
+ * {@link TaskGroupException}, {@code StopIteration} is {@link NoSuchElementException}). Each test
+ * names the upstream test it follows; races the upstream test cannot have (a single-threaded event
+ * loop) are added where threads make them possible, and repeated.
+ *
+ * <p>Not translated: {@code test_current_effective_deadline} (no public effective-deadline query;
+ * {@link CancelScope#deadline()} is per scope), {@code test_exc_info*} and {@code
+ * test_exception_chaining_after_throw*} (CPython coroutine {@code throw} bookkeeping), the
+ * TrioToken, system-task, KeyboardInterrupt, coroutine-detach and sniffio tests (no counterpart),
+ * {@code test_Cancelled_init} ({@link CancelledException} has a public constructor by design).
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class PortedTrioRunRestTest {
+
+  @AfterEach
+  void clearStatus() {
+    Thread.interrupted();
+  }
+
+  // ------------------------------------------------------------------------- helpers
+
+  /** Trio's sleep_forever: blocks until interrupted. */
+  private static void sleepForever() throws InterruptedException {
+    new CountDownLatch(1).await();
+  }
+
+  private static void spinUntil(String what, BooleanSupplier condition) {
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() - end > 0) {
+        throw new AssertionError(what + " not reached within 10 s");
+      }
+      Thread.yield(); // spinning virtual threads must let the others onto the carriers
+    }
+  }
+
+  private static void awaitBlocked(Thread t) {
+    spinUntil(
+        "thread " + t + " blocked",
+        () -> {
+          Thread.State s = t.getState();
+          return s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING;
+        });
+  }
+
+  /**
+   * Arrives at {@code arrived} and waits, in a shielded scope, until {@code parties} have: a
+   * barrier the group's cancellation cannot break, so that children fail together even while the
+   * first failure cancels the rest. (It parks rather than spins: spinning virtual threads can hold
+   * every carrier on a two-core machine.)
+   */
+  private static void arriveAndSpin(AtomicInteger arrived, int parties) {
+    synchronized (arrived) {
+      arrived.incrementAndGet();
+      arrived.notifyAll();
+    }
+    try {
+      CancelScope.shielded()
+          .run(
+              () -> {
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                synchronized (arrived) {
+                  while (arrived.get() < parties) {
+                    long left = end - System.nanoTime();
+                    if (left <= 0) {
+                      throw new AssertionError("all " + parties + " arrived not reached in 10 s");
+                    }
+                    arrived.wait(TimeUnit.NANOSECONDS.toMillis(left) + 1);
+                  }
+                }
+              });
+    } catch (InterruptedException e) {
+      throw new AssertionError("interrupted inside a shield", e);
+    }
+  }
+
+  private static List<Throwable> failuresOf(Throwable t) {
+    assertThat(t).isInstanceOf(TaskGroupException.class);
+    return ((TaskGroupException) t).failures();
+  }
+
+  private static boolean checkpointThrows() {
+    try {
+      CancelScope.checkpoint();
+      return false;
+    } catch (InterruptedException e) {
+      return true;
+    }
+  }
+
+  // ------------------------------------------------------------------ basics of running a body
+
+  /** Trio test_basic: a body's result comes back, with or without a checkpoint in it. */
+  @Test
+  void aBodysResultComesBackWithOrWithoutACheckpoint() throws Exception {
+    assertThat(TaskGroup.create().call(() -> 8)).isEqualTo(8);
+    assertThat(
+            TaskGroup.create()
+                .call(
+                    () -> {
+                      CancelScope.checkpoint();
+                      return 1;
+                    }))
+        .isEqualTo(1);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /** Trio test_initial_task_error: a checked exception of the body is its failure, unchanged. */
+  @Test
+  void aCheckedExceptionOfTheBodyIsItsFailureUnchanged() {
+    IOException seventeen = new IOException("17");
+    Throwable t =
+        catchThrowable(
+            () ->
+                TaskGroup.create()
+                    .call(
+                        () -> {
+                          throw seventeen;
+                        }));
+    assertThat(failuresOf(t)).containsExactly(seventeen);
+    assertThat(seventeen.getMessage()).isEqualTo("17");
+  }
+
+  /**
+   * Trio test_basic_interleave: two children looping with checkpoints both run to the end, each in
+   * its own order (no order between them is promised with threads).
+   */
+  @RepeatedTest(5)
+  void twoLoopingChildrenBothRunEveryStepInOrder() throws Exception {
+    Queue<String> record = new ConcurrentLinkedQueue<>();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          for (String who : List.of("a", "b")) {
+            g.fork(
+                () -> {
+                  for (int i = 0; i < 3; i++) {
+                    record.add(who + i);
+                    CancelScope.checkpoint();
+                  }
+                });
+          }
+        });
+    assertThat(record).containsExactlyInAnyOrder("a0", "a1", "a2", "b0", "b1", "b2");
+    assertThat(record.stream().filter(s -> s.startsWith("a"))).containsExactly("a0", "a1", "a2");
+    assertThat(record.stream().filter(s -> s.startsWith("b"))).containsExactly("b0", "b1", "b2");
+  }
+
+  /**
+   * Trio test_trio_context_detection / test_out_of_context: outside any scope nothing is cancelled
+   * and a checkpoint is a no-op; a plain thread started by a cancelled child is no task and not in
+   * the scope tree, so it is not cancelled either.
+   */
+  @RepeatedTest(3)
+  void aPlainThreadStartedByACancelledChildIsNotCancelled() throws Exception {
+    assertThat(CancelScope.isCancelled()).isFalse();
+    CancelScope.checkpoint();
+    AtomicReference<Boolean> plainSawCancelled = new AtomicReference<>();
+    AtomicReference<Boolean> plainCheckpointThrew = new AtomicReference<>();
+    AtomicBoolean childSawCancelled = new AtomicBoolean();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                g.cancel();
+                childSawCancelled.set(CancelScope.isCancelled());
+                Thread plain =
+                    Thread.ofPlatform()
+                        .start(
+                            () -> {
+                              plainSawCancelled.set(CancelScope.isCancelled());
+                              plainCheckpointThrew.set(checkpointThrows());
+                            });
+                // join may throw (the child is cancelled); wait outside the interrupt's reach
+                CancelScope.shielded().run(plain::join);
+              });
+        });
+    assertThat(childSawCancelled.get()).isTrue();
+    assertThat(plainSawCancelled.get()).isFalse();
+    assertThat(plainCheckpointThrew.get()).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // ------------------------------------------------------------------ misnesting and misuse
+
+  /**
+   * Trio test_cancel_scope_misnesting (exiting a scope from an unrelated task): a child's scope,
+   * handed to the caller through start(), cannot be run by the caller while the child is in it; the
+   * refusal changes nothing, and the caller's cancel of that scope is then absorbed by it.
+   */
+  @RepeatedTest(10)
+  void aStartedChildsScopeRunByTheCallerIsRefusedAndStillWorks() throws Exception {
+    AtomicBoolean absorbed = new AtomicBoolean();
+    AtomicBoolean afterScope = new AtomicBoolean();
+    AtomicBoolean refusedBodyRan = new AtomicBoolean();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          CancelScope scope =
+              g.start(
+                  signal -> {
+                    CancelScope mine = CancelScope.create();
+                    mine.run(
+                        () -> {
+                          signal.started(mine);
+                          sleepForever();
+                        });
+                    absorbed.set(mine.cancelCaught());
+                    afterScope.set(!CancelScope.isCancelled());
+                  });
+          assertThatThrownBy(() -> scope.run(() -> refusedBodyRan.set(true)))
+              .isInstanceOf(IllegalStateException.class);
+          assertThat(scope.cancelCalled()).isFalse();
+          assertThat(CancelScope.isCancelled()).isFalse();
+          assertThat(Thread.currentThread().isInterrupted()).isFalse();
+          scope.cancel();
+        });
+    assertThat(refusedBodyRan.get()).isFalse();
+    assertThat(absorbed.get()).isTrue();
+    assertThat(afterScope.get()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_scope_misnesting, translated: a group run again from inside its own child is
+   * refused; the refusal is the child's failure (an IllegalStateException), the group stays the
+   * group it was, and its other child is cancelled by that failure as by any other.
+   */
+  @RepeatedTest(5)
+  void aGroupRunFromInsideItsOwnChildIsRefusedAsThatChildsFailure() {
+    AtomicBoolean innerBodyRan = new AtomicBoolean();
+    AtomicBoolean siblingCancelled = new AtomicBoolean();
+    CountDownLatch siblingIn = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            try {
+                              siblingIn.countDown();
+                              sleepForever();
+                            } catch (InterruptedException e) {
+                              siblingCancelled.set(true);
+                              throw e;
+                            }
+                          });
+                      g.fork(
+                          () -> {
+                            siblingIn.await();
+                            g.run(() -> innerBodyRan.set(true));
+                          });
+                    }));
+    assertThat(failuresOf(t)).singleElement().isInstanceOf(IllegalStateException.class);
+    assertThat(innerBodyRan.get()).isFalse();
+    assertThat(siblingCancelled.get()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_scope_misnesting (re-entering), for a group: run again from its own body is
+   * refused and leaves the group running; its children still run and are joined.
+   */
+  @Test
+  void aGroupRunFromItsOwnBodyIsRefusedAndTheGroupCarriesOn() throws Exception {
+    AtomicBoolean innerBodyRan = new AtomicBoolean();
+    AtomicBoolean childRan = new AtomicBoolean();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          assertThatThrownBy(() -> g.run(() -> innerBodyRan.set(true)))
+              .isInstanceOf(IllegalStateException.class);
+          assertThatThrownBy(() -> g.call(() -> 1)).isInstanceOf(IllegalStateException.class);
+          assertThat(CancelScope.isCancelled()).isFalse();
+          g.fork(() -> childRan.set(true));
+        });
+    assertThat(innerBodyRan.get()).isFalse();
+    assertThat(childRan.get()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(g.cancelCaught()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_scope_misnesting / test_cancel_unbound ("can't reuse"), across threads: a
+   * scope run to its end on one thread, then handed to another thread and run there (twice), is
+   * refused both times; its flags stay as they were.
+   */
+  @RepeatedTest(5)
+  void aFinishedScopeRunAgainOnAnotherThreadIsRefusedEachTime() throws Exception {
+    CancelScope scope = CancelScope.create();
+    scope.run(CancelScope::checkpoint);
+    AtomicInteger refusals = new AtomicInteger();
+    AtomicBoolean bodyRan = new AtomicBoolean();
+    Thread other =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  for (int i = 0; i < 2; i++) {
+                    try {
+                      scope.run(() -> bodyRan.set(true));
+                    } catch (IllegalStateException expected) {
+                      refusals.incrementAndGet();
+                    } catch (InterruptedException e) {
+                      throw new AssertionError(e);
+                    }
+                  }
+                });
+    other.join();
+    assertThat(refusals.get()).isEqualTo(2);
+    assertThat(bodyRan.get()).isFalse();
+    assertThat(scope.cancelCalled()).isFalse();
+    assertThat(scope.cancelCaught()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_scope_misnesting (a nursery's scope exited on its own): a group's scope cannot
+   * be run on its own, before, during or after the group's run; the refusals change nothing.
+   */
+  @Test
+  void aGroupsScopeRunOnItsOwnIsRefusedAtEveryStage() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicBoolean ran = new AtomicBoolean();
+    assertThatThrownBy(() -> g.cancelScope().run(() -> ran.set(true)))
+        .isInstanceOf(IllegalStateException.class);
+    g.run(
+        () -> {
+          assertThatThrownBy(() -> g.cancelScope().run(() -> ran.set(true)))
+              .isInstanceOf(IllegalStateException.class);
+          g.fork(CancelScope::checkpoint);
+        });
+    assertThatThrownBy(() -> g.cancelScope().run(() -> ran.set(true)))
+        .isInstanceOf(IllegalStateException.class);
+    assertThat(ran.get()).isFalse();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // ------------------------------------------------------------------ failures and cancellation
+
+  /**
+   * Trio test_system_task_crash_plus_Cancelled, with a group: while the group is cancelled, one
+   * child turns its cancellation into a failure and another is plainly cancelled; the group reports
+   * exactly the failure, never the cancellation.
+   */
+  @RepeatedTest(10)
+  void aChildTurningItsCancellationIntoAFailureIsTheOnlyFailure() {
+    CountDownLatch bothIn = new CountDownLatch(2);
+    AtomicReference<IllegalStateException> thrown = new AtomicReference<>();
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            try {
+                              bothIn.countDown();
+                              sleepForever();
+                            } catch (InterruptedException e) {
+                              IllegalStateException crash = new IllegalStateException("crasher");
+                              thrown.set(crash);
+                              throw crash;
+                            }
+                          });
+                      g.fork(
+                          () -> {
+                            bothIn.countDown();
+                            sleepForever();
+                          });
+                      bothIn.await();
+                      g.cancel();
+                    }));
+    assertThat(failuresOf(t)).containsExactly(thrown.get());
+    assertThat(g.cancelCalled()).isTrue();
+  }
+
+  /**
+   * Trio test_setting_strict_exception_groups (strict, the only mode here): one failing child or
+   * two, the group always throws a TaskGroupException holding each failure, never the bare one.
+   */
+  @RepeatedTest(3)
+  void failuresAreAlwaysWrappedOneOrTwo() {
+    for (int n = 1; n <= 2; n++) {
+      List<RuntimeException> made = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        made.add(new RuntimeException("test error"));
+      }
+      TaskGroup g = TaskGroup.create();
+      AtomicInteger arrived = new AtomicInteger();
+      int parties = n;
+      Throwable t =
+          catchThrowable(
+              () ->
+                  g.run(
+                      () -> {
+                        for (RuntimeException e : made) {
+                          g.fork(
+                              () -> {
+                                arriveAndSpin(arrived, parties);
+                                throw e;
+                              });
+                        }
+                      }));
+      assertThat(failuresOf(t)).containsExactlyInAnyOrderElementsOf(made);
+    }
+  }
+
+  /**
+   * Trio test_nursery_stop_async_iteration: the end of an iteration (here NoSuchElementException)
+   * thrown in a child comes out of the group wrapped, as the same object, and the caller unwraps it
+   * to end its loop; a zip over two iterators of different lengths yields the common prefix.
+   */
+  @RepeatedTest(3)
+  void theEndOfAnIterationInAChildComesOutWrappedAndUnwraps() throws Exception {
+    Iterator<Integer> a = List.of(0, 1, 2, 3).iterator();
+    Iterator<Integer> b = List.of(0, 1).iterator();
+    List<List<Integer>> zipped = new ArrayList<>();
+    while (true) {
+      Integer[] items = new Integer[2];
+      TaskGroup g = TaskGroup.create();
+      try {
+        g.run(
+            () -> {
+              g.fork(() -> items[0] = a.next());
+              g.fork(() -> items[1] = b.next());
+            });
+      } catch (TaskGroupException e) {
+        assertThat(e.failures()).singleElement().isInstanceOf(NoSuchElementException.class);
+        break;
+      }
+      zipped.add(List.of(items));
+    }
+    assertThat(zipped).containsExactly(List.of(0, 0), List.of(1, 1));
+  }
+
+  /** Trio test_nursery_stop_iteration, with the failure in the body and a child at once. */
+  @RepeatedTest(5)
+  void theEndOfAnIterationFromTheBodyAndAChildFailureAreBothReported() {
+    NoSuchElementException stop = new NoSuchElementException();
+    IllegalArgumentException value = new IllegalArgumentException();
+    CountDownLatch childFailed = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      Task<Void> fail =
+                          g.fork(
+                              () -> {
+                                childFailed.countDown();
+                                throw value;
+                              });
+                      // the child's failure cancels the body: wait out of the interrupt's reach
+                      CancelScope.shielded()
+                          .run(
+                              () -> {
+                                childFailed.await();
+                                spinUntil("child done", fail::isDone);
+                              });
+                      throw stop;
+                    }));
+    assertThat(failuresOf(t)).containsExactlyInAnyOrder(stop, value);
+  }
+
+  /**
+   * Trio test_traceback_frame_removal: a child's failure keeps its own stack trace: its top frame
+   * is the child's own code, not library machinery (two children, so both are reported).
+   */
+  @Test
+  void aChildsFailureKeepsItsOwnTopFrame() {
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      AtomicInteger arrived = new AtomicInteger();
+                      for (int i = 0; i < 2; i++) {
+                        g.fork(
+                            () -> {
+                              arriveAndSpin(arrived, 2);
+                              return myChildTask();
+                            });
+                      }
+                    }));
+    List<Throwable> failures = failuresOf(t);
+    assertThat(failures).hasSize(2);
+    for (Throwable f : failures) {
+      assertThat(f).isInstanceOf(IllegalStateException.class);
+      assertThat(f.getStackTrace()[0].getMethodName()).isEqualTo("myChildTask");
+      assertThat(f.getStackTrace()[0].getClassName())
+          .isEqualTo(PortedTrioRunRestTest.class.getName());
+    }
+  }
+
+  private static Void myChildTask() {
+    throw new IllegalStateException("key");
+  }
+
+  // ------------------------------------------------------------------ nursery.start
+
+  /**
+   * Trio test_nursery_start (cancelled start), with a race: the caller of start is cancelled at the
+   * moment the child signals. Either start returns the value and the child then runs in the group
+   * (untouched by the caller's cancellation), or start throws and the child, cancelled with the
+   * caller, ends cancelled; the value is never both returned and the child cancelled by the caller.
+   */
+  @RepeatedTest(50)
+  void aStartWhoseCallerIsCancelledAsTheChildSignalsEndsOneWayOrTheOther() throws Exception {
+    AtomicReference<String> returned = new AtomicReference<>();
+    AtomicBoolean startThrew = new AtomicBoolean();
+    AtomicBoolean childCancelled = new AtomicBoolean();
+    AtomicBoolean childFinished = new AtomicBoolean();
+    CountDownLatch go = new CountDownLatch(1);
+    CountDownLatch releaseChild = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          CancelScope callerScope = CancelScope.create();
+          g.fork(
+              () -> {
+                go.await();
+                callerScope.cancel();
+              });
+          callerScope.run(
+              () -> {
+                try {
+                  returned.set(
+                      g.start(
+                          signal -> {
+                            go.countDown();
+                            signal.started("hi");
+                            try {
+                              releaseChild.await();
+                              childFinished.set(true);
+                            } catch (InterruptedException e) {
+                              childCancelled.set(true);
+                              throw e;
+                            }
+                          }));
+                } catch (InterruptedException e) {
+                  startThrew.set(true);
+                  throw e;
+                }
+              });
+          assertThat(CancelScope.isCancelled()).isFalse();
+          if (returned.get() != null) {
+            // the child belongs to the group now: the caller's cancel did not reach it
+            releaseChild.countDown();
+          }
+        });
+    assertThat(returned.get() != null).isNotEqualTo(startThrew.get());
+    if (startThrew.get()) {
+      assertThat(childCancelled.get()).isTrue();
+      assertThat(childFinished.get()).isFalse();
+    } else {
+      assertThat(returned.get()).isEqualTo("hi");
+      assertThat(childFinished.get()).isTrue();
+      assertThat(childCancelled.get()).isFalse();
+    }
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Trio test_nursery_start (child crashes after started in a cancelled context): when the caller
+   * is already cancelled, started() does nothing and the failure after it comes out of start(), and
+   * is not also a failure of the group.
+   */
+  @RepeatedTest(5)
+  void aFailureAfterStartedInACancelledCallerComesOutOfStartOnly() throws Exception {
+    IllegalStateException whoops = new IllegalStateException("whoopsiedaisy");
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          CancelScope cs = CancelScope.create();
+          cs.cancel();
+          cs.run(
+              () -> {
+                try {
+                  g.start(
+                      signal -> {
+                        signal.started();
+                        throw whoops;
+                      });
+                } catch (Throwable e) {
+                  fromStart.set(e);
+                  throw e;
+                }
+              });
+        });
+    // Either the work never started (the caller was cancelled first: InterruptedException), or
+    // it ran and its failure came out of start; never a failure of the group.
+    Throwable e = fromStart.get();
+    assertThat(e).isNotNull();
+    if (!(e instanceof InterruptedException)) {
+      assertThat(e).isSameAs(whoops);
+    }
+  }
+
+  /**
+   * Trio test_nursery_start (closed nursery): start on a finished group throws at once and runs
+   * nothing.
+   */
+  @Test
+  void startOnAFinishedGroupThrowsAtOnceAndRunsNothing() throws Exception {
+    TaskGroup closed = TaskGroup.create();
+    closed.run(() -> {});
+    AtomicBoolean ran = new AtomicBoolean();
+    assertThatThrownBy(
+            () ->
+                closed.start(
+                    signal -> {
+                      ran.set(true);
+                      signal.started();
+                    }))
+        .isInstanceOf(IllegalStateException.class);
+    assertThat(ran.get()).isFalse();
+  }
+
+  /**
+   * Trio test_nursery_start (started twice): a second started() throws in the child, the first
+   * value is kept, and the child goes on.
+   */
+  @Test
+  void aSecondStartedThrowsAndTheFirstValueIsKept() throws Exception {
+    AtomicReference<Throwable> second = new AtomicReference<>();
+    TaskGroup g = TaskGroup.create();
+    String v =
+        g.call(
+            () ->
+                g.start(
+                    (StartSignal<String> signal) -> {
+                      signal.started("first");
+                      try {
+                        signal.started("second");
+                      } catch (IllegalStateException e) {
+                        second.set(e);
+                      }
+                    }));
+    assertThat(v).isEqualTo("first");
+    assertThat(second.get()).isInstanceOf(IllegalStateException.class);
+  }
+
+  /**
+   * Trio test_nursery_start_with_cancelled_nursery / test_nursery_start_keeps_nursery_open: the
+   * target group is cancelled while a start into it, made from another group's child, is pending.
+   * Until it signals, the child belongs to the caller's scope, so the group's cancel does not reach
+   * it, and the group's run waits for it; once it signals it is in the cancelled group, and its
+   * next blocking call is cancelled. The caller of start gets the value.
+   */
+  @RepeatedTest(10)
+  void aPendingStartIntoAGroupCancelledMeanwhileSignalsThenIsCancelled() throws Exception {
+    CountDownLatch childIn = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean cancelledBeforeSignal = new AtomicBoolean();
+    AtomicBoolean cancelledAfterSignal = new AtomicBoolean();
+    AtomicReference<Object> starterGot = new AtomicReference<>();
+    TaskGroup outer = TaskGroup.create();
+    TaskGroup target = TaskGroup.create();
+    outer.run(
+        () -> {
+          target.run(
+              () -> {
+                outer.fork(
+                    () -> {
+                      try {
+                        starterGot.set(
+                            target.start(
+                                signal -> {
+                                  childIn.countDown();
+                                  try {
+                                    release.await();
+                                  } catch (InterruptedException e) {
+                                    cancelledBeforeSignal.set(true);
+                                    throw e;
+                                  }
+                                  signal.started("v");
+                                  try {
+                                    sleepForever();
+                                  } catch (InterruptedException e) {
+                                    cancelledAfterSignal.set(true);
+                                    throw e;
+                                  }
+                                }));
+                      } catch (Throwable e) {
+                        starterGot.set(e);
+                      }
+                    });
+                childIn.await();
+                target.cancel();
+                release.countDown();
+              });
+        });
+    assertThat(cancelledBeforeSignal.get()).isFalse();
+    assertThat(starterGot.get()).isEqualTo("v");
+    assertThat(cancelledAfterSignal.get()).isTrue();
+    assertThat(target.cancelCaught()).isTrue();
+    assertThat(outer.cancelCalled()).isFalse();
+  }
+
+  // ------------------------------------------------------------------ precancelled and shields
+
+  /**
+   * Trio test_precancelled_task, with a race: a fork at the moment the group is cancelled either
+   * returns a task already CANCELLED that never ran, or runs the child and cancels it; run never
+   * hangs and reports nothing.
+   */
+  @RepeatedTest(30)
+  void aForkRacingTheGroupsCancelIsEitherNeverRunOrCancelled() throws Exception {
+    AtomicReference<Task<Void>> task = new AtomicReference<>();
+    AtomicBoolean ran = new AtomicBoolean();
+    AtomicBoolean completedNormally = new AtomicBoolean();
+    AtomicInteger arrived = new AtomicInteger();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                arriveAndSpin(arrived, 2);
+                g.cancel();
+              });
+          arriveAndSpin(arrived, 2);
+          task.set(
+              g.fork(
+                  () -> {
+                    ran.set(true);
+                    sleepForever();
+                    completedNormally.set(true);
+                  }));
+        });
+    assertThat(task.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(completedNormally.get()).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  /**
+   * Trio test_cancel_shield_abort, from another thread: a group's scope shielded while an outer
+   * scope is cancelled lets a child sleep; unshielding it from a third thread wakes that child.
+   */
+  @RepeatedTest(10)
+  void unshieldingAGroupFromAnotherThreadWakesItsSleepingChild() throws Exception {
+    Queue<String> record = new ConcurrentLinkedQueue<>();
+    CountDownLatch sleeping = new CountDownLatch(1);
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.create();
+    outer.run(
+        () ->
+            g.run(
+                () -> {
+                  g.cancelScope().setShielded(true);
+                  outer.cancel();
+                  g.fork(
+                      () -> {
+                        record.add("sleeping");
+                        sleeping.countDown();
+                        try {
+                          sleepForever();
+                        } catch (InterruptedException e) {
+                          record.add("cancelled");
+                          throw e;
+                        }
+                      });
+                  sleeping.await();
+                  Thread unshielder =
+                      Thread.ofPlatform().start(() -> g.cancelScope().setShielded(false));
+                  CancelScope.shielded()
+                      .run(
+                          () -> {
+                            unshielder.join();
+                            spinUntil("child cancelled", () -> record.contains("cancelled"));
+                          });
+                }));
+    assertThat(record).containsExactly("sleeping", "cancelled");
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_unbound ("can't reuse"), with a race: cancelling a scope that has just exited,
+   * while its thread has already entered the next one and blocks, never interrupts that thread.
+   */
+  @RepeatedTest(50)
+  void cancellingAnExitedScopeNeverReachesTheThreadsNextScope() throws Exception {
+    CancelScope first = CancelScope.create();
+    CountDownLatch exited = new CountDownLatch(1);
+    AtomicBoolean interrupted = new AtomicBoolean();
+    Thread canceller =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    exited.await();
+                  } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                  }
+                  first.cancel();
+                });
+    first.run(CancelScope::checkpoint);
+    exited.countDown();
+    CancelScope second = CancelScope.create();
+    second.run(
+        () -> {
+          try {
+            canceller.join();
+            Thread.sleep(1); // an interrupt left on its way would land here
+          } catch (InterruptedException e) {
+            interrupted.set(true);
+          }
+        });
+    assertThat(interrupted.get()).isFalse();
+    assertThat(first.cancelCalled()).isTrue();
+    assertThat(first.cancelCaught()).isFalse();
+    assertThat(second.cancelCalled()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_cancel_scope_nesting (if two trigger at once, the outer one wins), raced: two nested
+   * scopes cancelled from two threads at once while the body blocks: whichever order, the outer
+   * scope absorbs the cancellation and the inner one lets it through.
+   */
+  @RepeatedTest(50)
+  void twoNestedScopesCancelledAtOnceFromTwoThreadsTheOuterAbsorbs() throws Exception {
+    CancelScope outer = CancelScope.create();
+    CancelScope inner = CancelScope.create();
+    CountDownLatch in = new CountDownLatch(1);
+    CountDownLatch go = new CountDownLatch(1);
+    Thread a =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  awaitQuietly(go);
+                  inner.cancel();
+                });
+    Thread b =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  awaitQuietly(go);
+                  outer.cancel();
+                });
+    AtomicBoolean afterInner = new AtomicBoolean();
+    outer.run(
+        () -> {
+          inner.run(
+              () -> {
+                in.countDown();
+                go.countDown();
+                // join out of the interrupt's reach, so both cancels land before the body blocks
+                CancelScope.shielded()
+                    .run(
+                        () -> {
+                          a.join();
+                          b.join();
+                        });
+                sleepForever();
+              });
+          afterInner.set(true);
+        });
+    assertThat(afterInner.get()).isFalse();
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(inner.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  private static void awaitQuietly(CountDownLatch latch) {
+    try {
+      latch.await();
+    } catch (InterruptedException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  /**
+   * Trio test_cancel_scope_exceptiongroup_filtering, with the group's own cancel and an outer
+   * cancel racing from two children: whatever the order, the crash is the only failure and it
+   * passes out through the outer scope (failures are not absorbed).
+   */
+  @RepeatedTest(30)
+  void aCrashAmongRacingCancellationsIsTheOnlyFailureAndPassesTheOuterScope() {
+    IllegalArgumentException crash = new IllegalArgumentException("crasher");
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.create();
+    AtomicInteger arrived = new AtomicInteger();
+    Throwable t =
+        catchThrowable(
+            () ->
+                outer.run(
+                    () ->
+                        g.run(
+                            () -> {
+                              g.fork(PortedTrioRunRestTest::sleepForever);
+                              g.fork(
+                                  () -> {
+                                    arriveAndSpin(arrived, 4);
+                                    g.cancel();
+                                  });
+                              g.fork(
+                                  () -> {
+                                    arriveAndSpin(arrived, 4);
+                                    outer.cancel();
+                                  });
+                              g.fork(
+                                  () -> {
+                                    arriveAndSpin(arrived, 4);
+                                    throw crash;
+                                  });
+                              arriveAndSpin(arrived, 4);
+                              sleepForever();
+                            })));
+    assertThat(failuresOf(t)).containsExactly(crash);
+    assertThat(outer.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // ------------------------------------------------------------------ task lifetime and retention
+
+  /**
+   * Trio test_locals_destroyed_promptly_on_cancel, made stronger for threads: a cancelled child's
+   * locals (and what its work captured) are unreachable as soon as it ended, while its group is
+   * still running and the caller keeps the task's handle.
+   */
+  @RepeatedTest(3)
+  void aCancelledChildsLocalsGoWhileItsGroupStillRuns() throws Exception {
+    List<WeakReference<Object>> refs = new ArrayList<>();
+    AtomicInteger alive = new AtomicInteger(-1);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          CountDownLatch in = new CountDownLatch(1);
+          Task<Void> task = forkHolding(g, refs, in);
+          in.await();
+          task.cancel(true);
+          CancelScope.shielded().run(() -> spinUntil("child done", task::isDone));
+          CancelScope.shielded().run(() -> alive.set(Probes.awaitCleared(refs)));
+          assertThat(task.state()).isEqualTo(Future.State.CANCELLED);
+        });
+    assertThat(alive.get()).as("locals of the ended child still reachable").isZero();
+  }
+
+  /** Forks a child holding a local and a captured object, both tracked in {@code refs}. */
+  private static Task<Void> forkHolding(
+      TaskGroup g, List<WeakReference<Object>> refs, CountDownLatch in) {
+    Object captured = new byte[1 << 16];
+    refs.add(new WeakReference<>(captured));
+    return g.fork(
+        () -> {
+          Object local = new byte[1 << 16];
+          synchronized (refs) {
+            refs.add(new WeakReference<>(local));
+          }
+          assertThat(captured).isNotNull();
+          in.countDown();
+          sleepForever();
+          assertThat(local).isNotNull();
+        });
+  }
+
+  /**
+   * Trio test_simple_cancel_scope_usage_doesnt_create_cyclic_garbage /
+   * test_cancel_scope_exit_doesnt_create_cyclic_garbage: after a cancelled scope, and a group with
+   * a crash inside a cancelled outer scope, have ended and the caller dropped them, neither the
+   * scopes, the group nor the crash's task is reachable (the caller keeps the exception only).
+   */
+  @RepeatedTest(3)
+  void cancelledScopesAndAGroupWithACrashLeaveNothingBehind() throws Exception {
+    List<WeakReference<Object>> refs = new ArrayList<>();
+    AtomicReference<Throwable> keptFailure = new AtomicReference<>();
+    runCancelledScopesAndCrash(refs, keptFailure);
+    assertThat(failuresOf(keptFailure.get()))
+        .singleElement()
+        .isInstanceOf(IllegalStateException.class);
+    assertThat(Probes.awaitCleared(refs)).as("scopes, group or tasks still reachable").isZero();
+  }
+
+  private static void runCancelledScopesAndCrash(
+      List<WeakReference<Object>> refs, AtomicReference<Throwable> keptFailure) throws Exception {
+    for (int i = 0; i < 2; i++) {
+      CancelScope cs = CancelScope.create();
+      cs.run(
+          () -> {
+            cs.cancel();
+            sleepForever();
+          });
+      assertThat(cs.cancelCaught()).isTrue();
+      refs.add(new WeakReference<>(cs));
+    }
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.create();
+    List<Task<?>> tasks = new ArrayList<>();
+    keptFailure.set(
+        catchThrowable(
+            () ->
+                outer.run(
+                    () ->
+                        g.run(
+                            () -> {
+                              tasks.add(g.fork(PortedTrioRunRestTest::sleepForever));
+                              // forked before the cancel: a fork into a cancelled group does not
+                              // start its work (Trio's would run to its first checkpoint)
+                              CountDownLatch crasherIn = new CountDownLatch(1);
+                              tasks.add(
+                                  g.fork(
+                                      () -> {
+                                        crasherIn.countDown();
+                                        spinUntil("outer cancelled", outer::cancelCalled);
+                                        throw new IllegalStateException("this is a crash");
+                                      }));
+                              // a child whose thread has not begun when cancelled runs none of
+                              // its code: let the crasher begin first
+                              crasherIn.await();
+                              outer.cancel();
+                            }))));
+    refs.add(new WeakReference<>(outer));
+    refs.add(new WeakReference<>(g));
+    for (Task<?> t : tasks) {
+      refs.add(new WeakReference<>(t));
+    }
+  }
+
+  // ------------------------------------------------------------------ introspection
+
+  /**
+   * Trio test_current_task / test_task_tree_introspection: a running child shows in a capture of
+   * the task tree under its group, and a finished group's description says it is done.
+   */
+  @Test
+  void aRunningChildShowsUnderItsGroupInTheTaskTree() throws Exception {
+    AtomicReference<String> seen = new AtomicReference<>();
+    TaskGroup g = TaskGroup.named("parent-run-rest");
+    g.run(() -> g.fork("child-run-rest", () -> seen.set(TaskTree.capture().format())));
+    String tree = seen.get();
+    assertThat(tree).contains("parent-run-rest").contains("child-run-rest");
+    assertThat(tree.indexOf("parent-run-rest")).isLessThan(tree.indexOf("child-run-rest"));
+    assertThat(g.toString()).contains("done");
+  }
+
+  /**
+   * Trio test_cancel_scope_no_cancellederror, with a group: a cancelled group whose body throws a
+   * TaskGroupException of its own making (holding no cancellation) reports it as a failure, and
+   * does not count it as its caught cancellation.
+   */
+  @Test
+  void aCancelledGroupWhoseBodyThrowsAnExceptionGroupDoesNotCatchACancellation() {
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.cancel();
+                      throw new IllegalStateException("test");
+                    }));
+    assertThat(failuresOf(t)).singleElement().extracting(Throwable::getMessage).isEqualTo("test");
+    assertThat(g.cancelCalled()).isTrue();
+    assertThat(g.cancelCaught()).isFalse();
+  }
+
+  /**
+   * Trio test_timekeeping: a deadline never fires early (an upper bound is not asserted on this
+   * loaded machine).
+   */
+  @RepeatedTest(3)
+  void aTimeoutNeverFiresEarly() throws Exception {
+    long start = System.nanoTime();
+    CancelScope scope = CancelScope.withTimeout(Duration.ofMillis(100));
+    scope.run(PortedTrioRunRestTest::sleepForever);
+    long elapsed = System.nanoTime() - start;
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(elapsed).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(100));
+  }
+
+  /**
+   * Trio test_cancel_unbound (deadline before entry): a scope whose deadline is moved into the past
+   * before it runs is cancelled at once, and moving it later again does not un-cancel it.
+   */
+  @Test
+  void aDeadlineMovedIntoThePastBeforeRunCancelsForGood() throws Exception {
+    CancelScope scope = CancelScope.withDeadline(Instant.now().plusSeconds(3600));
+    assertThat(scope.cancelCalled()).isFalse();
+    scope.setDeadline(Instant.now().minusSeconds(1));
+    assertThat(scope.cancelCalled()).isTrue();
+    scope.setDeadline(Instant.now().plusSeconds(3600));
+    assertThat(scope.cancelCalled()).isTrue();
+    AtomicBoolean threw = new AtomicBoolean();
+    scope.run(
+        () -> {
+          threw.set(checkpointThrows());
+          sleepForever(); // a body that returned normally would not count as cancelled
+        });
+    assertThat(threw.get()).isTrue();
+    assertThat(scope.cancelCaught()).isTrue();
+  }
+
+  /** Trio test_task_crash_propagation with a task handle: the cancelled sibling's get says so. */
+  @RepeatedTest(5)
+  void aCrashCancelsTheSiblingWhoseHandleThenSaysCancelled() throws Exception {
+    AtomicReference<Task<Void>> looper = new AtomicReference<>();
+    CountDownLatch in = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      looper.set(
+                          g.fork(
+                              () -> {
+                                in.countDown();
+                                while (true) {
+                                  CancelScope.checkpoint();
+                                  Thread.sleep(1);
+                                }
+                              }));
+                      in.await();
+                      g.fork(
+                          () -> {
+                            throw new IllegalArgumentException("argh");
+                          });
+                    }));
+    assertThat(failuresOf(t)).singleElement().extracting(Throwable::getMessage).isEqualTo("argh");
+    assertThat(looper.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThatThrownBy(() -> looper.get().get()).isInstanceOf(CancellationException.class);
+    assertThat(looper.get().isCancelled()).isTrue();
+  }
+
+  /** Trio test_child_crash_basic, read through the handle from outside the group. */
+  @Test
+  void aCrashedChildsHandleGivesTheSameFailureAfterRun() throws Exception {
+    IllegalStateException myExc = new IllegalStateException("uh oh");
+    AtomicReference<Task<Void>> task = new AtomicReference<>();
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () ->
+                        task.set(
+                            g.fork(
+                                () -> {
+                                  throw myExc;
+                                }))));
+    assertThat(failuresOf(t)).containsExactly(myExc);
+    assertThatThrownBy(() -> task.get().get())
+        .isInstanceOf(ExecutionException.class)
+        .hasCause(myExc);
+    assertThat(task.get().exceptionNow()).isSameAs(myExc);
+  }
+}
