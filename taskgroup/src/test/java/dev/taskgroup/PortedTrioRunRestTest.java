@@ -1187,4 +1187,190 @@ class PortedTrioRunRestTest {
         .hasCause(myExc);
     assertThat(task.get().exceptionNow()).isSameAs(myExc);
   }
+
+  // ------------------------------------------------------------------ races at the end of a run
+
+  /**
+   * Trio test_cancel_unbound ("can't reuse") and test_basic_timeout (a deadline after the scope
+   * exited cancels nothing), raced on the timer: a scope whose deadline expires just as its body
+   * returns never leaves an interrupt for the thread's next scope.
+   */
+  @RepeatedTest(3)
+  void aDeadlineExpiringAsTheScopeExitsNeverReachesTheNextScope() throws Exception {
+    for (int i = 0; i < 100; i++) {
+      CancelScope timed = CancelScope.withTimeout(Duration.ofNanos(200_000L * (i % 5)));
+      timed.run(() -> Thread.onSpinWait());
+      assertThat(Thread.currentThread().isInterrupted()).as("round %d, after exit", i).isFalse();
+      AtomicBoolean interrupted = new AtomicBoolean();
+      CancelScope.create()
+          .run(
+              () -> {
+                try {
+                  Thread.sleep(1); // an interrupt from the expired timer would land here
+                } catch (InterruptedException e) {
+                  interrupted.set(true);
+                }
+              });
+      assertThat(interrupted.get()).as("round %d", i).isFalse();
+    }
+  }
+
+  /**
+   * The same with a group's timeout: a group whose deadline expires as its children end returns
+   * normally (caught or not) and leaves no interrupt on the caller, as the TaskGroup javadoc says
+   * ("no interrupt the group delivered is left on the caller").
+   */
+  @RepeatedTest(3)
+  void aGroupTimeoutExpiringAsItEndsLeavesNoInterrupt() throws Exception {
+    for (int i = 0; i < 60; i++) {
+      TaskGroup g = TaskGroup.builder().timeout(Duration.ofNanos(300_000L * (i % 4))).build();
+      g.run(
+          () -> {
+            g.fork(() -> Thread.onSpinWait());
+            Thread.onSpinWait();
+          });
+      assertThat(Thread.interrupted()).as("round %d", i).isFalse();
+      AtomicBoolean interrupted = new AtomicBoolean();
+      CancelScope.create()
+          .run(
+              () -> {
+                try {
+                  Thread.sleep(1);
+                } catch (InterruptedException e) {
+                  interrupted.set(true);
+                }
+              });
+      assertThat(interrupted.get()).as("round %d", i).isFalse();
+    }
+  }
+
+  /**
+   * Trio test_nursery_closure, raced from outside: a thread that is no member of the group forks
+   * into it while it is ending. Each fork either throws IllegalStateException (the group finished)
+   * or is a child the run waited for: no child is left running after run returned.
+   */
+  @RepeatedTest(20)
+  void forksFromOutsideRacingTheEndOfRunAreJoinedOrRefused() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    Queue<Task<Void>> accepted = new ConcurrentLinkedQueue<>();
+    AtomicInteger refused = new AtomicInteger();
+    AtomicInteger running = new AtomicInteger();
+    CountDownLatch started = new CountDownLatch(1);
+    AtomicBoolean stop = new AtomicBoolean();
+    Thread outsider =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  awaitQuietly(started);
+                  while (!stop.get()) {
+                    try {
+                      accepted.add(
+                          g.fork(
+                              () -> {
+                                running.incrementAndGet();
+                                try {
+                                  Thread.onSpinWait();
+                                } finally {
+                                  running.decrementAndGet();
+                                }
+                              }));
+                    } catch (IllegalStateException finished) {
+                      refused.incrementAndGet();
+                      return;
+                    }
+                  }
+                });
+    g.run(
+        () -> {
+          started.countDown();
+          g.fork(() -> Thread.onSpinWait());
+        });
+    int runningAtReturn = running.get();
+    List<Task<Void>> snapshot = List.copyOf(accepted);
+    stop.set(true);
+    outsider.join();
+    assertThat(runningAtReturn).as("children still running when run returned").isZero();
+    for (Task<Void> t : snapshot) {
+      assertThat(t.isDone()).as("a child forked before run returned is done").isTrue();
+    }
+    for (Task<Void> t : accepted) {
+      assertThat(t.isDone()).as("an accepted child left running").isTrue();
+    }
+  }
+
+  /**
+   * Trio test_cancel_unbound ("can't reuse"), for a group: cancelling a group from another thread
+   * just after its run returned never interrupts its owner, which has gone on to the next group.
+   */
+  @RepeatedTest(30)
+  void cancellingAFinishedGroupNeverReachesItsOwnersNextGroup() throws Exception {
+    TaskGroup first = TaskGroup.create();
+    CountDownLatch done = new CountDownLatch(1);
+    Thread canceller =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  awaitQuietly(done);
+                  first.cancel();
+                });
+    first.run(() -> first.fork(() -> Thread.onSpinWait()));
+    done.countDown();
+    AtomicBoolean interrupted = new AtomicBoolean();
+    TaskGroup second = TaskGroup.create();
+    second.run(
+        () -> {
+          try {
+            CancelScope.shielded().run(canceller::join);
+            Thread.sleep(1);
+          } catch (InterruptedException e) {
+            interrupted.set(true);
+          }
+        });
+    assertThat(interrupted.get()).isFalse();
+    assertThat(first.cancelCalled()).isTrue();
+    assertThat(first.cancelCaught()).isFalse();
+    assertThat(second.cancelCalled()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  /**
+   * Trio test_nursery_start_keeps_nursery_open, raced: a start from an outside thread into a group
+   * whose body is ending either is refused (the group finished) or keeps the run open until the
+   * started child ends; the value is returned only if the child ran in the group.
+   */
+  @RepeatedTest(30)
+  void aStartFromOutsideRacingTheEndOfRunIsRefusedOrKeepsItOpen() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    AtomicBoolean childEnded = new AtomicBoolean();
+    AtomicBoolean childEndedBeforeReturn = new AtomicBoolean();
+    CountDownLatch go = new CountDownLatch(1);
+    Thread outsider =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  awaitQuietly(go);
+                  try {
+                    outcome.set(
+                        g.start(
+                            signal -> {
+                              signal.started("up");
+                              Thread.onSpinWait();
+                              childEnded.set(true);
+                            }));
+                  } catch (Throwable e) {
+                    outcome.set(e);
+                  }
+                });
+    g.run(go::countDown);
+    childEndedBeforeReturn.set(childEnded.get());
+    outsider.join();
+    Object o = outcome.get();
+    if ("up".equals(o)) {
+      assertThat(childEndedBeforeReturn.get()).as("run returned before the started child").isTrue();
+    } else {
+      assertThat(o).isInstanceOf(IllegalStateException.class);
+      assertThat(childEnded.get()).isFalse();
+    }
+  }
 }
