@@ -1373,4 +1373,169 @@ class PortedTrioRunRestTest {
       assertThat(childEnded.get()).isFalse();
     }
   }
+
+  // ------------------------------------------------------------------ slow aborts and cleanup
+
+  /** What a stuck child throws once its cancel hook has freed it (a driver's own exception). */
+  static final class Aborted extends Exception {
+    Aborted() {
+      super("aborted by the cancel hook");
+    }
+  }
+
+  /**
+   * Trio test_slow_abort_edge_cases: a child stuck where an interrupt cannot reach, with a cancel
+   * hook that frees it. Two enclosing scopes cancelled at once from two threads run the hook once;
+   * the exception the freed child then throws counts as the cancellation (onCancel javadoc), so no
+   * failure is reported and the outermost cancelled scope absorbs it.
+   */
+  @RepeatedTest(30)
+  void twoScopesCancelledAtOnceRunTheCancelHookOnceAndItsEffectIsTheCancellation()
+      throws Exception {
+    AtomicInteger hookRuns = new AtomicInteger();
+    Queue<String> record = new ConcurrentLinkedQueue<>();
+    java.util.concurrent.Semaphore stuck = new java.util.concurrent.Semaphore(0);
+    CountDownLatch sleeping = new CountDownLatch(1);
+    CancelScope outer1 = CancelScope.create();
+    CancelScope outer2 = CancelScope.create();
+    TaskGroup g = TaskGroup.create();
+    outer1.run(
+        () ->
+            outer2.run(
+                () ->
+                    g.run(
+                        () -> {
+                          g.fork(
+                              () -> {
+                                try (var hook =
+                                    CancelScope.onCancel(
+                                        () -> {
+                                          hookRuns.incrementAndGet();
+                                          stuck.release();
+                                        })) {
+                                  record.add("sleeping");
+                                  sleeping.countDown();
+                                  stuck.acquireUninterruptibly();
+                                  record.add("woke");
+                                  throw new Aborted();
+                                }
+                              });
+                          CancelScope.shielded()
+                              .run(
+                                  () -> {
+                                    sleeping.await();
+                                    AtomicInteger arrived = new AtomicInteger();
+                                    Thread a =
+                                        Thread.ofPlatform()
+                                            .start(
+                                                () -> {
+                                                  arriveAndSpin(arrived, 2);
+                                                  outer1.cancel();
+                                                });
+                                    Thread b =
+                                        Thread.ofPlatform()
+                                            .start(
+                                                () -> {
+                                                  arriveAndSpin(arrived, 2);
+                                                  outer2.cancel();
+                                                });
+                                    a.join();
+                                    b.join();
+                                  });
+                          sleepForever();
+                        })));
+    assertThat(hookRuns.get()).isEqualTo(1);
+    assertThat(record).containsExactly("sleeping", "woke");
+    assertThat(outer1.cancelCaught()).isTrue();
+    assertThat(outer2.cancelCaught()).isFalse();
+    assertThat(g.cancelCaught()).isFalse();
+  }
+
+  /**
+   * Trio test_nursery_collapse / test_cancel_scope_exceptiongroup_filtering across nesting: a
+   * grandchild whose cleanup fails while an outer group is cancelled is never lost: the inner group
+   * reports it, and the outer group reports the inner group's exception (a TaskGroupException is
+   * always a failure), while the plainly cancelled siblings add nothing.
+   */
+  @RepeatedTest(20)
+  void aGrandchildsFailingCleanupUnderAnOuterCancelIsReportedThroughBothGroups() {
+    IllegalStateException cleanup = new IllegalStateException("cleanup failed");
+    CountDownLatch allIn = new CountDownLatch(3);
+    TaskGroup outer = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                outer.run(
+                    () -> {
+                      outer.fork(
+                          () -> {
+                            allIn.countDown();
+                            sleepForever();
+                          });
+                      outer.fork(
+                          () -> {
+                            TaskGroup inner = TaskGroup.create();
+                            inner.run(
+                                () -> {
+                                  inner.fork(
+                                      () -> {
+                                        try {
+                                          allIn.countDown();
+                                          sleepForever();
+                                        } finally {
+                                          throw cleanup;
+                                        }
+                                      });
+                                  inner.fork(
+                                      () -> {
+                                        allIn.countDown();
+                                        sleepForever();
+                                      });
+                                });
+                          });
+                      allIn.await();
+                      outer.cancel();
+                    }));
+    List<Throwable> failures = failuresOf(t);
+    assertThat(failures).singleElement().isInstanceOf(TaskGroupException.class);
+    assertThat(failuresOf(failures.get(0))).containsExactly(cleanup);
+    assertThat(outer.cancelCalled()).isTrue();
+  }
+
+  /**
+   * Trio test_cancel_edge_cases / OpenJDK FutureTask cancel-after-completion, raced: a child's own
+   * cancel racing its end either wins (CANCELLED, the result dropped) or loses (SUCCESS, the result
+   * kept); the group is never cancelled by it and reports nothing.
+   */
+  @RepeatedTest(50)
+  void aTasksCancelRacingItsEndGivesOneConsistentOutcome() throws Exception {
+    AtomicReference<Task<String>> task = new AtomicReference<>();
+    AtomicBoolean cancelReturned = new AtomicBoolean();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          CountDownLatch in = new CountDownLatch(1);
+          task.set(
+              g.fork(
+                  () -> {
+                    in.countDown();
+                    Thread.onSpinWait();
+                    return "result";
+                  }));
+          in.await();
+          cancelReturned.set(task.get().cancel(true));
+        });
+    Task<String> t = task.get();
+    if (cancelReturned.get()) {
+      assertThat(t.state()).isEqualTo(Future.State.CANCELLED);
+      assertThatThrownBy(t::get).isInstanceOf(CancellationException.class);
+    } else {
+      assertThat(t.state()).isEqualTo(Future.State.SUCCESS);
+      assertThat(t.get()).isEqualTo("result");
+      assertThat(t.cancel(true)).isFalse();
+      assertThat(t.state()).isEqualTo(Future.State.SUCCESS);
+    }
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
