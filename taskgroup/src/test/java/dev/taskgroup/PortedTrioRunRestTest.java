@@ -1538,4 +1538,93 @@ class PortedTrioRunRestTest {
     assertThat(g.cancelCalled()).isFalse();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  /**
+   * Trio test_slow_abort_edge_cases, the end: the group's scope is shielded after the cancel hook
+   * ran but before the freed child throws. Trio delivers the cancellation all the same; here the
+   * onCancel javadoc counts the child's exception as the cancellation only "while it stays
+   * cancelled", and the shield ended that: the exception must then come out as a failure, never be
+   * lost.
+   */
+  @RepeatedTest(20)
+  void aCancelHooksEffectAfterTheGroupWasShieldedIsReportedNotLost() throws Exception {
+    java.util.concurrent.Semaphore stuck = new java.util.concurrent.Semaphore(0);
+    CountDownLatch hookRan = new CountDownLatch(1);
+    CountDownLatch sleeping = new CountDownLatch(1);
+    AtomicReference<Aborted> thrown = new AtomicReference<>();
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                outer.run(
+                    () ->
+                        g.run(
+                            () -> {
+                              g.fork(
+                                  () -> {
+                                    try (var hook = CancelScope.onCancel(hookRan::countDown)) {
+                                      sleeping.countDown();
+                                      stuck.acquireUninterruptibly();
+                                      Aborted a = new Aborted();
+                                      thrown.set(a);
+                                      throw a;
+                                    }
+                                  });
+                              CancelScope.shielded()
+                                  .run(
+                                      () -> {
+                                        sleeping.await();
+                                        outer.cancel();
+                                        hookRan.await();
+                                        g.cancelScope().setShielded(true);
+                                        stuck.release();
+                                      });
+                            })));
+    assertThat(thrown.get()).isNotNull();
+    if (t == null) {
+      // counted as the cancellation: then the outer scope absorbed it
+      assertThat(outer.cancelCaught()).isTrue();
+    } else {
+      assertThat(failuresOf(t)).containsExactly(thrown.get());
+    }
+  }
+
+  /**
+   * Trio test_unshield_while_cancel_propagating, for a group: the body leaves with the outer
+   * scope's cancellation and shields the group's scope in its finally; the cancellation passes on
+   * unchanged (TaskGroup.run javadoc) and the outer scope absorbs it, not the group.
+   */
+  @RepeatedTest(10)
+  void aGroupShieldedWhileTheOuterCancellationLeavesItsBodyPassesItOn() throws Exception {
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.create();
+    AtomicBoolean childCancelled = new AtomicBoolean();
+    CountDownLatch childIn = new CountDownLatch(1);
+    outer.run(
+        () ->
+            g.run(
+                () -> {
+                  g.fork(
+                      () -> {
+                        try {
+                          childIn.countDown();
+                          sleepForever();
+                        } catch (InterruptedException e) {
+                          childCancelled.set(true);
+                          throw e;
+                        }
+                      });
+                  childIn.await();
+                  outer.cancel();
+                  try {
+                    sleepForever();
+                  } finally {
+                    g.cancelScope().setShielded(true);
+                  }
+                }));
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(g.cancelCaught()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
