@@ -1667,4 +1667,109 @@ class PortedTrioRunRestTest {
       assertThat(fromSignal.get()).isInstanceOf(IllegalStateException.class);
     }
   }
+
+  /**
+   * Trio test_nursery_start_with_cancelled_nursery, from a thread outside the group, raced with the
+   * group's cancel: start either returns the value (and the child, now in the cancelled group, is
+   * cancelled) or throws InterruptedException without the child having been left running; either
+   * way the outside caller's interrupt status is clean and run returns normally.
+   */
+  @RepeatedTest(40)
+  void aStartFromOutsideRacingTheGroupsCancelEndsCleanly() throws Exception {
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    AtomicBoolean callerInterrupted = new AtomicBoolean();
+    AtomicBoolean childCancelled = new AtomicBoolean();
+    AtomicBoolean childReturned = new AtomicBoolean();
+    AtomicInteger arrived = new AtomicInteger();
+    TaskGroup g = TaskGroup.create();
+    Thread[] outsider = new Thread[1];
+    CountDownLatch outsiderDone = new CountDownLatch(1);
+    g.run(
+        () -> {
+          // keeps the group open (out of its cancel's reach) until the outsider's start ended
+          // (it must have begun before the cancel: a child that had not runs none of its code)
+          CountDownLatch keeperIn = new CountDownLatch(1);
+          g.fork(
+              () -> {
+                keeperIn.countDown();
+                CancelScope.shielded().run(outsiderDone::await);
+              });
+          keeperIn.await();
+          outsider[0] =
+              Thread.ofPlatform()
+                  .start(
+                      () -> {
+                        arriveAndSpin(arrived, 2);
+                        try {
+                          outcome.set(
+                              g.start(
+                                  signal -> {
+                                    signal.started("v");
+                                    try {
+                                      sleepForever();
+                                    } catch (InterruptedException e) {
+                                      childCancelled.set(true);
+                                      throw e;
+                                    } finally {
+                                      childReturned.set(true);
+                                    }
+                                  }));
+                        } catch (Throwable e) {
+                          outcome.set(e);
+                        }
+                        callerInterrupted.set(Thread.currentThread().isInterrupted());
+                        outsiderDone.countDown();
+                      });
+          arriveAndSpin(arrived, 2);
+          g.cancel();
+        });
+    outsider[0].join();
+    assertThat(callerInterrupted.get()).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+    if ("v".equals(outcome.get())) {
+      assertThat(childCancelled.get()).isTrue();
+    } else {
+      assertThat(outcome.get()).isInstanceOf(InterruptedException.class);
+      assertThat(childReturned.get() == childCancelled.get()).isTrue();
+    }
+  }
+
+  /**
+   * Trio test_nursery_closure (a child may fork while the nursery is in __aexit__), through a
+   * dependent stage: a stage added to a child's future runs on that child's thread as it ends, and
+   * what it forks there is a child the run waits for, even when it is the last child ending.
+   */
+  @RepeatedTest(30)
+  void aForkFromADependentStageOfTheLastChildIsJoined() throws Exception {
+    AtomicBoolean lateChildDone = new AtomicBoolean();
+    AtomicReference<Throwable> forkFailed = new AtomicReference<>();
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          Task<Void> first = g.fork(() -> Thread.onSpinWait());
+          first
+              .toCompletableFuture()
+              .whenComplete(
+                  (r, e) -> {
+                    try {
+                      g.fork(
+                          () -> {
+                            Thread.onSpinWait();
+                            lateChildDone.set(true);
+                          });
+                    } catch (Throwable t) {
+                      forkFailed.set(t);
+                    }
+                  });
+        });
+    boolean doneAtReturn = lateChildDone.get();
+    Throwable refused = forkFailed.get();
+    if (refused == null) {
+      assertThat(doneAtReturn).as("run returned before the child forked by the stage").isTrue();
+    } else {
+      // the stage ran on the body's thread (the child had already ended): a fork after run ended
+      // would be refused, never left running
+      assertThat(refused).isInstanceOf(IllegalStateException.class);
+    }
+  }
 }
