@@ -1772,4 +1772,94 @@ class PortedTrioRunRestTest {
       assertThat(refused).isInstanceOf(IllegalStateException.class);
     }
   }
+
+  /**
+   * Trio test_nursery_start (a crash before started() comes out of start) under a cancelled caller:
+   * the work's shielded cleanup fails after the caller gave up. TaskGroup.start javadoc: start then
+   * throws that failure ("never lost; the interrupt status is then left set"), and it is not a
+   * failure of the group.
+   */
+  @RepeatedTest(20)
+  void aFailingShieldedCleanupOfAStartWhoseCallerGaveUpComesOutOfStart() throws Exception {
+    IllegalStateException cleanup = new IllegalStateException("cleanup failed");
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    AtomicReference<Throwable> fromScope = new AtomicReference<>();
+    CountDownLatch workIn = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          CancelScope cs = CancelScope.create();
+          g.fork(
+              () -> {
+                workIn.await();
+                cs.cancel();
+              });
+          try {
+            cs.run(
+                () -> {
+                  try {
+                    g.start(
+                        signal -> {
+                          try {
+                            workIn.countDown();
+                            sleepForever();
+                          } finally {
+                            CancelScope.shielded()
+                                .run(
+                                    () -> {
+                                      CancelScope.sleep(Duration.ofMillis(1));
+                                      throw cleanup;
+                                    });
+                          }
+                        });
+                  } catch (Throwable e) {
+                    fromStart.set(e);
+                    throw e;
+                  }
+                });
+          } catch (Throwable e) {
+            fromScope.set(e);
+          }
+          Thread.interrupted(); // whatever start left on the body, the body has dealt with it
+        });
+    assertThat(fromStart.get()).isSameAs(cleanup);
+    assertThat(fromScope.get()).isSameAs(cleanup);
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Trio test_current_effective_deadline / test_basic_timeout, per scope (there is no effective
+   * deadline query): a relative timeout has no deadline before run and one about the timeout after
+   * its start while it runs; moving it earlier or later shows at once, shielding changes nothing of
+   * it, and a group's timeout shows on its scope the same way.
+   */
+  @Test
+  void aScopesDeadlineShowsWhileItRunsAndFollowsChanges() throws Exception {
+    CancelScope scope = CancelScope.withTimeout(Duration.ofHours(1));
+    assertThat(scope.deadline()).isEmpty();
+    Instant before = Instant.now();
+    scope.run(
+        () -> {
+          Instant d = scope.deadline().orElseThrow();
+          assertThat(d)
+              .isAfterOrEqualTo(before.plus(Duration.ofMinutes(59)))
+              .isBeforeOrEqualTo(Instant.now().plus(Duration.ofMinutes(61)));
+          Instant later = Instant.now().plus(Duration.ofHours(2));
+          scope.setDeadline(later);
+          assertThat(Duration.between(later, scope.deadline().orElseThrow()).abs())
+              .isLessThan(Duration.ofSeconds(1));
+          scope.setShielded(true);
+          assertThat(Duration.between(later, scope.deadline().orElseThrow()).abs())
+              .isLessThan(Duration.ofSeconds(1));
+          assertThat(CancelScope.isCancelled()).isFalse();
+          scope.setTimeout(Duration.ZERO);
+          assertThat(CancelScope.isCancelled()).isTrue();
+          sleepForever();
+        });
+    assertThat(scope.cancelCaught()).isTrue();
+    TaskGroup g = TaskGroup.builder().timeout(Duration.ofHours(1)).build();
+    assertThat(g.cancelScope().deadline()).isEmpty();
+    g.run(() -> assertThat(g.cancelScope().deadline()).isPresent());
+    assertThat(g.cancelCalled()).isFalse();
+  }
 }
