@@ -44,6 +44,13 @@ import org.junit.jupiter.api.Timeout;
  * test_exception_chaining_after_throw*} (CPython coroutine {@code throw} bookkeeping), the
  * TrioToken, system-task, KeyboardInterrupt, coroutine-detach and sniffio tests (no counterpart),
  * {@code test_Cancelled_init} ({@link CancelledException} has a public constructor by design).
+ * ({@code test_current_effective_deadline} has a per-scope twin.)
+ *
+ * <p>Where this library differs from Trio by design, the twin asserts the documented behaviour: a
+ * fork into a cancelled group runs none of its work, nor does a child whose thread had not begun
+ * when the group was cancelled (Trio runs each task to its first checkpoint); and an exception a
+ * cancel hook's effect raises after a shield went up is a failure, since the onCancel javadoc
+ * counts it as the cancellation only "while it stays cancelled" (Trio delivers Cancelled anyway).
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class PortedTrioRunRestTest {
@@ -546,7 +553,7 @@ class PortedTrioRunRestTest {
    * (untouched by the caller's cancellation), or start throws and the child, cancelled with the
    * caller, ends cancelled; the value is never both returned and the child cancelled by the caller.
    */
-  @RepeatedTest(50)
+  @RepeatedTest(30)
   void aStartWhoseCallerIsCancelledAsTheChildSignalsEndsOneWayOrTheOther() throws Exception {
     AtomicReference<String> returned = new AtomicReference<>();
     AtomicBoolean startThrew = new AtomicBoolean();
@@ -821,7 +828,7 @@ class PortedTrioRunRestTest {
    * Trio test_cancel_unbound ("can't reuse"), with a race: cancelling a scope that has just exited,
    * while its thread has already entered the next one and blocks, never interrupts that thread.
    */
-  @RepeatedTest(50)
+  @RepeatedTest(30)
   void cancellingAnExitedScopeNeverReachesTheThreadsNextScope() throws Exception {
     CancelScope first = CancelScope.create();
     CountDownLatch exited = new CountDownLatch(1);
@@ -861,7 +868,7 @@ class PortedTrioRunRestTest {
    * scopes cancelled from two threads at once while the body blocks: whichever order, the outer
    * scope absorbs the cancellation and the inner one lets it through.
    */
-  @RepeatedTest(50)
+  @RepeatedTest(30)
   void twoNestedScopesCancelledAtOnceFromTwoThreadsTheOuterAbsorbs() throws Exception {
     CancelScope outer = CancelScope.create();
     CancelScope inner = CancelScope.create();
@@ -1508,7 +1515,7 @@ class PortedTrioRunRestTest {
    * cancel racing its end either wins (CANCELLED, the result dropped) or loses (SUCCESS, the result
    * kept); the group is never cancelled by it and reports nothing.
    */
-  @RepeatedTest(50)
+  @RepeatedTest(30)
   void aTasksCancelRacingItsEndGivesOneConsistentOutcome() throws Exception {
     AtomicReference<Task<String>> task = new AtomicReference<>();
     AtomicBoolean cancelReturned = new AtomicBoolean();
@@ -1633,7 +1640,7 @@ class PortedTrioRunRestTest {
    * the value) or the work's end does (start throws IllegalStateException, and the late started()
    * throws it too, as the StartSignal javadoc says); the two never disagree and start never hangs.
    */
-  @RepeatedTest(50)
+  @RepeatedTest(30)
   void aSignalGivenFromAnotherThreadRacingTheWorksEndAgreesWithStart() throws Exception {
     AtomicReference<Object> fromStart = new AtomicReference<>();
     AtomicReference<Object> fromSignal = new AtomicReference<>();
@@ -1862,5 +1869,112 @@ class PortedTrioRunRestTest {
     assertThat(g.cancelScope().deadline()).isEmpty();
     g.run(() -> assertThat(g.cancelScope().deadline()).isPresent());
     assertThat(g.cancelCalled()).isFalse();
+  }
+
+  /**
+   * Trio test_slow_abort_basic with a failing abort: a child's cancel hook throws while the child,
+   * interrupted by the same cancellation, ends at once, so the hook's thread races the group's end.
+   * The onCancel javadoc makes what the action throws a failure of the innermost enclosing group:
+   * it is reported every time, never lost, and the child's own end adds nothing.
+   */
+  @RepeatedTest(20)
+  void aFailingCancelHookRacingItsChildsEndIsNeverLost() {
+    IllegalStateException hookFailure = new IllegalStateException("abort failed");
+    CountDownLatch registered = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            CancelScope.onCancel(
+                                () -> {
+                                  throw hookFailure;
+                                }); // left open: closed by the exit of the child's scope
+                            registered.countDown();
+                            sleepForever();
+                          });
+                      registered.await();
+                      g.cancel();
+                    }));
+    assertThat(failuresOf(t)).containsExactly(hookFailure);
+    assertThat(g.cancelCalled()).isTrue();
+  }
+
+  /** The same with the registration closed by try-with-resources as the cancellation leaves. */
+  @RepeatedTest(20)
+  void aFailingCancelHookClosedAsTheChildEndsIsNeverLost() {
+    IllegalStateException hookFailure = new IllegalStateException("abort failed");
+    CountDownLatch registered = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            try (var hook =
+                                CancelScope.onCancel(
+                                    () -> {
+                                      throw hookFailure;
+                                    })) {
+                              registered.countDown();
+                              sleepForever();
+                            }
+                          });
+                      registered.await();
+                      g.cancel();
+                    }));
+    assertThat(failuresOf(t)).containsExactly(hookFailure);
+  }
+
+  /**
+   * Re-entrancy of a slow abort (Trio test_slow_abort_edge_cases: "this used to cause the abort
+   * callback to be run twice"): a cancel hook that cancels its group again, forks into it, and
+   * closes its own registration, while the group is being cancelled. Nothing hangs, the hook runs
+   * once, the fork from the hook is refused as a task already CANCELLED (a fork into a cancelled
+   * group), and run returns normally.
+   */
+  @RepeatedTest(10)
+  @Timeout(value = 20, unit = TimeUnit.SECONDS)
+  void aCancelHookThatCancelsForksAndClosesItselfRunsOnceAndHangsNothing() throws Exception {
+    AtomicInteger runs = new AtomicInteger();
+    AtomicReference<Task<Void>> forkedByHook = new AtomicReference<>();
+    CountDownLatch registered = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                AtomicReference<CancelScope.Registration> self = new AtomicReference<>();
+                CountDownLatch selfSet = new CountDownLatch(1);
+                self.set(
+                    CancelScope.onCancel(
+                        () -> {
+                          runs.incrementAndGet();
+                          g.cancel("again");
+                          forkedByHook.set(g.fork(() -> {}));
+                          selfSet.await();
+                          self.get().close();
+                        }));
+                selfSet.countDown();
+                registered.countDown();
+                try {
+                  sleepForever();
+                } finally {
+                  self.get().close();
+                }
+              });
+          registered.await();
+          g.cancel("first");
+        });
+    assertThat(runs.get()).isEqualTo(1);
+    assertThat(forkedByHook.get()).isNotNull();
+    assertThat(forkedByHook.get().state()).isEqualTo(Future.State.CANCELLED);
+    assertThat(g.cancelScope().cancelReason()).contains("first");
+    assertThat(g.cancelCaught()).isTrue();
   }
 }
