@@ -398,10 +398,11 @@ public final class TaskGroup {
    *
    * <p>Until it signals, the child is cancelled with the caller's scope: if the caller is cancelled
    * or interrupted while waiting, the child is cancelled and waited for, then {@code start} throws
-   * {@link InterruptedException}, or the work's failure if it failed meanwhile without signalling
-   * (in its cleanup, say: never lost; the interrupt status is then left set). After it signals, the
-   * child is cancelled with the group. If the work fails before signalling, {@code start} throws
-   * that failure (a checked one inside a {@link TaskGroupException}) and it is not a failure of the
+   * {@link InterruptedException} (also when the work swallowed that cancellation and returned
+   * without signalling), or the work's failure if it failed meanwhile without signalling (in its
+   * cleanup, say: never lost; the interrupt status is then left set). After it signals, the child
+   * is cancelled with the group. If the work fails before signalling, {@code start} throws that
+   * failure (a checked one inside a {@link TaskGroupException}) and it is not a failure of the
    * group; if it returns without signalling, {@code start} throws {@link IllegalStateException}.
    *
    * @param work the work; it must call {@code signal.started(...)} once ready

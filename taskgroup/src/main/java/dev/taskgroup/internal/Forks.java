@@ -135,6 +135,13 @@ final class Forks {
     if (signal.endedByCancellation()) {
       throw new CancelledException(Scope.cancelledAbove(task), null);
     }
+    if (Scope.effectivelyCancelled(caller.innermost())) {
+      // The caller was cancelled while it waited, and the cancellation reached the work (below the
+      // caller until it signals), which swallowed it and returned before this thread saw its own
+      // interrupt: the cancellation, as abandonStart throws it, not a misuse (a cancelled body
+      // would otherwise fail its group with this IllegalStateException).
+      throw ThreadState.interruptedWhileWaiting("start() on " + g.describe());
+    }
     throw new IllegalStateException(
         "the work passed to start() on " + g.describe() + " returned without calling started()");
   }
