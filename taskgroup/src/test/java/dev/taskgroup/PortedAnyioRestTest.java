@@ -265,6 +265,65 @@ class PortedAnyioRestTest {
     assertThat(g.cancelCaught()).isTrue();
   }
 
+  // AnyIO test_start_no_started_call racing a cancel, with the body not catching: start's
+  // cancellation leaves the body like any other, so the group ends cancelled, not failed.
+  @RepeatedTest(20)
+  void aCancelledBodyWhoseStartedWorkSwallowsTheCancelDoesNotFailTheGroup() throws Exception {
+    TaskGroup g = TaskGroup.named("swallow-uncaught");
+    AtomicBoolean afterStart = new AtomicBoolean();
+    g.run(
+        () -> {
+          CountDownLatch in = new CountDownLatch(1);
+          g.fork(
+              () -> {
+                in.await();
+                g.cancel();
+              });
+          g.start(
+              s -> {
+                in.countDown();
+                try {
+                  sleepForever();
+                } catch (InterruptedException swallowed) {
+                  // returns without signalling
+                }
+              });
+          afterStart.set(true);
+        });
+    assertThat(afterStart).isFalse();
+    assertThat(g.cancelCaught()).isTrue();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // AnyIO test_start_cancels_parent_scope with the work swallowing the cancellation: the caller's
+  // own scope is cancelled while it waits; the work returns unsignalled; the scope catches the
+  // cancellation and the group is untouched.
+  @RepeatedTest(20)
+  void aCancelledCallerScopeWhoseStartedWorkSwallowsTheCancelCatchesIt() throws Exception {
+    TaskGroup g = TaskGroup.named("swallow-scope");
+    CancelScope scope = CancelScope.create();
+    AtomicBoolean afterStart = new AtomicBoolean();
+    g.run(
+        () ->
+            scope.run(
+                () -> {
+                  g.start(
+                      s -> {
+                        scope.cancel();
+                        try {
+                          sleepForever();
+                        } catch (InterruptedException swallowed) {
+                          // returns without signalling
+                        }
+                      });
+                  afterStart.set(true);
+                }));
+    assertThat(afterStart).isFalse();
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
   // AnyIO test_start_cancels_parent_scope, the shielded way round: the caller waits in start inside
   // a shield while the scope around the shield is cancelled; the work is not cancelled, signals,
   // and start returns its value. Outside the shield the cancellation then applies.
@@ -1072,5 +1131,259 @@ class PortedAnyioRestTest {
     assertThat(outer.cancelCaught()).isTrue();
     assertThat(inner.cancelCaught()).isFalse();
     assertThat(inner.cancelCalled()).isFalse();
+  }
+
+  // ---------------------------------------------------------------- groups, deadlines, shields
+
+  // AnyIO test_cancel_child_task_when_host_is_shielded, the other way round: the group's own scope
+  // shielded from inside its body keeps a cancel of the scope around it out of the body and the
+  // children; once the group ends, the cancellation applies outside.
+  @RepeatedTest(5)
+  void aGroupShieldedFromItsBodyKeepsTheOuterCancelOut() throws Exception {
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.named("shielded-group");
+    AtomicBoolean childSlept = new AtomicBoolean();
+    AtomicBoolean bodySlept = new AtomicBoolean();
+    AtomicBoolean afterGroup = new AtomicBoolean();
+    outer.run(
+        () -> {
+          g.run(
+              () -> {
+                g.cancelScope().setShielded(true);
+                outer.cancel();
+                g.fork(
+                    () -> {
+                      Thread.sleep(20);
+                      childSlept.set(true);
+                    });
+                Thread.sleep(20);
+                bodySlept.set(true);
+              });
+          afterGroup.set(true);
+          CancelScope.checkpoint();
+          afterGroup.set(false);
+        });
+    assertThat(childSlept).isTrue();
+    assertThat(bodySlept).isTrue();
+    assertThat(afterGroup).isTrue();
+    assertThat(outer.cancelCaught()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // AnyIO test_deadline_moved, for a group: the builder's short timeout moved later from the body
+  // lets the body and a child outlive the first deadline.
+  @RepeatedTest(3)
+  void aGroupTimeoutMovedLaterFromTheBodyDoesNotFire() throws Exception {
+    TaskGroup g = TaskGroup.builder().name("moved").timeout(Duration.ofMillis(100)).build();
+    AtomicBoolean childDone = new AtomicBoolean();
+    AtomicBoolean bodyDone = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.cancelScope().setDeadline(Instant.now().plusSeconds(60));
+          g.fork(
+              () -> {
+                Thread.sleep(250);
+                childDone.set(true);
+              });
+          Thread.sleep(250);
+          bodyDone.set(true);
+        });
+    assertThat(childDone).isTrue();
+    assertThat(bodyDone).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(g.cancelCaught()).isFalse();
+  }
+
+  // AnyIO test_deadline_reached_on_start, for a group: a zero timeout cancels at once; the body's
+  // first checkpoint throws, a fork returns a task already cancelled that runs nothing.
+  @RepeatedTest(3)
+  void aGroupWithAZeroTimeoutStartsCancelled() throws Exception {
+    TaskGroup g = TaskGroup.builder().name("zero").timeout(Duration.ZERO).build();
+    AtomicBoolean ran = new AtomicBoolean();
+    AtomicReference<Task<Void>> forked = new AtomicReference<>();
+    AtomicBoolean pastCheckpoint = new AtomicBoolean();
+    g.run(
+        () -> {
+          forked.set(g.fork(() -> ran.set(true)));
+          CancelScope.checkpoint();
+          pastCheckpoint.set(true);
+        });
+    assertThat(pastCheckpoint).isFalse();
+    assertThat(ran).isFalse();
+    assertThat(forked.get().state()).isEqualTo(java.util.concurrent.Future.State.CANCELLED);
+    assertThat(g.cancelCalled()).isTrue();
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  // AnyIO test_exception_group_host with the host replacing its cancellation: a child fails, the
+  // body's wait is cut short and the body throws its own exception from the catch. Both are
+  // failures, the child's first.
+  @RepeatedTest(5)
+  void aBodyReplacingTheCancellationAChildsFailureCausedAddsItsOwnFailure() throws Exception {
+    TaskGroup g = TaskGroup.named("host-replaces");
+    IllegalStateException child = new IllegalStateException("child");
+    IllegalArgumentException host = new IllegalArgumentException("host");
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            throw child;
+                          });
+                      try {
+                        sleepForever();
+                      } catch (InterruptedException e) {
+                        throw host;
+                      }
+                    }));
+    assertThat(t).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) t).failures()).containsExactly(child, host);
+  }
+
+  // AnyIO test_exception_group_filtering after a cancel: the outer group is cancelled on purpose,
+  // and the cleanup of a nested group's child fails; the outer group reports the nested group's
+  // TaskGroupException (kept whole), and nothing of the cancellation.
+  @RepeatedTest(5)
+  void aNestedGroupsCleanupFailureAfterAnOuterCancelIsReportedWhole() throws Exception {
+    TaskGroup g = TaskGroup.named("outer-cancelled");
+    AtomicReference<Thread> leaf = new AtomicReference<>();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      g.fork(
+                          () -> {
+                            TaskGroup nested = TaskGroup.named("nested");
+                            nested.run(
+                                () -> {
+                                  nested.fork(
+                                      () -> {
+                                        leaf.set(Thread.currentThread());
+                                        try {
+                                          sleepForever();
+                                        } finally {
+                                          throw new IllegalStateException("leaf cleanup");
+                                        }
+                                      });
+                                  sleepForever();
+                                });
+                          });
+                      awaitBlocked(awaitThread(leaf));
+                      g.cancel();
+                    }));
+    assertThat(t).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) t).failures())
+        .singleElement()
+        .isInstanceOfSatisfying(
+            TaskGroupException.class,
+            inner ->
+                assertThat(inner.failures())
+                    .singleElement()
+                    .satisfies(f -> assertThat(f).hasMessage("leaf cleanup")));
+  }
+
+  // AnyIO test_cancel_scope_in_child_task, for a task's own cancel: Task.cancel of a child inside a
+  // shield of its own waits for the child to leave the shield, then cancels it there; the group
+  // and the body are untouched.
+  @RepeatedTest(5)
+  void cancellingAChildTaskReachesItOnlyAfterItsShield() throws Exception {
+    TaskGroup g = TaskGroup.named("task-cancel-shield");
+    AtomicBoolean shieldDone = new AtomicBoolean();
+    AtomicBoolean afterShield = new AtomicBoolean();
+    AtomicReference<Thread> child = new AtomicReference<>();
+    AtomicReference<Task<Void>> task = new AtomicReference<>();
+    g.run(
+        () -> {
+          CountDownLatch cancelled = new CountDownLatch(1);
+          task.set(
+              g.fork(
+                  () -> {
+                    CancelScope.shielded()
+                        .run(
+                            () -> {
+                              child.set(Thread.currentThread());
+                              cancelled.await();
+                              Thread.sleep(10);
+                              shieldDone.set(true);
+                            });
+                    afterShield.set(true);
+                    CancelScope.checkpoint();
+                    afterShield.set(false);
+                  }));
+          awaitBlocked(awaitThread(child));
+          assertThat(task.get().cancel(true)).isTrue();
+          cancelled.countDown();
+        });
+    assertThat(shieldDone).isTrue();
+    assertThat(afterShield).isTrue();
+    assertThat(task.get().state()).isEqualTo(java.util.concurrent.Future.State.CANCELLED);
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // AnyIO test_fail_after around a group whose child fails as the deadline fires: the failure is
+  // never swallowed by the timeout; it leaves as the group's TaskGroupException.
+  @RepeatedTest(10)
+  void aChildFailureRacingATimeoutAroundTheGroupIsNotLost() throws Exception {
+    IllegalStateException boom = new IllegalStateException("boom");
+    Throwable t =
+        catchThrowable(
+            () ->
+                CancelScope.moveOnAfter(
+                    Duration.ofMillis(15),
+                    () -> {
+                      TaskGroup g = TaskGroup.named("racing-timeout");
+                      g.run(
+                          () -> {
+                            g.fork(
+                                () -> {
+                                  try {
+                                    sleepForever();
+                                  } finally {
+                                    throw boom;
+                                  }
+                                });
+                            sleepForever();
+                          });
+                      return "returned";
+                    }));
+    assertThat(t).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) t).failures()).containsExactly(boom);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
+
+  // AnyIO test_cancel_propagation with a reason: the reason given to the group's cancel is what a
+  // child's checkpoint reports, and the group's scope keeps the first reason.
+  @RepeatedTest(3)
+  void theReasonOfAGroupCancelReachesTheChildsCheckpoint() throws Exception {
+    TaskGroup g = TaskGroup.named("reasons");
+    AtomicReference<Throwable> seen = new AtomicReference<>();
+    AtomicReference<Thread> child = new AtomicReference<>();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                child.set(Thread.currentThread());
+                try {
+                  sleepForever();
+                } catch (InterruptedException e) {
+                  // the sleep's own exception; the checkpoint names the scope and reason
+                }
+                try {
+                  CancelScope.checkpoint();
+                } catch (InterruptedException e) {
+                  seen.set(e);
+                  throw e;
+                }
+              });
+          awaitBlocked(awaitThread(child));
+          g.cancel("shutting down");
+          g.cancel("second reason");
+        });
+    assertThat(seen.get()).isInstanceOf(CancelledException.class);
+    assertThat(seen.get().getMessage()).contains("shutting down");
+    assertThat(g.cancelScope().cancelReason()).contains("shutting down");
   }
 }
