@@ -1386,4 +1386,122 @@ class PortedAnyioRestTest {
     assertThat(seen.get().getMessage()).contains("shutting down");
     assertThat(g.cancelScope().cancelReason()).contains("shutting down");
   }
+
+  // ---------------------------------------------------------------- after the signal
+
+  // AnyIO test_start_parent_id's "permanent parent": after the signal the work belongs to the
+  // group,
+  // so cancelling the caller's scope (or its deadline firing) no longer reaches it, nor the scopes
+  // and the nested group's children it opened before signalling.
+  @RepeatedTest(10)
+  void theCallersScopeCancelledAfterTheSignalReachesNothingOfTheWork() throws Exception {
+    TaskGroup g = TaskGroup.named("moved-work");
+    CancelScope caller = CancelScope.create();
+    AtomicBoolean workDone = new AtomicBoolean();
+    AtomicBoolean grandchildDone = new AtomicBoolean();
+    AtomicBoolean innerCaught = new AtomicBoolean(true);
+    CountDownLatch callerCancelled = new CountDownLatch(1);
+    g.run(
+        () -> {
+          caller.run(
+              () -> {
+                g.start(
+                    s -> {
+                      CancelScope inner = CancelScope.create();
+                      inner.run(
+                          () -> {
+                            TaskGroup nested = TaskGroup.named("nested-in-work");
+                            nested.run(
+                                () -> {
+                                  nested.fork(
+                                      () -> {
+                                        callerCancelled.await();
+                                        Thread.sleep(20);
+                                        grandchildDone.set(true);
+                                      });
+                                  s.started();
+                                  callerCancelled.await();
+                                  Thread.sleep(20);
+                                });
+                          });
+                      innerCaught.set(inner.cancelCaught());
+                      workDone.set(true);
+                    });
+                caller.cancel();
+                callerCancelled.countDown();
+                CancelScope.checkpoint();
+              });
+        });
+    assertThat(caller.cancelCaught()).isTrue();
+    assertThat(workDone).isTrue();
+    assertThat(grandchildDone).isTrue();
+    assertThat(innerCaught).isFalse();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // The same with the caller's deadline: it fires after the signal and cuts only the caller short.
+  @RepeatedTest(5)
+  void theCallersDeadlineFiringAfterTheSignalReachesOnlyTheCaller() throws Exception {
+    TaskGroup g = TaskGroup.named("moved-work-deadline");
+    CancelScope caller = CancelScope.withTimeout(Duration.ofMillis(30));
+    AtomicBoolean workDone = new AtomicBoolean();
+    AtomicBoolean callerDone = new AtomicBoolean();
+    g.run(
+        () ->
+            caller.run(
+                () -> {
+                  g.start(
+                      s -> {
+                        s.started();
+                        Thread.sleep(150);
+                        workDone.set(true);
+                      });
+                  Thread.sleep(10_000);
+                  callerDone.set(true);
+                }));
+    assertThat(caller.cancelCaught()).isTrue();
+    assertThat(callerDone).isFalse();
+    assertThat(workDone).isTrue();
+  }
+
+  // ---------------------------------------------------------------- timeouts, more
+
+  // AnyIO test_fail_after (instant) with a body that never checks: the result is returned, nothing
+  // is thrown, and the deadline's interrupt does not outlive the scope.
+  @RepeatedTest(5)
+  void failAfterZeroWithABodyThatNeverChecksReturnsItsResultAndLeavesNoInterrupt()
+      throws Exception {
+    String result = CancelScope.failAfter(Duration.ZERO, () -> "ignored the timeout");
+    assertThat(result).isEqualTo("ignored the timeout");
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+    assertThat(CancelScope.isCancelled()).isFalse();
+  }
+
+  // AnyIO test_nested_move_on_after inside fail_after: the inner, shorter move_on_after fires and
+  // is
+  // caught there; the outer fail_after fires later and throws TimeoutException.
+  @RepeatedTest(3)
+  void aMoveOnAfterInsideAFailAfterCatchesItsOwnTimeoutThenTheOuterFires() {
+    AtomicReference<Object> inner = new AtomicReference<>("unset");
+    Throwable t =
+        catchThrowable(
+            () ->
+                CancelScope.failAfter(
+                    Duration.ofMillis(200),
+                    () -> {
+                      inner.set(
+                          CancelScope.moveOnAfter(
+                              Duration.ofMillis(10),
+                              () -> {
+                                sleepForever();
+                                return "slept";
+                              }));
+                      sleepForever();
+                      return "outer slept";
+                    }));
+    assertThat(inner.get()).isNull();
+    assertThat(t).isInstanceOf(TimeoutException.class);
+    assertThat(t.getCause()).isInstanceOf(InterruptedException.class);
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
