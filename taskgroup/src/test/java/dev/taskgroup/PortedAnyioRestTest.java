@@ -1504,4 +1504,85 @@ class PortedAnyioRestTest {
     assertThat(t.getCause()).isInstanceOf(InterruptedException.class);
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
+
+  // ---------------------------------------------------------------- forks while joining
+
+  // AnyIO test_start_soon_while_running, from outside while the group joins: the body has ended but
+  // a child still runs, so the group is open; a fork from another thread is accepted and run waits
+  // for it too.
+  @RepeatedTest(5)
+  void aForkFromOutsideWhileTheGroupJoinsIsAcceptedAndAwaited() throws Exception {
+    TaskGroup g = TaskGroup.named("joining-fork");
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean lateRan = new AtomicBoolean();
+    AtomicReference<Throwable> forkError = new AtomicReference<>();
+    Thread outsider =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                    while (!g.toString().contains("joining")) {
+                      if (System.nanoTime() > end) {
+                        throw new AssertionError("never joining: " + g);
+                      }
+                      Thread.onSpinWait();
+                    }
+                    g.fork(
+                        () -> {
+                          Thread.sleep(20);
+                          lateRan.set(true);
+                          release.countDown();
+                        });
+                  } catch (Throwable e) {
+                    forkError.set(e);
+                    release.countDown();
+                  }
+                });
+    g.run(() -> g.fork(() -> release.await()));
+    outsider.join();
+    assertThat(forkError.get()).isNull();
+    assertThat(lateRan).isTrue();
+  }
+
+  // The same racing the group's end: a fork from outside either is refused with
+  // IllegalStateException or its child ran before run returned; no child runs after.
+  @RepeatedTest(20)
+  void aForkRacingTheGroupsEndNeverRunsAfterRunReturned() throws Exception {
+    TaskGroup g = TaskGroup.named("fork-vs-end");
+    AtomicBoolean returned = new AtomicBoolean();
+    AtomicBoolean ranLate = new AtomicBoolean();
+    AtomicReference<Throwable> unexpected = new AtomicReference<>();
+    CountDownLatch running = new CountDownLatch(1);
+    Thread outsider =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    running.await();
+                    while (true) {
+                      g.fork(
+                          () -> {
+                            if (returned.get()) {
+                              ranLate.set(true);
+                            }
+                          });
+                    }
+                  } catch (IllegalStateException closed) {
+                    // the group ended: refused, as documented
+                  } catch (Throwable e) {
+                    unexpected.set(e);
+                  }
+                });
+    g.run(
+        () -> {
+          running.countDown();
+          Thread.sleep(2);
+        });
+    returned.set(true);
+    outsider.join(10_000);
+    assertThat(outsider.isAlive()).isFalse();
+    assertThat(unexpected.get()).isNull();
+    assertThat(ranLate).isFalse();
+  }
 }
