@@ -1585,4 +1585,138 @@ class PortedAnyioRestTest {
     assertThat(unexpected.get()).isNull();
     assertThat(ranLate).isFalse();
   }
+
+  // AnyIO test_deadline_moved, twice from another thread: brought forward, then moved back before
+  // the earlier time; the earlier deadline, no longer set, must not fire.
+  @RepeatedTest(3)
+  void aDeadlineBroughtForwardThenMovedBackDoesNotFireAtTheEarlierTime() throws Exception {
+    CancelScope scope = CancelScope.withTimeout(Duration.ofSeconds(60));
+    Thread body = Thread.currentThread();
+    TaskGroup helper = TaskGroup.named("mover-back");
+    AtomicBoolean completed = new AtomicBoolean();
+    helper.run(
+        () -> {
+          helper.fork(
+              () -> {
+                awaitBlocked(body);
+                scope.setDeadline(Instant.now().plusMillis(60));
+                scope.setDeadline(Instant.now().plusSeconds(60));
+              });
+          CancelScope.shielded()
+              .run(
+                  () ->
+                      scope.run(
+                          () -> {
+                            Thread.sleep(300);
+                            completed.set(true);
+                          }));
+        });
+    assertThat(completed).isTrue();
+    assertThat(scope.cancelCalled()).isFalse();
+    assertThat(scope.deadline()).isPresent();
+  }
+
+  // The same for a group's scope, from a child: the group's deadline brought forward and moved back
+  // at once does not cancel the group.
+  @RepeatedTest(3)
+  void aGroupDeadlineBroughtForwardThenBackFromAChildDoesNotFire() throws Exception {
+    TaskGroup g = TaskGroup.named("group-mover");
+    AtomicBoolean bodyDone = new AtomicBoolean();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                g.cancelScope().setTimeout(Duration.ofMillis(40));
+                g.cancelScope().setTimeout(Duration.ofSeconds(60));
+              });
+          Thread.sleep(300);
+          bodyDone.set(true);
+        });
+    assertThat(bodyDone).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+  }
+
+  // ---------------------------------------------------------------- start against every stop
+
+  /** What stops the caller of start while the work waits. */
+  private enum Stop {
+    GROUP_CANCEL,
+    SCOPE_CANCEL,
+    SCOPE_DEADLINE
+  }
+
+  // AnyIO test_start_cancel_after_error / test_start_no_started_call / test_start_crash_before_
+  // started_call, crossed and randomised: whatever stops the caller (its group, its scope, its
+  // deadline), work that swallows the cancellation and returns unsignalled ends start as a
+  // cancellation (absorbed where it belongs, never an IllegalStateException), and work that fails
+  // in its cleanup has start throw that failure, reported once by the group.
+  @RepeatedTest(12)
+  void startAgainstEveryStopAndEveryUnsignalledEnding() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("PortedAnyioRestTest start sweep seed " + seed);
+    java.util.Random random = new java.util.Random(seed);
+    for (int round = 0; round < 6; round++) {
+      Stop stop = Stop.values()[random.nextInt(Stop.values().length)];
+      boolean fail = random.nextBoolean();
+      int delayMicros = random.nextInt(300);
+      String where =
+          "seed " + seed + " round " + round + " " + stop + (fail ? " fail" : " swallow");
+      TaskGroup g = TaskGroup.named("start-sweep");
+      CancelScope scope =
+          stop == Stop.SCOPE_DEADLINE
+              ? CancelScope.withTimeout(Duration.ofNanos(delayMicros * 1_000L))
+              : CancelScope.create();
+      AtomicBoolean afterStart = new AtomicBoolean();
+      AtomicBoolean began = new AtomicBoolean();
+      IllegalStateException cleanup = new IllegalStateException("cleanup " + where);
+      Throwable t =
+          catchThrowable(
+              () ->
+                  g.run(
+                      () ->
+                          scope.run(
+                              () -> {
+                                CountDownLatch in = new CountDownLatch(1);
+                                if (stop != Stop.SCOPE_DEADLINE) {
+                                  g.fork(
+                                      () -> {
+                                        in.await();
+                                        spin(delayMicros * 1_000L);
+                                        if (stop == Stop.GROUP_CANCEL) {
+                                          g.cancel();
+                                        } else {
+                                          scope.cancel();
+                                        }
+                                      });
+                                }
+                                g.start(
+                                    s -> {
+                                      began.set(true);
+                                      in.countDown();
+                                      try {
+                                        sleepForever();
+                                      } catch (InterruptedException e) {
+                                        if (fail) {
+                                          throw cleanup;
+                                        }
+                                      }
+                                    });
+                                afterStart.set(true);
+                              })));
+      assertThat(afterStart).as(where).isFalse();
+      // A deadline can fire before the work's thread begins: then none of its code runs.
+      if (fail && began.get()) {
+        assertThat(t).as(where).isInstanceOf(TaskGroupException.class);
+        assertThat(((TaskGroupException) t).failures()).as(where).containsExactly(cleanup);
+      } else {
+        assertThat(t).as(where).isNull();
+        if (stop == Stop.GROUP_CANCEL) {
+          assertThat(g.cancelCaught()).as(where).isTrue();
+        } else {
+          assertThat(scope.cancelCaught()).as(where).isTrue();
+        }
+      }
+      Thread.interrupted();
+    }
+  }
 }
