@@ -868,7 +868,7 @@ class PortedAnyioRestTest {
   // AnyIO test_shielded_cancel_sleep_time: cancelling a group whose child waits in a shield does
   // not
   // make the owner spin while it waits for the child: it sleeps, using little CPU.
-  @RepeatedTest(3)
+  @RepeatedTest(2)
   void waitingForAShieldedChildOfACancelledGroupDoesNotSpin() throws Exception {
     ThreadMXBean mx = ManagementFactory.getThreadMXBean();
     long hangNanos = TimeUnit.MILLISECONDS.toNanos(400);
@@ -1172,7 +1172,7 @@ class PortedAnyioRestTest {
 
   // AnyIO test_deadline_moved, for a group: the builder's short timeout moved later from the body
   // lets the body and a child outlive the first deadline.
-  @RepeatedTest(3)
+  @RepeatedTest(2)
   void aGroupTimeoutMovedLaterFromTheBodyDoesNotFire() throws Exception {
     TaskGroup g = TaskGroup.builder().name("moved").timeout(Duration.ofMillis(100)).build();
     AtomicBoolean childDone = new AtomicBoolean();
@@ -1440,7 +1440,7 @@ class PortedAnyioRestTest {
   }
 
   // The same with the caller's deadline: it fires after the signal and cuts only the caller short.
-  @RepeatedTest(5)
+  @RepeatedTest(3)
   void theCallersDeadlineFiringAfterTheSignalReachesOnlyTheCaller() throws Exception {
     TaskGroup g = TaskGroup.named("moved-work-deadline");
     CancelScope caller = CancelScope.withTimeout(Duration.ofMillis(30));
@@ -1480,7 +1480,7 @@ class PortedAnyioRestTest {
   // AnyIO test_nested_move_on_after inside fail_after: the inner, shorter move_on_after fires and
   // is
   // caught there; the outer fail_after fires later and throws TimeoutException.
-  @RepeatedTest(3)
+  @RepeatedTest(2)
   void aMoveOnAfterInsideAFailAfterCatchesItsOwnTimeoutThenTheOuterFires() {
     AtomicReference<Object> inner = new AtomicReference<>("unset");
     Throwable t =
