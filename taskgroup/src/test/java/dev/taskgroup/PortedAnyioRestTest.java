@@ -1719,4 +1719,78 @@ class PortedAnyioRestTest {
       Thread.interrupted();
     }
   }
+
+  // ---------------------------------------------------------------- shields raised late
+
+  // AnyIO test_shielding_mutate, racing: the group's scope is shielded from the body just after
+  // the scope around it was cancelled; a child may or may not have been interrupted first
+  // (CancelScope.setShielded javadoc). Either way the child ends SUCCESS or CANCELLED, never
+  // FAILED,
+  // the group reports no failure, and the cancellation applies again outside the group.
+  @RepeatedTest(20)
+  void aShieldRaisedJustAfterAnOuterCancelNeverTurnsTheChildsInterruptIntoAFailure()
+      throws Exception {
+    CancelScope outer = CancelScope.create();
+    TaskGroup g = TaskGroup.named("late-shield");
+    AtomicReference<Task<Void>> child = new AtomicReference<>();
+    AtomicBoolean afterGroup = new AtomicBoolean();
+    outer.run(
+        () -> {
+          g.run(
+              () -> {
+                CountDownLatch in = new CountDownLatch(1);
+                child.set(
+                    g.fork(
+                        () -> {
+                          in.countDown();
+                          Thread.sleep(50);
+                        }));
+                in.await();
+                outer.cancel();
+                g.cancelScope().setShielded(true);
+              });
+          afterGroup.set(true);
+          CancelScope.checkpoint();
+          afterGroup.set(false);
+        });
+    assertThat(child.get().state())
+        .isIn(
+            java.util.concurrent.Future.State.SUCCESS, java.util.concurrent.Future.State.CANCELLED);
+    assertThat(afterGroup).isTrue();
+    assertThat(outer.cancelCaught()).isTrue();
+  }
+
+  // AnyIO test_shielded_deadline with the inner deadline zero: inside a shield inside a cancelled
+  // scope, a move_on_after(0) fires at once and is caught there; the outer cancellation is seen
+  // again only once the shield is left.
+  @RepeatedTest(5)
+  void aZeroTimeoutInsideAShieldOfACancelledScopeIsCaughtThere() throws Exception {
+    CancelScope outer = CancelScope.create();
+    AtomicReference<Object> inner = new AtomicReference<>("unset");
+    AtomicBoolean inShieldAfter = new AtomicBoolean();
+    AtomicBoolean afterShield = new AtomicBoolean();
+    outer.run(
+        () -> {
+          outer.cancel();
+          CancelScope.shielded()
+              .run(
+                  () -> {
+                    inner.set(
+                        CancelScope.moveOnAfter(
+                            Duration.ZERO,
+                            () -> {
+                              sleepForever();
+                              return "slept";
+                            }));
+                    inShieldAfter.set(!CancelScope.isCancelled());
+                  });
+          afterShield.set(true);
+          CancelScope.checkpoint();
+          afterShield.set(false);
+        });
+    assertThat(inner.get()).isNull();
+    assertThat(inShieldAfter).isTrue();
+    assertThat(afterShield).isTrue();
+    assertThat(outer.cancelCaught()).isTrue();
+  }
 }
