@@ -1798,4 +1798,52 @@ class PortedAnyioRestTest {
     assertThat(afterShield).isTrue();
     assertThat(outer.cancelCaught()).isTrue();
   }
+
+  // AnyIO test_start_crash_after_started_call racing the caller's cancel: the work signals and
+  // fails at once while the caller's scope is cancelled. Whichever wins, the failure is seen
+  // exactly
+  // once: thrown by start (the caller gave up first, the signal did nothing) or reported by the
+  // group (the signal came first, the work was the group's when it failed).
+  @RepeatedTest(30)
+  void aFailureRightAfterTheSignalRacingTheCallersCancelIsSeenExactlyOnce() throws Exception {
+    long seed = System.nanoTime();
+    int delayMicros = new java.util.Random(seed).nextInt(200);
+    TaskGroup g = TaskGroup.named("signal-then-fail");
+    CancelScope caller = CancelScope.create();
+    IllegalStateException boom = new IllegalStateException("boom, seed " + seed);
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    Throwable t =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      CountDownLatch in = new CountDownLatch(1);
+                      g.fork(
+                          () -> {
+                            in.await();
+                            spin(delayMicros * 1_000L);
+                            caller.cancel();
+                          });
+                      caller.run(
+                          () -> {
+                            try {
+                              g.start(
+                                  s -> {
+                                    in.countDown();
+                                    spin(delayMicros * 1_000L);
+                                    s.started();
+                                    throw boom;
+                                  });
+                            } catch (Throwable e) {
+                              fromStart.set(e);
+                            }
+                          });
+                    }));
+    int seen = fromStart.get() == boom ? 1 : 0;
+    if (t != null) {
+      assertThat(t).as("seed %d", seed).isInstanceOf(TaskGroupException.class);
+      seen += (int) ((TaskGroupException) t).failures().stream().filter(f -> f == boom).count();
+    }
+    assertThat(seen).as("seed %d, start threw %s, run threw %s", seed, fromStart.get(), t).isOne();
+  }
 }
