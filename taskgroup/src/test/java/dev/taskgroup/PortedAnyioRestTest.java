@@ -1846,4 +1846,37 @@ class PortedAnyioRestTest {
     }
     assertThat(seen).as("seed %d, start threw %s, run threw %s", seed, fromStart.get(), t).isOne();
   }
+
+  // The swallowing work of test_start_no_started_call with the caller in a cooperative scope (never
+  // interrupted itself, the work is): the scope is cancelled while start waits, the work swallows
+  // its interrupt and returns unsignalled; start ends as the cancellation, which the scope catches.
+  @RepeatedTest(10)
+  void aCooperativeCallerWhoseStartedWorkSwallowsTheCancelCatchesIt() throws Exception {
+    TaskGroup g = TaskGroup.named("swallow-cooperative");
+    CancelScope scope = CancelScope.cooperative();
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    g.run(
+        () ->
+            scope.run(
+                () -> {
+                  try {
+                    g.start(
+                        s -> {
+                          scope.cancel();
+                          try {
+                            sleepForever();
+                          } catch (InterruptedException swallowed) {
+                            // returns without signalling
+                          }
+                        });
+                  } catch (Throwable e) {
+                    fromStart.set(e);
+                    throw e;
+                  }
+                }));
+    assertThat(fromStart.get()).isInstanceOf(CancelledException.class);
+    assertThat(scope.cancelCaught()).isTrue();
+    assertThat(g.cancelCalled()).isFalse();
+    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+  }
 }
