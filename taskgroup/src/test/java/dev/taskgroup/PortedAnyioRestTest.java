@@ -52,17 +52,7 @@ class PortedAnyioRestTest {
 
   /** Polls until {@code t} is parked or sleeping (AnyIO's wait_all_tasks_blocked), 10 s at most. */
   private static void awaitBlocked(Thread t) {
-    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    while (true) {
-      Thread.State s = t.getState();
-      if (s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING) {
-        return;
-      }
-      if (System.nanoTime() > end) {
-        throw new AssertionError(t + " never blocked, state " + s);
-      }
-      Thread.onSpinWait();
-    }
+    Probes.awaitWaiting(t, Duration.ofSeconds(10));
   }
 
   /** Waits for {@code ref} to be set by another thread, 10 s at most. */

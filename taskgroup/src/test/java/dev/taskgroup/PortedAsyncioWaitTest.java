@@ -71,17 +71,7 @@ class PortedAsyncioWaitTest {
 
   /** Polls until {@code t} is parked or sleeping, 10 s at most. */
   private static void awaitBlocked(Thread t) {
-    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-    while (true) {
-      Thread.State s = t.getState();
-      if (s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING) {
-        return;
-      }
-      if (System.nanoTime() > end) {
-        throw new AssertionError(t + " never blocked, state " + s);
-      }
-      Thread.onSpinWait();
-    }
+    Probes.awaitWaiting(t, Duration.ofSeconds(10));
   }
 
   /**

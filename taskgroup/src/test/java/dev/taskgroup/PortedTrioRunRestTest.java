@@ -78,12 +78,7 @@ class PortedTrioRunRestTest {
   }
 
   private static void awaitBlocked(Thread t) {
-    spinUntil(
-        "thread " + t + " blocked",
-        () -> {
-          Thread.State s = t.getState();
-          return s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING;
-        });
+    Probes.awaitWaiting(t, Duration.ofSeconds(10));
   }
 
   /**

@@ -67,11 +67,7 @@ class PortedTrioTest {
 
   /** Waits until {@code t} is blocked (Trio's wait_all_tasks_blocked, for one thread). */
   private static void awaitBlocked(Thread t) {
-    spinUntil(
-        () -> {
-          Thread.State s = t.getState();
-          return s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING;
-        });
+    Probes.awaitWaiting(t, Duration.ofSeconds(10));
   }
 
   private static boolean checkpointThrows() {
