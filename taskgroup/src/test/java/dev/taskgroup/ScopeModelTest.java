@@ -780,8 +780,11 @@ class ScopeModelTest {
           Node n = nodes[id];
           boolean was = n.shielded;
           n.shielded = sh.on();
-          if (sh.on() && !was && n.state != 0 && n.home == thread) {
-            settle(); // raised from the thread that runs (or ran) it
+          if (sh.on() && !was && n.state == 1 && n.home == thread) {
+            // Raised from the thread that runs it. Once it has exited it is no longer in any
+            // thread's chain (and has forgotten its thread): raising its shield changes nothing
+            // for the caller, whose swallowed interrupt comes back by re-delivery, not here.
+            settle();
           } else if (!sh.on() && was && n.state == 1 && ecFrom(stack.indexOf(id))) {
             deliver();
           }
