@@ -183,7 +183,10 @@ public final class TaskGroup {
 
     /**
      * Limits how many children run at once (default: unbounded). A {@code fork} beyond the limit
-     * waits, in FIFO order, for a child to finish.
+     * waits, in FIFO order, for a child to finish. It stops waiting when the group is cancelled,
+     * and starts nothing: {@code fork} returns a task already {@code CANCELLED} and {@code start}
+     * throws {@link CancelledException}, whichever thread called it, even one outside the group
+     * (not interrupted by the cancellation) while a child keeps its place through it.
      *
      * <p>A fork from inside one of the group's own children never waits: it returns at once, and
      * the new child waits for its place on its own thread, in the same FIFO order (its turn is
@@ -315,7 +318,9 @@ public final class TaskGroup {
    * Forks {@code work} as a child of this group, on a new thread.
    *
    * <p>If the group is effectively cancelled the work is not started and the returned task is
-   * already {@code CANCELLED}. With {@link Builder#maxConcurrency} set, waits for a free place.
+   * already {@code CANCELLED}. With {@link Builder#maxConcurrency} set, waits for a free place; if
+   * the group is cancelled meanwhile, it stops waiting and returns such a task (even when called
+   * from a thread outside the group, which the cancellation does not interrupt).
    *
    * @param work the work
    * @param <T> its result type

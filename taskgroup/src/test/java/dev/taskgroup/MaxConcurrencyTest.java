@@ -93,6 +93,93 @@ class MaxConcurrencyTest {
     assertThat(statusSetAfterFork).isTrue();
   }
 
+  /** How a thread outside the group asks for a place in it. */
+  enum OutsiderCall {
+    /** {@code fork}, on a plain thread: it returns a task already cancelled. */
+    FORK,
+    /** {@code fork} inside a cooperative scope (its wait is not interrupted, only woken). */
+    FORK_COOPERATIVE,
+    /** {@code start}: it throws the cancellation ({@link CancelledException}). */
+    START
+  }
+
+  /**
+   * A thread outside the group, waiting for a place, is not interrupted by the group's
+   * cancellation, and a fork into a cancelled group starts nothing: the wait ends with the
+   * cancellation, before the holder (which keeps its place through the cancellation, in a shield)
+   * gives its place back. Without the group's walk waking it, the outsider waited for the holder.
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.EnumSource(OutsiderCall.class)
+  void aWaitForAPlaceFromOutsideEndsWhenTheGroupIsCancelled(OutsiderCall call) throws Exception {
+    for (int round = 0; round < 5; round++) {
+      TaskGroup group = TaskGroup.builder().name("bounded").maxConcurrency(1).build();
+      CountDownLatch holding = new CountDownLatch(1);
+      CountDownLatch letGo = new CountDownLatch(1);
+      AtomicBoolean waitingWorkRan = new AtomicBoolean();
+      AtomicReference<Object> outsiderGot = new AtomicReference<>();
+      AtomicBoolean endedBeforeTheHolder = new AtomicBoolean();
+      AtomicBoolean outsiderInterrupted = new AtomicBoolean();
+      Thread outsider =
+          Thread.ofPlatform()
+              .unstarted(
+                  () -> {
+                    try {
+                      outsiderGot.set(ask(group, call, waitingWorkRan));
+                    } catch (Throwable t) {
+                      outsiderGot.set(t);
+                    }
+                    outsiderInterrupted.set(Thread.currentThread().isInterrupted());
+                  });
+      group.run(
+          () -> {
+            group.fork(
+                () -> {
+                  holding.countDown();
+                  // Keeps its place through the group's cancellation, until let go.
+                  CancelScope.shielded().run(letGo::await);
+                });
+            holding.await();
+            outsider.start();
+            Probes.awaitWaiting(outsider, java.time.Duration.ofSeconds(10));
+            group.cancel();
+            CancelScope.shielded()
+                .run(
+                    () ->
+                        endedBeforeTheHolder.set(outsider.join(java.time.Duration.ofSeconds(20))));
+            letGo.countDown();
+          });
+      outsider.join();
+      assertThat(endedBeforeTheHolder)
+          .as("round %d: the wait ended with the cancellation", round)
+          .isTrue();
+      assertThat(waitingWorkRan).isFalse();
+      assertThat(outsiderInterrupted).as("the outsider's interrupt status").isFalse();
+      Object got = outsiderGot.get();
+      if (call == OutsiderCall.START) {
+        assertThat(got).isInstanceOf(CancelledException.class);
+      } else {
+        assertThat(got).isInstanceOf(Task.class);
+        assertThat(((Task<?>) got).state()).isEqualTo(Future.State.CANCELLED);
+      }
+    }
+  }
+
+  private static Object ask(TaskGroup group, OutsiderCall call, AtomicBoolean ran)
+      throws Exception {
+    return switch (call) {
+      case FORK -> group.fork(() -> ran.set(true));
+      case FORK_COOPERATIVE ->
+          CancelScope.cooperative().call(() -> group.fork(() -> ran.set(true)));
+      case START ->
+          group.start(
+              signal -> {
+                ran.set(true);
+                signal.started(null);
+              });
+    };
+  }
+
   @Test
   void childForkingIntoItsOwnGroupWithOnePlaceDoesNotDeadlock() throws Exception {
     TaskGroup group = TaskGroup.builder().maxConcurrency(1).build();

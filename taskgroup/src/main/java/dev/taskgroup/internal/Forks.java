@@ -40,14 +40,20 @@ final class Forks {
     if (g.places != null) {
       if (insideChildOf(g)) {
         place = reserveInThread(g, task);
-      } else if (acquirePlace(g)) {
-        place = TaskImpl.PLACE_HELD;
-        if (Scope.effectivelyCancelled(g)) { // cancelled while this fork waited
-          g.places.release();
+      } else {
+        int waited = acquirePlace(g);
+        if (waited == GRANTED) {
+          place = TaskImpl.PLACE_HELD;
+          if (Scope.effectivelyCancelled(g)) { // cancelled while this fork waited
+            g.places.release();
+            return TaskImpl.cancelledBeforeStart(g, taskName);
+          }
+        } else {
+          if (waited == GROUP_CANCELLED) {
+            settleCaller(); // as a fork into a cancelled group: a caller inside it keeps its status
+          }
           return TaskImpl.cancelledBeforeStart(g, taskName);
         }
-      } else {
-        return TaskImpl.cancelledBeforeStart(g, taskName);
       }
     }
     return launch(g, task, run, taskName, place);
@@ -89,15 +95,21 @@ final class Forks {
     if (g.places != null) {
       if (insideChildOf(g)) {
         place = reserveInThread(g, task);
-      } else if (acquirePlace(g)) {
-        place = TaskImpl.PLACE_HELD;
-        if (Scope.effectivelyCancelled(g)) { // cancelled while this start waited: as above
-          g.places.release();
-          throw new CancelledException(Scope.cancelledAbove(g), null);
-        }
       } else {
-        Thread.interrupted(); // thrown instead; a cancellation sets it again
-        throw ThreadState.interruptedWhileWaiting("a place in " + g.describe());
+        int waited = acquirePlace(g);
+        if (waited == GRANTED) {
+          place = TaskImpl.PLACE_HELD;
+          if (Scope.effectivelyCancelled(g)) { // cancelled while this start waited: as above
+            g.places.release();
+            throw new CancelledException(Scope.cancelledAbove(g), null);
+          }
+        } else if (waited == GROUP_CANCELLED) {
+          settleCaller(); // woken by the walk, maybe before its delivery to a caller inside g
+          throw new CancelledException(Scope.cancelledAbove(g), null); // as a start into it
+        } else {
+          Thread.interrupted(); // thrown instead; a cancellation sets it again
+          throw ThreadState.interruptedWhileWaiting("a place in " + g.describe());
+        }
       }
     }
     launch(g, task, run, null, place);
@@ -344,18 +356,37 @@ final class Forks {
     return false;
   }
 
+  /** {@link #acquirePlace}: the place is the caller's. */
+  static final int GRANTED = 0;
+
   /**
-   * Waits for a place. If the caller is cancelled or interrupted while waiting, returns false and
-   * leaves the interrupt status set.
+   * {@link #acquirePlace}: the caller was cancelled or interrupted while it waited, and holds no
+   * place; its interrupt status is set.
    */
-  static boolean acquirePlace(Group g) {
+  static final int CALLER_STOPPED = 1;
+
+  /**
+   * {@link #acquirePlace}: the group was cancelled while the caller waited (the caller itself is
+   * not), and the caller holds no place; its interrupt status is as it was.
+   */
+  static final int GROUP_CANCELLED = 2;
+
+  /**
+   * Waits for a place in {@code g}: until one is granted, the caller is cancelled or interrupted,
+   * or {@code g} is cancelled. The last matters for a caller outside the group, which the group's
+   * cancellation does not interrupt: a fork into a cancelled group starts nothing, so it stops
+   * waiting (the cancellation walk wakes it, Places.wakeWaiters) rather than wait until a child
+   * that may ignore the cancellation gives a place back.
+   *
+   * @return {@link #GRANTED}, {@link #CALLER_STOPPED} or {@link #GROUP_CANCELLED}
+   */
+  static int acquirePlace(Group g) {
     try {
       ThreadState ts = ThreadState.currentOrNull();
       if (ts != null && ts.isCooperative()) {
         return acquirePlaceCooperatively(g, ts);
       }
-      g.places.await(g.places.take());
-      return true;
+      return g.places.awaitUnlessCancelled(g.places.take(), g) ? GRANTED : GROUP_CANCELLED;
     } catch (InterruptedException e) {
       ThreadState ts = ThreadState.currentOrNull();
       if (ts != null && Scope.effectivelyCancelled(ts.innermost())) {
@@ -363,16 +394,17 @@ final class Forks {
       } else {
         Thread.currentThread().interrupt();
       }
-      return false;
+      return CALLER_STOPPED;
     }
   }
 
   /**
    * Waits for a place in a cooperative scope, where no interrupt comes: the caller parks on its
-   * ticket, woken by the grant or by a deliverer's unpark (ThreadState), and gives up when
-   * cancelled or interrupted: the ticket is withdrawn, or, if the place came first, kept.
+   * ticket, woken by the grant or by an unpark (a deliverer's, ThreadState; the group's
+   * cancellation walk, Places.wakeWaiters), and gives up when it is cancelled or interrupted, or
+   * the group is cancelled: the ticket is withdrawn, or, if the place came first, kept.
    */
-  private static boolean acquirePlaceCooperatively(Group g, ThreadState ts)
+  private static int acquirePlaceCooperatively(Group g, ThreadState ts)
       throws InterruptedException {
     Places.Ticket ticket = g.places.take();
     while (!ticket.granted()) {
@@ -381,14 +413,17 @@ final class Forks {
         if (interrupted) {
           throw new InterruptedException();
         }
-        return false;
+        return CALLER_STOPPED;
       }
       if (interrupted) {
         Thread.currentThread().interrupt(); // the place came first: the interrupt stays
         break;
       }
+      if (Scope.effectivelyCancelled(g) && g.places.withdraw(ticket)) {
+        return GROUP_CANCELLED;
+      }
       g.places.parkFor(ticket); // looked first: a cancellation before the park is not missed
     }
-    return true;
+    return GRANTED;
   }
 }

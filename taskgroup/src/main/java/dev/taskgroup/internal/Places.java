@@ -120,6 +120,53 @@ final class Places {
     }
   }
 
+  /**
+   * As {@link #await}, but also gives up when {@code group} is cancelled (and {@link #wakeWaiters}
+   * wakes the thread): the ticket is withdrawn and false returned; if the place came first, it is
+   * kept and true returned.
+   */
+  boolean awaitUnlessCancelled(Ticket t, Scope group) throws InterruptedException {
+    if (t.granted()) {
+      return true;
+    }
+    t.waiter = Thread.currentThread(); // before looking at the group: see wakeWaiters
+    while (!t.granted()) {
+      if (Thread.interrupted()) {
+        if (withdraw(t)) {
+          throw new InterruptedException();
+        }
+        Thread.currentThread().interrupt(); // the place came first: the interrupt stays
+        return true;
+      }
+      if (Scope.effectivelyCancelled(group) && withdraw(t)) {
+        return false;
+      }
+      LockSupport.park(this);
+    }
+    return true;
+  }
+
+  /**
+   * Wakes every thread waiting for a ticket, so that each looks again: called by the cancellation
+   * walk of the group. A waiter outside the group is not interrupted by that walk, and a fork into
+   * a cancelled group starts nothing, so it stops waiting. The same Dekker pair as a grant's: the
+   * walk marks the group cancelled and then reads each waiter here (under the lock); the waiter
+   * publishes itself and then looks at the group, so one of them sees the other.
+   */
+  void wakeWaiters() {
+    lock.lock();
+    try {
+      for (Ticket t = head; t != null; t = t.next) {
+        Thread w = t.waiter;
+        if (w != null) {
+          LockSupport.unpark(w);
+        }
+      }
+    } finally {
+      lock.unlock();
+    }
+  }
+
   /** Parks until {@code t} is granted or the thread is unparked or interrupted. */
   void parkFor(Ticket t) {
     t.waiter = Thread.currentThread();

@@ -439,6 +439,9 @@ public abstract class Scope {
           if (StuckWarning.enabled()) {
             g.wakeJoiningOwner(); // so that it starts its timed wait for the stuck warning
           }
+          if (g.places != null) {
+            g.places.wakeWaiters(); // forks from outside waiting for a place stop (Forks)
+          }
           TaskImpl<?> first = g.children.firstForWalk();
           if (first != null) {
             if (pending == null) {
