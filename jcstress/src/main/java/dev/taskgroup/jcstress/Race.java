@@ -1,5 +1,6 @@
 package dev.taskgroup.jcstress;
 
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -24,6 +25,31 @@ final class Race {
       Thread.onSpinWait();
     }
     return true;
+  }
+
+  /**
+   * Blocks until {@code latch} opens, at most {@link #BOUND_NANOS}, whatever interrupts arrive (the
+   * status is kept for the caller): for a thread that only waits, so that it leaves the CPU to the
+   * threads that race (a child's virtual thread needs a carrier).
+   *
+   * @return whether it opened (false: gave up)
+   */
+  static boolean awaitLatch(CountDownLatch latch) {
+    long deadline = System.nanoTime() + BOUND_NANOS;
+    boolean interrupted = false;
+    try {
+      for (; ; ) {
+        try {
+          return latch.await(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
   }
 
   /** Busy-waits for about {@code nanos}, without any checkpoint or interruptible call. */
