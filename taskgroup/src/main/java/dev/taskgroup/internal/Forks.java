@@ -386,7 +386,7 @@ final class Forks {
       if (ts != null && ts.isCooperative()) {
         return acquirePlaceCooperatively(g, ts);
       }
-      return g.places.awaitUnlessCancelled(g.places.take(), g) ? GRANTED : GROUP_CANCELLED;
+      return g.places.await(g.places.take(), g) ? GRANTED : GROUP_CANCELLED;
     } catch (InterruptedException e) {
       ThreadState ts = ThreadState.currentOrNull();
       if (ts != null && Scope.effectivelyCancelled(ts.innermost())) {

@@ -22,9 +22,13 @@ import java.util.concurrent.locks.ReentrantLock;
  * in), or counts it free. A ticket whose holder stops waiting is withdrawn; one that was granted
  * meanwhile holds the place, and its holder gives it back with release() (cancel() does either).
  * A ticket granted at once is a shared one (GRANTED_AT_ONCE: nothing to allocate on the
- * uncontended path). A ticket is GRANTED by the lock holder and read without the lock by its
- * waiter: the waiter publishes itself (waiter) before it looks at the state, and the granter sets
- * the state before it reads waiter, so one of them sees the other and no wake-up is lost.
+ * uncontended path). A fork from outside the group waits with the group in view: the group's
+ * cancellation does not interrupt it, so the cancellation walk wakes every waiter (wakeWaiters),
+ * and a fork that finds its group cancelled withdraws its ticket. A ticket is GRANTED by the
+ * lock holder and read without the lock by its waiter: the waiter publishes itself (waiter)
+ * before it looks at the state (and at the group), and the granter sets the state (the walk marks
+ * the group cancelled) before it reads waiter, so one of them sees the other and no wake-up is
+ * lost.
  * </pre>
  */
 final class Places {
@@ -99,33 +103,12 @@ final class Places {
   }
 
   /**
-   * Waits until {@code t} is granted. If the thread is interrupted first, withdraws it and throws
-   * (the status cleared, as a JDK wait does); if the place came with the interrupt, keeps it and
-   * returns with the status set.
+   * Waits until {@code t} is granted, or {@code group} (if not null) is cancelled: then the ticket
+   * is withdrawn and false returned ({@link #wakeWaiters} wakes the thread). If the thread is
+   * interrupted first, withdraws the ticket and throws (the status cleared, as a JDK wait does). If
+   * the place came first, keeps it and returns true (with the status set if interrupted).
    */
-  void await(Ticket t) throws InterruptedException {
-    if (t.granted()) {
-      return;
-    }
-    t.waiter = Thread.currentThread();
-    while (!t.granted()) {
-      if (Thread.interrupted()) {
-        if (withdraw(t)) {
-          throw new InterruptedException();
-        }
-        Thread.currentThread().interrupt(); // the place came first: the interrupt stays
-        return;
-      }
-      LockSupport.park(this);
-    }
-  }
-
-  /**
-   * As {@link #await}, but also gives up when {@code group} is cancelled (and {@link #wakeWaiters}
-   * wakes the thread): the ticket is withdrawn and false returned; if the place came first, it is
-   * kept and true returned.
-   */
-  boolean awaitUnlessCancelled(Ticket t, Scope group) throws InterruptedException {
+  boolean await(Ticket t, Scope group) throws InterruptedException {
     if (t.granted()) {
       return true;
     }
@@ -138,7 +121,7 @@ final class Places {
         Thread.currentThread().interrupt(); // the place came first: the interrupt stays
         return true;
       }
-      if (Scope.effectivelyCancelled(group) && withdraw(t)) {
+      if (group != null && Scope.effectivelyCancelled(group) && withdraw(t)) {
         return false;
       }
       LockSupport.park(this);

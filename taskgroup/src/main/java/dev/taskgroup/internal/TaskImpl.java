@@ -559,7 +559,7 @@ public final class TaskImpl<T> extends ThreadState
     Places.Ticket t = x.placeTicket;
     x.placeTicket = null; // granted or withdrawn below: nothing left to give up
     try {
-      group().places.await(t); // the turn the fork took (Forks.reserveInThread)
+      group().places.await(t, null); // the turn the fork took (Forks.reserveInThread)
       setPlace(PLACE_HELD);
       return !effectivelyCancelled(this);
     } catch (InterruptedException e) {
