@@ -617,6 +617,115 @@ class PlacesSweepTest {
     assertAllPlacesBack(group, 1);
   }
 
+  /** How the group comes to be cancelled while a fork from outside waits for a place. */
+  enum GroupCancelledBy {
+    /** {@code cancel()} of the group, from its body. */
+    CANCEL,
+    /** The group's own timeout ({@code Builder.timeout}), fired by the library's timer. */
+    TIMEOUT,
+    /** {@code cancel()} of a cancel scope around the group's run. */
+    ENCLOSING_SCOPE
+  }
+
+  /**
+   * An outsider waiting in fork for a place, while the holder keeps its place through the
+   * cancellation (in a shield): however the group comes to be cancelled, the wait ends at once with
+   * a CANCELLED task, the outsider's interrupt status untouched, and the place neither taken nor
+   * lost.
+   */
+  @ParameterizedTest
+  @EnumSource(GroupCancelledBy.class)
+  void anOutsiderWaitingForAPlaceStopsWhenTheGroupIsCancelledHoweverItComes(GroupCancelledBy how)
+      throws Exception {
+    for (int round = 0; round < 5; round++) {
+      TaskGroup.Builder b = TaskGroup.builder().maxConcurrency(1);
+      if (how == GroupCancelledBy.TIMEOUT) {
+        b.timeout(Duration.ofMillis(300));
+      }
+      TaskGroup group = b.build();
+      CancelScope around = CancelScope.create();
+      AtomicBoolean ran = new AtomicBoolean();
+      AtomicReference<Task<?>> got = new AtomicReference<>();
+      AtomicBoolean statusSet = new AtomicBoolean();
+      AtomicBoolean queuedBeforeTheCancel = new AtomicBoolean();
+      AtomicBoolean endedWhileHeld = new AtomicBoolean();
+      around.run(
+          () ->
+              group.run(
+                  () -> {
+                    CountDownLatch release = new CountDownLatch(1);
+                    group.fork(() -> CancelScope.shielded().run(release::await));
+                    Thread outsider =
+                        Thread.ofPlatform()
+                            .start(
+                                () -> {
+                                  got.set(group.fork(() -> ran.set(true)));
+                                  statusSet.set(Thread.currentThread().isInterrupted());
+                                });
+                    awaitQueued(group, 1);
+                    queuedBeforeTheCancel.set(!group.cancelScope().cancelCalled());
+                    switch (how) {
+                      case CANCEL -> group.cancel();
+                      case ENCLOSING_SCOPE -> around.cancel();
+                      case TIMEOUT -> {} // fires by itself
+                    }
+                    CancelScope.shielded()
+                        .run(
+                            () -> {
+                              endedWhileHeld.set(outsider.join(MAX));
+                              release.countDown();
+                              outsider.join();
+                            });
+                  }));
+      assertThat(queuedBeforeTheCancel)
+          .as("round %d: queued before the cancellation", round)
+          .isTrue();
+      assertThat(endedWhileHeld)
+          .as("round %d: the wait ended while the place was held", round)
+          .isTrue();
+      assertThat(got.get().state()).isEqualTo(Future.State.CANCELLED);
+      assertThat(ran).isFalse();
+      assertThat(statusSet).as("the outsider's interrupt status").isFalse();
+      assertAllPlacesBack(group, 1);
+    }
+  }
+
+  /**
+   * The same wait, for a group whose scope is shielded and a cancellation that comes from around
+   * it: the group is not cancelled, so the outsider keeps waiting, and its child runs once the
+   * holder gives the place back.
+   */
+  @RepeatedTest(5)
+  void anOutsiderWaitingForAPlaceInAShieldedGroupKeepsWaitingThroughACancelAroundIt()
+      throws Exception {
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).build();
+    CancelScope around = CancelScope.create();
+    AtomicBoolean ran = new AtomicBoolean();
+    AtomicReference<Task<?>> got = new AtomicReference<>();
+    AtomicBoolean stillWaitingAfterTheCancel = new AtomicBoolean();
+    around.run(
+        () ->
+            group.run(
+                () -> {
+                  group.cancelScope().setShielded(true);
+                  CountDownLatch release = new CountDownLatch(1);
+                  group.fork((Body) release::await);
+                  Thread outsider =
+                      Thread.ofPlatform().start(() -> got.set(group.fork(() -> ran.set(true))));
+                  awaitQueued(group, 1);
+                  around.cancel();
+                  // Bounded look for what must not happen: the fork giving up on a group that is
+                  // not cancelled.
+                  stillWaitingAfterTheCancel.set(!outsider.join(Duration.ofMillis(200)));
+                  release.countDown();
+                  outsider.join();
+                }));
+    assertThat(stillWaitingAfterTheCancel).isTrue();
+    assertThat(got.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(ran).isTrue();
+    assertAllPlacesBack(group, 1);
+  }
+
   // ---- Task.cancel()
   // -------------------------------------------------------------------------------
 
