@@ -121,8 +121,11 @@ final class Places {
         Thread.currentThread().interrupt(); // the place came first: the interrupt stays
         return true;
       }
-      if (group != null && Scope.effectivelyCancelled(group) && withdraw(t)) {
-        return false;
+      if (group != null && Scope.effectivelyCancelled(group)) {
+        // Withdrawn; or granted meanwhile: the place came first and is kept. Not a park then:
+        // the grant's unpark may have been taken by the lock's own wait in withdraw (a park
+        // returns for any earlier unpark), and nothing else would come.
+        return !withdraw(t);
       }
       LockSupport.park(this);
     }
