@@ -11,6 +11,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicReference;
 
 /** The implementation of {@link TaskGroup#invokeAll} and {@link TaskGroup#invokeAny}. */
@@ -22,14 +23,28 @@ final class Invocations {
     List<Callable<? extends T>> work = copyOf(tasks);
     TaskGroup group = inheritingPropagators(TaskGroup.builder().name("invokeAll")).build();
     List<Task<? extends T>> forked = new ArrayList<>(work.size());
-    group.run(
-        () ->
-            forkShielded(
-                () -> {
-                  for (Callable<? extends T> c : work) {
-                    forked.add(group.fork(c));
-                  }
-                }));
+    AtomicReference<RejectedExecutionException> refused = new AtomicReference<>();
+    try {
+      group.run(
+          () ->
+              forkShielded(
+                  () -> {
+                    for (Callable<? extends T> c : work) {
+                      Task<? extends T> t = forkOrRefuse(group, c, refused);
+                      if (t == null) {
+                        return;
+                      }
+                      forked.add(t);
+                    }
+                  }));
+    } catch (TaskGroupException failed) {
+      RejectedExecutionException r = refusal(refused, List.of(failed));
+      throw r != null ? r : failed;
+    }
+    RejectedExecutionException r = refusal(refused, List.of());
+    if (r != null) {
+      throw r;
+    }
     List<T> results = new ArrayList<>(forked.size());
     for (Task<? extends T> t : forked) {
       if (t.state() != Future.State.SUCCESS) {
@@ -52,21 +67,29 @@ final class Invocations {
             .failurePolicy(FailurePolicy.COLLECT)
             .onFailure(failures::add)
             .build();
+    AtomicReference<RejectedExecutionException> refused = new AtomicReference<>();
     group.run(
         () ->
             forkShielded(
                 () -> {
                   for (Callable<? extends T> c : work) {
-                    group.fork(
+                    Callable<Void> race =
                         () -> {
                           T value = c.call();
                           if (winner.compareAndSet(null, Optional.ofNullable(value))) {
                             group.cancel("invokeAny: a result arrived");
                           }
                           return null;
-                        });
+                        };
+                    if (forkOrRefuse(group, race, refused) == null) {
+                      return;
+                    }
                   }
                 }));
+    RejectedExecutionException r = refusal(refused, distinct(failures));
+    if (r != null) {
+      throw r;
+    }
     Optional<T> won = winner.get();
     if (won != null) {
       return won.orElse(null);
@@ -75,6 +98,38 @@ final class Invocations {
       throw stoppedUnseen("invokeAny: every task was cancelled");
     }
     throw new TaskGroupException("invokeAny", distinct(failures));
+  }
+
+  /**
+   * Forks {@code c} into the invoking group; if the fork is refused (a context propagator threw in
+   * wrap, no thread could be started), keeps the refusal in {@code refused}, cancels the group (the
+   * tasks forked before stop and are waited for) and returns null. The call then throws the refusal
+   * itself, as ExecutorService.invokeAll and invokeAny do: it is not a failure of a task.
+   */
+  private static <T> Task<T> forkOrRefuse(
+      TaskGroup group, Callable<T> c, AtomicReference<RejectedExecutionException> refused) {
+    try {
+      return group.fork(c);
+    } catch (RejectedExecutionException e) {
+      refused.set(e);
+      group.cancel(group.name() + ": a task could not be started");
+      return null;
+    }
+  }
+
+  /**
+   * The refusal to throw, if a fork was refused, with {@code failures} (the tasks' failures, which
+   * came with or after it) suppressed in it, so that none is dropped; null if no fork was refused.
+   */
+  private static RejectedExecutionException refusal(
+      AtomicReference<RejectedExecutionException> refused, List<? extends Throwable> failures) {
+    RejectedExecutionException r = refused.get();
+    if (r != null) {
+      for (Throwable f : failures) {
+        r.addSuppressed(f);
+      }
+    }
+    return r;
   }
 
   /**

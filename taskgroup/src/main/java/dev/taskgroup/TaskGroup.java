@@ -450,6 +450,10 @@ public final class TaskGroup {
    * @throws TaskGroupException if any task failed, with every failure
    * @throws InterruptedException if the caller was cancelled or interrupted (the tasks are
    *     cancelled and waited for first)
+   * @throws java.util.concurrent.RejectedExecutionException if a task could not be started (a
+   *     {@link ContextPropagator} threw in {@code wrap}), as {@code ExecutorService.invokeAll}
+   *     throws it: the tasks started before it are cancelled and waited for first, and failures
+   *     they had meanwhile are suppressed in it
    * @throws NullPointerException if {@code tasks} or one of its elements is null
    */
   public static <T> List<T> invokeAll(Collection<? extends Callable<? extends T>> tasks)
@@ -478,6 +482,7 @@ public final class TaskGroup {
    * @throws TaskGroupException if every task failed, with every failure in order
    * @throws InterruptedException if the caller was cancelled or interrupted (the tasks are
    *     cancelled and waited for first)
+   * @throws java.util.concurrent.RejectedExecutionException as for {@link #invokeAll}
    * @throws IllegalArgumentException if {@code tasks} is empty
    * @throws NullPointerException if {@code tasks} or one of its elements is null
    */

@@ -170,4 +170,71 @@ class InvokeTest {
   void invokeAllOfNothingIsEmpty() throws Exception {
     assertThat(TaskGroup.invokeAll(List.<Callable<String>>of())).isEmpty();
   }
+
+  /**
+   * A fork of invokeAll or invokeAny refused by a context propagator (of the group around the
+   * caller) while the first task fails: the call throws the refusal itself, as ExecutorService
+   * does, with the first task's failure suppressed in it (kept, not dropped), and the second task
+   * never runs. Before, the refusal came wrapped as a failure of the invoking group.
+   */
+  @RepeatedTest(5)
+  void aRefusedForkIsThrownItselfWithTheFailuresOfTheTasksBeforeItSuppressed() throws Exception {
+    for (boolean any : new boolean[] {false, true}) {
+      String what = any ? "invokeAny" : "invokeAll";
+      CountDownLatch wrapping = new CountDownLatch(1);
+      CountDownLatch firstThrowing = new CountDownLatch(1);
+      IllegalStateException boom = new IllegalStateException("first task failed");
+      IllegalStateException noThread = new IllegalStateException("no thread for the second");
+      AtomicInteger wraps = new AtomicInteger();
+      AtomicInteger secondRan = new AtomicInteger();
+      ContextPropagator refuseSecond =
+          work -> {
+            if (wraps.incrementAndGet() == 2) {
+              wrapping.countDown();
+              try {
+                firstThrowing.await(); // the first task is failing: its failure must not be lost
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+              throw noThread;
+            }
+            return work;
+          };
+      List<Callable<String>> tasks =
+          List.of(
+              () -> {
+                wrapping.await(); // fails only once the second fork is being refused
+                firstThrowing.countDown();
+                throw boom;
+              },
+              () -> String.valueOf(secondRan.incrementAndGet()));
+      AtomicReference<Throwable> thrown = new AtomicReference<>();
+      TaskGroup.builder()
+          .contextPropagator(refuseSecond)
+          .build()
+          .run(
+              () -> {
+                try {
+                  if (any) {
+                    TaskGroup.invokeAny(tasks);
+                  } else {
+                    TaskGroup.invokeAll(tasks);
+                  }
+                } catch (Throwable t) {
+                  thrown.set(t);
+                }
+              });
+      Throwable t = thrown.get();
+      assertThat(t).as(what).isInstanceOf(java.util.concurrent.RejectedExecutionException.class);
+      assertThat(t.getCause()).as(what).isSameAs(noThread);
+      assertThat(t.getSuppressed()).as(what).hasSize(1);
+      Throwable kept = t.getSuppressed()[0];
+      if (kept instanceof TaskGroupException e) { // invokeAll: its group's failures, all of them
+        assertThat(e.failures()).as(what).containsExactly(boom);
+      } else { // invokeAny: the failures it collected
+        assertThat(kept).as(what).isSameAs(boom);
+      }
+      assertThat(secondRan).as(what).hasValue(0);
+    }
+  }
 }
