@@ -4,10 +4,7 @@ import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
 import dev.taskgroup.CancelScope;
-import dev.taskgroup.Task;
 import dev.taskgroup.TaskGroup;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Arbiter;
@@ -59,19 +56,8 @@ import org.openjdk.jcstress.infra.results.L_Result;
 public class GroupCancelVersusPlaceWait {
   private final TaskGroup group = TaskGroup.builder().maxConcurrency(1).build();
   private final long cancelAfterNanos = ThreadLocalRandom.current().nextLong(3_000L);
-
-  private final CountDownLatch holding = new CountDownLatch(1);
-  private final CountDownLatch forkReturned = new CountDownLatch(1);
-  private volatile boolean forking;
-  private volatile boolean workRan;
-  private volatile Thread outsiderThread;
-
-  private boolean gaveUp;
-  private boolean hung;
+  private final OutsideFork fork = new OutsideFork();
   private String runThrew;
-  private String forkThrew;
-  private boolean outsiderInterrupted;
-  private Task<Boolean> task;
 
   @Actor
   public void owner() {
@@ -80,24 +66,15 @@ public class GroupCancelVersusPlaceWait {
           () -> {
             group.fork(
                 () -> {
-                  holding.countDown();
+                  fork.holding.countDown();
                   // Keeps the place through the cancellation, until the outsider's fork returned.
-                  CancelScope.shielded().run(() -> Race.awaitLatch(forkReturned));
+                  CancelScope.shielded().run(() -> Race.awaitLatch(fork.returned));
                 });
-            if (Race.await(() -> forking)) {
+            if (Race.await(() -> fork.forking)) {
               Race.spinFor(cancelAfterNanos);
               group.cancel();
             }
-            // The body is cancelled now: it waits in a shield, as the holder does.
-            CancelScope.shielded()
-                .run(
-                    () -> {
-                      if (!Race.awaitLatch(forkReturned)) {
-                        hung = true;
-                        outsiderThread.interrupt(); // ends the lost wait: the instance ends
-                        Race.awaitLatch(forkReturned);
-                      }
-                    });
+            CancelScope.shielded().run(fork::awaitReturn); // the body is cancelled now
           });
     } catch (Throwable t) {
       runThrew = Race.name(t);
@@ -106,52 +83,11 @@ public class GroupCancelVersusPlaceWait {
 
   @Actor
   public void outsider() {
-    outsiderThread = Thread.currentThread();
-    if (!Race.awaitLatch(holding)) {
-      gaveUp = true;
-      forkReturned.countDown();
-      return;
-    }
-    forking = true;
-    try {
-      task =
-          group.fork(
-              () -> {
-                workRan = true;
-                return true;
-              });
-    } catch (Throwable t) {
-      forkThrew = Race.name(t);
-    }
-    forkReturned.countDown();
-    outsiderInterrupted = Thread.interrupted(); // cleared: the thread runs later instances
+    fork.run(group);
   }
 
   @Arbiter
   public void arbiter(L_Result r) {
-    r.r1 = verdict();
-  }
-
-  private String verdict() {
-    if (gaveUp) {
-      return "gave up";
-    }
-    if (hung) {
-      return "hung";
-    }
-    if (runThrew != null) {
-      return "run threw " + runThrew;
-    }
-    if (forkThrew != null) {
-      return "fork threw " + forkThrew;
-    }
-    if (outsiderInterrupted) {
-      return "outsider interrupted";
-    }
-    if (workRan) {
-      return "ran";
-    }
-    Future.State state = task.state();
-    return state == Future.State.CANCELLED ? "not run" : "state " + state;
+    r.r1 = fork.verdict(runThrew);
   }
 }
