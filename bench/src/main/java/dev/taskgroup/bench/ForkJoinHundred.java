@@ -1,6 +1,8 @@
 package dev.taskgroup.bench;
 
 import dev.taskgroup.TaskGroup;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -43,20 +45,23 @@ public class ForkJoinHundred {
   }
 
   /**
-   * Raw plus the two things every group of threads needs and {@link #raw} does without, so that the
-   * cost of structure itself is measured: each child's thread carries a handle that code running on
-   * it can find (here, as in the library, its uncaught-exception handler: a volatile store per
-   * child, the cheapest per-thread slot the JDK offers), and the number of children is not known in
-   * advance (each fork counts one in with an atomic increment; the owner's own share keeps the
-   * count above zero until it joins). Not a peer: the floor that {@code taskgroup} is read against.
+   * Raw plus what every group of threads that hands back a handle per child needs and {@link #raw}
+   * does without, so that the cost of structure itself is measured: a handle per child (a new
+   * object, which is what its thread runs, and which the child marks done as it ends, with a
+   * release store), found by code running on the child's thread (here, as in the library, as the
+   * thread's uncaught-exception handler: a volatile store per child, the cheapest per-thread slot
+   * the JDK offers), and a count of children not known in advance (each fork counts one in with an
+   * atomic increment; the owner's own share keeps the count above zero until it joins). Not a peer:
+   * the floor that {@code taskgroup} is read against.
    */
   @Benchmark
   public void rawWithBookkeeping() {
     Bookkeeping group = new Bookkeeping(Thread.currentThread());
     for (int i = 0; i < CHILDREN; i++) {
-      Thread child = Thread.ofVirtual().unstarted(group);
+      Member member = new Member(group);
+      Thread child = Thread.ofVirtual().unstarted(member);
       group.admit();
-      child.setUncaughtExceptionHandler(group);
+      child.setUncaughtExceptionHandler(member);
       child.start();
     }
     group.join();
@@ -139,7 +144,7 @@ public class ForkJoinHundred {
    * {@link #rawWithBookkeeping}'s group: a count of unfinished members (the owner's share and one
    * per child), counted in per fork; the member that takes it to zero unparks the owner.
    */
-  static final class Bookkeeping implements Runnable, Thread.UncaughtExceptionHandler {
+  static final class Bookkeeping {
     private final AtomicInteger left = new AtomicInteger(1);
     private final Thread owner;
 
@@ -151,16 +156,10 @@ public class ForkJoinHundred {
       left.incrementAndGet();
     }
 
-    @Override
-    public void run() {
+    void leave() {
       if (left.decrementAndGet() == 0) {
         LockSupport.unpark(owner);
       }
-    }
-
-    @Override
-    public void uncaughtException(Thread t, Throwable e) {
-      t.getThreadGroup().uncaughtException(t, e);
     }
 
     /** Gives up the owner's share, then parks until every child has counted itself out. */
@@ -171,6 +170,40 @@ public class ForkJoinHundred {
       while (left.get() != 0) {
         LockSupport.park(this);
       }
+    }
+  }
+
+  /**
+   * {@link #rawWithBookkeeping}'s handle on one child: what its thread runs, its uncaught-exception
+   * handler, and the mark that it is done (which a handle's {@code isDone()} would read).
+   */
+  static final class Member implements Runnable, Thread.UncaughtExceptionHandler {
+    private static final VarHandle DONE;
+
+    static {
+      try {
+        DONE = MethodHandles.lookup().findVarHandle(Member.class, "done", boolean.class);
+      } catch (ReflectiveOperationException e) {
+        throw new ExceptionInInitializerError(e);
+      }
+    }
+
+    private final Bookkeeping group;
+    private boolean done;
+
+    Member(Bookkeeping group) {
+      this.group = group;
+    }
+
+    @Override
+    public void run() {
+      DONE.setRelease(this, true);
+      group.leave();
+    }
+
+    @Override
+    public void uncaughtException(Thread t, Throwable e) {
+      t.getThreadGroup().uncaughtException(t, e);
     }
   }
 
