@@ -181,10 +181,6 @@ final class Report {
     verdictBelow("(a) one child: taskgroup below STS", "a1", "sts");
     Measured hundred = ratio("a100", "taskgroup");
     verdictAtMost("(a) 100 children: taskgroup per child at most 1.1x raw", hundred, 1.1);
-    verdictAtMost(
-        "(a) 100 children: taskgroup per child within 3% of the floor of structure"
-            + " (`rawWithBookkeeping`, above)",
-        ratio("a100", "taskgroup", "rawWithBookkeeping"), 1.03);
     verdictBelow("(a) 100 children: taskgroup below STS", "a100", "sts");
     verdictBelow("(a) 100 children: taskgroup below the executor", "a100", "executor");
     verdictAtMost(
