@@ -202,8 +202,8 @@ final class Report {
   }
 
   /**
-   * What the 100-children row is read against: raw plus the bookkeeping any group of threads needs
-   * ({@code ForkJoinHundred.rawWithBookkeeping}), measured in the same run.
+   * What the 100-children row is read against: raw plus what any group of threads that hands back a
+   * handle per child needs ({@code ForkJoinHundred.rawWithBookkeeping}), measured in the same run.
    */
   private void floorOfStructure(StringBuilder b) {
     Measured floor = ratio("a100", "rawWithBookkeeping");
@@ -225,8 +225,8 @@ final class Report {
         .append("outcome is set by a compare-and-set, because `Task.cancel()` may race it (the ")
         .append("child's link in the group's list rides on the count's atomic step). ")
         .append("`ForkProfile` (README, \"Benchmarks\") shows where the time goes, by JFR ")
-        .append("execution samples: the JDK's thread creation, start, scheduling and end take ")
-        .append("the rest, and in the library's share the atomic steps come first. The ")
+        .append("execution samples: most of it in the JDK's thread creation, start, scheduling ")
+        .append("and end; in the library's share, the atomic steps come first. The ")
         .append("cheaper-looking per-thread slots cost memory instead: a `ThreadLocal` makes a ")
         .append("map per child, and a `ScopedValue` binding (JDK 25) kept its frames and ")
         .append("objects on every parked child's stack: measured once with `MemoryProbe` on a ")
