@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import jdk.jfr.EventType;
+import jdk.jfr.FlightRecorder;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -34,6 +36,20 @@ class ForkProfileTest {
     assertThat(raw.nanosPerChild()).isPositive();
     assertThat(ForkProfile.format(List.of(raw, taskgroup)))
         .contains("raw", "taskgroup", "library frames of taskgroup");
+  }
+
+  @Test
+  void everyEventOfTheLibraryIsTurnedOff() throws Exception {
+    ForkJoinHundred bench = new ForkJoinHundred();
+    ForkProfile.record("taskgroup", ForkProfile.body(bench, "taskgroup"), Duration.ofMillis(200));
+    // By now the library's event classes are loaded and JFR has run: every one is registered.
+    List<String> registered =
+        FlightRecorder.getFlightRecorder().getEventTypes().stream()
+            .map(EventType::getName)
+            .filter(n -> n.startsWith("dev.taskgroup."))
+            .toList();
+    assertThat(registered).isNotEmpty();
+    assertThat(ForkProfile.LIBRARY_EVENTS).containsAll(registered);
   }
 
   @Test
