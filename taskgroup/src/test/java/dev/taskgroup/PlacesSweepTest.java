@@ -598,13 +598,7 @@ class PlacesSweepTest {
         () -> {
           CountDownLatch release = new CountDownLatch(1);
           group.fork((Body) release::await);
-          Thread outsider =
-              Thread.ofPlatform()
-                  .start(
-                      () -> {
-                        got.set(group.fork(() -> ran.set(true)));
-                        statusSet.set(Thread.currentThread().isInterrupted());
-                      });
+          Thread outsider = forkFromOutside(group, ran, got, statusSet);
           awaitQueued(group, 1);
           outsider.interrupt();
           outsider.join();
@@ -615,6 +609,20 @@ class PlacesSweepTest {
     assertThat(ran).isFalse();
     assertThat(statusSet).isTrue();
     assertAllPlacesBack(group, 1);
+  }
+
+  /**
+   * Starts a platform thread outside {@code group} that forks work setting {@code ran} into it, and
+   * then keeps the task it got and whether its interrupt status was set.
+   */
+  private static Thread forkFromOutside(
+      TaskGroup group, AtomicBoolean ran, AtomicReference<Task<?>> got, AtomicBoolean statusSet) {
+    return Thread.ofPlatform()
+        .start(
+            () -> {
+              got.set(group.fork(() -> ran.set(true)));
+              statusSet.set(Thread.currentThread().isInterrupted());
+            });
   }
 
   /** How the group comes to be cancelled while a fork from outside waits for a place. */
@@ -655,13 +663,7 @@ class PlacesSweepTest {
                   () -> {
                     CountDownLatch release = new CountDownLatch(1);
                     group.fork(() -> CancelScope.shielded().run(release::await));
-                    Thread outsider =
-                        Thread.ofPlatform()
-                            .start(
-                                () -> {
-                                  got.set(group.fork(() -> ran.set(true)));
-                                  statusSet.set(Thread.currentThread().isInterrupted());
-                                });
+                    Thread outsider = forkFromOutside(group, ran, got, statusSet);
                     awaitQueued(group, 1);
                     queuedBeforeTheCancel.set(!group.cancelScope().cancelCalled());
                     switch (how) {
