@@ -21,36 +21,57 @@ final class Invocations {
   static <T> List<T> all(Collection<? extends Callable<? extends T>> tasks)
       throws InterruptedException {
     List<Callable<? extends T>> work = copyOf(tasks);
-    TaskGroup group = inheritingPropagators(TaskGroup.builder().name("invokeAll")).build();
-    List<Task<? extends T>> forked = new ArrayList<>(work.size());
+    // COLLECT: the first failure cancels the other tasks (InvocationRace), not the group, whose
+    // body runs on the caller; every failure is still kept and thrown when the group ends.
+    TaskGroup group =
+        inheritingPropagators(TaskGroup.builder().name("invokeAll"))
+            .failurePolicy(FailurePolicy.COLLECT)
+            .build();
+    InvocationRace race = new InvocationRace(work.size());
+    AtomicReference<Throwable> decided = new AtomicReference<>();
     AtomicReference<RejectedExecutionException> refused = new AtomicReference<>();
     try {
       group.run(
           () ->
               forkShielded(
                   () -> {
-                    for (Callable<? extends T> c : work) {
-                      Task<? extends T> t = forkOrRefuse(group, c, refused);
-                      if (t == null) {
+                    for (int i = 0; i < work.size(); i++) {
+                      Callable<? extends T> c = work.get(i);
+                      int index = i;
+                      Callable<T> entrant =
+                          () -> {
+                            try {
+                              return c.call();
+                            } catch (Throwable e) {
+                              if (race.end(index)) { // a failure (or a cancellation from above)
+                                decided.set(e);
+                              }
+                              throw e;
+                            }
+                          };
+                      Task<T> t = forkOrRefuse(group, entrant, refused);
+                      if (t == null || !race.entered(index, t)) {
                         return;
                       }
-                      forked.add(t);
                     }
                   }));
     } catch (TaskGroupException failed) {
-      RejectedExecutionException r = refusal(refused, List.of(failed));
-      throw r != null ? r : failed;
+      TaskGroupException ordered = decidingFailureFirst(failed, decided.get());
+      RejectedExecutionException r = refusal(refused, List.of(ordered));
+      throw r != null ? r : ordered;
     }
     RejectedExecutionException r = refusal(refused, List.of());
     if (r != null) {
       throw r;
     }
-    List<T> results = new ArrayList<>(forked.size());
-    for (Task<? extends T> t : forked) {
+    List<T> results = new ArrayList<>(work.size());
+    for (Task<?> t : race.forked()) {
       if (t.state() != Future.State.SUCCESS) {
         throw stoppedUnseen("invokeAll: a task was cancelled and has no result");
       }
-      results.add(t.resultNow());
+      @SuppressWarnings("unchecked") // each is the Task<T> forked above
+      T value = (T) t.resultNow();
+      results.add(value);
     }
     return results;
   }
@@ -67,21 +88,25 @@ final class Invocations {
             .failurePolicy(FailurePolicy.COLLECT)
             .onFailure(failures::add)
             .build();
+    InvocationRace race = new InvocationRace(work.size());
     AtomicReference<RejectedExecutionException> refused = new AtomicReference<>();
     group.run(
         () ->
             forkShielded(
                 () -> {
-                  for (Callable<? extends T> c : work) {
-                    Callable<Void> race =
+                  for (int i = 0; i < work.size(); i++) {
+                    Callable<? extends T> c = work.get(i);
+                    int index = i;
+                    Callable<Void> entrant =
                         () -> {
                           T value = c.call();
                           if (winner.compareAndSet(null, Optional.ofNullable(value))) {
-                            group.cancel("invokeAny: a result arrived");
+                            race.end(index); // the first result cancels the other tasks
                           }
                           return null;
                         };
-                    if (forkOrRefuse(group, race, refused) == null) {
+                    Task<Void> t = forkOrRefuse(group, entrant, refused);
+                    if (t == null || !race.entered(index, t)) {
                       return;
                     }
                   }
@@ -133,6 +158,35 @@ final class Invocations {
   }
 
   /**
+   * {@code failed} with the failure that ended invokeAll's race first. The task that failed first
+   * cancels its siblings before its failure reaches the group (it does so from inside its work), so
+   * a sibling that fails as it stops (a close() that throws) may be reported before it; the order a
+   * group with {@link FailurePolicy#CANCEL_ALL} gives, the cause before its effects, is restored.
+   */
+  private static TaskGroupException decidingFailureFirst(
+      TaskGroupException failed, Throwable deciding) {
+    List<Throwable> failures = failed.failures();
+    int at = -1;
+    for (int i = 0; i < failures.size(); i++) {
+      if (failures.get(i) == deciding) {
+        at = i;
+        break;
+      }
+    }
+    if (at <= 0) {
+      return failed;
+    }
+    List<Throwable> ordered = new ArrayList<>(failures.size());
+    ordered.add(deciding);
+    for (int i = 0; i < failures.size(); i++) {
+      if (i != at) {
+        ordered.add(failures.get(i));
+      }
+    }
+    return new TaskGroupException("invokeAll", ordered);
+  }
+
+  /**
    * What the call throws when its group ended normally (no failure, no cancellation it could see)
    * yet a task was cancelled: only a cancellation of a scope around the caller stops the tasks
    * without failing the group, and it is hidden from the group's end when a shield was raised in
@@ -157,8 +211,9 @@ final class Invocations {
    * is not interrupted), so any interrupt the caller sees is someone else's and is thrown as
    * InterruptedException (or, with a failure, left set). Nothing else changes: fork does not wait
    * (no maxConcurrency), and starts no work once the group is effectively cancelled, shield or not.
-   * One instant remains: a cancellation that came while the caller forked is delivered as it leaves
-   * the shield, and an interrupt landing just then may still be absorbed with it.
+   * One instant remains: a cancellation of the group that came while the caller forked is delivered
+   * as it leaves the shield, and an interrupt landing just then may still be absorbed with it.
+   * Neither call's group cancels itself for that reason ({@link InvocationRace}).
    */
   private static void forkShielded(Runnable forks) throws InterruptedException {
     CancelScope.shielded().run(forks::run);

@@ -1409,13 +1409,13 @@ class PortedJdkTest {
   }
 
   // InvokeTest testInterruptInvokeAny, at the worst moment: the caller is interrupted by someone
-  // else after the invoking group cancelled itself (a result arrived; for invokeAll, a task
-  // failed) while the caller was still forking. The caller's interrupt must not be absorbed with
-  // the group's own cancellation: invokeAny throws InterruptedException (or, had it returned, the
+  // else after the call was decided (a result arrived; for invokeAll, a task failed) while the
+  // caller was still forking. The caller's interrupt must not be absorbed with the cancellation
+  // of the other tasks: invokeAny throws InterruptedException (or, had it returned, the
   // status would be set); invokeAll throws the failure with the status still set (TaskGroup,
   // outcome 1). The moment is made with a context propagator of an enclosing group, whose wrap()
   // runs on the caller's thread for each fork: for the second fork it waits until the first task
-  // has ended (and so cancelled the group), then has another thread interrupt the caller. Before
+  // has ended (and so decided the call), then has another thread interrupt the caller. Before
   // the fix the caller, interrupted by that cancellation while forking, had the two interrupts
   // merged and absorbed: invokeAny returned its result, invokeAll threw, with the status clear.
   @RepeatedTest(10)
