@@ -435,9 +435,11 @@ public final class TaskGroup {
   /**
    * Runs every task as a child of a new group and returns all their results, in the order given:
    * Java's {@code ExecutorService.invokeAll}, or asyncio's {@code gather}, with structured
-   * lifetimes. The first failure cancels the others; every failure is then reported. The tasks run
-   * inside the {@link ContextPropagator}s that are service-loaded and those of the innermost group
-   * around the caller.
+   * lifetimes. The first failure cancels the others; every failure is then reported, the first one
+   * first. The tasks run inside the {@link ContextPropagator}s that are service-loaded and those of
+   * the innermost group around the caller. The call cancels the tasks, never the caller's thread,
+   * so an interrupt of the caller from someone else is never absorbed: it is thrown as {@code
+   * InterruptedException}, or left set when the call returns or throws a failure.
    *
    * {@snippet :
    * List<Page> pages = TaskGroup.invokeAll(List.of(
@@ -468,8 +470,8 @@ public final class TaskGroup {
    * succeed at the same moment exactly one result is returned, and the loser's cancellation is not
    * a failure. Failures are thrown only when every task failed: once one succeeds, or the caller is
    * cancelled first, the failures of the others are dropped, as {@code ExecutorService.invokeAny}
-   * drops them (to keep every failure, use {@link #invokeAll} or a group). Context propagation is
-   * as for {@link #invokeAll}.
+   * drops them (to keep every failure, use {@link #invokeAll} or a group). Context propagation and
+   * an interrupt of the caller are as for {@link #invokeAll}.
    *
    * {@snippet :
    * Address fastest = TaskGroup.invokeAny(List.of(
