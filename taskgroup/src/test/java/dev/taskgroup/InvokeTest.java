@@ -237,4 +237,45 @@ class InvokeTest {
       assertThat(secondRan).as(what).hasValue(0);
     }
   }
+
+  // invokeAny and invokeAll are decided by a task (the first result; the first failure), which
+  // cancels the other tasks itself while the caller may still be forking them: every task forked
+  // before, during or after the decision must be cancelled, or the call waits for ever (this
+  // class's timeout). The deciding task is at a random place among 32; the others wait until
+  // cancelled. The caller's interrupt status stays clear. Randomised: the seed is printed.
+  @Test
+  void theDecidingTaskStopsEveryOtherTaskWhateverTheMomentItIsForked() throws Exception {
+    long seed = Probes.seed("invokeRace.seed", "InvokeTest deciding task");
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
+    RuntimeException boom = new RuntimeException("boom");
+    for (int round = 0; round < 400; round++) {
+      boolean any = (round & 1) == 0;
+      int decider = rnd.nextInt(32);
+      List<Callable<String>> tasks = new java.util.ArrayList<>();
+      for (int i = 0; i < 32; i++) {
+        boolean decides = i == decider;
+        tasks.add(
+            () -> {
+              if (decides) {
+                if (any) {
+                  return "won";
+                }
+                throw boom;
+              }
+              new CountDownLatch(1).await(); // until cancelled
+              return "never";
+            });
+      }
+      String what = "round " + round + " (seed " + seed + "), task " + decider + " decides";
+      if (any) {
+        assertThat(TaskGroup.invokeAny(tasks)).as(what).isEqualTo("won");
+      } else {
+        TaskGroupException e =
+            catchThrowableOfType(TaskGroupException.class, () -> TaskGroup.invokeAll(tasks));
+        assertThat(e).as(what).isNotNull();
+        assertThat(e.failures()).as(what).containsExactly(boom);
+      }
+      assertThat(Thread.currentThread().isInterrupted()).as(what).isFalse();
+    }
+  }
 }
