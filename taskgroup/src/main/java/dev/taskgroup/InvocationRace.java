@@ -23,9 +23,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * acquire). In the synchronization order one of the two reads follows the other side's write, so
  * every task but the one that ended the race is cancelled by it, by the body once it sees it, or by
  * both (a second cancel returns false). A task is known by its index in the caller's list, which is
- * its index in {@code forked}: the body adds them in order and stops at the first refusal.
+ * its index in {@code forked}: the body adds them in order and stops at the first refusal. A
+ * refused fork ends the race too, on the caller's thread, with {@link #REFUSED}: every task forked
+ * is then cancelled.
  */
 final class InvocationRace {
+  /** The index that ends the race when a fork was refused: no task has it. */
+  static final int REFUSED = Integer.MAX_VALUE;
+
   private final AtomicInteger first = new AtomicInteger(-1); // the index that ended the race
   private final List<Task<?>> forked; // guarded by itself
 

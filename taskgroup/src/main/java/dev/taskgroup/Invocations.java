@@ -49,7 +49,7 @@ final class Invocations {
                               throw e;
                             }
                           };
-                      Task<T> t = forkOrRefuse(group, entrant, refused);
+                      Task<T> t = forkOrRefuse(group, entrant, refused, race);
                       if (t == null || !race.entered(index, t)) {
                         return;
                       }
@@ -105,7 +105,7 @@ final class Invocations {
                           }
                           return null;
                         };
-                    Task<Void> t = forkOrRefuse(group, entrant, refused);
+                    Task<Void> t = forkOrRefuse(group, entrant, refused, race);
                     if (t == null || !race.entered(index, t)) {
                       return;
                     }
@@ -127,17 +127,21 @@ final class Invocations {
 
   /**
    * Forks {@code c} into the invoking group; if the fork is refused (a context propagator threw in
-   * wrap, no thread could be started), keeps the refusal in {@code refused}, cancels the group (the
-   * tasks forked before stop and are waited for) and returns null. The call then throws the refusal
+   * wrap, no thread could be started), keeps the refusal in {@code refused}, ends the race (the
+   * tasks forked before are cancelled, and the group waits for them; not the group's cancel, for
+   * the reason {@link InvocationRace} gives) and returns null. The call then throws the refusal
    * itself, as ExecutorService.invokeAll and invokeAny do: it is not a failure of a task.
    */
   private static <T> Task<T> forkOrRefuse(
-      TaskGroup group, Callable<T> c, AtomicReference<RejectedExecutionException> refused) {
+      TaskGroup group,
+      Callable<T> c,
+      AtomicReference<RejectedExecutionException> refused,
+      InvocationRace race) {
     try {
       return group.fork(c);
     } catch (RejectedExecutionException e) {
       refused.set(e);
-      group.cancel(group.name() + ": a task could not be started");
+      race.end(InvocationRace.REFUSED);
       return null;
     }
   }
