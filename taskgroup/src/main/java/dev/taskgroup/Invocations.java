@@ -207,17 +207,17 @@ final class Invocations {
 
   /**
    * Runs the invoking group's body, which only forks, in a shielded scope. The caller's thread is
-   * the group's owner: unshielded, the group's own cancellation (a result arrived, a task failed)
-   * or one from above would interrupt it while it forks, and an interrupt of the caller from
-   * someone else arriving meanwhile would be absorbed with that one (CancelScope, "Interrupts"):
-   * the call would return a result with the caller's interrupt lost. Shielded, the library never
-   * interrupts the caller before the join, where it never does (an owner waiting for its children
-   * is not interrupted), so any interrupt the caller sees is someone else's and is thrown as
-   * InterruptedException (or, with a failure, left set). Nothing else changes: fork does not wait
-   * (no maxConcurrency), and starts no work once the group is effectively cancelled, shield or not.
-   * One instant remains: a cancellation of the group that came while the caller forked is delivered
-   * as it leaves the shield, and an interrupt landing just then may still be absorbed with it.
-   * Neither call's group cancels itself for that reason ({@link InvocationRace}).
+   * the group's owner: unshielded, a cancellation from above would interrupt it while it forks, and
+   * an interrupt of the caller from someone else arriving meanwhile would be absorbed with that one
+   * (CancelScope, "Interrupts"). Shielded, the library never interrupts the caller before the join,
+   * where it never does (an owner waiting for its children is not interrupted). Nothing else
+   * changes: fork does not wait (no maxConcurrency), and starts no work once the group is
+   * effectively cancelled, shield or not. A cancellation from above that came while the caller
+   * forked is delivered as it leaves the shield, and an interrupt landing just then may still be
+   * absorbed with it; the call then ends by that cancellation anyway. The group never cancels
+   * itself: what decides the call cancels the tasks instead ({@link InvocationRace}), so an
+   * interrupt the caller sees otherwise is always someone else's, and is thrown as
+   * InterruptedException (or left set when the call returns or throws a failure).
    */
   private static void forkShielded(Runnable forks) throws InterruptedException {
     CancelScope.shielded().run(forks::run);
