@@ -127,9 +127,9 @@ final class CurveReport {
         Measured m = series.get(impl).get(x);
         b.append(" | ");
         if (m != null) {
-          b.append(Report.fmt(c.shown(m.score(), x)));
+          b.append(Findings.fmt(c.shown(m.score(), x)));
           if (m.error() > 0) {
-            b.append(" ± ").append(Report.fmt(c.shown(m.error(), x)));
+            b.append(" ± ").append(Findings.fmt(c.shown(m.error(), x)));
           }
         }
       }
@@ -166,9 +166,9 @@ final class CurveReport {
             .append(" | ")
             .append(byCarriers.getKey())
             .append(" | ")
-            .append(Report.fmt(f.perUnit() * 1e3))
+            .append(Findings.fmt(f.perUnit() * 1e3))
             .append(" ns | ")
-            .append(Report.fmt(f.fixed()))
+            .append(Findings.fmt(f.fixed()))
             .append(" us | ")
             .append(String.format(Locale.ROOT, "%.3f | %.3f", f.exponent(), f.tailExponent()))
             .append(" | ")
@@ -188,7 +188,7 @@ final class CurveReport {
                     "slope %.3f (all), %.3f (three largest); %s ns per %s",
                     f.exponent(),
                     f.tailExponent(),
-                    Report.fmt(f.perUnit() * 1e3),
+                    Findings.fmt(f.perUnit() * 1e3),
                     unitNoun(c)),
                 f.superLinear() ? "MISS" : "PASS"
               });

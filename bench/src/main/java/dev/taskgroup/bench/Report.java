@@ -2,20 +2,20 @@ package dev.taskgroup.bench;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
-/** Collects what {@link Compare} measured and writes RESULTS.md. */
+/**
+ * Writes RESULTS.md from what {@link Compare} measured: the prose and tables of each workload; the
+ * numbers and the verdicts on the targets are kept in {@link Findings}.
+ */
 final class Report {
-  /** Workload key ("a1", "b/100000", ...) to implementation to number. */
-  private final Map<String, Map<String, Measured>> data = new LinkedHashMap<>();
+  private final Findings findings = new Findings();
 
   private final Map<String, List<String>> memoryClasses = new LinkedHashMap<>();
   private final Map<String, Map<String, String>> deadlines = new LinkedHashMap<>();
-  private final List<String[]> verdicts = new ArrayList<>();
   private String date;
   private String loadStart;
   private String loadEnd;
@@ -41,7 +41,7 @@ final class Report {
   }
 
   void put(String workload, String impl, Measured m) {
-    data.computeIfAbsent(workload, k -> new LinkedHashMap<>()).put(impl, m);
+    findings.put(workload, impl, m);
   }
 
   void memoryClasses(String impl, List<String> lines) {
@@ -85,9 +85,9 @@ final class Report {
       } catch (IOException e) {
         throw new UncheckedIOException("could not draw the plots", e);
       }
-      verdicts.addAll(curves.verdicts());
+      findings.verdicts(curves.verdicts());
     }
-    b.insert(targetsAt, targets());
+    b.insert(targetsAt, findings.targets());
     return b.toString();
   }
 
@@ -126,21 +126,6 @@ final class Report {
     b.append("\n");
   }
 
-  private String targets() {
-    StringBuilder b = new StringBuilder("## Targets\n\n");
-    b.append("| target | measured | verdict |\n| --- | --- | --- |\n");
-    for (String[] v : verdicts) {
-      b.append("| ")
-          .append(v[0])
-          .append(" | ")
-          .append(v[1])
-          .append(" | ")
-          .append(v[2])
-          .append(" |\n");
-    }
-    return b.append("\n").toString();
-  }
-
   // ---- workloads ----------------------------------------------------------------------------
 
   private void forkJoin(StringBuilder b) {
@@ -172,32 +157,32 @@ final class Report {
         .append("benchmark's set-up checks that the switch took). The target: `taskgroup`, with ")
         .append("no propagator, no recording and no test clock, within 3% of it.\n\n");
     b.append("### One child per group (time per group)\n\n");
-    table(b, "a1");
+    findings.table(b, "a1");
     b.append("### 100 children per group (time per child)\n\n");
-    table(b, "a100");
+    findings.table(b, "a100");
     floorOfStructure(b);
-    Measured one = ratio("a1", "taskgroup");
-    verdictAtMost("(a) one child: taskgroup at most 1.1x raw", one, 1.1);
-    verdictBelow("(a) one child: taskgroup below STS", "a1", "sts");
-    Measured hundred = ratio("a100", "taskgroup");
-    verdictAtMost("(a) 100 children: taskgroup per child at most 1.1x raw", hundred, 1.1);
-    verdictBelow("(a) 100 children: taskgroup below STS", "a100", "sts");
-    verdictBelow("(a) 100 children: taskgroup below the executor", "a100", "executor");
-    verdictAtMost(
+    Measured one = findings.ratio("a1", "taskgroup");
+    findings.atMost("(a) one child: taskgroup at most 1.1x raw", one, 1.1);
+    findings.below("(a) one child: taskgroup below STS", "a1", "sts");
+    Measured hundred = findings.ratio("a100", "taskgroup");
+    findings.atMost("(a) 100 children: taskgroup per child at most 1.1x raw", hundred, 1.1);
+    findings.below("(a) 100 children: taskgroup below STS", "a100", "sts");
+    findings.below("(a) 100 children: taskgroup below the executor", "a100", "executor");
+    findings.atMost(
         "(a) one child: no propagator, JFR recording or test clock within 3% of the build"
             + " without those features",
-        ratio("a1", "taskgroup", "taskgroupWithoutFeatures"), 1.03);
-    verdictAtMost(
+        findings.ratio("a1", "taskgroup", "taskgroupWithoutFeatures"), 1.03);
+    findings.atMost(
         "(a) 100 children: no propagator, JFR recording or test clock within 3% of the build"
             + " without those features",
-        ratio("a100", "taskgroup", "taskgroupWithoutFeatures"), 1.03);
-    verdictAtMost(
+        findings.ratio("a100", "taskgroup", "taskgroupWithoutFeatures"), 1.03);
+    findings.atMost(
         "(a) one child: one no-op context propagator at most 1.1x none",
-        ratio("a1", "taskgroupPropagator", "taskgroup"),
+        findings.ratio("a1", "taskgroupPropagator", "taskgroup"),
         1.1);
-    verdictAtMost(
+    findings.atMost(
         "(a) 100 children: one no-op context propagator at most 1.1x none",
-        ratio("a100", "taskgroupPropagator", "taskgroup"),
+        findings.ratio("a100", "taskgroupPropagator", "taskgroup"),
         1.1);
   }
 
@@ -206,8 +191,8 @@ final class Report {
    * handle per child needs ({@code ForkJoinHundred.rawWithBookkeeping}), measured in the same run.
    */
   private void floorOfStructure(StringBuilder b) {
-    Measured floor = ratio("a100", "rawWithBookkeeping");
-    Measured over = ratio("a100", "taskgroup", "rawWithBookkeeping");
+    Measured floor = findings.ratio("a100", "rawWithBookkeeping");
+    Measured over = findings.ratio("a100", "taskgroup", "rawWithBookkeeping");
     if (floor == null || over == null) {
       return;
     }
@@ -257,7 +242,7 @@ final class Report {
         .append("shot, 2 forks x (5 warm-up + 20 measured) iterations, heap 4 GiB.\n\n");
     for (String n : List.of("10000", "100000")) {
       b.append("### N = ").append(n).append("\n\n");
-      table(b, "b/" + n);
+      findings.table(b, "b/" + n);
     }
     b.append("### N = 100000, one full GC at the end of set-up\n\n");
     b.append("The same, but set-up ends with `System.gc()`, so every parked child's stack (a ")
@@ -265,33 +250,33 @@ final class Report {
         .append("has; the JDK then thaws the waking children's stacks on its slow path, for ")
         .append("every implementation. Not a target; shown because it changes the absolute ")
         .append("numbers and the spread.\n\n");
-    table(b, "bgc/100000");
+    findings.table(b, "bgc/100000");
     b.append("### N = 100000, cancel called from a platform thread\n\n");
     b.append("The same as the first N = 100000 table, but the cancel (and the wait until ")
         .append("everything has ended) runs on one platform thread kept for the whole run, ")
         .append("handed over from the benchmark thread (`CancelFrom`).\n\n");
-    table(b, "bplat/100000");
+    findings.table(b, "bplat/100000");
     b.append("### 75th percentiles (N = 100000)\n\n");
     b.append("JMH's 75th percentile of the same single-shot samples: the slow mode the targets ")
         .append("rule out would show here first.\n\n");
     b.append("From the benchmark thread (virtual):\n\n");
-    table(b, "b/100000/p75");
+    findings.table(b, "b/100000/p75");
     b.append("From a platform thread:\n\n");
-    table(b, "bplat/100000/p75");
+    findings.table(b, "bplat/100000/p75");
     for (String[] from : new String[][] {{"b", "a virtual"}, {"bplat", "a platform"}}) {
       String w = from[0] + "/100000";
       String who = "called from " + from[1] + " thread";
-      verdictAtMost(
+      findings.atMost(
           "(b) cancel of 100 000 parked children, " + who + ": taskgroup at most 1.1x raw",
-          ratio(w, "taskgroup"),
+          findings.ratio(w, "taskgroup"),
           1.1);
-      verdictAtMost(
+      findings.atMost(
           "(b) cancel of 100 000 parked children, "
               + who
               + ": taskgroup's 75th percentile within 1.2x raw's",
-          ratio(w + "/p75", "taskgroup"),
+          findings.ratio(w + "/p75", "taskgroup"),
           1.2);
-      verdictBelow(
+      findings.below(
           "(b) cancel of 100 000 parked children, " + who + ": taskgroup below STS", w, "sts");
     }
   }
@@ -309,7 +294,7 @@ final class Report {
         .append("keeps its list of tasks; STS (`open()`, `fork`, the owner in `join()`) and the ")
         .append("executor (`submit`) keep what they keep. ± is the standard deviation over the ")
         .append("JVMs.\n\n");
-    table(b, "c");
+    findings.table(b, "c");
     b.append("Bytes per parked child by class (class histogram with N children parked minus ")
         .append("the one before they started, through the `gcClassHistogram` diagnostic command; ")
         .append("first JVM of each implementation; classes adding at least 0.5 byte per child; ")
@@ -317,8 +302,8 @@ final class Report {
     b.append(MemoryTable.markdown(memoryClasses));
     // Shown as taskgroup's bytes against STS's, not as ratios to raw (which read like a miss of
     // a 1.0x target). Two doubles from heap readings are never equal: below is at most.
-    verdictBelow("(c) memory per parked child: taskgroup at most STS", "c", "sts");
-    if (data.containsKey("c-held")) {
+    findings.below("(c) memory per parked child: taskgroup at most STS", "c", "sts");
+    if (findings.get("c-held") != null) {
       b.append("### Held finished children (context, no target)\n\n");
       b.append("`HeldProbe`, fresh JVMs as above: N = 100 000 children each return a result ")
           .append("made beforehand, and the caller keeps every handle after all have finished ")
@@ -327,7 +312,7 @@ final class Report {
           .append(
               "supplyAsync` on that executor (`cf`). Used heap after full GCs before and after, ")
           .append("divided by N: what one held handle keeps, the results not counted.\n\n");
-      table(b, "c-held");
+      findings.table(b, "c-held");
     }
   }
 
@@ -346,19 +331,19 @@ final class Report {
         .append("round, for taskgroup in its first three (until `TaskImpl.run` reached C2). ")
         .append("± is the standard deviation over the rounds.\n\n");
     b.append("### Start all 1 000 000\n\n");
-    table(b, "d/start");
+    findings.table(b, "d/start");
     b.append("### Cancel all 1 000 000\n\n");
-    table(b, "d/cancel");
-    Map<String, Measured> d = data.get("d/cancel");
+    findings.table(b, "d/cancel");
+    Map<String, Measured> d = findings.get("d/cancel");
     boolean held = d != null && d.containsKey("taskgroup");
-    verdicts.add(
-        new String[] {
-          "(d) one group holds 1 000 000 concurrent parked children",
-          held ? "all started, parked and cancelled" : "did not run",
-          held ? "PASS" : "MISS"
-        });
-    verdictAtMost("(d) 1 000 000: start within 1.1x raw", ratio("d/start", "taskgroup"), 1.1);
-    verdictAtMost("(d) 1 000 000: cancel within 1.5x raw", ratio("d/cancel", "taskgroup"), 1.5);
+    findings.verdict(
+        "(d) one group holds 1 000 000 concurrent parked children",
+        held ? "all started, parked and cancelled" : "did not run",
+        held ? "PASS" : "MISS");
+    findings.atMost(
+        "(d) 1 000 000: start within 1.1x raw", findings.ratio("d/start", "taskgroup"), 1.1);
+    findings.atMost(
+        "(d) 1 000 000: cancel within 1.5x raw", findings.ratio("d/cancel", "taskgroup"), 1.5);
   }
 
   private void deadline(StringBuilder b) {
@@ -402,16 +387,11 @@ final class Report {
     Map<String, String> tg = deadlines.get("taskgroup");
     if (tg != null) {
       double p99 = Double.parseDouble(tg.get("returned.p99"));
-      verdicts.add(
-          new String[] {
-            "(e) deadlines: p99 lateness at most 2 ms with 10 000",
-            String.format(
-                Locale.ROOT,
-                "p99 %.3f ms (returned), median %s ms",
-                p99,
-                tg.get("returned.median")),
-            p99 <= 2.0 ? "PASS" : "MISS"
-          });
+      findings.verdict(
+          "(e) deadlines: p99 lateness at most 2 ms with 10 000",
+          String.format(
+              Locale.ROOT, "p99 %.3f ms (returned), median %s ms", p99, tg.get("returned.median")),
+          p99 <= 2.0 ? "PASS" : "MISS");
     }
   }
 
@@ -424,129 +404,26 @@ final class Report {
         .append("targets: at most 3 ns for a checkpoint and at most 20 ns for entering and ")
         .append("leaving a nested scope, with nothing cancelled.\n\n");
     b.append("| operation | time | ± |\n| --- | ---: | ---: |\n");
-    Map<String, Measured> f = data.getOrDefault("f", Map.of());
+    Map<String, Measured> f = findings.get("f") != null ? findings.get("f") : Map.of();
     f.forEach(
         (op, m) ->
             b.append("| ")
                 .append(op)
                 .append(" | ")
-                .append(fmt(m.score()))
+                .append(Findings.fmt(m.score()))
                 .append(' ')
                 .append(m.unit())
                 .append(" | ")
-                .append(fmt(m.error()))
+                .append(Findings.fmt(m.error()))
                 .append(" |\n"));
     b.append("\n");
     Measured cp = f.get("checkpoint");
     if (cp != null) {
-      verdictAtMost("(f) uncancelled `checkpoint()` at most 3 ns", cp, 3);
+      findings.atMost("(f) uncancelled `checkpoint()` at most 3 ns", cp, 3);
     }
     Measured ns = f.get("nestedScope");
     if (ns != null) {
-      verdictAtMost("(f) uncancelled nested scope entry + exit at most 20 ns", ns, 20);
+      findings.atMost("(f) uncancelled nested scope entry + exit at most 20 ns", ns, 20);
     }
-  }
-
-  // ---- tables and verdicts ------------------------------------------------------------------
-
-  private void table(StringBuilder b, String workload) {
-    Map<String, Measured> w = data.getOrDefault(workload, Map.of());
-    Measured raw = w.get("raw");
-    b.append("| implementation | time | ± | vs raw | ± |\n| --- | ---: | ---: | ---: | ---: |\n");
-    for (String impl : Compare.ORDER) {
-      Measured m = w.get(impl);
-      if (m == null) {
-        continue;
-      }
-      String unit = m.unit().equals("B/child") ? "bytes" : m.unit();
-      b.append("| ")
-          .append(impl)
-          .append(" | ")
-          .append(fmt(m.score()))
-          .append(' ')
-          .append(unit)
-          .append(" | ")
-          .append(fmt(m.error()));
-      if (impl.equals("raw")) {
-        b.append(" | 1 (baseline) | ");
-      } else if (raw != null) {
-        Measured r = m.over(raw);
-        b.append(" | ")
-            .append(String.format(Locale.ROOT, "%.2fx", r.score()))
-            .append(" | ")
-            .append(String.format(Locale.ROOT, "%.2f", r.error()));
-      } else {
-        b.append(" | | ");
-      }
-      b.append(" |\n");
-    }
-    b.append("\n");
-  }
-
-  private Measured ratio(String workload, String impl) {
-    return ratio(workload, impl, "raw");
-  }
-
-  private Measured ratio(String workload, String impl, String base) {
-    Map<String, Measured> w = data.get(workload);
-    if (w == null || w.get(impl) == null || w.get(base) == null) {
-      return null;
-    }
-    return w.get(impl).over(w.get(base));
-  }
-
-  private void verdictAtMost(String target, Measured m, double limit) {
-    if (m == null) {
-      verdicts.add(new String[] {target, "not measured", "MISS (not measured)"});
-      return;
-    }
-    boolean pass = m.score() <= limit;
-    boolean straddles = m.score() - m.error() <= limit && m.score() + m.error() > limit;
-    String unit = m.unit().equals("x") ? "x" : " " + m.unit();
-    verdicts.add(
-        new String[] {
-          target,
-          String.format(Locale.ROOT, "%s%s ± %s", fmt(m.score()), unit, fmt(m.error())),
-          (pass ? "PASS" : "MISS") + (straddles ? " (within error)" : "")
-        });
-  }
-
-  private void verdictBelow(String target, String workload, String other) {
-    Map<String, Measured> w = data.getOrDefault(workload, Map.of());
-    Measured tg = w.get("taskgroup");
-    Measured o = w.get(other);
-    if (tg == null || o == null) {
-      verdicts.add(new String[] {target, "not measured", "MISS (not measured)"});
-      return;
-    }
-    Measured r = tg.over(o);
-    boolean pass = tg.score() < o.score();
-    boolean overlap = Math.abs(tg.score() - o.score()) < tg.error() + o.error();
-    verdicts.add(
-        new String[] {
-          target,
-          String.format(
-              Locale.ROOT,
-              "%s %s vs %s %s (%.2fx ± %.2f)",
-              fmt(tg.score()),
-              tg.unit(),
-              fmt(o.score()),
-              o.unit(),
-              r.score(),
-              r.error()),
-          (pass ? "PASS" : "MISS") + (overlap ? " (within error)" : "")
-        });
-  }
-
-  static String fmt(double v) {
-    double a = Math.abs(v);
-    if (a >= 100) {
-      return String.format(Locale.ROOT, "%.0f", v);
-    } else if (a >= 10) {
-      return String.format(Locale.ROOT, "%.1f", v);
-    } else if (a >= 1) {
-      return String.format(Locale.ROOT, "%.2f", v);
-    }
-    return String.format(Locale.ROOT, "%.3f", v);
   }
 }
