@@ -1033,7 +1033,7 @@ class PortedJdkFlockTest {
     java.util.SplittableRandom rnd = new java.util.SplittableRandom(seed);
     Thread caller = Thread.currentThread();
     RuntimeException boom = new RuntimeException("boom");
-    for (int round = 0; round < 1200; round++) { // 300 found the bug in 1 run of 4; ~4 s
+    for (int round = 0; round < 1200; round++) { // 300 found the bug in 1 run of 4; ~2 s
       int kind = round % 3; // invokeAny, invokeAll, invokeAll with a failing task
       Set<Thread> threads = ConcurrentHashMap.newKeySet();
       Callable<String> quick =
