@@ -13,6 +13,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntFunction;
 
 /** The implementation of {@link TaskGroup#invokeAll} and {@link TaskGroup#invokeAny}. */
 final class Invocations {
@@ -33,28 +34,22 @@ final class Invocations {
     try {
       group.run(
           () ->
-              forkShielded(
-                  () -> {
-                    for (int i = 0; i < work.size(); i++) {
-                      Callable<? extends T> c = work.get(i);
-                      int index = i;
-                      Callable<T> entrant =
-                          () -> {
-                            try {
-                              return c.call();
-                            } catch (Throwable e) {
-                              if (race.end(index)) { // a failure (or a cancellation from above)
-                                decided.set(e);
-                              }
-                              throw e;
-                            }
-                          };
-                      Task<T> t = forkOrRefuse(group, entrant, refused, race);
-                      if (t == null || !race.entered(index, t)) {
-                        return;
-                      }
-                    }
-                  }));
+              forkEach(
+                  group,
+                  work.size(),
+                  index ->
+                      () -> {
+                        try {
+                          return work.get(index).call();
+                        } catch (Throwable e) {
+                          if (race.end(index)) { // a failure (or a cancellation from above)
+                            decided.set(e);
+                          }
+                          throw e;
+                        }
+                      },
+                  race,
+                  refused));
     } catch (TaskGroupException failed) {
       TaskGroupException ordered = decidingFailureFirst(failed, decided.get());
       RejectedExecutionException r = refusal(refused, List.of(ordered));
@@ -92,25 +87,19 @@ final class Invocations {
     AtomicReference<RejectedExecutionException> refused = new AtomicReference<>();
     group.run(
         () ->
-            forkShielded(
-                () -> {
-                  for (int i = 0; i < work.size(); i++) {
-                    Callable<? extends T> c = work.get(i);
-                    int index = i;
-                    Callable<Void> entrant =
-                        () -> {
-                          T value = c.call();
-                          if (winner.compareAndSet(null, Optional.ofNullable(value))) {
-                            race.end(index); // the first result cancels the other tasks
-                          }
-                          return null;
-                        };
-                    Task<Void> t = forkOrRefuse(group, entrant, refused, race);
-                    if (t == null || !race.entered(index, t)) {
-                      return;
-                    }
-                  }
-                }));
+            forkEach(
+                group,
+                work.size(),
+                index ->
+                    () -> {
+                      T value = work.get(index).call();
+                      if (winner.compareAndSet(null, Optional.ofNullable(value))) {
+                        race.end(index); // the first result cancels the other tasks
+                      }
+                      return null;
+                    },
+                race,
+                refused));
     RejectedExecutionException r = refusal(refused, distinct(failures));
     if (r != null) {
       throw r;
@@ -123,6 +112,29 @@ final class Invocations {
       throw stoppedUnseen("invokeAny: every task was cancelled");
     }
     throw new TaskGroupException("invokeAny", distinct(failures));
+  }
+
+  /**
+   * The invoking group's body: forks {@code entrant.apply(i)} for each task i in order, shielded
+   * ({@link #forkShielded}), and stops at a refused fork or once the race has ended ({@link
+   * InvocationRace#entered}).
+   */
+  private static void forkEach(
+      TaskGroup group,
+      int count,
+      IntFunction<Callable<?>> entrant,
+      InvocationRace race,
+      AtomicReference<RejectedExecutionException> refused)
+      throws InterruptedException {
+    forkShielded(
+        () -> {
+          for (int i = 0; i < count; i++) {
+            Task<?> t = forkOrRefuse(group, entrant.apply(i), refused, race);
+            if (t == null || !race.entered(i, t)) {
+              return;
+            }
+          }
+        });
   }
 
   /**
