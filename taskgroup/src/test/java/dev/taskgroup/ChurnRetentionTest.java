@@ -644,6 +644,7 @@ class ChurnRetentionTest {
     AtomicInteger ran = new AtomicInteger();
     CountDownLatch holderIn = new CountDownLatch(1);
     CountDownLatch releaseHolder = new CountDownLatch(1);
+    CountDownLatch allCancelled = new CountDownLatch(1);
     TaskGroup g = TaskGroup.builder().name("bounded-churn").maxConcurrency(1).build();
     g.run(
         () -> {
@@ -676,9 +677,13 @@ class ChurnRetentionTest {
                             .isEqualTo(java.util.concurrent.Future.State.CANCELLED);
                       }
                     }
+                    allCancelled.countDown();
                     releaseHolder.await();
                   });
           holderIn.await();
+          // Every batch first: between two batches the queue of waiting forks is empty too, and
+          // the sample is still growing.
+          allCancelled.await();
           Probes.awaitTrue(
               "every cancelled fork left the group",
               Duration.ofSeconds(20),
