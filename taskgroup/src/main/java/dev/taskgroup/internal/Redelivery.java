@@ -32,9 +32,12 @@ import java.util.concurrent.locks.LockSupport;
  * checked within 2 * BASE of the delivery. Nothing is registered, and nothing runs, while
  * nothing is cancelled.
  *
- * The watcher (one daemon platform thread, started on first use) owns its list of watches, in the
- * order they were registered. Each watch is checked when due (ThreadState.recheck, under the
- * thread's BUSY bit when it must act):
+ * The watcher (one daemon platform thread, started on first use) owns its watches (Watches: a
+ * queue of those never checked, in the order they were registered, and one queue per interval
+ * between checks, each in the order its checks fall due, so that a pass costs what it checks and
+ * not what it watches: a slow cancellation of 100 000 threads is not walked again every pass).
+ * Each watch is checked when due (ThreadState.recheck, under the thread's BUSY bit when it must
+ * act):
  *   no longer effectively cancelled, finished,
  *   joining, or in a cooperative scope           -> dropped (WATCHED cleared)
  *   status clear (swallowed)                     -> interrupted again; next check after BASE
@@ -230,73 +233,24 @@ public final class Redelivery {
   }
 
   /**
-   * The watcher's loop. Its watches live in three parallel arrays (no object per watch): a mass
-   * cancellation of a million children costs a few array slots and a few unlocked reads each.
+   * The watcher's loop: takes the new registrations, makes the checks that are due, and parks until
+   * the next one is due (at most BASE, to take new registrations) or, with nothing to watch, until
+   * a registration wakes it.
    */
   private static void loop() {
-    ThreadState[] watched = new ThreadState[64];
-    long[] due = new long[64];
-    long[] interval = new long[64];
-    int n = 0;
+    Watches watches = new Watches();
     for (; ; ) {
       long now = System.nanoTime();
       Chunk taken = incoming.isEmpty() ? null : (Chunk) INCOMING.getAndSet(new Chunk(null));
       for (Chunk c = Chunk.oldestFirst(taken); c != null; c = c.newer) {
         int claimed = Math.min((int) Chunk.COUNT.getAndAdd(c, Chunk.SIZE), Chunk.SIZE); // seal
         for (int i = 0; i < claimed; i++) {
-          if (n == watched.length) {
-            watched = Arrays.copyOf(watched, n * 2);
-            due = Arrays.copyOf(due, n * 2);
-            interval = Arrays.copyOf(interval, n * 2);
-          }
-          watched[n] = c.take(i);
-          due[n] = now + BASE_NANOS;
-          interval[n] = -(now + FIRST_LATEST_NANOS); // never checked: see the overview
-          n++;
+          watches.fresh.add(c.take(i), now);
         }
       }
-      long nextDue = Long.MAX_VALUE;
-      int kept = 0;
-      int pendingInARow = 0; // first checks in a row that found the interrupt still pending
-      ThreadState ts = null;
-      for (int i = 0; i < n; i++) {
-        ts = watched[i];
-        long d = due[i];
-        long iv = interval[i];
-        if (d - now <= 0L) {
-          if (iv < 0L && pendingInARow >= FRONT && now + iv < 0L) {
-            long later = now + BASE_NANOS / 2; // behind the front of a mass cancellation: not yet
-            d = later + iv < 0L ? later : -iv;
-          } else {
-            int outcome = ts.recheck();
-            if (iv < 0L) { // a first check
-              pendingInARow = outcome == ThreadState.RECHECK_PENDING ? pendingInARow + 1 : 0;
-              iv = BASE_NANOS;
-            }
-            if (outcome == ThreadState.RECHECK_DROP) {
-              continue;
-            }
-            iv =
-                outcome == ThreadState.RECHECK_SWALLOWED ? BASE_NANOS : Math.min(iv * 2, CAP_NANOS);
-            d = now + iv;
-          }
-        }
-        nextDue = Math.min(nextDue, d);
-        watched[kept] = ts;
-        due[kept] = d;
-        interval[kept] = iv;
-        kept++;
-      }
-      ts = null; // a dropped watch must not stay reachable from this frame while it parks
-      taken = null;
-      Arrays.fill(watched, kept, n, null);
-      n = kept;
-      if (n == 0) {
-        if (watched.length > 1024) { // let go of a mass cancellation's arrays
-          watched = new ThreadState[64];
-          due = new long[64];
-          interval = new long[64];
-        }
+      taken = null; // (its slots are empty) nothing of a mass cancellation stays while it parks
+      long nextDue = watches.pass(now);
+      if (watches.isEmpty()) {
         idle = true; // then read `incoming`: watch() writes it, then reads `idle`
         if (incoming.isEmpty()) {
           LockSupport.park(Redelivery.class);
@@ -308,6 +262,133 @@ public final class Redelivery {
           LockSupport.parkNanos(Redelivery.class, wait);
         }
       }
+    }
+  }
+
+  /**
+   * The intervals between checks of a watch: {@code LEVEL_NANOS[0]} is BASE (the first check after
+   * a delivery or a re-delivery), each next level twice the last, the last one CAP.
+   */
+  static final long[] LEVEL_NANOS = levels();
+
+  private static long[] levels() {
+    long[] levels = new long[0];
+    for (long iv = BASE_NANOS; ; iv = Math.min(iv * 2, CAP_NANOS)) {
+      levels = Arrays.copyOf(levels, levels.length + 1);
+      levels[levels.length - 1] = iv;
+      if (iv >= CAP_NANOS) {
+        return levels;
+      }
+    }
+  }
+
+  /**
+   * The watcher's watches, in queues that keep each one's checks in the order they fall due, so
+   * that a pass costs what it checks. Only the watcher thread touches this.
+   *
+   * <ul>
+   *   <li>{@code fresh}: watches never checked, in the order they were registered, each with the
+   *       time the watcher took it. The first check is due BASE after that, and is put off behind
+   *       the front of a mass cancellation (see the class overview), never past FIRST_LATEST after
+   *       it. Taken times only grow along the queue, so the watches past FIRST_LATEST are a prefix
+   *       of it, and a pass stops at the first watch it puts off: every watch behind it would be
+   *       put off too.
+   *   <li>{@code rechecks[k]}: watches checked before, each with the time its next check is due,
+   *       which is LEVEL_NANOS[k] after the check that put it there: every due in one queue is the
+   *       same interval after a time that only grows, so each queue is in the order its checks fall
+   *       due.
+   * </ul>
+   */
+  private static final class Watches {
+    final WatchQueue fresh = new WatchQueue();
+
+    final WatchQueue[] rechecks = new WatchQueue[LEVEL_NANOS.length];
+
+    /**
+     * Until when the first checks behind the front found by the last pass are put off (BASE / 2
+     * after it): only first checks past FIRST_LATEST are made before then.
+     */
+    long frontPutOffUntil = System.nanoTime();
+
+    Watches() {
+      for (int k = 0; k < rechecks.length; k++) {
+        rechecks[k] = new WatchQueue();
+      }
+    }
+
+    boolean isEmpty() {
+      if (!fresh.isEmpty()) {
+        return false;
+      }
+      for (WatchQueue q : rechecks) {
+        if (!q.isEmpty()) {
+          return false;
+        }
+      }
+      return true;
+    }
+
+    /** Makes every check due at {@code now}; returns when the next one is due. */
+    long pass(long now) {
+      long nextDue = firstChecks(now);
+      for (int k = 0; k < rechecks.length; k++) {
+        WatchQueue q = rechecks[k];
+        while (!q.isEmpty() && q.firstTime() - now <= 0L) {
+          ThreadState ts = q.removeFirst();
+          schedule(ts, ts.recheck(), k + 1, now);
+        }
+      }
+      fresh.shrinkIfEmpty();
+      for (WatchQueue q : rechecks) { // after every check: one may have moved a watch back
+        q.shrinkIfEmpty();
+        if (!q.isEmpty()) {
+          nextDue = Math.min(nextDue, q.firstTime());
+        }
+      }
+      return nextDue;
+    }
+
+    /**
+     * The first checks due at {@code now}, in the order the watches were registered; returns when
+     * the next one is due.
+     */
+    private long firstChecks(long now) {
+      boolean walkFront = now - frontPutOffUntil >= 0L;
+      int pendingInARow = 0; // first checks in a row that found the interrupt still pending
+      while (!fresh.isEmpty()) {
+        long taken = fresh.firstTime();
+        if (taken + BASE_NANOS - now > 0L) {
+          return taken + BASE_NANOS; // not due yet, nor any watch behind it
+        }
+        long latest = taken + FIRST_LATEST_NANOS;
+        if (latest - now > 0L && (!walkFront || pendingInARow >= FRONT)) {
+          if (walkFront) { // behind the front of a mass cancellation: not yet
+            frontPutOffUntil = now + BASE_NANOS / 2;
+          }
+          return Math.min(frontPutOffUntil, latest);
+        }
+        ThreadState ts = fresh.removeFirst();
+        int outcome = ts.recheck();
+        pendingInARow = outcome == ThreadState.RECHECK_PENDING ? pendingInARow + 1 : 0;
+        schedule(ts, outcome, 1, now);
+      }
+      return Long.MAX_VALUE;
+    }
+
+    /**
+     * Puts {@code ts}, just checked, where its next check is due: nowhere once dropped; BASE from
+     * now once interrupted again; the interval {@code pendingLevel} (at most CAP) while its
+     * interrupt is still pending.
+     */
+    private void schedule(ThreadState ts, int outcome, int pendingLevel, long now) {
+      if (outcome == ThreadState.RECHECK_DROP) {
+        return;
+      }
+      int k =
+          outcome == ThreadState.RECHECK_SWALLOWED
+              ? 0
+              : Math.min(pendingLevel, LEVEL_NANOS.length - 1);
+      rechecks[k].add(ts, now + LEVEL_NANOS[k]);
     }
   }
 
