@@ -24,6 +24,7 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -321,6 +322,82 @@ class RedeliveryTest {
         blocked, delay[0] / 1e6);
     assertThat(Probes.millis(delay[0])).as("re-delivery ms (bound 20 ms)").isLessThan(GENEROUS_MS);
     threads.assertAllDone();
+  }
+
+  /**
+   * The bound holds from the moment a thread swallows, even while a long mass cancellation is still
+   * running ahead of it. 10 000 virtual children each spin for 0.2 ms once interrupted, so the
+   * cancellation takes about a second on two carriers, and its front moves the whole time; a
+   * platform thread, interrupted last, runs at once, swallows and blocks again. It must be
+   * interrupted again about as soon as if it were alone, not once the front reaches it: a watcher
+   * that trusted the run order of a mass cancellation, and never made the first checks behind its
+   * front early (FIRST_LATEST), interrupted it again after 0.5 to 1 s.
+   */
+  @RepeatedTest(3)
+  void aSwallowerAheadOfALongMassCancellationIsInterruptedAgainWithinTheBound() throws Exception {
+    int children = 10_000;
+    CountDownLatch parked = new CountDownLatch(children);
+    CountDownLatch swallowerStarted = new CountDownLatch(1);
+    java.util.concurrent.atomic.AtomicInteger ended =
+        new java.util.concurrent.atomic.AtomicInteger();
+    AtomicBoolean platformNext = new AtomicBoolean();
+    List<Thread> threads = new java.util.concurrent.CopyOnWriteArrayList<>();
+    TaskGroup group =
+        TaskGroup.builder()
+            .name("long-mass-cancel")
+            .threadFactory(
+                r -> {
+                  Thread t =
+                      platformNext.get()
+                          ? Thread.ofPlatform().unstarted(r)
+                          : Thread.ofVirtual().unstarted(r);
+                  threads.add(t);
+                  return t;
+                })
+            .build();
+    long[] delay = new long[1];
+    int[] endedAtRedelivery = new int[1];
+    group.run(
+        () -> {
+          for (int i = 0; i < children; i++) {
+            group.fork(
+                () -> {
+                  parked.countDown();
+                  while (!Thread.currentThread().isInterrupted()) {
+                    LockSupport.park();
+                  }
+                  long until = System.nanoTime() + 200_000L;
+                  while (System.nanoTime() - until < 0L) {
+                    Thread.onSpinWait(); // the interrupt stays pending meanwhile
+                  }
+                  ended.incrementAndGet();
+                });
+          }
+          platformNext.set(true);
+          group.fork(
+              () -> {
+                swallowerStarted.countDown();
+                Blocking.SLEEP.blockAndSwallow(null); // the first delivery, from cancel()
+                delay[0] = Blocking.SLEEP.blockAndSwallow(null); // delivered again
+                endedAtRedelivery[0] = ended.get();
+                CancelScope.checkpoint();
+              });
+          parked.await();
+          swallowerStarted.await();
+          for (Thread t : threads) { // every child parked, the swallower asleep
+            while (isRunnable(t)) {
+              Thread.onSpinWait();
+            }
+          }
+          group.cancel(); // delivers in fork order: the swallower last
+        });
+    System.out.printf(
+        "re-delivery ahead of a mass cancellation of %d: %.1f ms, %d children ended by then%n",
+        children, delay[0] / 1e6, endedAtRedelivery[0]);
+    assertThat(endedAtRedelivery[0])
+        .as("children ended when the swallower was interrupted again")
+        .isLessThan(children / 2);
+    assertThat(Probes.millis(delay[0])).as("re-delivery ms (bound 20 ms)").isLessThan(250);
   }
 
   private static boolean isRunnable(Thread t) {
