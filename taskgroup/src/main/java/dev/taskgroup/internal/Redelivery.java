@@ -61,7 +61,11 @@ import java.util.concurrent.locks.LockSupport;
  * meets by BASE / 2, and the next pass starts again at the front, which has moved on by then.
  * A first check is never put off past FIRST_LATEST after the watcher took the watch, so it
  * still comes within CAP of the delivery and the bound holds for a thread that swallows at
- * once. Checks after the first (a known swallower, or backing off) are never put off.
+ * once. Checks after the first (a known swallower, or backing off) are never put off. The run
+ * order is trusted no further than that: a platform thread, a thread that was already running,
+ * or one woken by something else runs ahead of the front and may swallow long before the front
+ * reaches it. So what a long mass cancellation still costs the watcher is one check per CAP for
+ * each thread not yet run after its first check: the JVM does not tell when a thread last ran.
  * </pre>
  */
 public final class Redelivery {
