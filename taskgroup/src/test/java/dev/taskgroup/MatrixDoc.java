@@ -67,6 +67,13 @@ final class MatrixDoc {
         or a failure depends on where the interrupt landed. In a `CancelScope.cooperative()`
         scope the library never interrupts the thread; a `checkpoint()` every 1 000 rows stops
         the writer in milliseconds with every committed row kept.
+      - An interrupt closes the interruptible channel a thread is blocked in, and a channel whose
+        close throws an unchecked exception (a bug in a channel you did not write) makes
+        `Thread.interrupt()` throw it. The cancellation still returns, reaches every other thread
+        and wakes that one; the exception goes to the default uncaught-exception handler
+        (`Thread.setDefaultUncaughtExceptionHandler`), or is printed when none is set. On a platform
+        thread the woken thread may close the channel itself on its way out; the exception is then
+        that task's failure.
 
       ## Where no remedy works
 

@@ -139,11 +139,6 @@ final class DeadlineTimer {
 
   /** A bug (or an OutOfMemoryError) must not kill the one timer of the process. */
   private static void failed(Throwable t) {
-    Thread.UncaughtExceptionHandler h = Thread.getDefaultUncaughtExceptionHandler();
-    if (h != null) {
-      h.uncaughtException(Thread.currentThread(), t);
-    } else {
-      t.printStackTrace();
-    }
+    Uncaught.report(t);
   }
 }

@@ -253,7 +253,16 @@ public final class Redelivery {
         }
       }
       taken = null; // (its slots are empty) nothing of a mass cancellation stays while it parks
-      long nextDue = watches.pass(now);
+      long nextDue;
+      try {
+        nextDue = watches.pass(now);
+      } catch (Throwable bug) {
+        // A bug (or an OutOfMemoryError growing a queue) must not kill the one watcher of the
+        // process: every later swallowed cancellation would go undelivered. At most the watch
+        // in hand is lost; the next pass comes within BASE.
+        Uncaught.report(bug);
+        nextDue = now + BASE_NANOS;
+      }
       if (watches.isEmpty()) {
         idle = true; // then read `incoming`: watch() writes it, then reads `idle`
         if (incoming.isEmpty()) {

@@ -367,7 +367,7 @@ public abstract class ThreadState extends Scope {
       status = sent;
       try {
         watchIfNew(s, n);
-        t.interrupt();
+        interruptOther(t);
       } catch (Throwable error) {
         // (A StackOverflowError, as above.) Take our count back: the thread would otherwise wait
         // for ever, leaving its scope, for an interrupt in flight.
@@ -395,7 +395,7 @@ public abstract class ThreadState extends Scope {
       }
       status = n | BUSY;
       try {
-        t.interrupt();
+        interruptOther(t);
       } catch (Throwable error) {
         status = s | DELIVERED; // (a StackOverflowError, as above) ours may be set, not another's
         throw error;
@@ -405,6 +405,35 @@ public abstract class ThreadState extends Scope {
       if (count != 0) {
         Events.redelivery(t, count);
       }
+    }
+  }
+
+  /**
+   * Interrupts {@code t}, another thread, for a cancellation. {@link Thread#interrupt()} of a
+   * thread blocked in an interruptible channel closes the channel, and a channel whose close throws
+   * an unchecked exception (a bug in its implementation) makes interrupt() throw it, after the
+   * interrupt status was set but, for a virtual thread, before the thread was woken. That must
+   * neither fail the cancellation (nor cut its walk short, nor kill the re-delivery watcher) nor
+   * leave the thread asleep: interrupt() is called once more, which finds the channel closed and
+   * now does the rest, and the exception is reported as uncaught ({@link Uncaught}), since no
+   * caller can be handed it (StructuredTaskScope ignores it). A StackOverflowError is the caller's
+   * to handle, as everywhere in delivery.
+   */
+  static void interruptOther(Thread t) {
+    try {
+      t.interrupt();
+    } catch (StackOverflowError error) {
+      throw error;
+    } catch (Throwable closeFailed) {
+      try {
+        t.interrupt(); // the channel is closed now: its blocker returns at once
+      } catch (StackOverflowError error) {
+        throw error;
+      } catch (Throwable again) { // (another channel, entered meanwhile) wake it at least
+        closeFailed.addSuppressed(again);
+        LockSupport.unpark(t);
+      }
+      Uncaught.report(closeFailed);
     }
   }
 
@@ -444,7 +473,7 @@ public abstract class ThreadState extends Scope {
     } else if (!t.isInterrupted()) {
       n = countRedelivery(n | DELIVERED);
       status = n | BUSY; // visible before the interrupt lands, as in deliver()
-      t.interrupt();
+      interruptOther(t); // throws nothing here: the watcher has all the stack it needs
       outcome = RECHECK_SWALLOWED;
     } else {
       outcome = RECHECK_PENDING;

@@ -1,0 +1,240 @@
+package dev.taskgroup;
+
+import static java.util.concurrent.Future.State.CANCELLED;
+import static java.util.concurrent.Future.State.FAILED;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import dev.taskgroup.Fixtures.ThreadKind;
+import java.io.IOException;
+import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.spi.AbstractInterruptibleChannel;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * A thread blocked in an interruptible channel whose close throws an unchecked exception (a bug in
+ * a third-party channel): {@code Thread.interrupt()} closes the channel, so it throws that
+ * exception to whoever interrupts, after setting the interrupt status and, for a virtual thread,
+ * before waking it. A cancellation must still return, reach every child, wake that thread, and keep
+ * re-delivering (the re-delivery watcher must survive it); the exception is reported to the default
+ * uncaught-exception handler. Closest upstream: OpenJDK's StructuredTaskScope, which ignores what
+ * {@code interrupt()} throws when it shuts down.
+ */
+@Timeout(value = 30, unit = TimeUnit.SECONDS)
+class FailingChannelCloseTest {
+  /** A real channel (the JDK's own extension point) whose close fails. */
+  static final class ChannelWithFailingClose extends AbstractInterruptibleChannel {
+    @Override
+    protected void implCloseChannel() {
+      throw new IllegalStateException("close failed");
+    }
+
+    /**
+     * Blocks in the channel until interrupted, then throws ClosedByInterruptException, as the JDK's
+     * channels do. On a platform thread the interrupt wakes the thread before {@code interrupt()}
+     * reaches the channel, so {@code end} may find the channel untouched (then this throws the
+     * exception itself) or may close it on this thread (then the close's failure is thrown here).
+     */
+    void block() throws IOException {
+      begin();
+      try {
+        while (!Thread.currentThread().isInterrupted()) {
+          LockSupport.park(this);
+        }
+      } finally {
+        end(false);
+      }
+      throw new ClosedByInterruptException();
+    }
+  }
+
+  private final List<Throwable> reported = new CopyOnWriteArrayList<>();
+  private Thread.UncaughtExceptionHandler saved;
+
+  @BeforeEach
+  void captureUncaught() {
+    saved = Thread.getDefaultUncaughtExceptionHandler();
+    Thread.setDefaultUncaughtExceptionHandler((t, e) -> reported.add(e));
+  }
+
+  @AfterEach
+  void restoreUncaught() {
+    Thread.setDefaultUncaughtExceptionHandler(saved);
+    Thread.interrupted();
+  }
+
+  private static void awaitBlocked(Thread t) {
+    Probes.awaitTrue(
+        "thread blocked",
+        Duration.ofSeconds(10),
+        () -> t.getState() == Thread.State.WAITING || t.getState() == Thread.State.TIMED_WAITING);
+  }
+
+  /**
+   * cancel() returns, the child in the channel ends, and so does the one after it (the walk goes
+   * on). The close failure is reported, or, on a platform thread that closed the channel itself on
+   * its way out, is that child's failure: never thrown by cancel(), never lost.
+   */
+  @ParameterizedTest
+  @MethodSource("dev.taskgroup.Fixtures#threadKinds")
+  void aCancelReachingAChannelWhoseCloseThrowsReturnsAndStopsEveryChild(ThreadKind kind)
+      throws Exception {
+    for (int round = 0; round < 20; round++) {
+      reported.clear();
+      List<Thread> threads = new CopyOnWriteArrayList<>();
+      TaskGroup group =
+          TaskGroup.builder()
+              .threadFactory(
+                  r -> {
+                    Thread t = kind.factory().newThread(r);
+                    threads.add(t);
+                    return t;
+                  })
+              .build();
+      Task<?>[] tasks = new Task<?>[2];
+      AtomicReference<Throwable> cancelThrew = new AtomicReference<>();
+      Throwable runThrew =
+          catchThrowable(
+              () ->
+                  group.run(
+                      () -> {
+                        tasks[0] = group.fork(() -> new ChannelWithFailingClose().block());
+                        tasks[1] = group.fork(() -> new CountDownLatch(1).await());
+                        threads.forEach(FailingChannelCloseTest::awaitBlocked);
+                        try {
+                          group.cancel();
+                        } catch (Throwable t) {
+                          cancelThrew.set(t);
+                        }
+                      }));
+      assertThat(cancelThrew.get()).as("round %d: cancel() threw", round).isNull();
+      assertThat(tasks[1].state()).as("round %d: the child after it", round).isEqualTo(CANCELLED);
+      int closeFailures = reported.size();
+      if (tasks[0].state() == FAILED) {
+        assertThat(kind)
+            .as("round %d: only a platform thread closes it itself", round)
+            .isEqualTo(ThreadKind.PLATFORM);
+        assertThat(tasks[0].exceptionNow()).hasMessage("close failed");
+        assertThat(runThrew).isInstanceOf(TaskGroupException.class);
+        assertThat(((TaskGroupException) runThrew).failures())
+            .containsExactly(tasks[0].exceptionNow());
+        closeFailures++;
+      } else {
+        assertThat(tasks[0].state())
+            .as("round %d: the child in the channel", round)
+            .isEqualTo(CANCELLED);
+        assertThat(runThrew).as("round %d: run", round).isNull();
+        assertThat(group.cancelCaught()).isTrue();
+      }
+      assertThat(reported).allSatisfy(e -> assertThat(e).hasMessage("close failed"));
+      if (kind == ThreadKind.VIRTUAL) { // the channel is always closed by interrupt(), once
+        assertThat(closeFailures).as("round %d: close failures %s", round, reported).isEqualTo(1);
+      } else { // or not at all, when the woken thread left the channel first
+        assertThat(closeFailures)
+            .as("round %d: close failures %s", round, reported)
+            .isLessThanOrEqualTo(1);
+      }
+    }
+  }
+
+  /**
+   * A child that swallows each interrupt and blocks again in a new such channel is interrupted
+   * again each time (each re-delivery closes a channel that throws, in the watcher), and the
+   * watcher still re-delivers to another thread afterwards.
+   */
+  @ParameterizedTest
+  @MethodSource("dev.taskgroup.Fixtures#threadKinds")
+  void reDeliveriesThroughChannelsWhoseCloseThrowsGoOnAndTheWatcherSurvives(ThreadKind kind)
+      throws Exception {
+    int rounds = 3;
+    AtomicInteger seenByChild = new AtomicInteger();
+    AtomicInteger swallowed = new AtomicInteger();
+    List<Thread> threads = new CopyOnWriteArrayList<>();
+    TaskGroup group =
+        TaskGroup.builder()
+            .threadFactory(
+                r -> {
+                  Thread t = kind.factory().newThread(r);
+                  threads.add(t);
+                  return t;
+                })
+            .build();
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                for (int i = 0; i < rounds; i++) {
+                  try {
+                    new ChannelWithFailingClose().block();
+                  } catch (ClosedByInterruptException expected) {
+                    swallowed.incrementAndGet();
+                  } catch (IllegalStateException closedHere) {
+                    // A re-delivery that landed before the channel was entered: the channel closes
+                    // itself on entry, on this thread, and its close throws here.
+                    seenByChild.incrementAndGet();
+                    swallowed.incrementAndGet();
+                  }
+                  Thread.interrupted(); // swallowed; blocks again in a new channel
+                }
+                CancelScope.checkpoint(); // still cancelled: leaves cancelled
+              });
+          threads.forEach(FailingChannelCloseTest::awaitBlocked);
+          group.cancel();
+        });
+    assertThat(swallowed).hasValue(rounds);
+    int closeFailures = reported.size() + seenByChild.get();
+    if (kind == ThreadKind.VIRTUAL) {
+      assertThat(closeFailures)
+          .as("close failures, reported or thrown on the child (%s)", reported)
+          .isEqualTo(rounds);
+    } else { // a platform thread may leave a channel before interrupt() reaches it
+      assertThat(closeFailures)
+          .as("close failures, reported or thrown on the child (%s)", reported)
+          .isBetween(1, rounds);
+    }
+    assertThat(reported).allSatisfy(e -> assertThat(e).hasMessage("close failed"));
+
+    // The watcher is alive: another thread that swallows is interrupted again.
+    CancelScope scope = CancelScope.create();
+    long[] again = new long[1];
+    Thread other =
+        Thread.ofPlatform()
+            .start(
+                () -> {
+                  try {
+                    scope.run(
+                        () -> {
+                          scope.cancel();
+                          try {
+                            Thread.sleep(60_000);
+                          } catch (InterruptedException first) {
+                            // swallowed
+                          }
+                          long t0 = System.nanoTime();
+                          try {
+                            Thread.sleep(20_000);
+                          } catch (InterruptedException redelivered) {
+                            again[0] = System.nanoTime() - t0;
+                          }
+                        });
+                  } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                  }
+                });
+    other.join();
+    assertThat(again[0]).as("re-delivered to another thread afterwards").isPositive();
+    assertThat(Probes.millis(again[0])).as("re-delivery ms (bound 20 ms)").isLessThan(1_000);
+  }
+}
