@@ -150,6 +150,51 @@ class FailingChannelCloseTest {
   }
 
   /**
+   * A default uncaught-exception handler that itself throws changes nothing: what it throws is
+   * ignored, as the JVM ignores it for a thread that died.
+   */
+  @ParameterizedTest
+  @MethodSource("dev.taskgroup.Fixtures#threadKinds")
+  void aDefaultHandlerThatThrowsIsIgnored(ThreadKind kind) throws Exception {
+    AtomicInteger handled = new AtomicInteger();
+    Thread.setDefaultUncaughtExceptionHandler(
+        (t, e) -> {
+          handled.incrementAndGet();
+          throw new IllegalStateException("the handler failed too");
+        });
+    List<Thread> threads = new CopyOnWriteArrayList<>();
+    TaskGroup group =
+        TaskGroup.builder()
+            .threadFactory(
+                r -> {
+                  Thread t = kind.factory().newThread(r);
+                  threads.add(t);
+                  return t;
+                })
+            .build();
+    AtomicReference<Throwable> cancelThrew = new AtomicReference<>();
+    Task<?>[] tasks = new Task<?>[2];
+    catchThrowable(
+        () ->
+            group.run(
+                () -> {
+                  tasks[0] = group.fork(() -> new ChannelWithFailingClose().block());
+                  tasks[1] = group.fork(() -> new CountDownLatch(1).await());
+                  threads.forEach(FailingChannelCloseTest::awaitBlocked);
+                  try {
+                    group.cancel();
+                  } catch (Throwable t) {
+                    cancelThrew.set(t);
+                  }
+                }));
+    assertThat(cancelThrew.get()).as("cancel() threw").isNull();
+    assertThat(tasks[1].state()).isEqualTo(CANCELLED);
+    if (kind == ThreadKind.VIRTUAL) {
+      assertThat(handled).as("the handler was called").hasValue(1);
+    }
+  }
+
+  /**
    * A child that swallows each interrupt and blocks again in a new such channel is interrupted
    * again each time (each re-delivery closes a channel that throws, in the watcher), and the
    * watcher still re-delivers to another thread afterwards.
