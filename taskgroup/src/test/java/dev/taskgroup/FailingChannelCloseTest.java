@@ -82,6 +82,52 @@ class FailingChannelCloseTest {
         () -> t.getState() == Thread.State.WAITING || t.getState() == Thread.State.TIMED_WAITING);
   }
 
+  /** A group whose children are threads of {@code kind}, each added to {@code threads}. */
+  private static TaskGroup groupOf(ThreadKind kind, List<Thread> threads) {
+    return TaskGroup.builder()
+        .threadFactory(
+            r -> {
+              Thread t = kind.factory().newThread(r);
+              threads.add(t);
+              return t;
+            })
+        .build();
+  }
+
+  /** How a group with one child in the channel and one after it ended its cancellation. */
+  private record Cancelled(
+      TaskGroup group,
+      Task<?> inChannel,
+      Task<?> after,
+      Throwable cancelThrew,
+      Throwable runThrew) {}
+
+  /**
+   * Runs a group of {@code kind} threads whose first child blocks in a channel whose close throws
+   * and whose second waits on a latch, and cancels it from the body once both are blocked.
+   */
+  private static Cancelled cancelAChildInTheChannel(ThreadKind kind) {
+    List<Thread> threads = new CopyOnWriteArrayList<>();
+    TaskGroup group = groupOf(kind, threads);
+    Task<?>[] tasks = new Task<?>[2];
+    AtomicReference<Throwable> cancelThrew = new AtomicReference<>();
+    Throwable runThrew =
+        catchThrowable(
+            () ->
+                group.run(
+                    () -> {
+                      tasks[0] = group.fork(() -> new ChannelWithFailingClose().block());
+                      tasks[1] = group.fork(() -> new CountDownLatch(1).await());
+                      threads.forEach(FailingChannelCloseTest::awaitBlocked);
+                      try {
+                        group.cancel();
+                      } catch (Throwable t) {
+                        cancelThrew.set(t);
+                      }
+                    }));
+    return new Cancelled(group, tasks[0], tasks[1], cancelThrew.get(), runThrew);
+  }
+
   /**
    * cancel() returns, the child in the channel ends, and so does the one after it (the walk goes
    * on). The close failure is reported, or, on a platform thread that closed the channel itself on
@@ -93,50 +139,25 @@ class FailingChannelCloseTest {
       throws Exception {
     for (int round = 0; round < 20; round++) {
       reported.clear();
-      List<Thread> threads = new CopyOnWriteArrayList<>();
-      TaskGroup group =
-          TaskGroup.builder()
-              .threadFactory(
-                  r -> {
-                    Thread t = kind.factory().newThread(r);
-                    threads.add(t);
-                    return t;
-                  })
-              .build();
-      Task<?>[] tasks = new Task<?>[2];
-      AtomicReference<Throwable> cancelThrew = new AtomicReference<>();
-      Throwable runThrew =
-          catchThrowable(
-              () ->
-                  group.run(
-                      () -> {
-                        tasks[0] = group.fork(() -> new ChannelWithFailingClose().block());
-                        tasks[1] = group.fork(() -> new CountDownLatch(1).await());
-                        threads.forEach(FailingChannelCloseTest::awaitBlocked);
-                        try {
-                          group.cancel();
-                        } catch (Throwable t) {
-                          cancelThrew.set(t);
-                        }
-                      }));
-      assertThat(cancelThrew.get()).as("round %d: cancel() threw", round).isNull();
-      assertThat(tasks[1].state()).as("round %d: the child after it", round).isEqualTo(CANCELLED);
+      Cancelled c = cancelAChildInTheChannel(kind);
+      assertThat(c.cancelThrew()).as("round %d: cancel() threw", round).isNull();
+      assertThat(c.after().state()).as("round %d: the child after it", round).isEqualTo(CANCELLED);
       int closeFailures = reported.size();
-      if (tasks[0].state() == FAILED) {
+      if (c.inChannel().state() == FAILED) {
         assertThat(kind)
             .as("round %d: only a platform thread closes it itself", round)
             .isEqualTo(ThreadKind.PLATFORM);
-        assertThat(tasks[0].exceptionNow()).hasMessage("close failed");
-        assertThat(runThrew).isInstanceOf(TaskGroupException.class);
-        assertThat(((TaskGroupException) runThrew).failures())
-            .containsExactly(tasks[0].exceptionNow());
+        assertThat(c.inChannel().exceptionNow()).hasMessage("close failed");
+        assertThat(c.runThrew()).isInstanceOf(TaskGroupException.class);
+        assertThat(((TaskGroupException) c.runThrew()).failures())
+            .containsExactly(c.inChannel().exceptionNow());
         closeFailures++;
       } else {
-        assertThat(tasks[0].state())
+        assertThat(c.inChannel().state())
             .as("round %d: the child in the channel", round)
             .isEqualTo(CANCELLED);
-        assertThat(runThrew).as("round %d: run", round).isNull();
-        assertThat(group.cancelCaught()).isTrue();
+        assertThat(c.runThrew()).as("round %d: run", round).isNull();
+        assertThat(c.group().cancelCaught()).isTrue();
       }
       assertThat(reported).allSatisfy(e -> assertThat(e).hasMessage("close failed"));
       if (kind == ThreadKind.VIRTUAL) { // the channel is always closed by interrupt(), once
@@ -162,33 +183,9 @@ class FailingChannelCloseTest {
           handled.incrementAndGet();
           throw new IllegalStateException("the handler failed too");
         });
-    List<Thread> threads = new CopyOnWriteArrayList<>();
-    TaskGroup group =
-        TaskGroup.builder()
-            .threadFactory(
-                r -> {
-                  Thread t = kind.factory().newThread(r);
-                  threads.add(t);
-                  return t;
-                })
-            .build();
-    AtomicReference<Throwable> cancelThrew = new AtomicReference<>();
-    Task<?>[] tasks = new Task<?>[2];
-    catchThrowable(
-        () ->
-            group.run(
-                () -> {
-                  tasks[0] = group.fork(() -> new ChannelWithFailingClose().block());
-                  tasks[1] = group.fork(() -> new CountDownLatch(1).await());
-                  threads.forEach(FailingChannelCloseTest::awaitBlocked);
-                  try {
-                    group.cancel();
-                  } catch (Throwable t) {
-                    cancelThrew.set(t);
-                  }
-                }));
-    assertThat(cancelThrew.get()).as("cancel() threw").isNull();
-    assertThat(tasks[1].state()).isEqualTo(CANCELLED);
+    Cancelled c = cancelAChildInTheChannel(kind);
+    assertThat(c.cancelThrew()).as("cancel() threw").isNull();
+    assertThat(c.after().state()).isEqualTo(CANCELLED);
     if (kind == ThreadKind.VIRTUAL) {
       assertThat(handled).as("the handler was called").hasValue(1);
     }
@@ -207,15 +204,7 @@ class FailingChannelCloseTest {
     AtomicInteger seenByChild = new AtomicInteger();
     AtomicInteger swallowed = new AtomicInteger();
     List<Thread> threads = new CopyOnWriteArrayList<>();
-    TaskGroup group =
-        TaskGroup.builder()
-            .threadFactory(
-                r -> {
-                  Thread t = kind.factory().newThread(r);
-                  threads.add(t);
-                  return t;
-                })
-            .build();
+    TaskGroup group = groupOf(kind, threads);
     group.run(
         () -> {
           group.fork(
