@@ -245,21 +245,15 @@ public final class Redelivery {
     Watches watches = new Watches();
     for (; ; ) {
       long now = System.nanoTime();
-      Chunk taken = incoming.isEmpty() ? null : (Chunk) INCOMING.getAndSet(new Chunk(null));
-      for (Chunk c = Chunk.oldestFirst(taken); c != null; c = c.newer) {
-        int claimed = Math.min((int) Chunk.COUNT.getAndAdd(c, Chunk.SIZE), Chunk.SIZE); // seal
-        for (int i = 0; i < claimed; i++) {
-          watches.fresh.add(c.take(i), now);
-        }
-      }
-      taken = null; // (its slots are empty) nothing of a mass cancellation stays while it parks
       long nextDue;
       try {
+        takeRegistrations(watches, now);
         nextDue = watches.pass(now);
       } catch (Throwable bug) {
         // A bug (or an OutOfMemoryError growing a queue) must not kill the one watcher of the
-        // process: every later swallowed cancellation would go undelivered. At most the watch
-        // in hand is lost; the next pass comes within BASE.
+        // process: every later swallowed cancellation would go undelivered. What is lost is the
+        // watch in hand (or, while taking, the registrations not yet taken); the next pass comes
+        // within BASE.
         Uncaught.report(bug);
         nextDue = now + BASE_NANOS;
       }
@@ -274,6 +268,17 @@ public final class Redelivery {
         if (wait > 0L) {
           LockSupport.parkNanos(Redelivery.class, wait);
         }
+      }
+    }
+  }
+
+  /** Moves every registration from `incoming` to the watches, in the order they were made. */
+  private static void takeRegistrations(Watches watches, long now) {
+    Chunk taken = incoming.isEmpty() ? null : (Chunk) INCOMING.getAndSet(new Chunk(null));
+    for (Chunk c = Chunk.oldestFirst(taken); c != null; c = c.newer) {
+      int claimed = Math.min((int) Chunk.COUNT.getAndAdd(c, Chunk.SIZE), Chunk.SIZE); // seal
+      for (int i = 0; i < claimed; i++) {
+        watches.fresh.add(c.take(i), now);
       }
     }
   }
