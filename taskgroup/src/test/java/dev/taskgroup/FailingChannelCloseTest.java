@@ -43,9 +43,10 @@ class FailingChannelCloseTest {
 
     /**
      * Blocks in the channel until interrupted, then throws ClosedByInterruptException, as the JDK's
-     * channels do. On a platform thread the interrupt wakes the thread before {@code interrupt()}
-     * reaches the channel, so {@code end} may find the channel untouched (then this throws the
-     * exception itself) or may close it on this thread (then the close's failure is thrown here).
+     * channels do. On a platform thread the interrupt may wake the thread before {@code
+     * interrupt()} reaches the channel (JDK 25 sets the status first), so {@code end} may find the
+     * channel untouched (then this throws the exception itself) or may close it on this thread
+     * (then the close's failure is thrown here).
      */
     void block() throws IOException {
       begin();
