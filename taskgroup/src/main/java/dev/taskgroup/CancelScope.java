@@ -434,8 +434,10 @@ public final class CancelScope {
    * this method returns, if it already is). It is for what an interrupt cannot stop: {@code
    * Statement.cancel()}, closing a socket, destroying a process. Scopes entered later do not
    * trigger it. The action may throw checked exceptions; what it throws is a failure of the
-   * innermost enclosing group or, with no group around, is thrown by {@link Registration#close()}
-   * (or, for a registration left open, by the exit of its scope).
+   * innermost enclosing group (for the work of a {@link TaskGroup#start start} that has not
+   * signalled yet, the group it was started in), which waits for the action, or, with no group
+   * around, is thrown by {@link Registration#close()} (or, for a registration left open, by the
+   * exit of its scope).
    *
    * <p>Once the action has started, any {@link Exception} (not an {@link Error}) the calling thread
    * throws while it stays cancelled counts as the cancellation, since it is the action's effect:

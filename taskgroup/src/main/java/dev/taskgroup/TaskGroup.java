@@ -405,12 +405,13 @@ public final class TaskGroup {
    * or interrupted while waiting, the child is cancelled and waited for, then {@code start} throws
    * {@link InterruptedException} (also when the work swallowed that cancellation and returned
    * without signalling), or the work's failure if it failed meanwhile without signalling (in its
-   * cleanup, say: never lost; the interrupt status is then left set). A signal that comes after the
-   * caller saw its cancellation is too late: the child is cancelled all the same and the value
-   * dropped. After it signals, the child is cancelled with the group. If the work fails before
-   * signalling, {@code start} throws that failure (a checked one inside a {@link
-   * TaskGroupException}) and it is not a failure of the group; if it returns without signalling,
-   * {@code start} throws {@link IllegalStateException}.
+   * cleanup, say, or a {@code close()} that failed as the cancellation left a try-with-resources:
+   * never lost; the interrupt status is then left set). A signal that comes after the caller saw
+   * its cancellation is too late: the child is cancelled all the same and the value dropped. After
+   * it signals, the child is cancelled with the group. If the work fails before signalling, {@code
+   * start} throws that failure (a checked one inside a {@link TaskGroupException}) and it is not a
+   * failure of the group; if it returns without signalling, {@code start} throws {@link
+   * IllegalStateException}.
    *
    * @param work the work; it must call {@code signal.started(...)} once ready
    * @param <T> the type of the value it signals

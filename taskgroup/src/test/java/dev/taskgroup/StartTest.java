@@ -300,4 +300,120 @@ class StartTest {
         });
     assertThat(trail.events()).containsExactly("releasing", "server done", "second child ran");
   }
+
+  /** A cleanup failure: what a close() throws while the block is being cancelled. */
+  static final class CloseFailed extends RuntimeException {
+    CloseFailed() {
+      super("close() failed");
+    }
+  }
+
+  /**
+   * What the work of a start() passes on while it is being cancelled before signalling: it waits
+   * for its cancellation in a try-with-resources whose close() fails.
+   */
+  private static Startable<Void> failingToCloseWhenCancelled(CountDownLatch waiting) {
+    return signal -> {
+      try (AutoCloseable resource =
+          () -> {
+            throw new CloseFailed();
+          }) {
+        waiting.countDown();
+        Thread.sleep(60_000);
+      }
+    };
+  }
+
+  @RepeatedTest(5)
+  void aCloseFailureRidingOnTheCancellationBeforeTheSignalIsThrownByStartNotByTheGroup()
+      throws Exception {
+    TaskGroup group = TaskGroup.create();
+    CountDownLatch waiting = new CountDownLatch(1);
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    CancelScope callerScope = CancelScope.create();
+    group.run(
+        () -> {
+          group.fork(
+              () -> {
+                waiting.await();
+                callerScope.cancel();
+              });
+          fromStart.set(
+              catchThrowable(
+                  () -> callerScope.run(() -> group.start(failingToCloseWhenCancelled(waiting)))));
+        }); // a failure of the group would throw here
+    assertThat(fromStart.get()).isInstanceOf(CloseFailed.class);
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
+  @RepeatedTest(5)
+  void aCloseFailureWhileACallerOutsideTheGroupIsInterruptedIsThrownByStartNotByTheGroup()
+      throws Exception {
+    TaskGroup group = TaskGroup.create();
+    CountDownLatch waiting = new CountDownLatch(1);
+    AtomicReference<Throwable> fromStart = new AtomicReference<>();
+    group.run(
+        () -> {
+          Thread caller =
+              Thread.ofPlatform()
+                  .start(
+                      () ->
+                          fromStart.set(
+                              catchThrowable(
+                                  () -> group.start(failingToCloseWhenCancelled(waiting)))));
+          waiting.await();
+          caller.interrupt();
+          caller.join();
+        });
+    assertThat(fromStart.get()).isInstanceOf(CloseFailed.class);
+    assertThat(group.cancelCalled()).isFalse();
+  }
+
+  @RepeatedTest(5)
+  void aCancelHookLeftOpenBeforeTheSignalIsWaitedForByTheGroupAndItsFailureKept() throws Exception {
+    TaskGroup group = TaskGroup.create();
+    CountDownLatch actionStarted = new CountDownLatch(1);
+    AtomicBoolean actionEnded = new AtomicBoolean();
+    AtomicBoolean endedWhenRunReturned = new AtomicBoolean();
+    IllegalStateException hookFailure = new IllegalStateException("the action failed");
+    Throwable fromRun =
+        catchThrowable(
+            () ->
+                group.run(
+                    () -> {
+                      // The caller of start() is outside every group, and its scope is cancelled
+                      // while the work, not yet signalled, keeps a registration open.
+                      Thread caller =
+                          Thread.ofPlatform()
+                              .start(
+                                  () -> {
+                                    CancelScope callerScope = CancelScope.create();
+                                    catchThrowable(
+                                        () ->
+                                            callerScope.run(
+                                                () ->
+                                                    group.start(
+                                                        signal -> {
+                                                          CancelScope.onCancel(
+                                                              () -> {
+                                                                actionStarted.countDown();
+                                                                // Still running when everything
+                                                                // else has ended, unless waited
+                                                                // for.
+                                                                Thread.sleep(200);
+                                                                actionEnded.set(true);
+                                                                throw hookFailure;
+                                                              });
+                                                          callerScope.cancel();
+                                                          Thread.sleep(60_000);
+                                                        })));
+                                  });
+                      caller.join();
+                    }));
+    endedWhenRunReturned.set(actionEnded.get());
+    assertThat(actionStarted.await(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(endedWhenRunReturned).as("the group's run waited for the action").isTrue();
+    assertThat(fromRun).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) fromRun).failures()).containsExactly(hookFailure);
+  }
 }

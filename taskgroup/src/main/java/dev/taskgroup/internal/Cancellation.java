@@ -217,6 +217,49 @@ public final class Cancellation {
   }
 
   /**
+   * The one of {@code failures} to throw (or to hand on), carrying the others as suppressed
+   * exceptions: the first, unless it refuses suppressed exceptions (made with {@code
+   * enableSuppression} false) and others ride with it; then the first that accepts one. Those none
+   * can carry (every one refuses) are added to {@code uncarried}, when the caller has somewhere
+   * else to put them.
+   */
+  static Throwable carryAll(List<Throwable> failures, List<Throwable> uncarried) {
+    Throwable carrier = failures.get(0);
+    Throwable probe = null; // the one added to find out whether the carrier accepts them
+    for (Throwable candidate : failures) {
+      Throwable other = null;
+      for (Throwable o : failures) {
+        if (o != candidate) {
+          other = o;
+          break;
+        }
+      }
+      if (other == null) {
+        return carrier; // one failure (perhaps suppressed twice)
+      }
+      int before = candidate.getSuppressed().length;
+      candidate.addSuppressed(other); // a no-op on one that refuses
+      if (candidate.getSuppressed().length > before) {
+        carrier = candidate;
+        probe = other;
+        break;
+      }
+    }
+    for (Throwable other : failures) {
+      // The same failure suppressed twice: Throwable.addSuppressed rejects self-suppression.
+      if (other == carrier || other == probe) {
+        continue;
+      }
+      if (probe != null) {
+        carrier.addSuppressed(other);
+      } else if (uncarried != null) {
+        uncarried.add(other);
+      }
+    }
+    return carrier;
+  }
+
+  /**
    * The failures riding on a cancellation: exceptions suppressed by it (a try-with-resources whose
    * {@code close()} failed while the block was being cancelled) that are not cancellations
    * themselves, and, when it is a cancellation by a type in its cause chain, those suppressed by

@@ -173,11 +173,22 @@ public final class Group extends EnteredScope {
     }
   }
 
-  /** The innermost group at or above {@code s}, or null. */
+  /**
+   * The innermost group at or above {@code s}, where a task stands for its own group; null outside
+   * every group. The two readings differ only for a start() child that has not signalled yet: its
+   * parent is the caller's scope (it is cancelled with it), but it is its group's child, whose run
+   * waits for it, whichever thread called start. So the answer for the child's scopes is that group
+   * before the signal and after it alike: the group whose propagators wrap what the child starts
+   * (Propagation), and the group that waits for its cancel hooks' actions and takes what they throw
+   * (CancelHook.fire, PlainScope's exit), decided at different moments, must agree.
+   */
   static Group enclosing(Scope s) {
     for (Scope x = s; x != null; x = x.parent) {
       if (x instanceof Group g) {
         return g;
+      }
+      if (x instanceof TaskImpl<?> t) {
+        return t.group();
       }
     }
     return null;

@@ -112,15 +112,7 @@ public final class PlainScope extends EnteredScope {
     }
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
-      Throwable[] carried = carrier(riding);
-      Throwable first = carried[0];
-      Throwable probe = carried[1]; // already added to first, if not null
-      for (Throwable other : riding) {
-        // The same failure suppressed twice: Throwable.addSuppressed rejects self-suppression.
-        if (other != first && other != probe) {
-          first.addSuppressed(other);
-        }
-      }
+      Throwable first = Cancellation.carryAll(riding, null); // no other place to put the rest
       if (parent != ts || ts instanceof TaskImpl<?>) { // judged here: a failure further out too
         Cancellation.judgedFailure(first, ts);
       }
@@ -202,34 +194,6 @@ public final class PlainScope extends EnteredScope {
     List<Throwable> all = new ArrayList<>(riding);
     all.addAll(hookFailures);
     return all;
-  }
-
-  /**
-   * The riding failure the scope throws, carrying the others as suppressed, and the one added to it
-   * to find out whether it accepts them (or null): the first, unless it refuses suppressed
-   * exceptions (made with {@code enableSuppression} false) and others ride with it; then the first
-   * that accepts one. With none that accepts, the first, and the others cannot be carried.
-   */
-  private static Throwable[] carrier(List<Throwable> riding) {
-    Throwable first = riding.get(0);
-    for (Throwable candidate : riding) {
-      Throwable probe = null;
-      for (Throwable other : riding) {
-        if (other != candidate) {
-          probe = other;
-          break;
-        }
-      }
-      if (probe == null) {
-        return new Throwable[] {first, null}; // one failure (perhaps suppressed twice)
-      }
-      int before = candidate.getSuppressed().length;
-      candidate.addSuppressed(probe); // a no-op on one that refuses
-      if (candidate.getSuppressed().length > before) {
-        return new Throwable[] {candidate, probe};
-      }
-    }
-    return new Throwable[] {first, null};
   }
 
   /**

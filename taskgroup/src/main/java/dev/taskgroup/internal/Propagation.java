@@ -66,26 +66,8 @@ public final class Propagation {
   public static List<ContextPropagator> ofEnclosingGroup() {
     ThreadState ts = ThreadState.currentOrNull();
     Scope in = ts == null ? null : ts.innermost();
-    Group g = in == null ? null : groupOf(in);
+    Group g = in == null ? null : Group.enclosing(in);
     return g == null ? List.of() : g.config.propagators();
-  }
-
-  /**
-   * The group whose propagators apply to work started from scope {@code s}: the innermost group at
-   * or above it, where a task stands for its own group. The two differ only for a start() child
-   * that has not signalled yet: its parent is the caller's scope, but it is its group's child, runs
-   * inside that group's propagators, and so does what it starts.
-   */
-  private static Group groupOf(Scope s) {
-    for (Scope x = s; x != null; x = x.parent) {
-      if (x instanceof Group g) {
-        return g;
-      }
-      if (x instanceof TaskImpl<?> t) {
-        return t.group();
-      }
-    }
-    return null;
   }
 
   /**
@@ -95,7 +77,7 @@ public final class Propagation {
    * @throws RejectedExecutionException if a propagator threw or returned null
    */
   static Body wrapAction(Body action, Scope scope) {
-    Group g = groupOf(scope);
+    Group g = Group.enclosing(scope);
     ContextPropagator[] ps = g != null ? g.propagators : forGroup(List.of());
     if (ps == null) {
       return action;

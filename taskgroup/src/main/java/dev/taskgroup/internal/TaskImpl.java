@@ -5,6 +5,8 @@ import dev.taskgroup.Task;
 import dev.taskgroup.internal.clock.LibraryClock;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -486,6 +488,7 @@ public final class TaskImpl<T> extends ThreadState
     payload = null;
     boolean cancelled = notRun;
     Throwable failure = null;
+    List<Throwable> riding = List.of();
     if (thrown != null) {
       if ((effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this))
           || (deliveredUnsettled()
@@ -499,16 +502,30 @@ public final class TaskImpl<T> extends ThreadState
         // interrupt type it throws is a failure. Judged a failure, a cancellation would be
         // reported as one.
         cancelled = true;
-        for (Throwable riding : Cancellation.suppressedFailures(thrown, this)) {
-          g.childFailed(this, riding); // a close() that failed during the cancellation
-        }
+        riding = Cancellation.suppressedFailures(thrown, this); // a close() that failed meanwhile
       } else {
         failure = thrown;
       }
     }
     INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
-    if (w instanceof StartSignalImpl<?> signal && signal.workEnded(failure, cancelled)) {
-      failure = null; // it never signalled: the caller of start() gets the outcome, not the group
+    if (w instanceof StartSignalImpl<?> signal) {
+      // A failure riding on the cancellation is the work's failure as much as one it threw: before
+      // the signal, both go to the caller of start(), and neither to the group. One carries the
+      // others (to the caller, or to the group if the work signalled meanwhile); those no failure
+      // can carry, for refusing suppressed exceptions, go to the group: never lost.
+      if (!riding.isEmpty()) {
+        List<Throwable> carried = new ArrayList<>(1);
+        carried.add(null);
+        carried.set(0, Cancellation.carryAll(riding, carried));
+        riding = carried;
+      }
+      if (signal.workEnded(riding.isEmpty() ? failure : riding.get(0), cancelled)) {
+        failure = null; // it never signalled: the caller of start() gets the outcome, not the group
+        riding = riding.subList(Math.min(1, riding.size()), riding.size());
+      }
+    }
+    for (Throwable r : riding) {
+      g.childFailed(this, r);
     }
     if (via != null) {
       via.ended(value, failure, cancelled); // reported once the propagators' code has ended
