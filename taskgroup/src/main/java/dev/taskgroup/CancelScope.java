@@ -96,7 +96,9 @@ import java.util.concurrent.TimeoutException;
  * interrupt from someone else that was pending when a cancellation was delivered is never lost: it
  * is set again, or thrown, after the scope exits. One that arrives while the library's own
  * interrupt is pending cannot be told apart from it and may be absorbed with it; so may one that
- * ends a blocking call in a shielded scope while a scope outside the shield is cancelled (its
+ * arrives after the body caught the library's interrupt and went on (it looks like that interrupt
+ * set again by the body, {@code Thread.currentThread().interrupt()} in a {@code catch}), and one
+ * that ends a blocking call in a shielded scope while a scope outside the shield is cancelled (its
  * {@code InterruptedException} leaves the shield looking like that cancellation).
  *
  * <h2>Memory consistency, nulls, threads</h2>

@@ -19,9 +19,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Interrupt bookkeeping in every order: the library's interrupt never survives its scope's exit,
  * and an interrupt from outside is never lost where the javadoc promises it: pending when the
- * cancellation is delivered, arriving while the status is clear, or arriving while a group's owner
- * waits for its children. Only one that arrives while the library's own interrupt is pending may be
- * absorbed with it.
+ * cancellation is delivered, arriving while the status is clear before the library's interrupt, or
+ * arriving while a group's owner waits for its children. One that arrives while the library's own
+ * interrupt is pending, or after the body swallowed it, may be absorbed with it.
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class InterruptOrderTest {
