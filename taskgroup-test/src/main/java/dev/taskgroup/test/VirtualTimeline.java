@@ -22,9 +22,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * read as a pair; `now` below) is written only by the clock, under its `advancing` lock, and read
  * by anyone (volatile).
  * `lock` guards `sleepers` (a min-heap by wake time, then arrival), `closed`, `sleepsStarted` and
- * `waking` (sleepers the clock took out of `sleepers` and unparked whose parkUntil has not yet
- * returned: a woken platform thread shows as WAITING until it runs, and must not count as
- * blocked for auto-advance).
+ * `waking` (sleepers the clock, or the library's wake() for a cancellation it delivers without
+ * an interrupt, took out of `sleepers` and unparked whose parkUntil has not yet returned: a
+ * woken platform thread shows as WAITING until it runs, and must not count as blocked for
+ * auto-advance).
  *
  * A sleep (parkUntil, one park per call; the library's sleep loops): register, re-check `now`,
  * park, unregister. The clock moves `now` first and then wakes every registered sleeper due, so
@@ -171,6 +172,27 @@ final class VirtualTimeline implements TimeSource {
       } finally {
         lock.unlock();
       }
+    }
+  }
+
+  /**
+   * Wakes {@code thread} for a cancellation the library delivers without an interrupt: a sleep of
+   * it is ended as the clock ends one that is due (taken out and counted in {@code waking} until
+   * its parkUntil returns), so that auto-advance does not take the thread, WAITING until it is
+   * scheduled, for a blocked one and move the time on, even to the end of that very sleep.
+   */
+  @Override
+  public void wake(Thread thread) {
+    lock.lock();
+    try {
+      // A thread sleeps at most once at a time (its own parkUntil or parkForever call).
+      if (sleepers.removeIf(s -> s.thread == thread)
+          || foreverSleepers.removeIf(s -> s.thread == thread)) {
+        waking++;
+      }
+      LockSupport.unpark(thread);
+    } finally {
+      lock.unlock();
     }
   }
 

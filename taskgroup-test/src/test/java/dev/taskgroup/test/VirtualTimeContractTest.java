@@ -22,6 +22,7 @@ import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
@@ -630,6 +631,59 @@ class VirtualTimeContractTest {
       release.countDown();
       runner.join();
     }
+  }
+
+  /**
+   * The javadoc: a thread is blocked only if it "is not a sleeper this clock has just woken". A
+   * deadline inside a cooperative scope ends a sleep without an interrupt; platform threads woken
+   * so, many at once while busy threads hold the cores, show as WAITING until they are scheduled,
+   * and the clock must not move on meanwhile: it would jump to the end of their own day-long
+   * sleeps. Each reads the instant of its deadline (absolute, so that a child entering late reads
+   * it too).
+   */
+  @RepeatedTest(20)
+  void platformThreadsWokenByTheirDeadlineInACooperativeScopeHoldTheAutoAdvanceStill(
+      VirtualClock clock) throws Exception {
+    clock.autoAdvance(Duration.ofMillis(1));
+    Instant start = clock.instant();
+    Instant deadline = start.plus(ofSec(1));
+    Queue<Duration> read = new ConcurrentLinkedQueue<>();
+    AtomicBoolean stop = new AtomicBoolean();
+    List<Thread> busy = new ArrayList<>();
+    for (int i = 0; i < 2 * Runtime.getRuntime().availableProcessors(); i++) {
+      busy.add(
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    while (!stop.get()) {
+                      Thread.onSpinWait();
+                    }
+                  }));
+    }
+    int children = 40;
+    var group = TaskGroup.builder().threadFactory(r -> Thread.ofPlatform().unstarted(r)).build();
+    try {
+      group.run(
+          () -> {
+            for (int i = 0; i < children; i++) {
+              group.fork(
+                  () -> {
+                    CancelScope.cooperative()
+                        .run(
+                            () ->
+                                CancelScope.withDeadline(deadline)
+                                    .run(() -> CancelScope.sleep(Duration.ofDays(1))));
+                    read.add(Duration.between(start, clock.instant()));
+                  });
+            }
+          });
+    } finally {
+      stop.set(true);
+      for (Thread t : busy) {
+        t.join();
+      }
+    }
+    assertThat(read).hasSize(children).containsOnly(ofSec(1));
   }
 
   /**

@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.concurrent.locks.LockSupport;
@@ -343,7 +344,7 @@ public abstract class ThreadState extends Scope {
     }
     if ((s & COOPERATIVE) != 0) {
       status = s;
-      LockSupport.unpark(t); // no interrupt: a library wait it may be in re-checks instead
+      LibraryClock.wake(t); // no interrupt: a library wait it may be in re-checks instead
       return;
     }
     if ((s & IN_FLIGHT_MASK) != 0) {

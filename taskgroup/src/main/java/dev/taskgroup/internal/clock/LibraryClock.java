@@ -91,6 +91,22 @@ public final class LibraryClock {
   }
 
   /**
+   * Wakes {@code thread} without interrupting it (a cancellation inside a cooperative scope: a
+   * library wait it may be in re-checks), through the test clock when one is installed, which then
+   * counts the thread as about to run, not blocked: see {@link TimeSource#wake}.
+   *
+   * @param thread the thread to wake
+   */
+  public static void wake(Thread thread) {
+    TimeSource s = source;
+    if (s == null) {
+      LockSupport.unpark(thread);
+    } else {
+      s.wake(thread);
+    }
+  }
+
+  /**
    * Whether a test clock is installed (threads entering scopes are then registered).
    *
    * @return whether the time is a test clock's

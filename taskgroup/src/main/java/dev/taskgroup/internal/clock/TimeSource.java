@@ -41,4 +41,17 @@ public interface TimeSource {
   default void parkForever() {
     LockSupport.park(this);
   }
+
+  /**
+   * Wakes {@code thread} without interrupting it, for a cancellation the library delivers that way
+   * (inside a cooperative scope): a wait it may be in, on this source or not, re-checks. A source
+   * that tells blocked threads from running ones counts a sleep of {@code thread} it ends here as
+   * about to run: the thread still shows as waiting until it is scheduled. By default a plain
+   * unpark.
+   *
+   * @param thread the thread to wake
+   */
+  default void wake(Thread thread) {
+    LockSupport.unpark(thread);
+  }
 }
