@@ -85,9 +85,11 @@ public interface Task<T> extends Future<T> {
    * cancelled and never unwraps the failure: its {@code get()} throws an {@code ExecutionException}
    * with that exception as the cause, and its {@code exceptionNow()} returns it. Dependent stages
    * added before the task ended run on the thread that completes the future, as for any {@code
-   * CompletableFuture}: the task's thread as it ends (the group waits for them), or the thread that
-   * cancels the task, once the cancellation has been delivered; threads waiting in {@link #get()}
-   * are released before they run.
+   * CompletableFuture}: the task's thread as it ends (the group waits for them, a cancellation of
+   * the group reaches them there, and a fork from them into a group with {@code maxConcurrency}
+   * never waits, as a fork from the task's work does not), or the thread that cancels the task,
+   * once the cancellation has been delivered; threads waiting in {@link #get()} are released before
+   * they run.
    *
    * {@snippet :
    * Task<Price> price = group.fork(() -> quote(item));

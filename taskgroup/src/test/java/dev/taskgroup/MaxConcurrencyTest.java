@@ -1,12 +1,14 @@
 package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.taskgroup.Fixtures.Trail;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -227,5 +229,32 @@ class MaxConcurrencyTest {
         });
     assertThat(trail.events())
         .containsExactly("outsider waiting", "first done", "outsider's child ran");
+  }
+
+  @RepeatedTest(3)
+  void aForkRefusedWithAnErrorAfterTakingThePlaceGivesItBack() throws Exception {
+    AtomicInteger made = new AtomicInteger();
+    AssertionError refusal = new AssertionError("the thread refuses its handler (an Error)");
+    ThreadFactory factory =
+        r ->
+            made.incrementAndGet() > 1
+                ? new Thread(r)
+                : new Thread(r) {
+                  @Override
+                  public void setUncaughtExceptionHandler(UncaughtExceptionHandler h) {
+                    throw refusal;
+                  }
+                };
+    TaskGroup group = TaskGroup.builder().maxConcurrency(1).threadFactory(factory).build();
+    AtomicReference<Throwable> first = new AtomicReference<>();
+    AtomicReference<String> second = new AtomicReference<>();
+    group.run(
+        () -> {
+          first.set(catchThrowable(() -> group.fork(() -> {})));
+          // With the place leaked, this fork would wait for it for ever.
+          second.set(group.fork(() -> "second").get());
+        });
+    assertThat(first.get()).isSameAs(refusal); // an Error is not wrapped
+    assertThat(second.get()).isEqualTo("second");
   }
 }

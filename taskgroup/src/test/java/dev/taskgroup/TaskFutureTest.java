@@ -6,11 +6,15 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /** {@code Task.toCompletableFuture()}: the task's outcome as a CompletableFuture, both ways. */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
@@ -111,5 +115,86 @@ class TaskFutureTest {
         });
     assertThat(task.get().get()).isEqualTo("real");
     assertThat(task.get().state()).isEqualTo(Future.State.SUCCESS);
+  }
+
+  /** Thread factories a test runs with: the library's own (virtual) and platform threads. */
+  static Stream<ThreadFactory> factories() {
+    return Stream.of(Thread.ofVirtual().factory(), Thread.ofPlatform().factory());
+  }
+
+  @ParameterizedTest
+  @MethodSource("factories")
+  void aForkFromADependentStageOfABoundedGroupsChildDoesNotWaitForThePlaceItsThreadHolds(
+      ThreadFactory factory) throws Exception {
+    for (boolean fails : new boolean[] {false, true}) {
+      TaskGroup group =
+          TaskGroup.builder()
+              .maxConcurrency(1)
+              .failurePolicy(FailurePolicy.COLLECT)
+              .threadFactory(factory)
+              .build();
+      CountDownLatch release = new CountDownLatch(1);
+      AtomicReference<Task<String>> fromStage = new AtomicReference<>();
+      Throwable fromRun =
+          catchThrowable(
+              () ->
+                  group.run(
+                      () -> {
+                        Task<String> first =
+                            group.fork(
+                                () -> {
+                                  release.await();
+                                  if (fails) {
+                                    throw new IllegalStateException("the first child failed");
+                                  }
+                                  return "first";
+                                });
+                        // Added before the task ends: it runs on the task's thread as it ends,
+                        // while that
+                        // thread still holds the group's one place.
+                        first
+                            .toCompletableFuture()
+                            .whenComplete(
+                                (v, e) -> fromStage.set(group.fork(() -> "from the stage")));
+                        release.countDown();
+                      }));
+      if (fails) {
+        assertThat(fromRun).isInstanceOf(TaskGroupException.class); // the first child's, collected
+      } else {
+        assertThat(fromRun).isNull();
+      }
+      assertThat(fromStage.get()).as("fails=%s", fails).isNotNull();
+      assertThat(fromStage.get().resultNow()).isEqualTo("from the stage");
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("factories")
+  void aCancelOfTheGroupReachesADependentStageBlockingOnTheTasksThread(ThreadFactory factory)
+      throws Exception {
+    TaskGroup group = TaskGroup.builder().threadFactory(factory).build();
+    CountDownLatch added = new CountDownLatch(1);
+    CountDownLatch stageBlocking = new CountDownLatch(1);
+    CountDownLatch never = new CountDownLatch(1);
+    AtomicReference<Throwable> stageSaw = new AtomicReference<>();
+    group.run(
+        () -> {
+          Task<Void> task = group.fork(() -> added.await()); // ends once the stage is added
+          task.toCompletableFuture()
+              .whenComplete(
+                  (v, e) -> {
+                    stageBlocking.countDown();
+                    try {
+                      never.await();
+                    } catch (InterruptedException interrupted) {
+                      stageSaw.set(interrupted);
+                    }
+                  });
+          added.countDown();
+          stageBlocking.await();
+          group.cancel(); // run returns only once the stage has ended
+        });
+    assertThat(stageSaw.get()).isInstanceOf(InterruptedException.class);
+    assertThat(group.cancelCaught()).isTrue();
   }
 }

@@ -205,7 +205,7 @@ final class Forks {
     Thread thread;
     try {
       thread = newThread(g, run, taskName);
-    } catch (RuntimeException e) {
+    } catch (Throwable e) { // an Error too (out of memory, out of stack): the place goes back
       giveBack(g, task, place);
       throw e;
     }
@@ -218,6 +218,9 @@ final class Forks {
       try {
         task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
         thread.setUncaughtExceptionHandler(task);
+      } catch (Error e) { // a rejected call leaves the group as it was, its place included
+        giveBack(g, task, place);
+        throw e;
       } catch (RuntimeException e) { // a Thread subclass overriding either: refused, place back
         giveBack(g, task, place);
         throw new RejectedExecutionException(

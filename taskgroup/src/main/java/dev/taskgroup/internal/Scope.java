@@ -467,7 +467,8 @@ public abstract class Scope {
         // walked only if that makes it cancelled too, else its cancel hooks would fire (and the
         // groups inside it be walked) while nothing above it is cancelled. Should it signal now,
         // moveUnderGroup sees the cancellation (parent and flags are both volatile).
-        if (!child.isFinished() && (!child.awaitingSignal() || effectivelyCancelled(child))) {
+        if ((!child.isFinished() || child.innermost() != null) // (see TaskImpl.outcomeSetInside)
+            && (!child.awaitingSignal() || effectivelyCancelled(child))) {
           start = child;
         }
       }

@@ -632,10 +632,33 @@ public final class TaskImpl<T> extends ThreadState
           // When Task.cancel set the outcome first, this thread wakes the waiters and completes
           // the future too (a second time does nothing): the canceller may not have got there
           // yet, and the task must not leave its group (whose run then returns) before they are.
-          x.outcomeSet();
+          if (x.future != null && thread == Thread.currentThread()) {
+            outcomeSetInside(x);
+          } else {
+            x.outcomeSet();
+          }
         }
         return;
       }
+    }
+  }
+
+  /**
+   * Completes the future on the task's own thread, which runs the dependent stages added before
+   * (the group waits for them: the task has not left it). They run inside the task's root scope
+   * again, as the onFailure handler does (reenterAfterWork), although the task is finished: a
+   * cancellation of the group reaches them (they may block; the walk goes on to a finished child
+   * that is inside its root scope, see Scope), and a fork from them is a fork from inside one of
+   * the group's children, which holds its place until they end and so must never wait for one.
+   */
+  private void outcomeSetInside(TaskExtras x) {
+    innermost = this; // volatile: ordered before settle() reads the flags, as a scope's entry
+    settle();
+    try {
+      x.outcomeSet();
+    } finally {
+      innermost = null;
+      settle(); // no interrupt of ours is left
     }
   }
 
