@@ -11,6 +11,8 @@ import java.util.concurrent.locks.LockSupport;
  * clock is installed, which fires them itself), takes the expired entries out in batches under
  * Deadlines.LOCK, marks every scope of a batch cancelled and then delivers each (see the overview
  * of Deadlines). Whoever puts a new earliest entry at the top of the heap wakes it ({@link #wake}).
+ * Its backstop ({@link DeadlineBackstop}) fires what it leaves overdue, with the same code ({@link
+ * #firePass}).
  *
  * <p>`timer` is written once, under Deadlines.LOCK, and read under it.
  */
@@ -38,19 +40,26 @@ final class DeadlineTimer {
 
   private DeadlineTimer() {}
 
-  /** A new earliest deadline: starts the timer on first use, and wakes it; under Deadlines.LOCK. */
+  /**
+   * A new earliest deadline: starts the timer on first use, and wakes it (and the backstop, if it
+   * is idle); under Deadlines.LOCK.
+   */
   static void wake() {
     ensureStarted();
     LockSupport.unpark(timer);
+    DeadlineBackstop.newEarliest();
   }
 
-  /** Wakes the timer, if it has started, to re-read the clock (a test clock was closed). */
+  /**
+   * Wakes the timer and its backstop, if started, to re-read the clock (a test clock was closed).
+   */
   static void wakeIfStarted() {
     Deadlines.LOCK.lock();
     try {
       if (timer != null) {
         LockSupport.unpark(timer);
       }
+      DeadlineBackstop.wakeIfStarted();
     } finally {
       Deadlines.LOCK.unlock();
     }
@@ -61,7 +70,8 @@ final class DeadlineTimer {
    * as a platform thread it fired late (median 0.1-3 ms, p99 5-16 ms), because each interrupt it
    * delivered woke a carrier thread that then pre-empted the timer on its core. A virtual timer
    * sleeps on the JDK's own timer, which fires on the carriers (as Thread.sleep does), and the
-   * interrupts it delivers are pushed to its carrier's own queue.
+   * interrupts it delivers are pushed to its carrier's own queue. The price: it runs only when a
+   * carrier is free, which is why it has a backstop on a platform thread (DeadlineBackstop).
    *
    * <p>Made by whichever thread first sets a deadline, it lives as long as the JVM: it keeps none
    * of that thread's context (an inheritable thread local holding a request, a web application's
@@ -99,7 +109,7 @@ final class DeadlineTimer {
     }
   }
 
-  /** One firing thread's state between passes. */
+  /** One firing thread's state between passes (the timer's, the backstop's). */
   static final class Pass {
     /** The scopes of the batch in hand; grows past FIRE_BATCH only for one instant's entries. */
     EnteredScope[] expired = new EnteredScope[FIRE_BATCH];
@@ -109,13 +119,13 @@ final class DeadlineTimer {
   }
 
   /**
-   * One pass of a firing thread: takes out of the heap, under Deadlines.LOCK, the entries due
-   * {@code graceNanos} ago or earlier (at most a batch, but every entry of the batch's last
-   * instant), then marks every scope taken cancelled, then delivers each: on a new virtual thread
-   * when it has a group below (Deadlines.deliverExpired), or, with {@code deliverHere}, always on
-   * the calling thread. An entry is taken by one pass only, so it is fired once, by whichever
-   * thread took it. What fails on one scope is reported and the others go on; an error while taking
-   * (an OutOfMemoryError growing the batch) still fires what was taken.
+   * One pass of a firing thread, the timer's or the backstop's: takes out of the heap, under
+   * Deadlines.LOCK, the entries due {@code graceNanos} ago or earlier (at most a batch, but every
+   * entry of the batch's last instant), then marks every scope taken cancelled, then delivers each:
+   * on a new virtual thread when it has a group below (Deadlines.deliverExpired), or, with {@code
+   * deliverHere}, always on the calling thread. An entry is taken by one pass only, so it is fired
+   * once, by whichever thread took it. What fails on one scope is reported and the others go on; an
+   * error while taking (an OutOfMemoryError growing the batch) still fires what was taken.
    *
    * @return MORE, WAIT (then {@code pass.leftNanos} is set), EMPTY or TEST_CLOCK
    */

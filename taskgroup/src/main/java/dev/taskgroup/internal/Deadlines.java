@@ -34,6 +34,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
  *
+ * The timer runs only when a carrier is free. Its backstop (DeadlineBackstop, one platform
+ * thread) fires, with the timer's own pass, the entries overdue by its GRACE: those the timer
+ * left because CPU-bound virtual threads hold every carrier. Each entry is taken out of the heap
+ * under LOCK by one of the two, and fired once. The backstop polls (it is not woken by a new
+ * earliest entry unless it is idle), so setting a deadline costs no platform-thread unpark.
+ *
  * A deadline set in the past before the scope ever ran expires at once (update marks the scope
  * cancelled, as cancel() before run does): cancelCalled() is true from then on and the scope
  * starts cancelled, whatever deadline is set later, as in Trio. After the scope exited, a deadline
@@ -45,11 +51,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * it stays out of the heap, so that a test clock, which can move that far, does not fire it (nor
  * jump to it).
  *
- * With a test clock installed (LibraryClock.testClockInstalled()) the timer thread fires
- * nothing and parks without a time limit: the test clock moves the time and calls fireDue()
- * itself, which fires due entries in order and delivers each inline, so that its advance
- * returns only after every cancellation it caused has been delivered. Closing the test clock
- * wakes the timer (DeadlineTimer.wake), which goes on with the entries left, on the system clock.
+ * With a test clock installed (LibraryClock.testClockInstalled()) the timer thread and its
+ * backstop fire nothing and park without a time limit: the test clock moves the time and calls
+ * fireDue() itself, which fires due entries in order and delivers each inline, so that its
+ * advance returns only after every cancellation it caused has been delivered. Closing the test
+ * clock wakes both (DeadlineTimer.wakeIfStarted), which go on with the entries left, on the
+ * system clock.
  * Invariant: while a test clock is installed, only fireDue() and the due path of schedule()
  * (a deadline set in the past) fire entries.
  * </pre>
