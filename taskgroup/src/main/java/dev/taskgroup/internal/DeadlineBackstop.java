@@ -49,12 +49,22 @@ import java.util.concurrent.locks.LockSupport;
  * lateness in waking a platform thread and the delivery of the entries taken with it. Then a
  * CPU-bound thread sees it at its next checkpoint().
  *
+ * The backstop never queues on Deadlines.LOCK (Deadlines.lockNoQueue): virtual threads queue
+ * there (the timer, threads entering scopes), a release wakes only the first thread queued, and
+ * a virtual thread first in the queue with no carrier kept everything queued behind it parked, the
+ * backstop too, until the busy threads ended. It takes the lock with tryLock whenever it is free;
+ * no holder parks while holding it.
+ *
  * `backstop` and `idle` are read and written under Deadlines.LOCK, the lock under which the heap
  * changes: the backstop decides to go idle in the same hold in which it finds the heap empty, and
  * whoever adds an entry reads `idle` in its hold; an unpark that comes after the decision and
- * before the park leaves a permit, so the park returns. Errors in a pass are reported
- * (Uncaught.report) and it polls again: the thread never dies.
- * Invariant: idle implies the heap was empty when it was set, and only the backstop sets it.
+ * before the park leaves a permit, so the park returns. Every park is in a loop that looks at the
+ * heap again, so an early return (a spurious wake-up, the permit lockNoQueue gives back) costs a
+ * pass, never a deadline. Errors in a pass are reported (Uncaught.report) and it polls again: the
+ * thread never dies.
+ * Invariant: `idle` is set only by the backstop, with the heap empty, in the hold before it parks
+ * without a time limit, and whoever clears it unparks it. (A spurious wake-up leaves it set: the
+ * next new earliest entry then unparks a backstop that is polling already, once.)
  * </pre>
  */
 final class DeadlineBackstop {
@@ -119,12 +129,12 @@ final class DeadlineBackstop {
   }
 
   private static void loop() {
-    DeadlineTimer.Pass pass = new DeadlineTimer.Pass();
+    DeadlineTimer.Pass pass = new DeadlineTimer.Pass(GRACE_NANOS, true);
     long emptySince = 0L;
     boolean empty = false; // the heap was empty at every pass since emptySince
     for (; ; ) {
       try {
-        int found = DeadlineTimer.firePass(pass, GRACE_NANOS, true);
+        int found = DeadlineTimer.firePass(pass);
         long now = System.nanoTime();
         if (found != DeadlineTimer.EMPTY) {
           empty = false;
@@ -155,12 +165,13 @@ final class DeadlineBackstop {
 
   /**
    * Goes idle if the heap is still empty: parks without a time limit until a new earliest entry
-   * wakes it (or a spurious wake-up).
+   * wakes it. A spurious wake-up leaves `idle` set: the next new earliest entry then unparks a
+   * backstop that is already polling, harmlessly.
    *
    * @return false, at once, if an entry came since the last pass
    */
   private static boolean parkIdle() {
-    Deadlines.LOCK.lock();
+    Deadlines.lockNoQueue();
     try {
       if (Deadlines.HEAP.peek() != null) {
         return false;
@@ -170,12 +181,6 @@ final class DeadlineBackstop {
       Deadlines.LOCK.unlock();
     }
     LockSupport.park(DeadlineBackstop.class);
-    Deadlines.LOCK.lock();
-    try {
-      idle = false; // a spurious wake-up: whoever unparks it cleared it already
-    } finally {
-      Deadlines.LOCK.unlock();
-    }
     return true;
   }
 }

@@ -90,11 +90,11 @@ final class DeadlineTimer {
   }
 
   private static void loop() {
-    Pass pass = new Pass();
+    Pass pass = new Pass(0L, false);
     for (; ; ) {
       int found;
       try {
-        found = firePass(pass, 0L, false);
+        found = firePass(pass);
       } catch (Throwable t) {
         // A bug (or an OutOfMemoryError) must not kill the one timer of the process.
         Uncaught.report(t);
@@ -109,32 +109,53 @@ final class DeadlineTimer {
     }
   }
 
-  /** One firing thread's state between passes (the timer's, the backstop's). */
+  /**
+   * One firing thread's way of firing (the timer's, the backstop's), and its state between passes.
+   */
   static final class Pass {
+    /** How overdue an entry must be for this thread to take it. */
+    final long graceNanos;
+
+    /**
+     * The backstop's passes: they take the lock without queueing on it (Deadlines.lockNoQueue) and
+     * deliver on the calling thread, since a virtual thread may get no carrier.
+     */
+    final boolean backstop;
+
     /** The scopes of the batch in hand; grows past FIRE_BATCH only for one instant's entries. */
     EnteredScope[] expired = new EnteredScope[FIRE_BATCH];
 
     /** After a pass that found WAIT: how long until the earliest entry left is due for it. */
     long leftNanos;
+
+    Pass(long graceNanos, boolean backstop) {
+      this.graceNanos = graceNanos;
+      this.backstop = backstop;
+    }
   }
 
   /**
    * One pass of a firing thread, the timer's or the backstop's: takes out of the heap, under
-   * Deadlines.LOCK, the entries due {@code graceNanos} ago or earlier (at most a batch, but every
-   * entry of the batch's last instant), then marks every scope taken cancelled, then delivers each:
-   * on a new virtual thread when it has a group below (Deadlines.deliverExpired), or, with {@code
-   * deliverHere}, always on the calling thread. An entry is taken by one pass only, so it is fired
-   * once, by whichever thread took it. What fails on one scope is reported and the others go on; an
-   * error while taking (an OutOfMemoryError growing the batch) still fires what was taken.
+   * Deadlines.LOCK, the entries due {@code pass.graceNanos} ago or earlier (at most a batch, but
+   * every entry of the batch's last instant), then marks every scope taken cancelled, then delivers
+   * each: the timer's pass on a new virtual thread when the scope has a group below
+   * (Deadlines.deliverExpired), the backstop's always on the calling thread. An entry is taken by
+   * one pass only, so it is fired once, by whichever thread took it. What fails on one scope is
+   * reported and the others go on; an error while taking (an OutOfMemoryError growing the batch)
+   * still fires what was taken.
    *
    * @return MORE, WAIT (then {@code pass.leftNanos} is set), EMPTY or TEST_CLOCK
    */
-  static int firePass(Pass pass, long graceNanos, boolean deliverHere) {
+  static int firePass(Pass pass) {
     EnteredScope[] expired = pass.expired;
     int count = 0;
     int found = EMPTY;
     try {
-      Deadlines.LOCK.lock();
+      if (pass.backstop) {
+        Deadlines.lockNoQueue();
+      } else {
+        Deadlines.LOCK.lock();
+      }
       try {
         long now = LibraryClock.nanoTime();
         // Read after the clock: a clock read before the install is the system's (or the test
@@ -144,7 +165,7 @@ final class DeadlineTimer {
         }
         long last = 0L;
         for (Deadline top; (top = Deadlines.HEAP.peek()) != null; ) {
-          long left = top.nanos - now + graceNanos;
+          long left = top.nanos - now + pass.graceNanos;
           if (left > 0L) {
             pass.leftNanos = left;
             found = WAIT;
@@ -167,7 +188,7 @@ final class DeadlineTimer {
         Deadlines.LOCK.unlock();
       }
     } finally {
-      fire(expired, count, deliverHere);
+      fire(expired, count, pass.backstop);
       // A burst at one instant keeps no big array.
       pass.expired = expired.length > FIRE_BATCH ? new EnteredScope[FIRE_BATCH] : expired;
     }

@@ -20,7 +20,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * One lock (LOCK) guards the heap (DeadlineHeap) and every field of every Deadline (`queued` is
  * also read without it), except while a scope is still private to the thread that made it:
- * initTimeout fills in its entry without the lock, before the scope is published. A scope's
+ * initTimeout fills in its entry without the lock, before the scope is published. Nobody parks
+ * or waits for a lock while holding it (the backstop relies on that: see lockNoQueue). A scope's
  * entry is in the heap only while the scope runs and its deadline has not fired; exit removes
  * it (O(log n), by the index the entry keeps), so nothing stays scheduled after a scope ends
  * and a million short scopes leave nothing behind.
@@ -84,6 +85,23 @@ public final class Deadlines {
   private static final int STOPPED = 2;
 
   private Deadlines() {}
+
+  /**
+   * Takes LOCK without queueing on it, for the deadline backstop, a platform thread that must fire
+   * while no carrier is free. A release of the lock wakes only the first thread queued, which takes
+   * the lock and on its own release wakes the next: when the first is a virtual thread with no
+   * carrier (the very case the backstop is for), every thread queued behind it stays parked, the
+   * lock free, until a carrier frees up (seen in a test: the backstop stuck for seconds behind the
+   * starved timer). tryLock() takes the lock whenever it is free, whatever is queued, and no holder
+   * parks while holding it, so it comes free within microseconds: this spins, then yields, then
+   * parks for short moments (ThreadState.waitBriefly, which gives back a permit it may have
+   * consumed).
+   */
+  static void lockNoQueue() {
+    for (int round = 0; !LOCK.tryLock(); round++) {
+      ThreadState.waitBriefly(round);
+    }
+  }
 
   /** One scope's deadline; every field under LOCK. */
   static final class Deadline {

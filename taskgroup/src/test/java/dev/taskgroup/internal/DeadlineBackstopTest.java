@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
@@ -49,6 +50,15 @@ class DeadlineBackstopTest {
             Deadlines.nextDue().isEmpty()
                 && backstop.getState() == Thread.State.WAITING
                 && LockSupport.getBlocker(backstop) == DeadlineBackstop.class);
+  }
+
+  /** Spins with a checkpoint after each step until cancelled, or for 5 s (a failure). */
+  private static void spinWithCheckpoints() throws InterruptedException {
+    long start = System.nanoTime();
+    while (System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5)) {
+      Thread.onSpinWait();
+      CancelScope.checkpoint();
+    }
   }
 
   private static void await(String what, Duration max, BooleanSupplier condition) {
@@ -92,13 +102,7 @@ class DeadlineBackstopTest {
                   () -> {
                     long start = System.nanoTime();
                     try {
-                      s.run(
-                          () -> {
-                            while (System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5)) {
-                              Thread.onSpinWait();
-                              CancelScope.checkpoint();
-                            }
-                          });
+                      s.run(DeadlineBackstopTest::spinWithCheckpoints);
                     } catch (InterruptedException e) {
                       throw new AssertionError(e);
                     }
@@ -112,6 +116,71 @@ class DeadlineBackstopTest {
       assertThat(scopes.get(i).cancelCaught()).isTrue();
       assertThat(Duration.ofNanos(tookNanos[i])).isLessThan(Duration.ofSeconds(2));
     }
+  }
+
+  /**
+   * A virtual thread at the head of Deadlines.LOCK's queue, woken by the lock's release but with no
+   * carrier to run on, does not hold up the backstop: it takes the lock whenever the lock is free,
+   * queue or not. (Queued behind that thread, it waited until the busy threads ended.)
+   */
+  @RepeatedTest(3)
+  void aVirtualThreadQueuedOnTheLockWithNoCarrierDoesNotHoldTheBackstopUp() throws Exception {
+    startedBackstop();
+    CountDownLatch entered = new CountDownLatch(CARRIERS);
+    CountDownLatch go = new CountDownLatch(1);
+    AtomicInteger spinning = new AtomicInteger();
+    List<CancelScope> scopes = new ArrayList<>();
+    List<Thread> threads = new ArrayList<>();
+    for (int i = 0; i < CARRIERS; i++) {
+      CancelScope s = CancelScope.withTimeout(Duration.ofMillis(300));
+      scopes.add(s);
+      threads.add(
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    try {
+                      s.run(
+                          () -> {
+                            entered.countDown();
+                            go.await();
+                            spinning.incrementAndGet();
+                            spinWithCheckpoints();
+                          });
+                    } catch (InterruptedException e) {
+                      throw new AssertionError(e);
+                    }
+                  }));
+    }
+    entered.await();
+    Thread queued;
+    Deadlines.LOCK.lock();
+    try {
+      queued =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    Deadlines.LOCK.lock();
+                    Deadlines.LOCK.unlock();
+                  });
+      await(
+          "queued on the lock",
+          Duration.ofSeconds(5),
+          () -> Deadlines.LOCK.hasQueuedThread(queued));
+      go.countDown();
+      await("every carrier busy", Duration.ofSeconds(5), () -> spinning.get() == CARRIERS);
+      // Held long enough for the backstop, which polls every 20 ms, to try to take it.
+      LockSupport.parkNanos(3 * DeadlineBackstop.POLL_NANOS);
+    } finally {
+      Deadlines.LOCK.unlock(); // hands the lock to `queued`, which has no carrier to run on
+    }
+    long released = System.nanoTime();
+    for (Thread t : threads) {
+      t.join();
+    }
+    Duration took = Duration.ofNanos(System.nanoTime() - released);
+    queued.join(); // it ran once a carrier was free
+    assertThat(scopes).allMatch(CancelScope::cancelCaught);
+    assertThat(took).isLessThan(Duration.ofSeconds(2));
   }
 
   /**
