@@ -77,10 +77,17 @@ final class DeadlineBackstop {
   /** How long the heap stays empty before the backstop goes idle. */
   static final long IDLE_AFTER_NANOS = TimeUnit.SECONDS.toNanos(1);
 
-  /** The backstop thread, null until it has started; under Deadlines.LOCK. */
+  /**
+   * The backstop thread, null until it has started. Written once, by the first new earliest entry
+   * whose start() succeeds; read by newEarliest and wakeIfStarted. Under Deadlines.LOCK.
+   */
   private static Thread backstop;
 
-  /** Whether the backstop is parked without a time limit, the heap empty; under Deadlines.LOCK. */
+  /**
+   * Whether the backstop is parked without a time limit, the heap empty. Set by the backstop
+   * (parkIdle), cleared by the new earliest entry that unparks it (newEarliest). Under
+   * Deadlines.LOCK.
+   */
   private static boolean idle;
 
   private DeadlineBackstop() {}
