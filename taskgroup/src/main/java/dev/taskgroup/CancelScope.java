@@ -101,6 +101,14 @@ import java.util.concurrent.TimeoutException;
  * that ends a blocking call in a shielded scope while a scope outside the shield is cancelled (its
  * {@code InterruptedException} leaves the shield looking like that cancellation).
  *
+ * <h2>Deadlines</h2>
+ *
+ * A deadline fires on time: the library's timer, a virtual thread, marks the scope cancelled and
+ * delivers the cancellation. While CPU-bound virtual threads hold every carrier that timer cannot
+ * run; a platform thread of the library then fires the deadline within about 30 ms of its time (it
+ * steps in once the timer is 10 ms late, and looks at least every 20 ms), and the busy threads see
+ * it at their next {@link #checkpoint()}.
+ *
  * <h2>Memory consistency, nulls, threads</h2>
  *
  * {@code cancel()} happens-before the {@link InterruptedException} it causes. Every method may be

@@ -11,6 +11,8 @@ import java.util.concurrent.locks.LockSupport;
  * clock is installed, which fires them itself), takes the expired entries out in batches under
  * Deadlines.LOCK, marks every scope of a batch cancelled and then delivers each (see the overview
  * of Deadlines). Whoever puts a new earliest entry at the top of the heap wakes it ({@link #wake}).
+ * Its backstop ({@link DeadlineBackstop}) fires what it leaves overdue, with the same code ({@link
+ * #firePass}).
  *
  * <p>`timer` is written once, under Deadlines.LOCK, and read under it.
  */
@@ -18,24 +20,46 @@ final class DeadlineTimer {
   /** Expired deadlines taken from the heap under one hold of the lock. */
   private static final int FIRE_BATCH = 64;
 
+  /** How long the timer pauses after an error in a pass, so that a bug does not make it spin. */
+  private static final long ERROR_PAUSE_NANOS = 1_000_000L;
+
+  /** What {@link #firePass} found: a full batch was fired; more may be due, pass again at once. */
+  static final int MORE = 0;
+
+  /** What {@link #firePass} found: the earliest entry left is due in {@link Pass#leftNanos}. */
+  static final int WAIT = 1;
+
+  /** What {@link #firePass} found: the heap is empty. */
+  static final int EMPTY = 2;
+
+  /** What {@link #firePass} found: a test clock is installed; nothing was taken (it fires). */
+  static final int TEST_CLOCK = 3;
+
   /** The timer thread, started once; under Deadlines.LOCK. */
   private static Thread timer;
 
   private DeadlineTimer() {}
 
-  /** A new earliest deadline: starts the timer on first use, and wakes it; under Deadlines.LOCK. */
+  /**
+   * A new earliest deadline: starts the timer on first use, and wakes it (and the backstop, if it
+   * is idle); under Deadlines.LOCK.
+   */
   static void wake() {
     ensureStarted();
     LockSupport.unpark(timer);
+    DeadlineBackstop.newEarliest();
   }
 
-  /** Wakes the timer, if it has started, to re-read the clock (a test clock was closed). */
+  /**
+   * Wakes the timer and its backstop, if started, to re-read the clock (a test clock was closed).
+   */
   static void wakeIfStarted() {
     Deadlines.LOCK.lock();
     try {
       if (timer != null) {
         LockSupport.unpark(timer);
       }
+      DeadlineBackstop.wakeIfStarted();
     } finally {
       Deadlines.LOCK.unlock();
     }
@@ -46,7 +70,8 @@ final class DeadlineTimer {
    * as a platform thread it fired late (median 0.1-3 ms, p99 5-16 ms), because each interrupt it
    * delivered woke a carrier thread that then pre-empted the timer on its core. A virtual timer
    * sleeps on the JDK's own timer, which fires on the carriers (as Thread.sleep does), and the
-   * interrupts it delivers are pushed to its carrier's own queue.
+   * interrupts it delivers are pushed to its carrier's own queue. The price: it runs only when a
+   * carrier is free, which is why it has a backstop on a platform thread (DeadlineBackstop).
    *
    * <p>Made by whichever thread first sets a deadline, it lives as long as the JVM: it keeps none
    * of that thread's context (an inheritable thread local holding a request, a web application's
@@ -65,80 +90,142 @@ final class DeadlineTimer {
   }
 
   private static void loop() {
-    EnteredScope[] expired = new EnteredScope[FIRE_BATCH];
+    Pass pass = new Pass(0L, false);
     for (; ; ) {
-      int count = 0;
-      long waitNanos = -1L;
-      if (LibraryClock.testClockInstalled()) {
-        LockSupport.park(
-            Deadlines.class); // the test clock fires (Deadlines.fireDue); close wakes us
+      int found;
+      try {
+        found = firePass(pass);
+      } catch (Throwable t) {
+        // A bug (or an OutOfMemoryError) must not kill the one timer of the process.
+        Uncaught.report(t);
+        LockSupport.parkNanos(Deadlines.class, ERROR_PAUSE_NANOS);
         continue;
       }
-      Deadlines.LOCK.lock();
+      switch (found) {
+        case MORE -> {} // more may be due
+        case WAIT -> LockSupport.parkNanos(Deadlines.class, pass.leftNanos);
+        default -> LockSupport.park(Deadlines.class); // a new earliest, or the clock's close, wakes
+      }
+    }
+  }
+
+  /**
+   * One firing thread's way of firing (the timer's, the backstop's), and its state between passes.
+   */
+  static final class Pass {
+    /** How overdue an entry must be for this thread to take it. */
+    final long graceNanos;
+
+    /**
+     * The backstop's passes: they take the lock without queueing on it (Deadlines.lockNoQueue) and
+     * deliver on the calling thread, since a virtual thread may get no carrier.
+     */
+    final boolean backstop;
+
+    /** The scopes of the batch in hand; grows past FIRE_BATCH only for one instant's entries. */
+    EnteredScope[] expired = new EnteredScope[FIRE_BATCH];
+
+    /** After a pass that found WAIT: how long until the earliest entry left is due for it. */
+    long leftNanos;
+
+    Pass(long graceNanos, boolean backstop) {
+      this.graceNanos = graceNanos;
+      this.backstop = backstop;
+    }
+  }
+
+  /**
+   * One pass of a firing thread, the timer's or the backstop's: takes out of the heap, under
+   * Deadlines.LOCK, the entries due {@code pass.graceNanos} ago or earlier (at most a batch, but
+   * every entry of the batch's last instant), then marks every scope taken cancelled, then delivers
+   * each: the timer's pass on a new virtual thread when the scope has a group below
+   * (Deadlines.deliverExpired), the backstop's always on the calling thread. An entry is taken by
+   * one pass only, so it is fired once, by whichever thread took it. What fails on one scope is
+   * reported and the others go on; an error while taking (an OutOfMemoryError growing the batch)
+   * still fires what was taken.
+   *
+   * @return MORE, WAIT (then {@code pass.leftNanos} is set), EMPTY or TEST_CLOCK
+   */
+  static int firePass(Pass pass) {
+    EnteredScope[] expired = pass.expired;
+    int count = 0;
+    int found = EMPTY;
+    try {
+      if (pass.backstop) {
+        Deadlines.lockNoQueue();
+      } else {
+        Deadlines.LOCK.lock();
+      }
       try {
         long now = LibraryClock.nanoTime();
+        // Read after the clock: a clock read before the install is the system's (or the test
+        // clock's first, equal to it), and nothing is fired while a test clock is installed.
+        if (LibraryClock.testClockInstalled()) {
+          return TEST_CLOCK;
+        }
         long last = 0L;
         for (Deadline top; (top = Deadlines.HEAP.peek()) != null; ) {
-          long left = top.nanos - now;
+          long left = top.nanos - now + pass.graceNanos;
           if (left > 0L) {
-            waitNanos = left;
+            pass.leftNanos = left;
+            found = WAIT;
             break;
           }
           // A full batch still takes every entry due at the same nanoTime as its last one: one
           // Instant on nested scopes is one nanoTime, and they must be marked in one batch.
           if (count >= FIRE_BATCH && top.nanos != last) {
+            found = MORE;
             break;
           }
-          Deadlines.HEAP.remove(top);
           if (count == expired.length) {
-            expired = Arrays.copyOf(expired, count * 2);
+            expired = Arrays.copyOf(expired, count * 2); // before the remove: loses no entry
           }
+          Deadlines.HEAP.remove(top);
           last = top.nanos;
           expired[count++] = top.scope;
         }
       } finally {
         Deadlines.LOCK.unlock();
       }
-      // Every scope of the batch is marked before any is delivered: scopes that expire together
-      // (nested ones with one deadline) are all cancelled when their threads wake, and the
-      // outermost absorbs, as when they are cancelled together by hand.
-      for (int i = 0; i < count; i++) {
-        try {
-          if (!Deadlines.markExpired(expired[i])) {
-            expired[i] = null; // cancelled before: nothing to deliver
-          }
-        } catch (Throwable t) {
-          expired[i] = null;
-          failed(t);
-        }
-      }
-      for (int i = 0; i < count; i++) {
-        if (expired[i] == null) {
-          continue;
-        }
-        try {
-          Deadlines.deliverExpired(expired[i]);
-        } catch (Throwable t) {
-          failed(t);
-        }
-        expired[i] = null;
-      }
-      if (count >= FIRE_BATCH) {
-        if (expired.length > FIRE_BATCH) {
-          expired = new EnteredScope[FIRE_BATCH]; // a burst at one instant keeps no big array
-        }
-        continue; // more may be due
-      }
-      if (waitNanos < 0L) {
-        LockSupport.park(Deadlines.class);
-      } else {
-        LockSupport.parkNanos(Deadlines.class, waitNanos);
-      }
+    } finally {
+      fire(expired, count, pass.backstop);
+      // A burst at one instant keeps no big array.
+      pass.expired = expired.length > FIRE_BATCH ? new EnteredScope[FIRE_BATCH] : expired;
     }
+    return found;
   }
 
-  /** A bug (or an OutOfMemoryError) must not kill the one timer of the process. */
-  private static void failed(Throwable t) {
-    Uncaught.report(t);
+  /**
+   * Every scope of the batch is marked before any is delivered: scopes that expire together (nested
+   * ones with one deadline) are all cancelled when their threads wake, and the outermost absorbs,
+   * as when they are cancelled together by hand. Leaves the array cleared.
+   */
+  private static void fire(EnteredScope[] expired, int count, boolean deliverHere) {
+    for (int i = 0; i < count; i++) {
+      try {
+        if (!Deadlines.markExpired(expired[i])) {
+          expired[i] = null; // cancelled before: nothing to deliver
+        }
+      } catch (Throwable t) {
+        expired[i] = null;
+        Uncaught.report(t);
+      }
+    }
+    for (int i = 0; i < count; i++) {
+      EnteredScope scope = expired[i];
+      expired[i] = null;
+      if (scope == null) {
+        continue;
+      }
+      try {
+        if (deliverHere) {
+          scope.afterCancelled();
+        } else {
+          Deadlines.deliverExpired(scope);
+        }
+      } catch (Throwable t) {
+        Uncaught.report(t);
+      }
+    }
   }
 }

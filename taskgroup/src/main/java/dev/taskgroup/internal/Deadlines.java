@@ -20,7 +20,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * One lock (LOCK) guards the heap (DeadlineHeap) and every field of every Deadline (`queued` is
  * also read without it), except while a scope is still private to the thread that made it:
- * initTimeout fills in its entry without the lock, before the scope is published. A scope's
+ * initTimeout fills in its entry without the lock, before the scope is published. Nobody parks
+ * or waits for a lock while holding it (the backstop relies on that: see lockNoQueue). A scope's
  * entry is in the heap only while the scope runs and its deadline has not fired; exit removes
  * it (O(log n), by the index the entry keeps), so nothing stays scheduled after a scope ends
  * and a million short scopes leave nothing behind.
@@ -34,6 +35,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
  *
+ * The timer runs only when a carrier is free. Its backstop (DeadlineBackstop, one platform
+ * thread) fires, with the timer's own pass, the entries overdue by its GRACE: those the timer
+ * left because CPU-bound virtual threads hold every carrier. Each entry is taken out of the heap
+ * under LOCK by one of the two, and fired once. The backstop polls (it is not woken by a new
+ * earliest entry unless it is idle), so setting a deadline costs no platform-thread unpark.
+ *
  * A deadline set in the past before the scope ever ran expires at once (update marks the scope
  * cancelled, as cancel() before run does): cancelCalled() is true from then on and the scope
  * starts cancelled, whatever deadline is set later, as in Trio. After the scope exited, a deadline
@@ -45,11 +52,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * it stays out of the heap, so that a test clock, which can move that far, does not fire it (nor
  * jump to it).
  *
- * With a test clock installed (LibraryClock.testClockInstalled()) the timer thread fires
- * nothing and parks without a time limit: the test clock moves the time and calls fireDue()
- * itself, which fires due entries in order and delivers each inline, so that its advance
- * returns only after every cancellation it caused has been delivered. Closing the test clock
- * wakes the timer (DeadlineTimer.wake), which goes on with the entries left, on the system clock.
+ * With a test clock installed (LibraryClock.testClockInstalled()) the timer thread and its
+ * backstop fire nothing and park without a time limit: the test clock moves the time and calls
+ * fireDue() itself, which fires due entries in order and delivers each inline, so that its
+ * advance returns only after every cancellation it caused has been delivered. Closing the test
+ * clock wakes both (DeadlineTimer.wakeIfStarted), which go on with the entries left, on the
+ * system clock.
  * Invariant: while a test clock is installed, only fireDue() and the due path of schedule()
  * (a deadline set in the past) fire entries.
  * </pre>
@@ -77,6 +85,23 @@ public final class Deadlines {
   private static final int STOPPED = 2;
 
   private Deadlines() {}
+
+  /**
+   * Takes LOCK without queueing on it, for the deadline backstop, a platform thread that must fire
+   * while no carrier is free. A release of the lock wakes only the first thread queued, which takes
+   * the lock and on its own release wakes the next: when the first is a virtual thread with no
+   * carrier (the very case the backstop is for), every thread queued behind it stays parked, the
+   * lock free, until a carrier frees up (seen in a test: the backstop stuck for seconds behind the
+   * starved timer). tryLock() takes the lock whenever it is free, whatever is queued, and no holder
+   * parks while holding it, so it comes free within microseconds: this spins, then yields, then
+   * parks for short moments (ThreadState.waitBriefly, which gives back a permit it may have
+   * consumed).
+   */
+  static void lockNoQueue() {
+    for (int round = 0; !LOCK.tryLock(); round++) {
+      ThreadState.waitBriefly(round);
+    }
+  }
 
   /** One scope's deadline; every field under LOCK. */
   static final class Deadline {

@@ -20,10 +20,11 @@
  *       forking (and the {@code maxConcurrency} deadlock argument), its live children, one child.
  *   <li>{@link dev.taskgroup.internal.Deadlines} (one timer for every deadline, on the clock of
  *       {@code dev.taskgroup.internal.clock}; its heap and thread are {@link
- *       dev.taskgroup.internal.DeadlineHeap} and {@link dev.taskgroup.internal.DeadlineTimer}),
- *       {@link dev.taskgroup.internal.CancelHook}, {@link dev.taskgroup.internal.StartSignalImpl},
- *       {@link dev.taskgroup.internal.Propagation}, {@link dev.taskgroup.internal.Blocking}:
- *       deadlines, hooks, {@code start}, context, blocking calls.
+ *       dev.taskgroup.internal.DeadlineHeap} and {@link dev.taskgroup.internal.DeadlineTimer}, with
+ *       {@link dev.taskgroup.internal.DeadlineBackstop} for when no carrier is free), {@link
+ *       dev.taskgroup.internal.CancelHook}, {@link dev.taskgroup.internal.StartSignalImpl}, {@link
+ *       dev.taskgroup.internal.Propagation}, {@link dev.taskgroup.internal.Blocking}: deadlines,
+ *       hooks, {@code start}, context, blocking calls.
  *   <li>{@link dev.taskgroup.internal.TreeCapture}, {@link dev.taskgroup.internal.StuckWarning},
  *       {@link dev.taskgroup.internal.Events}: what a user sees of it all (task tree, warning,
  *       JFR).
