@@ -237,9 +237,14 @@ public final class TaskImpl<T> extends ThreadState
     if (innermost != null || thread != Thread.currentThread() || (flags & FINISHED) != 0) {
       return false;
     }
+    reenter();
+    return true;
+  }
+
+  /** Makes the task's root scope the thread's innermost again (see reenterAfterWork). */
+  private void reenter() {
     innermost = this; // volatile: ordered before settle() reads the flags, as a scope's entry
     settle();
-    return true;
   }
 
   /** Leaves the root scope again after {@link #reenterAfterWork}: no interrupt of ours is left. */
@@ -514,9 +519,9 @@ public final class TaskImpl<T> extends ThreadState
       // others (to the caller, or to the group if the work signalled meanwhile); those no failure
       // can carry, for refusing suppressed exceptions, go to the group: never lost.
       if (!riding.isEmpty()) {
-        List<Throwable> carried = new ArrayList<>(1);
-        carried.add(null);
-        carried.set(0, Cancellation.carryAll(riding, carried));
+        List<Throwable> carried = new ArrayList<>(1); // the carrier, then those it cannot carry
+        Throwable carrier = Cancellation.carryAll(riding, carried);
+        carried.add(0, carrier);
         riding = carried;
       }
       if (signal.workEnded(riding.isEmpty() ? failure : riding.get(0), cancelled)) {
@@ -652,13 +657,11 @@ public final class TaskImpl<T> extends ThreadState
    * the group's children, which holds its place until they end and so must never wait for one.
    */
   private void outcomeSetInside(TaskExtras x) {
-    innermost = this; // volatile: ordered before settle() reads the flags, as a scope's entry
-    settle();
+    reenter();
     try {
       x.outcomeSet();
     } finally {
-      innermost = null;
-      settle(); // no interrupt of ours is left
+      leaveAgain();
     }
   }
 
