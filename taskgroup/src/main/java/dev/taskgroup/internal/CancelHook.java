@@ -7,6 +7,7 @@ import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * One {@code CancelScope.onCancel} registration: an action run once, on its own virtual thread,
@@ -64,6 +65,15 @@ public final class CancelHook implements CancelScope.Registration {
 
   /** The next hook of the same scope. */
   volatile CancelHook next;
+
+  /**
+   * For the stuck warning, set when fired into a group: who registered the action, and when it was
+   * fired (System.nanoTime). Written before the group lists the hook (under its monitor), read by
+   * the warning after taking the list under the same monitor.
+   */
+  private String registrant;
+
+  private long firedAt;
 
   private CancelHook(Scope scope, Body action) {
     this.scope = scope;
@@ -161,7 +171,11 @@ public final class CancelHook implements CancelScope.Registration {
       return;
     }
     Group group = Group.enclosing(scope);
-    if (group != null && !group.admitHelper()) {
+    if (group != null) {
+      registrant = describeRegistrant(scope.home());
+      firedAt = System.nanoTime();
+    }
+    if (group != null && !group.admitHelper(this)) {
       // The group has closed: every member has ended, its scopes are being left, and the
       // cancellation came too late to stop anything. Run nothing: the action would outlive the
       // group's run, and what it threw would have no group to go to.
@@ -222,7 +236,34 @@ public final class CancelHook implements CancelScope.Registration {
     state = RAN;
     ran.countDown();
     if (reportTo != null) {
-      reportTo.helperDone();
+      reportTo.helperDone(this);
+    }
+  }
+
+  private static String describeRegistrant(ThreadState home) {
+    if (home instanceof TaskImpl<?> task) {
+      return task.describe();
+    }
+    Thread t = home == null ? null : home.thread;
+    return t == null ? "a thread" : "thread #" + t.threadId() + " \"" + t.getName() + "\"";
+  }
+
+  /**
+   * Appends, for the stuck warning, a line naming this running action (who registered it, the
+   * thread it runs on and for how long) and that thread's stack.
+   */
+  void describeRunning(StringBuilder sb, long now) {
+    sb.append("\n  cancel-hook action registered by ").append(registrant);
+    Thread r = runner;
+    if (r == null) {
+      sb.append(", its thread not running yet");
+      return;
+    }
+    sb.append(", on thread #").append(r.threadId()).append(" \"").append(r.getName());
+    sb.append("\" (").append(r.getState()).append("), running for ");
+    sb.append(TimeUnit.NANOSECONDS.toMillis(now - firedAt)).append(" ms");
+    for (StackTraceElement e : r.getStackTrace()) {
+      sb.append("\n      at ").append(e);
     }
   }
 

@@ -39,8 +39,9 @@ import java.util.function.Consumer;
  * whose first act, for a virtual thread, is an unfenced read of the park permit; see ChildList's
  * overview. The store of the 0 is now volatile.)
  *
- * The Group's monitor guards `failures` (GroupFailures; the child list has its own lock, see ChildList). It is
- * never held while calling user code, nor across anything that blocks.
+ * The Group's monitor guards `failures` (GroupFailures) and `runningHooks` (the child list has its
+ * own lock, see ChildList). It is never held while calling user code, nor across anything that
+ * blocks.
  *
  * The owner's run:
  *   1. claim, enter the scope, run the body;
@@ -80,6 +81,12 @@ public final class Group extends EnteredScope {
    * every failure reported.
    */
   private GroupFailures failures;
+
+  /**
+   * The cancel-hook actions running as members, for the stuck warning to name; under the monitor.
+   * Null when none: a group whose hooks never fire allocates nothing for them.
+   */
+  private List<CancelHook> runningHooks;
 
   /**
    * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
@@ -518,9 +525,21 @@ public final class Group extends EnteredScope {
     }
   }
 
-  /** Admits a cancel-hook action as a member; false if the group has closed. */
-  boolean admitHelper() {
-    return children.admit() >= 0L;
+  /**
+   * Admits a cancel-hook action as a member, listed for the stuck warning while it runs; false if
+   * the group has closed.
+   */
+  boolean admitHelper(CancelHook hook) {
+    if (children.admit() < 0L) {
+      return false;
+    }
+    synchronized (this) {
+      if (runningHooks == null) {
+        runningHooks = new ArrayList<>(2);
+      }
+      runningHooks.add(hook);
+    }
+    return true;
   }
 
   /** A cancel-hook action threw. */
@@ -528,9 +547,21 @@ public final class Group extends EnteredScope {
     reportFailure(t, what, config.policy() == FailurePolicy.CANCEL_ALL, null, null);
   }
 
-  /** A cancel-hook action ended. */
-  void helperDone() {
+  /** A cancel-hook action ended: off the list, then out of the members (its last act here). */
+  void helperDone(CancelHook hook) {
+    synchronized (this) {
+      if (runningHooks != null && runningHooks.remove(hook) && runningHooks.isEmpty()) {
+        runningHooks = null;
+      }
+    }
     leave();
+  }
+
+  /** The cancel-hook actions admitted and not yet ended, oldest first (for the stuck warning). */
+  List<CancelHook> runningHooks() {
+    synchronized (this) {
+      return runningHooks == null ? List.of() : List.copyOf(runningHooks);
+    }
   }
 
   // ---- failures ---------------------------------------------------------------------------

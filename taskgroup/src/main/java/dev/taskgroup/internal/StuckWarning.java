@@ -1,6 +1,7 @@
 package dev.taskgroup.internal;
 
 import java.lang.System.Logger.Level;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -89,7 +90,16 @@ final class StuckWarning {
           }
         });
     if (count[0] == 0) {
-      sb.append("\n  (none left now: cancel-hook actions may still run)");
+      sb.append("\n  (none left now)");
+    }
+    List<CancelHook> hooks = g.runningHooks();
+    if (!hooks.isEmpty()) {
+      sb.append("\nand for these cancel-hook actions (onCancel, closeOnCancel), which the group");
+      sb.append(" waits for too:");
+      long now = System.nanoTime();
+      for (CancelHook h : hooks) {
+        h.describeRunning(sb, now);
+      }
     }
     sb.append(
         "\nA child that does not end when cancelled usually catches InterruptedException and"
@@ -97,7 +107,8 @@ final class StuckWarning {
             + " (synchronized, socket or file I/O on a platform thread, JDBC, a busy loop)."
             + " Let the exception propagate, call CancelScope.checkpoint() in loops, or register"
             + " a remedy with CancelScope.onCancel(...) (e.g. statement::cancel) or"
-            + " CancelScope.closeOnCancel(resource). This warning is logged once per group after"
+            + " CancelScope.closeOnCancel(resource); such an action must itself end promptly."
+            + " This warning is logged once per group after"
             + " dev.taskgroup.stuckWarningMillis (0 turns it off).");
     return sb.toString();
   }

@@ -2,6 +2,7 @@ package dev.taskgroup.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.taskgroup.CancelScope;
 import dev.taskgroup.TaskGroup;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -94,6 +95,63 @@ class StuckWarningTest {
         .contains("catches InterruptedException")
         .contains("CancelScope.onCancel")
         .doesNotContain("quick-child");
+  }
+
+  /** A cancel-hook action that waits, ignoring interrupts, until {@code stop} is counted down. */
+  private static void blockUntil(CountDownLatch stop) {
+    boolean interrupted = false;
+    while (stop.getCount() > 0) {
+      try {
+        stop.await();
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @RepeatedTest(3)
+  void cancelHookActionsTheGroupStillWaitsForAreNamedWithWhoRegisteredThemAndTheirStacks()
+      throws Exception {
+    TaskGroup group = TaskGroup.named("hook-group");
+    CountDownLatch registered = new CountDownLatch(1);
+    CountDownLatch stop = new CountDownLatch(1);
+    Thread releaser = releaseAfterWarning(stop);
+    String owner = Thread.currentThread().getName();
+    group.run(
+        () -> {
+          group.fork(
+              "registrant",
+              () -> {
+                // Left open: the child ends when cancelled, and the group waits for the action.
+                CancelScope.onCancel(() -> blockUntil(stop));
+                registered.countDown();
+                new CountDownLatch(1).await(); // until cancelled
+                return null;
+              });
+          CancelScope.onCancel(() -> blockUntil(stop)); // registered by the owner, in the body
+          registered.await();
+          group.cancel("closing");
+        });
+    releaser.join();
+    assertThat(records).hasSize(1);
+    assertThat(records.get(0).getMessage())
+        .startsWith("group 'hook-group' was cancelled ")
+        .contains("(none left now)")
+        .doesNotContain("task 'registrant' on thread")
+        .contains("cancel-hook actions (onCancel, closeOnCancel)")
+        .containsPattern(
+            "cancel-hook action registered by task 'registrant' of group 'hook-group', on thread"
+                + " #\\d+ \"taskgroup-cancel-hook\" \\((WAITING|RUNNABLE)\\), running for \\d+ ms")
+        .containsPattern(
+            "cancel-hook action registered by thread #\\d+ \""
+                + java.util.regex.Pattern.quote(owner)
+                + "\", on thread #\\d+ \"taskgroup-cancel-hook\"")
+        .containsPattern(
+            "\n      at (\\S+/)?dev\\.taskgroup\\.internal\\.StuckWarningTest\\.blockUntil\\(");
+    assertThat(group.cancelCaught()).isTrue();
   }
 
   @RepeatedTest(3)
