@@ -505,7 +505,10 @@ public final class CancelScope {
    * is cancelled with {@code stage.toCompletableFuture().cancel(true)} (which aborts, for example,
    * a JDK {@code HttpClient.sendAsync} request) and {@link InterruptedException} is thrown. A stage
    * already complete may be returned. An interrupt from someone else throws {@link
-   * InterruptedException} and leaves the stage alone.
+   * InterruptedException} and leaves the stage alone. A stage that does not support {@code
+   * toCompletableFuture()} (it throws {@link UnsupportedOperationException}) is waited for through
+   * {@code whenComplete}; a cancellation then ends the wait alone, as nothing can cancel that
+   * stage.
    *
    * {@snippet :
    * HttpResponse<String> response =

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.catchThrowable;
 
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -13,6 +15,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -102,6 +105,89 @@ class AwaitTest {
     IllegalStateException boom = new IllegalStateException("boom");
     Throwable thrown = catchThrowable(() -> CancelScope.await(CompletableFuture.failedStage(boom)));
     assertThat(thrown).isInstanceOf(ExecutionException.class).hasCause(boom);
+  }
+
+  /**
+   * A stage that does not interoperate: its {@code toCompletableFuture()} throws, as {@link
+   * CompletionStage} allows; every other method is a minimal stage's, completed by {@code source}.
+   */
+  @SuppressWarnings("unchecked")
+  private static <T> CompletionStage<T> notInteroperating(CompletableFuture<T> source) {
+    CompletionStage<T> inner = source.minimalCompletionStage();
+    return (CompletionStage<T>)
+        Proxy.newProxyInstance(
+            AwaitTest.class.getClassLoader(),
+            new Class<?>[] {CompletionStage.class},
+            (proxy, method, args) -> {
+              if (method.getName().equals("toCompletableFuture")) {
+                throw new UnsupportedOperationException("this stage does not interoperate");
+              }
+              try {
+                return method.invoke(inner, args);
+              } catch (InvocationTargetException e) {
+                throw e.getCause();
+              }
+            });
+  }
+
+  /** Runs {@code body} on a new virtual thread and returns once that thread waits (parked). */
+  private static Thread waitingIn(Body body, AtomicReference<Object> outcome) {
+    Thread t =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    body.run();
+                    outcome.set("returned");
+                  } catch (Throwable e) {
+                    outcome.set(e);
+                  }
+                });
+    while (t.getState() != Thread.State.WAITING && t.isAlive()) {
+      Thread.onSpinWait(); // the state is what this waits for: no sleep orders anything here
+    }
+    return t;
+  }
+
+  @RepeatedTest(3)
+  void aStageThatDoesNotInteroperateIsWaitedForItsResultOrItsFailure() throws Exception {
+    CompletableFuture<String> source = new CompletableFuture<>();
+    CompletionStage<String> stage = notInteroperating(source);
+    assertThat(catchThrowable(stage::toCompletableFuture))
+        .isInstanceOf(UnsupportedOperationException.class);
+    AtomicReference<String> result = new AtomicReference<>();
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    Thread waiter = waitingIn(() -> result.set(CancelScope.await(stage)), outcome);
+    source.complete("late");
+    waiter.join();
+    assertThat(outcome.get()).isEqualTo("returned");
+    assertThat(result.get()).isEqualTo("late");
+
+    CompletableFuture<String> failing = new CompletableFuture<>();
+    IllegalStateException boom = new IllegalStateException("boom");
+    Thread failed =
+        waitingIn(
+            () -> CancelScope.create().run(() -> CancelScope.await(notInteroperating(failing))),
+            outcome);
+    failing.completeExceptionally(boom);
+    failed.join();
+    assertThat(outcome.get()).isInstanceOf(ExecutionException.class);
+    assertThat(((Throwable) outcome.get())).hasCause(boom);
+  }
+
+  @RepeatedTest(3)
+  void aCancelEndsTheWaitForAStageThatDoesNotInteroperateAndLeavesTheStageAlone() throws Exception {
+    for (CancelScope scope : new CancelScope[] {CancelScope.create(), CancelScope.cooperative()}) {
+      CompletableFuture<String> source = new CompletableFuture<>();
+      AtomicReference<Object> outcome = new AtomicReference<>();
+      Thread waiter =
+          waitingIn(() -> scope.run(() -> CancelScope.await(notInteroperating(source))), outcome);
+      scope.cancel();
+      waiter.join();
+      assertThat(outcome.get()).as("%s", scope).isEqualTo("returned");
+      assertThat(scope.cancelCaught()).isTrue();
+      assertThat(source).isNotDone(); // nothing can cancel it through the stage
+    }
   }
 
   @RepeatedTest(3)

@@ -36,7 +36,7 @@ public final class Blocking {
   /** See {@code CancelScope.await}. */
   public static <T> T await(CompletionStage<T> stage)
       throws InterruptedException, ExecutionException {
-    CompletableFuture<T> f = stage.toCompletableFuture();
+    CompletableFuture<T> f = asFuture(stage);
     if (f.isDone()) {
       return f.get(); // does not wait
     }
@@ -57,6 +57,35 @@ public final class Blocking {
       }
       throw new InterruptedException("interrupted while waiting for a CompletionStage");
     }
+  }
+
+  /**
+   * The stage's own CompletableFuture; or, for a stage that does not interoperate (its
+   * toCompletableFuture() throws UnsupportedOperationException, as CompletionStage allows, or
+   * returns null), a new one that the stage completes. Nothing can cancel such a stage: a
+   * cancellation cancels the new future, which ends the wait and leaves the stage running, and its
+   * whenComplete callback stays on it until it completes.
+   */
+  private static <T> CompletableFuture<T> asFuture(CompletionStage<T> stage) {
+    CompletableFuture<T> own;
+    try {
+      own = stage.toCompletableFuture();
+    } catch (UnsupportedOperationException notInteroperating) {
+      own = null;
+    }
+    if (own != null) {
+      return own;
+    }
+    CompletableFuture<T> f = new CompletableFuture<>();
+    stage.whenComplete(
+        (result, failure) -> {
+          if (failure == null) {
+            f.complete(result);
+          } else {
+            f.completeExceptionally(failure); // get() unwraps a CompletionException, as for a CF
+          }
+        });
+    return f;
   }
 
   /** In a cooperative scope: parks on its own, woken by the completion or the deliverer. */
