@@ -218,12 +218,13 @@ public final class TaskGroup {
      * is a failure of the group, unless it is the cancellation of that thread (the body or the
      * failing child being cancelled, judged as if they had thrown it). A failing child is not done
      * until its handler returns: the group's cancellation reaches the handler as it reaches the
-     * child's work, and a fork from the handler is a fork from that child (under {@link
-     * #maxConcurrency} it never waits). A failing child's handler runs after the child's work and
-     * its {@linkplain #contextPropagator context propagators}' code have ended: context they set
-     * around the work (a logging MDC, a trace span) is no longer in place; pass what the handler
-     * needs in the failure. A failure of the body goes to the handler too (it still cancels the
-     * children), and {@code run} then returns normally.
+     * child's work, and a fork from the handler is a fork from that child. Under {@link
+     * #maxConcurrency} a fork from the handler never waits for a place, wherever the handler runs.
+     * A failing child's handler runs after the child's work and its {@linkplain #contextPropagator
+     * context propagators}' code have ended: context they set around the work (a logging MDC, a
+     * trace span) is no longer in place; pass what the handler needs in the failure. A failure of
+     * the body goes to the handler too (it still cancels the children), and {@code run} then
+     * returns normally.
      *
      * @param handler the handler
      * @return this builder

@@ -257,4 +257,80 @@ class MaxConcurrencyTest {
     assertThat(first.get()).isSameAs(refusal); // an Error is not wrapped
     assertThat(second.get()).isEqualTo("second");
   }
+
+  @RepeatedTest(5)
+  @Timeout(value = 20, unit = TimeUnit.SECONDS)
+  void aForkFromTheHandlerOfTheBodysFailureDoesNotWaitForThePlaceAChildHolds() throws Exception {
+    AtomicReference<TaskGroup> self = new AtomicReference<>();
+    AtomicReference<Task<String>> retry = new AtomicReference<>();
+    TaskGroup group =
+        TaskGroup.builder()
+            .maxConcurrency(1)
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(f -> retry.set(self.get().fork(() -> "retry of " + f.getMessage())))
+            .build();
+    self.set(group);
+    CountDownLatch holding = new CountDownLatch(1);
+    AtomicReference<Task<Object>> holder = new AtomicReference<>();
+    group.run(
+        () -> {
+          holder.set(
+              group.fork(
+                  () -> {
+                    holding.countDown();
+                    new CountDownLatch(1).await(); // holds the only place until cancelled
+                    return null;
+                  }));
+          holding.await();
+          // The handler runs on this thread before the body's failure cancels the holder: a fork
+          // from it that waited for the place would wait for ever.
+          throw new IllegalStateException("body");
+        });
+    assertThat(retry.get()).as("the handler's fork returned").isNotNull();
+    assertThat(holder.get().state()).isEqualTo(Future.State.CANCELLED);
+    // Forked before the body's failure cancelled the group: cancelled with the others, never run.
+    assertThat(retry.get().state()).isEqualTo(Future.State.CANCELLED);
+  }
+
+  @RepeatedTest(5)
+  @Timeout(value = 20, unit = TimeUnit.SECONDS)
+  void aForkFromTheHandlerOfAFailedCancelHookDoesNotWaitForThePlaceAChildHolds() throws Exception {
+    AtomicReference<TaskGroup> self = new AtomicReference<>();
+    CountDownLatch forkReturned = new CountDownLatch(1);
+    List<String> handled = java.util.Collections.synchronizedList(new ArrayList<>());
+    TaskGroup group =
+        TaskGroup.builder()
+            .maxConcurrency(1)
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f -> {
+                  handled.add(f.getMessage());
+                  self.get().fork(() -> "retry");
+                  forkReturned.countDown();
+                })
+            .build();
+    self.set(group);
+    AtomicBoolean returnedWhileHeld = new AtomicBoolean();
+    group.run(
+        () ->
+            group.fork(
+                () -> {
+                  CancelScope inner = CancelScope.create();
+                  inner.run(
+                      () -> {
+                        CancelScope.onCancel(
+                            () -> {
+                              throw new IllegalStateException("hook failed");
+                            });
+                        inner.cancel(); // fires the action, on its own thread
+                      });
+                  // Still holding the only place: the handler's fork must return meanwhile.
+                  returnedWhileHeld.set(forkReturned.await(10, TimeUnit.SECONDS));
+                  return null;
+                }));
+    assertThat(handled).containsExactly("hook failed");
+    assertThat(returnedWhileHeld)
+        .as("the handler's fork returned while the place was held")
+        .isTrue();
+  }
 }

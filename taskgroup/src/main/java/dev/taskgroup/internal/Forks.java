@@ -20,7 +20,10 @@ import java.util.concurrent.locks.LockSupport;
  * having waited (cancelled first) withdraws it. A child releases its place when its work
  * ends and its outcome is reported; the onFailure handler that a failing child runs on its thread
  * meanwhile runs inside the child's root scope (TaskImpl.reenterAfterWork), so a fork from it is
- * a fork from that child.
+ * a fork from that child. A handler that runs elsewhere (on the owner, for the body's failure; on
+ * a cancel-hook action's thread) is listed by the group while it runs (Group.runsHandlerHere), and
+ * its forks take their ticket the same way: the body's failure cancels the children only after
+ * its handler returns, so a fork that waited there for a place would wait for ever.
  * </pre>
  */
 final class Forks {
@@ -38,7 +41,7 @@ final class Forks {
     Runnable run = wrap(g, task);
     int place = TaskImpl.PLACE_NONE;
     if (g.places != null) {
-      if (insideChildOf(g)) {
+      if (insideChildOf(g) || g.runsHandlerHere()) {
         place = reserveInThread(g, task);
       } else {
         int waited = acquirePlace(g);
@@ -93,7 +96,7 @@ final class Forks {
     Runnable run = wrap(g, task); // before waiting for a place: see fork
     int place = TaskImpl.PLACE_NONE;
     if (g.places != null) {
-      if (insideChildOf(g)) {
+      if (insideChildOf(g) || g.runsHandlerHere()) {
         place = reserveInThread(g, task);
       } else {
         int waited = acquirePlace(g);

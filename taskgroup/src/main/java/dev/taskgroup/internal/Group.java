@@ -89,6 +89,20 @@ public final class Group extends EnteredScope {
   private List<CancelHook> runningHooks;
 
   /**
+   * The threads running the onFailure handler outside this group's children (the owner for the
+   * body's failure, a cancel-hook action's thread, a forking thread whose child's thread could not
+   * start); under the monitor, null when none. A fork into this group from one of them never waits
+   * for a place (Forks.fork): the handler may run while the group's places are all held, and before
+   * the cancellation that the failure brings (the body's) frees them.
+   */
+  private List<Thread> handlerThreads;
+
+  /**
+   * Whether handlerThreads is not empty: a bounded fork's fast check, written under the monitor.
+   */
+  private volatile boolean handlersOutsideChildren;
+
+  /**
    * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
    * owner before the body starts, read by forks (ordered by the fork's own path from the body).
    */
@@ -608,6 +622,10 @@ public final class Group extends EnteredScope {
       // TaskImpl.report): it is taken back in while its handler runs, for the handler is still
       // part of the child (its task is not done), which the group's cancellation must reach.
       TaskImpl<?> ended = ts instanceof TaskImpl<?> t && t.reenterAfterWork() ? t : null;
+      Thread outside =
+          ended == null && !(ts instanceof TaskImpl<?> t && t.group() == this)
+              ? handlerStarts()
+              : null;
       try {
         handler.accept(failure);
       } catch (Throwable handlerFailure) {
@@ -628,6 +646,9 @@ public final class Group extends EnteredScope {
         if (ended != null) {
           ended.leaveAgain();
         }
+        if (outside != null) {
+          handlerEnded(outside);
+        }
       }
     } else {
       keep(failure);
@@ -642,6 +663,43 @@ public final class Group extends EnteredScope {
    * The onFailure handler threw: supervision itself is broken, a failure of the group (kept, not
    * handed to the handler again) that cancels the rest.
    */
+  /** Lists the calling thread as running the handler outside a child; returns it. */
+  private Thread handlerStarts() {
+    Thread me = Thread.currentThread();
+    synchronized (this) {
+      if (handlerThreads == null) {
+        handlerThreads = new ArrayList<>(2);
+      }
+      handlerThreads.add(me);
+      handlersOutsideChildren = true;
+    }
+    return me;
+  }
+
+  private void handlerEnded(Thread me) {
+    synchronized (this) {
+      handlerThreads.remove(
+          me); // one entry; a nested run of the handler on this thread has its own
+      if (handlerThreads.isEmpty()) {
+        handlerThreads = null;
+        handlersOutsideChildren = false;
+      }
+    }
+  }
+
+  /**
+   * Whether the calling thread runs this group's onFailure handler outside the group's children: a
+   * fork from it then never waits for a place, as one from a child does not.
+   */
+  boolean runsHandlerHere() {
+    if (!handlersOutsideChildren) {
+      return false;
+    }
+    synchronized (this) {
+      return handlerThreads != null && handlerThreads.contains(Thread.currentThread());
+    }
+  }
+
   private void handlerFailed(Throwable handlerFailure) {
     keep(handlerFailure);
     cancelMembers(
