@@ -54,7 +54,7 @@ final class DeadlineTimer {
    * Wakes the timer and its backstop, if started, to re-read the clock (a test clock was closed).
    */
   static void wakeIfStarted() {
-    Deadlines.LOCK.lock();
+    Deadlines.lock();
     try {
       if (timer != null) {
         LockSupport.unpark(timer);

@@ -21,10 +21,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * One lock (LOCK) guards the heap (DeadlineHeap) and every field of every Deadline (`queued` is
  * also read without it), except while a scope is still private to the thread that made it:
  * initTimeout fills in its entry without the lock, before the scope is published. Nobody parks
- * or waits for a lock while holding it (the backstop relies on that: see lockNoQueue). A scope's
- * entry is in the heap only while the scope runs and its deadline has not fired; exit removes
- * it (O(log n), by the index the entry keeps), so nothing stays scheduled after a scope ends
- * and a million short scopes leave nothing behind.
+ * or waits for a lock while holding it (the backstop and platform threads rely on that: see
+ * lockNoQueue and lock). A scope's entry is in the heap only while the scope runs and its
+ * deadline has not fired; exit removes it (O(log n), by the index the entry keeps), so nothing
+ * stays scheduled after a scope ends and a million short scopes leave nothing behind.
  *
  * The timer thread (DeadlineTimer, a virtual thread) is started on first use. It parks until
  * the earliest deadline (or without a time limit when the heap is empty); whoever puts a new
@@ -100,6 +100,21 @@ public final class Deadlines {
   static void lockNoQueue() {
     for (int round = 0; !LOCK.tryLock(); round++) {
       ThreadState.waitBriefly(round);
+    }
+  }
+
+  /**
+   * Takes LOCK: a virtual thread queues on it; a platform thread does not (lockNoQueue), for the
+   * reason the backstop does not: queued behind the timer (a virtual thread) when CPU-bound virtual
+   * threads took every carrier, a platform thread setting or reading a deadline, or entering or
+   * leaving a scope with one, stayed parked, the lock free, until a carrier freed up (seconds, in a
+   * test). A virtual thread in that queue waits for a carrier anyway.
+   */
+  static void lock() {
+    if (Thread.currentThread().isVirtual()) {
+      LOCK.lock();
+    } else {
+      lockNoQueue();
     }
   }
 
@@ -192,7 +207,7 @@ public final class Deadlines {
 
   /** The deadline as set, or for a timeout when it expires (empty before run starts). */
   public static Optional<Instant> deadline(EnteredScope scope) {
-    LOCK.lock();
+    lock();
     try {
       Deadline d = scope.deadline;
       return d == null ? Optional.empty() : Optional.ofNullable(d.shown);
@@ -213,7 +228,7 @@ public final class Deadlines {
     } while (movedSince(now));
     boolean due;
     List<EnteredScope> alsoDue = null;
-    LOCK.lock();
+    lock();
     try {
       Deadline d = scope.deadline;
       if (d.state != NEW) {
@@ -244,7 +259,7 @@ public final class Deadlines {
     if (!d.queued) {
       return;
     }
-    LOCK.lock();
+    lock();
     try {
       d.state = STOPPED;
       HEAP.remove(d);
@@ -258,7 +273,7 @@ public final class Deadlines {
     boolean due = false;
     boolean expiredBeforeRun = false;
     List<EnteredScope> alsoDue = null;
-    LOCK.lock();
+    lock();
     try {
       Deadline d = scope.deadline;
       if (d == null) {
@@ -402,7 +417,7 @@ public final class Deadlines {
 
   /** How many deadlines have been scheduled, ever (see {@link #scheduled}'s comment). */
   public static long scheduledCount() {
-    LOCK.lock();
+    lock();
     try {
       return scheduled;
     } finally {
@@ -412,7 +427,7 @@ public final class Deadlines {
 
   /** When the earliest pending deadline is due; empty when none is. */
   public static OptionalLong nextDue() {
-    LOCK.lock();
+    lock();
     try {
       Deadline first = HEAP.peek();
       return first == null ? OptionalLong.empty() : OptionalLong.of(first.nanos);
@@ -430,7 +445,7 @@ public final class Deadlines {
   public static void fireDue() {
     List<EnteredScope> due = new ArrayList<>();
     for (; ; ) {
-      LOCK.lock();
+      lock();
       try {
         long now = LibraryClock.nanoTime();
         for (Deadline top; (top = HEAP.peek()) != null && top.nanos - now <= 0L; ) {
@@ -458,7 +473,7 @@ public final class Deadlines {
 
   /** The heap's capacity now (for the tests: it shrinks back after a burst). */
   static int heapCapacity() {
-    LOCK.lock();
+    lock();
     try {
       return HEAP.capacity();
     } finally {

@@ -184,6 +184,76 @@ class DeadlineBackstopTest {
   }
 
   /**
+   * A platform thread setting a deadline does not queue on Deadlines.LOCK behind a virtual thread
+   * that was woken by the lock's release but has no carrier to run on: it takes the lock once it is
+   * free. (Queued behind that thread, it stayed parked until the busy threads ended.)
+   */
+  @RepeatedTest(3)
+  void aPlatformThreadSettingADeadlineIsNotHeldUpByAVirtualThreadQueuedOnTheLockWithNoCarrier()
+      throws Exception {
+    CancelScope idle = CancelScope.create();
+    AtomicLong platformDone = new AtomicLong();
+    AtomicInteger spinning = new AtomicInteger();
+    java.util.concurrent.atomic.AtomicBoolean stop =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    List<Thread> hogs = new ArrayList<>();
+    Thread queued;
+    Thread platform;
+    long released;
+    Deadlines.LOCK.lock();
+    try {
+      queued =
+          Thread.ofVirtual()
+              .start(
+                  () -> {
+                    Deadlines.LOCK.lock();
+                    Deadlines.LOCK.unlock();
+                  });
+      await(
+          "the virtual thread queued on the lock",
+          Duration.ofSeconds(5),
+          () -> Deadlines.LOCK.hasQueuedThread(queued));
+      platform =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    idle.setTimeout(Duration.ofSeconds(10)); // takes the lock
+                    platformDone.set(System.nanoTime());
+                  });
+      await(
+          "the platform thread waiting for the lock",
+          Duration.ofSeconds(5),
+          () ->
+              Deadlines.LOCK.hasQueuedThread(platform)
+                  || platform.getState() == Thread.State.TIMED_WAITING);
+      for (int i = 0; i < CARRIERS; i++) {
+        hogs.add(
+            Thread.ofVirtual()
+                .start(
+                    () -> {
+                      spinning.incrementAndGet();
+                      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                      while (!stop.get() && System.nanoTime() - until < 0L) {
+                        Thread.onSpinWait(); // holds its carrier; calls nothing of the library
+                      }
+                    }));
+      }
+      await("every carrier busy", Duration.ofSeconds(5), () -> spinning.get() == CARRIERS);
+    } finally {
+      released = System.nanoTime();
+      Deadlines.LOCK.unlock(); // wakes `queued`, which has no carrier to run on
+    }
+    platform.join();
+    stop.set(true);
+    for (Thread t : hogs) {
+      t.join();
+    }
+    queued.join();
+    Duration took = Duration.ofNanos(platformDone.get() - released);
+    assertThat(took).isLessThan(Duration.ofSeconds(1));
+  }
+
+  /**
    * A test clock moved past a deadline fires nothing until the clock fires it (Deadlines.fireDue):
    * neither the timer nor the backstop, however long the deadline has been overdue on that clock.
    */
