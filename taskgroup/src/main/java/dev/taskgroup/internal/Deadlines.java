@@ -395,9 +395,12 @@ public final class Deadlines {
     }
   }
 
-  /** Marks an expired scope cancelled; false if it was cancelled before. */
+  /**
+   * Marks an expired scope cancelled; false if it was cancelled before, or has exited (then nothing
+   * is marked: see Scope.markExpiredUnlessExited).
+   */
   static boolean markExpired(EnteredScope scope) {
-    if (!scope.markCancelled(EXPIRED, Scope.CANCEL_CALLED)) {
+    if (!scope.markExpiredUnlessExited(EXPIRED)) {
       return false;
     }
     Events.deadlineExpired(scope);

@@ -318,6 +318,42 @@ public abstract class Scope {
   }
 
   /**
+   * {@link #markCancelled} for an expired deadline, which cancels nothing once the scope has
+   * exited. The timer may take an entry that falls due as its scope exits and mark the scope only
+   * after the exit (which does not wait for it: Deadlines.stop): cancelCalled must not change after
+   * run returned. The bit is set by a CAS that fails on EXITED; the reason is recorded before it,
+   * as markCancelled does (a reader that sees the bit finds the reason), so an exit landing between
+   * the two leaves at most the reason, never the bit.
+   *
+   * @return whether {@link #afterCancelled()} must now deliver the cancellation
+   */
+  final boolean markExpiredUnlessExited(CancelReason why) {
+    if ((flags & EXITED) != 0) {
+      return false;
+    }
+    if (reason() == null) {
+      recordReason(why);
+    }
+    runningCancelled(1); // as in markCancelled
+    int before;
+    do {
+      before = flags;
+      if ((before & EXITED) != 0) {
+        runningCancelled(-1);
+        return false;
+      }
+    } while (!FLAGS.compareAndSet(this, before, before | CANCEL_CALLED));
+    if ((before & CANCELLED) == 0) {
+      Events.cancel(this, reason());
+    }
+    boolean running = (before & CANCELLED) == 0 && (before & ENTERED) != 0;
+    if (!running) {
+      runningCancelled(-1);
+    }
+    return running;
+  }
+
+  /**
    * Marks this node exited; a cancelled node that was running stops counting in {@link
    * #RUNNING_CANCELLED}.
    *
