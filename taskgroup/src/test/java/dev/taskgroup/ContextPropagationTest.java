@@ -10,6 +10,7 @@ import dev.taskgroup.Propagators.Tagging;
 import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
@@ -93,6 +94,45 @@ class ContextPropagationTest {
     REQUEST.remove();
   }
 
+  /**
+   * The same for a failure riding on a child's cancellation (a {@code close()} that failed as the
+   * cancellation left its try-with-resources): handled once the propagators' code has ended.
+   */
+  @RepeatedTest(3)
+  void aFailureRidingOnAChildsCancellationIsHandledOutsideItsPropagatorsContext() throws Exception {
+    REQUEST.set("req-1");
+    Map<String, String> contextInHandler = new ConcurrentHashMap<>();
+    TaskGroup group =
+        TaskGroup.builder()
+            .contextPropagator(new CarryRequest())
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(f -> contextInHandler.put(f.getMessage(), String.valueOf(REQUEST.get())))
+            .build();
+    CountDownLatch blocked = new CountDownLatch(1);
+    AtomicReference<String> inWork = new AtomicReference<>();
+    group.run(
+        () -> {
+          Task<Object> child =
+              group.fork(
+                  () -> {
+                    inWork.set(REQUEST.get());
+                    try (AutoCloseable failingClose =
+                        () -> {
+                          throw new IllegalStateException("riding");
+                        }) {
+                      blocked.countDown();
+                      new CountDownLatch(1).await(); // until cancelled
+                    }
+                    return null;
+                  });
+          blocked.await();
+          child.cancel(true);
+        });
+    assertThat(inWork.get()).isEqualTo("req-1");
+    assertThat(contextInHandler).containsExactly(Map.entry("riding", "null"));
+    REQUEST.remove();
+  }
+
   @Test
   void propagatorsWrapInOrderAndTheLastRunsOutermost() throws Exception {
     Queue<String> trail = Propagators.trail();
@@ -152,6 +192,7 @@ class ContextPropagationTest {
         () -> {
           assertThatThrownBy(() -> group.fork(ran::incrementAndGet))
               .isInstanceOf(RejectedExecutionException.class)
+              .hasMessageContaining("so a fork into group '")
               .hasCause(boom);
           assertThat(trail).as("no thread made").isEmpty();
           // the place under maxConcurrency(1) was given back: this fork does not wait

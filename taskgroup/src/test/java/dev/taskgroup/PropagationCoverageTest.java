@@ -46,6 +46,7 @@ class PropagationCoverageTest {
         () ->
             assertThatThrownBy(() -> group.start(signal -> ran.incrementAndGet()))
                 .isInstanceOf(RejectedExecutionException.class)
+                .hasMessageContaining("so a start in group '")
                 .hasCause(boom));
     assertThat(ran.get()).isZero();
   }

@@ -27,8 +27,9 @@ import java.util.concurrent.RejectedExecutionException;
  *       ... inner propagators ...
  *         Child.runWork()         TaskImpl.runWork: begin, the work, classify the outcome; the
  *                                 outcome is kept in the Child, not yet reported
- *     TaskImpl.report             the outcome (plus anything the propagators threw) goes to the
- *                                 task and the group; the child leaves its group (its last act)
+ *     TaskImpl.report             the outcome (failures that rode on a cancellation first, then
+ *                                 anything the propagators threw too) goes to the task and the
+ *                                 group; the child leaves its group (its last act)
  *
  * So the propagators' code after the work (restoring the MDC, closing a trace scope) has ended
  * before the group can close: when run returns, none of it is still running. The library's own
@@ -94,6 +95,7 @@ public final class Propagation {
                 throw Cancellation.<RuntimeException>sneakyThrow(e);
               }
             },
+            null,
             null);
     return wrapped::run;
   }
@@ -106,16 +108,19 @@ public final class Propagation {
    */
   static Runnable wrapChild(Group g, TaskImpl<?> task) {
     Child child = new Child(task);
-    child.wrapped = apply(g.propagators, child::runWork, g);
+    String call = task.isStartChild() ? "a start in " : "a fork into ";
+    child.wrapped = apply(g.propagators, child::runWork, g, call);
     return child;
   }
 
   /**
    * Applies {@code ps} in order to {@code work}. {@code forkInto}: the group forked into, or null
-   * for an onCancel action; only a message needs it (describing a group on every fork would cost
-   * more than the fork: an identity hash and three strings).
+   * for an onCancel action, and {@code call} what was called ("a fork into ", "a start in "); only
+   * a message needs them (describing a group on every fork would cost more than the fork: an
+   * identity hash and three strings).
    */
-  private static Runnable apply(ContextPropagator[] ps, Runnable work, Group forkInto) {
+  private static Runnable apply(
+      ContextPropagator[] ps, Runnable work, Group forkInto, String call) {
     Runnable r = work;
     for (ContextPropagator p : ps) {
       Runnable next;
@@ -126,7 +131,7 @@ public final class Propagation {
             "the context propagator "
                 + describe(p)
                 + " threw in wrap(), so "
-                + what(forkInto)
+                + what(forkInto, call)
                 + " was rejected",
             e);
       }
@@ -135,7 +140,7 @@ public final class Propagation {
             "the context propagator "
                 + describe(p)
                 + " returned null from wrap(), so "
-                + what(forkInto)
+                + what(forkInto, call)
                 + " was rejected: return a Runnable that runs the work it was given",
             new NullPointerException("wrap() returned null"));
       }
@@ -157,8 +162,8 @@ public final class Propagation {
     }
   }
 
-  private static String what(Group forkInto) {
-    return forkInto == null ? "onCancel" : "a fork into " + forkInto.describe();
+  private static String what(Group forkInto, String call) {
+    return forkInto == null ? "onCancel" : call + forkInto.describe();
   }
 
   /** A child's run under propagators; see the overview. */
@@ -179,6 +184,11 @@ public final class Propagation {
 
     private Throwable failure;
     private boolean cancelled;
+
+    /**
+     * Failures that rode on the work's cancellation (TaskImpl.end), reported before the outcome.
+     */
+    private List<Throwable> riding = List.of();
 
     private Child(TaskImpl<?> task) {
       this.task = task;
@@ -217,10 +227,13 @@ public final class Propagation {
       }
       Object v = value;
       Throwable f = failure;
+      List<Throwable> r = riding;
       // The thread (which a held Task keeps) keeps this Runnable: the task keeps its outcome
       // itself, and a result or failure Task.cancel dropped must not be kept here instead.
       value = null;
       failure = null;
+      riding = List.of();
+      task.reportRiding(r);
       task.report(v, f, cancelled, outside);
     }
 
@@ -242,10 +255,11 @@ public final class Propagation {
     }
 
     /** Called by TaskImpl.end on the task's thread: keeps the outcome until reported. */
-    void ended(Object value, Throwable failure, boolean cancelled) {
+    void ended(Object value, Throwable failure, boolean cancelled, List<Throwable> riding) {
       this.value = value;
       this.failure = failure;
       this.cancelled = cancelled;
+      this.riding = riding;
     }
   }
 

@@ -380,6 +380,11 @@ public final class TaskImpl<T> extends ThreadState
         : "task '" + n + "' of " + group().describe();
   }
 
+  /** Whether this is the child of a start() (its work waits for the signal); before it ends. */
+  boolean isStartChild() {
+    return payload instanceof StartSignalImpl<?>;
+  }
+
   /** Whether the task's thread is done with the work and its bookkeeping. */
   boolean isFinished() {
     return (flags & FINISHED) != 0;
@@ -529,14 +534,23 @@ public final class TaskImpl<T> extends ThreadState
         riding = riding.subList(Math.min(1, riding.size()), riding.size());
       }
     }
-    for (Throwable r : riding) {
-      g.childFailed(this, r);
-    }
     if (via != null) {
-      via.ended(value, failure, cancelled); // reported once the propagators' code has ended
+      // Reported once the propagators' code has ended, failures riding on the cancellation too:
+      // the handler of each runs outside the context the propagators set around the work.
+      via.ended(value, failure, cancelled, riding);
       return;
     }
+    reportRiding(riding);
     report(value, failure, cancelled, null);
+  }
+
+  /**
+   * Reports failures that rode on the work's cancellation (a close() that failed), oldest first.
+   */
+  void reportRiding(List<Throwable> riding) {
+    for (Throwable r : riding) {
+      group().childFailed(this, r);
+    }
   }
 
   /**
