@@ -206,6 +206,7 @@ class PortedAsyncioGroupCancelTest {
     TaskGroup inner = TaskGroup.named("nested_runner");
     CountDownLatch bodyWaiting = new CountDownLatch(1);
     CountDownLatch crashed = new CountDownLatch(1);
+    CountDownLatch childRunning = new CountDownLatch(1);
     AtomicReference<Thread> innerOwner = new AtomicReference<>();
     AtomicReference<Task<Void>> task = new AtomicReference<>();
     AtomicBoolean cancelled = new AtomicBoolean();
@@ -223,12 +224,16 @@ class PortedAsyncioGroupCancelTest {
                                         inner.fork(
                                             () -> {
                                               try {
+                                                childRunning.countDown();
                                                 Thread.sleep(60_000);
                                               } finally {
                                                 crashed.countDown();
                                                 divide(1, 0);
                                               }
                                             });
+                                        // A child cancelled before its work starts never runs it:
+                                        // the body would then wait for `crashed` for ever.
+                                        childRunning.await();
                                         try {
                                           bodyWaiting.countDown();
                                           Thread.sleep(60_000);
