@@ -48,16 +48,21 @@ import java.util.concurrent.TimeoutException;
  * scope or reaches a checkpoint.
  *
  * <p>Blocking that an interrupt cannot reach is out of reach of delivery. Measured on JDK 25:
- * {@code synchronized} entry, {@code Lock.lock()}, socket read, accept and connect on platform
- * threads, a read from a process's output, a JDBC query, a {@code FileInputStream} read of a pipe,
- * a {@code FileChannel} read of a pipe on a virtual thread (on a platform thread the interrupt ends
- * it), and busy loops. An {@link #onCancel} or {@link #closeOnCancel} action ends most of them:
- * closing the socket, {@code Statement.cancel()}, {@code Process.destroy()}; a {@code synchronized}
- * entry and a pipe read through a {@code FileInputStream} have no remedy. Some calls end but leave
- * something behind: an interrupt closes an interruptible channel, and a socket on a virtual thread,
- * for good (cleanup that does I/O after a cancellation belongs in a shielded scope); {@code
- * Process.waitFor} leaves the process running; and an interrupt that lands in H2's file store
- * closes it and can lose committed rows: run such code in a {@link #cooperative()} scope with
+ * {@code synchronized} entry, {@code Lock.lock()}, {@code CompletableFuture.join()}, {@code
+ * Phaser.awaitAdvance}, socket read, accept and connect on platform threads, a read from a
+ * process's output, a JDBC query an embedded database runs (or, on a platform thread, a server), a
+ * {@code FileInputStream} read of a pipe, a {@code FileChannel} read of a pipe on a virtual thread
+ * (on a platform thread the interrupt ends it), and busy loops. An {@link #onCancel} or {@link
+ * #closeOnCancel} action ends most of them: closing the socket, {@code Statement.cancel()}, {@code
+ * Process.destroy()}, and {@link #await} ends a wait for a future; a {@code synchronized} entry and
+ * a pipe read through a {@code FileInputStream} have no remedy. Some calls end but leave something
+ * behind: an interrupt closes an interruptible channel, and a socket on a virtual thread, for good
+ * (cleanup that does I/O after a cancellation belongs in a shielded scope), so a JDBC driver that
+ * talks to its server over a socket loses its connection on a virtual thread, before a {@code
+ * Statement.cancel()} action can run (see {@link #onCancel} for the cooperative form); {@code
+ * Process.waitFor} leaves the process running; an H2 row-lock wait ends as a lock timeout, a
+ * failure unless a {@code Statement.cancel()} action ran; and an interrupt that lands in H2's file
+ * store closes it and can lose committed rows: run such code in a {@link #cooperative()} scope with
  * checkpoints. The project's {@code docs/cancellation.md} has the measured table.
  *
  * <h2>Catching</h2>
@@ -468,6 +473,19 @@ public final class CancelScope {
    * }
    * }
    *
+   * <p>A driver that talks to its server over a socket, on a virtual thread, loses that socket to
+   * the interrupt before the action runs (the connection is closed, and {@code statement.cancel()}
+   * throws): run the call in a {@link #cooperative()} scope, where the library does not interrupt
+   * the thread and the action alone ends it, as a cancellation, with the connection kept.
+   *
+   * {@snippet :
+   * return CancelScope.cooperative().call(() -> {
+   *   try (var hook = CancelScope.onCancel(statement::cancel)) {
+   *     return statement.executeQuery(sql);
+   *   }
+   * });
+   * }
+   *
    * @param action the action
    * @return the registration; close it to remove the action
    * @throws NullPointerException if {@code action} is null
@@ -593,9 +611,13 @@ public final class CancelScope {
   }
 
   /**
-   * Runs {@code body} with a timeout; if the deadline fires, the body is cancelled and this returns
-   * {@code null}. When {@code null} is also a valid result, use {@link #withTimeout} and {@link
-   * #cancelCaught()}.
+   * Runs {@code body} with a timeout; if the deadline fires, the body is cancelled, and when the
+   * cancellation ends it this returns {@code null}. A body that returns normally despite the
+   * cancellation (it ignored it, or a cancelled call returned what it had, like a read of a
+   * process's output that returns the partial output after {@code onCancel(process::destroy)})
+   * returns its value, as for any body that returns normally despite {@code cancel()}. When {@code
+   * null} is also a valid result, or a late result must be told from a timely one, use {@link
+   * #withTimeout} and {@link #cancelCaught()} or {@link #cancelCalled()}.
    *
    * {@snippet :
    * String reply = CancelScope.moveOnAfter(Duration.ofMillis(200), () -> server.ask(question));
@@ -606,7 +628,7 @@ public final class CancelScope {
    * @param body the code
    * @param <T> the result type
    * @param <X> the exception type the body throws
-   * @return the body's result, or {@code null} on timeout
+   * @return the body's result, or {@code null} if the cancellation ended the body
    * @throws X what the body throws, unchanged
    * @throws InterruptedException if cancelled from above or interrupted
    * @throws NullPointerException if an argument is null
@@ -619,11 +641,14 @@ public final class CancelScope {
   }
 
   /**
-   * Runs {@code body} with a timeout; if the deadline fires and cancels the body, throws {@link
-   * TimeoutException}, whose cause is what the cancellation ended the body with (the {@link
-   * InterruptedException} of the blocking call it was in, say), as Python's {@code asyncio.timeout}
-   * chains the cancellation. If the body ignores the cancellation and completes, its result is
-   * returned and nothing is thrown.
+   * Runs {@code body} with a timeout; if the deadline fires and the cancellation ends the body (the
+   * scope's {@link #cancelCaught()}), throws {@link TimeoutException}, whose cause is what the
+   * cancellation ended the body with (the {@link InterruptedException} of the blocking call it was
+   * in, say), as Python's {@code asyncio.timeout} chains the cancellation. A body that returns
+   * normally despite the cancellation (it ignored it, or a cancelled call returned what it had,
+   * like a read of a process's output that returns the partial output after {@code
+   * onCancel(process::destroy)}) has its result returned and nothing thrown, as Trio's {@code
+   * fail_after} keys on {@code cancelled_caught}.
    *
    * {@snippet :
    * try {
@@ -639,7 +664,7 @@ public final class CancelScope {
    * @param <T> the result type
    * @param <X> the exception type the body throws
    * @return the body's result
-   * @throws TimeoutException if the deadline cancelled the body
+   * @throws TimeoutException if the deadline's cancellation ended the body
    * @throws X what the body throws, unchanged
    * @throws InterruptedException if cancelled from above or interrupted
    * @throws NullPointerException if an argument is null

@@ -9,6 +9,8 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
@@ -77,6 +79,80 @@ class BlockingCallsTest {
           });
       assertThat(group.cancelCaught()).isTrue();
       assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+    }
+  }
+
+  /**
+   * A driver that talks to its server over a socket, on a virtual thread: in a cooperative scope
+   * the interrupt does not close the driver's socket, the hook cancels the statement, the child
+   * ends cancelled and the connection stays usable (README, Blocking calls).
+   */
+  @RepeatedTest(3)
+  void jdbcQueryOverTcpOnAVirtualThreadEndsThroughTheCooperativeForm() throws Exception {
+    try (H2.TcpServer server = new H2.TcpServer();
+        Connection db = server.connect("coop-run");
+        Connection observer = server.connect("coop-run");
+        Statement statement = db.createStatement()) {
+      TaskGroup group = TaskGroup.named("query");
+      AtomicReference<Task<Void>> child = new AtomicReference<>();
+      group.run(
+          () -> {
+            child.set(
+                group.fork(
+                    () -> {
+                      CancelScope.cooperative()
+                          .run(
+                              () -> {
+                                try (var hook = CancelScope.onCancel(statement::cancel)) {
+                                  statement.executeQuery(H2.LONG_QUERY);
+                                }
+                              });
+                    }));
+            H2.awaitLongQueryRunning(observer);
+            group.cancel();
+          });
+      assertThat(group.cancelCaught()).isTrue();
+      assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+      assertThat(usable(db)).isTrue();
+    }
+  }
+
+  /** The same with the form of the onCancel javadoc, which returns the result set. */
+  @RepeatedTest(3)
+  void jdbcQueryOverTcpReturnedFromACooperativeScopeEndsCancelled() throws Exception {
+    try (H2.TcpServer server = new H2.TcpServer();
+        Connection db = server.connect("coop-call");
+        Connection observer = server.connect("coop-call");
+        Statement statement = db.createStatement()) {
+      TaskGroup group = TaskGroup.named("query");
+      AtomicReference<Task<ResultSet>> child = new AtomicReference<>();
+      group.run(
+          () -> {
+            child.set(group.fork(() -> query(statement, H2.LONG_QUERY)));
+            H2.awaitLongQueryRunning(observer);
+            group.cancel();
+          });
+      assertThat(group.cancelCaught()).isTrue();
+      assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
+      assertThat(usable(db)).isTrue();
+    }
+  }
+
+  private static ResultSet query(Statement statement, String sql)
+      throws SQLException, InterruptedException {
+    return CancelScope.cooperative()
+        .call(
+            () -> {
+              try (var hook = CancelScope.onCancel(statement::cancel)) {
+                return statement.executeQuery(sql);
+              }
+            });
+  }
+
+  private static boolean usable(Connection db) throws SQLException {
+    try (Statement s = db.createStatement();
+        ResultSet r = s.executeQuery("SELECT 1")) {
+      return r.next();
     }
   }
 

@@ -25,7 +25,8 @@ final class MatrixDoc {
       interrupt's reach altogether. This table is measured, not written: `CancellationMatrixTest`
       runs each operation inside a group, on a virtual and on a platform thread, against real
       components (loopback sockets, the JDK `HttpServer` and `HttpClient`, a named pipe made with
-      `mkfifo`, a child process `sleep 30`, an embedded H2 database in memory and on file),
+      `mkfifo`, a child process `sleep 30`, an embedded H2 database in memory and on file, and
+      H2 reached over TCP from a server in the same JVM),
       cancels the group once the call blocks, and records what happened; then the same with the
       remedy where one applies. The test fails when this file no longer matches what it
       measures; `./mvnw -pl taskgroup verify -Dtest=CancellationMatrixTest
@@ -34,6 +35,7 @@ final class MatrixDoc {
       - **ends on cancel**: whether `run` returned within 1 s of `cancel()` (10 s for the H2
         writer). A call that did not is ended by the test itself (it closes the socket,
         releases the lock, cancels the statement, writes to the pipe) so that nothing hangs.
+        `varies` marks a row whose outcome differs from run to run.
       - **user code sees**: what the blocking call threw into the child (`returns normally`
         when it returned, e.g. `-1` at the end of a destroyed process's output).
       - **`run` reports**: `cancelled` when the group's `run` returned normally with
@@ -51,16 +53,32 @@ final class MatrixDoc {
       - An interrupt ends the JDK's own waits (`BlockingQueue`, `Condition`, `Object.wait`,
         `Thread.sleep`, `Future.get`, `Process.waitFor`, `HttpClient.send`) on either kind of
         thread, and socket I/O on a virtual thread, where it also **closes the socket**.
-      - It does not end socket I/O on a platform thread, `Lock.lock()`, `synchronized` entry, a
-        read from a process's output, a JDBC query, or a read from a named pipe through a
-        `FileInputStream`, nor a `FileChannel` read of a pipe on a **virtual** thread (on a
-        platform thread the interrupt ends it and closes the channel).
+      - It does not end socket I/O on a platform thread, `Lock.lock()`, `synchronized` entry,
+        `CompletableFuture.join`, `Phaser.awaitAdvance` (measured apart from the table), a read
+        from a process's output, a JDBC query run by an embedded database or, on a platform
+        thread, by a server, or a read from a named pipe through a `FileInputStream`, nor a
+        `FileChannel` read of a pipe on a **virtual** thread (on a platform thread the interrupt
+        ends it and closes the channel).
       - `Process.waitFor` ends but the process **keeps running**: `onCancel(process::destroy)`
-        ends both. `CompletableFuture.get` ends but the future stays pending:
-        `CancelScope.await(future)` cancels it.
+        ends both. `CompletableFuture.get` ends but the future stays pending, and `join` does
+        not end: `CancelScope.await(future)` ends the wait and cancels the future.
+        `Phaser.awaitAdvanceInterruptibly` ends where `awaitAdvance` does not.
       - A JDBC query cancelled through `onCancel(statement::cancel)` ends in milliseconds and
         counts as a cancellation (the statement's `SQLException` after one's own hook ran is the
         cancellation), so `run` returns normally.
+      - A driver that talks to its database over a socket is reached by the interrupt on a
+        **virtual** thread: the interrupt closes the driver's socket, the query ends at once with
+        the connection **lost**, and `run` reports the driver's exception as a failure. A
+        `statement::cancel` hook comes too late there: the session is already closed, so
+        `statement.cancel()` throws, and that is most often the group's failure. Run the call in
+        a `CancelScope.cooperative()` scope with the hook: the library then does not interrupt
+        the thread, the hook cancels the statement on the server, the call ends as cancelled and
+        the connection stays usable. On a platform thread the interrupt does not reach the
+        socket, and the hook alone does.
+      - A JDBC wait for a row lock another transaction holds ends on an interrupt in embedded H2,
+        but H2 reports it as a lock timeout (`JdbcSQLTimeoutException`, "Timeout trying to lock
+        table"), not a cancellation, so `run` reports a failure. With
+        `onCancel(statement::cancel)` the same exception counts as the cancellation.
       - An interrupt can **destroy data**: H2's file store closes its `FileChannel` when an
         interrupt lands in it, the writer gets an `MVStoreException`, and the reopened database
         has lost rows the writer had seen committed. Whether `run` then reports a cancellation

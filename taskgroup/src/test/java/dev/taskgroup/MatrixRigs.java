@@ -60,6 +60,14 @@ final class MatrixRigs {
       return false;
     }
 
+    /**
+     * When the outcome {@link #varies}, the failure {@code run} reports in the runs that fail, if
+     * it is not what user code saw ({@code null}: what user code saw).
+     */
+    String variedFailure() {
+      return null;
+    }
+
     /** Ends the call from outside, when the cancel did not. */
     abstract void forceEnd() throws Exception;
 

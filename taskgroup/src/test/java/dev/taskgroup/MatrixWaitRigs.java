@@ -83,14 +83,27 @@ final class MatrixWaitRigs {
     }
   }
 
-  /** CompletableFuture.get on a future nobody completes; the remedy is CancelScope.await. */
+  /**
+   * CompletableFuture.get (or join) on a future nobody completes; the remedy is CancelScope.await.
+   */
   static final class FutureGet extends Rig {
     final CompletableFuture<String> future = new CompletableFuture<>();
+    final boolean join;
+
+    FutureGet() {
+      this(false);
+    }
+
+    FutureGet(boolean join) {
+      this.join = join;
+    }
 
     @Override
     void call(boolean remedy) throws Exception {
       if (remedy) {
         CancelScope.await(future);
+      } else if (join) {
+        future.join();
       } else {
         future.get();
       }
@@ -111,15 +124,23 @@ final class MatrixWaitRigs {
   }
 
   /** A long H2 query (in memory); the remedy cancels the statement. */
-  static final class Query extends Rig {
+  static class Query extends Rig {
     final Connection db;
     final Connection observer;
     final Statement statement;
 
     Query(Path dir) throws Exception {
-      String name = "matrix" + System.nanoTime();
-      db = H2.memory(name);
-      observer = H2.memory(name);
+      this("matrix" + System.nanoTime());
+    }
+
+    private Query(String name) throws Exception {
+      this(H2.memory(name), H2.memory(name));
+    }
+
+    /** The query runs on {@code db}; {@code observer} is another connection to its database. */
+    Query(Connection db, Connection observer) throws Exception {
+      this.db = db;
+      this.observer = observer;
       statement = db.createStatement();
     }
 
@@ -155,6 +176,143 @@ final class MatrixWaitRigs {
       statement.close();
       db.close();
       observer.close();
+    }
+  }
+
+  /**
+   * A long H2 query sent over TCP to a server in this JVM, as to a database server. The remedy
+   * cancels the statement; with {@code cooperative}, inside a {@link CancelScope#cooperative()}
+   * scope, where the library does not interrupt the thread (and so leaves the driver's socket
+   * open).
+   */
+  static final class TcpQuery extends Query {
+    final H2.TcpServer server;
+    final boolean cooperative;
+    volatile boolean onVirtual;
+
+    static TcpQuery open(boolean cooperative) throws Exception {
+      H2.TcpServer server = new H2.TcpServer();
+      String name = "matrix" + System.nanoTime();
+      return new TcpQuery(server, server.connect(name), server.connect(name), cooperative);
+    }
+
+    private TcpQuery(H2.TcpServer server, Connection db, Connection observer, boolean cooperative)
+        throws Exception {
+      super(db, observer);
+      this.server = server;
+      this.cooperative = cooperative;
+    }
+
+    @Override
+    void call(boolean remedy) throws Exception {
+      onVirtual = Thread.currentThread().isVirtual();
+      if (remedy && cooperative) {
+        CancelScope.cooperative().run(() -> super.call(true));
+      } else {
+        super.call(remedy);
+      }
+    }
+
+    /**
+     * On a virtual thread the interrupt closes the driver's socket: the hook's {@code
+     * statement.cancel()} then mostly throws ("Database is already closed", or an H2 "General
+     * error"), a failure of the group; in some runs it does not, and {@code run} reports the
+     * cancellation.
+     */
+    @Override
+    boolean varies(boolean remedy) {
+      return remedy && !cooperative && onVirtual;
+    }
+
+    @Override
+    String variedFailure() {
+      return "`SQLException` from `statement.cancel()`";
+    }
+
+    @Override
+    public void close() throws Exception {
+      try {
+        H2.cancelOtherSessions(observer); // a query whose client socket closed runs on
+        super.close();
+      } finally {
+        server.close();
+      }
+    }
+  }
+
+  /**
+   * An UPDATE that waits for a row another connection holds locked (H2 in memory, lock timeout one
+   * minute); the remedy cancels the statement.
+   */
+  static final class LockWait extends Rig {
+    static final String UPDATE = "UPDATE T SET V = 2 WHERE ID = 1";
+    final Connection holder;
+    final Connection db;
+    final Connection observer;
+    final Statement statement;
+
+    LockWait(Path dir) throws Exception {
+      String url =
+          "jdbc:h2:mem:matrix" + System.nanoTime() + ";DB_CLOSE_DELAY=0;LOCK_TIMEOUT=60000";
+      holder = java.sql.DriverManager.getConnection(url);
+      db = java.sql.DriverManager.getConnection(url);
+      observer = java.sql.DriverManager.getConnection(url);
+      try (Statement s = holder.createStatement()) {
+        s.execute("CREATE TABLE T(ID INT PRIMARY KEY, V INT)");
+        s.execute("INSERT INTO T VALUES (1, 0)");
+        holder.setAutoCommit(false);
+        s.executeUpdate("UPDATE T SET V = 1 WHERE ID = 1");
+      }
+      statement = db.createStatement();
+    }
+
+    @Override
+    void call(boolean remedy) throws Exception {
+      try (var hook = remedy ? CancelScope.onCancel(statement::cancel) : null) {
+        statement.executeUpdate(UPDATE);
+      }
+    }
+
+    @Override
+    void awaitBlocked(Thread child) throws Exception {
+      String waiting =
+          "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
+      try (Statement s = observer.createStatement()) {
+        while (true) {
+          try (ResultSet r = s.executeQuery(waiting)) {
+            r.next();
+            if (r.getInt(1) > 0) {
+              break;
+            }
+          }
+          Thread.sleep(1); // polling a condition, not ordering threads
+        }
+      }
+      super.awaitBlocked(child); // and parked in the wait
+    }
+
+    @Override
+    void forceEnd() throws Exception {
+      holder.rollback();
+    }
+
+    @Override
+    String leftBehind() throws Exception {
+      try (Statement s = db.createStatement();
+          ResultSet r = s.executeQuery("SELECT 1")) {
+        return r.next() ? "nothing (connection usable)" : "connection broken";
+      } catch (Exception e) {
+        return "connection broken";
+      }
+    }
+
+    @Override
+    public void close() throws Exception {
+      holder.rollback();
+      statement.close();
+      db.close();
+      observer.close();
+      holder.close();
     }
   }
 
