@@ -39,9 +39,9 @@ import java.util.function.Consumer;
  * whose first act, for a virtual thread, is an unfenced read of the park permit; see ChildList's
  * overview. The store of the 0 is now volatile.)
  *
- * The Group's monitor guards `failures` (GroupFailures) and `runningHooks` (the child list has its
- * own lock, see ChildList). It is never held while calling user code, nor across anything that
- * blocks.
+ * The Group's monitor guards `failures` (GroupFailures), `runningHooks` and `handlerThreads` (the
+ * child list has its own lock, see ChildList). It is never held while calling user code, nor
+ * across anything that blocks.
  *
  * The owner's run:
  *   1. claim, enter the scope, run the body;
@@ -659,10 +659,6 @@ public final class Group extends EnteredScope {
     }
   }
 
-  /**
-   * The onFailure handler threw: supervision itself is broken, a failure of the group (kept, not
-   * handed to the handler again) that cancels the rest.
-   */
   /** Lists the calling thread as running the handler outside a child; returns it. */
   private Thread handlerStarts() {
     Thread me = Thread.currentThread();
@@ -678,8 +674,8 @@ public final class Group extends EnteredScope {
 
   private void handlerEnded(Thread me) {
     synchronized (this) {
-      handlerThreads.remove(
-          me); // one entry; a nested run of the handler on this thread has its own
+      // One entry; a nested run of the handler on this thread (a failure it causes) has its own.
+      handlerThreads.remove(me);
       if (handlerThreads.isEmpty()) {
         handlerThreads = null;
         handlersOutsideChildren = false;
@@ -700,6 +696,10 @@ public final class Group extends EnteredScope {
     }
   }
 
+  /**
+   * The onFailure handler threw: supervision itself is broken, a failure of the group (kept, not
+   * handed to the handler again) that cancels the rest.
+   */
   private void handlerFailed(Throwable handlerFailure) {
     keep(handlerFailure);
     cancelMembers(
