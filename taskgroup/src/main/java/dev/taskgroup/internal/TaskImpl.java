@@ -493,7 +493,6 @@ public final class TaskImpl<T> extends ThreadState
    * propagators' code has ended.
    */
   private void end(Object value, Throwable thrown, boolean notRun, Propagation.Child via) {
-    Group g = group();
     Object w = payload;
     payload = null;
     boolean cancelled = notRun;
