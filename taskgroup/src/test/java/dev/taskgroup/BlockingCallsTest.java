@@ -113,7 +113,7 @@ class BlockingCallsTest {
           });
       assertThat(group.cancelCaught()).isTrue();
       assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
-      assertThat(usable(db)).isTrue();
+      assertThat(H2.usable(db)).isTrue();
     }
   }
 
@@ -134,7 +134,7 @@ class BlockingCallsTest {
           });
       assertThat(group.cancelCaught()).isTrue();
       assertThat(child.get().state()).isEqualTo(Future.State.CANCELLED);
-      assertThat(usable(db)).isTrue();
+      assertThat(H2.usable(db)).isTrue();
     }
   }
 
@@ -147,13 +147,6 @@ class BlockingCallsTest {
                 return statement.executeQuery(sql);
               }
             });
-  }
-
-  private static boolean usable(Connection db) throws SQLException {
-    try (Statement s = db.createStatement();
-        ResultSet r = s.executeQuery("SELECT 1")) {
-      return r.next();
-    }
   }
 
   @RepeatedTest(3)

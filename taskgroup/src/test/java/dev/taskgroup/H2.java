@@ -80,6 +80,16 @@ final class H2 {
     }
   }
 
+  /** Whether {@code db} still answers a query (false once its connection is broken). */
+  static boolean usable(Connection db) {
+    try (Statement s = db.createStatement();
+        ResultSet r = s.executeQuery("SELECT 1")) {
+      return r.next();
+    } catch (SQLException broken) {
+      return false;
+    }
+  }
+
   /**
    * Waits until some session of the database runs {@link #LONG_QUERY} (seen from {@code observer},
    * another connection to it): the cancel must come while the query executes.

@@ -163,12 +163,7 @@ final class MatrixWaitRigs {
 
     @Override
     String leftBehind() throws Exception {
-      try (Statement s = db.createStatement();
-          ResultSet r = s.executeQuery("SELECT 1")) {
-        return r.next() ? "nothing (connection usable)" : "connection broken";
-      } catch (Exception e) {
-        return "connection broken";
-      }
+      return H2.usable(db) ? "nothing (connection usable)" : "connection broken";
     }
 
     @Override
@@ -298,12 +293,7 @@ final class MatrixWaitRigs {
 
     @Override
     String leftBehind() throws Exception {
-      try (Statement s = db.createStatement();
-          ResultSet r = s.executeQuery("SELECT 1")) {
-        return r.next() ? "nothing (connection usable)" : "connection broken";
-      } catch (Exception e) {
-        return "connection broken";
-      }
+      return H2.usable(db) ? "nothing (connection usable)" : "connection broken";
     }
 
     @Override
