@@ -21,9 +21,9 @@ import java.util.concurrent.locks.LockSupport;
  * ends and its outcome is reported; the onFailure handler that a failing child runs on its thread
  * meanwhile runs inside the child's root scope (TaskImpl.reenterAfterWork), so a fork from it is
  * a fork from that child. A handler that runs elsewhere (on the owner, for the body's failure; on
- * a cancel-hook action's thread) is listed by the group while it runs (Group.runsHandlerHere), and
- * its forks take their ticket the same way: the body's failure cancels the children only after
- * its handler returns, so a fork that waited there for a place would wait for ever.
+ * a cancel-hook action's thread) is listed by the group while it runs (SideWork), and its forks
+ * take their ticket the same way: the body's failure cancels the children only after its handler
+ * returns, so a fork that waited there for a place would wait for ever.
  * </pre>
  */
 final class Forks {

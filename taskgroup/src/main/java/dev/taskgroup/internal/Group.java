@@ -39,9 +39,9 @@ import java.util.function.Consumer;
  * whose first act, for a virtual thread, is an unfenced read of the park permit; see ChildList's
  * overview. The store of the 0 is now volatile.)
  *
- * The Group's monitor guards `failures` (GroupFailures), `runningHooks` and `handlerThreads` (the
- * child list has its own lock, see ChildList). It is never held while calling user code, nor
- * across anything that blocks.
+ * The Group's monitor guards `failures` (GroupFailures) and the making of `side` (SideWork, which
+ * has its own monitor; the child list has its own lock, see ChildList). It is never held while
+ * calling user code, nor across anything that blocks.
  *
  * The owner's run:
  *   1. claim, enter the scope, run the body;
@@ -82,25 +82,8 @@ public final class Group extends EnteredScope {
    */
   private GroupFailures failures;
 
-  /**
-   * The cancel-hook actions running as members, for the stuck warning to name; under the monitor.
-   * Null when none: a group whose hooks never fire allocates nothing for them.
-   */
-  private List<CancelHook> runningHooks;
-
-  /**
-   * The threads running the onFailure handler outside this group's children (the owner for the
-   * body's failure, a cancel-hook action's thread, a forking thread whose child's thread could not
-   * start); under the monitor, null when none. A fork into this group from one of them never waits
-   * for a place (Forks.fork): the handler may run while the group's places are all held, and before
-   * the cancellation that the failure brings (the body's) frees them.
-   */
-  private List<Thread> handlerThreads;
-
-  /**
-   * Whether handlerThreads is not empty: a bounded fork's fast check, written under the monitor.
-   */
-  private volatile boolean handlersOutsideChildren;
+  /** See SideWork; null until a cancel-hook action fires or a handler runs outside a child. */
+  private volatile SideWork side;
 
   /**
    * The JFR GroupEnd event being recorded (Events), or null when nothing records: written by the
@@ -547,13 +530,22 @@ public final class Group extends EnteredScope {
     if (children.admit() < 0L) {
       return false;
     }
-    synchronized (this) {
-      if (runningHooks == null) {
-        runningHooks = new ArrayList<>(2);
-      }
-      runningHooks.add(hook);
-    }
+    side().hookStarted(hook);
     return true;
+  }
+
+  /** The group's SideWork, made on first use. */
+  private SideWork side() {
+    SideWork s = side;
+    if (s == null) {
+      synchronized (this) {
+        s = side;
+        if (s == null) {
+          side = s = new SideWork();
+        }
+      }
+    }
+    return s;
   }
 
   /** A cancel-hook action threw. */
@@ -563,19 +555,23 @@ public final class Group extends EnteredScope {
 
   /** A cancel-hook action ended: off the list, then out of the members (its last act here). */
   void helperDone(CancelHook hook) {
-    synchronized (this) {
-      if (runningHooks != null && runningHooks.remove(hook) && runningHooks.isEmpty()) {
-        runningHooks = null;
-      }
-    }
+    side().hookEnded(hook);
     leave();
   }
 
   /** The cancel-hook actions admitted and not yet ended, oldest first (for the stuck warning). */
   List<CancelHook> runningHooks() {
-    synchronized (this) {
-      return runningHooks == null ? List.of() : List.copyOf(runningHooks);
-    }
+    SideWork s = side;
+    return s == null ? List.of() : s.runningHooks();
+  }
+
+  /**
+   * Whether the calling thread runs this group's onFailure handler outside the group's children: a
+   * fork from it then never waits for a place, as one from a child does not.
+   */
+  boolean runsHandlerHere() {
+    SideWork s = side;
+    return s != null && s.runsHandler(Thread.currentThread());
   }
 
   // ---- failures ---------------------------------------------------------------------------
@@ -624,8 +620,11 @@ public final class Group extends EnteredScope {
       TaskImpl<?> ended = ts instanceof TaskImpl<?> t && t.reenterAfterWork() ? t : null;
       Thread outside =
           ended == null && !(ts instanceof TaskImpl<?> t && t.group() == this)
-              ? handlerStarts()
+              ? Thread.currentThread()
               : null;
+      if (outside != null) {
+        side().handlerStarts(outside); // its forks do not wait for a place (see SideWork)
+      }
       try {
         handler.accept(failure);
       } catch (Throwable handlerFailure) {
@@ -647,7 +646,7 @@ public final class Group extends EnteredScope {
           ended.leaveAgain();
         }
         if (outside != null) {
-          handlerEnded(outside);
+          side().handlerEnded(outside);
         }
       }
     } else {
@@ -656,43 +655,6 @@ public final class Group extends EnteredScope {
     if (cancelRest) {
       cancelMembers(
           CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
-    }
-  }
-
-  /** Lists the calling thread as running the handler outside a child; returns it. */
-  private Thread handlerStarts() {
-    Thread me = Thread.currentThread();
-    synchronized (this) {
-      if (handlerThreads == null) {
-        handlerThreads = new ArrayList<>(2);
-      }
-      handlerThreads.add(me);
-      handlersOutsideChildren = true;
-    }
-    return me;
-  }
-
-  private void handlerEnded(Thread me) {
-    synchronized (this) {
-      // One entry; a nested run of the handler on this thread (a failure it causes) has its own.
-      handlerThreads.remove(me);
-      if (handlerThreads.isEmpty()) {
-        handlerThreads = null;
-        handlersOutsideChildren = false;
-      }
-    }
-  }
-
-  /**
-   * Whether the calling thread runs this group's onFailure handler outside the group's children: a
-   * fork from it then never waits for a place, as one from a child does not.
-   */
-  boolean runsHandlerHere() {
-    if (!handlersOutsideChildren) {
-      return false;
-    }
-    synchronized (this) {
-      return handlerThreads != null && handlerThreads.contains(Thread.currentThread());
     }
   }
 
