@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -59,6 +60,25 @@ class DeadlineBackstopTest {
       Thread.onSpinWait();
       CancelScope.checkpoint();
     }
+  }
+
+  /**
+   * With Deadlines.LOCK held by the caller: starts a virtual thread that takes and releases it, and
+   * returns once that thread is queued on it.
+   */
+  private static Thread queueVirtualThreadOnTheHeldLock() {
+    Thread queued =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  Deadlines.LOCK.lock();
+                  Deadlines.LOCK.unlock();
+                });
+    await(
+        "a virtual thread queued on the lock",
+        Duration.ofSeconds(5),
+        () -> Deadlines.LOCK.hasQueuedThread(queued));
+    return queued;
   }
 
   private static void await(String what, Duration max, BooleanSupplier condition) {
@@ -155,17 +175,7 @@ class DeadlineBackstopTest {
     Thread queued;
     Deadlines.LOCK.lock();
     try {
-      queued =
-          Thread.ofVirtual()
-              .start(
-                  () -> {
-                    Deadlines.LOCK.lock();
-                    Deadlines.LOCK.unlock();
-                  });
-      await(
-          "queued on the lock",
-          Duration.ofSeconds(5),
-          () -> Deadlines.LOCK.hasQueuedThread(queued));
+      queued = queueVirtualThreadOnTheHeldLock();
       go.countDown();
       await("every carrier busy", Duration.ofSeconds(5), () -> spinning.get() == CARRIERS);
       // Held long enough for the backstop, which polls every 20 ms, to try to take it.
@@ -194,25 +204,14 @@ class DeadlineBackstopTest {
     CancelScope idle = CancelScope.create();
     AtomicLong platformDone = new AtomicLong();
     AtomicInteger spinning = new AtomicInteger();
-    java.util.concurrent.atomic.AtomicBoolean stop =
-        new java.util.concurrent.atomic.AtomicBoolean();
+    AtomicBoolean stop = new AtomicBoolean();
     List<Thread> hogs = new ArrayList<>();
     Thread queued;
     Thread platform;
     long released;
     Deadlines.LOCK.lock();
     try {
-      queued =
-          Thread.ofVirtual()
-              .start(
-                  () -> {
-                    Deadlines.LOCK.lock();
-                    Deadlines.LOCK.unlock();
-                  });
-      await(
-          "the virtual thread queued on the lock",
-          Duration.ofSeconds(5),
-          () -> Deadlines.LOCK.hasQueuedThread(queued));
+      queued = queueVirtualThreadOnTheHeldLock();
       platform =
           Thread.ofPlatform()
               .start(
