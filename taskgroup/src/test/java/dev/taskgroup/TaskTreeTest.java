@@ -247,6 +247,41 @@ class TaskTreeTest {
     return tids.toString();
   }
 
+  /**
+   * The bean is registered in the background on the library's first use, and starting the platform
+   * MBean server is CPU work that never parks. On a virtual thread it held the only carrier (one
+   * CPU: the JDK's default then), and the first group's children waited hundreds of milliseconds
+   * for it. A JVM of its own, with one carrier and an MBean server whose start spins until a child
+   * has run.
+   */
+  @Test
+  void theBeansRegistrationDoesNotHoldTheOnlyCarrier() throws Exception {
+    String cp =
+        Path.of(TaskGroup.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+            + java.io.File.pathSeparator
+            + Path.of(
+                OneCarrierFirstUseMain.class
+                    .getProtectionDomain()
+                    .getCodeSource()
+                    .getLocation()
+                    .toURI());
+    String java = ProcessHandle.current().info().command().orElseThrow();
+    Process p =
+        new ProcessBuilder(
+                java,
+                "-Djdk.virtualThreadScheduler.parallelism=1",
+                "-Djavax.management.builder.initial="
+                    + OneCarrierFirstUseMain.SlowStart.class.getName(),
+                "-cp",
+                cp,
+                OneCarrierFirstUseMain.class.getName())
+            .redirectErrorStream(true)
+            .start();
+    String out = new String(p.getInputStream().readAllBytes()).strip();
+    assertThat(p.waitFor()).as(out).isZero();
+    assertThat(out).isEqualTo("child ran while the MBean server started");
+  }
+
   @RepeatedTest(2)
   void theJmxBeanServesTheTree() throws Exception {
     var server = java.lang.management.ManagementFactory.getPlatformMBeanServer();

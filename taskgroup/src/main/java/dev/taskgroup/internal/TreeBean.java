@@ -30,10 +30,16 @@ final class TreeBean implements DynamicMBean {
    * Registers the bean on a background thread (the platform MBean server can take a while to
    * start): called once, on the library's first use. Without {@code java.management} (a modular
    * application that does not read it) nothing is registered.
+   *
+   * <p>A platform thread, not a virtual one: starting the MBean server is a few hundred
+   * milliseconds of CPU that never parks, and a virtual thread doing it holds its carrier all that
+   * time. With one carrier (a one-CPU container, where that is the JDK's default) every virtual
+   * thread of the application, the children the first group forks among them, would wait for it.
+   * The operating system shares a CPU between platform threads.
    */
   static void registerInBackground() {
     try {
-      Thread.ofVirtual().name("taskgroup-jmx").start(TreeBean::registerNow);
+      Thread.ofPlatform().daemon().name("taskgroup-jmx").start(TreeBean::registerNow);
     } catch (LinkageError | RuntimeException noJmx) {
       // java.management is absent: the tree is still available through TaskTree.capture()
     }
