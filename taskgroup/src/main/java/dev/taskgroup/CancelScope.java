@@ -90,6 +90,12 @@ import java.util.concurrent.TimeoutException;
  * TaskGroupException}, and the {@link java.util.concurrent.ExecutionException} of {@link
  * Task#get()}, are always failures, whatever their causes.
  *
+ * <p>A failure raised while the cancellation leaves (a {@code close()} that throws in a
+ * try-with-resources being cancelled) is a failure too: {@code run} throws it in place of the
+ * cancellation, with any others suppressed in it. Should every one of them refuse suppressed
+ * exceptions, the others go straight to the group the thread works for, or, on a thread outside
+ * every group, to its uncaught-exception handler: none is lost.
+ *
  * <h2>Interrupts</h2>
  *
  * An interrupt the library delivered for a scope never survives that scope's exit, with one

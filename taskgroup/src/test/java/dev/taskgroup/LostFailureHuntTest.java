@@ -331,6 +331,101 @@ class LostFailureHuntTest {
     assertThat(seen).contains(noSuppression, second);
   }
 
+  /**
+   * As above, but every close failure refuses suppressed exceptions, and a plain scope around the
+   * try-with-resources is the one whose exit judges them: it throws one, and none of them can carry
+   * the other. Each is still a failure of the group, whether the block runs in a child or in the
+   * body (the scope kept only the one it threw, in 3 of 3 variants).
+   */
+  @RepeatedTest(3)
+  void everyRidingCloseFailureSurfacesWhenNoneAcceptsSuppression() throws Exception {
+    for (boolean inChild : new boolean[] {true, false}) {
+      RuntimeException first = new RuntimeException("first close", null, false, false) {};
+      RuntimeException second = new RuntimeException("second close", null, false, false) {};
+      TaskGroup g = TaskGroup.named("riding");
+      CountDownLatch blocked = new CountDownLatch(1);
+      Body closing =
+          () ->
+              CancelScope.create()
+                  .run(
+                      () -> {
+                        try (AutoCloseable a =
+                                () -> {
+                                  throw first;
+                                };
+                            AutoCloseable b =
+                                () -> {
+                                  throw second;
+                                }) {
+                          blocked.countDown();
+                          Thread.sleep(60_000);
+                        }
+                      });
+      TaskGroupException e =
+          catchThrowableOfType(
+              TaskGroupException.class,
+              () ->
+                  g.run(
+                      () -> {
+                        if (inChild) {
+                          g.fork(closing);
+                          blocked.await();
+                          g.cancel();
+                        } else {
+                          g.fork(
+                              () -> {
+                                blocked.await();
+                                g.cancel();
+                              });
+                          closing.run();
+                        }
+                      }));
+      assertThat(e).as("run reports the close failures (in a child: %s)", inChild).isNotNull();
+      assertThat(e.failures())
+          .as("in a child: %s", inChild)
+          .containsExactlyInAnyOrder(first, second);
+    }
+  }
+
+  /**
+   * On a thread outside every group there is no group to keep the failures a plain scope's exit
+   * cannot put on the one it throws: they go to the thread's uncaught-exception handler.
+   */
+  @RepeatedTest(3)
+  void ridingCloseFailuresNoneCanCarryGoToTheHandlerOutsideEveryGroup() throws Exception {
+    RuntimeException first = new RuntimeException("first close", null, false, false) {};
+    RuntimeException second = new RuntimeException("second close", null, false, false) {};
+    java.util.List<Throwable> handled = new java.util.concurrent.CopyOnWriteArrayList<>();
+    Throwable[] thrown = new Throwable[1];
+    Thread t =
+        Thread.ofPlatform()
+            .uncaughtExceptionHandler((th, x) -> handled.add(x))
+            .start(
+                () -> {
+                  CancelScope s = CancelScope.create();
+                  thrown[0] =
+                      catchThrowable(
+                          () ->
+                              s.run(
+                                  () -> {
+                                    s.cancel();
+                                    try (AutoCloseable a =
+                                            () -> {
+                                              throw first;
+                                            };
+                                        AutoCloseable b =
+                                            () -> {
+                                              throw second;
+                                            }) {
+                                      Thread.sleep(60_000);
+                                    }
+                                  }));
+                });
+    t.join();
+    assertThat(thrown[0]).isIn(first, second);
+    assertThat(handled).containsExactly(thrown[0] == first ? second : first);
+  }
+
   // ---- start(): a failure before started() while the caller is cancelled ------------------
 
   /**

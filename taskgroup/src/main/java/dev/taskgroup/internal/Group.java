@@ -576,6 +576,34 @@ public final class Group extends EnteredScope {
 
   // ---- failures ---------------------------------------------------------------------------
 
+  /**
+   * Failures that left a scope on the calling thread beside the one it throws, which could not
+   * carry them (each refuses suppressed exceptions, made with {@code enableSuppression} false):
+   * kept by the group the thread works for, as the body's or the child's failures, at once; on a
+   * thread outside every group, handed to the thread's uncaught-exception handler. Never lost.
+   * {@code where}: the innermost scope the thread is in after the exit.
+   */
+  static void keepUncarried(Scope where, ThreadState ts, List<Throwable> failures) {
+    for (Scope x = where; x != null; x = x.parent) {
+      if (x instanceof TaskImpl<?> t) {
+        for (Throwable f : failures) {
+          t.group().childFailed(t, f);
+        }
+        return;
+      }
+      if (x instanceof Group g) {
+        for (Throwable f : failures) {
+          g.reportFailure(f, "the body", true, g, ts);
+        }
+        return;
+      }
+    }
+    Thread me = Thread.currentThread();
+    for (Throwable f : failures) {
+      me.getUncaughtExceptionHandler().uncaughtException(me, f);
+    }
+  }
+
   /** A child failed (on its own thread). */
   void childFailed(TaskImpl<?> task, Throwable failure) {
     reportFailure(

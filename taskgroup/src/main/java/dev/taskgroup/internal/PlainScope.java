@@ -112,7 +112,11 @@ public final class PlainScope extends EnteredScope {
     }
     if (!riding.isEmpty()) {
       // A failure suppressed by the cancellation (a close() that threw) is still a failure.
-      Throwable first = Cancellation.carryAll(riding, null); // no other place to put the rest
+      List<Throwable> uncarried = new ArrayList<>(0);
+      Throwable first = Cancellation.carryAll(riding, uncarried);
+      if (!uncarried.isEmpty()) {
+        Group.keepUncarried(parent, ts, uncarried); // each refuses suppression: none can carry
+      }
       if (parent != ts || ts instanceof TaskImpl<?>) { // judged here: a failure further out too
         Cancellation.judgedFailure(first, ts);
       }
