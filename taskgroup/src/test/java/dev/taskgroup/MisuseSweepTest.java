@@ -1224,6 +1224,156 @@ class MisuseSweepTest {
     }
   }
 
+  /**
+   * A factory whose Runnable runs before the factory returns (on an executor it waits for, or on
+   * the forking thread itself), so before the fork has admitted the child: the run used to make the
+   * child leave a group it had not joined, wiping the group's list (a live sibling vanished) and
+   * taking its count below zero, and run() never returned (2 of 2 modes, every run). The child
+   * fails with the documented IllegalStateException; the sibling is still cancelled; run returns.
+   */
+  @ParameterizedTest(name = "run early on {0}")
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"an executor", "the forking thread"})
+  void aThreadFactoryRunningTheRunnableBeforeItReturnsLeavesTheGroupWhole(String where)
+      throws Exception {
+    java.util.concurrent.ExecutorService pool =
+        java.util.concurrent.Executors.newSingleThreadExecutor();
+    try {
+      for (int round = 0; round < 5; round++) {
+        java.util.concurrent.atomic.AtomicBoolean misuse =
+            new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicReference<Throwable> earlyRun = new AtomicReference<>();
+        TaskGroup g =
+            TaskGroup.builder()
+                .name("early")
+                .threadFactory(
+                    r -> {
+                      if (!misuse.getAndSet(false)) {
+                        return Thread.ofVirtual().unstarted(r);
+                      }
+                      Runnable run = () -> earlyRun.set(catchThrowable(r::run));
+                      if (where.equals("an executor")) {
+                        try {
+                          pool.submit(run).get();
+                        } catch (Exception e) {
+                          throw new AssertionError(e);
+                        }
+                      } else {
+                        run.run();
+                      }
+                      return Thread.ofVirtual().unstarted(() -> {}); // never runs the child
+                    })
+                .build();
+        CountDownLatch siblingIn = new CountDownLatch(1);
+        AtomicReference<Task<String>> misused = new AtomicReference<>();
+        Task<?>[] sibling = new Task<?>[1];
+        Thread.State[] laterFork = new Thread.State[1];
+        Throwable thrown =
+            runWithin(
+                Duration.ofSeconds(10),
+                () ->
+                    g.run(
+                        () -> {
+                          sibling[0] =
+                              g.fork(
+                                  () -> {
+                                    siblingIn.countDown();
+                                    Thread.sleep(60_000);
+                                    return null;
+                                  });
+                          siblingIn.await();
+                          misuse.set(true);
+                          misused.set(g.fork(() -> "never"));
+                          assertThat(g.fork(() -> 7).get()).isEqualTo(7); // the group still forks
+                          g.cancel();
+                        }));
+        assertThat(earlyRun.get())
+            .isInstanceOf(IllegalStateException.class)
+            .hasMessageContaining("must run the Runnable it was given itself");
+        assertThat(misused.get().state()).isEqualTo(Future.State.FAILED);
+        assertThat(misused.get().exceptionNow()).isInstanceOf(IllegalStateException.class);
+        assertThat(sibling[0].state())
+            .as("the sibling was cancelled")
+            .isEqualTo(Future.State.CANCELLED);
+        assertThat(thrown).isInstanceOf(TaskGroupException.class);
+        assertThat(((TaskGroupException) thrown).failures())
+            .singleElement()
+            .isInstanceOf(IllegalStateException.class);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /**
+   * A factory that starts the thread it returns ({@code start} for {@code unstarted}): the fork is
+   * rejected as documented, and the stray thread's run of the Runnable, before or after the
+   * rejection, must leave the group as it was (it took the count below zero: 20 of 20 hung on
+   * platform threads).
+   */
+  @RepeatedTest(20)
+  void aThreadFactoryStartingItsThreadIsRejectedAndItsStrayRunLeavesTheGroupWhole()
+      throws Exception {
+    java.util.concurrent.atomic.AtomicBoolean misuse =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    CountDownLatch strayRan = new CountDownLatch(1);
+    TaskGroup g =
+        TaskGroup.builder()
+            .name("started-too-soon")
+            .threadFactory(
+                r ->
+                    misuse.getAndSet(false)
+                        ? Thread.ofPlatform()
+                            .uncaughtExceptionHandler((t, e) -> {})
+                            .start(
+                                () -> {
+                                  try {
+                                    r.run();
+                                  } finally {
+                                    strayRan.countDown();
+                                  }
+                                })
+                        : Thread.ofVirtual().unstarted(r))
+            .build();
+    AtomicReference<Throwable> rejected = new AtomicReference<>();
+    Throwable thrown =
+        runWithin(
+            Duration.ofSeconds(10),
+            () ->
+                g.run(
+                    () -> {
+                      CountDownLatch siblingIn = new CountDownLatch(1);
+                      g.fork(
+                          () -> {
+                            siblingIn.countDown();
+                            Thread.sleep(60_000);
+                            return null;
+                          });
+                      siblingIn.await();
+                      misuse.set(true);
+                      rejected.set(catchThrowable(() -> g.fork(() -> "never")));
+                      strayRan.await();
+                      assertThat(g.fork(() -> 7).get()).isEqualTo(7);
+                      g.cancel();
+                    }));
+    assertThat(rejected.get())
+        .isInstanceOf(RejectedExecutionException.class)
+        .hasMessageContaining("already started");
+    assertThat(thrown).as("run returned normally, the group cancelled").isNull();
+    assertThat(g.cancelCaught()).isTrue();
+  }
+
+  /** Runs {@code call} on a platform thread, failing if it has not ended within {@code limit}. */
+  private static Throwable runWithin(Duration limit, ThrowingCallable call) throws Exception {
+    AtomicReference<Throwable> thrown = new AtomicReference<>();
+    Thread t = Thread.ofPlatform().start(() -> thrown.set(catchThrowable(call)));
+    if (!t.join(limit)) {
+      String tree = TaskTree.capture().format();
+      t.interrupt();
+      throw new AssertionError("not ended within " + limit + ":\n" + tree);
+    }
+    return thrown.get();
+  }
+
   @RepeatedTest(5)
   void aThreadFactoryReturningTheForkingThreadIsRejectedAndTheOwnerKeepsItsGroup()
       throws Exception {

@@ -238,6 +238,9 @@ final class Forks {
       giveBack(g, task, place);
       throw finished(g, task.awaitingSignal() ? "start in" : "fork into");
     }
+    if (!g.usesDefaultFactory()) {
+      task.launched(); // a run of its Runnable elsewhere before now ends the task here
+    }
     if (Features.ON) { // folded away by the JIT: see Features
       Object recording = g.recording;
       if (recording != null) {

@@ -26,7 +26,10 @@ import java.util.concurrent.locks.LockSupport;
  * The task's state lives in the upper bits of its root scope's `flags` word (Scope), which is
  * updated only by CAS and atomic bit operations, so the two never overwrite each other: the
  * Future outcome (bits 8-9), FINISHED (bit 10), the place under maxConcurrency (bits 11-12,
- * PLACE_*) and START_CHILD (bit 13, set before the task is published: where group() looks).
+ * PLACE_*), START_CHILD (bit 13, set before the task is published: where group() looks), and,
+ * under a thread factory that is not the library's, UNLAUNCHED (bit 14, cleared by CAS once the
+ * fork has admitted the task) and RAN_EARLY (bit 15: its Runnable ran on another thread before
+ * then; see ranElsewhere and launched).
  * One word, not a field of its own: a parked child is 4 bytes lighter. The outcome moves once,
  * by CAS, from RUNNING to
  * SUCCESS, FAILED or CANCELLED; Task.cancel() may set CANCELLED first, and then the thread's
@@ -105,6 +108,17 @@ public final class TaskImpl<T> extends ThreadState
    */
   private static final int START_CHILD = 32 << SHIFT;
 
+  /**
+   * Set from construction until the fork has admitted the task to its group (Forks.launch), for a
+   * group whose thread factory is not the library's: such a factory, or a thread it handed the
+   * Runnable to, may run it before then, and the task must not leave a group it never joined. (The
+   * library's factory cannot: its tasks never carry the bit, and their fork pays nothing.)
+   */
+  private static final int UNLAUNCHED = 64 << SHIFT;
+
+  /** Run on a foreign thread while UNLAUNCHED: the fork ends the task once it is admitted. */
+  private static final int RAN_EARLY = 128 << SHIFT;
+
   /** The work, then its result or failure; see the overview. */
   private Object payload;
 
@@ -123,6 +137,9 @@ public final class TaskImpl<T> extends ThreadState
   TaskImpl(Group group, Object work, String name) {
     super(group);
     this.payload = work;
+    if (!group.usesDefaultFactory()) {
+      FLAGS.set(this, UNLAUNCHED); // published with the task
+    }
     if (name != null) {
       EXTRAS.set(this, new TaskExtras(name)); // published with the task
     }
@@ -209,14 +226,18 @@ public final class TaskImpl<T> extends ThreadState
 
   /** Sets the place bits (PLACE_*) before the thread starts (published by Thread.start). */
   void initPlace(int place) {
-    FLAGS.set(this, flags | place);
+    if ((flags & UNLAUNCHED) == 0) {
+      FLAGS.set(this, flags | place);
+    } else {
+      setPlace(place); // a run elsewhere may be setting RAN_EARLY right now
+    }
   }
 
   private int place() {
     return flags & PLACE_MASK;
   }
 
-  /** Changes the place bits; called only by the task's thread. */
+  /** Changes the place bits; called by the task's thread, or by its fork before it starts. */
   private void setPlace(int place) {
     int s;
     do {
@@ -459,17 +480,43 @@ public final class TaskImpl<T> extends ThreadState
    * the factory's own thread run it too, that run is refused by begin's FINISHED check.)
    */
   IllegalStateException ranElsewhere() {
-    IllegalStateException e =
-        new IllegalStateException(
-            describe()
-                + " was run on "
-                + Thread.currentThread()
-                + ", not on the thread its group's thread factory made for it: a ThreadFactory's"
-                + " thread must run the Runnable it was given itself");
+    IllegalStateException e = ranElsewhereFailure(Thread.currentThread().toString());
+    for (int s = flags; (s & UNLAUNCHED) != 0; s = flags) {
+      // Run before its fork admitted it (the factory handed the Runnable on at once, or returned
+      // a thread it had started): it is not a member of the group, and leaving would corrupt the
+      // group's count and list. The fork ends it once admitted (launched), or, rejected, the
+      // task never counted.
+      if (FLAGS.compareAndSet(this, s, s | RAN_EARLY)) {
+        return e;
+      }
+    }
     if ((flags & FINISHED) == 0) {
       endWithoutWork(e);
     }
     return e;
+  }
+
+  private IllegalStateException ranElsewhereFailure(String where) {
+    return new IllegalStateException(
+        describe()
+            + " was run on "
+            + where
+            + ", not on the thread its group's thread factory made for it: a ThreadFactory's"
+            + " thread must run the Runnable it was given itself");
+  }
+
+  /**
+   * The fork has admitted the task to its group (a group whose thread factory is not the
+   * library's): from now on a run elsewhere ends it at once; one that came before ends it here.
+   */
+  void launched() {
+    int s;
+    do {
+      s = flags;
+    } while (!FLAGS.compareAndSet(this, s, s & ~UNLAUNCHED));
+    if ((s & RAN_EARLY) != 0 && (s & FINISHED) == 0) {
+      endWithoutWork(ranElsewhereFailure("another thread before its fork had started it"));
+    }
   }
 
   /** A context propagator threw, or returned, before the work ran: the work never runs. */
