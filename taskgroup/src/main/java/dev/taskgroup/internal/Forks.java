@@ -87,6 +87,8 @@ final class Forks {
   static <T> T start(Group g, Startable<T> work) throws InterruptedException, StartFailedException {
     checkOpen(g, "start in");
     if (Scope.effectivelyCancelled(g)) {
+      settleCaller(); // a checkpoint: a caller inside the cancelled group leaves with its status
+      // set
       throw new CancelledException(Scope.cancelledAbove(g), null);
     }
     ThreadState caller = ThreadState.current();
@@ -104,6 +106,7 @@ final class Forks {
           place = TaskImpl.PLACE_HELD;
           if (Scope.effectivelyCancelled(g)) { // cancelled while this start waited: as above
             g.places.release();
+            settleCaller();
             throw new CancelledException(Scope.cancelledAbove(g), null);
           }
         } else if (waited == GROUP_CANCELLED) {
