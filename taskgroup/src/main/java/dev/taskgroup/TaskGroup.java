@@ -190,12 +190,14 @@ public final class TaskGroup {
      *
      * <p>A fork from inside one of the group's own children never waits: it returns at once, and
      * the new child waits for its place on its own thread, in the same FIFO order (its turn is
-     * taken by the fork, so children forked one after the other run in that order). So forking
-     * cannot deadlock a bounded group, but waiting for what you forked can: a child that waits for
-     * a child of the same group ({@code get()}, or {@code start}, which waits for the signal) keeps
-     * its place while it waits, and once every place is held that way nothing runs again. Give work
-     * that waits for its own sub-tasks a group of its own, opened inside the child: its children do
-     * not count against this limit.
+     * taken by the fork, so children forked one after the other run in that order). Nor does one
+     * from the group's other work: its {@code onFailure} handler, and a {@link
+     * CancelScope#onCancel} action registered inside the group (whose registrant may hold a place
+     * and wait for the action). So forking cannot deadlock a bounded group, but waiting for what
+     * you forked can: a child that waits for a child of the same group ({@code get()}, or {@code
+     * start}, which waits for the signal) keeps its place while it waits, and once every place is
+     * held that way nothing runs again. Give work that waits for its own sub-tasks a group of its
+     * own, opened inside the child: its children do not count against this limit.
      *
      * @param max the limit, at least 1
      * @return this builder

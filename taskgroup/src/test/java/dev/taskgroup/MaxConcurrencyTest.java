@@ -333,4 +333,37 @@ class MaxConcurrencyTest {
         .as("the handler's fork returned while the place was held")
         .isTrue();
   }
+
+  /**
+   * Hedging on a timeout: the only child (maxConcurrency 1) registers, in try-with-resources, an
+   * onCancel action that forks a fallback into the group. The action, on its own thread, waited for
+   * the place the child held, while the child, leaving the try, waited in close() for the action:
+   * run never returned (3 of 3). The action's fork returns at once; the fallback runs once the
+   * child has freed its place.
+   */
+  @RepeatedTest(5)
+  @Timeout(value = 20, unit = TimeUnit.SECONDS)
+  void aForkFromACancelHookActionDoesNotWaitForThePlaceItsRegistrantHolds() throws Exception {
+    TaskGroup g = TaskGroup.builder().name("hedge").maxConcurrency(1).build();
+    AtomicReference<Task<String>> fallback = new AtomicReference<>();
+    g.run(
+        () ->
+            g.fork(
+                "primary",
+                () -> {
+                  CancelScope.withTimeout(java.time.Duration.ofMillis(50))
+                      .run(
+                          () -> {
+                            try (var hedge =
+                                CancelScope.onCancel(
+                                    () -> fallback.set(g.fork(() -> "fallback")))) {
+                              Thread.sleep(60_000);
+                            }
+                          });
+                  return null;
+                }));
+    assertThat(fallback.get()).as("the action's fork returned").isNotNull();
+    assertThat(fallback.get().state()).isEqualTo(Future.State.SUCCESS);
+    assertThat(fallback.get().resultNow()).isEqualTo("fallback");
+  }
 }

@@ -205,6 +205,11 @@ public final class CancelHook implements CancelScope.Registration {
     }
   }
 
+  /** Whether this action runs on {@code t} now. */
+  boolean runsOn(Thread t) {
+    return runner == t;
+  }
+
   private void runAction(Group reportTo) {
     runner = Thread.currentThread();
     Object recording = Events.hookStart();

@@ -23,7 +23,9 @@ import java.util.concurrent.locks.LockSupport;
  * a fork from that child. A handler that runs elsewhere (on the owner, for the body's failure; on
  * a cancel-hook action's thread) is listed by the group while it runs (SideWork), and its forks
  * take their ticket the same way: the body's failure cancels the children only after its handler
- * returns, so a fork that waited there for a place would wait for ever.
+ * returns, so a fork that waited there for a place would wait for ever. So do the forks of the
+ * group's cancel-hook actions, which SideWork lists too: the child that registered one may hold a
+ * place and wait for the action (its registration's close() does) before it frees the place.
  * </pre>
  */
 final class Forks {
@@ -41,7 +43,7 @@ final class Forks {
     Runnable run = wrap(g, task);
     int place = TaskImpl.PLACE_NONE;
     if (g.places != null) {
-      if (insideChildOf(g) || g.runsHandlerHere()) {
+      if (insideChildOf(g) || g.worksOutsideChildrenHere()) {
         place = reserveInThread(g, task);
       } else {
         int waited = acquirePlace(g);
@@ -98,7 +100,7 @@ final class Forks {
     Runnable run = wrap(g, task); // before waiting for a place: see fork
     int place = TaskImpl.PLACE_NONE;
     if (g.places != null) {
-      if (insideChildOf(g) || g.runsHandlerHere()) {
+      if (insideChildOf(g) || g.worksOutsideChildrenHere()) {
         place = reserveInThread(g, task);
       } else {
         int waited = acquirePlace(g);

@@ -566,12 +566,14 @@ public final class Group extends EnteredScope {
   }
 
   /**
-   * Whether the calling thread runs this group's onFailure handler outside the group's children: a
-   * fork from it then never waits for a place, as one from a child does not.
+   * Whether the calling thread works for this group outside its children: it runs the group's
+   * onFailure handler there, or one of its cancel-hook actions. A fork from it then never waits for
+   * a place, as one from a child does not: the thread that waits for the action, or the failure
+   * whose handler runs, may hold the place, or be about to free it only afterwards.
    */
-  boolean runsHandlerHere() {
+  boolean worksOutsideChildrenHere() {
     SideWork s = side;
-    return s != null && s.runsHandler(Thread.currentThread());
+    return s != null && s.worksOn(Thread.currentThread());
   }
 
   // ---- failures ---------------------------------------------------------------------------
