@@ -138,7 +138,7 @@ public final class TaskImpl<T> extends ThreadState
     super(group);
     this.payload = work;
     if (!group.usesDefaultFactory()) {
-      FLAGS.set(this, UNLAUNCHED); // published with the task
+      FLAGS.set(this, flags | UNLAUNCHED); // published with the task
     }
     if (name != null) {
       EXTRAS.set(this, new TaskExtras(name)); // published with the task
