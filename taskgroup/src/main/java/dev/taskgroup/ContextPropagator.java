@@ -69,9 +69,12 @@ package dev.taskgroup;
  *       the work does not run. For a {@link TaskGroup#start} child whose work has not signalled
  *       yet, such a failure before the work is thrown by {@code start} instead.
  *   <li>Code the propagator runs after {@code work.run()} returns (restoring the MDC, closing a
- *       tracing scope) finishes before the child leaves its group: when the group's {@code run}
- *       returns, no propagator code of its children is still running. It may see the interrupt
- *       status a cancellation left.
+ *       tracing scope) is part of the child, as the code before it is: it finishes before the child
+ *       leaves its group (when the group's {@code run} returns, no propagator code of its children
+ *       is still running), and the group's cancellation and deadline reach it (it is interrupted)
+ *       until it returns. It may see the interrupt status a cancellation left, so it should not
+ *       block: code that must, after a cancellation, runs in a {@linkplain CancelScope#shielded()
+ *       shielded} scope.
  * </ul>
  *
  * <p>A group with no propagator (none configured, none service-loaded) pays nothing for the

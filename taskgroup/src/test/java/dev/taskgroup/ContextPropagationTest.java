@@ -362,4 +362,87 @@ class ContextPropagationTest {
           }
         };
   }
+
+  /**
+   * A propagator's code after work.run() (flushing a span, say) is part of the child: the child is
+   * still RUNNING and its group waits for it, so the group's cancel and its deadline interrupt that
+   * code, as they interrupt the code before the work. Neither did (it slept its full 60 s; 2 of 2).
+   */
+  @RepeatedTest(3)
+  void thePropagatorsCodeAfterTheWorkIsReachedByTheGroupsCancellation() throws Exception {
+    for (String how : new String[] {"cancel", "deadline"}) {
+      CountDownLatch afterWork = new CountDownLatch(1);
+      AtomicReference<Throwable> flush = new AtomicReference<>();
+      ContextPropagator flushing =
+          work ->
+              () -> {
+                work.run();
+                afterWork.countDown();
+                try {
+                  Thread.sleep(60_000); // a blocking flush
+                } catch (InterruptedException e) {
+                  flush.set(e);
+                }
+              };
+      TaskGroup.Builder b = TaskGroup.builder().contextPropagator(flushing);
+      if (how.equals("deadline")) {
+        b.timeout(java.time.Duration.ofMillis(50));
+      }
+      TaskGroup g = b.build();
+      AtomicReference<Task<Integer>> child = new AtomicReference<>();
+      g.run(
+          () -> {
+            child.set(g.fork(() -> 1));
+            afterWork.await();
+            assertThat(child.get().state()).isEqualTo(Future.State.RUNNING);
+            if (how.equals("cancel")) {
+              g.cancel();
+            }
+          });
+      assertThat(flush.get())
+          .as("the flush was interrupted (%s)", how)
+          .isInstanceOf(InterruptedException.class);
+      assertThat(g.cancelCaught()).isTrue();
+      assertThat(child.get().resultNow()).as("the work's own outcome stands").isEqualTo(1);
+    }
+  }
+
+  /**
+   * A propagator that runs the work inside a group of its own (a helper for the child's context):
+   * once the work has returned, that group is still the thread's, and its cancel is seen there. The
+   * work's end took the thread out of every scope, the helper group's too: its cancel set nothing
+   * the thread could see (isCancelled() false, checkpoint() passed; 2 of 2).
+   */
+  @RepeatedTest(3)
+  void aScopeAPropagatorEntersAroundTheWorkIsStillTheThreadsAfterTheWork() throws Exception {
+    AtomicReference<Boolean> seen = new AtomicReference<>();
+    AtomicReference<Throwable> checkpoint = new AtomicReference<>();
+    ContextPropagator helperGroup =
+        work ->
+            () -> {
+              TaskGroup aux = TaskGroup.create();
+              try {
+                aux.run(
+                    () -> {
+                      work.run();
+                      aux.cancel();
+                      seen.set(CancelScope.isCancelled());
+                      try {
+                        CancelScope.checkpoint();
+                      } catch (InterruptedException e) {
+                        checkpoint.set(e);
+                        throw e;
+                      }
+                    });
+              } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+              }
+            };
+    TaskGroup g = TaskGroup.builder().contextPropagator(helperGroup).build();
+    AtomicReference<Task<Integer>> child = new AtomicReference<>();
+    g.run(() -> child.set(g.fork(() -> 2)));
+    assertThat(seen.get()).as("isCancelled() after the helper group's cancel").isTrue();
+    assertThat(checkpoint.get()).isInstanceOf(CancelledException.class);
+    assertThat(child.get().resultNow()).isEqualTo(2);
+  }
 }

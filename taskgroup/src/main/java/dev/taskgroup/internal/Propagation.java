@@ -225,6 +225,7 @@ public final class Propagation {
                         + " returned without running the work it was given"));
         return;
       }
+      task.leaveAgain(); // out of the root scope, which the work's end left it in (TaskImpl.end)
       Object v = value;
       Throwable f = failure;
       List<Throwable> r = riding;

@@ -66,10 +66,12 @@ import java.util.concurrent.locks.LockSupport;
  *
  * With context propagators, the thread runs a Propagation.Child instead of the task: runWork
  * (begin, the work, classify) inside the propagators, then report (outcome, FINISHED, leave)
- * once they have returned.
+ * once they have returned. The thread stays in its scopes until then (the propagators' code
+ * after the work belongs to the child: the group's cancellation reaches it), and leaves the root
+ * scope just before reporting.
  *
- * The work's end takes the thread out of the task's root scope (innermost null) before the
- * failure is reported; the group's onFailure handler, which runs in report, still belongs to the
+ * Without propagators, the work's end takes the thread out of the task's root scope (innermost
+ * null) before the failure is reported; the group's onFailure handler, which runs in report, still belongs to the
  * child (not done yet): the root scope is the thread's innermost again while it runs
  * (reenterAfterWork / leaveAgain), so that the group's cancellation reaches it.
  * </pre>
@@ -268,7 +270,10 @@ public final class TaskImpl<T> extends ThreadState
     settle();
   }
 
-  /** Leaves the root scope again after {@link #reenterAfterWork}: no interrupt of ours is left. */
+  /**
+   * Leaves the root scope again after {@link #reenterAfterWork}, or after the propagators' code
+   * that ran after the work (Propagation.Child): no interrupt of ours is left.
+   */
   void leaveAgain() {
     innermost = null;
     settle();
@@ -563,7 +568,13 @@ public final class TaskImpl<T> extends ThreadState
         failure = thrown;
       }
     }
-    INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
+    if (via == null) {
+      INNERMOST.setRelease(this, null); // deliverers that still see it re-check and skip
+    }
+    // Else the thread stays where it is (in the root scope, or in a scope a propagator entered
+    // around the work): the propagators' code after the work is part of the child, which the
+    // group's cancellation and deadline must reach as they reach its code before the work.
+    // Propagation.Child leaves the root scope (leaveAgain) once that code has returned.
     if (w instanceof StartSignalImpl<?> signal) {
       // A failure riding on the cancellation is the work's failure as much as one it threw: before
       // the signal, both go to the caller of start(), and neither to the group. One carries the
