@@ -874,9 +874,10 @@ class LostFailureHuntTest {
   /**
    * ContextPropagator: code after {@code work.run()} ("closing a tracing scope") runs on the
    * child's thread before it leaves its group. Cleanup there that runs in a shielded scope
-   * (CancelScope: "cleanup whose I/O failures matter runs in a shielded scope") or a nested group
-   * must work like anywhere else: its failure passes through unchanged, not a NullPointerException
-   * of the library's. Found by LostFailureChaosTest (IO_FROM_SHIELD in PROPAGATOR_AFTER_WORK).
+   * (CancelScope: "cleanup whose I/O failures matter runs in a shielded scope"), a nested group
+   * among it, must work like anywhere else: its failure passes through unchanged, not a
+   * NullPointerException of the library's. Found by LostFailureChaosTest (IO_FROM_SHIELD in
+   * PROPAGATOR_AFTER_WORK).
    */
   @org.junit.jupiter.params.ParameterizedTest(name = "work cancelled: {0}")
   @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
@@ -899,13 +900,19 @@ class LostFailureHuntTest {
                 seen.add(t);
               }
               try {
-                TaskGroup nested = TaskGroup.named("cleanup");
-                nested.run(
-                    () ->
-                        nested.fork(
-                            () -> {
-                              throw nestedFailed;
-                            }));
+                // Shielded: the code after the work is still the child's, which a cancellation of
+                // the group reaches (ContextPropagator), so cleanup that must run goes in a shield.
+                CancelScope.shielded()
+                    .run(
+                        () -> {
+                          TaskGroup nested = TaskGroup.named("cleanup");
+                          nested.run(
+                              () ->
+                                  nested.fork(
+                                      () -> {
+                                        throw nestedFailed;
+                                      }));
+                        });
               } catch (Throwable t) {
                 seen.add(t);
               }
