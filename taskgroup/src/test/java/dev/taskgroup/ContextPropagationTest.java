@@ -445,4 +445,67 @@ class ContextPropagationTest {
     assertThat(checkpoint.get()).isInstanceOf(CancelledException.class);
     assertThat(child.get().resultNow()).isEqualTo(2);
   }
+
+  /**
+   * An onCancel action is wrapped by the propagators as a child's work is, under the same rules:
+   * run once, on the thread that runs what wrap() returned, or the action fails with an
+   * IllegalStateException. A propagator that skipped it lost the action silently, one that ran it
+   * twice ran it twice (3 of 3 runs).
+   */
+  @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+  @org.junit.jupiter.params.provider.ValueSource(
+      strings = {"skips", "runs twice", "runs elsewhere"})
+  void aPropagatorMisusingAnOnCancelActionFailsTheGroupAsForAChild(String misuse) throws Exception {
+    java.util.concurrent.ExecutorService elsewhere =
+        java.util.concurrent.Executors.newSingleThreadExecutor();
+    try {
+      ContextPropagator p =
+          work ->
+              () -> {
+                switch (misuse) {
+                  case "skips" -> {}
+                  case "runs twice" -> {
+                    work.run();
+                    work.run();
+                  }
+                  default -> {
+                    try {
+                      elsewhere.submit(work).get();
+                    } catch (ExecutionException e) {
+                      throw (RuntimeException) e.getCause();
+                    } catch (InterruptedException e) {
+                      throw new IllegalStateException(e);
+                    }
+                  }
+                }
+              };
+      AtomicInteger ran = new AtomicInteger();
+      TaskGroup g = TaskGroup.builder().contextPropagator(p).build();
+      TaskGroupException e =
+          org.assertj.core.api.Assertions.catchThrowableOfType(
+              TaskGroupException.class,
+              () ->
+                  g.run(
+                      () -> {
+                        try (var hook = CancelScope.onCancel(ran::incrementAndGet)) {
+                          g.cancel();
+                          Thread.sleep(60_000);
+                        }
+                      }));
+      assertThat(ran.get()).isEqualTo(misuse.equals("runs twice") ? 1 : 0);
+      assertThat(e).as("the group fails").isNotNull();
+      assertThat(e.failures())
+          .singleElement()
+          .isInstanceOf(IllegalStateException.class)
+          .extracting(Throwable::getMessage, org.assertj.core.api.InstanceOfAssertFactories.STRING)
+          .contains(
+              switch (misuse) {
+                case "skips" -> "returned without running the onCancel action";
+                case "runs twice" -> "twice";
+                default -> "on another thread";
+              });
+    } finally {
+      elsewhere.shutdownNow();
+    }
+  }
 }

@@ -32,11 +32,15 @@ import java.util.concurrent.RejectedExecutionException;
  *                                 group; the child leaves its group (its last act)
  *
  * So the propagators' code after the work (restoring the MDC, closing a trace scope) has ended
- * before the group can close: when run returns, none of it is still running. The library's own
+ * before the group can close: when run returns, none of it is still running; until then the
+ * thread is still in its scopes (TaskImpl.end leaves them for report). The library's own
  * bookkeeping stays where it was: a TaskImpl is found through its thread's uncaught-exception
  * handler, not through the Runnable its thread runs.
  *
- * Invariant: a Child's work runs at most once, on the task's own thread.
+ * A cancel-hook action under propagators is an Action: the same rules (run once, on the thread
+ * that runs the wrapped Runnable, or it is a failure), with nothing to report later.
+ *
+ * Invariant: a Child's work, and an Action's action, runs at most once, on its own thread.
  * Invariant: every Child reports exactly once, after its wrapped Runnable returned or threw.
  * </pre>
  */
@@ -83,21 +87,59 @@ public final class Propagation {
     if (ps == null) {
       return action;
     }
-    // The action may throw checked exceptions: they pass through the propagators' Runnables
-    // unchanged (the same throwable), as the action's own.
-    Runnable wrapped =
-        apply(
-            ps,
-            () -> {
-              try {
-                action.run();
-              } catch (Exception e) {
-                throw Cancellation.<RuntimeException>sneakyThrow(e);
-              }
-            },
-            null,
-            null);
-    return wrapped::run;
+    Action run = new Action(action);
+    Runnable wrapped = apply(ps, run::runAction, null, null);
+    return () -> run.run(wrapped);
+  }
+
+  /**
+   * A cancel-hook action under propagators: holds them to the rules a child's do
+   * (ContextPropagator: the work runs once, on the thread that runs what wrap() returned, and not
+   * running it is a failure). Used by one thread, the one that runs the action; a call from another
+   * is refused.
+   */
+  private static final class Action {
+    private final Body action;
+
+    /** The thread running the wrapped action; set before the propagators' code runs. */
+    private Thread runner;
+
+    /** Whether the action ran; the runner's only. */
+    private boolean ran;
+
+    Action(Body action) {
+      this.action = action;
+    }
+
+    void run(Runnable wrapped) throws Exception {
+      runner = Thread.currentThread();
+      wrapped.run();
+      if (!ran) {
+        throw new IllegalStateException(
+            "a context propagator returned without running the onCancel action it was given");
+      }
+    }
+
+    /** What the propagators wrap. */
+    private void runAction() {
+      if (Thread.currentThread() != runner) {
+        throw new IllegalStateException(
+            "a context propagator ran an onCancel action on another thread:"
+                + " run it on the thread that runs the Runnable wrap() returned");
+      }
+      if (ran) {
+        throw new IllegalStateException(
+            "a context propagator ran an onCancel action twice: run it once");
+      }
+      ran = true;
+      // The action may throw checked exceptions: they pass through the propagators' Runnables
+      // unchanged (the same throwable), as the action's own.
+      try {
+        action.run();
+      } catch (Exception e) {
+        throw Cancellation.<RuntimeException>sneakyThrow(e);
+      }
+    }
   }
 
   /**
