@@ -13,6 +13,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -187,6 +188,49 @@ class AwaitTest {
       assertThat(outcome.get()).as("%s", scope).isEqualTo("returned");
       assertThat(scope.cancelCaught()).isTrue();
       assertThat(source).isNotDone(); // nothing can cancel it through the stage
+    }
+  }
+
+  /**
+   * A long-lived future awaited again and again, each wait ended by an outside interrupt, keeps
+   * nothing per wait, in a cooperative scope as in a plain one: the cooperative wait left one
+   * completion callback on the future per await (2 000 after 2 000 waits, freed only when the
+   * future completes). Several threads waiting at once are all woken by the completion.
+   */
+  @RepeatedTest(3)
+  void waitsEndedByOutsideInterruptsLeaveNothingOnTheFuture() throws Exception {
+    for (boolean cooperative : new boolean[] {false, true}) {
+      CompletableFuture<String> longLived = new CompletableFuture<>();
+      for (int i = 0; i < 2_000; i++) {
+        Thread.currentThread().interrupt(); // someone else's interrupt: the wait throws at once
+        Throwable t =
+            catchThrowable(
+                () ->
+                    (cooperative ? CancelScope.cooperative() : CancelScope.create())
+                        .run(() -> CancelScope.await(longLived)));
+        assertThat(t).isInstanceOf(InterruptedException.class);
+      }
+      assertThat(longLived.getNumberOfDependents())
+          .as("dependents after 2 000 interrupted waits (cooperative: %s)", cooperative)
+          .isLessThanOrEqualTo(1);
+      List<AtomicReference<Object>> outcomes = new java.util.ArrayList<>();
+      List<Thread> waiters = new java.util.ArrayList<>();
+      for (int w = 0; w < 4; w++) {
+        AtomicReference<Object> outcome = new AtomicReference<>();
+        outcomes.add(outcome);
+        waiters.add(
+            waitingIn(
+                () ->
+                    outcome.set(
+                        (cooperative ? CancelScope.cooperative() : CancelScope.create())
+                            .call(() -> CancelScope.await(longLived))),
+                new AtomicReference<>()));
+      }
+      longLived.complete("done");
+      for (Thread w : waiters) {
+        w.join();
+      }
+      assertThat(outcomes).allSatisfy(o -> assertThat(o.get()).isEqualTo("done"));
     }
   }
 

@@ -1,7 +1,11 @@
 package dev.taskgroup.internal;
 
+import java.util.Map;
+import java.util.Set;
+import java.util.WeakHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BiConsumer;
@@ -24,10 +28,12 @@ import java.util.function.BiConsumer;
  * caller parks on its own instead and is woken by the stage's completion (a whenComplete that
  * unparks it) or by that unpark. After every wake-up it looks, in this order: the stage is done
  * (a result that arrived is returned: no result is lost to a race), the thread is effectively
- * cancelled, the interrupt status is set by someone else. The completion callback holds the
- * waiting thread only while it waits (Wakeup, cleared when await ends): a stage that outlives
- * an await in a cooperative scope that ended by an outside interrupt keeps a small callback,
- * not the thread.
+ * cancelled, the interrupt status is set by someone else. The completion callback is one per
+ * future, shared by every cooperative await of it (WAKEUPS, weak keys: a future nobody holds
+ * goes, and its entry with it); it holds the waiting threads only while they wait (each adds
+ * itself before it looks whether the future is done, and removes itself when await ends). A
+ * callback per await stayed on a long-lived future for good: one per wait an outside interrupt
+ * ended. The entry goes once its future is seen done.
  * </pre>
  */
 public final class Blocking {
@@ -88,15 +94,38 @@ public final class Blocking {
     return f;
   }
 
+  /** The completion callbacks of the futures awaited in cooperative scopes; see the overview. */
+  private static final Map<CompletableFuture<?>, Wakeup> WAKEUPS =
+      new WeakHashMap<>(); // guarded by itself
+
   /** In a cooperative scope: parks on its own, woken by the completion or the deliverer. */
   private static <T> T awaitCooperatively(CompletableFuture<T> f)
       throws InterruptedException, ExecutionException {
-    Wakeup wakeup = new Wakeup(Thread.currentThread());
-    f.whenComplete(wakeup);
+    Thread me = Thread.currentThread();
+    Wakeup wakeup;
+    boolean first = false;
+    synchronized (WAKEUPS) { // CompletableFuture: identity equality
+      wakeup = WAKEUPS.get(f);
+      if (wakeup == null) {
+        WAKEUPS.put(f, wakeup = new Wakeup());
+        first = true;
+      }
+    }
+    wakeup.waiters.add(me); // before waitUntilDone's first look at the future
     try {
+      if (first) {
+        // Outside the lock (a subclass's whenComplete is user code). A waiter that found the
+        // entry before this wakes by the callback, or sees the future done itself.
+        f.whenComplete(wakeup);
+      }
       waitUntilDone(f);
     } finally {
-      wakeup.waiter = null;
+      wakeup.waiters.remove(me);
+      if (f.isDone()) {
+        synchronized (WAKEUPS) {
+          WAKEUPS.remove(f);
+        }
+      }
     }
     return f.get(); // done: does not wait
   }
@@ -118,18 +147,13 @@ public final class Blocking {
     }
   }
 
-  /** Unparks the awaiting thread when the stage completes, if it still waits. */
+  /** Unparks the threads awaiting a future when it completes. Holds no reference to the future. */
   private static final class Wakeup implements BiConsumer<Object, Throwable> {
-    volatile Thread waiter;
-
-    Wakeup(Thread waiter) {
-      this.waiter = waiter;
-    }
+    final Set<Thread> waiters = ConcurrentHashMap.newKeySet();
 
     @Override
     public void accept(Object result, Throwable failure) {
-      Thread t = waiter;
-      if (t != null) {
+      for (Thread t : waiters) {
         LockSupport.unpark(t);
       }
     }
