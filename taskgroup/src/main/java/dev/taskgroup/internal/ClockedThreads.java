@@ -1,5 +1,6 @@
 package dev.taskgroup.internal;
 
+import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -35,9 +36,19 @@ public final class ClockedThreads {
 
   private ClockedThreads() {}
 
-  /** Registers a thread that enters a scope, or a child about to start. */
+  /**
+   * Registers a thread that enters a scope, or a child about to start. Called after reading that a
+   * test clock is installed; if the clock was closed since (its clear() may have come before this
+   * add), the registration is taken back: else the set kept the task, its result and its group
+   * until some later clock's close, for nothing unregisters a task that finishes with no clock. The
+   * add comes before the look, and uninstall clears the set after it stops the clock, so one of the
+   * two sees the other.
+   */
   static void track(ThreadState ts) {
     TRACKED.add(ts);
+    if (!LibraryClock.testClockInstalled()) {
+      TRACKED.remove(ts);
+    }
   }
 
   /**
