@@ -5,6 +5,7 @@
  */
 module dev.taskgroup.test {
   requires transitive dev.taskgroup;
+  requires java.management; // thread CPU time: auto-advance's sign that a platform thread ran
   requires static org.junit.jupiter.api;
 
   exports dev.taskgroup.test;

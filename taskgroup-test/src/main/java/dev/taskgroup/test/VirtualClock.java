@@ -1,6 +1,8 @@
 package dev.taskgroup.test;
 
 import dev.taskgroup.internal.clock.LibraryClock;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -63,7 +65,8 @@ public final class VirtualClock implements AutoCloseable {
    *
    * `advancing` serialises moves of the time: advance(), the auto-advance thread, close().
    * `closed` is set once by close(); afterwards nothing moves the time. `autoThread` is started
-   * once, by the first autoAdvance(), and ends when closed.
+   * once, by the first autoAdvance(), and ends when closed. Its samples (the threads' states, then
+   * the CPU time of the platform ones, and the library's counts) are local to autoAdvanceLoop.
    * Invariant: the time's now never decreases, and changes only under `advancing`.
    */
 
@@ -172,9 +175,21 @@ public final class VirtualClock implements AutoCloseable {
    * <p>The clock cannot tell why a thread waits. A thread blocked in a JDK call on real time, such
    * as {@code Thread.sleep}, a socket read on a virtual thread, or {@code queue.poll(1, SECONDS)},
    * counts as blocked: the clock may jump while it waits, so a deadline may fire before the thing
-   * it waits for would have happened. The state is sampled (every millisecond); a thread that runs
-   * only briefly between two samples can be missed, which the threshold makes unlikely but not
-   * impossible.
+   * it waits for would have happened.
+   *
+   * <p>The threads are sampled every millisecond. Activity, which starts the threshold anew, is: a
+   * thread not blocked at a sample (a virtual thread reads {@code RUNNABLE} from the moment it is
+   * unparked, even before it gets a carrier); CPU time spent between two samples by a platform
+   * thread, where the JVM measures thread CPU time ({@link
+   * java.lang.management.ThreadMXBean#isThreadCpuTimeSupported()}; it does on the usual JDKs), for
+   * a platform thread reads {@code WAITING} from its unpark until the operating system runs it; a
+   * deadline set or removed, a sleep begun, a thread entering or leaving the threads looked at.
+   * What can still be missed: a platform thread unparked that the operating system does not run for
+   * a whole threshold (a machine overloaded, or one CPU that the JIT compiler holds while the JVM
+   * warms up, with a threshold of a few milliseconds: choose a longer threshold there), or any
+   * platform thread's run between two samples where the JVM does not measure CPU time; and a thread
+   * woken by something the clock does not look at (a thread outside every scope, a JDK wait on real
+   * time) that runs and blocks again between two samples.
    *
    * @return this clock
    * @throws IllegalStateException if this clock is closed
@@ -203,11 +218,15 @@ public final class VirtualClock implements AutoCloseable {
       checkOpen("autoAdvance");
       thresholdNanos = saturatedNanos(threshold);
       if (autoThread == null) {
+        // Made here, on the caller's thread: the first one in a JVM loads the JVM's management
+        // classes, tens of milliseconds of CPU that would otherwise compete, on a busy CPU, with
+        // the threads the auto-advance thread has begun to watch.
+        PlatformCpu platformCpu = new PlatformCpu();
         autoThread =
             Thread.ofPlatform()
                 .daemon()
                 .name("taskgroup-virtual-clock")
-                .start(this::autoAdvanceLoop);
+                .start(() -> autoAdvanceLoop(platformCpu));
       }
     } finally {
       advancing.unlock();
@@ -299,15 +318,17 @@ public final class VirtualClock implements AutoCloseable {
 
   // ---- auto-advance ------------------------------------------------------------------------
 
-  private void autoAdvanceLoop() {
+  private void autoAdvanceLoop(PlatformCpu platformCpu) {
     long quietSince = System.nanoTime();
     long lastSleeps = -1L;
     long lastScheduled = -1L;
+    long lastCpu = -1L;
     int lastThreads = -1;
     OptionalLong lastDue = OptionalLong.empty();
     while (!closed.get()) {
       LockSupport.parkNanos(this, POLL_NANOS);
       List<Thread> threads = LibraryClock.threadsInScopes();
+      boolean blocked = allBlocked(threads);
       // Read after the snapshot: a thread that was outside every scope in the snapshot (it does
       // not count) and has entered one with a deadline since shows here as a new next due, which
       // is activity. Reading it before let the clock jump to that deadline at once (after a quiet
@@ -319,13 +340,21 @@ public final class VirtualClock implements AutoCloseable {
       // far apart (a loaded machine) two in a row can find it outside every scope in the snapshot
       // and inside the next one when `due` is read: quiet, with a deadline that is its own.
       long scheduled = LibraryClock.deadlinesScheduled();
+      // CPU time spent by the platform threads is activity too: one unparked shows as WAITING
+      // until the OS runs it, so two of them handing items to each other can both read WAITING
+      // at sample after sample while they work; but any one of them that ran between two samples
+      // has spent CPU time. Read after the states: one that read WAITING and has run since shows
+      // here.
+      long cpu = platformCpu.sum(threads);
       long realNow = System.nanoTime();
       boolean same =
           sleeps == lastSleeps
               && scheduled == lastScheduled
               && threads.size() == lastThreads
-              && due.equals(lastDue);
-      if (!allBlocked(threads) || time.sleeperWaking() || !same) {
+              && due.equals(lastDue)
+              && cpu == lastCpu;
+      if (!blocked || time.sleeperWaking() || !same) {
+        lastCpu = cpu;
         lastScheduled = scheduled;
         lastSleeps = sleeps;
         lastThreads = threads.size();
@@ -364,6 +393,42 @@ public final class VirtualClock implements AutoCloseable {
       }
     }
     return true;
+  }
+
+  /**
+   * The CPU time spent by the platform threads of a snapshot, where the JVM measures thread CPU
+   * time ({@link ThreadMXBean}; else always 0). Virtual threads are left out: the JVM does not
+   * measure theirs, and they read RUNNABLE from the moment they are unparked.
+   */
+  private static final class PlatformCpu {
+    /** The JVM's bean, or null when it cannot measure thread CPU time. */
+    private final ThreadMXBean bean;
+
+    PlatformCpu() {
+      ThreadMXBean b = ManagementFactory.getThreadMXBean();
+      this.bean = b.isThreadCpuTimeSupported() ? b : null;
+    }
+
+    /**
+     * The sum, in nanoseconds, over the platform threads of {@code threads}: it grows when any of
+     * them runs (a thread's CPU time never decreases; one that leaves the snapshot changes its
+     * size, which is activity anyway).
+     */
+    long sum(List<Thread> threads) {
+      if (bean == null) {
+        return 0L;
+      }
+      long sum = 0L;
+      for (Thread t : threads) {
+        if (!t.isVirtual()) {
+          long nanos = bean.getThreadCpuTime(t.threadId()); // -1: ended, or measuring disabled
+          if (nanos > 0L) {
+            sum += nanos;
+          }
+        }
+      }
+      return sum;
+    }
   }
 
   private static void joinUninterruptibly(Thread t) {

@@ -76,6 +76,41 @@ class CloseTest {
     assertThat(System.nanoTime() - t0).isGreaterThanOrEqualTo(TimeUnit.MILLISECONDS.toNanos(100));
   }
 
+  @RepeatedTest(5)
+  void aSleepBegunBeforeInstallEndsWhenTheClockIsAdvancedPastIt() throws Exception {
+    CountDownLatch woke = new CountDownLatch(1);
+    Thread sleeper = startSleeping(Duration.ofHours(1), woke);
+    VirtualClockTest.awaitState(sleeper, Thread.State.TIMED_WAITING); // parked on the system clock
+    try (VirtualClock clock = VirtualClock.install()) {
+      clock.advance(Duration.ofHours(1));
+      assertThat(woke.await(WOKE_WITHIN_S, TimeUnit.SECONDS))
+          .as("the hour-long sleep ended by advance(1 h), not on real time")
+          .isTrue();
+    } finally {
+      sleeper.interrupt(); // left parked on real time when it failed
+    }
+  }
+
+  @RepeatedTest(5)
+  void aSleepLeftByAClosedClockEndsWhenTheNextClockIsAdvancedPastIt() throws Exception {
+    CountDownLatch woke = new CountDownLatch(1);
+    Thread sleeper;
+    try (VirtualClock first = VirtualClock.install()) {
+      sleeper = startSleeping(Duration.ofHours(1), woke);
+      VirtualClockTest.awaitState(sleeper, Thread.State.WAITING); // parked on the first clock
+    }
+    // Closed: the sleep goes on, on the system clock, with the hour it had left.
+    VirtualClockTest.awaitState(sleeper, Thread.State.TIMED_WAITING);
+    try (VirtualClock second = VirtualClock.install()) {
+      second.advance(Duration.ofHours(1));
+      assertThat(woke.await(WOKE_WITHIN_S, TimeUnit.SECONDS))
+          .as("the sleep left by the first clock ended by the second clock's advance(1 h)")
+          .isTrue();
+    } finally {
+      sleeper.interrupt();
+    }
+  }
+
   @Test
   void oneClockAtATimeAndAClosedOneStaysClosed() {
     VirtualClock clock = VirtualClock.install();
@@ -103,6 +138,23 @@ class CloseTest {
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("must not be negative");
     }
+  }
+
+  /** Real seconds a sleep ended by an advance may take to return: far less than its hour. */
+  private static final long WOKE_WITHIN_S = 5;
+
+  /** Starts a thread in {@code CancelScope.sleep(sleep)} that counts {@code woke} down after it. */
+  private static Thread startSleeping(Duration sleep, CountDownLatch woke) {
+    return Thread.ofVirtual()
+        .start(
+            () -> {
+              try {
+                CancelScope.sleep(sleep);
+                woke.countDown();
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            });
   }
 
   /**

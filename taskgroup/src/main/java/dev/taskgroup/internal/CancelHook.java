@@ -18,7 +18,8 @@ import java.util.concurrent.TimeUnit;
  *
  * `state` moves by CAS: OPEN -> RUNNING -> RAN (fired), or OPEN -> CLOSED (closed first).
  * Firing (Scope.fireHooks, from whoever propagates the cancellation, or register() when the
- * scope already is cancelled) wins the CAS once and starts the action on a virtual thread; if a
+ * scope already is cancelled) wins the CAS once and starts the action on a virtual thread (a
+ * helper that a test clock's auto-advance counts while it runs: ClockedThreads.startHelper); if a
  * group encloses the scope, the action counts as one of the group's members until it ends, so
  * the group waits for it and an exception it throws is a failure of the group; if that group
  * has already closed (a cancel landing as its run ends), the action does not run at all.
@@ -195,10 +196,10 @@ public final class CancelHook implements CancelScope.Registration {
     try {
       // Started by whichever thread delivers the cancellation: its inheritable thread locals are
       // not the registrant's (the propagators, applied at registration, carry the registrant's).
-      Thread.ofVirtual()
-          .name("taskgroup-cancel-hook")
-          .inheritInheritableThreadLocals(false)
-          .start(() -> runAction(reportTo));
+      // Started as a helper: a test clock's auto-advance counts it while the action runs.
+      ClockedThreads.startHelper(
+          Thread.ofVirtual().name("taskgroup-cancel-hook").inheritInheritableThreadLocals(false),
+          () -> runAction(reportTo));
     } catch (Throwable e) {
       failed(reportTo, e);
       finish(reportTo);

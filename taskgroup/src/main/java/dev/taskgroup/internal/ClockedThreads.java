@@ -8,8 +8,9 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The threads inside scopes and groups while a test clock is installed: what the test clock's
- * auto-advance looks at to decide that every one of them is blocked.
+ * The threads inside scopes and groups while a test clock is installed, and the library's helper
+ * threads working for them: what the test clock's auto-advance looks at to decide that every one of
+ * them is blocked.
  *
  * <pre>
  * Implementation overview
@@ -28,11 +29,25 @@ import java.util.concurrent.ConcurrentHashMap;
  * adds and removes its own entry, so a removal cannot race with its next entry; snapshot() (the
  * auto-advance thread) only drops what can never count again: a finished task, a terminated
  * thread.
- * uninstall clears the set.
+ *
+ * HELPERS holds the library's own helper threads that do a scope's work on its behalf: the thread
+ * running an onCancel / closeOnCancel action (CancelHook.fire) and the one delivering a deadline
+ * to a scope with a group below (Deadlines.deliverExpired). The scope's thread (or its group) may
+ * wait for them while they run, and a clock that jumped then would fire the next deadline in the
+ * middle of their work. startHelper, on the thread that starts one, registers it before it
+ * starts (NEW: not blocked, as a forked child not yet started), under the same guard as scope
+ * entry and fork, and the helper removes itself when its work ends (in a finally), so that a
+ * clock moved by hand keeps none; snapshot() counts it while it is registered and not
+ * TERMINATED, and drops a TERMINATED one (which can never count again).
+ *
+ * uninstall clears both sets (a helper that removes itself afterwards removes nothing).
  * </pre>
  */
 public final class ClockedThreads {
   private static final Set<ThreadState> TRACKED = ConcurrentHashMap.newKeySet();
+
+  /** The library's helper threads doing a scope's work while a test clock is installed. */
+  private static final Set<Thread> HELPERS = ConcurrentHashMap.newKeySet();
 
   private ClockedThreads() {}
 
@@ -59,14 +74,57 @@ public final class ClockedThreads {
     TRACKED.remove(ts);
   }
 
+  /**
+   * Starts {@code work} on a new thread of {@code builder}, a library helper doing a scope's work
+   * (a cancel hook's action, a deadline's delivery): while a test clock is installed, the thread
+   * counts for its auto-advance from before it starts until {@code work} ends. With no test clock,
+   * one static read more than {@code builder.start(work)}.
+   *
+   * @throws RuntimeException or Error as {@link Thread#start()} (nothing stays registered)
+   */
+  static Thread startHelper(Thread.Builder builder, Runnable work) {
+    if (!(Features.ON && LibraryClock.testClockInstalled())) {
+      return builder.start(work);
+    }
+    Thread helper =
+        builder.unstarted(
+            () -> {
+              try {
+                work.run();
+              } finally {
+                HELPERS.remove(Thread.currentThread()); // a clock moved by hand keeps no helper
+              }
+            });
+    HELPERS.add(helper); // before start: the clock must not see the work's scope idle meanwhile
+    try {
+      helper.start();
+    } catch (Throwable e) {
+      HELPERS.remove(helper);
+      throw e;
+    }
+    return helper;
+  }
+
   /** Forgets every registration (the test clock is being closed). */
   public static void clear() {
     TRACKED.clear();
+    HELPERS.clear();
   }
 
-  /** The registered threads now inside a scope or a group, started or not. */
+  /**
+   * The registered threads now inside a scope or a group, started or not, and the helpers doing a
+   * scope's work.
+   */
   public static List<Thread> snapshot() {
     List<Thread> inside = new ArrayList<>();
+    for (Iterator<Thread> it = HELPERS.iterator(); it.hasNext(); ) {
+      Thread t = it.next();
+      if (t.getState() == Thread.State.TERMINATED) {
+        it.remove();
+      } else {
+        inside.add(t);
+      }
+    }
     for (Iterator<ThreadState> it = TRACKED.iterator(); it.hasNext(); ) {
       ThreadState ts = it.next();
       Thread t = ts.thread;

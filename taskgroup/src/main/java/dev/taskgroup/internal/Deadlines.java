@@ -33,7 +33,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * before it delivers any (nested scopes that expire together are then all cancelled when their
  * threads wake, and the outermost absorbs): marking the scope cancelled is cheap, and the
  * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
- * otherwise, so that a deadline over 100 000 children never stalls the other deadlines.
+ * otherwise, so that a deadline over 100 000 children never stalls the other deadlines (a helper
+ * that a test clock's auto-advance counts until the walk is done: ClockedThreads.startHelper).
  *
  * The timer runs only when a carrier is free. Its backstop (DeadlineBackstop, one platform
  * thread) fires, with the timer's own pass, the entries overdue by its GRACE: those the timer
@@ -410,7 +411,9 @@ public final class Deadlines {
   /** Delivers the cancellation of a scope markExpired marked. */
   static void deliverExpired(EnteredScope scope) {
     if (scope.hasGroupBelow()) {
-      Thread.ofVirtual().name("taskgroup-deadline").start(scope::afterCancelled);
+      // A helper: a test clock's auto-advance counts it until the delivery is done.
+      ClockedThreads.startHelper(
+          Thread.ofVirtual().name("taskgroup-deadline"), scope::afterCancelled);
     } else {
       scope.afterCancelled();
     }

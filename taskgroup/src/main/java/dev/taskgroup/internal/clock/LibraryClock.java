@@ -2,9 +2,12 @@ package dev.taskgroup.internal.clock;
 
 import dev.taskgroup.internal.ClockedThreads;
 import dev.taskgroup.internal.Deadlines;
+import java.lang.invoke.VarHandle;
 import java.time.Instant;
 import java.util.List;
 import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -20,11 +23,27 @@ import java.util.concurrent.locks.LockSupport;
  * closed `source` becomes a Shifted system clock that goes on from the virtual time it had
  * reached. So a deadline or sleep still pending at close needs no conversion: it goes on, on the
  * system clock, with the time it had left. (A process that never installs a test clock only
- * ever sees `source == null`: one static read per call.)
+ * ever sees `source == null`: one static read per call, and a library sleep's registration in
+ * SYSTEM_PARKED below.)
  *
  * `testClock` is true while a test clock is installed. Scope entry and fork read it (one static
  * read) to decide whether to register the thread in ClockedThreads, which the test clock's
  * auto-advance inspects; nothing is registered otherwise.
+ *
+ * `SYSTEM_PARKED` holds the threads parked in parkUntil on the system clock or a Shifted one: a
+ * sleep that began before a test clock was installed must move to it, or it stays parked for its
+ * real-time remainder while the test clock's advance goes past its end. A thread adds itself,
+ * re-reads `source`, parks only if it is unchanged, and removes itself; install() writes `source`
+ * and then unparks every thread in the set. Dekker-style, with a full fence between the write and
+ * the read on each side: the sleeper writes the set, then reads `source`; install writes `source`,
+ * then reads the set. So either the sleeper reads the test clock and does not park, or install
+ * finds it in the set and unparks it (parked, or about to park: the permit then makes the park
+ * return at once). Either way it returns, and its caller's loop (PlainScope.sleep) re-reads the
+ * time and parks on the test clock. Each thread adds and removes only itself; install() only
+ * reads the set, and an unpark that comes after the thread left it is a spurious wakeup, which
+ * every park allows (callers loop). (A test clock wakes its own sleepers when it is closed, and uninstall wakes the deadline
+ * timer, so no other change of clock needs this.) The cost on the system clock is one set add
+ * and remove per park, and a park is a wait.
  *
  * Writers: install and uninstall, under the class lock. Readers: any thread.
  * Invariant: testClock == (source is a test clock, not null and not Shifted).
@@ -36,6 +55,12 @@ public final class LibraryClock {
 
   /** Whether a test clock is installed: scope entry and fork register their threads. */
   private static volatile boolean testClock;
+
+  /**
+   * The threads in parkUntil on the system clock or a Shifted one, which install() wakes so that
+   * they move to the test clock; see the overview.
+   */
+  private static final Set<Thread> SYSTEM_PARKED = ConcurrentHashMap.newKeySet();
 
   private LibraryClock() {}
 
@@ -68,10 +93,26 @@ public final class LibraryClock {
    */
   public static void parkUntil(long deadlineNanos, Object blocker) {
     TimeSource s = source;
-    if (s == null) {
-      LockSupport.parkNanos(blocker, deadlineNanos - System.nanoTime());
-    } else {
+    if (s != null && !(s instanceof Shifted)) {
       s.parkUntil(deadlineNanos);
+      return;
+    }
+    // On the system clock: registered while parked, so that install() can wake this thread to
+    // move to the test clock (see the overview for the ordering).
+    Thread me = Thread.currentThread();
+    SYSTEM_PARKED.add(me);
+    try {
+      VarHandle.fullFence(); // the set's write before the read of `source`
+      if (source != s) {
+        return; // a test clock was installed meanwhile: the caller re-reads the time
+      }
+      if (s == null) {
+        LockSupport.parkNanos(blocker, deadlineNanos - System.nanoTime());
+      } else {
+        s.parkUntil(deadlineNanos); // a Shifted system clock
+      }
+    } finally {
+      SYSTEM_PARKED.remove(me);
     }
   }
 
@@ -116,7 +157,8 @@ public final class LibraryClock {
   }
 
   /**
-   * Installs a test clock: from now on every deadline and library sleep reads it.
+   * Installs a test clock: from now on every deadline and library sleep reads it, including a sleep
+   * begun before (on the system clock), which is woken to move to it.
    *
    * @param clock the clock; its {@code nanoTime()} must start at this class's current one
    * @throws IllegalStateException if a test clock is already installed
@@ -129,6 +171,13 @@ public final class LibraryClock {
     }
     source = clock;
     testClock = true;
+    VarHandle.fullFence(); // the write of `source` before the read of the set
+    // Sleeps begun on the system clock (before this install, or left by a closed test clock and
+    // going on on a Shifted one) move to the new clock: each returns, re-reads the time, and
+    // parks on the test clock.
+    for (Thread t : SYSTEM_PARKED) {
+      LockSupport.unpark(t);
+    }
   }
 
   /**
