@@ -311,16 +311,7 @@ class LostFailureHuntTest {
                       inner.run(
                           () -> {
                             inner.cancel();
-                            try (AutoCloseable a =
-                                    () -> {
-                                      throw second;
-                                    };
-                                AutoCloseable b =
-                                    () -> {
-                                      throw noSuppression;
-                                    }) {
-                              Thread.sleep(60_000);
-                            }
+                            sleepClosing(second, noSuppression, null);
                           });
                     }));
     assertThat(e).as("run reports the close failures").isNotNull();
@@ -344,23 +335,7 @@ class LostFailureHuntTest {
       RuntimeException second = new RuntimeException("second close", null, false, false) {};
       TaskGroup g = TaskGroup.named("riding");
       CountDownLatch blocked = new CountDownLatch(1);
-      Body closing =
-          () ->
-              CancelScope.create()
-                  .run(
-                      () -> {
-                        try (AutoCloseable a =
-                                () -> {
-                                  throw first;
-                                };
-                            AutoCloseable b =
-                                () -> {
-                                  throw second;
-                                }) {
-                          blocked.countDown();
-                          Thread.sleep(60_000);
-                        }
-                      });
+      Body closing = () -> CancelScope.create().run(() -> sleepClosing(first, second, blocked));
       TaskGroupException e =
           catchThrowableOfType(
               TaskGroupException.class,
@@ -409,21 +384,33 @@ class LostFailureHuntTest {
                               s.run(
                                   () -> {
                                     s.cancel();
-                                    try (AutoCloseable a =
-                                            () -> {
-                                              throw first;
-                                            };
-                                        AutoCloseable b =
-                                            () -> {
-                                              throw second;
-                                            }) {
-                                      Thread.sleep(60_000);
-                                    }
+                                    sleepClosing(first, second, null);
                                   }));
                 });
     t.join();
     assertThat(thrown[0]).isIn(first, second);
     assertThat(handled).containsExactly(thrown[0] == first ? second : first);
+  }
+
+  /**
+   * Sleeps until interrupted in a try-with-resources of two resources whose {@code close()} throws
+   * {@code a} and {@code b} (b's runs first), after counting down {@code entered} if given.
+   */
+  private static void sleepClosing(RuntimeException a, RuntimeException b, CountDownLatch entered)
+      throws Exception {
+    try (AutoCloseable ra =
+            () -> {
+              throw a;
+            };
+        AutoCloseable rb =
+            () -> {
+              throw b;
+            }) {
+      if (entered != null) {
+        entered.countDown();
+      }
+      Thread.sleep(60_000);
+    }
   }
 
   // ---- start(): a failure before started() while the caller is cancelled ------------------

@@ -71,9 +71,9 @@ import java.util.concurrent.locks.LockSupport;
  * scope just before reporting.
  *
  * Without propagators, the work's end takes the thread out of the task's root scope (innermost
- * null) before the failure is reported; the group's onFailure handler, which runs in report, still belongs to the
- * child (not done yet): the root scope is the thread's innermost again while it runs
- * (reenterAfterWork / leaveAgain), so that the group's cancellation reaches it.
+ * null) before the failure is reported; the group's onFailure handler, which runs in report,
+ * still belongs to the child (not done yet): the root scope is the thread's innermost again while
+ * it runs (reenterAfterWork / leaveAgain), so that the group's cancellation reaches it.
  * </pre>
  *
  * @param <T> the result type

@@ -41,9 +41,9 @@ import java.util.concurrent.locks.LockSupport;
  * return at once). Either way it returns, and its caller's loop (PlainScope.sleep) re-reads the
  * time and parks on the test clock. Each thread adds and removes only itself; install() only
  * reads the set, and an unpark that comes after the thread left it is a spurious wakeup, which
- * every park allows (callers loop). (A test clock wakes its own sleepers when it is closed, and uninstall wakes the deadline
- * timer, so no other change of clock needs this.) The cost on the system clock is one set add
- * and remove per park, and a park is a wait.
+ * every park allows (callers loop). (A test clock wakes its own sleepers when it is closed, and
+ * uninstall wakes the deadline timer, so no other change of clock needs this.) The cost on the
+ * system clock is one set add and remove per park, and a park is a wait.
  *
  * Writers: install and uninstall, under the class lock. Readers: any thread.
  * Invariant: testClock == (source is a test clock, not null and not Shifted).
