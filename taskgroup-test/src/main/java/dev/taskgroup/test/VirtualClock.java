@@ -328,6 +328,10 @@ public final class VirtualClock implements AutoCloseable {
     while (!closed.get()) {
       LockSupport.parkNanos(this, POLL_NANOS);
       List<Thread> threads = LibraryClock.threadsInScopes();
+      // Before the states: a sleeper this clock woke reads WAITING until it runs, and stops
+      // counting as waking once its park returns. Read after the states, a sleeper that woke in
+      // between was counted neither way (WAITING in the states, no longer waking).
+      boolean waking = time.sleeperWaking();
       boolean blocked = allBlocked(threads);
       // Read after the snapshot: a thread that was outside every scope in the snapshot (it does
       // not count) and has entered one with a deadline since shows here as a new next due, which
@@ -353,7 +357,7 @@ public final class VirtualClock implements AutoCloseable {
               && threads.size() == lastThreads
               && due.equals(lastDue)
               && cpu == lastCpu;
-      if (!blocked || time.sleeperWaking() || !same) {
+      if (!blocked || waking || !same) {
         lastCpu = cpu;
         lastScheduled = scheduled;
         lastSleeps = sleeps;
