@@ -41,7 +41,11 @@ import java.util.List;
  * the tree costs a fork or join nothing.
  *
  * <p>From outside the process, the same tree is served by the JMX bean {@code
- * dev.taskgroup:type=TaskTree} (operations {@code format} and {@code toJson}).
+ * dev.taskgroup:type=TaskTree} (operations {@code format} and {@code toJson}), registered when a
+ * thread first uses the library. It is unregistered once no thread that has used the library is
+ * alive and none has started using it for a minute (system property {@code
+ * dev.taskgroup.keepAliveMillis}), so that a class loader that loaded the library can be collected;
+ * the next thread to use it registers the bean again.
  */
 public final class TaskTree {
   /** Deeper than this, a line gives its depth instead of more indentation. */

@@ -17,8 +17,8 @@ import java.util.concurrent.locks.LockSupport;
  * stays a virtual thread (see DeadlineTimer.ensureStarted: as a platform thread it fired late
  * whenever the carriers it woke pre-empted it); this thread only steps in when it is late.
  *
- * One daemon platform thread per JVM, started with the timer (by the first new earliest entry),
- * with no inherited thread locals and the system class loader, as the timer. It runs the timer's
+ * One daemon platform thread per JVM at most, started with the timer (by the first new earliest
+ * entry while there is none), without context (LibraryThreads). It runs the timer's
  * own pass (DeadlineTimer.firePass) with a grace: it takes out of the heap, under Deadlines.LOCK,
  * only entries overdue by GRACE, marks them all, then delivers each on this thread. Not on a new
  * virtual thread, as the timer does for a scope with a group below: that thread would be starved
@@ -31,9 +31,12 @@ import java.util.concurrent.locks.LockSupport;
  * States of the backstop, one thread:
  *   POLLING  the heap has entries, or has been empty for less than IDLE_AFTER: parks until
  *            min(earliest + GRACE, now + POLL); nobody wakes it
- *   IDLE     empty for IDLE_AFTER: parks without a time limit, `idle` set; the next new earliest
- *            entry (DeadlineTimer.wake) clears `idle` and unparks it, and it polls again for at
- *            least IDLE_AFTER
+ *   IDLE     empty for IDLE_AFTER: parks for the keep-alive (LibraryThreads), `idle` set; the
+ *            next new earliest entry (DeadlineTimer.wake) clears `idle` and unparks it, and it
+ *            polls again for at least IDLE_AFTER
+ *   ENDED    idle for the whole keep-alive: in one hold of the lock, with the heap empty and
+ *            `idle` still set, clears `backstop` and ends; the next new earliest entry finds none
+ *            and starts one
  *   TESTING  a test clock is installed (firePass found it): parks without a time limit, not
  *            idle; the clock's close (DeadlineTimer.wakeIfStarted) unparks it
  *
@@ -61,10 +64,13 @@ import java.util.concurrent.locks.LockSupport;
  * before the park leaves a permit, so the park returns. Every park is in a loop that looks at the
  * heap again, so an early return (a spurious wake-up, the permit lockNoQueue gives back) costs a
  * pass, never a deadline. Errors in a pass are reported (Uncaught.report) and it polls again: the
- * thread never dies.
- * Invariant: `idle` is set only by the backstop, with the heap empty, in the hold before it parks
- * without a time limit, and whoever clears it unparks it. (A spurious wake-up leaves it set: the
- * next new earliest entry then unparks a backstop that is polling already, once.)
+ * thread ends only idle. It ends in a hold that finds the heap empty and `idle` still set, so no
+ * entry came since it went idle; an entry that comes after that hold finds `backstop` null and
+ * starts a new one.
+ * Invariants: `idle` is set only by the backstop, with the heap empty, in the hold before it parks
+ * idle, and whoever clears it unparks it. (A spurious wake-up leaves it set: the next new earliest
+ * entry then unparks a backstop that is polling already, once.) The heap has entries only while
+ * `backstop` is set (or its start failed, reported).
  * </pre>
  */
 final class DeadlineBackstop {
@@ -74,12 +80,16 @@ final class DeadlineBackstop {
   /** How often the backstop looks at the heap while it polls: the lateness of a new earliest. */
   static final long POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
 
-  /** How long the heap stays empty before the backstop goes idle. */
+  /**
+   * How long the heap stays empty before the backstop goes idle (or the keep-alive, if shorter: a
+   * test's).
+   */
   static final long IDLE_AFTER_NANOS = TimeUnit.SECONDS.toNanos(1);
 
   /**
-   * The backstop thread, null until it has started. Written once, by the first new earliest entry
-   * whose start() succeeds; read by newEarliest and wakeIfStarted. Under Deadlines.LOCK.
+   * The backstop thread, or null while there is none: written by the new earliest entry whose
+   * start() succeeds, cleared by the backstop as it ends; read by newEarliest and wakeIfStarted.
+   * Under Deadlines.LOCK.
    */
   private static Thread backstop;
 
@@ -114,22 +124,34 @@ final class DeadlineBackstop {
     }
   }
 
+  /** For tests: whether the backstop thread runs. */
+  static boolean running() {
+    Deadlines.lock();
+    try {
+      return backstop != null;
+    } finally {
+      Deadlines.LOCK.unlock();
+    }
+  }
+
+  /** For tests: whether the backstop is parked idle (or about to). */
+  static boolean idle() {
+    Deadlines.lock();
+    try {
+      return idle;
+    } finally {
+      Deadlines.LOCK.unlock();
+    }
+  }
+
   /**
-   * Starts the backstop (see DeadlineTimer.ensureStarted for why it keeps no context). Kept only
-   * once started: if the start fails (no memory for a thread), the error is reported and the next
-   * new earliest entry tries again; the timer goes on meanwhile.
+   * Starts the backstop. Kept only once started: if the start fails (no memory for a thread), the
+   * error is reported and the next new earliest entry tries again; the timer goes on meanwhile.
    */
   private static void start() {
     try {
-      Thread t =
-          Thread.ofPlatform()
-              .daemon()
-              .name("taskgroup-deadline-backstop")
-              .inheritInheritableThreadLocals(false)
-              .unstarted(DeadlineBackstop::loop);
-      t.setContextClassLoader(ClassLoader.getSystemClassLoader());
-      t.start();
-      backstop = t;
+      backstop =
+          LibraryThreads.startPlatform("taskgroup-deadline-backstop", DeadlineBackstop::loop);
     } catch (Throwable t) {
       Uncaught.report(t);
     }
@@ -148,12 +170,18 @@ final class DeadlineBackstop {
         } else if (!empty) {
           empty = true;
           emptySince = now;
-        } else if (now - emptySince >= IDLE_AFTER_NANOS && parkIdle()) {
-          // Woken by a new entry: it polls again for IDLE_AFTER at least, so that a thread that
-          // enters one scope with a timeout at a time (the heap empty in between) costs one unpark
-          // a second at most, not one per scope.
-          empty = false;
-          continue;
+        } else if (now - emptySince
+            >= Math.min(IDLE_AFTER_NANOS, LibraryThreads.keepAliveNanos())) {
+          int idled = parkIdle();
+          if (idled == ENDED) {
+            return;
+          } else if (idled == WOKEN) {
+            // Woken by a new entry: it polls again for IDLE_AFTER at least, so that a thread that
+            // enters one scope with a timeout at a time (the heap empty in between) costs one
+            // unpark a second at most, not one per scope.
+            empty = false;
+            continue;
+          }
         }
         switch (found) {
           case DeadlineTimer.MORE -> {} // more may be overdue
@@ -170,24 +198,48 @@ final class DeadlineBackstop {
     }
   }
 
+  /** What parkIdle did: returned at once, an entry having come since the last pass. */
+  private static final int NOT_IDLE = 0;
+
+  /** What parkIdle did: parked idle, and was woken (or woke) before the keep-alive ran out. */
+  private static final int WOKEN = 1;
+
+  /** What parkIdle did: stayed idle for the whole keep-alive; the backstop ends. */
+  private static final int ENDED = 2;
+
   /**
-   * Goes idle if the heap is still empty: parks without a time limit until a new earliest entry
-   * wakes it. A spurious wake-up leaves `idle` set: the next new earliest entry then unparks a
-   * backstop that is already polling, harmlessly.
+   * Goes idle if the heap is still empty: parks until a new earliest entry wakes it, or for the
+   * keep-alive, after which it ends if still idle. A spurious wake-up leaves `idle` set: the next
+   * new earliest entry then unparks a backstop that is already polling, harmlessly.
    *
-   * @return false, at once, if an entry came since the last pass
+   * @return NOT_IDLE, WOKEN or ENDED
    */
-  private static boolean parkIdle() {
+  private static int parkIdle() {
     Deadlines.lockNoQueue();
     try {
       if (Deadlines.HEAP.peek() != null) {
-        return false;
+        return NOT_IDLE;
       }
       idle = true;
     } finally {
       Deadlines.LOCK.unlock();
     }
-    LockSupport.park(DeadlineBackstop.class);
-    return true;
+    long keepAlive = LibraryThreads.keepAliveNanos();
+    long parked = System.nanoTime();
+    LockSupport.parkNanos(DeadlineBackstop.class, keepAlive);
+    if (System.nanoTime() - parked < keepAlive) {
+      return WOKEN;
+    }
+    Deadlines.lockNoQueue();
+    try {
+      if (!idle || Deadlines.HEAP.peek() != null) {
+        return WOKEN; // a new earliest entry came as the keep-alive ran out
+      }
+      idle = false;
+      backstop = null;
+      return ENDED;
+    } finally {
+      Deadlines.LOCK.unlock();
+    }
   }
 }

@@ -14,7 +14,8 @@ import java.util.concurrent.locks.LockSupport;
  * Its backstop ({@link DeadlineBackstop}) fires what it leaves overdue, with the same code ({@link
  * #firePass}).
  *
- * <p>`timer` is written once, under Deadlines.LOCK, and read under it.
+ * <p>`timer` is written and read under Deadlines.LOCK: set when the timer starts, cleared when it
+ * ends (see ensureStarted).
  */
 final class DeadlineTimer {
   /** Expired deadlines taken from the heap under one hold of the lock. */
@@ -35,7 +36,7 @@ final class DeadlineTimer {
   /** What {@link #firePass} found: a test clock is installed; nothing was taken (it fires). */
   static final int TEST_CLOCK = 3;
 
-  /** The timer thread, started once; under Deadlines.LOCK. */
+  /** The timer thread, or null while there is none; under Deadlines.LOCK. */
   private static Thread timer;
 
   private DeadlineTimer() {}
@@ -73,19 +74,15 @@ final class DeadlineTimer {
    * interrupts it delivers are pushed to its carrier's own queue. The price: it runs only when a
    * carrier is free, which is why it has a backstop on a platform thread (DeadlineBackstop).
    *
-   * <p>Made by whichever thread first sets a deadline, it lives as long as the JVM: it keeps none
-   * of that thread's context (an inheritable thread local holding a request, a web application's
-   * context class loader), as the JDK's own system threads (InnocuousThread) keep none.
+   * <p>Started by the first new earliest entry while there is no timer, it ends once the heap has
+   * been empty for the library threads' keep-alive (LibraryThreads), deciding so under
+   * Deadlines.LOCK with the heap empty: the next new earliest entry, under the same lock, finds no
+   * timer and starts one. Invariant (under the lock): the heap has entries only while the timer
+   * runs (an entry that is not a new earliest joins an earlier one).
    */
   private static void ensureStarted() {
     if (timer == null) {
-      timer =
-          Thread.ofVirtual()
-              .name("taskgroup-deadlines")
-              .inheritInheritableThreadLocals(false)
-              .unstarted(DeadlineTimer::loop);
-      timer.setContextClassLoader(ClassLoader.getSystemClassLoader());
-      timer.start();
+      timer = LibraryThreads.startVirtual("taskgroup-deadlines", DeadlineTimer::loop);
     }
   }
 
@@ -104,8 +101,41 @@ final class DeadlineTimer {
       switch (found) {
         case MORE -> {} // more may be due
         case WAIT -> LockSupport.parkNanos(Deadlines.class, pass.leftNanos);
-        default -> LockSupport.park(Deadlines.class); // a new earliest, or the clock's close, wakes
+        case EMPTY -> {
+          // A new earliest wakes it; a keep-alive with nothing to fire ends it.
+          long keepAlive = LibraryThreads.keepAliveNanos();
+          long parked = System.nanoTime();
+          LockSupport.parkNanos(Deadlines.class, keepAlive);
+          if (System.nanoTime() - parked >= keepAlive && retire()) {
+            return;
+          }
+        }
+        default -> LockSupport.park(Deadlines.class); // a test clock: its close wakes
       }
+    }
+  }
+
+  /** Ends the timer if the heap is still empty; see ensureStarted. */
+  private static boolean retire() {
+    Deadlines.LOCK.lock();
+    try {
+      if (Deadlines.HEAP.peek() != null) {
+        return false;
+      }
+      timer = null;
+      return true;
+    } finally {
+      Deadlines.LOCK.unlock();
+    }
+  }
+
+  /** For tests: whether the timer thread runs. */
+  static boolean running() {
+    Deadlines.LOCK.lock();
+    try {
+      return timer != null;
+    } finally {
+      Deadlines.LOCK.unlock();
     }
   }
 

@@ -32,7 +32,7 @@ import java.util.concurrent.locks.LockSupport;
  * checked within 2 * BASE of the delivery. Nothing is registered, and nothing runs, while
  * nothing is cancelled.
  *
- * The watcher (one daemon platform thread, started on first use) owns its watches (Watches: a
+ * The watcher (one daemon platform thread at most, started on demand) owns its watches (Watches: a
  * queue of those never checked, in the order they were registered, and one queue per interval
  * between checks, each in the order its checks fall due, so that a pass costs what it checks and
  * not what it watches: a slow cancellation of 100 000 threads is not walked again every pass).
@@ -66,6 +66,14 @@ import java.util.concurrent.locks.LockSupport;
  * or one woken by something else runs ahead of the front and may swallow long before the front
  * reaches it. So what a long mass cancellation still costs the watcher is one check per CAP for
  * each thread not yet run after its first check: the JVM does not tell when a thread last ran.
+ *
+ * The watcher's end. Idle for the library threads' keep-alive (LibraryThreads), the watcher ends,
+ * so that it does not keep the library's class loader for ever. `watcher` is written under the
+ * class's monitor (startWatcher, retire) and read without it by watch(). A registration claims its
+ * slot, then reads `watcher`; the ending watcher clears `watcher`, then looks at `incoming` (all
+ * volatile, or atomic): either the registration reads null and starts a new watcher, or the
+ * watcher sees the claim, sets `watcher` back and goes on. A new watcher cannot start before the
+ * old one has decided: both hold the monitor.
  * </pre>
  */
 public final class Redelivery {
@@ -92,7 +100,10 @@ public final class Redelivery {
   /** Threads newly interrupted, not yet seen by the watcher; see the overview. */
   private static volatile Chunk incoming = new Chunk(null);
 
-  /** The watcher thread; started once, under the class lock of startWatcher. */
+  /**
+   * The watcher thread, or null while there is none; written under the class's monitor
+   * (startWatcher, retire). See "The watcher's end".
+   */
   private static volatile Thread watcher;
 
   /**
@@ -221,25 +232,37 @@ public final class Redelivery {
   private static synchronized Thread startWatcher() {
     Thread w = watcher;
     if (w == null) {
-      // Lives as long as the JVM: keeps none of the context of the thread that first needs it (see
-      // DeadlineTimer.ensureStarted).
-      w =
-          Thread.ofPlatform()
-              .daemon()
-              .name("taskgroup-redelivery")
-              .inheritInheritableThreadLocals(false)
-              .unstarted(Redelivery::loop);
-      w.setContextClassLoader(ClassLoader.getSystemClassLoader());
-      w.start();
+      w = LibraryThreads.startPlatform("taskgroup-redelivery", Redelivery::loop);
       watcher = w; // only once started: a start() that overflowed leaves it to the next call
     }
     return w;
   }
 
   /**
+   * Ends the idle watcher unless a registration has come (see "The watcher's end"); only the
+   * watcher calls this.
+   *
+   * @return whether the watcher ends
+   */
+  private static synchronized boolean retire() {
+    watcher = null; // then read `incoming`: watch() claims a slot, then reads `watcher`
+    if (incoming.isEmpty()) {
+      idle = false;
+      return true;
+    }
+    watcher = Thread.currentThread();
+    return false;
+  }
+
+  /** For tests: whether the watcher thread runs. */
+  static boolean running() {
+    return watcher != null;
+  }
+
+  /**
    * The watcher's loop: takes the new registrations, makes the checks that are due, and parks until
    * the next one is due (at most BASE, to take new registrations) or, with nothing to watch, until
-   * a registration wakes it.
+   * a registration wakes it; idle for the keep-alive, it ends.
    */
   private static void loop() {
     Watches watches = new Watches();
@@ -260,7 +283,12 @@ public final class Redelivery {
       if (watches.isEmpty()) {
         idle = true; // then read `incoming`: watch() writes it, then reads `idle`
         if (incoming.isEmpty()) {
-          LockSupport.park(Redelivery.class);
+          long keepAlive = LibraryThreads.keepAliveNanos();
+          long parked = System.nanoTime();
+          LockSupport.parkNanos(Redelivery.class, keepAlive);
+          if (System.nanoTime() - parked >= keepAlive && retire()) {
+            return;
+          }
         }
         idle = false;
       } else {

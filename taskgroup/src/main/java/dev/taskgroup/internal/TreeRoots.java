@@ -37,21 +37,20 @@ final class TreeRoots {
   private static final ReentrantLock SWEEPING = new ReentrantLock();
   private static volatile long sweepAt = 256L;
 
-  static {
-    // The library's first use (the first thread to enter a scope or group): serve the tree
-    // over JMX too. TreeBean is loaded only inside this guard: java.management may be absent.
-    try {
-      TreeBean.registerInBackground();
-    } catch (LinkageError noJmx) {
-      // without java.management the tree is still available through TaskTree.capture()
-    }
-  }
+  /**
+   * Whether the JMX bean has a keeper (TreeBean), or java.management is absent. Cleared by an
+   * ending keeper, which then looks at STATES: add() writes STATES, then reads this.
+   */
+  static volatile boolean beanKept;
 
   private TreeRoots() {}
 
   /** Registers the state of the calling thread, just made. */
   static void add(ThreadState ts) {
     STATES.add(new WeakReference<>(ts)); // identity equality: one entry per registration
+    if (!beanKept) {
+      keepBean();
+    }
     if (ADDS.incrementAndGet() >= sweepAt && SWEEPING.tryLock()) {
       try {
         sweep();
@@ -59,6 +58,24 @@ final class TreeRoots {
         SWEEPING.unlock();
       }
     }
+  }
+
+  /**
+   * Serves the tree over JMX too, from the library's first use (the first thread to enter a scope
+   * or group) for as long as it is used (see TreeBean). TreeBean is loaded only inside this guard:
+   * java.management may be absent, and then the tree is still available through TaskTree.capture.
+   */
+  private static void keepBean() {
+    try {
+      TreeBean.keep();
+    } catch (LinkageError noJmx) {
+      beanKept = true; // for good
+    }
+  }
+
+  /** How many threads have registered since the JVM started: grows whenever one starts using it. */
+  static long adds() {
+    return ADDS.get();
   }
 
   /** The registered states of live threads, in no particular order. */

@@ -21,9 +21,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * The deadline timer's backstop as a thread: one daemon platform thread that parks without a time
- * limit once no deadline has been pending for a while, that the next deadline wakes, and that fires
- * nothing while a test clock is installed.
+ * The deadline timer's backstop as a thread: one daemon platform thread that parks idle once no
+ * deadline has been pending for a while, that the next deadline wakes, and that fires nothing while
+ * a test clock is installed. (Its end after the keep-alive: LibraryThreadsTest.)
  */
 @Timeout(value = 30, unit = TimeUnit.SECONDS)
 class DeadlineBackstopTest {
@@ -45,11 +45,12 @@ class DeadlineBackstopTest {
   /** Waits, polling the thread's state, until the backstop is parked idle (or fails). */
   private static void awaitIdle(Thread backstop) {
     await(
-        "the backstop parked without a time limit",
+        "the backstop parked idle",
         Duration.ofSeconds(10),
         () ->
             Deadlines.nextDue().isEmpty()
-                && backstop.getState() == Thread.State.WAITING
+                && DeadlineBackstop.idle()
+                && backstop.getState() == Thread.State.TIMED_WAITING
                 && LockSupport.getBlocker(backstop) == DeadlineBackstop.class);
   }
 
@@ -90,7 +91,7 @@ class DeadlineBackstopTest {
   }
 
   @Test
-  void oneDaemonPlatformThreadParksWithoutATimeLimitOnceNoDeadlineIsPending() throws Exception {
+  void oneDaemonPlatformThreadParksIdleOnceNoDeadlineIsPending() throws Exception {
     Thread backstop = startedBackstop();
     assertThat(backstop.isVirtual()).isFalse();
     assertThat(backstop.isDaemon()).isTrue();

@@ -52,7 +52,8 @@ public final class TreeTool {
               + args[0]
               + " has no "
               + BEAN
-              + " bean: it has not used taskgroup yet, or it runs on the module path without"
+              + " bean: it has not used taskgroup yet (or not for a minute, no thread that"
+              + " did being alive), or it runs on the module path without"
               + " java.management (add --add-modules java.management to its command line)");
       System.exit(1);
     } catch (Exception e) {
