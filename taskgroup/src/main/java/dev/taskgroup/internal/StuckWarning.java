@@ -50,8 +50,13 @@ final class StuckWarning {
       if (logger.isLoggable(Level.WARNING)) {
         logger.log(Level.WARNING, message(g));
       }
-    } catch (RuntimeException brokenLogging) {
-      // a diagnostic must never change how the group ends
+    } catch (Throwable brokenLogging) {
+      // A diagnostic must never change how the group ends: the owner goes on waiting for its
+      // members. An error (a logging backend missing a class) is worth a report; out of the wait,
+      // it made run() return with the children still running.
+      if (!(brokenLogging instanceof RuntimeException)) {
+        Uncaught.report(brokenLogging);
+      }
     }
   }
 

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
@@ -16,6 +17,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The stuck warning: a cancelled group whose children do not finish is reported once, through the
@@ -181,14 +184,27 @@ class StuckWarningTest {
     assertThat(records.get(0).getMessage()).contains("group 'late-cancel'", "'late-child'");
   }
 
-  @RepeatedTest(2)
-  void aLoggerThatThrowsDoesNotChangeHowTheGroupEnds() throws Exception {
+  /**
+   * A log handler that throws, an exception or an error (a broken logging backend: a class missing
+   * at run time): the group still waits for its child and ends as it would have; an error is
+   * reported to the default uncaught-exception handler.
+   */
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true, false, true})
+  void aLoggerThatThrowsDoesNotChangeHowTheGroupEnds(boolean error) throws Exception {
+    Throwable broken =
+        error
+            ? new NoClassDefFoundError("org/example/MissingAppender")
+            : new IllegalStateException("broken log handler");
     Handler throwing =
         new Handler() {
           @Override
           public void publish(LogRecord r) {
             logged.countDown();
-            throw new IllegalStateException("broken log handler");
+            if (broken instanceof Error e) {
+              throw e;
+            }
+            throw (RuntimeException) broken;
           }
 
           @Override
@@ -199,20 +215,31 @@ class StuckWarningTest {
         };
     jul.removeHandler(capture);
     jul.addHandler(throwing);
+    List<Throwable> reported = new CopyOnWriteArrayList<>();
+    Thread.UncaughtExceptionHandler handler = Thread.getDefaultUncaughtExceptionHandler();
+    Thread.setDefaultUncaughtExceptionHandler((t, e) -> reported.add(e));
     try {
       TaskGroup group = TaskGroup.named("broken-logging");
       CountDownLatch entered = new CountDownLatch(1);
       CountDownLatch stop = new CountDownLatch(1);
+      AtomicBoolean childEnded = new AtomicBoolean();
       Thread releaser = releaseAfterWarning(stop);
       group.run(
           () -> {
-            group.fork(() -> swallowUntil(entered, stop));
+            group.fork(
+                () -> {
+                  swallowUntil(entered, stop);
+                  childEnded.set(true);
+                });
             entered.await();
             group.cancel();
           });
+      assertThat(childEnded).as("the child ended before run returned").isTrue();
       releaser.join();
       assertThat(group.cancelCaught()).isTrue();
+      assertThat(reported).isEqualTo(error ? List.of(broken) : List.of());
     } finally {
+      Thread.setDefaultUncaughtExceptionHandler(handler);
       jul.removeHandler(throwing);
     }
   }
