@@ -15,6 +15,8 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The task tree, and toString() of groups, scopes and tasks: what runs, and in what state. */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
@@ -158,6 +160,59 @@ class TaskTreeTest {
                                 + " \\(cancelled by thread \"[^\"]*\": enough, \\d+ ms ago\\)");
                     stop.countDown();
                   });
+        });
+  }
+
+  /**
+   * A task whose own code cancels a scope or group nested in it is not cancelled: the nested node
+   * says "cancelled", with its reason; the task says "running", in the tree and in its toString(),
+   * as a group does in the same place.
+   */
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true, false, true})
+  void aTaskIsNotShownCancelledForACancelledScopeOrGroupInsideIt(boolean nestedGroup)
+      throws Exception {
+    TaskGroup group = TaskGroup.named("outer-group");
+    CountDownLatch entered = new CountDownLatch(1);
+    CountDownLatch stop = new CountDownLatch(1);
+    group.run(
+        () -> {
+          Task<?> worker =
+              group.fork(
+                  "worker",
+                  () -> {
+                    if (nestedGroup) {
+                      TaskGroup inner = TaskGroup.named("inner-group");
+                      inner.run(
+                          () -> {
+                            inner.cancel("inner only");
+                            swallowing(entered, stop).call();
+                          });
+                    } else {
+                      CancelScope inner = CancelScope.create();
+                      inner.run(
+                          () -> {
+                            inner.cancel("inner only");
+                            swallowing(entered, stop).call();
+                          });
+                    }
+                    return "done";
+                  });
+          try {
+            entered.await();
+            String text = awaitTree(t -> t.contains("inner only"));
+            assertThat(text)
+                .containsPattern("task 'worker' running #\\d+ \"worker\"\n")
+                .containsPattern(
+                    (nestedGroup ? "group 'inner-group'" : "scope")
+                        + " cancelled #\\d+ \"worker\".*"
+                        + "\\(cancelled by thread \"worker\": inner only");
+            assertThat(worker.toString()).isEqualTo("Task[worker, running]");
+            assertThat(worker.isCancelled()).isFalse();
+          } finally {
+            stop.countDown(); // a failed assertion must not leave the child swallowing
+          }
+          assertThat(worker.get()).isEqualTo("done");
         });
   }
 

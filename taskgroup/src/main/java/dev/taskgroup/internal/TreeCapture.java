@@ -29,18 +29,18 @@ public final class TreeCapture {
 
   /**
    * A node's state: for a task, {@code done} once its thread is done with it, else {@code
-   * cancelled} or {@code running} (also before its thread starts); for a group or scope, {@code
-   * new} before it runs, {@code done} after, {@code cancelled} while effectively cancelled, {@code
-   * joining} for a group whose body has ended and whose owner waits for the children, otherwise
-   * {@code running}.
+   * cancelled} or {@code running} (also before its thread starts), by the task's own scope and
+   * those above it, as for a group (a cancelled scope or group nested in the task's code is a node
+   * of its own, and says so); for a group or scope, {@code new} before it runs, {@code done} after,
+   * {@code cancelled} while effectively cancelled, {@code joining} for a group whose body has ended
+   * and whose owner waits for the children, otherwise {@code running}.
    */
   static String state(Scope s) {
     if (s instanceof TaskImpl<?> t) {
       if (t.isFinished()) {
         return "done";
       }
-      Scope in = t.innermost;
-      return Scope.effectivelyCancelled(in != null ? in : t) ? "cancelled" : "running";
+      return Scope.effectivelyCancelled(t) ? "cancelled" : "running";
     }
     int f = s.flags;
     if ((f & Scope.EXITED) != 0) {
