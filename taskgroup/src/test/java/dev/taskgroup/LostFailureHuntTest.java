@@ -925,4 +925,77 @@ class LostFailureHuntTest {
     assertThat(seen.get(1)).isInstanceOf(TaskGroupException.class);
     assertThat(((TaskGroupException) seen.get(1)).failures()).containsExactly(nestedFailed);
   }
+
+  /** How the body reads a failed child's failure object and rethrows it. */
+  enum Reader {
+    /** COLLECT, no handler: the failures are kept for run's exception. */
+    COLLECT,
+    /** CANCEL_ALL: the read is in a shielded scope, since the child's failure cancels the body. */
+    CANCEL_ALL_SHIELDED,
+    /** COLLECT with an onFailure handler: every failure is handed to it, once. */
+    COLLECT_HANDLER
+  }
+
+  /**
+   * The body rethrows a child's failure object itself ({@code e.getCause()} of {@code get()}) from
+   * a try-with-resources whose close() fails: the object is reported once, and the close() failure
+   * suppressed on it on the way is a failure of its own. (It was dropped with the duplicate: only a
+   * wrapper's suppressed exceptions counted.) One exception suppressed on the failure in the child
+   * itself is part of that failure, not a new one.
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.EnumSource(Reader.class)
+  void aCloseFailureSuppressedOnARethrownFailureObjectIsAFailureOfItsOwn(Reader reader)
+      throws Exception {
+    IllegalStateException childFailure = new IllegalStateException("child failed");
+    IOException partOfIt = new IOException("the child's own close failed");
+    childFailure.addSuppressed(partOfIt);
+    IOException closeFailure = new IOException("close around the rethrow failed");
+    java.util.List<Throwable> handed = new java.util.concurrent.CopyOnWriteArrayList<>();
+    TaskGroup.Builder b = TaskGroup.builder();
+    if (reader != Reader.CANCEL_ALL_SHIELDED) {
+      b.failurePolicy(FailurePolicy.COLLECT);
+    }
+    if (reader == Reader.COLLECT_HANDLER) {
+      b.onFailure(handed::add);
+    }
+    TaskGroup g = b.build();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      Task<Object> child =
+                          g.fork(
+                              () -> {
+                                throw childFailure;
+                              });
+                      CancelScope.Block<Exception> read =
+                          () -> {
+                            try (AutoCloseable r =
+                                () -> {
+                                  throw closeFailure;
+                                }) {
+                              try {
+                                child.get();
+                              } catch (ExecutionException e) {
+                                throw (Exception) e.getCause(); // through the close()
+                              }
+                            }
+                          };
+                      if (reader == Reader.CANCEL_ALL_SHIELDED) {
+                        CancelScope.shielded().run(read);
+                      } else {
+                        read.run();
+                      }
+                    }));
+    if (reader == Reader.COLLECT_HANDLER) {
+      assertThat(thrown).isNull();
+      // (the handler is called for each throw of a failure, as for one shared by two children)
+      assertThat(handed).startsWith(childFailure).containsOnlyOnce(closeFailure);
+    } else {
+      assertThat(((TaskGroupException) thrown).failures())
+          .containsExactly(childFailure, closeFailure);
+    }
+  }
 }

@@ -627,20 +627,21 @@ public final class Group extends EnteredScope {
       Throwable failure, String source, boolean cancelRest, Scope where, ThreadState ts) {
     List<Throwable> added = GroupFailures.rethrownAddition(failure, this);
     if (added != null) {
-      for (Throwable more : added) {
-        if (ts == null
-            || !(Scope.effectivelyCancelled(where) && Cancellation.isCancellation(more, ts))) {
-          reportFailure(more, source, cancelRest, where, ts);
-        }
-      }
+      reportAdded(added, source, cancelRest, where, ts);
       if (cancelRest) {
         cancelMembers(
             CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
       }
       return;
     }
+    if (reportedBefore(failure)) {
+      // The failure object itself, rethrown: kept once (GroupFailures.keep), but what was
+      // suppressed on it on the way (a close() that failed around the rethrow) is new.
+      reportAdded(suppressedSinceReported(failure), source, cancelRest, where, ts);
+    }
+    Throwable[] suppressed = failure.getSuppressed(); // the throwable's monitor: not under ours
     synchronized (this) {
-      failures().reported(failure);
+      failures().reported(failure, suppressed);
     }
     Consumer<? super Throwable> handler = config.onFailure();
     if (handler != null) {
@@ -699,10 +700,38 @@ public final class Group extends EnteredScope {
         "the onFailure handler threw: " + Cancellation.describe(handlerFailure));
   }
 
+  /**
+   * Reports {@code added}, exceptions suppressed on a failure rethrown since it was reported, each
+   * as a failure of its own, except a cancellation of the reporting thread.
+   */
+  private void reportAdded(
+      List<Throwable> added, String source, boolean cancelRest, Scope where, ThreadState ts) {
+    for (Throwable more : added) {
+      if (ts == null
+          || !(Scope.effectivelyCancelled(where) && Cancellation.isCancellation(more, ts))) {
+        reportFailure(more, source, cancelRest, where, ts);
+      }
+    }
+  }
+
   /** Whether this group has reported {@code t} itself (see GroupFailures.rethrownAddition). */
   boolean reportedBefore(Throwable t) {
     synchronized (this) {
       return failures != null && failures.wasReported(t);
+    }
+  }
+
+  /**
+   * The exceptions suppressed on {@code t}, a failure this group has reported, since it was (see
+   * GroupFailures.rethrownAddition).
+   */
+  List<Throwable> suppressedSinceReported(Throwable t) {
+    Throwable[] suppressed = t.getSuppressed(); // the throwable's monitor: not under ours
+    if (suppressed.length == 0) {
+      return List.of();
+    }
+    synchronized (this) {
+      return failures().notReported(suppressed);
     }
   }
 

@@ -33,9 +33,16 @@ final class GroupFailures {
   /** Every failure reported; see the class comment. */
   private final JudgedFailures reported = new JudgedFailures();
 
-  /** Records a failure as reported (before it is kept or handed on). */
-  void reported(Throwable failure) {
+  /**
+   * Records a failure as reported (before it is kept or handed on), and the exceptions suppressed
+   * on it then ({@code suppressed}, read outside the monitor), which are part of it: only those
+   * suppressed on it later, as it is rethrown, are failures of their own (see rethrownAddition).
+   */
+  void reported(Throwable failure, Throwable[] suppressed) {
     reported.add(failure);
+    for (Throwable part : suppressed) {
+      reported.add(part);
+    }
   }
 
   /** Keeps a failure, once: the same throwable rethrown (say, a task's exceptionNow()) is one. */
@@ -78,9 +85,11 @@ final class GroupFailures {
    * If {@code failure} is a failure {@code g} has reported, rethrown in the wrappers that reading
    * an outcome makes (the FailedTaskException of {@code Task.get()} for one of g's children; an
    * ExecutionException or CompletionException, exactly those JDK classes, from a {@code
-   * CompletableFuture}, one inside another included), the exceptions suppressed on those wrappers,
-   * which are new; else null. The JDK classes' getCause and getSuppressed are their own, never a
-   * user's override. A static method, as the group may have no failures yet.
+   * CompletableFuture}, one inside another included), the exceptions suppressed on those wrappers
+   * and those suppressed on the failure since it was reported, which are new (a close() that failed
+   * in a try-with-resources around the read); else null. The JDK classes' getCause are their own,
+   * never a user's override, and Throwable.getSuppressed is final. A static method, as the group
+   * may have no failures yet.
    */
   static List<Throwable> rethrownAddition(Throwable failure, Group g) {
     Throwable t = failure;
@@ -110,6 +119,21 @@ final class GroupFailures {
     List<Throwable> added = new ArrayList<>();
     for (Throwable w = failure; w != t; w = w.getCause()) {
       added.addAll(List.of(w.getSuppressed()));
+    }
+    added.addAll(g.suppressedSinceReported(t));
+    return added;
+  }
+
+  /**
+   * Those of {@code suppressed} (the exceptions suppressed on a reported failure) not reported
+   * before, neither as failures nor as part of one: suppressed on it since it was reported.
+   */
+  List<Throwable> notReported(Throwable[] suppressed) {
+    List<Throwable> added = new ArrayList<>();
+    for (Throwable s : suppressed) {
+      if (!reported.contains(s)) {
+        added.add(s);
+      }
     }
     return added;
   }
