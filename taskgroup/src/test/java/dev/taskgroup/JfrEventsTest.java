@@ -1,12 +1,14 @@
 package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.stream.Collectors;
@@ -83,6 +85,43 @@ class JfrEventsTest {
             .orElseThrow();
     assertThat(cancel.getString("reason")).contains("because");
     assertThat(cancel.getThread().getJavaThreadId()).isEqualTo(Thread.currentThread().threadId());
+  }
+
+  /**
+   * GroupEnd counts the children started: a fork refused because its thread could not start (a
+   * factory's thread whose start() throws) is not one.
+   */
+  @RepeatedTest(2)
+  void groupEndDoesNotCountAChildWhoseThreadNeverStarted() throws Exception {
+    var events =
+        record(
+            () -> {
+              TaskGroup g =
+                  TaskGroup.builder()
+                      .name("jfr-refused")
+                      .threadFactory(
+                          r ->
+                              new Thread(r) {
+                                @Override
+                                public synchronized void start() {
+                                  throw new IllegalThreadStateException("refused");
+                                }
+                              })
+                      .build();
+              g.run(
+                  () -> {
+                    for (int i = 0; i < 3; i++) {
+                      assertThat(catchThrowable(() -> g.fork(() -> null)))
+                          .isInstanceOf(RejectedExecutionException.class);
+                    }
+                  });
+            });
+    RecordedEvent end =
+        events.get("dev.taskgroup.GroupEnd").stream()
+            .filter(e -> e.getString("name").equals("jfr-refused"))
+            .findFirst()
+            .orElseThrow();
+    assertThat(end.getInt("children")).isZero();
   }
 
   @RepeatedTest(2)

@@ -61,6 +61,11 @@ final class Events {
     JfrEvents.forked(handle);
   }
 
+  /** A child counted by {@link #forked} never started: its thread could not be started. */
+  static void unforked(Object handle) {
+    JfrEvents.unforked(handle);
+  }
+
   /** A group ends; {@code handle} from {@link #groupStart} (not null). */
   static void groupEnd(Object handle, String name, String outcome) {
     JfrEvents.groupEnd(handle, name, outcome);

@@ -262,6 +262,10 @@ final class Forks {
       // Never started (NEW), or ended without running the child: a virtual thread that its
       // scheduler refused ends TERMINATED at once, as does a thread whose run() ignored the task.
       if (state == Thread.State.NEW || (state == Thread.State.TERMINATED && !task.isFinished())) {
+        Object recording = Features.ON ? g.recording : null;
+        if (recording != null) {
+          Events.unforked(recording); // counted above: GroupEnd counts children started
+        }
         task.abandon(); // it leaves the group
         throw new RejectedExecutionException(g.describe() + " could not start a thread", e);
       }

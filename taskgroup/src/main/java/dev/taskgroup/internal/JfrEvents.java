@@ -67,6 +67,10 @@ final class JfrEvents {
     ((GroupRecord) handle).children.incrementAndGet();
   }
 
+  static void unforked(Object handle) {
+    ((GroupRecord) handle).children.decrementAndGet();
+  }
+
   static void groupEnd(Object handle, String name, String outcome) {
     GroupRecord r = (GroupRecord) handle;
     GroupEndEvent e = r.event;
