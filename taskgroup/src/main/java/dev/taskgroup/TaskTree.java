@@ -246,7 +246,9 @@ public final class TaskTree {
         case '\r' -> sb.append("\\r");
         case '\t' -> sb.append("\\t");
         default -> {
-          if (c < 0x20) {
+          if (c < 0x20 || (Character.isSurrogate(c) && !pairedAt(s, i))) {
+            // A lone surrogate (a name cut in the middle of a character) cannot be encoded in
+            // UTF-8: escaped, it still reads back as the same string.
             sb.append(String.format("\\u%04x", (int) c));
           } else {
             sb.append(c);
@@ -255,6 +257,14 @@ public final class TaskTree {
       }
     }
     sb.append('"');
+  }
+
+  /** Whether the surrogate at {@code i} is half of a pair (a character beyond 16 bits). */
+  private static boolean pairedAt(String s, int i) {
+    char c = s.charAt(i);
+    return Character.isHighSurrogate(c)
+        ? i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))
+        : i > 0 && Character.isHighSurrogate(s.charAt(i - 1));
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -353,7 +354,28 @@ class TaskTreeTest {
           assertThat((String) server.invoke(name, "toJson", null, null))
               .startsWith("{\"roots\":[")
               .contains("\"name\":\"jmx-group\"");
+          for (String op : new String[] {null, "fromat"}) {
+            assertThat(catchThrowable(() -> server.invoke(name, op, null, null)))
+                .as("operation %s", op)
+                .isInstanceOf(javax.management.ReflectionException.class)
+                .hasMessageContaining("no operation '" + op + "': this bean has format and toJson");
+          }
         });
+  }
+
+  /**
+   * JSON exchanged between systems is UTF-8: a name cut in the middle of a character beyond 16 bits
+   * (a lone surrogate, which UTF-8 cannot encode) is escaped; a whole one is written as it is.
+   */
+  @Test
+  void toJsonEscapesALoneSurrogateAndKeepsAWholePair() throws Exception {
+    String emoji = "\uD83D\uDE00";
+    String name = "cut " + emoji.charAt(0) + " end " + emoji.charAt(1) + " whole " + emoji;
+    TaskGroup group = TaskGroup.named(name);
+    AtomicReference<String> json = new AtomicReference<>();
+    group.run(() -> json.set(TaskTree.capture().toJson()));
+    assertThat(json.get()).contains("\"name\":\"cut \\ud83d end \\ude00 whole " + emoji + "\"");
+    assertThat(java.nio.charset.StandardCharsets.UTF_8.newEncoder().canEncode(json.get())).isTrue();
   }
 
   @RepeatedTest(2)

@@ -123,14 +123,14 @@ final class TreeBean implements DynamicMBean {
   @Override
   public Object invoke(String actionName, Object[] params, String[] signature)
       throws ReflectionException {
-    return switch (actionName) {
-      case "format" -> TaskTree.capture().format();
-      case "toJson" -> TaskTree.capture().toJson();
-      default ->
-          throw new ReflectionException(
-              new NoSuchMethodException(actionName),
-              "no operation '" + actionName + "': this bean has format and toJson");
-    };
+    if ("format".equals(actionName)) {
+      return TaskTree.capture().format();
+    } else if ("toJson".equals(actionName)) {
+      return TaskTree.capture().toJson();
+    }
+    throw new ReflectionException(
+        new NoSuchMethodException(String.valueOf(actionName)),
+        "no operation '" + actionName + "': this bean has format and toJson");
   }
 
   @Override

@@ -42,7 +42,9 @@ public final class TreeTool {
       System.exit(2);
     }
     try {
-      System.out.print(forOutput(fetch(args[0], json), System.out.charset()));
+      String tree = fetch(args[0], json);
+      Charset out = System.out.charset();
+      System.out.print(json ? jsonForOutput(tree, out) : forOutput(tree, out));
       if (json) {
         System.out.println();
       }
@@ -79,6 +81,31 @@ public final class TreeTool {
         .replace("\u2514\u2500", "`-")
         .replace("\u2502", "|")
         .replace("\u2026", "...");
+  }
+
+  /**
+   * The JSON as the output can encode it: when its charset cannot (the C or POSIX locale), every
+   * character outside ASCII, which JSON has only inside strings, is written as a {@code \\uXXXX}
+   * escape, which reads back as the same string (the text's ASCII drawing would change names).
+   *
+   * @param json what {@link #fetch} returned for JSON
+   * @param out the charset of the output
+   * @return the JSON, with escapes if {@code out} cannot encode it
+   */
+  static String jsonForOutput(String json, Charset out) {
+    if (out.newEncoder().canEncode(json)) {
+      return json;
+    }
+    StringBuilder sb = new StringBuilder(json.length() + 64);
+    for (int i = 0; i < json.length(); i++) {
+      char c = json.charAt(i);
+      if (c < 0x80) {
+        sb.append(c);
+      } else {
+        sb.append(String.format("\\u%04x", (int) c));
+      }
+    }
+    return sb.toString();
   }
 
   /**

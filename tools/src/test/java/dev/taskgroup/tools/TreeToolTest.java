@@ -63,6 +63,11 @@ class TreeToolTest {
           .doesNotContain("├", "└", "│");
       assertThat(TreeTool.fetch(pid, true))
           .startsWith("{\"roots\":[{\"kind\":\"group\",\"name\":\"tool-demo\"");
+      // JSON in the C locale: names are data, escaped rather than drawn in ASCII.
+      String json = "{\"name\":\"orders '\u00e9' \u2514\u2500 box \uD83D\uDE00\"}";
+      assertThat(TreeTool.jsonForOutput(json, StandardCharsets.UTF_8)).isEqualTo(json);
+      assertThat(TreeTool.jsonForOutput(json, StandardCharsets.US_ASCII))
+          .isEqualTo("{\"name\":\"orders '\\u00e9' \\u2514\\u2500 box \\ud83d\\ude00\"}");
     } finally {
       stop(p);
     }
