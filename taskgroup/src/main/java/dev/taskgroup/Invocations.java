@@ -52,7 +52,7 @@ final class Invocations {
                   refused));
     } catch (TaskGroupException failed) {
       TaskGroupException ordered = decidingFailureFirst(failed, decided.get());
-      RejectedExecutionException r = refusal(refused, List.of(ordered));
+      RejectedExecutionException r = refusal(refused, ordered.failures());
       throw r != null ? r : ordered;
     }
     RejectedExecutionException r = refusal(refused, List.of());
