@@ -332,8 +332,9 @@ public final class CancelScope {
 
   /**
    * Cancels this scope: every thread it makes effectively cancelled is interrupted, and its
-   * checkpoints throw. Returns at once. Cancelling again has no further effect; after the scope
-   * exited it only sets {@link #cancelCalled()}; before it runs, the scope starts cancelled. (One
+   * checkpoints throw. Returns at once (unless the JDK's own {@link Thread#interrupt()} blocks, as
+   * for {@link TaskGroup#cancel()}). Cancelling again has no further effect; after the scope exited
+   * it only sets {@link #cancelCalled()}; before it runs, the scope starts cancelled. (One
    * exception: a call that threw an {@link Error} part way, a {@link StackOverflowError} when
    * called with nearly no stack left, may not have interrupted every thread yet; the next call
    * does.)

@@ -498,8 +498,10 @@ public final class TaskGroup {
   }
 
   /**
-   * Cancels the group: see the class description. Returns at once; the caller, if it is in the
-   * group, is cancelled too and its next checkpoint throws. Cancelling again has no further effect;
+   * Cancels the group: see the class description. Returns at once (unless the JDK's own {@link
+   * Thread#interrupt()} of a child blocks: a virtual thread reading a pipe through a {@code
+   * FileChannel}, see the project's cancellation table); the caller, if it is in the group, is
+   * cancelled too and its next checkpoint throws. Cancelling again has no further effect;
    * cancelling after the group finished only sets {@link #cancelCalled()}; cancelling before it
    * runs makes it start cancelled. (As for {@link CancelScope#cancel()}: after a call that threw an
    * {@link Error} part way, the next call interrupts the children it did not reach.)

@@ -102,5 +102,11 @@ final class MatrixDoc {
         wake the read (measured: `closeOnCancel` rows above). Read pipes through a `FileChannel`
         on a platform thread (a group built with `threadFactory(Thread.ofPlatform().factory())`),
         where the interrupt ends the read, or have the writer's side close the pipe.
+      - The same `FileChannel` read of a pipe on a virtual thread holds up whoever interrupts it:
+        the JDK's `Thread.interrupt()` closes the channel, and the close waits for the read to end
+        (a plain `thread.interrupt()` waits just the same). So the thread that calls `cancel()`, or
+        the library thread that fires a deadline or delivers a swallowed cancellation again, waits
+        until the pipe's writer writes or closes, and meanwhile other groups' deadlines and
+        re-deliveries wait too. Keep such reads on platform threads.
       """;
 }
