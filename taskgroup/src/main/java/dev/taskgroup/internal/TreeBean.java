@@ -67,11 +67,6 @@ final class TreeBean implements DynamicMBean {
     }
   }
 
-  /** For tests: whether the bean has a keeper. */
-  static synchronized boolean kept() {
-    return TreeRoots.beanKept;
-  }
-
   private static void keeper() {
     register();
     long adds = TreeRoots.adds();
