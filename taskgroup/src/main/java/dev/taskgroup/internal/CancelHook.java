@@ -68,6 +68,15 @@ public final class CancelHook implements CancelScope.Registration {
   volatile CancelHook next;
 
   /**
+   * Hooks pushed on the scope since its stack was last pruned whole, this one included, and how
+   * many open ones that pruning left (see Scope.pushHook); written once, before this hook is
+   * pushed, and read only by the scope's own thread.
+   */
+  int pushesSincePrune;
+
+  int openAtPrune;
+
+  /**
    * For the stuck warning, set when fired into a group: who registered the action, and when it was
    * fired (System.nanoTime). Written before the group lists the hook (under its monitor), read by
    * the warning after taking the list under the same monitor.

@@ -395,22 +395,55 @@ public abstract class Scope {
     }
   }
 
-  /** Adds a hook, first unlinking spent ones; called only by the thread running this scope. */
+  /** Pushes after which the stack is pruned whole, at the least (see pushHook). */
+  private static final int PRUNE_AFTER = 8;
+
+  /**
+   * Adds a hook; called only by the thread running this scope. The spent hooks on top (closed in
+   * the order they were opened, as try-with-resources closes them) are dropped each time; the whole
+   * stack is pruned only once the pushes since the last pruning outnumber the open hooks it left
+   * (and PRUNE_AFTER), so that a pruning's walk is paid for by as many pushes: O(1) per push,
+   * amortised. (Pruning at every push made n open registrations cost n^2: 8 000 took 0.2 s.) A
+   * spent hook holds neither its scope nor its action (see CancelHook), so the ones left in the
+   * stack until the next pruning keep nothing of the user's.
+   */
   final void pushHook(CancelHook hook) {
     CancelHook first = hooks();
     while (first != null && first.isSpent()) {
       first = first.next;
     }
-    for (CancelHook h = first; h != null; ) {
-      CancelHook n = h.next;
-      while (n != null && n.isSpent()) {
-        n = n.next;
+    int pushes = 1;
+    int open = 0;
+    if (first != null) {
+      pushes = first.pushesSincePrune + 1;
+      open = first.openAtPrune;
+      if (pushes > Math.max(PRUNE_AFTER, open)) {
+        open = pruneBelow(first);
+        pushes = 1;
       }
-      h.next = n;
-      h = n;
     }
+    hook.pushesSincePrune = pushes;
+    hook.openAtPrune = open;
     hook.next = first;
     hooks(hook);
+  }
+
+  /** Unlinks the spent hooks below {@code first} (not spent); returns how many are left. */
+  private static int pruneBelow(CancelHook first) {
+    int left = 0;
+    for (CancelHook h = first; h != null; ) {
+      left++;
+      CancelHook n = h.next;
+      CancelHook kept = n;
+      while (kept != null && kept.isSpent()) {
+        kept = kept.next;
+      }
+      if (kept != n) {
+        h.next = kept;
+      }
+      h = kept;
+    }
+    return left;
   }
 
   /** Fires every open hook of this scope (it has just become effectively cancelled). */
