@@ -29,11 +29,19 @@ class JfrEventsTest {
 
   /** Runs {@code work} while recording every dev.taskgroup event; returns them by type name. */
   private Map<String, List<RecordedEvent>> record(Body work) throws Exception {
+    return record(work, true);
+  }
+
+  /** As {@link #record(Body)}, with stack traces only if {@code stackTraces}. */
+  private Map<String, List<RecordedEvent>> record(Body work, boolean stackTraces) throws Exception {
     Path file = dir.resolve("r.jfr");
     try (Recording r = new Recording()) {
       for (String name :
           List.of("GroupEnd", "Cancel", "DeadlineExpired", "Redelivery", "CancelHook")) {
-        r.enable("dev.taskgroup." + name).withoutThreshold().withStackTrace();
+        var settings = r.enable("dev.taskgroup." + name).withoutThreshold();
+        if (stackTraces) {
+          settings.withStackTrace();
+        }
       }
       r.start();
       work.run();
@@ -85,6 +93,34 @@ class JfrEventsTest {
             .orElseThrow();
     assertThat(cancel.getString("reason")).contains("because");
     assertThat(cancel.getThread().getJavaThreadId()).isEqualTo(Thread.currentThread().threadId());
+  }
+
+  /**
+   * A stack walk at each group's end and each cancel cost more than the group: the events carry a
+   * stack trace only when the recording asks for one.
+   */
+  @RepeatedTest(2)
+  void eventsCarryAStackTraceOnlyWhenTheRecordingAsksForOne() throws Exception {
+    for (boolean stackTraces : new boolean[] {false, true}) {
+      var events =
+          record(
+              () -> {
+                TaskGroup g = TaskGroup.named("jfr-stack");
+                g.run(() -> g.cancel("stack?"));
+              },
+              stackTraces);
+      for (String type : List.of("dev.taskgroup.GroupEnd", "dev.taskgroup.Cancel")) {
+        RecordedEvent e = events.get(type).get(0);
+        if (stackTraces) {
+          assertThat(e.getStackTrace()).as(type).isNotNull();
+          assertThat(e.getStackTrace().getFrames())
+              .as(type)
+              .anyMatch(f -> f.getMethod().getName().equals("run"));
+        } else {
+          assertThat(e.getStackTrace()).as(type).isNull();
+        }
+      }
+    }
   }
 
   /**
