@@ -2,7 +2,7 @@ package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -17,29 +17,16 @@ import org.junit.jupiter.api.Timeout;
 class ClassLoaderUnloadTest {
   @Test
   void aDroppedLoaderIsCollectedAndTheBeanMovesToTheCopyInUse() throws Exception {
-    Path library =
-        Path.of(TaskGroup.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-    Path tests =
-        Path.of(
-            ClassLoaderUnloadMain.class
-                .getProtectionDomain()
-                .getCodeSource()
-                .getLocation()
-                .toURI());
-    String java = ProcessHandle.current().info().command().orElseThrow();
-    Process p =
-        new ProcessBuilder(
-                java,
-                "-Ddev.taskgroup.keepAliveMillis=100",
-                "-cp",
-                tests.toString(),
-                ClassLoaderUnloadMain.class.getName(),
-                library.toString(),
-                tests.toString())
-            .redirectErrorStream(true)
-            .start();
-    String out = new String(p.getInputStream().readAllBytes()).strip();
-    assertThat(p.waitFor()).as(out).isZero();
+    // Only the main class on the class path: it loads the library and the test classes (the
+    // arguments) in class loaders of its own.
+    String tests = Fixtures.locationOf(ClassLoaderUnloadMain.class).toString();
+    String out =
+        Fixtures.runJvm(
+            List.of("-Ddev.taskgroup.keepAliveMillis=100"),
+            tests,
+            ClassLoaderUnloadMain.class,
+            Fixtures.locationOf(TaskGroup.class).toString(),
+            tests);
     assertThat(out).isEqualTo("collected 3 of 3 loaders\nthe bean moved to the copy in use");
   }
 }

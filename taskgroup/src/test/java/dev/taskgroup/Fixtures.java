@@ -120,4 +120,33 @@ final class Fixtures {
       return count.get();
     }
   }
+
+  /** The directory or jar a class was loaded from: the library's classes, or the tests'. */
+  static java.nio.file.Path locationOf(Class<?> c) throws java.net.URISyntaxException {
+    return java.nio.file.Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI());
+  }
+
+  /**
+   * Runs {@code main} in a JVM of its own (this JVM's java), with the library and the test classes
+   * on its class path and {@code options} before the class name ({@code args} after it); asserts
+   * that it exits with 0 and returns what it printed, stripped.
+   */
+  static String runJvm(List<String> options, Class<?> main, String... args) throws Exception {
+    String classPath = locationOf(TaskGroup.class) + java.io.File.pathSeparator + locationOf(main);
+    return runJvm(options, classPath, main, args);
+  }
+
+  /** As {@link #runJvm(List, Class, String...)}, with {@code classPath} as the class path. */
+  static String runJvm(List<String> options, String classPath, Class<?> main, String... args)
+      throws Exception {
+    List<String> command = new java.util.ArrayList<>();
+    command.add(ProcessHandle.current().info().command().orElseThrow());
+    command.addAll(options);
+    command.addAll(List.of("-cp", classPath, main.getName()));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes()).strip();
+    assertThat(p.waitFor()).as(out).isZero();
+    return out;
+  }
 }

@@ -217,19 +217,8 @@ class JfrEventsTest {
 
   @Test
   void theLibraryRunsWithoutJdkJfr() throws Exception {
-    String cp =
-        Path.of(TaskGroup.class.getProtectionDomain().getCodeSource().getLocation().toURI())
-            + java.io.File.pathSeparator
-            + Path.of(NoJfrMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
-    String java = ProcessHandle.current().info().command().orElseThrow();
-    Process p =
-        new ProcessBuilder(
-                java, "--limit-modules", "java.base", "-cp", cp, NoJfrMain.class.getName())
-            .redirectErrorStream(true)
-            .start();
-    String out = new String(p.getInputStream().readAllBytes()).strip();
-    assertThat(p.waitFor()).as(out).isZero();
-    assertThat(out).isEqualTo("ok");
+    assertThat(Fixtures.runJvm(List.of("--limit-modules", "java.base"), NoJfrMain.class))
+        .isEqualTo("ok");
   }
 
   @Test

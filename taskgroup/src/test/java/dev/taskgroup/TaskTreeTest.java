@@ -312,29 +312,13 @@ class TaskTreeTest {
    */
   @Test
   void theBeansRegistrationDoesNotHoldTheOnlyCarrier() throws Exception {
-    String cp =
-        Path.of(TaskGroup.class.getProtectionDomain().getCodeSource().getLocation().toURI())
-            + java.io.File.pathSeparator
-            + Path.of(
-                OneCarrierFirstUseMain.class
-                    .getProtectionDomain()
-                    .getCodeSource()
-                    .getLocation()
-                    .toURI());
-    String java = ProcessHandle.current().info().command().orElseThrow();
-    Process p =
-        new ProcessBuilder(
-                java,
+    String out =
+        Fixtures.runJvm(
+            List.of(
                 "-Djdk.virtualThreadScheduler.parallelism=1",
                 "-Djavax.management.builder.initial="
-                    + OneCarrierFirstUseMain.SlowStart.class.getName(),
-                "-cp",
-                cp,
-                OneCarrierFirstUseMain.class.getName())
-            .redirectErrorStream(true)
-            .start();
-    String out = new String(p.getInputStream().readAllBytes()).strip();
-    assertThat(p.waitFor()).as(out).isZero();
+                    + OneCarrierFirstUseMain.SlowStart.class.getName()),
+            OneCarrierFirstUseMain.class);
     assertThat(out).isEqualTo("child ran while the MBean server started");
   }
 
