@@ -4,10 +4,12 @@ import dev.taskgroup.internal.clock.TimeSource;
 import java.time.DateTimeException;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.OptionalLong;
 import java.util.PriorityQueue;
 import java.util.Set;
+import java.util.WeakHashMap;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -33,13 +35,19 @@ import java.util.concurrent.locks.ReentrantLock;
  * close() marks the timeline closed and wakes every sleeper; a sleep that registers after that
  * returns at once. The library has switched to the system clock before close() runs, so a woken
  * sleeper goes on there with the time it had left.
+ * A wake() that finds the thread not sleeping (it is on its way to a sleep: it checked for a
+ * cancellation just before the library delivered one) is remembered in `wokenAwake` (under
+ * `lock`), and that thread's next sleep returns at once. The unpark wake() makes is not enough:
+ * the sleep takes `lock` before it parks, and a thread that waits for the lock parks on it,
+ * which uses up the permit; it then slept until its own end (a day, in a test), and auto-advance
+ * jumped there (1 round in 150 with the CPUs loaded).
  * A sleep the library made "forever" (CancelScope.sleep saturates at FOREVER_NANOS) parks in
  * parkForever(), which registers it in `foreverSleepers`: no advance wakes it, close() does.
  * (Not as an end FOREVER_NANOS from now: once the time has moved, a re-park after a spurious
  * wakeup put that end under the horizon, and an advance of 73 years ended the sleep.) parkUntil
  * sends a deadline FOREVER_NANOS or more away there too.
- * Invariant: a sleeper is in `sleepers` (or `foreverSleepers`) from its registration until its parkUntil returns, or
- * until the clock wakes it (whichever is first).
+ * Invariant: a sleeper is in `sleepers` (or `foreverSleepers`) from its registration until its
+ * parkUntil returns, or until the clock wakes it (whichever is first).
  * </pre>
  */
 final class VirtualTimeline implements TimeSource {
@@ -69,6 +77,12 @@ final class VirtualTimeline implements TimeSource {
 
   private boolean closed;
   private long sleepsStarted;
+
+  /**
+   * Threads woken while not sleeping: their next sleep returns at once (see the overview). Weak: a
+   * thread that never sleeps again (it ended) is not kept until the clock closes.
+   */
+  private final Set<Thread> wokenAwake = Collections.newSetFromMap(new WeakHashMap<>());
 
   /** Sleepers woken by the clock whose parkUntil has not returned yet: not blocked any more. */
   private int waking;
@@ -124,7 +138,7 @@ final class VirtualTimeline implements TimeSource {
     Sleeper s;
     lock.lock();
     try {
-      if (closed) {
+      if (closed || wokenAwake.remove(Thread.currentThread())) {
         return;
       }
       s = new Sleeper(deadlineNanos, sleepsStarted++, Thread.currentThread());
@@ -153,7 +167,7 @@ final class VirtualTimeline implements TimeSource {
     Sleeper s;
     lock.lock();
     try {
-      if (closed) {
+      if (closed || wokenAwake.remove(Thread.currentThread())) {
         return;
       }
       s = new Sleeper(nanoTime(), sleepsStarted++, Thread.currentThread());
@@ -189,6 +203,8 @@ final class VirtualTimeline implements TimeSource {
       if (sleepers.removeIf(s -> s.thread == thread)
           || foreverSleepers.removeIf(s -> s.thread == thread)) {
         waking++;
+      } else {
+        wokenAwake.add(thread); // on its way to a sleep, maybe: that one returns at once
       }
       LockSupport.unpark(thread);
     } finally {
@@ -255,6 +271,7 @@ final class VirtualTimeline implements TimeSource {
         LockSupport.unpark(s.thread);
       }
       foreverSleepers.clear();
+      wokenAwake.clear();
     } finally {
       lock.unlock();
     }
