@@ -30,7 +30,7 @@ public final class TreeTool {
    * @param args the PID, then optionally {@code --text} (the default) or {@code --json}
    */
   public static void main(String[] args) {
-    if (args.length < 1 || args.length > 2 || !args[0].matches("\\d+") || args[0].equals("0")) {
+    if (args.length < 1 || args.length > 2 || !args[0].matches("[1-9]\\d*")) { // not 0, nor 00
       System.err.println(
           "usage: taskgroup-tree PID [--text|--json]\n"
               + "  prints the task tree of the running JVM PID (find it with jps or jcmd -l)");

@@ -120,6 +120,7 @@ class TreeToolContractTest {
         List.of(
             List.<String>of(),
             List.of("0"),
+            List.of("00"),
             List.of("-5"),
             List.of("abc"),
             List.of("123", "--xml"),
