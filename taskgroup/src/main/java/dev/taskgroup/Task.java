@@ -46,6 +46,13 @@ import java.util.concurrent.Future;
  * a try-with-resources around the read) is a failure of its own and is reported. {@link
  * #resultNow()}, {@link #exceptionNow()} and {@link #state()} never throw for a cancellation.
  *
+ * <p><b>A task cannot wait for itself.</b> Its outcome is set by its own thread once the work (and
+ * the {@link TaskGroup.Builder#onFailure onFailure} handler of its failure, which runs there) has
+ * returned, so {@code get()} or {@code get(timeout, unit)} called on that thread before then could
+ * only wait to be cancelled: it throws {@link IllegalStateException} instead, and nothing changes.
+ * (A {@code get()} from a dependent stage of the task's {@linkplain #toCompletableFuture() future}
+ * is fine: those run once the outcome is set.)
+ *
  * <p><b>Memory consistency.</b> Actions of the task's work happen-before a {@code get()} that
  * returns its result or throws its failure, and happen-before the return of the group's {@code
  * run}.

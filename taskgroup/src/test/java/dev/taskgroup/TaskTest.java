@@ -225,4 +225,95 @@ class TaskTest {
     assertThat(handled).containsExactly(reported);
     assertThat(g.cancelCaught()).isTrue();
   }
+
+  @ParameterizedTest
+  @MethodSource("dev.taskgroup.Fixtures#threadKinds")
+  void aTaskWaitingForItselfIsRefusedAtOnceAndLeftAsItWas(ThreadKind kind) throws Exception {
+    TaskGroup g = TaskGroup.builder().threadFactory(kind.factory()).build();
+    AtomicReference<Task<String>> self = new AtomicReference<>();
+    CountDownLatch published = new CountDownLatch(1);
+    Queue<Throwable> refused = new ConcurrentLinkedQueue<>();
+    g.run(
+        () -> {
+          self.set(
+              g.fork(
+                  "self-reader",
+                  () -> {
+                    published.await();
+                    Task<String> me = self.get();
+                    refused.add(catchThrowableOfType(IllegalStateException.class, me::get));
+                    refused.add(
+                        catchThrowableOfType(
+                            IllegalStateException.class, () -> me.get(1, TimeUnit.DAYS)));
+                    assertThat(me.state()).isEqualTo(Future.State.RUNNING);
+                    assertThat(Thread.currentThread().isInterrupted()).isFalse();
+                    return "returned after the refusals";
+                  }));
+          published.countDown();
+        });
+    assertThat(refused).hasSize(2).doesNotContainNull();
+    assertThat(refused)
+        .allSatisfy(
+            e ->
+                assertThat(e.getMessage())
+                    .contains("'self-reader'", "from its own thread", "return the value"));
+    assertThat(self.get().resultNow()).isEqualTo("returned after the refusals");
+  }
+
+  @Test
+  void theFailureHandlerOnAFailingChildsThreadCannotWaitForThatChild() throws Exception {
+    AtomicReference<Task<Void>> failing = new AtomicReference<>();
+    CountDownLatch published = new CountDownLatch(1);
+    Queue<Throwable> refused = new ConcurrentLinkedQueue<>();
+    IllegalArgumentException boom = new IllegalArgumentException("boom");
+    TaskGroup g =
+        TaskGroup.builder()
+            .failurePolicy(FailurePolicy.COLLECT)
+            .onFailure(
+                f ->
+                    refused.add(
+                        catchThrowableOfType(IllegalStateException.class, failing.get()::get)))
+            .build();
+    g.run(
+        () -> {
+          failing.set(
+              g.fork(
+                  () -> {
+                    published.await();
+                    throw boom;
+                  }));
+          published.countDown();
+        });
+    assertThat(refused).singleElement().isNotNull();
+    assertThat(failing.get().exceptionNow()).isSameAs(boom);
+  }
+
+  @Test
+  void aDependentStageOnTheTasksOwnThreadReadsItsOutcome() throws Exception {
+    TaskGroup g = TaskGroup.create();
+    AtomicReference<Object> read = new AtomicReference<>();
+    CountDownLatch staged = new CountDownLatch(1);
+    g.run(
+        () -> {
+          AtomicReference<Task<String>> self = new AtomicReference<>();
+          Task<String> t =
+              g.fork(
+                  () -> {
+                    staged.await(); // the stage is added before the work ends: its thread runs it
+                    return "done";
+                  });
+          self.set(t);
+          t.toCompletableFuture()
+              .thenRun(
+                  () -> {
+                    try {
+                      read.set(self.get().get());
+                    } catch (Exception e) {
+                      read.set(e);
+                    }
+                  });
+          staged.countDown();
+        });
+    assertThat(read.get()).isEqualTo("done");
+  }
 }

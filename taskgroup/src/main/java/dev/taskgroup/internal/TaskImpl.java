@@ -802,6 +802,7 @@ public final class TaskImpl<T> extends ThreadState
   public T get() throws InterruptedException, ExecutionException {
     int s = flags & OUTCOME;
     if (s == RUNNING) {
+      refuseWaitForItself("get()");
       s = await(false, 0L);
     }
     return report(s);
@@ -812,6 +813,9 @@ public final class TaskImpl<T> extends ThreadState
       throws InterruptedException, ExecutionException, TimeoutException {
     long nanos = unit.toNanos(timeout);
     int s = flags & OUTCOME;
+    if (s == RUNNING) {
+      refuseWaitForItself("get(timeout, unit)");
+    }
     if (s == RUNNING && (s = await(true, nanos)) == RUNNING) {
       throw new TimeoutException(describe() + " did not finish within " + timeout + " " + unit);
     }
@@ -871,6 +875,25 @@ public final class TaskImpl<T> extends ThreadState
       throw new FailedTaskException(this, (Throwable) payload);
     }
     throw new CancellationException(describe() + " was cancelled");
+  }
+
+  /**
+   * The misuse of a task waiting for its own outcome on its own thread (its work, or the onFailure
+   * handler it runs for its failure): the outcome is set by that thread once the work and handler
+   * have returned, so the wait could end only by a cancellation (or, timed, never with a result).
+   * Refused at once, as asyncio refuses a task awaiting itself; nothing is changed.
+   */
+  private void refuseWaitForItself(String call) {
+    if (thread == Thread.currentThread()) {
+      throw new IllegalStateException(
+          "Task."
+              + call
+              + " on "
+              + describe()
+              + " from its own thread: the task ends only after its thread returns, so this"
+              + " would wait until it is cancelled; return the value from the work instead, or"
+              + " read it from another thread (the body, a sibling)");
+    }
   }
 
   /** Waits until the state is set, the time is up (timed) or the caller is interrupted. */
