@@ -949,42 +949,38 @@ class MisuseSweepTest {
   }
 
   @Test
-  void aTaskWaitingForItselfIsNotAnUnbreakableDeadlock() throws Exception {
-    // Future.get() from the task's own thread can never return; FutureTask hangs too. Here the
-    // group's cancellation must still end it (the get is a checkpoint), so run returns.
+  void aTaskWaitingForItselfIsRefusedNotADeadlock() throws Exception {
+    // Future.get() from the task's own thread could never return with the outcome (FutureTask
+    // hangs); asyncio refuses a task awaiting itself. Here it throws at once, and the misuse,
+    // rethrown by the work, is the group's failure.
     TaskGroup g = TaskGroup.create();
     AtomicReference<Task<String>> self = new AtomicReference<>();
-    AtomicReference<Thread> selfThread = new AtomicReference<>();
     CountDownLatch published = new CountDownLatch(1);
     AtomicReference<Throwable> selfGet = new AtomicReference<>();
-    g.run(
-        () -> {
-          self.set(
-              g.fork(
-                  () -> {
-                    selfThread.set(Thread.currentThread());
-                    published.await();
-                    try {
-                      return self.get().get();
-                    } catch (Throwable e) {
-                      selfGet.set(e);
-                      throw e;
-                    }
-                  }));
-          published.countDown();
-          Probes.awaitTrue(
-              "child parked in its own get",
-              Duration.ofSeconds(10),
-              () ->
-                  selfThread.get() != null
-                      && selfThread.get().getState() == Thread.State.WAITING
-                      && Arrays.stream(selfThread.get().getStackTrace())
-                          .anyMatch(f -> f.getMethodName().equals("get")));
-          g.cancel("self-wait");
-        });
-    System.out.println("a task's get() on itself ended with: " + selfGet.get());
-    assertThat(selfGet.get()).isInstanceOf(InterruptedException.class);
-    assertThat(g.cancelCaught()).isTrue();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                g.run(
+                    () -> {
+                      self.set(
+                          g.fork(
+                              () -> {
+                                published.await();
+                                try {
+                                  return self.get().get();
+                                } catch (Throwable e) {
+                                  selfGet.set(e);
+                                  throw e;
+                                }
+                              }));
+                      published.countDown();
+                    }));
+    assertThat(selfGet.get())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("from its own thread");
+    assertThat(thrown).isInstanceOf(TaskGroupException.class);
+    assertThat(((TaskGroupException) thrown).failures()).containsExactly(selfGet.get());
+    assertThat(self.get().exceptionNow()).isSameAs(selfGet.get());
   }
 
   @Test
