@@ -877,7 +877,11 @@ class DiagnosticsSweepTest {
     assertThat(cancels)
         .filteredOn(e -> String.valueOf(e.getString("scope")).startsWith("task 'jfr-victim'"))
         .singleElement()
-        .satisfies(e -> assertThat(e.getString("reason")).startsWith("task cancelled by"));
+        .satisfies(
+            e ->
+                assertThat(e.getString("reason"))
+                    .startsWith("cancelled by ")
+                    .endsWith(": Task.cancel() called"));
     assertThat(cancels)
         .filteredOn(e -> "group 'jfr-failing'".equals(e.getString("scope")))
         .singleElement()

@@ -2,6 +2,7 @@ package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import dev.taskgroup.Fixtures.ThreadKind;
@@ -315,5 +316,33 @@ class TaskTest {
           staged.countDown();
         });
     assertThat(read.get()).isEqualTo("done");
+  }
+
+  @Test
+  void theCancellationATaskCancelSendsNamesTheTaskOnceAndWhoCancelledIt() throws Exception {
+    TaskGroup g = TaskGroup.named("orders");
+    AtomicReference<Throwable> seen = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    g.run(
+        () -> {
+          Task<Void> fetch =
+              g.fork(
+                  "fetch",
+                  () -> {
+                    started.countDown();
+                    try {
+                      new CountDownLatch(1).await();
+                    } catch (InterruptedException e) {
+                      seen.set(catchThrowable(CancelScope::checkpoint)); // the library's own
+                      throw e;
+                    }
+                  });
+          started.await();
+          Thread.ofPlatform().name("canceller").start(() -> fetch.cancel(true)).join();
+        });
+    assertThat(seen.get())
+        .isInstanceOf(CancelledException.class)
+        .hasMessage(
+            "task 'fetch' of group 'orders' cancelled by thread \"canceller\": Task.cancel() called");
   }
 }

@@ -45,7 +45,7 @@ public record CancelReason(Kind kind, String text, String threadName, long atNan
       case DEADLINE -> "deadline expired";
       case FAILURE -> "cancelled because of a failure (" + text + ")";
       case OWNER_INTERRUPTED -> "cancelled because its owner was interrupted";
-      case TASK_CANCEL -> "task cancelled by " + by;
+      case TASK_CANCEL -> "cancelled by " + by + ": Task.cancel() called";
     };
   }
 }
