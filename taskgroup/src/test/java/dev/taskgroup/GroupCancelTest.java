@@ -229,9 +229,10 @@ class GroupCancelTest {
   void cancelAfterExitOnlySetsCancelCalled() throws Exception {
     TaskGroup group = TaskGroup.create();
     group.run(() -> group.fork(() -> "x"));
-    group.cancel();
+    group.cancel("late");
     assertThat(group.cancelCalled()).isTrue();
     assertThat(group.cancelCaught()).isFalse();
+    assertThat(group.cancelScope().cancelReason()).as("not cancelled: no reason").isEmpty();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
   }
 

@@ -69,9 +69,10 @@ class ScopeContractTest {
   void cancelAfterTheScopeExitedOnlySetsCancelCalled() throws Exception {
     var scope = CancelScope.create();
     scope.run(() -> {});
-    scope.cancel();
+    scope.cancel("late");
     assertThat(scope.cancelCalled()).isTrue();
     assertThat(scope.cancelCaught()).isFalse();
+    assertThat(scope.cancelReason()).as("not cancelled: no reason").isEmpty();
     assertThat(Thread.currentThread().isInterrupted()).isFalse();
     assertThat(scope.toString()).isEqualTo("CancelScope[done]");
   }

@@ -302,12 +302,12 @@ public abstract class Scope {
    * @return whether {@link #afterCancelled()} must now deliver the cancellation
    */
   final boolean markCancelled(CancelReason why, int bit) {
-    if (reason() == null) {
-      recordReason(why);
+    if (reason() == null && (flags & EXITED) == 0) {
+      recordReason(why); // after the exit a cancel() only sets cancelCalled: no reason, no event
     }
     runningCancelled(1); // counted first, taken back below unless this made it cancelled-running
     int before = setFlags(bit);
-    if ((before & CANCELLED) == 0) {
+    if ((before & (CANCELLED | EXITED)) == 0) {
       Events.cancel(this, reason());
     }
     boolean running = (before & CANCELLED) == 0 && (before & (ENTERED | EXITED)) == ENTERED;
