@@ -175,7 +175,9 @@ public final class TaskGroup {
      * @param factory the factory; a factory that throws, returns null or returns a thread already
      *     started makes {@code fork} throw {@link java.util.concurrent.RejectedExecutionException}
      *     (and leaves that thread as it was); a thread whose {@code start()} throws after the
-     *     thread started runs the child all the same, and what it threw is a failure of the group
+     *     thread started keeps the child (the fork returns its task, and the group waits for it),
+     *     and what it threw is a failure of the group, which under {@link FailurePolicy#CANCEL_ALL}
+     *     cancels the group, so that the child's work may then never begin
      * @return this builder
      * @throws NullPointerException if {@code factory} is null
      */
