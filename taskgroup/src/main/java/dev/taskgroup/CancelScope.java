@@ -79,7 +79,9 @@ import java.util.concurrent.TimeoutException;
  * the cancellation, an {@link java.io.IOException} of a kind an interrupt makes a blocking call
  * throw: a {@link java.net.SocketException} (on a virtual thread, a socket closed by the interrupt
  * throws one), a {@link java.nio.channels.ClosedChannelException} or a {@link
- * java.nio.channels.FileLockInterruptionException}, itself or in its cause chain. Every other
+ * java.nio.channels.FileLockInterruptionException}, itself or in its cause chain; and a {@link
+ * java.util.concurrent.BrokenBarrierException}, itself or in its cause chain (the other parties at
+ * a {@code CyclicBarrier} get one when the cancellation interrupts one of them). Every other
  * exception passes through unchanged, and is a failure: any other {@code IOException} too (a
  * missing file, a full disk), even one that leaves after the cancellation came (thrown, then the
  * body cancelled its own group in a {@code finally}). An exception is judged once, at the innermost

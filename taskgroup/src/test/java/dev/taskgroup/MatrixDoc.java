@@ -52,7 +52,9 @@ final class MatrixDoc {
 
       - An interrupt ends the JDK's own waits (`BlockingQueue`, `Condition`, `Object.wait`,
         `Thread.sleep`, `Future.get`, `Process.waitFor`, `HttpClient.send`) on either kind of
-        thread, and socket I/O on a virtual thread, where it also **closes the socket**.
+        thread, and socket I/O on a virtual thread, where it also **closes the socket**. At a
+        `CyclicBarrier` the party interrupted first gets `InterruptedException` and the others
+        `BrokenBarrierException`, which in a cancelled thread counts as the cancellation too.
       - It does not end socket I/O on a platform thread, `Lock.lock()`, `synchronized` entry,
         `CompletableFuture.join`, `Phaser.awaitAdvance` (measured apart from the table), a read
         from a process's output, a JDBC query run by an embedded database or, on a platform

@@ -13,6 +13,7 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CancellationException;
 
 /**
@@ -30,7 +31,8 @@ import java.util.concurrent.CancellationException;
  *            wraps the cancellation it caught) stays a failure, as below;
  *   by state an IOException of a kind an interrupt raises (isInterruptIoKind: a SocketException,
  *            ClosedChannelException or FileLockInterruptionException in its chain) leaving
- *            while a cancellation's interrupt is still pending, or any Exception thrown after
+ *            while a cancellation's interrupt is still pending, a BrokenBarrierException in its
+ *            chain (a barrier broken by a party's interrupt), or any Exception thrown after
  *            an onCancel / closeOnCancel action the thread registered has started for the
  *            cancellation (the action's effect): a cancellation only where the thread's state
  *            says so; never an action's own failure. Only those kinds: an exception carries no
@@ -61,9 +63,10 @@ public final class Cancellation {
    * Whether {@code t}, thrown in a thread that is effectively cancelled, is the cancellation itself
    * rather than a failure: a cancellation by type, an {@link IOException} of a kind an interrupt
    * raises ({@link #isInterruptIoKind}) while the thread's interrupt status is still set by the
-   * cancellation, or any {@link Exception} thrown after an action the thread registered with {@code
-   * onCancel} started for this cancellation; never an exception judged a failure at an earlier
-   * scope exit, nor an action's own failure.
+   * cancellation, a {@link BrokenBarrierException} ({@link #isBrokenBarrier}), or any {@link
+   * Exception} thrown after an action the thread registered with {@code onCancel} started for this
+   * cancellation; never an exception judged a failure at an earlier scope exit, nor an action's own
+   * failure.
    */
   public static boolean isCancellation(Throwable t, ThreadState ts) {
     return switch (judgeByType(t, ts.judgedFailures())) {
@@ -71,8 +74,28 @@ public final class Cancellation {
       case FAILURE -> false;
       default ->
           // (an action's own failure, thrown by close(), was judged a failure there: FAILURE above)
-          (isInterruptIoKind(t) && ts.cancellationInterruptPending()) || isHookEffect(t, ts);
+          (isInterruptIoKind(t) && ts.cancellationInterruptPending())
+              || isBrokenBarrier(t)
+              || isHookEffect(t, ts);
     };
+  }
+
+  /**
+   * Whether {@code t} is a {@link BrokenBarrierException}, itself or in its cause chain: what the
+   * other parties waiting at a {@code CyclicBarrier} get when the cancellation interrupts one of
+   * them (and what a party woken by that break before its own interrupt came gets, with no
+   * interrupt pending yet: so no interrupt is asked for). Thrown in a cancelled thread, the barrier
+   * was most likely broken by that cancellation, as a channel the interrupt closed is for the other
+   * threads blocked on it.
+   */
+  private static boolean isBrokenBarrier(Throwable t) {
+    int depth = 0;
+    for (Throwable c = t; c != null && depth < MAX_CAUSE_DEPTH; c = causeOf(c), depth++) {
+      if (c instanceof BrokenBarrierException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
