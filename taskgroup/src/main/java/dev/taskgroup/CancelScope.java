@@ -474,7 +474,7 @@ public final class CancelScope {
    * those of the innermost group around the calling thread, which wrap it here, on the calling
    * thread. Its thread inherits no inheritable thread locals (it is started by whichever thread
    * delivers the cancellation, whose values are not the registrant's): carry context into it with a
-   * propagator.
+   * propagator. It runs with the registrant's context class loader, whoever cancels.
    *
    * {@snippet :
    * try (var hook = CancelScope.onCancel(statement::cancel)) {

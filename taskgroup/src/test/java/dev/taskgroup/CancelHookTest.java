@@ -800,6 +800,40 @@ class CancelHookTest {
   }
 
   /**
+   * The action runs with the registrant's context class loader, not with that of whoever delivers
+   * the cancellation (the canceller's, or a library thread's): an action that loads a driver class
+   * of a web application finds it.
+   */
+  @RepeatedTest(3)
+  void anActionRunsWithTheRegistrantsContextClassLoader() throws Exception {
+    ClassLoader registrants = new java.net.URLClassLoader(new java.net.URL[0], null);
+    ClassLoader cancellers = new java.net.URLClassLoader(new java.net.URL[0], null);
+    AtomicReference<ClassLoader> seen = new AtomicReference<>();
+    CountDownLatch registered = new CountDownLatch(1);
+    TaskGroup g = TaskGroup.create();
+    g.run(
+        () -> {
+          g.fork(
+              () -> {
+                Thread.currentThread().setContextClassLoader(registrants);
+                try (var hook =
+                    CancelScope.onCancel(
+                        () -> seen.set(Thread.currentThread().getContextClassLoader()))) {
+                  registered.countDown();
+                  Thread.sleep(60_000);
+                }
+                return null;
+              });
+          registered.await();
+          Thread canceller = Thread.ofPlatform().unstarted(g::cancel);
+          canceller.setContextClassLoader(cancellers);
+          canceller.start();
+          canceller.join();
+        });
+    assertThat(seen.get()).isSameAs(registrants);
+  }
+
+  /**
    * Many registrations open at once in one scope (a server keeping one per live connection) cost
    * each the same: registering checked every one already open, and 100 000 took minutes. The
    * registrations are then closed in a random order, most of them; the scope's cancel runs exactly

@@ -50,6 +50,13 @@ public final class CancelHook implements CancelScope.Registration {
   private Scope scope;
 
   private Body action;
+
+  /**
+   * The registrant's context class loader, which the action runs with (its thread is started by
+   * whichever thread delivers the cancellation); written and dropped with the action.
+   */
+  private ClassLoader loader;
+
   private volatile int state;
 
   /** Counted down when a fired action has ended. */
@@ -88,6 +95,9 @@ public final class CancelHook implements CancelScope.Registration {
   private CancelHook(Scope scope, Body action) {
     this.scope = scope;
     this.action = action;
+    if (action != null) {
+      this.loader = Thread.currentThread().getContextClassLoader(); // made by the registrant
+    }
   }
 
   /**
@@ -132,6 +142,7 @@ public final class CancelHook implements CancelScope.Registration {
       if (h.state == OPEN && STATE.compareAndSet(h, OPEN, CLOSED)) {
         h.scope = null;
         h.action = null;
+        h.loader = null;
       }
     }
   }
@@ -226,6 +237,7 @@ public final class CancelHook implements CancelScope.Registration {
     boolean threw = false;
     Body a = action;
     try {
+      Thread.currentThread().setContextClassLoader(loader);
       a.run();
     } catch (Throwable t) {
       threw = true;
@@ -248,6 +260,7 @@ public final class CancelHook implements CancelScope.Registration {
     runner = null;
     scope = null;
     action = null;
+    loader = null;
     state = RAN;
     ran.countDown();
     if (reportTo != null) {
@@ -311,6 +324,7 @@ public final class CancelHook implements CancelScope.Registration {
     if (STATE.compareAndSet(this, OPEN, CLOSED)) {
       scope = null;
       action = null;
+      loader = null;
       return;
     }
     if (state == CLOSED || Thread.currentThread() == runner) {
