@@ -110,8 +110,8 @@ import java.util.concurrent.TimeoutException;
  * is set again, or thrown, after the scope exits. One that arrives while the library's own
  * interrupt is pending cannot be told apart from it and may be absorbed with it; so may one that
  * arrives after the body caught the library's interrupt and went on (it looks like that interrupt
- * set again by the body, {@code Thread.currentThread().interrupt()} in a {@code catch}); so may
- * one whose {@code InterruptedException} is still on its way out of the body when the cancellation
+ * set again by the body, {@code Thread.currentThread().interrupt()} in a {@code catch}); so may one
+ * whose {@code InterruptedException} is still on its way out of the body when the cancellation
  * comes (it leaves with the library's interrupt pending behind it, as after that idiom); and one
  * that ends a blocking call in a shielded scope while a scope outside the shield is cancelled (its
  * {@code InterruptedException} leaves the shield looking like that cancellation).
