@@ -208,10 +208,15 @@ public abstract class Scope {
     }
   }
 
-  /** Whether no node from {@code from} up to (not including) {@code until} is shielded now. */
-  private static boolean noShieldBelow(Scope from, Scope until) {
+  /**
+   * Whether no node from {@code from} up to (not including) {@code until} is shielded now; false
+   * too if the chain no longer reaches {@code until}: a group entered directly in a task whose run
+   * ended meanwhile drops its parent link (EnteredScope.forgetThreadAfterRun), so the caller walks
+   * again over the chain as it is now.
+   */
+  static boolean noShieldBelow(Scope from, Scope until) {
     for (Scope s = from; s != until; s = s.parent) {
-      if ((s.flags & SHIELDED) != 0) {
+      if (s == null || (s.flags & SHIELDED) != 0) {
         return false;
       }
     }
