@@ -188,7 +188,11 @@ public final class TaskGroup {
      * waits, in FIFO order, for a child to finish. It stops waiting when the group is cancelled,
      * and starts nothing: {@code fork} returns a task already {@code CANCELLED} and {@code start}
      * throws {@link CancelledException}, whichever thread called it, even one outside the group
-     * (not interrupted by the cancellation) while a child keeps its place through it.
+     * (not interrupted by the cancellation) while a child keeps its place through it. A fork
+     * waiting on a thread outside the group does not keep the group open: should the group's body
+     * have returned and its last child end while the fork waits, the group finishes, and the fork
+     * throws {@link IllegalStateException} as any fork into a finished group does (or starts its
+     * child, if it took the place first).
      *
      * <p>A fork from inside one of the group's own children never waits: it returns at once, and
      * the new child waits for its place on its own thread, in the same FIFO order (its turn is
