@@ -19,8 +19,9 @@ import java.util.function.Consumer;
  *
  * <p>{@link #run(Body)} runs the body in the calling thread; the body (and any child) may {@link
  * #fork} children, each on its own thread (virtual by default). {@code run} returns only when the
- * body and every child have finished, whatever happens; no thread outlives the group, and no
- * interrupt the group delivered is left on the caller.
+ * body and every child have finished, whatever happens; no child's code outlives the group (a
+ * child's thread, done with all of it, may take a moment more to terminate, as under {@code
+ * StructuredTaskScope}), and no interrupt the group delivered is left on the caller.
  *
  * {@snippet :
  * var group = TaskGroup.named("search");
