@@ -768,19 +768,30 @@ class CancelHookTest {
   /**
    * The action's thread is started by whichever thread delivers the cancellation; it inherits none
    * of that thread's inheritable thread locals (they would be one request's values in another's
-   * action), as the javadoc of onCancel says.
+   * action), and it runs with the registrant's context class loader, not the canceller's (an action
+   * that loads a driver class of a web application finds it), as the javadoc of onCancel says.
    */
   @RepeatedTest(5)
-  void anActionInheritsNoInheritableThreadLocalOfTheCanceller() throws Exception {
+  void anActionGetsNoInheritableThreadLocalOfTheCancellerAndTheRegistrantsClassLoader()
+      throws Exception {
     InheritableThreadLocal<String> request = new InheritableThreadLocal<>();
-    AtomicReference<String> seen = new AtomicReference<>("action did not run");
+    ClassLoader registrants = new java.net.URLClassLoader(new java.net.URL[0], null);
+    ClassLoader cancellers = new java.net.URLClassLoader(new java.net.URL[0], null);
+    AtomicReference<String> seenRequest = new AtomicReference<>("action did not run");
+    AtomicReference<ClassLoader> seenLoader = new AtomicReference<>();
     CountDownLatch registered = new CountDownLatch(1);
     TaskGroup g = TaskGroup.create();
     g.run(
         () -> {
           g.fork(
               () -> {
-                try (var hook = CancelScope.onCancel(() -> seen.set(request.get()))) {
+                Thread.currentThread().setContextClassLoader(registrants);
+                Body action =
+                    () -> {
+                      seenRequest.set(request.get());
+                      seenLoader.set(Thread.currentThread().getContextClassLoader());
+                    };
+                try (var hook = CancelScope.onCancel(action)) {
                   registered.countDown();
                   Thread.sleep(60_000);
                 }
@@ -789,48 +800,17 @@ class CancelHookTest {
           registered.await();
           Thread canceller =
               Thread.ofPlatform()
-                  .start(
+                  .unstarted(
                       () -> {
                         request.set("the canceller's request");
                         g.cancel();
                       });
-          canceller.join();
-        });
-    assertThat(seen.get()).isNull();
-  }
-
-  /**
-   * The action runs with the registrant's context class loader, not with that of whoever delivers
-   * the cancellation (the canceller's, or a library thread's): an action that loads a driver class
-   * of a web application finds it.
-   */
-  @RepeatedTest(3)
-  void anActionRunsWithTheRegistrantsContextClassLoader() throws Exception {
-    ClassLoader registrants = new java.net.URLClassLoader(new java.net.URL[0], null);
-    ClassLoader cancellers = new java.net.URLClassLoader(new java.net.URL[0], null);
-    AtomicReference<ClassLoader> seen = new AtomicReference<>();
-    CountDownLatch registered = new CountDownLatch(1);
-    TaskGroup g = TaskGroup.create();
-    g.run(
-        () -> {
-          g.fork(
-              () -> {
-                Thread.currentThread().setContextClassLoader(registrants);
-                try (var hook =
-                    CancelScope.onCancel(
-                        () -> seen.set(Thread.currentThread().getContextClassLoader()))) {
-                  registered.countDown();
-                  Thread.sleep(60_000);
-                }
-                return null;
-              });
-          registered.await();
-          Thread canceller = Thread.ofPlatform().unstarted(g::cancel);
           canceller.setContextClassLoader(cancellers);
           canceller.start();
           canceller.join();
         });
-    assertThat(seen.get()).isSameAs(registrants);
+    assertThat(seenRequest.get()).isNull();
+    assertThat(seenLoader.get()).isSameAs(registrants);
   }
 
   /**
