@@ -366,4 +366,61 @@ class MaxConcurrencyTest {
     assertThat(fallback.get().state()).isEqualTo(Future.State.SUCCESS);
     assertThat(fallback.get().resultNow()).isEqualTo("fallback");
   }
+
+  /**
+   * A start() from a child of a full bounded group: its new child waits for a place on its own
+   * thread, and until its work signals it is cancelled with the caller's scope, not with the group.
+   * With the caller in a shield, the group's cancellation reaches neither; the wait must still end
+   * with it and start nothing (start throws CancelledException). The work ran, in the cancelled
+   * group, and start returned its value.
+   */
+  @ParameterizedTest
+  @ValueSource(booleans = {true, false})
+  void aStartWaitingForAPlaceStartsNothingOnceTheGroupIsCancelled(boolean shielded)
+      throws Exception {
+    for (int round = 0; round < 10; round++) {
+      TaskGroup g = TaskGroup.builder().maxConcurrency(2).build();
+      CountDownLatch bothRunning = new CountDownLatch(2);
+      CountDownLatch fail = new CountDownLatch(1);
+      AtomicReference<Thread> starter = new AtomicReference<>();
+      AtomicReference<Throwable> startThrew = new AtomicReference<>();
+      AtomicBoolean workRan = new AtomicBoolean();
+      RuntimeException boom = new RuntimeException("boom");
+      CancelScope.Block<Exception> startOne =
+          () -> startThrew.set(catchThrowable(() -> g.start(signal -> workRan.set(true))));
+      Throwable thrown =
+          catchThrowable(
+              () ->
+                  g.run(
+                      () -> {
+                        g.fork(
+                            () -> {
+                              bothRunning.countDown();
+                              bothRunning.await();
+                              starter.set(Thread.currentThread());
+                              if (shielded) {
+                                CancelScope.shielded().run(startOne);
+                              } else {
+                                startOne.run();
+                              }
+                            });
+                        g.fork(
+                            () -> {
+                              bothRunning.countDown();
+                              fail.await(); // holds the second place until the start waits
+                              throw boom;
+                            });
+                        Probes.awaitTrue(
+                            "the start waiting for its child's place",
+                            java.time.Duration.ofSeconds(20),
+                            () ->
+                                starter.get() != null
+                                    && starter.get().getState() == Thread.State.WAITING);
+                        fail.countDown();
+                      }));
+      assertThat(workRan).as("round %d: the work ran in a cancelled group", round).isFalse();
+      assertThat(startThrew.get()).isInstanceOf(CancelledException.class);
+      assertThat(((TaskGroupException) thrown).failures()).containsExactly(boom);
+    }
+  }
 }

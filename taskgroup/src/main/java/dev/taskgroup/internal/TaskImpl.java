@@ -651,10 +651,19 @@ public final class TaskImpl<T> extends ThreadState
     TaskExtras x = extras;
     Places.Ticket t = x.placeTicket;
     x.placeTicket = null; // granted or withdrawn below: nothing left to give up
+    // A start() child is cancelled with its caller's scope until it signals, not with its group:
+    // the group's cancellation does not interrupt it (a shield above the caller may hide it). Yet
+    // a wait for a place ends when the group is cancelled, and starts nothing, whoever waits:
+    // such a child waits as a thread outside the group does, looking at the group itself.
+    Group g = group();
+    Group watched = awaitingSignal() ? g : null;
     try {
-      group().places.await(t, null); // the turn the fork took (Forks.reserveInThread)
+      if (!g.places.await(t, watched)) { // the turn the fork took (Forks.reserveInThread)
+        setPlace(PLACE_NONE); // withdrawn: the group was cancelled first
+        return false;
+      }
       setPlace(PLACE_HELD);
-      return !effectivelyCancelled(this);
+      return !effectivelyCancelled(this) && (watched == null || !effectivelyCancelled(watched));
     } catch (InterruptedException e) {
       setPlace(PLACE_NONE);
       return false;
