@@ -13,8 +13,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The lost-failure hunt, second round: where a failure meets a cancellation, and where the failure
@@ -999,71 +997,5 @@ class LostFailureHuntTest {
       assertThat(((TaskGroupException) thrown).failures())
           .containsExactly(childFailure, closeFailure);
     }
-  }
-
-  /**
-   * A CancellationException that Task.get() throws in a shield (where nothing is cancelled: the
-   * sibling was cancelled by the group, not the reader) is a failure on its own account, judged so
-   * at the shield's exit; that judgment travels with it, so the cancelled exits further out (the
-   * group's body, or the reading child) must not take it for the cancellation. It was dropped.
-   */
-  @ParameterizedTest
-  @CsvSource({"body,failure", "body,cancel", "child,failure", "child,cancel"})
-  void aCancellationExceptionReadInAShieldStaysAFailureOutsideIt(String reader, String cancelBy)
-      throws Exception {
-    TaskGroup g = TaskGroup.named("g");
-    java.util.concurrent.atomic.AtomicReference<Throwable> read =
-        new java.util.concurrent.atomic.AtomicReference<>();
-    RuntimeException boom = new RuntimeException("boom");
-    Throwable thrown =
-        catchThrowable(
-            () ->
-                g.run(
-                    () -> {
-                      Task<Void> sleeper = g.fork(() -> new CountDownLatch(1).await());
-                      CountDownLatch inShield = new CountDownLatch(1);
-                      if (reader.equals("child")) { // in its shield before the cancellation
-                        g.fork(() -> readInAShield(sleeper, read, inShield));
-                        inShield.await();
-                      }
-                      if (cancelBy.equals("failure")) {
-                        g.fork(
-                            () -> {
-                              throw boom;
-                            });
-                      } else {
-                        g.cancel("enough");
-                      }
-                      if (reader.equals("body")) {
-                        readInAShield(sleeper, read, inShield);
-                      }
-                    }));
-    assertThat(read.get()).isInstanceOf(java.util.concurrent.CancellationException.class);
-    assertThat(thrown).isInstanceOf(TaskGroupException.class);
-    assertThat(((TaskGroupException) thrown).failures())
-        .containsExactlyInAnyOrderElementsOf(
-            cancelBy.equals("failure")
-                ? java.util.List.of(boom, read.get())
-                : java.util.List.of(read.get()));
-  }
-
-  /** Reads a cancelled task in a shield, keeps the CancellationException and rethrows it. */
-  private static Void readInAShield(
-      Task<Void> sibling,
-      java.util.concurrent.atomic.AtomicReference<Throwable> read,
-      CountDownLatch inShield)
-      throws Exception {
-    CancelScope.shielded()
-        .run(
-            () -> {
-              inShield.countDown();
-              try {
-                sibling.get(); // waits: nothing is cancelled in here
-              } catch (java.util.concurrent.CancellationException e) {
-                read.set(e);
-                throw e;
-              }
-            });
-    return null;
   }
 }

@@ -140,15 +140,9 @@ public final class Cancellation {
   static void judgedFailure(Throwable t, ThreadState ts) {
     Verdict v = judgeByType(t, null);
     // A cancellation only in the cause chain (a cleanup failure in a shield that wraps the
-    // cancellation it caught) was judged a failure here too; one of the interrupt types itself,
-    // rethrown from a shield, stays the cancellation: it may be the library's own interrupt,
-    // delivered before the shield went up. A CancellationException never is: the library throws
-    // one only to a Task.get() caller that is not cancelled (a cancelled one gets the
-    // cancellation), so one that left here uncancelled is a failure on its own account (the get()
-    // of a task somebody cancelled, read in a shield), also at the cancelled exits further out.
-    if (v == Verdict.UNDECIDED
-        || (v == Verdict.CANCELLATION
-            && (!isCancellationType(t) || t instanceof CancellationException))) {
+    // cancellation it caught) was judged a failure here too; one of the cancellation types itself,
+    // rethrown from a shield, stays the cancellation.
+    if (v == Verdict.UNDECIDED || (v == Verdict.CANCELLATION && !isCancellationType(t))) {
       ts.judgedFailure(t);
     }
   }
