@@ -88,7 +88,11 @@ import java.util.concurrent.TimeoutException;
  * scope exit it reaches, and the judgment travels with it: a {@code SocketException} that leaves a
  * shielded scope (where nothing is cancelled) is a failure at every exit further out too, even
  * though the cancellation outside is delivered again as it leaves the shield. So cleanup whose
- * network failures matter runs in a {@linkplain #shielded() shielded} scope. A {@link
+ * network failures matter runs in a {@linkplain #shielded() shielded} scope. The cancellation types
+ * themselves are judged again at each exit: an {@code InterruptedException} or a {@code
+ * CancellationException} that leaves a shield (the {@code get()} of a task the group's cancellation
+ * cancelled, read in shielded cleanup and let through) is taken for the cancellation at the next
+ * exit in a cancelled region. Wrap it inside the shield if it must count as a failure. A {@link
  * TaskGroupException}, and the {@link java.util.concurrent.ExecutionException} of {@link
  * Task#get()}, are always failures, whatever their causes.
  *
