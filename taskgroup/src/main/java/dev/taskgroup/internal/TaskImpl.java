@@ -763,6 +763,33 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public boolean cancel(boolean mayInterruptIfRunning) {
+    boolean won = claimCancelledOutcome();
+    int s = flags;
+    if (!won && ((s & OUTCOME) != CANCELLED_STATE || (s & (CANCELLED | EXITED | FINISHED)) != 0)) {
+      return false; // done otherwise, cancelled and marked, ended, or never started: nothing owed
+    }
+    // The cancellation is delivered first: waking the waiters completes the future, which runs
+    // its dependent stages on this thread, user code that must not hold back the interrupt (a
+    // stage waiting for the task to stop would wait for ever). A canceller that lost the race to
+    // another delivers too (marking is idempotent): the winner may not have marked the task's
+    // scope yet, and this caller's future.cancel() completes the future and runs its stages now,
+    // which must find the task cancelled in every respect, not only its outcome.
+    cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
+    if (!won) {
+      return false;
+    }
+    TaskExtras x = extras;
+    if (x != null) { // else a waiter that pushes itself later sees the state before it parks
+      x.outcomeSet(); // the task's thread, ending meanwhile, may have done it already (complete)
+    }
+    return true;
+  }
+
+  /**
+   * The first half of {@link #cancel(boolean)}: moves the outcome from RUNNING to CANCELLED, and
+   * says whether this call did.
+   */
+  boolean claimCancelledOutcome() {
     int s;
     do {
       s = flags;
@@ -770,14 +797,6 @@ public final class TaskImpl<T> extends ThreadState
         return false;
       }
     } while (!FLAGS.compareAndSet(this, s, s | CANCELLED_STATE));
-    // The cancellation is delivered first: waking the waiters completes the future, which runs
-    // its dependent stages on this thread, user code that must not hold back the interrupt (a
-    // stage waiting for the task to stop would wait for ever).
-    cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
-    TaskExtras x = extras;
-    if (x != null) { // else a waiter that pushes itself later sees the state before it parks
-      x.outcomeSet(); // the task's thread, ending meanwhile, may have done it already (complete)
-    }
     return true;
   }
 
