@@ -26,6 +26,8 @@ import java.util.concurrent.Future;
  * interrupt, until the work ends. Once {@code cancel} returns {@code true} the state is {@code
  * CANCELLED} and a result that arrives later is dropped. A failure that arrives later is still a
  * failure of the group: failures are never lost. The group waits for the task's thread either way.
+ * When several threads cancel the task at once, one call returns {@code true}, and whichever
+ * returns, the cancellation has reached the task's code by then (unless the work had ended).
  *
  * <p><b>Reading an outcome from a cancelled thread.</b> {@link #get()} and {@link #get(long,
  * java.util.concurrent.TimeUnit)} are checkpoints for a task that did not succeed: when the calling
