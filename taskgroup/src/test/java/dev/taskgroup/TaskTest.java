@@ -345,4 +345,36 @@ class TaskTest {
         .hasMessage(
             "task 'fetch' of group 'orders' cancelled by thread \"canceller\": Task.cancel() called");
   }
+
+  @RepeatedTest(3)
+  @Timeout(20)
+  void aReaderThatIsNotCancelledLearnsWhyTheTaskWasCancelled() throws Exception {
+    TaskGroup g = TaskGroup.named("orders");
+    CountDownLatch started = new CountDownLatch(2);
+    AtomicReference<Task<Void>> byGroup = new AtomicReference<>();
+    AtomicReference<Task<Void>> byTask = new AtomicReference<>();
+    g.run(
+        () -> {
+          byGroup.set(g.fork("fetch", () -> parkUntilCancelled(started)));
+          byTask.set(g.fork("price", () -> parkUntilCancelled(started)));
+          started.await();
+          Thread.ofPlatform().name("canceller").start(() -> byTask.get().cancel(true)).join();
+          Thread.ofPlatform().name("stopper").start(() -> g.cancel("shutting down")).join();
+        });
+    assertThat(catchThrowable(byGroup.get()::get))
+        .isInstanceOf(CancellationException.class)
+        .hasMessage(
+            "task 'fetch' of group 'orders' was cancelled (cancelled by thread \"stopper\": shutting"
+                + " down)");
+    assertThat(catchThrowable(byTask.get()::resultNow))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage(
+            "task 'price' of group 'orders' was cancelled (cancelled by thread \"canceller\":"
+                + " Task.cancel() called)");
+  }
+
+  private static void parkUntilCancelled(CountDownLatch started) throws InterruptedException {
+    started.countDown();
+    new CountDownLatch(1).await();
+  }
 }

@@ -856,7 +856,7 @@ public final class TaskImpl<T> extends ThreadState
     return switch (flags & OUTCOME) {
       case SUCCESS -> (T) payload;
       case FAILED -> throw new IllegalStateException(describe() + " failed");
-      case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
+      case CANCELLED_STATE -> throw new IllegalStateException(cancelledMessage());
       default -> throw new IllegalStateException(describe() + " has not completed");
     };
   }
@@ -866,7 +866,7 @@ public final class TaskImpl<T> extends ThreadState
     return switch (flags & OUTCOME) {
       case FAILED -> (Throwable) payload;
       case SUCCESS -> throw new IllegalStateException(describe() + " completed with a result");
-      case CANCELLED_STATE -> throw new IllegalStateException(describe() + " was cancelled");
+      case CANCELLED_STATE -> throw new IllegalStateException(cancelledMessage());
       default -> throw new IllegalStateException(describe() + " has not completed");
     };
   }
@@ -902,7 +902,22 @@ public final class TaskImpl<T> extends ThreadState
     if (s == FAILED) {
       throw new FailedTaskException(this, (Throwable) payload);
     }
-    throw new CancellationException(describe() + " was cancelled");
+    throw new CancellationException(cancelledMessage());
+  }
+
+  /**
+   * "task 'x' of group 'g' was cancelled", and why when that is known: the task's own reason
+   * (Task.cancel), else its group's (cancel, a failure, the deadline), as asyncio's waiter sees the
+   * message of the cancel. A cancellation of a scope further out names no reason here: the group
+   * may have left that scope's chain by now.
+   */
+  private String cancelledMessage() {
+    CancelReason why = reason();
+    if (why == null) {
+      Group g = group();
+      why = g == null ? null : g.reason();
+    }
+    return describe() + " was cancelled" + (why == null ? "" : " (" + why.describe() + ")");
   }
 
   /**
