@@ -16,7 +16,11 @@ package dev.taskgroup;
 public interface StartSignal<T> {
   /**
    * Reports that the work is ready, handing {@code value} to the caller of {@code start}. From now
-   * on the work is cancelled with its group instead of with the caller.
+   * on the work is cancelled with its group instead of with the caller. When the caller's
+   * cancellation had reached the work before the signal, its interrupt is withdrawn here (unless
+   * the group is cancelled too), so that the work's next blocking call does not throw for it: at
+   * once when the work's own thread signals, at that thread's next checkpoint or scope entry or
+   * exit when another thread does.
    *
    * @param value the value {@code start} returns; may be {@code null}
    * @throws IllegalStateException if the signal was already given

@@ -369,11 +369,20 @@ public final class TaskImpl<T> extends ThreadState
 
   /**
    * Started work signalled: from now on it is cancelled with its group (TaskGroup.start's javadoc).
+   * Called on the thread that signals. When that is the task's own thread, its interrupt status is
+   * made to match its new place at once, as at a scope's entry: an interrupt the library delivered
+   * for the caller's cancellation, pending still (the work entered and left a scope since, which
+   * sets it again, or has not reached a checkpoint), is dropped, so that the work's next blocking
+   * call in its group does not throw for a cancellation it is no longer in. (Signalled from another
+   * thread, the task's thread drops it at its next checkpoint or scope entry or exit.)
    */
   void moveUnderGroup() {
     parent = group();
     if (effectivelyCancelled(this)) {
       propagateFrom(this);
+    }
+    if (thread == Thread.currentThread()) {
+      settle();
     }
   }
 
