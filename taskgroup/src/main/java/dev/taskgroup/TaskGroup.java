@@ -189,11 +189,14 @@ public final class TaskGroup {
      * waits, in FIFO order, for a child to finish. It stops waiting when the group is cancelled,
      * and starts nothing: {@code fork} returns a task already {@code CANCELLED} and {@code start}
      * throws {@link CancelledException}, whichever thread called it, even one outside the group
-     * (not interrupted by the cancellation) while a child keeps its place through it. A fork
-     * waiting on a thread outside the group does not keep the group open: should the group's body
-     * have returned and its last child end while the fork waits, the group finishes, and the fork
-     * throws {@link IllegalStateException} as any fork into a finished group does (or starts its
-     * child, if it took the place first).
+     * (not interrupted by the cancellation) while a child keeps its place through it. It stops as
+     * well when the calling thread is cancelled (a scope of its own, or its deadline) or
+     * interrupted: {@code fork} then returns a task already {@code CANCELLED}, with the thread's
+     * interrupt status set, and {@code start} throws as for a caller that gives up waiting for the
+     * signal. A fork waiting on a thread outside the group does not keep the group open: should the
+     * group's body have returned and its last child end while the fork waits, the group finishes,
+     * and the fork throws {@link IllegalStateException} as any fork into a finished group does (or
+     * starts its child, if it took the place first).
      *
      * <p>A fork from inside one of the group's own children never waits: it returns at once, and
      * the new child waits for its place on its own thread, in the same FIFO order (its turn is
@@ -330,7 +333,8 @@ public final class TaskGroup {
    * <p>If the group is effectively cancelled the work is not started and the returned task is
    * already {@code CANCELLED}. With {@link Builder#maxConcurrency} set, waits for a free place; if
    * the group is cancelled meanwhile, it stops waiting and returns such a task (even when called
-   * from a thread outside the group, which the cancellation does not interrupt).
+   * from a thread outside the group, which the cancellation does not interrupt), and so it does if
+   * the calling thread is cancelled or interrupted meanwhile, its interrupt status set.
    *
    * @param work the work
    * @param <T> its result type
