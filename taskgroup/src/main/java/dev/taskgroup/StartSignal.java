@@ -19,8 +19,9 @@ public interface StartSignal<T> {
    * on the work is cancelled with its group instead of with the caller. When the caller's
    * cancellation had reached the work before the signal, its interrupt is withdrawn here (unless
    * the group is cancelled too), so that the work's next blocking call does not throw for it: at
-   * once when the work's own thread signals, at that thread's next checkpoint or scope entry or
-   * exit when another thread does.
+   * once when the work's own thread signals. When another thread does, it is withdrawn at the
+   * work's next checkpoint or scope entry or exit; a blocking call before then may still throw for
+   * it, and should the work let that exception out, the task ends {@code CANCELLED}, not failed.
    *
    * @param value the value {@code start} returns; may be {@code null}
    * @throws IllegalStateException if the signal was already given

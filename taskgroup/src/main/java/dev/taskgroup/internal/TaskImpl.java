@@ -177,6 +177,11 @@ public final class TaskImpl<T> extends ThreadState
     return (flags & START_CHILD) != 0 && parent != extras.startGroup;
   }
 
+  /** Whether this is a start() child whose work has signalled (it runs in its group now). */
+  private boolean signalled() {
+    return (flags & START_CHILD) != 0 && !awaitingSignal();
+  }
+
   /** A task that never started because its group was already cancelled. */
   static <T> TaskImpl<T> cancelledBeforeStart(Group group, String name) {
     TaskImpl<T> t = new TaskImpl<>(group, null, name);
@@ -374,7 +379,8 @@ public final class TaskImpl<T> extends ThreadState
    * for the caller's cancellation, pending still (the work entered and left a scope since, which
    * sets it again, or has not reached a checkpoint), is dropped, so that the work's next blocking
    * call in its group does not throw for a cancellation it is no longer in. (Signalled from another
-   * thread, the task's thread drops it at its next checkpoint or scope entry or exit.)
+   * thread, the task's thread drops it at its next checkpoint or scope entry or exit, and end()
+   * judges an interrupt type that it raises before then a cancellation.)
    */
   void moveUnderGroup() {
     parent = group();
@@ -562,7 +568,7 @@ public final class TaskImpl<T> extends ThreadState
     if (thrown != null) {
       if ((effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this))
           || (deliveredUnsettled()
-              && Group.cancelledBehindShield(this)
+              && (Group.cancelledBehindShield(this) || signalled())
               && Cancellation.isInterruptByType(thrown, this))) {
         // The second case: the work left with the cancellation of a scope further out that a
         // shield raised since (on the group, or between) now hides, as the exception its
@@ -571,6 +577,10 @@ public final class TaskImpl<T> extends ThreadState
         // interrupt this thread (DELIVERED): a child forked inside the shield never was, and an
         // interrupt type it throws is a failure. Judged a failure, a cancellation would be
         // reported as one.
+        // The third: a start() child that its caller's cancellation interrupted before its work
+        // signalled from another thread, which cannot clear this thread's status (see
+        // moveUnderGroup): the interrupt left pending is the library's, for a cancellation the
+        // work has since been moved out of, and what it raised is that cancellation's.
         cancelled = true;
         riding = Cancellation.suppressedFailures(thrown, this); // a close() that failed meanwhile
       } else {
