@@ -7,6 +7,9 @@ import java.net.URLClassLoader;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
@@ -39,19 +42,63 @@ public final class ClassLoaderUnloadMain {
     beanMoves();
   }
 
-  private static URLClassLoader newLoader(String name) {
-    return new URLClassLoader(name, urls, ClassLoader.getPlatformClassLoader());
+  /**
+   * Classes the library's own threads loaded from a deployment's loader after the deployment's last
+   * request had ended (see unload()).
+   */
+  private static final Set<String> loadedAfterTheEnd = ConcurrentHashMap.newKeySet();
+
+  /**
+   * The classes of the objects the library's threads begin with, which their starters make (a
+   * thread that began by loading one died when its deployment had closed meanwhile), and the thread
+   * that begins with each (the backstop begins with a Pass too).
+   */
+  private static final Map<String, String> STARTING_OBJECTS =
+      Map.of(
+          "dev.taskgroup.internal.Redelivery$Watches", "taskgroup-redelivery",
+          "dev.taskgroup.internal.DeadlineTimer$Pass", "taskgroup-deadlines");
+
+  /** Those of {@link #STARTING_OBJECTS} that a library thread loaded itself. */
+  private static final Set<String> loadedByTheirOwnThread = ConcurrentHashMap.newKeySet();
+
+  /** A deployment's loader, which notes what the library's threads load after {@code ended}. */
+  private static final class DeploymentLoader extends URLClassLoader {
+    volatile boolean ended;
+
+    DeploymentLoader(String name) {
+      super(name, urls, ClassLoader.getPlatformClassLoader());
+    }
+
+    @Override
+    protected Class<?> findClass(String className) throws ClassNotFoundException {
+      String thread = Thread.currentThread().getName();
+      if (thread.startsWith("taskgroup-")) {
+        if (ended) {
+          loadedAfterTheEnd.add(thread + " " + className);
+        }
+        if (thread.equals(STARTING_OBJECTS.get(className))
+            || (className.endsWith("$Pass") && thread.startsWith("taskgroup-deadline-backstop"))) {
+          loadedByTheirOwnThread.add(thread + " " + className);
+        }
+      }
+      return super.findClass(className);
+    }
+  }
+
+  private static DeploymentLoader newLoader(String name) {
+    return new DeploymentLoader(name);
   }
 
   private static void unload() throws Exception {
     List<WeakReference<ClassLoader>> loaders = new ArrayList<>();
     for (int i = 0; i < 3; i++) {
-      URLClassLoader loader = newLoader("deployment-" + i);
+      DeploymentLoader loader = newLoader("deployment-" + i);
       Runnable work =
           (Runnable) loader.loadClass("dev.taskgroup.UnloadWork").getConstructor().newInstance();
       Thread t = deploymentThread(loader, work, "request-" + i);
       t.start();
       t.join();
+      loader.ended = true; // its library threads may still be starting: they must load nothing
       loaders.add(new WeakReference<>(loader));
       loader.close();
     }
@@ -64,6 +111,10 @@ public final class ClassLoaderUnloadMain {
             });
     long kept = loaders.stream().filter(ref -> ref.get() != null).count();
     System.out.println("collected " + (3 - kept) + " of 3 loaders");
+    // A server may close a deployment's loader as soon as its last request ends (as here): a
+    // library thread started by that request must not need to load a class then.
+    System.out.println("loaded by the library's threads after the end: " + loadedAfterTheEnd);
+    System.out.println("what they begin with, loaded by themselves: " + loadedByTheirOwnThread);
     if (!collected) {
       System.out.println("threads alive: " + libraryThreads());
     }

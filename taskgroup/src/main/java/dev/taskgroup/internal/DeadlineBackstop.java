@@ -150,15 +150,15 @@ final class DeadlineBackstop {
    */
   private static void start() {
     try {
-      backstop =
-          LibraryThreads.startPlatform("taskgroup-deadline-backstop", DeadlineBackstop::loop);
+      // Made here: see LibraryThreads, "Class loading".
+      DeadlineTimer.Pass pass = new DeadlineTimer.Pass(GRACE_NANOS, true);
+      backstop = LibraryThreads.startPlatform("taskgroup-deadline-backstop", () -> loop(pass));
     } catch (Throwable t) {
       Uncaught.report(t);
     }
   }
 
-  private static void loop() {
-    DeadlineTimer.Pass pass = new DeadlineTimer.Pass(GRACE_NANOS, true);
+  private static void loop(DeadlineTimer.Pass pass) {
     long emptySince = 0L;
     boolean empty = false; // the heap was empty at every pass since emptySince
     for (; ; ) {

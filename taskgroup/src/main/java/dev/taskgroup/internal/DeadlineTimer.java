@@ -82,12 +82,12 @@ final class DeadlineTimer {
    */
   private static void ensureStarted() {
     if (timer == null) {
-      timer = LibraryThreads.startVirtual("taskgroup-deadlines", DeadlineTimer::loop);
+      Pass pass = new Pass(0L, false); // loaded here: see LibraryThreads, "Class loading"
+      timer = LibraryThreads.startVirtual("taskgroup-deadlines", () -> loop(pass));
     }
   }
 
-  private static void loop() {
-    Pass pass = new Pass(0L, false);
+  private static void loop(Pass pass) {
     for (; ; ) {
       int found;
       try {

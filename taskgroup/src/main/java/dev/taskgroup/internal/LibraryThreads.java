@@ -15,6 +15,12 @@ import java.util.concurrent.TimeUnit;
  * <p>Made by whichever thread first needs them, they keep none of its context (an inheritable
  * thread local holding a request, a web application's context class loader), as the JDK's own
  * system threads (InnocuousThread) keep none.
+ *
+ * <p>Class loading. The starter makes the objects a thread's loop begins with (its pass, its
+ * queues) and hands them over, so that their classes are loaded on the starting thread, while the
+ * application that uses the library runs. A server may close the loader of an application the
+ * moment its last request ends (URLClassLoader.close); a thread started by that request whose first
+ * act was to load a class then died with a NoClassDefFoundError, printed to the console.
  */
 final class LibraryThreads {
   private static volatile long keepAliveNanos =

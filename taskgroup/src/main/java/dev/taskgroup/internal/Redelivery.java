@@ -232,7 +232,8 @@ public final class Redelivery {
   private static synchronized Thread startWatcher() {
     Thread w = watcher;
     if (w == null) {
-      w = LibraryThreads.startPlatform("taskgroup-redelivery", Redelivery::loop);
+      Watches watches = new Watches(); // loaded here: see LibraryThreads, "Class loading"
+      w = LibraryThreads.startPlatform("taskgroup-redelivery", () -> loop(watches));
       watcher = w; // only once started: a start() that overflowed leaves it to the next call
     }
     return w;
@@ -264,8 +265,7 @@ public final class Redelivery {
    * the next one is due (at most BASE, to take new registrations) or, with nothing to watch, until
    * a registration wakes it; idle for the keep-alive, it ends.
    */
-  private static void loop() {
-    Watches watches = new Watches();
+  private static void loop(Watches watches) {
     for (; ; ) {
       long now = System.nanoTime();
       long nextDue;
