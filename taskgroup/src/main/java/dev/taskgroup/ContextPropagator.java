@@ -66,8 +66,12 @@ package dev.taskgroup;
  *   <li>An exception thrown by the returned {@code Runnable} outside {@code work.run()} is a
  *       failure of the group, and the task fails with it unless the work failed first; so is
  *       returning without calling {@code work.run()} (an {@link IllegalStateException}), and then
- *       the work does not run. For a {@link TaskGroup#start} child whose work has not signalled
- *       yet, such a failure before the work is thrown by {@code start} instead.
+ *       the work does not run. The cancellation the child is in is no failure there either: what
+ *       the group's cancellation raised in that code (an {@link InterruptedException}, judged as
+ *       the work's own would be, see {@link CancelScope}) ends the child quietly, before the work
+ *       (the task is {@code CANCELLED}) or after it (the task's outcome stays the work's). For a
+ *       {@link TaskGroup#start} child whose work has not signalled yet, a failure before the work
+ *       is thrown by {@code start} instead.
  *   <li>Code the propagator runs after {@code work.run()} returns (restoring the MDC, closing a
  *       tracing scope) is part of the child, as the code before it is: it finishes before the child
  *       leaves its group (when the group's {@code run} returns, no propagator code of its children

@@ -267,6 +267,15 @@ public final class Propagation {
                         + " returned without running the work it was given"));
         return;
       }
+      List<Throwable> outsideRiding = List.of();
+      if (outside != null && task.endsByCancellation(outside)) {
+        // The propagators' code after the work is part of the child, which the group's
+        // cancellation reaches: what it let out for that cancellation is no failure, as for the
+        // work itself and the code before it. The outcome stays the work's; failures that rode on
+        // the cancellation (a close() that failed) are reported, after the work's.
+        outsideRiding = Cancellation.suppressedFailures(outside, task);
+        outside = null;
+      }
       task.leaveAgain(); // out of the root scope, which the work's end left it in (TaskImpl.end)
       Object v = value;
       Throwable f = failure;
@@ -277,6 +286,7 @@ public final class Propagation {
       failure = null;
       riding = List.of();
       task.reportRiding(r);
+      task.reportRiding(outsideRiding);
       task.report(v, f, cancelled, outside);
     }
 

@@ -566,21 +566,7 @@ public final class TaskImpl<T> extends ThreadState
     Throwable failure = null;
     List<Throwable> riding = List.of();
     if (thrown != null) {
-      if ((effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this))
-          || (deliveredUnsettled()
-              && (Group.cancelledBehindShield(this) || signalled())
-              && Cancellation.isInterruptByType(thrown, this))) {
-        // The second case: the work left with the cancellation of a scope further out that a
-        // shield raised since (on the group, or between) now hides, as the exception its
-        // interrupt raised: the library's own interrupt, delivered before the shield went up, not
-        // someone else's (as for a group's body, see Group.run). Only if the library did
-        // interrupt this thread (DELIVERED): a child forked inside the shield never was, and an
-        // interrupt type it throws is a failure. Judged a failure, a cancellation would be
-        // reported as one.
-        // The third: a start() child that its caller's cancellation interrupted before its work
-        // signalled from another thread, which cannot clear this thread's status (see
-        // moveUnderGroup): the interrupt left pending is the library's, for a cancellation the
-        // work has since been moved out of, and what it raised is that cancellation's.
+      if (endsByCancellation(thrown)) {
         cancelled = true;
         riding = Cancellation.suppressedFailures(thrown, this); // a close() that failed meanwhile
       } else {
@@ -618,6 +604,27 @@ public final class TaskImpl<T> extends ThreadState
     }
     reportRiding(riding);
     report(value, failure, cancelled, null);
+  }
+
+  /**
+   * Whether {@code thrown}, leaving the child's code on its thread (the work, or a context
+   * propagator's code around it), ends it by a cancellation rather than as a failure. First, the
+   * thread is effectively cancelled and {@code thrown} is a cancellation there. Second, the code
+   * left with the cancellation of a scope further out that a shield raised since (on the group, or
+   * between) now hides, as the exception its interrupt raised: the library's own interrupt,
+   * delivered before the shield went up, not someone else's (as for a group's body, see Group.run).
+   * Only if the library did interrupt this thread (DELIVERED): a child forked inside the shield
+   * never was, and an interrupt type it throws is a failure. Judged a failure, a cancellation would
+   * be reported as one. Third, a start() child that its caller's cancellation interrupted before
+   * its work signalled from another thread, which cannot clear this thread's status (see
+   * moveUnderGroup): the interrupt left pending is the library's, for a cancellation the work has
+   * since been moved out of, and what it raised is that cancellation's.
+   */
+  boolean endsByCancellation(Throwable thrown) {
+    return (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this))
+        || (deliveredUnsettled()
+            && (Group.cancelledBehindShield(this) || signalled())
+            && Cancellation.isInterruptByType(thrown, this));
   }
 
   /**
