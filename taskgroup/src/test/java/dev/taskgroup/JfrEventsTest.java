@@ -222,10 +222,17 @@ class JfrEventsTest {
   }
 
   @Test
+  void aJvmThatNeverRecordedRegistersNoEventTypeUntilTheRecorderStarts() throws Exception {
+    assertThat(Fixtures.runJvm(List.of(), NoRecordingMain.class))
+        .isEqualTo("registered before the recorder started: 0, after: 5");
+  }
+
+  @Test
   void everyFieldIsDocumented() throws Exception {
-    TaskGroup.create().run(() -> {}); // the library's first use registers its event types
+    FlightRecorder recorder = FlightRecorder.getFlightRecorder(); // starts the recorder
+    TaskGroup.create().run(() -> {}); // the library's first use since registers its event types
     var types =
-        FlightRecorder.getFlightRecorder().getEventTypes().stream()
+        recorder.getEventTypes().stream()
             .filter(t -> t.getName().startsWith("dev.taskgroup."))
             .toList();
     assertThat(types)

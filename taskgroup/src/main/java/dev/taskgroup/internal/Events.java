@@ -1,18 +1,27 @@
 package dev.taskgroup.internal;
 
+import jdk.jfr.FlightRecorder;
+
 /**
  * The library's JFR events, behind a door that works without {@code jdk.jfr}: every method is a
  * no-op when the module is absent (or not readable), and otherwise checks that its event is enabled
  * before it allocates anything. The event classes live in {@link JfrEvents}, which only this class
- * touches, and only when {@link #JFR} is true.
+ * touches, and only once a recording may exist ({@link #on}).
  *
  * <pre>
  * Implementation overview
  *
- * JFR is decided once, in the class initializer: loading JfrEvents links jdk.jfr.Event, and a
- * LinkageError (no jdk.jfr module, or not readable) turns every event off for good. Events that
- * need a start time (GroupEnd, CancelHook) return an opaque handle from their start method: null
- * when nothing records, so a group run with no recording writes no field and allocates nothing.
+ * Whether jdk.jfr is usable is decided once, in the class initializer, by a call to
+ * FlightRecorder.isInitialized() (a static flag: it loads one small class and starts nothing): a
+ * LinkageError (no jdk.jfr module, or not readable) turns every event off for good. The event
+ * classes themselves (JfrEvents) are not touched until the flight recorder has been initialized
+ * (a recording was started, by -XX:StartFlightRecording, jcmd, or the API): registering them
+ * makes JFR build its metadata, which took 0.3 to 0.4 s in a JVM that never records, and it fell
+ * on whichever thread first ran a group or cancelled a scope (a cancel() that returns at once, a
+ * deadline due in 1 ms, were that late). Once initialized, the recorder stays so: the check is
+ * one read of a volatile boolean. Events that need a start time (GroupEnd, CancelHook) return an
+ * opaque handle from their start method: null when nothing records, so a group run with no
+ * recording writes no field and allocates nothing.
  * </pre>
  */
 final class Events {
@@ -23,37 +32,42 @@ final class Events {
 
   private static boolean probe() {
     try {
-      JfrEvents.touch();
+      FlightRecorder.isInitialized(); // links jdk.jfr, registers nothing
       return true;
     } catch (LinkageError absent) {
       return false;
     }
   }
 
+  /** Whether an event may be recorded: jdk.jfr is usable and the recorder has been started. */
+  private static boolean on() {
+    return JFR && FlightRecorder.isInitialized();
+  }
+
   /** A scope was first cancelled (on the cancelling thread). */
   static void cancel(Scope scope, CancelReason reason) {
-    if (JFR) {
+    if (on()) {
       JfrEvents.cancel(scope, reason);
     }
   }
 
   /** A deadline fired and cancelled {@code scope} (the lateness is measured inside). */
   static void deadlineExpired(Scope scope) {
-    if (JFR) {
+    if (on()) {
       JfrEvents.deadlineExpired(scope);
     }
   }
 
   /** The watcher or the thread itself interrupted {@code thread} again. */
   static void redelivery(Thread thread, int count) {
-    if (JFR) {
+    if (on()) {
       JfrEvents.redelivery(thread, count);
     }
   }
 
   /** A group starts: a handle for {@link #forked} and {@link #groupEnd}, or null. */
   static Object groupStart() {
-    return JFR ? JfrEvents.groupStart() : null;
+    return on() ? JfrEvents.groupStart() : null;
   }
 
   /** A child was admitted to a group whose start returned {@code handle} (not null). */
@@ -73,7 +87,7 @@ final class Events {
 
   /** A cancel-hook action starts: a handle for {@link #hookEnd}, or null. */
   static Object hookStart() {
-    return JFR ? JfrEvents.hookStart() : null;
+    return on() ? JfrEvents.hookStart() : null;
   }
 
   /** A cancel-hook action ended; {@code handle} from {@link #hookStart} (may be null). */

@@ -30,9 +30,6 @@ final class JfrEvents {
 
   private JfrEvents() {}
 
-  /** Links the class (and so jdk.jfr); throws a LinkageError when jdk.jfr is not usable. */
-  static void touch() {}
-
   static void cancel(Scope scope, CancelReason reason) {
     if (CANCEL.isEnabled()) {
       CancelEvent e = new CancelEvent();
