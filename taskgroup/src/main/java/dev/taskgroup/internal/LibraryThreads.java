@@ -20,7 +20,8 @@ import java.util.concurrent.TimeUnit;
  * queues) and hands them over, so that their classes are loaded on the starting thread, while the
  * application that uses the library runs. A server may close the loader of an application the
  * moment its last request ends (URLClassLoader.close); a thread started by that request whose first
- * act was to load a class then died with a NoClassDefFoundError, printed to the console.
+ * act was to load a class then died with a NoClassDefFoundError, printed to the console. The
+ * classes they may need only later (LATER_NEEDS) are loaded with the first thread's start.
  */
 final class LibraryThreads {
   private static volatile long keepAliveNanos =
@@ -49,7 +50,33 @@ final class LibraryThreads {
     return start(Thread.ofVirtual().name(name), work);
   }
 
+  /**
+   * Classes the library's threads may need first at any later time (an error to report, a test
+   * clock's helper, a stuck warning, a queue growing), loaded with the first thread's start; see
+   * "Class loading" above.
+   */
+  private static final String[] LATER_NEEDS = {
+    "Uncaught", "ClockedThreads", "StuckWarning", "DeadlineHeap", "WatchQueue", "Redelivery$Chunk"
+  };
+
+  private static volatile boolean preloaded;
+
+  private static void preload() {
+    ClassLoader loader = LibraryThreads.class.getClassLoader();
+    for (String name : LATER_NEEDS) {
+      try {
+        Class.forName("dev.taskgroup.internal." + name, false, loader);
+      } catch (ClassNotFoundException | LinkageError missing) {
+        // left to the first use, as before
+      }
+    }
+    preloaded = true;
+  }
+
   private static Thread start(Thread.Builder builder, Runnable work) {
+    if (!preloaded) {
+      preload();
+    }
     Thread t = builder.inheritInheritableThreadLocals(false).unstarted(work);
     t.setContextClassLoader(ClassLoader.getSystemClassLoader());
     t.start();
