@@ -16,6 +16,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -457,40 +458,30 @@ class StartTest {
       throws Exception {
     int returned = 0;
     for (int round = 0; round < 30; round++) {
-      TaskGroup g = TaskGroup.create();
-      CancelScope callers = CancelScope.create();
-      AtomicReference<Object> startGave = new AtomicReference<>();
       AtomicBoolean interruptedAfterSignal = new AtomicBoolean();
       AtomicReference<Throwable> sleepThrew = new AtomicReference<>();
-      Throwable groupThrew =
-          catchThrowable(
-              () ->
-                  g.run(
-                      () ->
-                          callers.run(
-                              () ->
-                                  startGave.set(
-                                      g.start(
-                                          signal -> {
-                                            callers.cancel(); // the work is still cancelled with it
-                                            CancelScope.create().run(() -> {}); // sets it again
-                                            signal.started("ready");
-                                            interruptedAfterSignal.set(
-                                                Thread.currentThread().isInterrupted());
-                                            try {
-                                              Thread.sleep(1);
-                                            } catch (InterruptedException e) {
-                                              sleepThrew.set(e);
-                                              throw e;
-                                            }
-                                          })))));
-      if ("ready".equals(startGave.get())) { // else the caller gave up first, which may happen
+      StartedInCancelledCaller run =
+          startInCaller(
+              callers ->
+                  signal -> {
+                    callers.cancel(); // the work is still cancelled with it
+                    CancelScope.create().run(() -> {}); // sets its interrupt again
+                    signal.started("ready");
+                    interruptedAfterSignal.set(Thread.currentThread().isInterrupted());
+                    try {
+                      Thread.sleep(1);
+                    } catch (InterruptedException e) {
+                      sleepThrew.set(e);
+                      throw e;
+                    }
+                  });
+      if ("ready".equals(run.startGave())) { // else the caller gave up first, which may happen
         returned++;
         assertThat(interruptedAfterSignal)
             .as("interrupted after the signal, round %d", round)
             .isFalse();
         assertThat(sleepThrew.get()).as("the sleep after the signal, round %d", round).isNull();
-        assertThat(groupThrew).as("the group's outcome, round %d", round).isNull();
+        assertThat(run.groupThrew()).as("the group's outcome, round %d", round).isNull();
       }
     }
     assertThat(returned).as("rounds in which start returned the value").isPositive();
@@ -508,9 +499,6 @@ class StartTest {
       throws Exception {
     int returned = 0;
     for (int round = 0; round < 100; round++) {
-      TaskGroup g = TaskGroup.create();
-      CancelScope callers = CancelScope.create();
-      AtomicReference<Object> startGave = new AtomicReference<>();
       AtomicReference<StartSignal<String>> handed = new AtomicReference<>();
       AtomicBoolean signalled = new AtomicBoolean();
       // Spinning already, so that the signal is given within a moment of the hand-over, mostly
@@ -526,30 +514,53 @@ class StartTest {
                     signal.started("ready");
                     signalled.set(true);
                   });
-      Throwable groupThrew =
-          catchThrowable(
-              () ->
-                  g.run(
-                      () ->
-                          callers.run(
-                              () ->
-                                  startGave.set(
-                                      g.start(
-                                          (StartSignal<String> signal) -> {
-                                            callers.cancel();
-                                            CancelScope.create().run(() -> {}); // sets it again
-                                            handed.set(signal);
-                                            while (!signalled.get()) {
-                                              Thread.onSpinWait(); // join() would throw at once
-                                            }
-                                            Thread.sleep(5); // throws: let out
-                                          })))));
+      StartedInCancelledCaller run =
+          startInCaller(
+              callers ->
+                  signal -> {
+                    callers.cancel();
+                    CancelScope.create().run(() -> {}); // sets its interrupt again
+                    handed.set(signal);
+                    while (!signalled.get()) {
+                      Thread.onSpinWait(); // join() would throw at once
+                    }
+                    Thread.sleep(5); // throws: let out
+                  });
       signaller.join();
-      if ("ready".equals(startGave.get())) { // else the caller gave up first, as is its right
+      if ("ready".equals(run.startGave())) { // else the caller gave up first, as is its right
         returned++;
-        assertThat(groupThrew).as("the group's outcome, round %d", round).isNull();
+        assertThat(run.groupThrew()).as("the group's outcome, round %d", round).isNull();
       }
     }
     assertThat(returned).as("rounds in which start returned the value").isPositive();
+  }
+
+  /** What start gave its caller (the value, or what it threw), and what the group's run threw. */
+  private record StartedInCancelledCaller(Object startGave, Throwable groupThrew) {}
+
+  /**
+   * Runs a group whose body, inside a scope of its own, starts the work {@code work} makes from
+   * that scope (the work cancels it: its caller's).
+   */
+  private static StartedInCancelledCaller startInCaller(
+      Function<CancelScope, Startable<String>> work) {
+    TaskGroup g = TaskGroup.create();
+    CancelScope callers = CancelScope.create();
+    AtomicReference<Object> startGave = new AtomicReference<>();
+    Throwable groupThrew =
+        catchThrowable(
+            () ->
+                g.run(
+                    () ->
+                        callers.run(
+                            () -> {
+                              try {
+                                startGave.set(g.start(work.apply(callers)));
+                              } catch (InterruptedException gaveUp) {
+                                startGave.set(gaveUp);
+                                throw gaveUp;
+                              }
+                            })));
+    return new StartedInCancelledCaller(startGave.get(), groupThrew);
   }
 }
