@@ -789,21 +789,21 @@ public final class TaskImpl<T> extends ThreadState
 
   @Override
   public boolean cancel(boolean mayInterruptIfRunning) {
-    boolean won = claimCancelledOutcome();
-    int s = flags;
-    if (!won && ((s & OUTCOME) != CANCELLED_STATE || (s & (CANCELLED | EXITED | FINISHED)) != 0)) {
-      return false; // done otherwise, cancelled and marked, ended, or never started: nothing owed
+    if (!claimCancelledOutcome()) {
+      // Another canceller set the outcome: it may not have marked the task's scope yet, and this
+      // caller's future.cancel() completes the future and runs its stages now, which must find
+      // the task cancelled in every respect. Marking is idempotent, so this one delivers too,
+      // unless the scope is marked already, or the task has ended or never started.
+      int s = flags;
+      if ((s & OUTCOME) == CANCELLED_STATE && (s & (CANCELLED | EXITED | FINISHED)) == 0) {
+        cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
+      }
+      return false;
     }
     // The cancellation is delivered first: waking the waiters completes the future, which runs
     // its dependent stages on this thread, user code that must not hold back the interrupt (a
-    // stage waiting for the task to stop would wait for ever). A canceller that lost the race to
-    // another delivers too (marking is idempotent): the winner may not have marked the task's
-    // scope yet, and this caller's future.cancel() completes the future and runs its stages now,
-    // which must find the task cancelled in every respect, not only its outcome.
+    // stage waiting for the task to stop would wait for ever).
     cancel(CancelReason.of(CancelReason.Kind.TASK_CANCEL, "Task.cancel()"), CANCEL_CALLED);
-    if (!won) {
-      return false;
-    }
     TaskExtras x = extras;
     if (x != null) { // else a waiter that pushes itself later sees the state before it parks
       x.outcomeSet(); // the task's thread, ending meanwhile, may have done it already (complete)
