@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import jdk.jfr.FlightRecorder;
 import jdk.jfr.Recording;
 import jdk.jfr.consumer.RecordedEvent;
 import jdk.jfr.consumer.RecordedFrame;
@@ -101,6 +102,11 @@ public final class ForkProfile {
 
   /** Runs {@code work} on a virtual thread for {@code time} under a recording; its samples. */
   static Profile record(String name, Harness.Work work, Duration time) throws Exception {
+    // The library registers its event types at its first use after the flight recorder has
+    // started (a JVM that never records pays nothing for them): start it and use the library
+    // first, so that the registration (JFR building its metadata) is not sampled as the library's.
+    FlightRecorder.getFlightRecorder();
+    work.run();
     Path file = Files.createTempFile("fork-profile-", ".jfr");
     try (Recording recording = new Recording()) {
       recording.enable("jdk.ExecutionSample").withPeriod(Duration.ofMillis(1));
