@@ -210,6 +210,7 @@ final class DeadlineTimer {
           if (count == expired.length) {
             expired = Arrays.copyOf(expired, count * 2); // before the remove: loses no entry
           }
+          top.fired = true; // see Deadline.fired: an update from now on marks it itself
           Deadlines.HEAP.remove(top);
           last = top.nanos;
           expired[count++] = top.scope;

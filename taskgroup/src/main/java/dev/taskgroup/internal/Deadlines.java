@@ -35,6 +35,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
  * otherwise, so that a deadline over 100 000 children never stalls the other deadlines (a helper
  * that a test clock's auto-advance counts until the walk is done: ClockedThreads.startHelper).
+ * An entry taken to be fired is marked `fired` under the lock: its deadline has expired, and a
+ * deadline set on the scope from then on is recorded but never scheduled, and marks the scope
+ * itself if the firing thread has not yet (one of the two marks it; the marker delivers). So a
+ * deadline moved later from another thread either lands before the expiry and nothing fires, or
+ * after it and returns with the scope cancelled: never cancelled at the old time after the move.
  *
  * The timer runs only when a carrier is free. Its backstop (DeadlineBackstop, one platform
  * thread) fires, with the timer's own pass, the entries overdue by its GRACE: those the timer
@@ -143,6 +148,15 @@ public final class Deadlines {
      * system clock no process lives that long; a test clock must not jump to it).
      */
     boolean never;
+
+    /**
+     * The deadline has expired: the entry was taken out of the heap to be fired (or found due when
+     * set or started), and the scope is cancelled by whoever marks it first. The taker marks it
+     * outside the lock; an update() that comes between finds this set, marks the scope itself, and
+     * schedules nothing: the expiry happened before the update, so the update must not return with
+     * the scope still uncancelled (it was cancelled "later", at the old deadline, after the move).
+     */
+    boolean fired;
 
     /** Whether it is in the heap (index >= 0); volatile for stop()'s look without the lock. */
     volatile boolean queued;
@@ -273,6 +287,7 @@ public final class Deadlines {
       EnteredScope scope, long nanos, Instant shown, Duration timeout, boolean never) {
     boolean due = false;
     boolean expiredBeforeRun = false;
+    boolean firedBefore = false;
     List<EnteredScope> alsoDue = null;
     lock();
     try {
@@ -286,20 +301,23 @@ public final class Deadlines {
           d.state = RUNNING;
         }
       }
+      firedBefore = d.fired; // then recorded (deadline() shows it, as in Trio), never scheduled
       if (timeout != null && d.state != RUNNING) {
         d.pendingTimeout = timeout;
         d.shown = null;
-        return;
-      }
-      d.pendingTimeout = null;
-      if (timeout != null) {
-        startTimeout(d, timeout, nanos, shown); // nanos, shown: the clocks, read before
       } else {
-        d.nanos = nanos;
-        d.shown = shown;
-        d.never = never;
+        d.pendingTimeout = null;
+        if (timeout != null) {
+          startTimeout(d, timeout, nanos, shown); // nanos, shown: the clocks, read before
+        } else {
+          d.nanos = nanos;
+          d.shown = shown;
+          d.never = never;
+        }
       }
-      if (d.state == RUNNING) {
+      if (firedBefore || (timeout != null && d.state != RUNNING)) {
+        // Nothing to schedule: a timeout set before run waits for start(); a fired one is done.
+      } else if (d.state == RUNNING) {
         HEAP.remove(d);
         due = schedule(d);
         if ((scope.flags() & Scope.EXITED) != 0) { // exited meanwhile: stop() may have
@@ -315,14 +333,15 @@ public final class Deadlines {
         // run would (cancelCalled() true, it starts cancelled, a later deadline does not undo
         // it). Marked outside the lock, like every firing; it delivers if run started meanwhile.
         expiredBeforeRun = true;
+        d.fired = true;
       }
     } finally {
       LOCK.unlock();
     }
     if (due) {
       fireTogether(scope, alsoDue);
-    } else if (expiredBeforeRun) {
-      fire(scope);
+    } else if (expiredBeforeRun || firedBefore) {
+      fire(scope); // firedBefore: marks it unless its taker did (see Deadline.fired)
     }
   }
 
@@ -337,8 +356,10 @@ public final class Deadlines {
       if (taken == null) {
         taken = new ArrayList<>();
       }
-      taken.add(HEAP.peek().scope);
-      HEAP.remove(HEAP.peek());
+      Deadline top = HEAP.peek();
+      top.fired = true;
+      taken.add(top.scope);
+      HEAP.remove(top);
     }
     return taken;
   }
@@ -380,6 +401,7 @@ public final class Deadlines {
       return false; // forever: nothing to schedule
     }
     if (d.nanos - LibraryClock.nanoTime() <= 0L) {
+      d.fired = true; // the caller fires it
       return true;
     }
     scheduled++;
@@ -450,26 +472,33 @@ public final class Deadlines {
    */
   public static void fireDue() {
     List<EnteredScope> due = new ArrayList<>();
-    for (; ; ) {
-      lock();
-      try {
-        long now = LibraryClock.nanoTime();
-        for (Deadline top; (top = HEAP.peek()) != null && top.nanos - now <= 0L; ) {
-          due.add(top.scope);
-          HEAP.remove(top);
-        }
-      } finally {
-        LOCK.unlock();
-      }
-      if (due.isEmpty()) {
-        return;
-      }
-      due.removeIf(scope -> !markExpired(scope));
-      for (EnteredScope scope : due) {
-        scope.afterCancelled(); // inline, as the overview says: advance returns once delivered
-      }
-      due.clear();
+    for (takeDue(due); !due.isEmpty(); takeDue(due)) {
+      fireTakenInline(due);
     }
+  }
+
+  /** fireDue's first half: takes out of the heap, under LOCK, every entry due now. */
+  static void takeDue(List<EnteredScope> into) {
+    lock();
+    try {
+      long now = LibraryClock.nanoTime();
+      for (Deadline top; (top = HEAP.peek()) != null && top.nanos - now <= 0L; ) {
+        top.fired = true;
+        into.add(top.scope);
+        HEAP.remove(top);
+      }
+    } finally {
+      LOCK.unlock();
+    }
+  }
+
+  /** fireDue's second half: marks what takeDue took, then delivers each inline; clears it. */
+  static void fireTakenInline(List<EnteredScope> due) {
+    due.removeIf(scope -> !markExpired(scope));
+    for (EnteredScope scope : due) {
+      scope.afterCancelled(); // inline, as the overview says: advance returns once delivered
+    }
+    due.clear();
   }
 
   /** Wakes the timer thread to re-read the clock (a test clock was closed). */

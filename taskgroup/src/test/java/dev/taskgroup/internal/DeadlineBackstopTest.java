@@ -4,9 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.taskgroup.CancelScope;
 import dev.taskgroup.internal.clock.LibraryClock;
-import dev.taskgroup.internal.clock.TimeSource;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -291,32 +289,6 @@ class DeadlineBackstopTest {
       t.join();
     } finally {
       LibraryClock.uninstall(time);
-    }
-  }
-
-  /** A time that moves only when told (nothing is fired when it moves). */
-  private static final class ManualTime implements TimeSource {
-    private final long origin = LibraryClock.nanoTime();
-    private final Instant wallOrigin = Instant.now();
-    private final AtomicLong moved = new AtomicLong();
-
-    void move(Duration d) {
-      moved.addAndGet(d.toNanos());
-    }
-
-    @Override
-    public long nanoTime() {
-      return origin + moved.get();
-    }
-
-    @Override
-    public Instant instant() {
-      return wallOrigin.plusNanos(moved.get());
-    }
-
-    @Override
-    public void parkUntil(long deadlineNanos) {
-      LockSupport.parkNanos(1_000_000L);
     }
   }
 }
