@@ -394,7 +394,11 @@ public final class CancelScope {
   /**
    * Sets the deadline; while running it takes effect at once, earlier or later. One in the past
    * cancels at once, also before {@code run} (the scope then starts cancelled, and a later deadline
-   * set before it runs does not undo that); after the scope exited it cancels nothing.
+   * set before it runs does not undo that); after the scope exited it cancels nothing. A deadline
+   * that has expired has cancelled the scope for good, whatever is set later. A change made from
+   * another thread just as the old deadline passes either comes first (nothing fires before the new
+   * deadline) or returns with the scope already cancelled, never cancelled afterwards by the old
+   * one.
    *
    * @param deadline the new deadline
    * @throws NullPointerException if {@code deadline} is null
