@@ -167,19 +167,22 @@ final class DeadlineTimer {
   /**
    * One pass of a firing thread, the timer's or the backstop's: takes out of the heap, under
    * Deadlines.LOCK, the entries due {@code pass.graceNanos} ago or earlier (at most a batch, but
-   * every entry of the batch's last instant), then marks every scope taken cancelled, then delivers
-   * each: the timer's pass on a new virtual thread when the scope has a group below
+   * every entry of the batch's last instant) and marks each one's scope cancelled there
+   * (Deadlines.expireTaken: see the Deadlines overview for why under the lock), then, outside it,
+   * delivers each: the timer's pass on a new virtual thread when the scope has a group below
    * (Deadlines.deliverExpired), the backstop's always on the calling thread. An entry is taken by
    * one pass only, so it is fired once, by whichever thread took it. What fails on one scope is
-   * reported and the others go on; an error while taking (an OutOfMemoryError growing the batch)
-   * still fires what was taken.
+   * reported once the lock is released and the others go on; an error while taking (an
+   * OutOfMemoryError growing the batch) still delivers what was marked.
    *
    * @return MORE, WAIT (then {@code pass.leftNanos} is set), EMPTY or TEST_CLOCK
    */
   static int firePass(Pass pass) {
     EnteredScope[] expired = pass.expired;
     int count = 0;
+    int taken = 0;
     int found = EMPTY;
+    Throwable[] thrown = {null};
     try {
       if (pass.backstop) {
         Deadlines.lockNoQueue();
@@ -203,23 +206,28 @@ final class DeadlineTimer {
           }
           // A full batch still takes every entry due at the same nanoTime as its last one: one
           // Instant on nested scopes is one nanoTime, and they must be marked in one batch.
-          if (count >= FIRE_BATCH && top.nanos != last) {
+          if (taken >= FIRE_BATCH && top.nanos != last) {
             found = MORE;
             break;
           }
           if (count == expired.length) {
             expired = Arrays.copyOf(expired, count * 2); // before the remove: loses no entry
           }
-          top.fired = true; // see Deadline.fired: an update from now on marks it itself
           Deadlines.HEAP.remove(top);
           last = top.nanos;
-          expired[count++] = top.scope;
+          taken++;
+          if (Deadlines.expireTaken(top, thrown)) {
+            expired[count++] = top.scope; // marked: to deliver
+          }
         }
       } finally {
         Deadlines.LOCK.unlock();
       }
     } finally {
-      fire(expired, count, pass.backstop);
+      if (thrown[0] != null) {
+        Uncaught.report(thrown[0]);
+      }
+      deliver(expired, count, pass.backstop);
       // A burst at one instant keeps no big array.
       pass.expired = expired.length > FIRE_BATCH ? new EnteredScope[FIRE_BATCH] : expired;
     }
@@ -227,27 +235,14 @@ final class DeadlineTimer {
   }
 
   /**
-   * Every scope of the batch is marked before any is delivered: scopes that expire together (nested
-   * ones with one deadline) are all cancelled when their threads wake, and the outermost absorbs,
-   * as when they are cancelled together by hand. Leaves the array cleared.
+   * Delivers the batch, every scope of which was marked before (under the lock): scopes that expire
+   * together (nested ones with one deadline) are all cancelled when their threads wake, and the
+   * outermost absorbs, as when they are cancelled together by hand. Leaves the array cleared.
    */
-  private static void fire(EnteredScope[] expired, int count, boolean deliverHere) {
-    for (int i = 0; i < count; i++) {
-      try {
-        if (!Deadlines.markExpired(expired[i])) {
-          expired[i] = null; // cancelled before: nothing to deliver
-        }
-      } catch (Throwable t) {
-        expired[i] = null;
-        Uncaught.report(t);
-      }
-    }
+  private static void deliver(EnteredScope[] expired, int count, boolean deliverHere) {
     for (int i = 0; i < count; i++) {
       EnteredScope scope = expired[i];
       expired[i] = null;
-      if (scope == null) {
-        continue;
-      }
       try {
         if (deliverHere) {
           scope.afterCancelled();

@@ -29,17 +29,20 @@ import java.util.concurrent.locks.ReentrantLock;
  * The timer thread (DeadlineTimer, a virtual thread) is started on first use. It parks until
  * the earliest deadline (or without a time limit when the heap is empty); whoever puts a new
  * earliest entry at the top unparks it.
- * It fires expired entries outside the lock, in batches, marking every scope of a batch cancelled
- * before it delivers any (nested scopes that expire together are then all cancelled when their
- * threads wake, and the outermost absorbs): marking the scope cancelled is cheap, and the
- * delivery walk is done inline for a scope with no group below it, and on a new virtual thread
- * otherwise, so that a deadline over 100 000 children never stalls the other deadlines (a helper
- * that a test clock's auto-advance counts until the walk is done: ClockedThreads.startHelper).
- * An entry taken to be fired is marked `fired` under the lock: its deadline has expired, and a
- * deadline set on the scope from then on is recorded but never scheduled, and marks the scope
- * itself if the firing thread has not yet (one of the two marks it; the marker delivers). So a
- * deadline moved later from another thread either lands before the expiry and nothing fires, or
- * after it and returns with the scope cancelled: never cancelled at the old time after the move.
+ * It fires expired entries in batches: under the lock it takes each out of the heap and marks its
+ * scope cancelled (a few atomic updates, no wait: expireTaken), then, outside the lock, delivers
+ * them. Every scope of a batch is marked before any is delivered: nested scopes that expire
+ * together are all cancelled when their threads wake, and the outermost absorbs. The delivery walk
+ * is done inline for a scope with no group below it, and on a new virtual thread otherwise, so that
+ * a deadline over 100 000 children never stalls the other deadlines (a helper that a test clock's
+ * auto-advance counts until the walk is done: ClockedThreads.startHelper). Marking under the lock
+ * makes an expiry atomic with the deadline it read: a deadline moved from another thread either
+ * lands before the expiry, and nothing fires before the new one, or after it, and finds the scope
+ * cancelled (its entry `fired`: the new value is recorded, never scheduled). Marked outside the
+ * lock, a move landing between the taking and the marking returned with the scope uncancelled,
+ * then saw it cancelled at the old time. Every path that fires does the same: the timer and the
+ * backstop (DeadlineTimer.firePass), a deadline found due when set or started (update, start),
+ * the test clock (fireDue).
  *
  * The timer runs only when a carrier is free. Its backstop (DeadlineBackstop, one platform
  * thread) fires, with the timer's own pass, the entries overdue by its GRACE: those the timer
@@ -150,11 +153,8 @@ public final class Deadlines {
     boolean never;
 
     /**
-     * The deadline has expired: the entry was taken out of the heap to be fired (or found due when
-     * set or started), and the scope is cancelled by whoever marks it first. The taker marks it
-     * outside the lock; an update() that comes between finds this set, marks the scope itself, and
-     * schedules nothing: the expiry happened before the update, so the update must not return with
-     * the scope still uncancelled (it was cancelled "later", at the old deadline, after the move).
+     * The deadline has expired and its scope was marked cancelled (expireTaken; or it was cancelled
+     * or exited before): a deadline set from then on is recorded, never scheduled.
      */
     boolean fired;
 
@@ -241,8 +241,8 @@ public final class Deadlines {
       now = LibraryClock.nanoTime();
       wallNow = LibraryClock.instant();
     } while (movedSince(now));
-    boolean due;
-    List<EnteredScope> alsoDue = null;
+    List<EnteredScope> expired = null;
+    Throwable[] thrown = {null};
     lock();
     try {
       Deadline d = scope.deadline;
@@ -253,14 +253,13 @@ public final class Deadlines {
       if (d.pendingTimeout != null) {
         startTimeout(d, d.pendingTimeout, now, wallNow);
       }
-      due = schedule(d);
-      alsoDue = due ? takeDueBy(d.nanos) : null;
+      if (schedule(d)) {
+        expired = expireWithDue(d, thrown);
+      }
     } finally {
       LOCK.unlock();
     }
-    if (due) {
-      fireTogether(scope, alsoDue);
-    }
+    deliverAfterUnlock(expired, thrown[0]);
   }
 
   /**
@@ -285,10 +284,8 @@ public final class Deadlines {
 
   private static void update(
       EnteredScope scope, long nanos, Instant shown, Duration timeout, boolean never) {
-    boolean due = false;
-    boolean expiredBeforeRun = false;
-    boolean firedBefore = false;
-    List<EnteredScope> alsoDue = null;
+    List<EnteredScope> expired = null;
+    Throwable[] thrown = {null};
     lock();
     try {
       Deadline d = scope.deadline;
@@ -301,7 +298,6 @@ public final class Deadlines {
           d.state = RUNNING;
         }
       }
-      firedBefore = d.fired; // then recorded (deadline() shows it, as in Trio), never scheduled
       if (timeout != null && d.state != RUNNING) {
         d.pendingTimeout = timeout;
         d.shown = null;
@@ -315,74 +311,99 @@ public final class Deadlines {
           d.never = never;
         }
       }
-      if (firedBefore || (timeout != null && d.state != RUNNING)) {
-        // Nothing to schedule: a timeout set before run waits for start(); a fired one is done.
+      if (d.fired || (timeout != null && d.state != RUNNING)) {
+        // Nothing to schedule: a timeout set before run waits for start(); an expired deadline
+        // is recorded (deadline() shows it, as in Trio), and the scope stays cancelled.
       } else if (d.state == RUNNING) {
         HEAP.remove(d);
-        due = schedule(d);
+        boolean due = schedule(d);
         if ((scope.flags() & Scope.EXITED) != 0) { // exited meanwhile: stop() may have
           HEAP.remove(d); // read `queued` before schedule() set it
-          due = false;
+        } else if (due) {
+          expired = expireWithDue(d, thrown);
         }
-        alsoDue = due ? takeDueBy(d.nanos) : null;
       } else if (timeout == null
           && !never
           && (scope.flags() & (Scope.ENTERED | Scope.EXITED)) == 0
           && nanos - LibraryClock.nanoTime() <= 0L) {
         // A deadline in the past set before run: the scope has expired now, as cancel() before
         // run would (cancelCalled() true, it starts cancelled, a later deadline does not undo
-        // it). Marked outside the lock, like every firing; it delivers if run started meanwhile.
-        expiredBeforeRun = true;
-        d.fired = true;
+        // it). Not yet entered, it has nothing to deliver to (unless run started meanwhile).
+        expired = expireInto(d, null, thrown);
       }
     } finally {
       LOCK.unlock();
     }
-    if (due) {
-      fireTogether(scope, alsoDue);
-    } else if (expiredBeforeRun || firedBefore) {
-      fire(scope); // firedBefore: marks it unless its taker did (see Deadline.fired)
-    }
+    deliverAfterUnlock(expired, thrown[0]);
   }
 
   /**
-   * Takes out of the heap every entry due no later than {@code nanos} (a deadline just found due):
-   * they are due now too, and the timer, which may be late, has not fired them yet. Null if none.
-   * Under LOCK.
+   * Expires an entry found due when its deadline was set or its run started (schedule() returned
+   * true), together with every entry in the heap due no later than it: those are due now too, and
+   * the timer, which may be late, has not fired them yet. All are marked before any is delivered,
+   * as on the timer, so that an outer scope with the same Instant, still waiting for a late timer,
+   * is cancelled when the inner one's thread looks, and absorbs (a scope entered just after its
+   * deadline passed otherwise expired alone and absorbed the outer's cancellation). Under LOCK.
+   *
+   * @return the scopes to deliver, the entry's own last; null if none
    */
-  private static List<EnteredScope> takeDueBy(long nanos) {
-    List<EnteredScope> taken = null;
-    while (HEAP.peek() != null && HEAP.peek().nanos - nanos <= 0L) {
-      if (taken == null) {
-        taken = new ArrayList<>();
-      }
-      Deadline top = HEAP.peek();
-      top.fired = true;
-      taken.add(top.scope);
+  private static List<EnteredScope> expireWithDue(Deadline d, Throwable[] thrown) {
+    List<EnteredScope> expired = null;
+    for (Deadline top; (top = HEAP.peek()) != null && top.nanos - d.nanos <= 0L; ) {
       HEAP.remove(top);
+      expired = expireInto(top, expired, thrown);
     }
-    return taken;
+    return expireInto(d, expired, thrown);
   }
 
   /**
-   * Fires a scope found due when its deadline was set or its run started, together with the entries
-   * due with it (takeDueBy): all are marked before any is delivered, as on the timer, so that an
-   * outer scope with the same Instant, still waiting for a late timer, is cancelled when the inner
-   * one's thread looks, and absorbs (a scope entered just after its deadline passed otherwise
-   * expired alone and absorbed the outer's cancellation).
+   * Marks the scope of an entry taken out of the heap (or never put in) cancelled for its expired
+   * deadline, under LOCK: see the overview. What marking threw is kept in {@code thrown[0]}, to be
+   * reported once the lock is released (a report runs the default uncaught-exception handler).
+   *
+   * @return whether the scope's cancellation is to be delivered (false: it was cancelled before,
+   *     has exited, or marking threw)
    */
-  private static void fireTogether(EnteredScope scope, List<EnteredScope> others) {
-    if (others == null) {
-      fire(scope);
-      return;
+  static boolean expireTaken(Deadline d, Throwable[] thrown) {
+    d.fired = true;
+    try {
+      return markExpired(d.scope);
+    } catch (Throwable t) {
+      keep(thrown, t);
+      return false;
     }
-    others.removeIf(s -> !markExpired(s));
-    boolean mine = markExpired(scope);
-    for (EnteredScope s : others) {
-      deliverExpired(s);
+  }
+
+  /** expireTaken, adding the scope to {@code into} (made if null) if it is to be delivered. */
+  private static List<EnteredScope> expireInto(
+      Deadline d, List<EnteredScope> into, Throwable[] thrown) {
+    if (expireTaken(d, thrown)) {
+      if (into == null) {
+        into = new ArrayList<>();
+      }
+      into.add(d.scope);
     }
-    if (mine) {
-      deliverExpired(scope);
+    return into;
+  }
+
+  /** Keeps {@code t} to report later: the first, with the others suppressed in it. */
+  static void keep(Throwable[] thrown, Throwable t) {
+    if (thrown[0] == null) {
+      thrown[0] = t;
+    } else if (thrown[0] != t) {
+      thrown[0].addSuppressed(t);
+    }
+  }
+
+  /** After LOCK is released: reports what marking threw, then delivers what was marked. */
+  private static void deliverAfterUnlock(List<EnteredScope> expired, Throwable thrown) {
+    if (thrown != null) {
+      Uncaught.report(thrown);
+    }
+    if (expired != null) {
+      for (EnteredScope scope : expired) {
+        deliverExpired(scope);
+      }
     }
   }
 
@@ -401,21 +422,13 @@ public final class Deadlines {
       return false; // forever: nothing to schedule
     }
     if (d.nanos - LibraryClock.nanoTime() <= 0L) {
-      d.fired = true; // the caller fires it
-      return true;
+      return true; // the caller expires it (expireWithDue)
     }
     scheduled++;
     if (HEAP.add(d)) { // the new earliest
       DeadlineTimer.wake(); // started on first use
     }
     return false;
-  }
-
-  /** Cancels the scope for its deadline, handing big walks to a virtual thread. */
-  private static void fire(EnteredScope scope) {
-    if (markExpired(scope)) {
-      deliverExpired(scope);
-    }
   }
 
   /**
@@ -472,29 +485,36 @@ public final class Deadlines {
    */
   public static void fireDue() {
     List<EnteredScope> due = new ArrayList<>();
-    for (takeDue(due); !due.isEmpty(); takeDue(due)) {
+    while (takeDue(due)) {
       fireTakenInline(due);
     }
   }
 
-  /** fireDue's first half: takes out of the heap, under LOCK, every entry due now. */
-  static void takeDue(List<EnteredScope> into) {
+  /**
+   * fireDue's first half: under LOCK, takes every entry due now out of the heap and marks its scope
+   * (expireTaken); adds to {@code into} those to deliver. Whether any entry was due.
+   */
+  static boolean takeDue(List<EnteredScope> into) {
+    Throwable[] thrown = {null};
+    boolean any = false;
     lock();
     try {
       long now = LibraryClock.nanoTime();
-      for (Deadline top; (top = HEAP.peek()) != null && top.nanos - now <= 0L; ) {
-        top.fired = true;
-        into.add(top.scope);
+      for (Deadline top; (top = HEAP.peek()) != null && top.nanos - now <= 0L; any = true) {
         HEAP.remove(top);
+        expireInto(top, into, thrown);
       }
     } finally {
       LOCK.unlock();
     }
+    if (thrown[0] != null) {
+      Uncaught.report(thrown[0]);
+    }
+    return any;
   }
 
-  /** fireDue's second half: marks what takeDue took, then delivers each inline; clears it. */
+  /** fireDue's second half: delivers, inline, each scope takeDue marked; clears the list. */
   static void fireTakenInline(List<EnteredScope> due) {
-    due.removeIf(scope -> !markExpired(scope));
     for (EnteredScope scope : due) {
       scope.afterCancelled(); // inline, as the overview says: advance returns once delivered
     }
