@@ -438,11 +438,13 @@ public final class CancelScope {
 
   /**
    * Turns the shield on or off, also while the scope runs. On, from the thread running the scope,
-   * it drops an interrupt the library delivered for a cancellation above (an interrupt already
-   * pending on another thread below may still fire once; the {@link InterruptedException} it, or an
-   * earlier one, raises there, or an exception of another type an interrupt raises, is still that
-   * cancellation: a task that leaves with it ends {@code CANCELLED}, not failed). Off, while a
-   * scope above is cancelled, it delivers that cancellation at once.
+   * it drops an interrupt the library delivered for a cancellation above. An interrupt already
+   * delivered to another thread below may still fire once there; until that thread's next
+   * checkpoint or scope entry or exit, an exception of an interrupt type it lets out (such as
+   * {@link InterruptedException}, {@link java.io.InterruptedIOException}, or one caused by either)
+   * is taken for that cancellation, and a task that leaves with it ends {@code CANCELLED}, not
+   * failed: the library cannot tell the exception that interrupt raised from one a later interrupt
+   * raises. Off, while a scope above is cancelled, it delivers that cancellation at once.
    *
    * @param shield whether to shield
    */

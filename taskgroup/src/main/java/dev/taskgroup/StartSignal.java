@@ -21,7 +21,11 @@ public interface StartSignal<T> {
    * the group is cancelled too), so that the work's next blocking call does not throw for it: at
    * once when the work's own thread signals. When another thread does, it is withdrawn at the
    * work's next checkpoint or scope entry or exit; a blocking call before then may still throw for
-   * it, and should the work let that exception out, the task ends {@code CANCELLED}, not failed.
+   * it. Until then, an exception of an interrupt type that the work lets out (such as {@link
+   * InterruptedException}, {@link java.io.InterruptedIOException}, or one caused by either) is
+   * taken for that cancellation, and the task ends {@code CANCELLED}, not failed: the library
+   * cannot tell the exception the withdrawn interrupt raised from one a later interrupt raises (as
+   * {@link java.util.concurrent.FutureTask} takes whatever a task cancelled while running throws).
    *
    * @param value the value {@code start} returns; may be {@code null}
    * @throws IllegalStateException if the signal was already given

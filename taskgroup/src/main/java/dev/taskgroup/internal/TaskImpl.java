@@ -618,7 +618,12 @@ public final class TaskImpl<T> extends ThreadState
    * be reported as one. Third, a start() child that its caller's cancellation interrupted before
    * its work signalled from another thread, which cannot clear this thread's status (see
    * moveUnderGroup): the interrupt left pending is the library's, for a cancellation the work has
-   * since been moved out of, and what it raised is that cancellation's.
+   * since been moved out of, and what it raised is that cancellation's. In the second and third,
+   * DELIVERED outlives the interrupt status until the thread settles: an interrupt type raised in
+   * between by a later interrupt (another thread's, after the work consumed the library's) cannot
+   * be told from it and is taken for the cancellation too, as StartSignal and setShielded say.
+   * Judging by the status at the move instead would make the exception of an interrupt consumed
+   * just before it, still on its way out, a failure: a cancellation reported as one.
    */
   boolean endsByCancellation(Throwable thrown) {
     return (effectivelyCancelled(this) && Cancellation.isCancellation(thrown, this))
