@@ -520,4 +520,59 @@ class AwkwardErrorSweepTest {
       started.join();
     }
   }
+
+  /**
+   * A child's failure of a type the task's future would take for its own wrapper or for a
+   * cancellation ({@link java.util.concurrent.CancellationException}, {@link
+   * java.util.concurrent.CompletionException}), whose {@code toString()} throws, on a task whose
+   * future was asked for before it ended: the future wraps it in a {@code CompletionException} of
+   * its own, whose constructor calls that {@code toString()}. The group still gets the failure, and
+   * {@code run} returns ("Failures are never lost"; before, the child never left its group and
+   * {@code run} waited for ever), and the future holds the failure as {@code get()}'s cause.
+   */
+  @RepeatedTest(2)
+  @Timeout(20)
+  void aFailureWhoseToStringThrowsReachesTheGroupAndTheFutureOfItsTask() throws Exception {
+    RuntimeException[] failures = {
+      new java.util.concurrent.CancellationException("the work's own") {
+        @Override
+        public String toString() {
+          throw new IllegalStateException("toString() is broken");
+        }
+      },
+      new java.util.concurrent.CompletionException("the work's own", null) {
+        @Override
+        public String toString() {
+          throw new IllegalStateException("toString() is broken");
+        }
+      }
+    };
+    for (RuntimeException failure : failures) {
+      TaskGroup g = TaskGroup.create();
+      AtomicReference<java.util.concurrent.CompletableFuture<Void>> future =
+          new AtomicReference<>();
+      Throwable thrown =
+          org.assertj.core.api.Assertions.catchThrowable(
+              () ->
+                  g.run(
+                      () -> {
+                        CountDownLatch asked = new CountDownLatch(1);
+                        Task<Void> task =
+                            g.fork(
+                                () -> {
+                                  asked.await();
+                                  throw failure;
+                                });
+                        future.set(task.toCompletableFuture()); // before the task ends
+                        asked.countDown();
+                      }));
+      assertThat(thrown).isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) thrown).failures()).containsExactly(failure);
+      assertThat(future.get())
+          .failsWithin(java.time.Duration.ofSeconds(5))
+          .withThrowableOfType(java.util.concurrent.ExecutionException.class)
+          .havingCause()
+          .isSameAs(failure);
+    }
+  }
 }

@@ -41,11 +41,12 @@ final class TaskFuture<T> extends CompletableFuture<T> {
         // the failure's cause, not the failure (so the group, seeing that rethrown, would not
         // know it and would report the failure twice), and exceptionNow() would return the
         // cause. Wrapped, get() throws an ExecutionException with the failure as the cause, and
-        // exceptionNow() returns it, as for any other failure.
+        // exceptionNow() returns it, as for any other failure. The wrapper's message is made
+        // here: CompletionException(cause) calls the failure's toString(), which may throw.
         Throwable failure = task.exceptionNow();
         completeExceptionally(
             failure instanceof CancellationException || failure instanceof CompletionException
-                ? new CompletionException(failure)
+                ? new CompletionException(Cancellation.describe(failure), failure)
                 : failure);
       }
       case CANCELLED -> super.cancel(false);

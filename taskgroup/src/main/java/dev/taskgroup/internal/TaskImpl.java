@@ -657,17 +657,22 @@ public final class TaskImpl<T> extends ThreadState
         failure = outside;
       }
     }
-    if (failure != null) {
-      complete(FAILED, failure);
-    } else {
-      complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
+    try {
+      if (failure != null) {
+        complete(FAILED, failure);
+      } else {
+        complete(cancelled ? CANCELLED_STATE : SUCCESS, value);
+      }
+    } finally {
+      // The place goes back only now: once the failure has been reported (and, with CANCEL_ALL,
+      // has cancelled the group), the propagators' code has ended and the outcome is set, so that
+      // the next child can neither start, fail and be reported before this one, nor run beside
+      // it. In a finally: the child leaves its group whatever completing threw (a bug of the
+      // library's: the group would wait for it for ever).
+      forgetThread();
+      releasePlace();
+      g.childLeft(this);
     }
-    // The place goes back only now: once the failure has been reported (and, with CANCEL_ALL, has
-    // cancelled the group), the propagators' code has ended and the outcome is set, so that the
-    // next child can neither start, fail and be reported before this one, nor run beside it.
-    forgetThread();
-    releasePlace();
-    g.childLeft(this);
   }
 
   /**
