@@ -468,6 +468,79 @@ class CancelHookTest {
     assertThat(thrown).isSameAs(boom);
   }
 
+  /**
+   * An action's own failure of a cancellation type (one that waits for what the cancellation
+   * cancelled gets a {@code CancellationException}, or an {@code InterruptedException}), with no
+   * group around: it is the action's failure, not the thread's cancellation, and the cancelled
+   * scope that {@code close()} throws it into must not absorb it. Before, all three forms lost it:
+   * {@code run} returned normally.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("cancellationTypedFailures")
+  @Timeout(20)
+  void anActionsOwnFailureOfACancellationTypeIsNotAbsorbedByTheCancelledScope(Throwable boom) {
+    // Closed by try-with-resources: it rides on the sleep's InterruptedException, the cancellation.
+    CancelScope first = CancelScope.create();
+    Throwable thrown =
+        catchThrowable(
+            () ->
+                first.run(
+                    () -> {
+                      try (CancelScope.Registration r =
+                          CancelScope.onCancel(() -> throwAsUnchecked(boom))) {
+                        first.cancel();
+                        Thread.sleep(60_000);
+                      }
+                    }));
+    assertThat(reached(thrown, boom)).as("closed by try-with-resources: %s", thrown).isTrue();
+
+    // Closed by hand, after the cancellation was caught.
+    CancelScope second = CancelScope.create();
+    thrown =
+        catchThrowable(
+            () ->
+                second.run(
+                    () -> {
+                      CancelScope.Registration r =
+                          CancelScope.onCancel(() -> throwAsUnchecked(boom));
+                      second.cancel();
+                      try {
+                        Thread.sleep(60_000);
+                      } catch (InterruptedException cancelled) {
+                        r.close();
+                      }
+                    }));
+    assertThat(thrown).as("closed by hand").isSameAs(boom);
+
+    // Left open in an inner scope, the outer one cancelled: the inner's exit throws it.
+    CancelScope outer = CancelScope.create();
+    thrown =
+        catchThrowable(
+            () ->
+                outer.run(
+                    () ->
+                        CancelScope.create()
+                            .run(
+                                () -> {
+                                  CancelScope.onCancel(() -> throwAsUnchecked(boom));
+                                  outer.cancel();
+                                  Thread.sleep(60_000);
+                                })));
+    assertThat(reached(thrown, boom)).as("left open: %s", thrown).isTrue();
+  }
+
+  static java.util.stream.Stream<Throwable> cancellationTypedFailures() {
+    return java.util.stream.Stream.of(
+        new InterruptedException("the action's own"),
+        new java.util.concurrent.CancellationException("the action's own"));
+  }
+
+  /** Whether {@code boom} is {@code thrown} or rides on it as a suppressed exception. */
+  private static boolean reached(Throwable thrown, Throwable boom) {
+    return thrown == boom
+        || (thrown != null && java.util.Arrays.asList(thrown.getSuppressed()).contains(boom));
+  }
+
   // ---- registrations left open, with no group around: the scope's exit closes them ----------
 
   /** An action that records its end, then throws {@code boom}. */

@@ -172,7 +172,7 @@ public final class CancelHook implements CancelScope.Registration {
         h.awaitRan();
         Throwable t = (Throwable) FAILURE.getAndSet(h, (Throwable) null);
         if (t != null) {
-          Cancellation.judgedFailure(t, ts);
+          Cancellation.actionFailure(t, ts);
           if (failures.isEmpty()) {
             failures = new ArrayList<>(2);
           }
@@ -338,7 +338,7 @@ public final class CancelHook implements CancelScope.Registration {
       // and hashCode are the user's, and may match another exception, or throw).
       ThreadState ts = ThreadState.currentOrNull();
       if (ts != null) {
-        Cancellation.judgedFailure(t, ts);
+        Cancellation.actionFailure(t, ts);
       }
       throw Cancellation.<RuntimeException>sneakyThrow(t);
     }

@@ -148,6 +148,19 @@ public final class Cancellation {
   }
 
   /**
+   * Called where an {@code onCancel} action's own failure is thrown on the registering thread (with
+   * no group around: Registration.close, or the exit of the scope that left it open): from now on,
+   * on this thread, {@code t} is a failure, whatever its type. Unlike {@link #judgedFailure}, also
+   * a cancellation type itself (an action that waits for what the cancellation cancelled gets a
+   * CancellationException or an InterruptedException): it is the action's, not this thread's
+   * cancellation, and the cancelled scopes it leaves through must not absorb it (they did: the
+   * failure was lost).
+   */
+  static void actionFailure(Throwable t, ThreadState ts) {
+    ts.judgedFailure(t);
+  }
+
+  /**
    * Called at a scope exit where nothing was cancelled that let {@code t} through: the exceptions
    * suppressed on it, and on its causes, left with it and were not the cancellation there, so they
    * are failures from now on, on this thread, as {@code t} is (see {@link #judgedFailure}).
