@@ -80,6 +80,31 @@ class RethrownFailureTest {
     }
   }
 
+  /**
+   * A failure whose {@code toString()} throws: JDK 25's {@code CompletableFuture} then makes its
+   * wrapper with an empty message and that exception suppressed on it. The exception is the
+   * failure's own defect, not a failure added on the way back, and the rethrown failure is still
+   * one failure (before, the group reported the {@code toString()}'s exception as a second one). On
+   * a JDK whose future lets that exception out of the read instead, it is the reader's failure.
+   */
+  @RepeatedTest(3)
+  void aRethrownFailureWhoseToStringThrowsIsStillOneFailure() {
+    for (int i = 0; i < READS.size(); i++) {
+      RuntimeException failure =
+          new RuntimeException("only once") {
+            @Override
+            public String toString() {
+              throw new IllegalStateException("toString() is broken");
+            }
+          };
+      List<Throwable> failures = failuresOf(collecting(), failure, READS.get(i));
+      assertThat(failures).as("read #%d", i).startsWith(failure);
+      if (Runtime.version().feature() >= 25) {
+        assertThat(failures).as("read #%d", i).containsExactly(failure);
+      }
+    }
+  }
+
   // A sibling blocked in an uninterruptible join() when the failure cancels it (CANCEL_ALL): it
   // wakes cancelled and rethrows the CompletionException, which is the child's failure again.
   @RepeatedTest(20)

@@ -118,10 +118,35 @@ final class GroupFailures {
     }
     List<Throwable> added = new ArrayList<>();
     for (Throwable w = failure; w != t; w = w.getCause()) {
-      added.addAll(List.of(w.getSuppressed()));
+      Throwable[] suppressed = w.getSuppressed();
+      for (int i = 0; i < suppressed.length; i++) {
+        if (i > 0 || !thrownDescribingCause(w, suppressed[0])) {
+          added.add(suppressed[i]);
+        }
+      }
     }
     added.addAll(g.suppressedSinceReported(t));
     return added;
+  }
+
+  /**
+   * Whether {@code s}, the first exception suppressed on the JDK wrapper {@code w}, is what the
+   * wrapped failure's toString() threw when CompletableFuture made {@code w} (JDK 25 catches it,
+   * gives the wrapper an empty message and the exception as its first suppressed): the failure's
+   * own defect, not a failure on the way back. Told by the wrapper's empty message and a frame of
+   * that JDK method on the exception's stack (without a stack trace it counts as a failure).
+   */
+  private static boolean thrownDescribingCause(Throwable w, Throwable s) {
+    if (!"".equals(w.getMessage())) { // a JDK class: its getMessage is its own
+      return false;
+    }
+    for (StackTraceElement e : s.getStackTrace()) {
+      if (e.getClassName().equals("java.util.concurrent.CompletableFuture")
+          && e.getMethodName().startsWith("wrapIn")) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
