@@ -575,4 +575,60 @@ class AwkwardErrorSweepTest {
           .isSameAs(failure);
     }
   }
+
+  /**
+   * A failure whose {@code toString()} blocks: the first failure cancels the body and the other
+   * children at once, without describing it first (the reason it gives them is made when read).
+   * Before, the failing child's thread described it for the cancel reason before cancelling, and a
+   * {@code toString()} that blocked kept the rest of the group running, and {@code run} waiting.
+   */
+  @RepeatedTest(2)
+  @Timeout(20)
+  void aFailureWhoseToStringBlocksStillCancelsTheRestAtOnce() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    RuntimeException failure =
+        new RuntimeException("slow to describe") {
+          @Override
+          public String toString() {
+            try {
+              release.await();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+            return "described";
+          }
+        };
+    AtomicBoolean siblingCancelled = new AtomicBoolean();
+    try {
+      TaskGroup g = TaskGroup.create();
+      Throwable thrown =
+          org.assertj.core.api.Assertions.catchThrowable(
+              () ->
+                  g.run(
+                      () -> {
+                        CountDownLatch siblingWaits = new CountDownLatch(1);
+                        g.fork(
+                            () -> {
+                              siblingWaits.countDown();
+                              try {
+                                new CountDownLatch(1).await();
+                              } catch (InterruptedException e) {
+                                siblingCancelled.set(true);
+                                throw e;
+                              }
+                              return null;
+                            });
+                        siblingWaits.await();
+                        g.fork(
+                            () -> {
+                              throw failure;
+                            });
+                      }));
+      assertThat(siblingCancelled).as("the sibling was cancelled").isTrue();
+      assertThat(thrown).isInstanceOf(TaskGroupException.class);
+      assertThat(((TaskGroupException) thrown).failures()).containsExactly(failure);
+    } finally {
+      release.countDown();
+    }
+  }
 }

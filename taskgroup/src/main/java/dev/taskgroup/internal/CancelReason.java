@@ -2,15 +2,82 @@ package dev.taskgroup.internal;
 
 /**
  * Why a scope was cancelled, and from which thread: kept with the scope (first reason wins) and
- * named in the message of every {@link CancelledException} it causes.
- *
- * @param kind what kind of event cancelled the scope
- * @param text the user's reason for an explicit cancel, otherwise a description
- * @param threadName the name of the thread that cancelled it
- * @param atNanos System.nanoTime when it was made (the first reason is the first cancel), or 0 for
- *     the one shared reason of every expired deadline (the deadline tells the time)
+ * named in the message of every {@link CancelledException} it causes. Immutable, but for the text
+ * of a failure's reason, made from the failure on first read: describing a failure runs its
+ * toString(), which may be slow or block, and must not run on the failing thread before the rest of
+ * the group is cancelled (nor at all when nobody asks).
  */
-public record CancelReason(Kind kind, String text, String threadName, long atNanos) {
+public final class CancelReason {
+  private final Kind kind;
+  private final String threadName;
+  private final long atNanos;
+
+  /** The text, or for a failure's reason its first part (the failure's description follows). */
+  private final String given;
+
+  /** The failure a FAILURE reason describes, or null: then {@link #given} is the whole text. */
+  private final Throwable failure;
+
+  /** The failure's reason's whole text once made; racy, as String.hashCode: any maker agrees. */
+  private String made;
+
+  /**
+   * A reason.
+   *
+   * @param kind what kind of event cancelled the scope
+   * @param text the user's reason for an explicit cancel, otherwise a description
+   * @param threadName the name of the thread that cancelled it
+   * @param atNanos System.nanoTime when it was made (the first reason is the first cancel), or 0
+   *     for the one shared reason of every expired deadline (the deadline tells the time)
+   */
+  public CancelReason(Kind kind, String text, String threadName, long atNanos) {
+    this(kind, text, null, threadName, atNanos);
+  }
+
+  private CancelReason(
+      Kind kind, String given, Throwable failure, String threadName, long atNanos) {
+    this.kind = kind;
+    this.given = given;
+    this.failure = failure;
+    this.threadName = threadName;
+    this.atNanos = atNanos;
+  }
+
+  /** What kind of event cancelled the scope. */
+  public Kind kind() {
+    return kind;
+  }
+
+  /** The user's reason for an explicit cancel, otherwise a description. */
+  public String text() {
+    if (failure == null) {
+      return given;
+    }
+    String t = made;
+    if (t == null) {
+      made = t = given + Cancellation.describe(failure);
+    }
+    return t;
+  }
+
+  /** The name of the thread that cancelled the scope. */
+  public String threadName() {
+    return threadName;
+  }
+
+  /** System.nanoTime when it was made, or 0 for an expired deadline's. */
+  public long atNanos() {
+    return atNanos;
+  }
+
+  /**
+   * The reason a failure gives the rest of its group, from the calling thread: {@code prefix}
+   * followed by the failure's description, made when first read.
+   */
+  public static CancelReason failed(String prefix, Throwable failure) {
+    return new CancelReason(
+        Kind.FAILURE, prefix, failure, Thread.currentThread().getName(), System.nanoTime());
+  }
 
   /** What cancelled a scope. */
   public enum Kind {
@@ -37,13 +104,18 @@ public record CancelReason(Kind kind, String text, String threadName, long atNan
     return new CancelReason(kind, text, Thread.currentThread().getName(), System.nanoTime());
   }
 
+  @Override
+  public String toString() {
+    return describe();
+  }
+
   /** How the reason reads in an exception message. */
   public String describe() {
     String by = threadName.isEmpty() ? "an unnamed thread" : "thread \"" + threadName + "\"";
     return switch (kind) {
-      case EXPLICIT -> "cancelled by " + by + ": " + text;
+      case EXPLICIT -> "cancelled by " + by + ": " + given;
       case DEADLINE -> "deadline expired";
-      case FAILURE -> "cancelled because of a failure (" + text + ")";
+      case FAILURE -> "cancelled because of a failure (" + text() + ")";
       case OWNER_INTERRUPTED -> "cancelled because its owner was interrupted";
       case TASK_CANCEL -> "cancelled by " + by + ": Task.cancel() called";
     };

@@ -472,7 +472,11 @@ public final class Group extends EnteredScope {
   }
 
   private void cancelMembers(CancelReason.Kind kind, String text) {
-    cancel(CancelReason.of(kind, text), CANCEL_INTERNAL);
+    cancelMembers(CancelReason.of(kind, text));
+  }
+
+  private void cancelMembers(CancelReason why) {
+    cancel(why, CANCEL_INTERNAL);
   }
 
   private boolean hasFailures() {
@@ -629,8 +633,7 @@ public final class Group extends EnteredScope {
     if (added != null) {
       reportAdded(added, source, cancelRest, where, ts);
       if (cancelRest) {
-        cancelMembers(
-            CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
+        cancelMembers(CancelReason.failed(source + " failed: ", failure));
       }
       return;
     }
@@ -684,8 +687,7 @@ public final class Group extends EnteredScope {
       keep(failure);
     }
     if (cancelRest) {
-      cancelMembers(
-          CancelReason.Kind.FAILURE, source + " failed: " + Cancellation.describe(failure));
+      cancelMembers(CancelReason.failed(source + " failed: ", failure));
     }
   }
 
@@ -695,9 +697,7 @@ public final class Group extends EnteredScope {
    */
   private void handlerFailed(Throwable handlerFailure) {
     keep(handlerFailure);
-    cancelMembers(
-        CancelReason.Kind.FAILURE,
-        "the onFailure handler threw: " + Cancellation.describe(handlerFailure));
+    cancelMembers(CancelReason.failed("the onFailure handler threw: ", handlerFailure));
   }
 
   /**
