@@ -86,19 +86,20 @@ public interface Task<T> extends Future<T> {
   /**
    * The task's outcome as a {@link CompletableFuture}, for code that composes futures: the same
    * future on every call, completed when the task is (normally with its result, exceptionally with
-   * its failure, or cancelled). Cancelling the future, with either flag, cancels the task as {@link
-   * #cancel(boolean)} does; completing it from outside does not affect the task. A failure that is
-   * itself a {@link java.util.concurrent.CancellationException} (thrown by the work while nothing
-   * cancelled it) or a {@link java.util.concurrent.CompletionException} completes the future
-   * wrapped in a {@code CompletionException}, so that the future of a failed task never looks
-   * cancelled and never unwraps the failure: its {@code get()} throws an {@code ExecutionException}
-   * with that exception as the cause, and its {@code exceptionNow()} returns it. Dependent stages
-   * added before the task ended run on the thread that completes the future, as for any {@code
-   * CompletableFuture}: the task's thread as it ends (the group waits for them, a cancellation of
-   * the group reaches them there, and a fork from them into a group with {@code maxConcurrency}
-   * never waits, as a fork from the task's work does not), or the thread that cancels the task,
-   * once the cancellation has been delivered; threads waiting in {@link #get()} are released before
-   * they run.
+   * its failure, or cancelled), by the thread that sets the outcome just after it releases the
+   * threads waiting in {@link #get()}: one of those may find the future not done for a moment.
+   * Cancelling the future, with either flag, cancels the task as {@link #cancel(boolean)} does;
+   * completing it from outside does not affect the task. A failure that is itself a {@link
+   * java.util.concurrent.CancellationException} (thrown by the work while nothing cancelled it) or
+   * a {@link java.util.concurrent.CompletionException} completes the future wrapped in a {@code
+   * CompletionException}, so that the future of a failed task never looks cancelled and never
+   * unwraps the failure: its {@code get()} throws an {@code ExecutionException} with that exception
+   * as the cause, and its {@code exceptionNow()} returns it. Dependent stages added before the task
+   * ended run on the thread that completes the future, as for any {@code CompletableFuture}: the
+   * task's thread as it ends (the group waits for them, a cancellation of the group reaches them
+   * there, and a fork from them into a group with {@code maxConcurrency} never waits, as a fork
+   * from the task's work does not), or the thread that cancels the task, once the cancellation has
+   * been delivered; threads waiting in {@link #get()} are released before they run.
    *
    * {@snippet :
    * Task<Price> price = group.fork(() -> quote(item));

@@ -174,11 +174,13 @@ public final class TaskGroup {
      * child, which {@link TaskTree} then shows running on a terminated thread.
      *
      * @param factory the factory; a factory that throws, returns null or returns a thread already
-     *     started makes {@code fork} throw {@link java.util.concurrent.RejectedExecutionException}
-     *     (and leaves that thread as it was); a thread whose {@code start()} throws after the
-     *     thread started keeps the child (the fork returns its task, and the group waits for it),
-     *     and what it threw is a failure of the group, which under {@link FailurePolicy#CANCEL_ALL}
-     *     cancels the group, so that the child's work may then never begin
+     *     started, or one whose uncaught-exception handler cannot be set and read back (a {@code
+     *     Thread} subclass overriding those methods), makes {@code fork} throw {@link
+     *     java.util.concurrent.RejectedExecutionException} (and leaves that thread as it was, but
+     *     for its handler); a thread whose {@code start()} throws after the thread started keeps
+     *     the child (the fork returns its task, and the group waits for it), and what it threw is a
+     *     failure of the group, which under {@link FailurePolicy#CANCEL_ALL} cancels the group, so
+     *     that the child's work may then never begin
      * @return this builder
      * @throws NullPointerException if {@code factory} is null
      */

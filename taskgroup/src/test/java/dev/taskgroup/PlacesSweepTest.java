@@ -508,6 +508,41 @@ class PlacesSweepTest {
     assertAllPlacesBack(group, 1);
   }
 
+  /**
+   * A factory's Thread subclass whose setUncaughtExceptionHandler silently keeps its own handler,
+   * or whose getUncaughtExceptionHandler answers another one: the child could not find its task,
+   * and would run detached from the group's cancellation (and, in a bounded group, a fork from it
+   * would wait for the place it holds itself). Refused as a handler that cannot be set is.
+   */
+  @RepeatedTest(3)
+  void aThreadThatIgnoresOrHidesTheHandlerSetIsRefusedAndItsPlaceComesBack() throws Exception {
+    List<ThreadFactory> factories =
+        List.of(
+            r ->
+                new Thread(r) {
+                  @Override
+                  public void setUncaughtExceptionHandler(UncaughtExceptionHandler h) {
+                    // ignored: this thread keeps its own handler
+                  }
+                },
+            r ->
+                new Thread(r) {
+                  @Override
+                  public UncaughtExceptionHandler getUncaughtExceptionHandler() {
+                    return (t, e) -> {};
+                  }
+                });
+    for (ThreadFactory factory : factories) {
+      TaskGroup group = TaskGroup.builder().maxConcurrency(1).threadFactory(factory).build();
+      AtomicReference<Throwable> forkThrew = new AtomicReference<>();
+      group.run(() -> forkThrew.set(catchThrowable(() -> group.fork(() -> {}))));
+      assertThat(forkThrew.get())
+          .isInstanceOf(RejectedExecutionException.class)
+          .hasMessageContaining("uncaught-exception handler");
+      assertAllPlacesBack(group, 1);
+    }
+  }
+
   // ---- the waiting fork's caller is cancelled
   // ----------------------------------------------------
 

@@ -226,6 +226,11 @@ final class Forks {
       try {
         task.keepReplacedHandler(thread); // the task passes uncaught exceptions on to it
         thread.setUncaughtExceptionHandler(task);
+        if (thread.getUncaughtExceptionHandler() != task) {
+          // Overridden to ignore the set, or to answer another handler: the thread could not
+          // find its task (ThreadState.lookup), and would run detached from the group.
+          throw new IllegalStateException("the handler set is not the handler read back");
+        }
       } catch (Error e) { // a rejected call leaves the group as it was, its place included
         giveBack(g, task, place);
         throw e;
