@@ -311,4 +311,68 @@ class AwaitTest {
     assertThat(thrown).isInstanceOf(TaskGroupException.class);
     assertThat(((TaskGroupException) thrown).failures()).containsExactly(closeFailed);
   }
+
+  /** A future equal to every other of its class, as a careless subclass may be. */
+  static final class EqualToAll<T> extends CompletableFuture<T> {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof EqualToAll;
+    }
+
+    @Override
+    public int hashCode() {
+      return 1;
+    }
+  }
+
+  /**
+   * In a cooperative scope, two distinct futures of a subclass that makes them equal: each await
+   * returns when its own future completes. (The cooperative wait shares one completion callback per
+   * future, found by equality: the second await found the first future's, and waited for that one
+   * to complete.)
+   */
+  @RepeatedTest(3)
+  void aCooperativeAwaitOfAFutureEqualToAnotherWaitsForItsOwn() throws Exception {
+    EqualToAll<String> first = new EqualToAll<>();
+    EqualToAll<String> second = new EqualToAll<>();
+    CountDownLatch firstAwaited = new CountDownLatch(1);
+    Thread firstWaiter =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    CancelScope.cooperative()
+                        .run(
+                            () -> {
+                              firstAwaited.countDown();
+                              CancelScope.await(first);
+                            });
+                  } catch (Exception e) {
+                    throw new AssertionError(e);
+                  }
+                });
+    firstAwaited.await();
+    AtomicReference<String> got = new AtomicReference<>();
+    Thread secondWaiter =
+        Thread.ofVirtual()
+            .start(
+                () -> {
+                  try {
+                    CancelScope.cooperative().run(() -> got.set(CancelScope.await(second)));
+                  } catch (Exception e) {
+                    throw new AssertionError(e);
+                  }
+                });
+    Probes.awaitTrue(
+        "the second await parked",
+        java.time.Duration.ofSeconds(10),
+        () -> secondWaiter.getState() == Thread.State.WAITING);
+    second.complete("second");
+    assertThat(secondWaiter.join(java.time.Duration.ofSeconds(10)))
+        .as("the second await returned once its own future completed")
+        .isTrue();
+    assertThat(got).hasValue("second");
+    first.complete("first");
+    firstWaiter.join();
+  }
 }

@@ -33,7 +33,10 @@ import java.util.function.BiConsumer;
  * goes, and its entry with it); it holds the waiting threads only while they wait (each adds
  * itself before it looks whether the future is done, and removes itself when await ends). A
  * callback per await stayed on a long-lived future for good: one per wait an outside interrupt
- * ended. The entry goes once its future is seen done.
+ * ended. The entry goes once its future is seen done. The map finds a future by equals and
+ * hashCode: a subclass that overrides either (two distinct futures equal, a slow hashCode) gets
+ * a callback of its own per await instead (IDENTITY_EQUALS tells, once per class), which is only
+ * the cost the shared one saves.
  * </pre>
  */
 public final class Blocking {
@@ -98,18 +101,37 @@ public final class Blocking {
   private static final Map<CompletableFuture<?>, Wakeup> WAKEUPS =
       new WeakHashMap<>(); // guarded by itself
 
+  /** Whether a class of future keeps Object's equals and hashCode (as CompletableFuture does). */
+  private static final ClassValue<Boolean> IDENTITY_EQUALS =
+      new ClassValue<>() {
+        @Override
+        protected Boolean computeValue(Class<?> c) {
+          try {
+            return c.getMethod("equals", Object.class).getDeclaringClass() == Object.class
+                && c.getMethod("hashCode").getDeclaringClass() == Object.class;
+          } catch (NoSuchMethodException | SecurityException e) {
+            return false;
+          }
+        }
+      };
+
   /** In a cooperative scope: parks on its own, woken by the completion or the deliverer. */
   private static <T> T awaitCooperatively(CompletableFuture<T> f)
       throws InterruptedException, ExecutionException {
     Thread me = Thread.currentThread();
-    Wakeup wakeup;
-    boolean first = false;
-    synchronized (WAKEUPS) { // CompletableFuture: identity equality
-      wakeup = WAKEUPS.get(f);
-      if (wakeup == null) {
-        WAKEUPS.put(f, wakeup = new Wakeup());
-        first = true;
+    Wakeup wakeup = null;
+    boolean first = true;
+    boolean shared = IDENTITY_EQUALS.get(f.getClass());
+    if (shared) {
+      synchronized (WAKEUPS) { // Object's equals and hashCode: found by identity
+        wakeup = WAKEUPS.get(f);
+        first = wakeup == null;
+        if (first) {
+          WAKEUPS.put(f, wakeup = new Wakeup());
+        }
       }
+    } else {
+      wakeup = new Wakeup(); // its own: see the overview
     }
     wakeup.waiters.add(me); // before waitUntilDone's first look at the future
     try {
@@ -121,7 +143,7 @@ public final class Blocking {
       waitUntilDone(f);
     } finally {
       wakeup.waiters.remove(me);
-      if (f.isDone()) {
+      if (shared && f.isDone()) {
         synchronized (WAKEUPS) {
           WAKEUPS.remove(f);
         }
