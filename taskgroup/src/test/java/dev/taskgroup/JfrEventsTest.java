@@ -228,6 +228,12 @@ class JfrEventsTest {
   }
 
   @Test
+  void theFirstDeadlineRecordedRegistersTheEventTypesOutsideTheDeadlinesLock() throws Exception {
+    assertThat(Fixtures.runJvm(List.of("-ea"), FirstRecordedDeadlineMain.class))
+        .isEqualTo("cancelled: true, reported: []");
+  }
+
+  @Test
   void everyFieldIsDocumented() throws Exception {
     FlightRecorder recorder = FlightRecorder.getFlightRecorder(); // starts the recorder
     TaskGroup.create().run(() -> {}); // the library's first use since registers its event types

@@ -183,6 +183,7 @@ final class DeadlineTimer {
     int taken = 0;
     int found = EMPTY;
     Throwable[] thrown = {null};
+    Events.prepare(); // the events of the marking, under the lock: see there
     try {
       if (pass.backstop) {
         Deadlines.lockNoQueue();

@@ -30,7 +30,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * the earliest deadline (or without a time limit when the heap is empty); whoever puts a new
  * earliest entry at the top unparks it.
  * It fires expired entries in batches: under the lock it takes each out of the heap and marks its
- * scope cancelled (a few atomic updates, no wait: expireTaken), then, outside the lock, delivers
+ * scope cancelled (a few atomic updates, no wait: expireTaken; the JFR events it records have their
+ * types registered before the lock is taken, Events.prepare), then, outside the lock, delivers
  * them. Every scope of a batch is marked before any is delivered: nested scopes that expire
  * together are all cancelled when their threads wake, and the outermost absorbs. The delivery walk
  * is done inline for a scope with no group below it, and on a new virtual thread otherwise, so that
@@ -243,6 +244,7 @@ public final class Deadlines {
     } while (movedSince(now));
     List<EnteredScope> expired = null;
     Throwable[] thrown = {null};
+    Events.prepare(); // may expire: the events of the marking, under the lock (see there)
     lock();
     try {
       Deadline d = scope.deadline;
@@ -286,6 +288,7 @@ public final class Deadlines {
       EnteredScope scope, long nanos, Instant shown, Duration timeout, boolean never) {
     List<EnteredScope> expired = null;
     Throwable[] thrown = {null};
+    Events.prepare(); // may expire: the events of the marking, under the lock (see there)
     lock();
     try {
       Deadline d = scope.deadline;
@@ -370,7 +373,11 @@ public final class Deadlines {
       return markExpired(d.scope);
     } catch (Throwable t) {
       keep(thrown, t);
-      return false;
+      // Thrown after the mark (recording its event): a running scope marked is still delivered
+      // (delivery is idempotent, should another canceller have marked it first).
+      int f = d.scope.flags();
+      return (f & (Scope.CANCEL_CALLED | Scope.ENTERED | Scope.EXITED))
+          == (Scope.CANCEL_CALLED | Scope.ENTERED);
     }
   }
 
@@ -497,6 +504,7 @@ public final class Deadlines {
   static boolean takeDue(List<EnteredScope> into) {
     Throwable[] thrown = {null};
     boolean any = false;
+    Events.prepare(); // the events of the marking, under the lock: see there
     lock();
     try {
       long now = LibraryClock.nanoTime();

@@ -44,6 +44,19 @@ final class Events {
     return JFR && FlightRecorder.isInitialized();
   }
 
+  /**
+   * Registers the event types now if a recording may exist: for a caller about to record events
+   * while it holds a lock that other threads wait for (the deadlines' lock, whose holders mark
+   * scopes cancelled), so that the registration (JFR builds its metadata: 0.1 to 0.4 s, once) does
+   * not fall inside it. A recorder first started between this and the events still registers there;
+   * that window is the lock's hold, microseconds.
+   */
+  static void prepare() {
+    if (on()) {
+      JfrEvents.registered();
+    }
+  }
+
   /** A scope was first cancelled (on the cancelling thread). */
   static void cancel(Scope scope, CancelReason reason) {
     if (on()) {

@@ -22,6 +22,12 @@ import jdk.jfr.Timespan;
  * only show those threads' loops.
  */
 final class JfrEvents {
+  static {
+    // Registering the types makes JFR build its metadata (0.1 to 0.4 s): never while holding the
+    // deadlines' lock, which every thread setting a deadline waits for (Events.prepare).
+    assert !Deadlines.LOCK.isHeldByCurrentThread() : "event types registered under Deadlines.LOCK";
+  }
+
   private static final CancelEvent CANCEL = new CancelEvent();
   private static final DeadlineEvent DEADLINE = new DeadlineEvent();
   private static final RedeliveryEvent REDELIVERY = new RedeliveryEvent();
@@ -29,6 +35,9 @@ final class JfrEvents {
   private static final CancelHookEvent HOOK = new CancelHookEvent();
 
   private JfrEvents() {}
+
+  /** Does nothing: calling it runs the class initializer, which registers the event types. */
+  static void registered() {}
 
   static void cancel(Scope scope, CancelReason reason) {
     if (CANCEL.isEnabled()) {
