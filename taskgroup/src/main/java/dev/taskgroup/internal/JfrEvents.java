@@ -22,11 +22,12 @@ import jdk.jfr.Timespan;
  * only show those threads' loops.
  */
 final class JfrEvents {
-  static {
-    // Registering the types makes JFR build its metadata (0.1 to 0.4 s): never while holding the
-    // deadlines' lock, which every thread setting a deadline waits for (Events.prepare).
-    assert !Deadlines.LOCK.isHeldByCurrentThread() : "event types registered under Deadlines.LOCK";
-  }
+  /**
+   * Whether the types were registered by a thread holding the deadlines' lock, which every thread
+   * setting a deadline waits for: registering makes JFR build its metadata (0.1 to 0.4 s), and
+   * Events.prepare is there to keep it out of the lock. Read by a test.
+   */
+  static final boolean REGISTERED_UNDER_DEADLINES_LOCK = Deadlines.LOCK.isHeldByCurrentThread();
 
   private static final CancelEvent CANCEL = new CancelEvent();
   private static final DeadlineEvent DEADLINE = new DeadlineEvent();
