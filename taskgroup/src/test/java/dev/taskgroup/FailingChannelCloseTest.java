@@ -193,6 +193,45 @@ class FailingChannelCloseTest {
   }
 
   /**
+   * A default handler that blocks: the close failure is reported once the delivery is done, so the
+   * child in the channel, cancelled, leaves its scope and its group ends while the handler still
+   * blocks the canceller. (Reported while the delivery was still in flight, the child's exit waited
+   * for the delivery, and so for the handler: on one carrier it spun for ever.)
+   */
+  @ParameterizedTest
+  @MethodSource("dev.taskgroup.Fixtures#threadKinds")
+  void aDefaultHandlerThatBlocksHoldsUpOnlyTheCanceller(ThreadKind kind) throws Exception {
+    CountDownLatch handling = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    Thread.setDefaultUncaughtExceptionHandler(
+        (t, e) -> {
+          handling.countDown();
+          try {
+            release.await();
+          } catch (InterruptedException ignored) {
+            Thread.currentThread().interrupt();
+          }
+        });
+    try {
+      List<Thread> threads = new CopyOnWriteArrayList<>();
+      TaskGroup group = groupOf(kind, threads);
+      AtomicReference<Task<?>> inChannel = new AtomicReference<>();
+      group.run(
+          () -> {
+            inChannel.set(group.fork(() -> new ChannelWithFailingClose().block()));
+            threads.forEach(FailingChannelCloseTest::awaitBlocked);
+            Thread.ofPlatform().daemon().start(group::cancel); // it may block in the handler
+          });
+      assertThat(inChannel.get().state()).isIn(CANCELLED, Task.State.FAILED);
+      if (kind == ThreadKind.VIRTUAL) {
+        assertThat(handling.await(10, TimeUnit.SECONDS)).as("the handler was called").isTrue();
+      }
+    } finally {
+      release.countDown();
+    }
+  }
+
+  /**
    * A child that swallows each interrupt and blocks again in a new such channel is interrupted
    * again each time (each re-delivery closes a channel that throws, in the watcher), and the
    * watcher still re-delivers to another thread afterwards.

@@ -366,9 +366,10 @@ public abstract class ThreadState extends Scope {
       // overview), so that the thread, woken by it, does not wait for interrupt() to return.
       int sent = n + IN_FLIGHT_UNIT;
       status = sent;
+      Throwable closeFailed;
       try {
         watchIfNew(s, n);
-        interruptOther(t);
+        closeFailed = interruptOther(t);
       } catch (Throwable error) {
         // (A StackOverflowError, as above.) Take our count back: the thread would otherwise wait
         // for ever, leaving its scope, for an interrupt in flight.
@@ -388,6 +389,7 @@ public abstract class ThreadState extends Scope {
       if ((after & IN_FLIGHT_MASK) == IN_FLIGHT_UNIT && innermost != in) {
         deliver();
       }
+      reportAfterDelivery(closeFailed);
     } else {
       int count = 0;
       if ((s & DELIVERED) != 0) { // ours was swallowed: this is a re-delivery
@@ -395,8 +397,9 @@ public abstract class ThreadState extends Scope {
         count = n >>> REDELIVERY_SHIFT;
       }
       status = n | BUSY;
+      Throwable closeFailed;
       try {
-        interruptOther(t);
+        closeFailed = interruptOther(t);
       } catch (Throwable error) {
         status = s | DELIVERED; // (a StackOverflowError, as above) ours may be set, not another's
         throw error;
@@ -406,6 +409,19 @@ public abstract class ThreadState extends Scope {
       if (count != 0) {
         Events.redelivery(t, count);
       }
+      reportAfterDelivery(closeFailed);
+    }
+  }
+
+  /**
+   * Reports what the interrupted thread's channel threw on close (interruptOther), once the
+   * delivery is done: the default uncaught-exception handler is user code that may block, and the
+   * thread would wait for it (its exit waits for a delivery in flight, and every look at its status
+   * for the lock a delivery holds), as would the re-delivery watcher.
+   */
+  private static void reportAfterDelivery(Throwable closeFailed) {
+    if (closeFailed != null) {
+      Uncaught.report(closeFailed);
     }
   }
 
@@ -420,9 +436,10 @@ public abstract class ThreadState extends Scope {
    * caller can be handed it (StructuredTaskScope ignores it). A StackOverflowError is the caller's
    * to handle, as everywhere in delivery.
    */
-  static void interruptOther(Thread t) {
+  static Throwable interruptOther(Thread t) {
     try {
       t.interrupt();
+      return null;
     } catch (StackOverflowError error) {
       throw error;
     } catch (Throwable closeFailed) {
@@ -434,7 +451,7 @@ public abstract class ThreadState extends Scope {
         closeFailed.addSuppressed(again);
         LockSupport.unpark(t);
       }
-      Uncaught.report(closeFailed);
+      return closeFailed; // reported by the caller once the delivery is done
     }
   }
 
@@ -465,6 +482,7 @@ public abstract class ThreadState extends Scope {
       status = s;
       return RECHECK_PENDING; // a delivery is on its way; never two at once
     }
+    Throwable closeFailed = null;
     Scope in = innermost;
     int outcome;
     int n = s;
@@ -474,7 +492,7 @@ public abstract class ThreadState extends Scope {
     } else if (!t.isInterrupted()) {
       n = countRedelivery(n | DELIVERED);
       status = n | BUSY; // visible before the interrupt lands, as in deliver()
-      interruptOther(t); // throws nothing here: the watcher has all the stack it needs
+      closeFailed = interruptOther(t); // throws nothing: the watcher has all the stack it needs
       outcome = RECHECK_SWALLOWED;
     } else {
       outcome = RECHECK_PENDING;
@@ -484,6 +502,7 @@ public abstract class ThreadState extends Scope {
     if (outcome == RECHECK_SWALLOWED) {
       Events.redelivery(t, count); // after the lock: a recording costs the thread nothing
     }
+    reportAfterDelivery(closeFailed);
     return outcome;
   }
 
