@@ -589,16 +589,24 @@ class AwkwardErrorSweepTest {
     RuntimeException failure =
         new RuntimeException("slow to describe") {
           @Override
-          public String toString() {
-            try {
-              release.await();
-            } catch (InterruptedException e) {
+          public String toString() { // blocks, whatever interrupts come, until released
+            boolean interrupted = false;
+            while (true) {
+              try {
+                release.await();
+                break;
+              } catch (InterruptedException e) {
+                interrupted = true;
+              }
+            }
+            if (interrupted) {
               Thread.currentThread().interrupt();
             }
             return "described";
           }
         };
     AtomicBoolean siblingCancelled = new AtomicBoolean();
+    AtomicBoolean checkpointCancelled = new AtomicBoolean();
     try {
       TaskGroup g = TaskGroup.create();
       Throwable thrown =
@@ -606,7 +614,7 @@ class AwkwardErrorSweepTest {
               () ->
                   g.run(
                       () -> {
-                        CountDownLatch siblingWaits = new CountDownLatch(1);
+                        CountDownLatch siblingWaits = new CountDownLatch(2);
                         g.fork(
                             () -> {
                               siblingWaits.countDown();
@@ -618,6 +626,17 @@ class AwkwardErrorSweepTest {
                               }
                               return null;
                             });
+                        g.fork(
+                            () -> {
+                              siblingWaits.countDown();
+                              try {
+                                CancelScope.sleep(java.time.Duration.ofMinutes(1));
+                              } catch (CancelledException e) { // the library's: a message to make
+                                checkpointCancelled.set(true);
+                                throw e;
+                              }
+                              return null;
+                            });
                         siblingWaits.await();
                         g.fork(
                             () -> {
@@ -625,6 +644,9 @@ class AwkwardErrorSweepTest {
                             });
                       }));
       assertThat(siblingCancelled).as("the sibling was cancelled").isTrue();
+      assertThat(checkpointCancelled)
+          .as("the sibling in CancelScope.sleep was cancelled (its message is made when read)")
+          .isTrue();
       assertThat(thrown).isInstanceOf(TaskGroupException.class);
       assertThat(((TaskGroupException) thrown).failures()).containsExactly(failure);
     } finally {

@@ -1,11 +1,15 @@
 package dev.taskgroup.internal;
 
+import java.lang.ref.WeakReference;
+
 /**
  * Why a scope was cancelled, and from which thread: kept with the scope (first reason wins) and
  * named in the message of every {@link CancelledException} it causes. Immutable, but for the text
  * of a failure's reason, made from the failure on first read: describing a failure runs its
  * toString(), which may be slow or block, and must not run on the failing thread before the rest of
- * the group is cancelled (nor at all when nobody asks).
+ * the group is cancelled (nor at all when nobody asks). The reason holds the failure weakly: a
+ * group keeps its reason after its run, and must not keep its failures (they are the caller's);
+ * read after the failure is gone, the text names the failure's class only.
  */
 public final class CancelReason {
   private final Kind kind;
@@ -16,7 +20,10 @@ public final class CancelReason {
   private final String given;
 
   /** The failure a FAILURE reason describes, or null: then {@link #given} is the whole text. */
-  private final Throwable failure;
+  private final WeakReference<Throwable> failure;
+
+  /** The failure's class name, for a text made after the failure was collected. */
+  private final String failureClass;
 
   /** The failure's reason's whole text once made; racy, as String.hashCode: any maker agrees. */
   private String made;
@@ -38,7 +45,8 @@ public final class CancelReason {
       Kind kind, String given, Throwable failure, String threadName, long atNanos) {
     this.kind = kind;
     this.given = given;
-    this.failure = failure;
+    this.failure = failure == null ? null : new WeakReference<>(failure);
+    this.failureClass = failure == null ? null : failure.getClass().getName();
     this.threadName = threadName;
     this.atNanos = atNanos;
   }
@@ -55,7 +63,8 @@ public final class CancelReason {
     }
     String t = made;
     if (t == null) {
-      made = t = given + Cancellation.describe(failure);
+      Throwable f = failure.get();
+      made = t = given + (f != null ? Cancellation.describe(f) : failureClass);
     }
     return t;
   }

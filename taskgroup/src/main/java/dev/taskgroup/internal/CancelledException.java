@@ -7,16 +7,31 @@ import java.io.Serial;
  * dev.taskgroup.CancelledException}, which users catch): at a checkpoint, or when a cancellation
  * that arrived as another exception (a {@code ClosedByInterruptException}, an {@code IOException}
  * from a socket closed by the interrupt) propagates out of a scope that does not absorb it; then
- * that exception is its cause. The message names the scope and why it was cancelled. Being of this
- * class (not merely the public one, which users may create) marks an exception as the library's
- * own, for the "In flight" rule in {@link PlainScope}.
+ * that exception is its cause. The message names the scope and why it was cancelled (made when
+ * first read). Being of this class (not merely the public one, which users may create) marks an
+ * exception as the library's own, for the "In flight" rule in {@link PlainScope}.
  */
 public final class CancelledException extends dev.taskgroup.CancelledException {
   @Serial private static final long serialVersionUID = 1L;
 
+  /** The cancelled scope's description, or null (a message given, or no scope at hand). */
+  private final String what;
+
+  /** Why the scope was cancelled, or null. */
+  private final transient CancelReason why;
+
+  /**
+   * The message, made on first read: a failure's reason describes the failure (its toString(), user
+   * code that may be slow or block), which must not delay the thread that meets the cancellation,
+   * and need not run when nobody reads the message.
+   */
+  private transient String made;
+
   /** For the cancellation of {@code cancelled}, with an optional original exception. */
   public CancelledException(Scope cancelled, Throwable cause) {
-    super(message(cancelled), cause);
+    super(null, cause);
+    this.what = cancelled == null ? null : cancelled.describe();
+    this.why = cancelled == null ? null : cancelled.reason();
   }
 
   /**
@@ -25,13 +40,24 @@ public final class CancelledException extends dev.taskgroup.CancelledException {
    */
   public CancelledException(String message) {
     super(message, null);
+    this.what = null;
+    this.why = null;
   }
 
-  private static String message(Scope cancelled) {
-    if (cancelled == null) {
-      return "cancelled";
+  @Override
+  public String getMessage() {
+    String m = super.getMessage();
+    if (m != null) {
+      return m;
     }
-    CancelReason why = cancelled.reason();
-    return cancelled.describe() + " " + (why == null ? "cancelled" : why.describe());
+    m = made;
+    if (m == null) { // racy, as String.hashCode: every maker makes the same text
+      made =
+          m =
+              what == null
+                  ? "cancelled"
+                  : what + " " + (why == null ? "cancelled" : why.describe());
+    }
+    return m;
   }
 }
