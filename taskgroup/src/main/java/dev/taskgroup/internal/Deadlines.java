@@ -394,7 +394,7 @@ public final class Deadlines {
   }
 
   /** Keeps {@code t} to report later: the first, with the others suppressed in it. */
-  static void keep(Throwable[] thrown, Throwable t) {
+  private static void keep(Throwable[] thrown, Throwable t) {
     if (thrown[0] == null) {
       thrown[0] = t;
     } else if (thrown[0] != t) {
