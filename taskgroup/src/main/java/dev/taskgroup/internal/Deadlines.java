@@ -7,6 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -69,7 +71,13 @@ import java.util.concurrent.locks.ReentrantLock;
  * clock wakes both (DeadlineTimer.wakeIfStarted), which go on with the entries left, on the
  * system clock.
  * Invariant: while a test clock is installed, only fireDue() and the due path of schedule()
- * (a deadline set in the past) fire entries.
+ * (a deadline set in the past, or a scope entered after its deadline) fire entries. The due path
+ * takes every entry due no later than its own (expireWithDue), and so can take entries the test
+ * clock has just made due, between its move and its fireDue(): that fireDue() then finds nothing,
+ * yet advance must not return before their delivery. So while a test clock is installed the due
+ * path counts its batch in DELIVERING from the marking (under LOCK, so a later takeDue sees the
+ * count) until its delivery is done, delivers inline as fireDue() does (no helper thread to wait
+ * for), and fireDue() returns only once DELIVERING is zero. With no test clock nothing is counted.
  * </pre>
  */
 public final class Deadlines {
@@ -89,6 +97,12 @@ public final class Deadlines {
   /** The reason every expired deadline records (one object: firing allocates nothing). */
   private static final CancelReason EXPIRED =
       new CancelReason(CancelReason.Kind.DEADLINE, "deadline expired", "taskgroup-deadlines", 0L);
+
+  /**
+   * Batches that the due path of start() or update() marked while a test clock was installed and
+   * has not finished delivering: fireDue() waits for them (see the overview's last paragraph).
+   */
+  private static final AtomicInteger DELIVERING = new AtomicInteger();
 
   private static final int NEW = 0;
   private static final int RUNNING = 1;
@@ -242,7 +256,7 @@ public final class Deadlines {
       now = LibraryClock.nanoTime();
       wallNow = LibraryClock.instant();
     } while (movedSince(now));
-    List<EnteredScope> expired = null;
+    Expired expired = null;
     Throwable[] thrown = {null};
     Events.prepare(); // may expire: the events of the marking, under the lock (see there)
     lock();
@@ -286,7 +300,7 @@ public final class Deadlines {
 
   private static void update(
       EnteredScope scope, long nanos, Instant shown, Duration timeout, boolean never) {
-    List<EnteredScope> expired = null;
+    Expired expired = null;
     Throwable[] thrown = {null};
     Events.prepare(); // may expire: the events of the marking, under the lock (see there)
     lock();
@@ -332,7 +346,7 @@ public final class Deadlines {
         // A deadline in the past set before run: the scope has expired now, as cancel() before
         // run would (cancelCalled() true, it starts cancelled, a later deadline does not undo
         // it). Not yet entered, it has nothing to deliver to (unless run started meanwhile).
-        expired = expireInto(d, null, thrown);
+        expired = Expired.of(expireInto(d, null, thrown));
       }
     } finally {
       LOCK.unlock();
@@ -350,13 +364,31 @@ public final class Deadlines {
    *
    * @return the scopes to deliver, the entry's own last; null if none
    */
-  private static List<EnteredScope> expireWithDue(Deadline d, Throwable[] thrown) {
+  private static Expired expireWithDue(Deadline d, Throwable[] thrown) {
     List<EnteredScope> expired = null;
     for (Deadline top; (top = HEAP.peek()) != null && top.nanos - d.nanos <= 0L; ) {
       HEAP.remove(top);
       expired = expireInto(top, expired, thrown);
     }
-    return expireInto(d, expired, thrown);
+    return Expired.of(expireInto(d, expired, thrown));
+  }
+
+  /**
+   * The scopes the due path marked, to deliver once LOCK is released; {@code counted}: in
+   * DELIVERING until they are delivered (a test clock was installed at the marking).
+   */
+  private record Expired(List<EnteredScope> scopes, boolean counted) {
+    /** Under LOCK. Null if there is nothing to deliver. */
+    static Expired of(List<EnteredScope> scopes) {
+      if (scopes == null) {
+        return null;
+      }
+      boolean counted = Features.ON && LibraryClock.testClockInstalled();
+      if (counted) {
+        DELIVERING.incrementAndGet();
+      }
+      return new Expired(scopes, counted);
+    }
   }
 
   /**
@@ -402,15 +434,29 @@ public final class Deadlines {
     }
   }
 
-  /** After LOCK is released: reports what marking threw, then delivers what was marked. */
-  private static void deliverAfterUnlock(List<EnteredScope> expired, Throwable thrown) {
+  /**
+   * After LOCK is released: delivers what was marked (inline when counted for a test clock, as
+   * fireDue() does), then reports what marking threw (a report runs the default handler, which may
+   * block: nothing waits behind it).
+   */
+  private static void deliverAfterUnlock(Expired expired, Throwable thrown) {
+    if (expired != null) {
+      try {
+        for (EnteredScope scope : expired.scopes()) {
+          if (expired.counted()) {
+            scope.afterCancelled();
+          } else {
+            deliverExpired(scope);
+          }
+        }
+      } finally {
+        if (expired.counted()) {
+          DELIVERING.decrementAndGet();
+        }
+      }
+    }
     if (thrown != null) {
       Uncaught.report(thrown);
-    }
-    if (expired != null) {
-      for (EnteredScope scope : expired) {
-        deliverExpired(scope);
-      }
     }
   }
 
@@ -495,6 +541,27 @@ public final class Deadlines {
     while (takeDue(due)) {
       fireTakenInline(due);
     }
+    awaitDeliveriesElsewhere();
+  }
+
+  /**
+   * Waits until no batch marked by the due path of another thread is being delivered (see the
+   * overview): entries this call would have fired may be among them. Polls: such a batch is rare
+   * and short, and its thread signals nobody. A permit the parks consumed is handed back at the
+   * end.
+   */
+  private static void awaitDeliveriesElsewhere() {
+    if (DELIVERING.get() == 0) {
+      return;
+    }
+    for (int round = 0; DELIVERING.get() != 0; round++) {
+      if (round < 64) {
+        Thread.onSpinWait();
+      } else {
+        LockSupport.parkNanos(50_000L);
+      }
+    }
+    LockSupport.unpark(Thread.currentThread());
   }
 
   /**

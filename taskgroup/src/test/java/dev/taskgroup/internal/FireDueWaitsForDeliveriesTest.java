@@ -1,0 +1,131 @@
+package dev.taskgroup.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.taskgroup.CancelScope;
+import dev.taskgroup.internal.clock.LibraryClock;
+import java.io.IOException;
+import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.spi.AbstractInterruptibleChannel;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.RepeatedTest;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A test clock's firing ({@link Deadlines#fireDue}, what {@code VirtualClock.advance} calls)
+ * returns only once the cancellation of every deadline it made due has been delivered, also when
+ * another thread fired it first: a scope entered after its own deadline passed expires at once,
+ * together with every entry due no later than it, so a thread entering such a scope between the
+ * clock's move and its firing takes the entries the move made due, and the firing finds nothing
+ * left to fire (seen in 140 of 1 000 rounds of {@code advance} with a scope entered with a zero
+ * timeout meanwhile). The test holds that thread in the delivery: the cancelled thread blocks in a
+ * channel, and a virtual thread's interrupt closes the channel on the thread interrupting it, whose
+ * close here waits for the test.
+ */
+class FireDueWaitsForDeliveriesTest {
+  /** A real channel (the JDK's own extension point) whose close waits until the test lets it go. */
+  static final class ChannelWithSlowClose extends AbstractInterruptibleChannel {
+    final CountDownLatch blocked = new CountDownLatch(1);
+    final CountDownLatch closing = new CountDownLatch(1);
+    final CountDownLatch letClose = new CountDownLatch(1);
+    final AtomicBoolean closed = new AtomicBoolean();
+
+    @Override
+    protected void implCloseChannel() {
+      closing.countDown();
+      boolean interrupted = false;
+      for (; ; ) {
+        try {
+          letClose.await();
+          break;
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+      closed.set(true);
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+
+    /** Blocks in the channel until interrupted, as the JDK's channels do. */
+    void block() throws IOException {
+      begin();
+      try {
+        blocked.countDown();
+        while (!Thread.currentThread().isInterrupted()) {
+          LockSupport.park(this);
+        }
+      } finally {
+        end(false);
+      }
+      throw new ClosedByInterruptException();
+    }
+  }
+
+  @RepeatedTest(3)
+  @Timeout(20)
+  void theFiringWaitsForAnotherThreadsDeliveryOfADeadlineTheClockMadeDue() throws Exception {
+    ManualTime time = new ManualTime();
+    LibraryClock.install(time);
+    ChannelWithSlowClose channel = new ChannelWithSlowClose();
+    try {
+      CancelScope scope = CancelScope.withTimeout(Duration.ofSeconds(1));
+      Thread owner = Thread.ofVirtual().start(() -> runQuietly(scope, channel::block));
+      channel.blocked.await();
+      time.move(Duration.ofSeconds(2)); // the scope's deadline is due; this clock fires nothing
+
+      // Enters a scope whose deadline is due at once: it takes the scope's entry too, and delivers
+      // it (interrupts the owner, which closes the channel here and waits).
+      Thread enterer =
+          Thread.ofPlatform()
+              .start(() -> runQuietly(CancelScope.withTimeout(Duration.ZERO), () -> {}));
+      channel.closing.await();
+
+      AtomicReference<Boolean> deliveredWhenTheFiringReturned = new AtomicReference<>();
+      CountDownLatch fired = new CountDownLatch(1);
+      Thread firing =
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    Deadlines.fireDue();
+                    deliveredWhenTheFiringReturned.set(channel.closed.get());
+                    fired.countDown();
+                  });
+      // Gives a firing that does not wait time to return (it would at once); one that waits
+      // returns only after the channel is let go, whenever that is.
+      boolean returnedFirst = fired.await(300, TimeUnit.MILLISECONDS);
+      channel.letClose.countDown();
+      firing.join();
+      enterer.join();
+      owner.join();
+
+      assertThat(deliveredWhenTheFiringReturned.get())
+          .as(
+              "the delivery done when the firing returned (it returned before the close was let go: "
+                  + returnedFirst
+                  + ")")
+          .isTrue();
+      assertThat(scope.cancelCalled()).isTrue();
+    } finally {
+      LibraryClock.uninstall(time);
+    }
+  }
+
+  private interface Work {
+    void run() throws Exception;
+  }
+
+  private static void runQuietly(CancelScope scope, Work work) {
+    try {
+      scope.run(work::run);
+    } catch (Exception e) {
+      // the owner's blocked call ends with the channel's ClosedByInterruptException
+    }
+  }
+}
