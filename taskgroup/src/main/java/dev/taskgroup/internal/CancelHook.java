@@ -295,19 +295,34 @@ public final class CancelHook implements CancelScope.Registration {
     }
   }
 
-  /** Waits, without being interruptible, until a fired action has ended. */
+  /**
+   * Waits, without being interruptible, until a fired action has ended. The thread is marked as
+   * waiting for it (ThreadState HOOK_WAIT): the cancellation it is in would otherwise be delivered
+   * to it again and again while it waits, each time it took the interrupt status (with thousands of
+   * threads waiting so, on one carrier, the actions never got to run).
+   */
   private void awaitRan() {
-    boolean interrupted = false;
-    while (true) {
-      try {
-        ran.await();
-        break;
-      } catch (InterruptedException e) {
-        interrupted = true;
-      }
+    if (ran.getCount() == 0L) {
+      return;
     }
-    if (interrupted) {
-      Thread.currentThread().interrupt();
+    ThreadState ts = ThreadState.currentOrNull();
+    boolean marked = ts != null && ts.beginHookWait();
+    boolean interrupted = false;
+    try {
+      while (true) {
+        try {
+          ran.await();
+          break;
+        } catch (InterruptedException e) {
+          interrupted = true;
+        }
+      }
+    } finally {
+      if (marked) {
+        ts.endHookWait(interrupted);
+      } else if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 

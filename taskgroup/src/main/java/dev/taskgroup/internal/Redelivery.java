@@ -39,7 +39,8 @@ import java.util.concurrent.locks.LockSupport;
  * Each watch is checked when due (ThreadState.recheck, under the thread's BUSY bit when it must
  * act):
  *   no longer effectively cancelled, finished,
- *   joining, or in a cooperative scope           -> dropped (WATCHED cleared)
+ *   joining, waiting for its onCancel action,
+ *   or in a cooperative scope                    -> dropped (WATCHED cleared)
  *   status clear (swallowed)                     -> interrupted again; next check after BASE
  *   status still set (not reacted yet)           -> next check after twice the last interval,
  *                                                   at most CAP

@@ -37,6 +37,12 @@ import java.util.concurrent.locks.LockSupport;
  *             firer only while the thread is effectively cancelled; cleared by settle() when it
  *             is not. Invariant: HOOK_FIRED implies the thread has been effectively cancelled
  *             without a break since an action of its own started.
+ *   HOOK_WAIT the thread waits for an onCancel action it fired (or closes) to end
+ *             (CancelHook.awaitRan): the library neither delivers to it nor re-delivers, as to
+ *             a joining owner. Its wait clears its interrupt status; when it ends it sets the
+ *             status back, re-arms the watch and settles (endHookWait). Re-interrupting it
+ *             instead woke every such waiter every few ms: 10 000 of them, on one carrier, left
+ *             no time for the actions they waited for (a livelock)
  *   COOPERATIVE the thread is inside a CancelScope.cooperative() scope: the library never
  *             interrupts it; a deliverer unparks it instead (library waits re-check after a
  *             wake-up), settle() drops an interrupt of ours, Redelivery stops watching it. Set
@@ -96,6 +102,7 @@ public abstract class ThreadState extends Scope {
   static final int WATCHED = 1 << 4;
   static final int HOOK_FIRED = 1 << 5;
   static final int COOPERATIVE = 1 << 6;
+  static final int HOOK_WAIT = 1 << 7;
 
   /** Counts deliverers between "decided to interrupt" and "Thread.interrupt() returned". */
   static final int IN_FLIGHT_UNIT = 1 << 8;
@@ -133,7 +140,7 @@ public abstract class ThreadState extends Scope {
   /** The thread's innermost scope; written only by the thread itself. */
   volatile Scope innermost;
 
-  /** BUSY | DELIVERED | OUTSIDE | JOINING | WATCHED; see the overview. */
+  /** The flags and counts of the overview ("`status` is one atomic int"). */
   private volatile int status;
 
   /** The root of a thread that entered a scope: never cancelled, never shielded. */
@@ -310,10 +317,10 @@ public abstract class ThreadState extends Scope {
     int s0 = status;
     Thread t = thread;
     if (t == null
-        || (s0 & JOINING) != 0
+        || (s0 & (JOINING | HOOK_WAIT)) != 0
         || ((s0 & (DELIVERED | OUTSIDE)) != 0 && (s0 & WATCHED) != 0 && t.isInterrupted())) {
-      return; // a finished task, an owner waiting for its children, or an interrupt already
-      // pending and watched
+      return; // a finished task, an owner waiting for its children (or a thread for its onCancel
+      // action), or an interrupt already pending and watched
     }
     deliverUnderLock();
   }
@@ -329,7 +336,8 @@ public abstract class ThreadState extends Scope {
     boolean cancelled;
     boolean pending;
     try {
-      cancelled = (s & JOINING) == 0 && in != null && t != null && effectivelyCancelled(in);
+      cancelled =
+          (s & (JOINING | HOOK_WAIT)) == 0 && in != null && t != null && effectivelyCancelled(in);
       pending = cancelled && (s & (COOPERATIVE | IN_FLIGHT_MASK)) == 0 && t.isInterrupted();
     } catch (Throwable error) {
       // An error while holding BUSY (a StackOverflowError: a cancel() called with nearly no stack
@@ -486,7 +494,7 @@ public abstract class ThreadState extends Scope {
     Scope in = innermost;
     int outcome;
     int n = s;
-    if (in == null || (s & (JOINING | COOPERATIVE)) != 0 || !effectivelyCancelled(in)) {
+    if (in == null || (s & (JOINING | HOOK_WAIT | COOPERATIVE)) != 0 || !effectivelyCancelled(in)) {
       outcome = RECHECK_DROP;
       n &= ~WATCHED;
     } else if (!t.isInterrupted()) {
@@ -629,6 +637,42 @@ public abstract class ThreadState extends Scope {
    */
   static boolean cooperativelyCancelled(ThreadState ts) {
     return ts != null && (ts.status & COOPERATIVE) != 0 && effectivelyCancelled(ts.innermost);
+  }
+
+  /**
+   * The thread starts waiting for an onCancel action to end (HOOK_WAIT): from now on the library
+   * does not interrupt it (an interrupt already on its way may still land).
+   *
+   * @return false if it already was waiting so (a nested wait leaves the mark to the outer one)
+   */
+  final boolean beginHookWait() {
+    int s = lockStatus();
+    status = s | HOOK_WAIT;
+    return (s & HOOK_WAIT) == 0;
+  }
+
+  /**
+   * The wait that {@link #beginHookWait} began has ended: sets back the interrupt status the wait
+   * took, if it took one, watches the thread again if it is still cancelled (the watcher dropped it
+   * meanwhile), and settles, which delivers if it is cancelled with nothing pending.
+   *
+   * @param interrupted whether the wait took an interrupt status (it caught an
+   *     InterruptedException)
+   */
+  final void endHookWait(boolean interrupted) {
+    if (interrupted) {
+      Thread.currentThread().interrupt(); // ours, or an outsider's: DELIVERED / OUTSIDE still say
+    }
+    int s = lockStatus();
+    int n = s & ~HOOK_WAIT;
+    if ((n & (DELIVERED | OUTSIDE)) != 0
+        && (n & COOPERATIVE) == 0
+        && effectivelyCancelled(innermost)) {
+      n |= WATCHED;
+    }
+    status = n;
+    watchIfNew(s, n);
+    settle(false);
   }
 
   /**

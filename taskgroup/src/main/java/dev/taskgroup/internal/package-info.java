@@ -47,7 +47,8 @@
  *   (static)                 and not EXITED                        markExited
  *   Invariant: never below the true count (0 means nothing anywhere is cancelled).
  * ThreadState.status         BUSY DELIVERED OUTSIDE JOINING        the thread (settle, joins, deliverers,
- *                            WATCHED HOOK_FIRED COOPERATIVE        cooperative scopes);       the watcher
+ *                            WATCHED HOOK_FIRED COOPERATIVE        cooperative scopes, hook   the watcher
+ *                            HOOK_WAIT                             waits);
  *                            IN_FLIGHT count (8-15),               deliverers and the
  *                            re-delivery count (16-31)             watcher, holding BUSY
  *   Invariant: an interrupt the library delivered (DELIVERED) never survives the cancelled
