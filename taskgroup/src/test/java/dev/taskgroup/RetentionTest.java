@@ -1,6 +1,7 @@
 package dev.taskgroup;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import java.lang.ref.WeakReference;
@@ -252,6 +253,30 @@ class RetentionTest {
         .as("threads that awaited a stage still reachable from it")
         .isZero();
     assertThat(never).as("an outside interrupt leaves the stage alone").isNotDone();
+  }
+
+  /**
+   * A future awaited in a cooperative scope (whose wait shares one completion callback per future,
+   * kept in a map by identity), each wait ended by an outside interrupt, then dropped unfinished:
+   * the map does not keep it, whether its class keeps Object's equals and hashCode or not.
+   */
+  @RepeatedTest(3)
+  void aFutureAwaitedCooperativelyAndDroppedUnfinishedIsNotKept() throws Exception {
+    List<WeakReference<Object>> futures = new java.util.ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      java.util.concurrent.CompletableFuture<String> never =
+          i % 2 == 0
+              ? new java.util.concurrent.CompletableFuture<>()
+              : new AwaitTest.EqualToAll<>();
+      Thread.currentThread().interrupt(); // someone else's interrupt: the wait throws at once
+      assertThat(
+              catchThrowable(() -> CancelScope.cooperative().run(() -> CancelScope.await(never))))
+          .isInstanceOf(InterruptedException.class);
+      futures.add(new WeakReference<>(never));
+    }
+    assertThat(Probes.awaitCleared(futures))
+        .as("futures awaited cooperatively still reachable")
+        .isZero();
   }
 
   /**

@@ -1,8 +1,10 @@
 package dev.taskgroup.internal;
 
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
-import java.util.WeakHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
@@ -33,10 +35,10 @@ import java.util.function.BiConsumer;
  * goes, and its entry with it); it holds the waiting threads only while they wait (each adds
  * itself before it looks whether the future is done, and removes itself when await ends). A
  * callback per await stayed on a long-lived future for good: one per wait an outside interrupt
- * ended. The entry goes once its future is seen done. The map finds a future by equals and
- * hashCode: a subclass that overrides either (two distinct futures equal, a slow hashCode) gets
- * a callback of its own per await instead (IDENTITY_EQUALS tells, once per class), which is only
- * the cost the shared one saves.
+ * ended. The entry goes once its future is seen done. The map finds a future by identity
+ * (FutureKey), never by the future's own equals and hashCode, which a subclass may override: two
+ * distinct futures equal (the second await waited for the first's completion), a hashCode that
+ * is slow or throws. Entries whose future was collected are dropped on the next use of the map.
  * </pre>
  */
 public final class Blocking {
@@ -97,41 +99,58 @@ public final class Blocking {
     return f;
   }
 
-  /** The completion callbacks of the futures awaited in cooperative scopes; see the overview. */
-  private static final Map<CompletableFuture<?>, Wakeup> WAKEUPS =
-      new WeakHashMap<>(); // guarded by itself
+  /**
+   * The completion callbacks of the futures awaited in cooperative scopes, by identity and weakly
+   * (see the overview); guarded by itself, as is every use of COLLECTED.
+   */
+  private static final Map<FutureKey, Wakeup> WAKEUPS = new HashMap<>();
 
-  /** Whether a class of future keeps Object's equals and hashCode (as CompletableFuture does). */
-  private static final ClassValue<Boolean> IDENTITY_EQUALS =
-      new ClassValue<>() {
-        @Override
-        protected Boolean computeValue(Class<?> c) {
-          try {
-            return c.getMethod("equals", Object.class).getDeclaringClass() == Object.class
-                && c.getMethod("hashCode").getDeclaringClass() == Object.class;
-          } catch (NoSuchMethodException | SecurityException e) {
-            return false;
-          }
-        }
-      };
+  /** The keys of WAKEUPS whose future was collected. */
+  private static final ReferenceQueue<Object> COLLECTED = new ReferenceQueue<>();
+
+  /**
+   * A future's key in WAKEUPS: weak, and equal only to a key of the same future (or to itself, once
+   * cleared, so that a collected entry can still be removed).
+   */
+  private static final class FutureKey extends WeakReference<Object> {
+    private final int hash;
+
+    FutureKey(CompletableFuture<?> f, ReferenceQueue<Object> queue) {
+      super(f, queue);
+      hash = System.identityHashCode(f);
+    }
+
+    @Override
+    public int hashCode() {
+      return hash;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      if (o == this) {
+        return true;
+      }
+      Object mine = get();
+      return mine != null && o instanceof FutureKey other && other.get() == mine;
+    }
+  }
 
   /** In a cooperative scope: parks on its own, woken by the completion or the deliverer. */
   private static <T> T awaitCooperatively(CompletableFuture<T> f)
       throws InterruptedException, ExecutionException {
     Thread me = Thread.currentThread();
-    Wakeup wakeup = null;
-    boolean first = true;
-    boolean shared = IDENTITY_EQUALS.get(f.getClass());
-    if (shared) {
-      synchronized (WAKEUPS) { // Object's equals and hashCode: found by identity
-        wakeup = WAKEUPS.get(f);
-        first = wakeup == null;
-        if (first) {
-          WAKEUPS.put(f, wakeup = new Wakeup());
-        }
+    Wakeup wakeup;
+    boolean first;
+    FutureKey key = new FutureKey(f, COLLECTED);
+    synchronized (WAKEUPS) {
+      for (Object gone; (gone = COLLECTED.poll()) != null; ) {
+        WAKEUPS.remove(gone);
       }
-    } else {
-      wakeup = new Wakeup(); // its own: see the overview
+      wakeup = WAKEUPS.get(key);
+      first = wakeup == null;
+      if (first) {
+        WAKEUPS.put(key, wakeup = new Wakeup());
+      }
     }
     wakeup.waiters.add(me); // before waitUntilDone's first look at the future
     try {
@@ -143,9 +162,9 @@ public final class Blocking {
       waitUntilDone(f);
     } finally {
       wakeup.waiters.remove(me);
-      if (shared && f.isDone()) {
+      if (f.isDone()) {
         synchronized (WAKEUPS) {
-          WAKEUPS.remove(f);
+          WAKEUPS.remove(key);
         }
       }
     }
