@@ -232,6 +232,98 @@ class FailingChannelCloseTest {
   }
 
   /**
+   * A default handler that blocks, met by the re-delivery watcher (one thread serving the whole
+   * process) when its re-delivery closes a channel whose close throws: the watcher goes on
+   * re-delivering to every other thread that swallows while the handler still blocks. (The watcher
+   * called the handler itself, and stopped with it: a swallower elsewhere was never interrupted
+   * again.) The handler is handed the watcher's thread.
+   */
+  @org.junit.jupiter.api.RepeatedTest(3)
+  void aDefaultHandlerThatBlocksDoesNotStopTheReDeliveryWatcher() throws Exception {
+    CountDownLatch handling = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicReference<String> handedThread = new AtomicReference<>();
+    Thread.setDefaultUncaughtExceptionHandler(
+        (t, e) -> {
+          handedThread.compareAndSet(null, t.getName());
+          handling.countDown();
+          boolean interrupted = false;
+          while (true) {
+            try {
+              release.await();
+              break;
+            } catch (InterruptedException again) {
+              interrupted = true;
+            }
+          }
+          if (interrupted) {
+            Thread.currentThread().interrupt();
+          }
+        });
+    AtomicInteger swallowedElsewhere = new AtomicInteger();
+    AtomicInteger enough = new AtomicInteger(Integer.MAX_VALUE);
+    AtomicReference<String> afterTheHandlerBlocked = new AtomicReference<>();
+    AtomicReference<Thread> observer = new AtomicReference<>();
+    try {
+      TaskGroup group = TaskGroup.named("blocking-handler");
+      group.run(
+          () -> {
+            group.fork(
+                () -> {
+                  try {
+                    new CountDownLatch(1).await();
+                  } catch (InterruptedException swallowed) {
+                    // blocks again below, in the channel: the watcher interrupts it again
+                  }
+                  new ChannelWithFailingClose().block();
+                });
+            group.fork(
+                () -> {
+                  while (swallowedElsewhere.get() < enough.get()) {
+                    try {
+                      new CountDownLatch(1).await();
+                    } catch (InterruptedException swallowed) {
+                      swallowedElsewhere.incrementAndGet();
+                    }
+                  }
+                });
+            observer.set(
+                Thread.ofPlatform()
+                    .start(
+                        () -> {
+                          try {
+                            boolean called = handling.await(10, TimeUnit.SECONDS);
+                            int seen = swallowedElsewhere.get();
+                            enough.set(seen + 3);
+                            long t0 = System.nanoTime();
+                            while (swallowedElsewhere.get() < seen + 3
+                                && System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(10)) {
+                              Thread.sleep(1); // polls a count; bounded
+                            }
+                            afterTheHandlerBlocked.set(
+                                "handler called "
+                                    + called
+                                    + ", interrupted again while it blocked "
+                                    + (swallowedElsewhere.get() >= seen + 3));
+                          } catch (InterruptedException e) {
+                            afterTheHandlerBlocked.set("interrupted");
+                          } finally {
+                            enough.set(0);
+                            release.countDown();
+                          }
+                        }));
+            group.cancel();
+          });
+      observer.get().join();
+    } finally {
+      release.countDown();
+    }
+    assertThat(afterTheHandlerBlocked)
+        .hasValue("handler called true, interrupted again while it blocked true");
+    assertThat(handedThread).hasValue("taskgroup-redelivery");
+  }
+
+  /**
    * A child that swallows each interrupt and blocks again in a new such channel is interrupted
    * again each time (each re-delivery closes a channel that throws, in the watcher), and the
    * watcher still re-delivers to another thread afterwards.

@@ -77,9 +77,24 @@ final class LibraryThreads {
     if (!preloaded) {
       preload();
     }
-    Thread t = builder.inheritInheritableThreadLocals(false).unstarted(work);
+    Thread t =
+        builder
+            .inheritInheritableThreadLocals(false)
+            .unstarted(
+                () -> {
+                  OURS.set(Boolean.TRUE);
+                  work.run();
+                });
     t.setContextClassLoader(ClassLoader.getSystemClassLoader());
     t.start();
     return t;
+  }
+
+  /** Set on each of the library's own threads, for their whole life. */
+  private static final ThreadLocal<Boolean> OURS = new ThreadLocal<>();
+
+  /** Whether the calling thread is one of the library's own (see {@link Uncaught}). */
+  static boolean isCurrent() {
+    return OURS.get() != null;
   }
 }
