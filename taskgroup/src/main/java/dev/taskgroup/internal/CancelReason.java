@@ -1,6 +1,10 @@
 package dev.taskgroup.internal;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.lang.ref.WeakReference;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Why a scope was cancelled, and from which thread: kept with the scope (first reason wins) and
@@ -9,7 +13,8 @@ import java.lang.ref.WeakReference;
  * toString(), which may be slow or block, and must not run on the failing thread before the rest of
  * the group is cancelled (nor at all when nobody asks). The reason holds the failure weakly: a
  * group keeps its reason after its run, and must not keep its failures (they are the caller's);
- * read after the failure is gone, the text names the failure's class only.
+ * read after the failure is gone, the text names the failure's class only, as it does when read
+ * from inside the failure's own toString() while the text is being made.
  */
 public final class CancelReason {
   private final Kind kind;
@@ -25,8 +30,18 @@ public final class CancelReason {
   /** The failure's class name, for a text made after the failure was collected. */
   private final String failureClass;
 
-  /** The failure's reason's whole text once made; racy, as String.hashCode: any maker agrees. */
-  private String made;
+  /**
+   * The failure's reason's whole text once made; set once (the first maker wins, so that every
+   * reader sees one text even from a toString() that answers differently each time).
+   */
+  private volatile String made;
+
+  /**
+   * The reasons whose text the calling thread is making: a failure whose toString() reads its own
+   * group's reason (or a sibling's CancelledException message) reads it while it is being made.
+   */
+  private static final ThreadLocal<List<CancelReason>> MAKING =
+      ThreadLocal.withInitial(ArrayList::new);
 
   /**
    * A reason.
@@ -62,11 +77,33 @@ public final class CancelReason {
       return given;
     }
     String t = made;
-    if (t == null) {
-      Throwable f = failure.get();
-      made = t = given + (f != null ? Cancellation.describe(f) : failureClass);
+    if (t != null) {
+      return t;
     }
-    return t;
+    Throwable f = failure.get();
+    if (f == null) {
+      return madeOnce(given + failureClass);
+    }
+    List<CancelReason> making = MAKING.get();
+    for (CancelReason r : making) {
+      if (r == this) {
+        // Read from inside the failure's own description: naming the class ends the recursion
+        // (describing the failure again would read this again), and is not kept.
+        return given + failureClass;
+      }
+    }
+    making.add(this);
+    try {
+      t = given + Cancellation.describe(f);
+    } finally {
+      making.remove(making.size() - 1);
+    }
+    return madeOnce(t);
+  }
+
+  private String madeOnce(String t) {
+    String witness = (String) MADE.compareAndExchange(this, (String) null, t);
+    return witness == null ? t : witness;
   }
 
   /** The name of the thread that cancelled the scope. */
@@ -116,6 +153,16 @@ public final class CancelReason {
   @Override
   public String toString() {
     return describe();
+  }
+
+  private static final VarHandle MADE;
+
+  static {
+    try {
+      MADE = MethodHandles.lookup().findVarHandle(CancelReason.class, "made", String.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
   }
 
   /** How the reason reads in an exception message. */

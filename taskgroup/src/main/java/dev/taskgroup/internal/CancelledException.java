@@ -1,5 +1,7 @@
 package dev.taskgroup.internal;
 
+import java.io.IOException;
+import java.io.ObjectOutputStream;
 import java.io.Serial;
 
 /**
@@ -23,9 +25,10 @@ public final class CancelledException extends dev.taskgroup.CancelledException {
   /**
    * The message, made on first read: a failure's reason describes the failure (its toString(), user
    * code that may be slow or block), which must not delay the thread that meets the cancellation,
-   * and need not run when nobody reads the message.
+   * and need not run when nobody reads the message. Made before the exception is serialized (the
+   * reason is not serialized): the message travels whole.
    */
-  private transient String made;
+  private String made;
 
   /** For the cancellation of {@code cancelled}, with an optional original exception. */
   public CancelledException(Scope cancelled, Throwable cause) {
@@ -42,6 +45,12 @@ public final class CancelledException extends dev.taskgroup.CancelledException {
     super(message, null);
     this.what = null;
     this.why = null;
+  }
+
+  @Serial
+  private void writeObject(ObjectOutputStream out) throws IOException {
+    getMessage();
+    out.defaultWriteObject();
   }
 
   @Override
