@@ -585,6 +585,26 @@ class AwkwardErrorSweepTest {
   @RepeatedTest(2)
   @Timeout(20)
   void aFailureWhoseToStringBlocksStillCancelsTheRestAtOnce() throws Exception {
+    failureWhoseToStringBlocks(null);
+  }
+
+  /**
+   * The same with a JFR recording on: the {@code Cancel} event, recorded as the group is marked
+   * cancelled, names the failure's class without describing it. (It described the failure on the
+   * failing thread before the rest of the group was cancelled: a {@code toString()} that blocked
+   * kept the group running.)
+   */
+  @RepeatedTest(2)
+  @Timeout(20)
+  void aFailureWhoseToStringBlocksStillCancelsTheRestAtOnceUnderARecording() throws Exception {
+    try (jdk.jfr.Recording recording = new jdk.jfr.Recording()) {
+      recording.enable("dev.taskgroup.Cancel");
+      recording.start();
+      failureWhoseToStringBlocks(recording);
+    }
+  }
+
+  private static void failureWhoseToStringBlocks(jdk.jfr.Recording recording) throws Exception {
     CountDownLatch release = new CountDownLatch(1);
     RuntimeException failure =
         new RuntimeException("slow to describe") {
@@ -649,6 +669,25 @@ class AwkwardErrorSweepTest {
           .isTrue();
       assertThat(thrown).isInstanceOf(TaskGroupException.class);
       assertThat(((TaskGroupException) thrown).failures()).containsExactly(failure);
+      if (recording != null) {
+        recording.stop();
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("blocking-describe", ".jfr");
+        try {
+          recording.dump(file);
+          String groupName = g.toString();
+          assertThat(
+                  jdk.jfr.consumer.RecordingFile.readAllEvents(file).stream()
+                      .filter(e -> e.getEventType().getName().equals("dev.taskgroup.Cancel"))
+                      .map(e -> e.getString("reason"))
+                      .filter(r -> r != null && r.contains("because of a failure"))
+                      .toList())
+              .as("the group's Cancel event (%s)", groupName)
+              .anySatisfy(
+                  r -> assertThat(r).endsWith("failed: " + failure.getClass().getName() + ")"));
+        } finally {
+          java.nio.file.Files.deleteIfExists(file);
+        }
+      }
     } finally {
       release.countDown();
     }

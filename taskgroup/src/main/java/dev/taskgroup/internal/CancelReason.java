@@ -167,11 +167,26 @@ public final class CancelReason {
 
   /** How the reason reads in an exception message. */
   public String describe() {
+    return describe(text());
+  }
+
+  /**
+   * How the reason reads, running no user code: a failure's reason not yet made names the failure's
+   * class only. For what is written where user code must not run: a JFR event recorded as the scope
+   * is marked, on the failing thread before the rest of its group is cancelled, or under the
+   * deadlines' lock.
+   */
+  public String describeWithoutUserCode() {
+    String t = failure == null ? given : made;
+    return describe(t != null ? t : given + failureClass);
+  }
+
+  private String describe(String text) {
     String by = threadName.isEmpty() ? "an unnamed thread" : "thread \"" + threadName + "\"";
     return switch (kind) {
       case EXPLICIT -> "cancelled by " + by + ": " + given;
       case DEADLINE -> "deadline expired";
-      case FAILURE -> "cancelled because of a failure (" + text() + ")";
+      case FAILURE -> "cancelled because of a failure (" + text + ")";
       case OWNER_INTERRUPTED -> "cancelled because its owner was interrupted";
       case TASK_CANCEL -> "cancelled by " + by + ": Task.cancel() called";
     };

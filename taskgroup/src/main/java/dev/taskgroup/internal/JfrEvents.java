@@ -44,7 +44,7 @@ final class JfrEvents {
     if (CANCEL.isEnabled()) {
       CancelEvent e = new CancelEvent();
       e.scope = scope.describe();
-      e.reason = reason == null ? null : reason.describe();
+      e.reason = reason == null ? null : reason.describeWithoutUserCode();
       e.commit();
     }
   }
