@@ -1,5 +1,6 @@
 package dev.taskgroup;
 
+import dev.taskgroup.internal.OneLine;
 import dev.taskgroup.internal.TreeCapture;
 import dev.taskgroup.internal.TreeNode;
 import java.util.ArrayDeque;
@@ -115,13 +116,13 @@ public final class TaskTree {
     sb.append(n.kind);
     if (n.name != null) {
       sb.append(" '");
-      appendEscaped(sb, n.name, '\'');
+      OneLine.append(sb, n.name, '\'');
       sb.append('\'');
     }
     sb.append(' ').append(n.state);
     if (n.threadId >= 0) {
       sb.append(" #").append(n.threadId).append(" \"");
-      appendEscaped(sb, n.threadName, '"');
+      OneLine.append(sb, n.threadName, '"');
       sb.append('"');
     }
     if (n.deadline != null) {
@@ -135,40 +136,13 @@ public final class TaskTree {
     }
     if (n.cancelReason != null) {
       sb.append(" (");
-      appendEscaped(sb, n.cancelReason, ')');
+      OneLine.append(sb, n.cancelReason, ')');
       if (n.cancelledMillisAgo >= 0) {
         sb.append(", ").append(n.cancelledMillisAgo).append(" ms ago");
       }
       sb.append(')');
     }
     sb.append('\n');
-  }
-
-  /**
-   * Appends {@code text} so that it stays on its line and inside its delimiter: line breaks, other
-   * control characters and line separators as Java escapes ({@code \n}; U+2028 and other separators
-   * as {@code \\uXXXX}), and a backslash or the {@code delimiter} escaped with a backslash. A name
-   * is the user's; a line of its own must not look like a node of the tree.
-   */
-  private static void appendEscaped(StringBuilder sb, String text, char delimiter) {
-    for (int i = 0; i < text.length(); i++) {
-      char c = text.charAt(i);
-      switch (c) {
-        case '\n' -> sb.append("\\n");
-        case '\r' -> sb.append("\\r");
-        case '\t' -> sb.append("\\t");
-        case '\\' -> sb.append("\\\\");
-        default -> {
-          if (c == delimiter) {
-            sb.append('\\').append(c);
-          } else if (c < 0x20 || c == 0x7f || c == '\u2028' || c == '\u2029' || c == '\u0085') {
-            sb.append(String.format("\\u%04x", (int) c));
-          } else {
-            sb.append(c);
-          }
-        }
-      }
-    }
   }
 
   /**

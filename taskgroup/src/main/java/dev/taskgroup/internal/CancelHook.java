@@ -281,13 +281,15 @@ public final class CancelHook implements CancelScope.Registration {
    * thread it runs on and for how long) and that thread's stack.
    */
   void describeRunning(StringBuilder sb, long now) {
-    sb.append("\n  cancel-hook action registered by ").append(registrant);
+    sb.append("\n  cancel-hook action registered by ");
+    OneLine.append(sb, registrant);
     Thread r = runner;
     if (r == null) {
       sb.append(", its thread not running yet");
       return;
     }
-    sb.append(", on thread #").append(r.threadId()).append(" \"").append(r.getName());
+    sb.append(", on thread #").append(r.threadId()).append(" \"");
+    OneLine.append(sb, r.getName(), '"');
     sb.append("\" (").append(r.getState()).append("), running for ");
     sb.append(TimeUnit.NANOSECONDS.toMillis(now - firedAt)).append(" ms");
     for (StackTraceElement e : r.getStackTrace()) {

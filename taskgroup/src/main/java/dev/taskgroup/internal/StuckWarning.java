@@ -65,7 +65,9 @@ final class StuckWarning {
     StringBuilder sb = new StringBuilder();
     Scope cause = Scope.cancelledAbove(g);
     long since = cause == null ? 0L : TreeCapture.cancelledAt(cause);
-    sb.append(g.describe()).append(" was cancelled");
+    sb.append("group '");
+    OneLine.append(sb, g.name(), '\'');
+    sb.append("' was cancelled");
     if (since != 0L) {
       sb.append(' ')
           .append(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - since))
@@ -73,7 +75,9 @@ final class StuckWarning {
     }
     CancelReason r = cause == null ? null : cause.reason();
     if (r != null) {
-      sb.append(" (").append(r.describe()).append(')');
+      sb.append(" (");
+      OneLine.append(sb, r.describe(), ')');
+      sb.append(')');
     }
     sb.append(", and its owner still waits for these children:");
     int[] count = {0};
@@ -82,9 +86,17 @@ final class StuckWarning {
           count[0]++;
           Thread th = t.thread;
           String n = t.name();
-          sb.append("\n  task ").append(n.isEmpty() ? "(unnamed)" : "'" + n + "'");
+          sb.append("\n  task ");
+          if (n.isEmpty()) {
+            sb.append("(unnamed)");
+          } else {
+            sb.append('\'');
+            OneLine.append(sb, n, '\'');
+            sb.append('\'');
+          }
           if (th != null) {
-            sb.append(" on thread #").append(th.threadId()).append(" \"").append(th.getName());
+            sb.append(" on thread #").append(th.threadId()).append(" \"");
+            OneLine.append(sb, th.getName(), '"');
             sb.append("\" (").append(th.getState()).append(')');
           }
           sb.append(", interrupt re-delivered ").append(t.redeliveries()).append(" times");

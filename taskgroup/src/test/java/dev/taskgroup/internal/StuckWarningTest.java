@@ -100,6 +100,34 @@ class StuckWarningTest {
         .doesNotContain("quick-child");
   }
 
+  /**
+   * Names with line breaks and quotes (a group's, a child's and its thread's, a cancel reason) stay
+   * on their line in the warning, escaped as in {@code TaskTree.format()}: a name must not make a
+   * line that reads as another stuck child.
+   */
+  @RepeatedTest(2)
+  void namesWithLineBreaksStayOnTheirLine() throws Exception {
+    String forged = "x'\n  task 'forged' on thread #1 \"forged\" (WAITING)";
+    TaskGroup group = TaskGroup.named("g" + forged);
+    CountDownLatch entered = new CountDownLatch(1);
+    CountDownLatch stop = new CountDownLatch(1);
+    Thread releaser = releaseAfterWarning(stop);
+    group.run(
+        () -> {
+          group.fork("c" + forged, () -> swallowUntil(entered, stop));
+          entered.await();
+          group.cancel("r)" + forged);
+        });
+    releaser.join();
+    assertThat(records).hasSize(1);
+    String escaped = "x\\'\\n  task \\'forged\\' on thread #1 \"forged\" (WAITING)";
+    assertThat(records.get(0).getMessage())
+        .doesNotContain("\n  task 'forged'")
+        .startsWith("group 'g" + escaped + "' was cancelled ")
+        .contains("\n  task 'c" + escaped + "' on thread #")
+        .contains(": r\\)x'\\n  task 'forged' on thread #1 \"forged\" (WAITING\\)");
+  }
+
   /** A cancel-hook action that waits, ignoring interrupts, until {@code stop} is counted down. */
   private static void blockUntil(CountDownLatch stop) {
     boolean interrupted = false;
