@@ -81,6 +81,54 @@ class LazyReasonTest {
   }
 
   /**
+   * A failure whose {@code toString()} reads a sibling's {@code CancelledException} message, which
+   * describes the group's reason, which describes that failure: the stand-in text the message gets
+   * while the reason is being made is not kept, and the message reads as the reason once made.
+   */
+  @RepeatedTest(3)
+  void aMessageReadWhileItsReasonIsBeingMadeIsNotKeptWithTheStandIn() throws Exception {
+    TaskGroup g = TaskGroup.named("reads-a-sibling");
+    AtomicReference<CancelledException> sibling = new AtomicReference<>();
+    Described failure =
+        new Described(
+            () -> {
+              CancelledException e = sibling.get();
+              return "F(sibling=" + (e == null ? "-" : e.getMessage()) + ")";
+            });
+    CountDownLatch siblingIn = new CountDownLatch(1);
+    catchThrowable(
+        () ->
+            g.run(
+                () -> {
+                  g.fork(
+                      "sibling",
+                      () -> {
+                        try {
+                          siblingIn.countDown();
+                          Thread.sleep(60_000);
+                        } catch (InterruptedException cancelled) {
+                          try {
+                            CancelScope.checkpoint();
+                          } catch (CancelledException e) {
+                            sibling.set(e);
+                          }
+                        }
+                      });
+                  siblingIn.await();
+                  g.fork(
+                      "bad",
+                      () -> {
+                        throw failure;
+                      });
+                }));
+    String reason = g.cancelScope().cancelReason().orElseThrow(); // made now, reading the message
+    assertThat(reason).contains("F(sibling=");
+    assertThat(sibling.get().getMessage())
+        .as("the message, read again after the reason was made")
+        .contains(reason);
+  }
+
+  /**
    * A {@code toString()} that answers differently each time, read for the first time by eight
    * threads at once: every one of them reads the same reason.
    */

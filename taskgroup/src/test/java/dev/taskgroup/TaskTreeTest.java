@@ -435,7 +435,7 @@ class TaskTreeTest {
    */
   @Test
   void formatKeepsEveryNodeOnOneLineWhateverTheNamesHold() throws Exception {
-    String name = "line1\nline2\r\u2028└─ task 'forged'\\";
+    String name = "line1\nline2\r\u2028└─ task 'forged'\\\u202e";
     TaskGroup group = TaskGroup.named(name);
     AtomicReference<String> running = new AtomicReference<>();
     AtomicReference<String> cancelled = new AtomicReference<>();
@@ -459,7 +459,9 @@ class TaskTreeTest {
           .as("the group's line in:%n%s", text)
           .singleElement()
           .satisfies(
-              l -> assertThat(l).contains("'line1\\nline2\\r\\u2028└─ task \\'forged\\'\\\\'"));
+              l ->
+                  assertThat(l)
+                      .contains("'line1\\nline2\\r\\u2028└─ task \\'forged\\'\\\\\\u202e'"));
       assertThat(lines)
           .as("no line begins inside a name or reason:%n%s", text)
           .noneMatch(

@@ -101,6 +101,14 @@ public final class CancelReason {
     return madeOnce(t);
   }
 
+  /**
+   * Whether {@link #text()} will read the same from now on: false for a failure's reason whose text
+   * is not made yet (a read from inside the failure's own toString() gives a stand-in, not kept).
+   */
+  public boolean textMade() {
+    return failure == null || made != null;
+  }
+
   private String madeOnce(String t) {
     String witness = (String) MADE.compareAndExchange(this, (String) null, t);
     return witness == null ? t : witness;

@@ -49,7 +49,9 @@ public final class CancelledException extends dev.taskgroup.CancelledException {
 
   @Serial
   private void writeObject(ObjectOutputStream out) throws IOException {
-    getMessage();
+    if (made == null) {
+      made = getMessage();
+    }
     out.defaultWriteObject();
   }
 
@@ -61,11 +63,10 @@ public final class CancelledException extends dev.taskgroup.CancelledException {
     }
     m = made;
     if (m == null) { // racy, as String.hashCode: every maker makes the same text
-      made =
-          m =
-              what == null
-                  ? "cancelled"
-                  : what + " " + (why == null ? "cancelled" : why.describe());
+      m = what == null ? "cancelled" : what + " " + (why == null ? "cancelled" : why.describe());
+      if (why == null || why.textMade()) {
+        made = m; // not a stand-in the reason gave while its own text is being made
+      }
     }
     return m;
   }

@@ -4,10 +4,12 @@ import dev.taskgroup.internal.clock.LibraryClock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -75,9 +77,14 @@ import java.util.concurrent.locks.ReentrantLock;
  * takes every entry due no later than its own (expireWithDue), and so can take entries the test
  * clock has just made due, between its move and its fireDue(): that fireDue() then finds nothing,
  * yet advance must not return before their delivery. So while a test clock is installed the due
- * path counts its batch in DELIVERING from the marking (under LOCK, so a later takeDue sees the
- * count) until its delivery is done, delivers inline as fireDue() does (no helper thread to wait
- * for), and fireDue() returns only once DELIVERING is zero. With no test clock nothing is counted.
+ * path lists its batch in DELIVERING from the marking (under LOCK, so a later takeDue sees it)
+ * until its delivery is done, delivers inline as fireDue() does (no helper thread to wait for),
+ * and fireDue() returns only once DELIVERING is empty, or once every thread still delivering has
+ * been seen blocked (WAITING or BLOCKED, three looks in a row): a delivery runs user code (a
+ * channel's close, which Thread.interrupt() calls), which may wait for the very clock that waits
+ * for it (a close waiting for a thread in a sleep on the test clock: advance deadlocked). The
+ * library's own waits in a delivery are timed parks, never taken for blocked. With no test clock
+ * nothing is listed.
  * </pre>
  */
 public final class Deadlines {
@@ -100,9 +107,10 @@ public final class Deadlines {
 
   /**
    * Batches that the due path of start() or update() marked while a test clock was installed and
-   * has not finished delivering: fireDue() waits for them (see the overview's last paragraph).
+   * has not finished delivering, each with the thread delivering it: fireDue() waits for them (see
+   * the overview's last paragraph).
    */
-  private static final AtomicInteger DELIVERING = new AtomicInteger();
+  private static final Map<Expired, Thread> DELIVERING = new ConcurrentHashMap<>();
 
   private static final int NEW = 0;
   private static final int RUNNING = 1;
@@ -375,19 +383,29 @@ public final class Deadlines {
 
   /**
    * The scopes the due path marked, to deliver once LOCK is released; {@code counted}: in
-   * DELIVERING until they are delivered (a test clock was installed at the marking).
+   * DELIVERING until they are delivered (a test clock was installed at the marking). A key of
+   * DELIVERING by identity.
    */
-  private record Expired(List<EnteredScope> scopes, boolean counted) {
+  private static final class Expired {
+    final List<EnteredScope> scopes;
+    final boolean counted;
+
+    private Expired(List<EnteredScope> scopes, boolean counted) {
+      this.scopes = scopes;
+      this.counted = counted;
+    }
+
     /** Under LOCK. Null if there is nothing to deliver. */
     static Expired of(List<EnteredScope> scopes) {
       if (scopes == null) {
         return null;
       }
       boolean counted = Features.ON && LibraryClock.testClockInstalled();
+      Expired batch = new Expired(scopes, counted);
       if (counted) {
-        DELIVERING.incrementAndGet();
+        DELIVERING.put(batch, Thread.currentThread());
       }
-      return new Expired(scopes, counted);
+      return batch;
     }
   }
 
@@ -442,16 +460,16 @@ public final class Deadlines {
   private static void deliverAfterUnlock(Expired expired, Throwable thrown) {
     if (expired != null) {
       try {
-        for (EnteredScope scope : expired.scopes()) {
-          if (expired.counted()) {
+        for (EnteredScope scope : expired.scopes) {
+          if (expired.counted) {
             scope.afterCancelled();
           } else {
             deliverExpired(scope);
           }
         }
       } finally {
-        if (expired.counted()) {
-          DELIVERING.decrementAndGet();
+        if (expired.counted) {
+          DELIVERING.remove(expired);
         }
       }
     }
@@ -545,16 +563,17 @@ public final class Deadlines {
   }
 
   /**
-   * Waits until no batch marked by the due path of another thread is being delivered (see the
-   * overview): entries this call would have fired may be among them. Polls: such a batch is rare
-   * and short, and its thread signals nobody. A permit the parks consumed is handed back at the
-   * end.
+   * Waits until no batch marked by the due path of another thread is being delivered, or until
+   * every thread delivering one is blocked in what its delivery called (see the overview): entries
+   * this call would have fired may be among them. Polls: such a batch is rare and short, and its
+   * thread signals nobody. A permit the parks consumed is handed back at the end.
    */
   private static void awaitDeliveriesElsewhere() {
-    if (DELIVERING.get() == 0) {
+    if (DELIVERING.isEmpty()) {
       return;
     }
-    for (int round = 0; DELIVERING.get() != 0; round++) {
+    for (int round = 0, blockedLooks = 0; !DELIVERING.isEmpty() && blockedLooks < 3; round++) {
+      blockedLooks = allBlocked(DELIVERING.values()) ? blockedLooks + 1 : 0;
       if (round < 64) {
         Thread.onSpinWait();
       } else {
@@ -562,6 +581,16 @@ public final class Deadlines {
       }
     }
     LockSupport.unpark(Thread.currentThread());
+  }
+
+  private static boolean allBlocked(Collection<Thread> threads) {
+    for (Thread t : threads) {
+      Thread.State st = t.getState();
+      if (st != Thread.State.WAITING && st != Thread.State.BLOCKED) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

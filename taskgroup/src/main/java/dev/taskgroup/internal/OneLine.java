@@ -19,8 +19,9 @@ public final class OneLine {
 
   /**
    * Appends {@code text}: line breaks, other control characters and line separators as Java escapes
-   * ({@code \n}; U+2028 and other separators as {@code \\uXXXX}), and a backslash or the {@code
-   * delimiter} escaped with a backslash.
+   * ({@code \n}; U+2028 and other separators as {@code \\uXXXX}), invisible format characters too
+   * (a right-to-left override makes a line read otherwise than it is), and a backslash or the
+   * {@code delimiter} escaped with a backslash.
    */
   public static void append(StringBuilder sb, String text, char delimiter) {
     for (int i = 0; i < text.length(); i++) {
@@ -33,7 +34,12 @@ public final class OneLine {
         default -> {
           if (c == delimiter) {
             sb.append('\\').append(c);
-          } else if (c < 0x20 || c == 0x7f || c == '\u2028' || c == '\u2029' || c == '\u0085') {
+          } else if (c < 0x20
+              || c == 0x7f
+              || c == '\u2028'
+              || c == '\u2029'
+              || c == '\u0085'
+              || Character.getType(c) == Character.FORMAT) {
             sb.append(String.format("\\u%04x", (int) c));
           } else {
             sb.append(c);

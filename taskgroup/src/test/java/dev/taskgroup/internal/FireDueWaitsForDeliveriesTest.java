@@ -25,24 +25,36 @@ import org.junit.jupiter.api.Timeout;
  * left to fire (seen in 140 of 1 000 rounds of {@code advance} with a scope entered with a zero
  * timeout meanwhile). The test holds that thread in the delivery: the cancelled thread blocks in a
  * channel, and a virtual thread's interrupt closes the channel on the thread interrupting it, whose
- * close here waits for the test.
+ * close here runs until the test lets it go. A close that blocks instead (it may wait for the very
+ * clock that fires: a thread sleeping on it) must not hold the firing for ever.
  */
 class FireDueWaitsForDeliveriesTest {
-  /** A real channel (the JDK's own extension point) whose close waits until the test lets it go. */
+  /**
+   * A real channel (the JDK's own extension point) whose close lasts until the test lets it go:
+   * running all along (spinning), or blocked.
+   */
   static final class ChannelWithSlowClose extends AbstractInterruptibleChannel {
+    final boolean spins;
     final CountDownLatch blocked = new CountDownLatch(1);
     final CountDownLatch closing = new CountDownLatch(1);
     final CountDownLatch letClose = new CountDownLatch(1);
     final AtomicBoolean closed = new AtomicBoolean();
 
+    ChannelWithSlowClose(boolean spins) {
+      this.spins = spins;
+    }
+
     @Override
     protected void implCloseChannel() {
       closing.countDown();
       boolean interrupted = false;
-      for (; ; ) {
+      while (letClose.getCount() != 0) {
+        if (spins) {
+          Thread.onSpinWait();
+          continue;
+        }
         try {
           letClose.await();
-          break;
         } catch (InterruptedException e) {
           interrupted = true;
         }
@@ -73,7 +85,7 @@ class FireDueWaitsForDeliveriesTest {
   void theFiringWaitsForAnotherThreadsDeliveryOfADeadlineTheClockMadeDue() throws Exception {
     ManualTime time = new ManualTime();
     LibraryClock.install(time);
-    ChannelWithSlowClose channel = new ChannelWithSlowClose();
+    ChannelWithSlowClose channel = new ChannelWithSlowClose(true);
     try {
       CancelScope scope = CancelScope.withTimeout(Duration.ofSeconds(1));
       Thread owner = Thread.ofVirtual().start(() -> runQuietly(scope, channel::block));
@@ -113,6 +125,42 @@ class FireDueWaitsForDeliveriesTest {
           .isTrue();
       assertThat(scope.cancelCalled()).isTrue();
     } finally {
+      LibraryClock.uninstall(time);
+    }
+  }
+
+  /**
+   * The same delivery blocked in the close: the firing returns (the close might be waiting for this
+   * clock, which would then never move again), and the delivery ends once the close is let go.
+   */
+  @RepeatedTest(3)
+  @Timeout(20)
+  void theFiringDoesNotWaitForADeliveryBlockedInWhatItCalled() throws Exception {
+    ManualTime time = new ManualTime();
+    LibraryClock.install(time);
+    ChannelWithSlowClose channel = new ChannelWithSlowClose(false);
+    try {
+      CancelScope scope = CancelScope.withTimeout(Duration.ofSeconds(1));
+      Thread owner = Thread.ofVirtual().start(() -> runQuietly(scope, channel::block));
+      channel.blocked.await();
+      time.move(Duration.ofSeconds(2));
+      Thread enterer =
+          Thread.ofPlatform()
+              .start(() -> runQuietly(CancelScope.withTimeout(Duration.ZERO), () -> {}));
+      channel.closing.await();
+
+      Thread firing = Thread.ofPlatform().start(Deadlines::fireDue);
+      boolean returned = firing.join(Duration.ofSeconds(10));
+      channel.letClose.countDown();
+      firing.join();
+      enterer.join();
+      owner.join();
+
+      assertThat(returned).as("the firing returned while the close was blocked").isTrue();
+      assertThat(channel.closed).isTrue();
+      assertThat(scope.cancelCalled()).isTrue();
+    } finally {
+      channel.letClose.countDown();
       LibraryClock.uninstall(time);
     }
   }
