@@ -117,9 +117,10 @@ public final class VirtualClock implements AutoCloseable {
   /**
    * Moves the time forward by {@code duration}, firing every deadline and waking every sleep due on
    * the way, in time order. When it returns, the cancellation of each deadline that fired has been
-   * delivered (every thread it cancels has been interrupted, and its {@code onCancel} actions
-   * started) and every sleeper due has been woken; what those threads do next happens on their own
-   * threads, after.
+   * delivered (every thread it cancels has been interrupted, and the threads of its {@code
+   * onCancel} actions started) and every sleeper due has been woken; what those threads do next
+   * happens on their own threads, after: an action may not have run its first statement yet (close
+   * its registration, which waits for it, before looking at its effect).
    *
    * <p>Each deadline fires at its own instant: no thread sees a scope expired before the time has
    * reached its deadline. Deadlines at the same instant expire together (all are cancelled before

@@ -59,8 +59,13 @@ public abstract class EnteredScope extends Scope {
   }
 
   @Override
-  final void recordReason(CancelReason why) {
-    REASON.compareAndSet(this, null, why);
+  final boolean recordReason(CancelReason why) {
+    return REASON.compareAndSet(this, null, why);
+  }
+
+  @Override
+  final void withdrawReason(CancelReason why) {
+    REASON.compareAndSet(this, why, null);
   }
 
   @Override

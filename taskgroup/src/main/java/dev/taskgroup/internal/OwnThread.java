@@ -41,8 +41,13 @@ final class OwnThread extends ThreadState {
   }
 
   @Override
-  void recordReason(CancelReason why) {
-    OWN_REASON.compareAndSet(this, null, why);
+  boolean recordReason(CancelReason why) {
+    return OWN_REASON.compareAndSet(this, null, why);
+  }
+
+  @Override
+  void withdrawReason(CancelReason why) {
+    OWN_REASON.compareAndSet(this, why, null);
   }
 
   @Override

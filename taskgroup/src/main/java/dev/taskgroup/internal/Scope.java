@@ -164,8 +164,16 @@ public abstract class Scope {
   /**
    * Records {@code why} as the reason unless one was recorded first (once, from null, by CAS from
    * any thread). Kept by the subclasses: a forked child keeps it off its own object (TaskImpl).
+   *
+   * @return whether this call recorded it
    */
-  abstract void recordReason(CancelReason why);
+  abstract boolean recordReason(CancelReason why);
+
+  /**
+   * Takes back {@code why} if it is still the reason: recorded by a cancel whose bit then landed
+   * after the node's exit, which only sets cancelCalled (see markCancelled).
+   */
+  abstract void withdrawReason(CancelReason why);
 
   /** A short description for messages: "cancel scope", "group 'x'", "task 'y'". */
   public String describe() {
@@ -307,11 +315,15 @@ public abstract class Scope {
    * @return whether {@link #afterCancelled()} must now deliver the cancellation
    */
   final boolean markCancelled(CancelReason why, int bit) {
+    boolean recorded = false;
     if (reason() == null && (flags & EXITED) == 0) {
-      recordReason(why); // after the exit a cancel() only sets cancelCalled: no reason, no event
+      recorded = recordReason(why); // after the exit a cancel() only sets cancelCalled: no reason
     }
     runningCancelled(1); // counted first, taken back below unless this made it cancelled-running
     int before = setFlags(bit);
+    if (recorded && (before & (CANCELLED | EXITED)) == EXITED) {
+      withdrawReason(why); // the exit came between the reason and the bit: nothing was cancelled
+    }
     if ((before & (CANCELLED | EXITED)) == 0) {
       Events.cancel(this, reason());
     }
@@ -327,8 +339,8 @@ public abstract class Scope {
    * exited. The timer may take an entry that falls due as its scope exits and mark the scope only
    * after the exit (which does not wait for it: Deadlines.stop): cancelCalled must not change after
    * run returned. The bit is set by a CAS that fails on EXITED; the reason is recorded before it,
-   * as markCancelled does (a reader that sees the bit finds the reason), so an exit landing between
-   * the two leaves at most the reason, never the bit.
+   * as markCancelled does (a reader that sees the bit finds the reason), and taken back if an exit
+   * lands between the two.
    *
    * @return whether {@link #afterCancelled()} must now deliver the cancellation
    */
@@ -336,15 +348,16 @@ public abstract class Scope {
     if ((flags & EXITED) != 0) {
       return false;
     }
-    if (reason() == null) {
-      recordReason(why);
-    }
+    boolean recorded = reason() == null && recordReason(why);
     runningCancelled(1); // as in markCancelled
     int before;
     do {
       before = flags;
       if ((before & EXITED) != 0) {
         runningCancelled(-1);
+        if (recorded && (before & CANCELLED) == 0) {
+          withdrawReason(why); // as in markCancelled
+        }
         return false;
       }
     } while (!FLAGS.compareAndSet(this, before, before | CANCEL_CALLED));

@@ -335,8 +335,16 @@ public final class TaskImpl<T> extends ThreadState
   }
 
   @Override
-  void recordReason(CancelReason why) {
-    TaskExtras.REASON.compareAndSet(extras(), null, why);
+  boolean recordReason(CancelReason why) {
+    return TaskExtras.REASON.compareAndSet(extras(), null, why);
+  }
+
+  @Override
+  void withdrawReason(CancelReason why) {
+    TaskExtras x = extras;
+    if (x != null) {
+      TaskExtras.REASON.compareAndSet(x, why, null);
+    }
   }
 
   @Override
