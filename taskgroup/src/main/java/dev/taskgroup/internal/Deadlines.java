@@ -80,10 +80,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * path lists its batch in DELIVERING from the marking (under LOCK, so a later takeDue sees it)
  * until its delivery is done, delivers inline as fireDue() does (no helper thread to wait for),
  * and fireDue() returns only once DELIVERING is empty, or once every thread still delivering has
- * been seen blocked (WAITING or BLOCKED, three looks in a row): a delivery runs user code (a
+ * been seen blocked (WAITING or BLOCKED, five looks 0.1 ms apart): a delivery runs user code (a
  * channel's close, which Thread.interrupt() calls), which may wait for the very clock that waits
  * for it (a close waiting for a thread in a sleep on the test clock: advance deadlocked). The
- * library's own waits in a delivery are timed parks, never taken for blocked. With no test clock
+ * library's own waits in a delivery are timed parks or short, and not taken for blocked. With no test clock
  * nothing is listed.
  * </pre>
  */
@@ -572,12 +572,12 @@ public final class Deadlines {
     if (DELIVERING.isEmpty()) {
       return;
     }
-    for (int round = 0, blockedLooks = 0; !DELIVERING.isEmpty() && blockedLooks < 3; round++) {
-      blockedLooks = allBlocked(DELIVERING.values()) ? blockedLooks + 1 : 0;
+    for (int round = 0, blockedLooks = 0; !DELIVERING.isEmpty() && blockedLooks < 5; round++) {
       if (round < 64) {
         Thread.onSpinWait();
-      } else {
-        LockSupport.parkNanos(50_000L);
+      } else { // looks 0.1 ms apart: a thread only passing through a wait is not taken for blocked
+        blockedLooks = allBlocked(DELIVERING.values()) ? blockedLooks + 1 : 0;
+        LockSupport.parkNanos(100_000L);
       }
     }
     LockSupport.unpark(Thread.currentThread());
