@@ -95,32 +95,7 @@ class LazyReasonTest {
               CancelledException e = sibling.get();
               return "F(sibling=" + (e == null ? "-" : e.getMessage()) + ")";
             });
-    CountDownLatch siblingIn = new CountDownLatch(1);
-    catchThrowable(
-        () ->
-            g.run(
-                () -> {
-                  g.fork(
-                      "sibling",
-                      () -> {
-                        try {
-                          siblingIn.countDown();
-                          Thread.sleep(60_000);
-                        } catch (InterruptedException cancelled) {
-                          try {
-                            CancelScope.checkpoint();
-                          } catch (CancelledException e) {
-                            sibling.set(e);
-                          }
-                        }
-                      });
-                  siblingIn.await();
-                  g.fork(
-                      "bad",
-                      () -> {
-                        throw failure;
-                      });
-                }));
+    failWithASibling(g, failure, sibling);
     String reason = g.cancelScope().cancelReason().orElseThrow(); // made now, reading the message
     assertThat(reason).contains("F(sibling=");
     assertThat(sibling.get().getMessage())
@@ -186,8 +161,23 @@ class LazyReasonTest {
         .contains("user reason R");
 
     TaskGroup g = TaskGroup.named("serialized");
-    CountDownLatch siblingIn = new CountDownLatch(1);
     AtomicReference<CancelledException> byFailure = new AtomicReference<>();
+    failWithASibling(g, new IllegalStateException("the failure"), byFailure);
+    CancelledException notReadYet = byFailure.get();
+    String message = roundTrip(notReadYet).getMessage(); // serialized before any read
+    assertThat(message)
+        .isEqualTo(notReadYet.getMessage())
+        .contains("failed: java.lang.IllegalStateException: the failure");
+  }
+
+  /**
+   * Runs group {@code g} with a sibling blocked until the group is cancelled, then a child failing
+   * with {@code failure}; the sibling keeps in {@code sibling} the CancelledException a checkpoint
+   * then throws it.
+   */
+  private static void failWithASibling(
+      TaskGroup g, RuntimeException failure, AtomicReference<CancelledException> sibling) {
+    CountDownLatch siblingIn = new CountDownLatch(1);
     catchThrowable(
         () ->
             g.run(
@@ -202,7 +192,7 @@ class LazyReasonTest {
                           try {
                             CancelScope.checkpoint();
                           } catch (CancelledException e) {
-                            byFailure.set(e);
+                            sibling.set(e);
                           }
                         }
                       });
@@ -210,14 +200,9 @@ class LazyReasonTest {
                   g.fork(
                       "bad",
                       () -> {
-                        throw new IllegalStateException("the failure");
+                        throw failure;
                       });
                 }));
-    CancelledException notReadYet = byFailure.get();
-    String message = roundTrip(notReadYet).getMessage(); // serialized before any read
-    assertThat(message)
-        .isEqualTo(notReadYet.getMessage())
-        .contains("failed: java.lang.IllegalStateException: the failure");
   }
 
   private static Throwable roundTrip(Throwable t) throws Exception {
