@@ -83,8 +83,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * been seen blocked (WAITING or BLOCKED, five looks 0.1 ms apart): a delivery runs user code (a
  * channel's close, which Thread.interrupt() calls), which may wait for the very clock that waits
  * for it (a close waiting for a thread in a sleep on the test clock: advance deadlocked). The
- * library's own waits in a delivery are timed parks or short, and not taken for blocked. With no test clock
- * nothing is listed.
+ * library's own waits in a delivery are timed parks or short, and not taken for blocked. With no
+ * test clock nothing is listed.
  * </pre>
  */
 public final class Deadlines {
