@@ -49,10 +49,10 @@ public final class CancelledException extends dev.taskgroup.CancelledException {
 
   @Serial
   private void writeObject(ObjectOutputStream out) throws IOException {
-    if (made == null) {
-      made = getMessage();
-    }
-    out.defaultWriteObject();
+    ObjectOutputStream.PutField fields = out.putFields();
+    fields.put("what", what);
+    fields.put("made", getMessage()); // written whole; kept here only as getMessage() keeps it
+    out.writeFields();
   }
 
   @Override

@@ -4,6 +4,7 @@ import dev.taskgroup.internal.clock.LibraryClock;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -103,6 +104,41 @@ public final class ClockedThreads {
       throw e;
     }
     return helper;
+  }
+
+  /**
+   * The threads now running code that is not the library's on its behalf, with how many times each
+   * entered it: a channel's close that Thread.interrupt() runs, the default uncaught-exception
+   * handler. A test clock's firing does not wait for a delivery whose thread is blocked there
+   * (Deadlines.awaitDeliveriesElsewhere): that code may wait for the clock itself.
+   */
+  private static final Map<Thread, Integer> IN_USER_CODE = new ConcurrentHashMap<>();
+
+  /**
+   * The calling thread starts running code that is not the library's (see {@link #IN_USER_CODE});
+   * with no test clock, one static read.
+   *
+   * @return whether it was marked (to hand to {@link #userCodeEnds})
+   */
+  static boolean userCodeBegins() {
+    if (!(Features.ON && LibraryClock.testClockInstalled())) {
+      return false;
+    }
+    IN_USER_CODE.merge(Thread.currentThread(), 1, Integer::sum);
+    return true;
+  }
+
+  /** The code that {@link #userCodeBegins()} marked (if it did) has returned. */
+  static void userCodeEnds(boolean marked) {
+    if (marked) {
+      IN_USER_CODE.computeIfPresent(Thread.currentThread(), (t, n) -> n == 1 ? null : n - 1);
+    }
+  }
+
+  /** Whether {@code t} is blocked (not running) in code that is not the library's. */
+  static boolean blockedInUserCode(Thread t) {
+    Thread.State st = t.getState();
+    return st != Thread.State.RUNNABLE && st != Thread.State.NEW && IN_USER_CODE.containsKey(t);
   }
 
   /** Forgets every registration (the test clock is being closed). */

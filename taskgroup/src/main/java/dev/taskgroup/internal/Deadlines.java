@@ -80,11 +80,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * path lists its batch in DELIVERING from the marking (under LOCK, so a later takeDue sees it)
  * until its delivery is done, delivers inline as fireDue() does (no helper thread to wait for),
  * and fireDue() returns only once DELIVERING is empty, or once every thread still delivering has
- * been seen blocked (WAITING or BLOCKED, five looks 0.1 ms apart): a delivery runs user code (a
- * channel's close, which Thread.interrupt() calls), which may wait for the very clock that waits
- * for it (a close waiting for a thread in a sleep on the test clock: advance deadlocked). The
- * library's own waits in a delivery are timed parks or short, and not taken for blocked. With no
- * test clock nothing is listed.
+ * been seen blocked in code that is not the library's (ClockedThreads.blockedInUserCode, five
+ * looks 0.1 ms apart): a delivery runs user code (a channel's close, which Thread.interrupt()
+ * calls; the default handler), which may wait for the very clock that waits for it (a close
+ * waiting for a thread in a sleep on the test clock: advance deadlocked). A thread blocked in the
+ * library's own waits is waited for. With no test clock nothing is listed.
  * </pre>
  */
 public final class Deadlines {
@@ -585,8 +585,7 @@ public final class Deadlines {
 
   private static boolean allBlocked(Collection<Thread> threads) {
     for (Thread t : threads) {
-      Thread.State st = t.getState();
-      if (st != Thread.State.WAITING && st != Thread.State.BLOCKED) {
+      if (!ClockedThreads.blockedInUserCode(t)) {
         return false;
       }
     }

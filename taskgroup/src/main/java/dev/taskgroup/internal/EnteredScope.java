@@ -130,6 +130,13 @@ public abstract class EnteredScope extends Scope {
       }
     }
     int f = markExited();
+    CancelReason r = reason;
+    if (r != null && (f & CANCELLED) == 0) {
+      // Recorded by a cancel that found this scope running and whose bit lands after this exit:
+      // it cancelled nothing (it only sets cancelCalled), and leaves no reason. (One that records
+      // only now takes its reason back itself: Scope.markCancelled.)
+      REASON.compareAndSet(this, r, null);
+    }
     // Read from the flags, not effectivelyCancelled(this): the exit may just have taken this node
     // out of the count of cancelled running ones, and the walk's fast path would then miss it.
     if (h != null && (f & CANCELLED) == 0 && !cancelledAboveVisible()) {

@@ -82,6 +82,13 @@ public abstract class Scope {
   /** A cancellation walk from this node was cut short by an error; see {@link #cancel}. */
   static final int WALK_CUT = 1 << 6;
 
+  /**
+   * Its run ended while it was cancelled: set together with EXITED, in one atomic step, so that a
+   * cancel whose bit lands after the exit can tell whether the reason it recorded is the one the
+   * exit saw (see markCancelled).
+   */
+  static final int EXITED_CANCELLED = 1 << 7;
+
   /** The flag bits above; CAS from any thread. */
   volatile int flags;
 
@@ -321,8 +328,10 @@ public abstract class Scope {
     }
     runningCancelled(1); // counted first, taken back below unless this made it cancelled-running
     int before = setFlags(bit);
-    if (recorded && (before & (CANCELLED | EXITED)) == EXITED) {
-      withdrawReason(why); // the exit came between the reason and the bit: nothing was cancelled
+    if (recorded && (before & (EXITED | EXITED_CANCELLED)) == EXITED) {
+      // The exit came between the reason and the bit, and nothing had cancelled the node before
+      // it: this cancel only sets cancelCalled, and leaves no reason.
+      withdrawReason(why);
     }
     if ((before & (CANCELLED | EXITED)) == 0) {
       Events.cancel(this, reason());
@@ -355,7 +364,7 @@ public abstract class Scope {
       before = flags;
       if ((before & EXITED) != 0) {
         runningCancelled(-1);
-        if (recorded && (before & CANCELLED) == 0) {
+        if (recorded && (before & EXITED_CANCELLED) == 0) {
           withdrawReason(why); // as in markCancelled
         }
         return false;
@@ -378,9 +387,17 @@ public abstract class Scope {
    * @return the flags before
    */
   final int markExited() {
-    int f = setFlags(EXITED);
+    int f;
+    do { // a CAS loop, as getAndBitwiseOr is on x86: one atomic step either way
+      f = flags;
+    } while (!FLAGS.compareAndSet(this, f, exitedFlags(f)));
     exitedFrom(f);
     return f;
+  }
+
+  /** {@code before} with EXITED set, and EXITED_CANCELLED if it was cancelled. */
+  static int exitedFlags(int before) {
+    return before | EXITED | ((before & CANCELLED) != 0 ? EXITED_CANCELLED : 0);
   }
 
   /**

@@ -732,7 +732,7 @@ public final class TaskImpl<T> extends ThreadState
     }
     for (; ; ) {
       int s = flags;
-      int next = ((s & OUTCOME) == RUNNING ? s | newOutcome : s) | FINISHED | EXITED;
+      int next = exitedFlags((s & OUTCOME) == RUNNING ? s | newOutcome : s) | FINISHED;
       if (FLAGS.compareAndSet(this, s, next)) {
         if ((s & OUTCOME) != RUNNING) {
           // Task.cancel set the outcome first: the late result (or failure, which went to the

@@ -429,7 +429,12 @@ public abstract class ThreadState extends Scope {
    */
   private static void reportAfterDelivery(Throwable closeFailed) {
     if (closeFailed != null) {
-      Uncaught.report(closeFailed);
+      boolean marked = ClockedThreads.userCodeBegins(); // the handler: see there
+      try {
+        Uncaught.report(closeFailed);
+      } finally {
+        ClockedThreads.userCodeEnds(marked);
+      }
     }
   }
 
@@ -445,6 +450,15 @@ public abstract class ThreadState extends Scope {
    * to handle, as everywhere in delivery.
    */
   static Throwable interruptOther(Thread t) {
+    boolean marked = ClockedThreads.userCodeBegins(); // a channel's close: see there
+    try {
+      return interruptOtherOnce(t);
+    } finally {
+      ClockedThreads.userCodeEnds(marked);
+    }
+  }
+
+  private static Throwable interruptOtherOnce(Thread t) {
     try {
       t.interrupt();
       return null;

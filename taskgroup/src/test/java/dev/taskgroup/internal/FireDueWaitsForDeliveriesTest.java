@@ -15,6 +15,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A test clock's firing ({@link Deadlines#fireDue}, what {@code VirtualClock.advance} calls)
@@ -34,14 +36,21 @@ class FireDueWaitsForDeliveriesTest {
    * running all along (spinning), or blocked.
    */
   static final class ChannelWithSlowClose extends AbstractInterruptibleChannel {
-    final boolean spins;
+    /** How the close lasts: it spins, waits, or waits in short timed waits (as the JDK's do). */
+    enum Lasts {
+      SPINNING,
+      WAITING,
+      TIMED_WAITING
+    }
+
+    final Lasts lasts;
     final CountDownLatch blocked = new CountDownLatch(1);
     final CountDownLatch closing = new CountDownLatch(1);
     final CountDownLatch letClose = new CountDownLatch(1);
     final AtomicBoolean closed = new AtomicBoolean();
 
-    ChannelWithSlowClose(boolean spins) {
-      this.spins = spins;
+    ChannelWithSlowClose(Lasts lasts) {
+      this.lasts = lasts;
     }
 
     @Override
@@ -49,12 +58,16 @@ class FireDueWaitsForDeliveriesTest {
       closing.countDown();
       boolean interrupted = false;
       while (letClose.getCount() != 0) {
-        if (spins) {
+        if (lasts == Lasts.SPINNING) {
           Thread.onSpinWait();
           continue;
         }
         try {
-          letClose.await();
+          if (lasts == Lasts.WAITING) {
+            letClose.await();
+          } else {
+            letClose.await(10, TimeUnit.MILLISECONDS);
+          }
         } catch (InterruptedException e) {
           interrupted = true;
         }
@@ -85,7 +98,7 @@ class FireDueWaitsForDeliveriesTest {
   void theFiringWaitsForAnotherThreadsDeliveryOfADeadlineTheClockMadeDue() throws Exception {
     ManualTime time = new ManualTime();
     LibraryClock.install(time);
-    ChannelWithSlowClose channel = new ChannelWithSlowClose(true);
+    ChannelWithSlowClose channel = new ChannelWithSlowClose(ChannelWithSlowClose.Lasts.SPINNING);
     try {
       CancelScope scope = CancelScope.withTimeout(Duration.ofSeconds(1));
       Thread owner = Thread.ofVirtual().start(() -> runQuietly(scope, channel::block));
@@ -133,12 +146,16 @@ class FireDueWaitsForDeliveriesTest {
    * The same delivery blocked in the close: the firing returns (the close might be waiting for this
    * clock, which would then never move again), and the delivery ends once the close is let go.
    */
-  @RepeatedTest(3)
+  @ParameterizedTest
+  @EnumSource(
+      value = ChannelWithSlowClose.Lasts.class,
+      names = {"WAITING", "TIMED_WAITING"})
   @Timeout(20)
-  void theFiringDoesNotWaitForADeliveryBlockedInWhatItCalled() throws Exception {
+  void theFiringDoesNotWaitForADeliveryBlockedInWhatItCalled(ChannelWithSlowClose.Lasts lasts)
+      throws Exception {
     ManualTime time = new ManualTime();
     LibraryClock.install(time);
-    ChannelWithSlowClose channel = new ChannelWithSlowClose(false);
+    ChannelWithSlowClose channel = new ChannelWithSlowClose(lasts);
     try {
       CancelScope scope = CancelScope.withTimeout(Duration.ofSeconds(1));
       Thread owner = Thread.ofVirtual().start(() -> runQuietly(scope, channel::block));
