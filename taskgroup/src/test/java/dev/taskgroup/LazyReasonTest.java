@@ -87,20 +87,30 @@ class LazyReasonTest {
    */
   @RepeatedTest(3)
   void aMessageReadWhileItsReasonIsBeingMadeIsNotKeptWithTheStandIn() throws Exception {
-    TaskGroup g = TaskGroup.named("reads-a-sibling");
-    AtomicReference<CancelledException> sibling = new AtomicReference<>();
-    Described failure =
-        new Described(
-            () -> {
-              CancelledException e = sibling.get();
-              return "F(sibling=" + (e == null ? "-" : e.getMessage()) + ")";
-            });
-    failWithASibling(g, failure, sibling);
-    String reason = g.cancelScope().cancelReason().orElseThrow(); // made now, reading the message
-    assertThat(reason).contains("F(sibling=");
-    assertThat(sibling.get().getMessage())
-        .as("the message, read again after the reason was made")
-        .contains(reason);
+    for (boolean serialized : new boolean[] {false, true}) {
+      TaskGroup g = TaskGroup.named("reads-a-sibling");
+      AtomicReference<CancelledException> sibling = new AtomicReference<>();
+      Described failure =
+          new Described(
+              () -> {
+                CancelledException e = sibling.get();
+                if (e == null) {
+                  return "F(-)";
+                }
+                try { // the message read, or the exception serialized, from inside
+                  return "F(sibling=" + (serialized ? roundTrip(e) : e).getMessage() + ")";
+                } catch (Exception x) {
+                  throw new AssertionError(x);
+                }
+              });
+      failWithASibling(g, failure, sibling);
+      String reason = g.cancelScope().cancelReason().orElseThrow(); // made now: reads the message
+      assertThat(reason).contains("F(sibling=");
+      assertThat(sibling.get().getMessage())
+          .as("the message, read again after the reason was made (serialized: %s)", serialized)
+          .contains(reason);
+      assertThat(roundTrip(sibling.get()).getMessage()).contains(reason);
+    }
   }
 
   /**
