@@ -261,6 +261,7 @@ class FailingChannelCloseTest {
           }
         });
     AtomicInteger swallowedElsewhere = new AtomicInteger();
+    java.util.concurrent.Semaphore swallows = new java.util.concurrent.Semaphore(0);
     AtomicInteger enough = new AtomicInteger(Integer.MAX_VALUE);
     AtomicReference<String> afterTheHandlerBlocked = new AtomicReference<>();
     AtomicReference<Thread> observer = new AtomicReference<>();
@@ -284,6 +285,7 @@ class FailingChannelCloseTest {
                       new CountDownLatch(1).await();
                     } catch (InterruptedException swallowed) {
                       swallowedElsewhere.incrementAndGet();
+                      swallows.release();
                     }
                   }
                 });
@@ -293,18 +295,14 @@ class FailingChannelCloseTest {
                         () -> {
                           try {
                             boolean called = handling.await(10, TimeUnit.SECONDS);
-                            int seen = swallowedElsewhere.get();
-                            enough.set(seen + 3);
-                            long t0 = System.nanoTime();
-                            while (swallowedElsewhere.get() < seen + 3
-                                && System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(10)) {
-                              Thread.sleep(1); // polls a count; bounded
-                            }
+                            swallows.drainPermits(); // counts from the handler's block on
+                            enough.set(swallowedElsewhere.get() + 3);
+                            boolean again = swallows.tryAcquire(3, 10, TimeUnit.SECONDS);
                             afterTheHandlerBlocked.set(
                                 "handler called "
                                     + called
                                     + ", interrupted again while it blocked "
-                                    + (swallowedElsewhere.get() >= seen + 3));
+                                    + again);
                           } catch (InterruptedException e) {
                             afterTheHandlerBlocked.set("interrupted");
                           } finally {
